@@ -1,0 +1,69 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Federated.Core.Adapters;
+
+/// <summary>
+/// One LoRA branch on a linear layer W0 (d_out x d_in): dW = s B A with A: r x d_in, B: d_out x r,
+/// s = alpha / r, or alpha / sqrt(r) under rsLoRA. Owns its two tensors.
+/// </summary>
+public sealed class LoraModule : IDisposable
+{
+    public LoraModule(string name, Tensor a, Tensor b, double alpha, bool useRsLora = false)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        if (a.dim() != 2 || b.dim() != 2)
+            throw new AdapterShapeException($"module '{name}': A and B must be matrices, got A {Shape(a)} and B {Shape(b)}");
+        if (b.shape[1] != a.shape[0])
+            throw new AdapterShapeException($"module '{name}': B {Shape(b)} and A {Shape(a)} disagree on the rank");
+        if (a.shape[0] == 0)
+            throw new AdapterShapeException($"module '{name}': rank must be positive");
+        if (a.dtype != b.dtype)
+            throw new AdapterShapeException($"module '{name}': A is {a.dtype} but B is {b.dtype}");
+        if (!AdapterDTypes.IsSupported(a.dtype))
+            throw new AdapterShapeException($"module '{name}': dtype {a.dtype} is not one of float32, float16, bfloat16");
+        if (!double.IsFinite(alpha) || alpha == 0)
+            throw new AdapterShapeException($"module '{name}': alpha must be finite and non-zero, got {alpha}");
+        Name = name;
+        A = a;
+        B = b;
+        Alpha = alpha;
+        UseRsLora = useRsLora;
+    }
+
+    /// <summary>Module path without the PEFT prefix, e.g. <c>model.layers.0.self_attn.q_proj</c>.</summary>
+    public string Name { get; }
+    public Tensor A { get; }
+    public Tensor B { get; }
+    public double Alpha { get; }
+    public bool UseRsLora { get; }
+
+    public int Rank => (int)A.shape[0];
+    public int InFeatures => (int)A.shape[1];
+    public int OutFeatures => (int)B.shape[0];
+    public ScalarType DType => A.dtype;
+    public double Scale => LoraScaling.Scale(Alpha, Rank, UseRsLora);
+
+    /// <summary>The last path segment, which PEFT's <c>target_modules</c> matches (e.g. <c>q_proj</c>).</summary>
+    public string TargetName => Name[(Name.LastIndexOf('.') + 1)..];
+
+    /// <summary>The dense update s B A (d_out x d_in, float32). For tests, merging and small models only.</summary>
+    public Tensor DenseDelta()
+    {
+        using var scope = NewDisposeScope();
+        return (B.to(float32).matmul(A.to(float32)) * Scale).MoveToOuterDisposeScope();
+    }
+
+    public LoraModule With(Tensor a, Tensor b, double alpha, bool? useRsLora = null) =>
+        new(Name, a, b, alpha, useRsLora ?? UseRsLora);
+
+    public LoraModule Clone() => new(Name, A.detach().clone(), B.detach().clone(), Alpha, UseRsLora);
+
+    public void Dispose()
+    {
+        A.Dispose();
+        B.Dispose();
+    }
+
+    static string Shape(Tensor t) => "[" + string.Join("x", t.shape) + "]";
+}

@@ -1,0 +1,1 @@
+public static class Placeholder { public static void Main() { } }
