@@ -1,0 +1,33 @@
+using Federated.Core.Adapters;
+using static TorchSharp.torch;
+
+namespace Federated.Core.Aggregation;
+
+/// <summary>Merges LoRA updates into base weights: W &lt;- W + s B A (computed in float32, stored in W's dtype).</summary>
+public static class LoraMerge
+{
+    public static void MergeInto(Tensor weight, LoraModule module)
+    {
+        if (weight.dim() != 2 || weight.shape[0] != module.OutFeatures || weight.shape[1] != module.InFeatures)
+            throw new AdapterShapeException(
+                $"module '{module.Name}' is {module.OutFeatures}x{module.InFeatures} but the base weight is [{string.Join("x", weight.shape)}]");
+        using var scope = NewDisposeScope();
+        using (no_grad())
+        {
+            var delta = module.B.to(float32, weight.device).matmul(module.A.to(float32, weight.device)).mul_(module.Scale);
+            weight.add_(delta.to(weight.dtype));
+        }
+    }
+
+    /// <summary>Merges every module into <c>{module name}.weight</c> of <paramref name="weights"/> (HF tensor names).</summary>
+    public static void MergeInto(IReadOnlyDictionary<string, Tensor> weights, LoraAdapter adapter)
+    {
+        foreach (var m in adapter.Modules)
+        {
+            string key = m.Name + ".weight";
+            if (!weights.TryGetValue(key, out var w))
+                throw new AdapterShapeException($"the base model has no weight '{key}' for module '{m.Name}'");
+            MergeInto(w, m);
+        }
+    }
+}
