@@ -1,1 +1,3 @@
-return 0;
+using Federated.Cli;
+
+return FedCommandLine.Run(args, Console.Out, Console.Error);

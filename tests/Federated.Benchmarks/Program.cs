@@ -1,1 +1,3 @@
-public static class Placeholder { public static void Main() { } }
+using BenchmarkDotNet.Running;
+
+BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

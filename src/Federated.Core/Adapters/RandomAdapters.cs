@@ -16,10 +16,11 @@ public static class RandomAdapters
         using var generator = new Generator((ulong)seed);
         var modules = shapes.Select(s =>
         {
+            using var scope = NewDisposeScope();
             double bound = 1.0 / Math.Sqrt(s.InFeatures);
             var a = (rand(rank, s.InFeatures, float32, generator: generator) * (2 * bound) - bound).to(dtype);
             var b = (randn(s.OutFeatures, rank, float32, generator: generator) * bStd).to(dtype);
-            return new LoraModule(s.Name, a, b, alpha, useRsLora);
+            return new LoraModule(s.Name, a.MoveToOuterDisposeScope(), b.MoveToOuterDisposeScope(), alpha, useRsLora);
         }).ToList();
         return new LoraAdapter(modules, baseModel);
     }

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The test command: restores, builds (warnings are errors) and runs every test project.
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+echo "==> restore and build"
+dotnet build Federated.sln -c Release -v quiet -nologo
+
+echo "==> test"
+log="$(mktemp)"
+set +e
+dotnet test Federated.sln -c Release --no-build -v quiet -nologo "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line over all test assemblies.
+awk '/(Passed|Failed)! +- +Failed:/ { gsub(",", ""); for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"

@@ -1,0 +1,40 @@
+using System.CommandLine;
+using Federated.Cli.Commands;
+using Federated.Core.Adapters;
+
+namespace Federated.Cli;
+
+/// <summary>The `fed` command tree, and the rule that bad input ends in one readable line and a non-zero exit.</summary>
+public static class FedCommandLine
+{
+    public const int ExitOk = 0, ExitFailure = 1, ExitUsage = 2;
+
+    public static RootCommand Create()
+    {
+        var root = new RootCommand("fed: operate Federated, the federated LoRA fine-tuning platform.");
+        root.Subcommands.Add(AggregateCommand.Create());
+        root.Subcommands.Add(InspectCommand.Create());
+        root.Subcommands.Add(AdaptersCommand.Create());
+        return root;
+    }
+
+    public static int Run(string[] args, TextWriter output, TextWriter error)
+    {
+        var parse = Create().Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            string command = string.Join(' ', parse.CommandResult.Command.Name == "fed" ? ["fed"] : new[] { "fed", parse.CommandResult.Command.Name });
+            error.WriteLine($"fed: {parse.Errors[0].Message} (see '{command} --help')");
+            return ExitUsage;
+        }
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e) when (e is AdapterException or ArgumentException or IOException or UnauthorizedAccessException or KeyNotFoundException)
+        {
+            error.WriteLine($"fed: error: {e.Message}");
+            return ExitFailure;
+        }
+    }
+}

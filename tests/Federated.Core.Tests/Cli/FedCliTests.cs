@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using Federated.Cli;
+using Federated.Core.Aggregation;
+using Federated.Core.Formats.Peft;
+
+namespace Federated.Core.Tests.Cli;
+
+public sealed class FedCliTests : IDisposable
+{
+    readonly string _dir = Directory.CreateTempSubdirectory("fed-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    static (int Exit, string Out, string Err) Fed(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int exit = FedCommandLine.Run(args, output, error);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    string Random(string name, int rank, int seed, string modules = "q_proj,v_proj", int layers = 2)
+    {
+        string path = Path.Combine(_dir, name);
+        var r = Fed("adapters", "random", "--rank", rank.ToString(), "--modules", modules, "--hidden", "32",
+            "--layers", layers.ToString(), "--seed", seed.ToString(), "--out", path);
+        Assert.True(r.Exit == 0, r.Err);
+        return path;
+    }
+
+    static void AssertOneLineError(string stderr, string expected)
+    {
+        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.StartsWith("fed: ", lines[0]);
+        Assert.Contains(expected, lines[0]);
+    }
+
+    [Fact]
+    public void Aggregate_flora_writes_a_peft_adapter_whose_delta_is_the_weighted_sum()
+    {
+        string a = Random("a", 4, 1), b = Random("b", 8, 2), c = Random("c", 2, 3);
+        string global = Path.Combine(_dir, "global");
+        var r = Fed("aggregate", "--strategy", "flora", "--weights", "100,300,600", "--out", global, a, b, c);
+        Assert.True(r.Exit == 0, r.Err);
+        Assert.Contains("flora (exact)", r.Out);
+
+        var updates = new[] { a, b, c }.Select(PeftAdapterDirectory.Read).ToList();
+        using var result = PeftAdapterDirectory.Read(global);
+        double[] p = [0.1, 0.3, 0.6];
+        foreach (var m in result.Modules)
+        {
+            Assert.Equal(14, m.Rank);
+            using var expected = TensorAssert.WeightedDeltaSum(updates, p, m.Name);
+            using var actual = TensorAssert.Delta(m);
+            TensorAssert.Close(actual, expected, 1e-5);
+        }
+        foreach (var u in updates) u.Dispose();
+    }
+
+    [Fact]
+    public void Random_adapters_have_the_requested_rank_modules_and_alpha()
+    {
+        using var adapter = PeftAdapterDirectory.Read(Random("r", 6, 9, modules: "q_proj,k_proj,down_proj", layers: 3));
+        Assert.Equal(9, adapter.Modules.Count);
+        Assert.All(adapter.Modules, m => { Assert.Equal(6, m.Rank); Assert.Equal(12, m.Alpha); });
+        Assert.Equal(["down_proj", "k_proj", "q_proj"], adapter.TargetModules);
+        Assert.Equal(128, adapter["model.layers.0.mlp.down_proj"].InFeatures); // 4 x hidden
+    }
+
+    [Fact]
+    public void Inspect_prints_modules_ranks_and_norms()
+    {
+        string a = Random("a", 4, 1);
+        var r = Fed("inspect", a);
+        Assert.Equal(0, r.Exit);
+        Assert.Contains("model.layers.1.self_attn.v_proj", r.Out);
+        Assert.Contains("ranks 4", r.Out);
+        Assert.Contains("||dW||_F", r.Out);
+    }
+
+    [Fact]
+    public void Missing_adapter_directory_exits_non_zero_with_one_line()
+    {
+        string a = Random("a", 4, 1);
+        var r = Fed("aggregate", "--strategy", "flora", "--out", Path.Combine(_dir, "g"), a, Path.Combine(_dir, "nope"));
+        Assert.Equal(FedCommandLine.ExitFailure, r.Exit);
+        AssertOneLineError(r.Err, "nope");
+    }
+
+    [Fact]
+    public void Mismatched_module_sets_exit_non_zero_with_one_line()
+    {
+        string a = Random("a", 4, 1), b = Random("b", 4, 2, modules: "q_proj,k_proj");
+        var r = Fed("aggregate", "--strategy", "flora", "--out", Path.Combine(_dir, "g"), a, b);
+        Assert.Equal(FedCommandLine.ExitFailure, r.Exit);
+        AssertOneLineError(r.Err, "different modules");
+        Assert.False(Directory.Exists(Path.Combine(_dir, "g")));
+    }
+
+    [Fact]
+    public void FedIt_with_mixed_ranks_exits_non_zero_with_one_line()
+    {
+        string a = Random("a", 4, 1), b = Random("b", 8, 2);
+        var r = Fed("aggregate", "--strategy", "fedit", "--out", Path.Combine(_dir, "g"), a, b);
+        Assert.Equal(FedCommandLine.ExitFailure, r.Exit);
+        AssertOneLineError(r.Err, "same rank");
+    }
+
+    [Theory]
+    [InlineData("--strategy", "fedavg")]
+    [InlineData("--weights", "1,2,3")]
+    [InlineData("--weights", "1,x")]
+    public void Bad_options_exit_non_zero_with_one_line(string option, string value)
+    {
+        string a = Random("a", 4, 1), b = Random("b", 4, 2);
+        string[] args = option == "--strategy"
+            ? ["aggregate", option, value, "--out", Path.Combine(_dir, "g"), a, b]
+            : ["aggregate", "--strategy", "flora", option, value, "--out", Path.Combine(_dir, "g"), a, b];
+        var r = Fed(args);
+        Assert.NotEqual(0, r.Exit);
+        AssertOneLineError(r.Err, option == "--strategy" ? "fedavg" : "--weights");
+    }
+
+    [Fact]
+    public void Output_directory_may_not_be_an_input()
+    {
+        string a = Random("a", 4, 1), b = Random("b", 4, 2);
+        var r = Fed("aggregate", "--strategy", "flora", "--out", a, a, b);
+        Assert.Equal(FedCommandLine.ExitFailure, r.Exit);
+        AssertOneLineError(r.Err, "is one of the inputs");
+    }
+
+    [Fact]
+    public void The_fed_executable_exits_non_zero_with_one_stderr_line_on_bad_input()
+    {
+        var psi = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "fed.dll"), "inspect", Path.Combine(_dir, "missing")])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        };
+        using var process = Process.Start(psi)!;
+        string stderr = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        Assert.Equal(FedCommandLine.ExitFailure, process.ExitCode);
+        AssertOneLineError(stderr, "missing");
+    }
+}
