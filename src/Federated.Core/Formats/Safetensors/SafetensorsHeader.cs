@@ -95,14 +95,14 @@ internal static class SafetensorsHeader
                 .Append("\",\"shape\":[").AppendJoin(',', e.Shape)
                 .Append("],\"data_offsets\":[").Append(e.Begin).Append(',').Append(e.End).Append("]}");
         }
-        json.Append('}');
+        var text = json.Append('}').ToString();
 
-        var length = StrictUtf8.GetByteCount(json.ToString());
+        var length = StrictUtf8.GetByteCount(text);
         var padded = (length + 7) / 8 * 8;
         if (padded > MaxLength)
             throw new ArgumentException($"the safetensors header would be {padded} bytes, over the {MaxLength}-byte limit readers enforce");
         var bytes = new byte[padded];
-        StrictUtf8.GetBytes(json.ToString(), bytes);
+        StrictUtf8.GetBytes(text, bytes);
         bytes.AsSpan(length).Fill((byte)' ');
         return bytes;
     }
