@@ -24,7 +24,9 @@ public static class FedCommandLine
         if (parse.Errors.Count > 0)
         {
             string command = string.Join(' ', parse.CommandResult.Command.Name == "fed" ? ["fed"] : new[] { "fed", parse.CommandResult.Command.Name });
-            error.WriteLine($"fed: {parse.Errors[0].Message} (see '{command} --help')");
+            // Some parser messages span lines (e.g. the list of accepted values): keep them to one.
+            string message = string.Join(' ', parse.Errors[0].Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            error.WriteLine($"fed: {message} (see '{command} --help')");
             return ExitUsage;
         }
         try
