@@ -1,3 +1,5 @@
 using Federated.Cli;
+using Federated.Core.Runtime;
 
+NativeAllocator.RetainFreedMemory();
 return FedCommandLine.Run(args, Console.Out, Console.Error);

@@ -29,6 +29,12 @@ public sealed class LoraModule : IDisposable
         B = b;
         Alpha = alpha;
         UseRsLora = useRsLora;
+        // Cached: Tensor.shape is a native call that allocates, and aggregation asks for these per block.
+        Rank = (int)a.shape[0];
+        InFeatures = (int)a.shape[1];
+        OutFeatures = (int)b.shape[0];
+        DType = a.dtype;
+        Scale = LoraScaling.Scale(alpha, Rank, useRsLora);
     }
 
     /// <summary>Module path without the PEFT prefix, e.g. <c>model.layers.0.self_attn.q_proj</c>.</summary>
@@ -38,11 +44,11 @@ public sealed class LoraModule : IDisposable
     public double Alpha { get; }
     public bool UseRsLora { get; }
 
-    public int Rank => (int)A.shape[0];
-    public int InFeatures => (int)A.shape[1];
-    public int OutFeatures => (int)B.shape[0];
-    public ScalarType DType => A.dtype;
-    public double Scale => LoraScaling.Scale(Alpha, Rank, UseRsLora);
+    public int Rank { get; }
+    public int InFeatures { get; }
+    public int OutFeatures { get; }
+    public ScalarType DType { get; }
+    public double Scale { get; }
 
     /// <summary>The last path segment, which PEFT's <c>target_modules</c> matches (e.g. <c>q_proj</c>).</summary>
     public string TargetName => Name[(Name.LastIndexOf('.') + 1)..];

@@ -13,21 +13,25 @@ static class FactorAveraging
     public static LoraModule Average(LoraModule[] column, IReadOnlyList<double> weights, ScalarType dtype)
     {
         var reference = column.MaxBy(m => m.Rank)!;
-        int rank = reference.Rank;
-        double globalScale = reference.Scale;
-
-        using var scope = NewDisposeScope();
-        var a = zeros(rank, reference.InFeatures, float32);
-        var b = zeros(reference.OutFeatures, rank, float32);
+        var kernels = FactorKernels.For(column);
+        var a = zeros(reference.Rank, reference.InFeatures, float32, reference.A.device);
+        var b = zeros(reference.OutFeatures, reference.Rank, float32, reference.B.device);
         for (int k = 0; k < column.Length; k++)
         {
             var m = column[k];
-            a.narrow(0, 0, m.Rank).add_(m.A.to(float32), weights[k]);
-            b.narrow(1, 0, m.Rank).add_(m.B.to(float32), weights[k] * m.Scale / globalScale);
+            kernels.RowBlock(m.A, a, 0, weights[k], accumulate: true);
+            kernels.ColumnBlock(m.B, b, 0, weights[k] * m.Scale / reference.Scale, accumulate: true);
         }
-        return reference.With(a.to(dtype).MoveToOuterDisposeScope(), b.to(dtype).MoveToOuterDisposeScope(), reference.Alpha);
+        return reference.With(Into(a, dtype), Into(b, dtype), reference.Alpha);
     }
 
     public static ScalarType CommonDType(IReadOnlyList<LoraAdapter> updates) =>
         updates.Select(u => u.DType).Distinct().Count() == 1 ? updates[0].DType : ScalarType.Float32;
+
+    /// <summary>Converts an accumulator to the output dtype, disposing it when a copy was made.</summary>
+    public static Tensor Into(Tensor accumulator, ScalarType dtype)
+    {
+        if (accumulator.dtype == dtype) return accumulator;
+        using (accumulator) return accumulator.to(dtype);
+    }
 }

@@ -16,16 +16,11 @@ public sealed class FedItAveraging(ScalarType? outputDType = null) : IAggregatio
     {
         ClientWeights.Validate(updates, coefficients);
         var dtype = outputDType ?? FactorAveraging.CommonDType(updates);
-        var modules = new List<LoraModule>();
-        foreach (var column in ModuleAlignment.Align(updates))
-        {
-            var ranks = column.Select(m => m.Rank).Distinct().ToList();
-            if (ranks.Count > 1)
-                throw new IncompatibleAdaptersException(
-                    $"fedit needs the same rank from every client, but module '{column[0].Name}' has ranks {string.Join(", ", column.Select(m => m.Rank))}; " +
-                    "use flora, zero-padding or flexlora for mixed ranks");
-            modules.Add(FactorAveraging.Average(column, coefficients, dtype));
-        }
-        return new LoraAdapter(modules, updates[0].BaseModel);
+        var mixed = ModuleAlignment.Align(updates).FirstOrDefault(column => column.Any(m => m.Rank != column[0].Rank));
+        if (mixed is not null)
+            throw new IncompatibleAdaptersException(
+                $"fedit needs the same rank from every client, but module '{mixed[0].Name}' has ranks {string.Join(", ", mixed.Select(m => m.Rank))}; " +
+                "use flora, zero-padding or flexlora for mixed ranks");
+        return ModuleAlignment.Combine(updates, column => FactorAveraging.Average(column, coefficients, dtype));
     }
 }

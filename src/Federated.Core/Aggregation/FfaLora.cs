@@ -17,8 +17,7 @@ public sealed class FfaLora(ScalarType? outputDType = null) : IAggregationStrate
     {
         ClientWeights.Validate(updates, coefficients);
         var dtype = outputDType ?? FactorAveraging.CommonDType(updates);
-        var modules = new List<LoraModule>();
-        foreach (var column in ModuleAlignment.Align(updates))
+        return ModuleAlignment.Combine(updates, column =>
         {
             var shared = column.MaxBy(m => m.Rank)!;
             for (int k = 0; k < column.Length; k++)
@@ -29,12 +28,11 @@ public sealed class FfaLora(ScalarType? outputDType = null) : IAggregationStrate
                     throw new IncompatibleAdaptersException(
                         $"ffa needs one frozen shared A, but update {k}'s A for module '{shared.Name}' is not the first {column[k].Rank} rows of the shared A");
             }
-            using var scope = NewDisposeScope();
-            var b = zeros(shared.OutFeatures, shared.Rank, float32);
+            var kernels = FactorKernels.For(column);
+            var b = zeros(shared.OutFeatures, shared.Rank, float32, shared.B.device);
             for (int k = 0; k < column.Length; k++)
-                b.narrow(1, 0, column[k].Rank).add_(column[k].B.to(float32), coefficients[k] * column[k].Scale / shared.Scale);
-            modules.Add(shared.With(shared.A.to(dtype).clone().MoveToOuterDisposeScope(), b.to(dtype).MoveToOuterDisposeScope(), shared.Alpha));
-        }
-        return new LoraAdapter(modules, updates[0].BaseModel);
+                kernels.ColumnBlock(column[k].B, b, 0, coefficients[k] * column[k].Scale / shared.Scale, accumulate: true);
+            return shared.With(shared.A.to(dtype).clone(), FactorAveraging.Into(b, dtype), shared.Alpha);
+        });
     }
 }

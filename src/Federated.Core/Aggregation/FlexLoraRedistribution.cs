@@ -21,10 +21,7 @@ public sealed class FlexLoraRedistribution(int? rank = null, ScalarType? outputD
         if (rank is <= 0)
             throw new ArgumentException($"flexlora rank must be positive, got {rank}");
         var dtype = outputDType ?? FactorAveraging.CommonDType(updates);
-        var modules = ModuleAlignment.Align(updates)
-            .Select(column => Refactor(column, coefficients, rank ?? column.Max(m => m.Rank), dtype))
-            .ToList();
-        return new LoraAdapter(modules, updates[0].BaseModel);
+        return ModuleAlignment.Combine(updates, column => Refactor(column, coefficients, rank ?? column.Max(m => m.Rank), dtype));
     }
 
     /// <summary>
@@ -37,7 +34,7 @@ public sealed class FlexLoraRedistribution(int? rank = null, ScalarType? outputD
         using (var scope = NewDisposeScope())
         using (no_grad())
         {
-            var (stackedA, stackedB) = FloraStacking.StackFactors(column, coefficients, float64);
+            var (stackedA, stackedB) = FloraStacking.StackFactors(column, coefficients, float64, FactorKernels.For(column));
             var (qb, rb) = linalg.qr(stackedB);
             var (qa, ra) = linalg.qr(stackedA.t());
             var (u, s, vh) = linalg.svd(rb.matmul(ra.t()), fullMatrices: false);

@@ -18,38 +18,31 @@ public sealed class FloraStacking(ScalarType? outputDType = null) : IAggregation
     {
         ClientWeights.Validate(updates, coefficients);
         var dtype = outputDType ?? FactorAveraging.CommonDType(updates);
-        var modules = ModuleAlignment.Align(updates).Select(column => Stack(column, coefficients, dtype)).ToList();
-        return new LoraAdapter(modules, updates[0].BaseModel);
+        return ModuleAlignment.Combine(updates, column => Stack(column, coefficients, dtype));
     }
 
     /// <summary>Stacks one module; the result has scale 1 (alpha = R, or sqrt(R) under rsLoRA).</summary>
     public static LoraModule Stack(LoraModule[] column, IReadOnlyList<double> coefficients, ScalarType dtype)
     {
-        var (a, b) = StackFactors(column, coefficients, dtype);
-        return column[0].With(a, b, LoraScaling.AlphaFor(1.0, (int)a.shape[0], column[0].UseRsLora));
+        var accumulator = dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+        var (a, b) = StackFactors(column, coefficients, accumulator, FactorKernels.For(column));
+        double alpha = LoraScaling.AlphaFor(1.0, column.Sum(m => m.Rank), column[0].UseRsLora);
+        return column[0].With(FactorAveraging.Into(a, dtype), FactorAveraging.Into(b, dtype), alpha);
     }
 
-    /// <summary>(A_st, B_st) with B_st A_st = sum_k c_k dW_k, in any floating dtype (float64 for refactoring).</summary>
-    internal static (Tensor A, Tensor B) StackFactors(LoraModule[] column, IReadOnlyList<double> coefficients, ScalarType dtype)
+    /// <summary>(A_st, B_st) in float32 or float64 with B_st A_st = sum_k c_k dW_k.</summary>
+    internal static (Tensor A, Tensor B) StackFactors(LoraModule[] column, IReadOnlyList<double> coefficients, ScalarType dtype, FactorKernels kernels)
     {
         int stackedRank = column.Sum(m => m.Rank);
         var first = column[0];
-        var a = empty(stackedRank, first.InFeatures, dtype);
-        var b = empty(first.OutFeatures, stackedRank, dtype);
-        using (no_grad())
+        var a = empty(stackedRank, first.InFeatures, dtype, first.A.device);
+        int offset = 0;
+        for (int k = 0; k < column.Length; k++)
         {
-            int offset = 0;
-            for (int k = 0; k < column.Length; k++)
-            {
-                var m = column[k];
-                // The scale goes on A: its row block is contiguous, so the multiply runs on a cache-hot slice.
-                using var aBlock = a.narrow(0, offset, m.Rank);
-                aBlock.copy_(m.A).mul_(coefficients[k] * m.Scale);
-                using var bBlock = b.narrow(1, offset, m.Rank);
-                bBlock.copy_(m.B);
-                offset += m.Rank;
-            }
+            // The scale goes on A, whose row block is contiguous; B blocks are copied unchanged.
+            kernels.RowBlock(column[k].A, a, offset, coefficients[k] * column[k].Scale, accumulate: false);
+            offset += column[k].Rank;
         }
-        return (a, b);
+        return (a, kernels.ConcatColumns(column.Select(m => m.B).ToList(), dtype));
     }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using Federated.Core.Adapters;
 
 namespace Federated.Core.Aggregation;
@@ -34,6 +35,27 @@ public static class ModuleAlignment
             aligned.Add(column);
         }
         return aligned;
+    }
+
+    /// <summary>
+    /// Aligns the updates and builds one global module per module from its column, modules in parallel
+    /// (each is independent; memory-bound work gains from both channels). The first error wins and
+    /// whatever was built is disposed.
+    /// </summary>
+    public static LoraAdapter Combine(IReadOnlyList<LoraAdapter> updates, Func<LoraModule[], LoraModule> combine)
+    {
+        var columns = Align(updates);
+        var modules = new LoraModule?[columns.Count];
+        try
+        {
+            Parallel.For(0, columns.Count, i => modules[i] = combine(columns[i]));
+        }
+        catch (AggregateException e)
+        {
+            foreach (var m in modules) m?.Dispose();
+            ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
+        return new LoraAdapter(modules!, updates[0].BaseModel);
     }
 
     static string Describe(List<string> names) =>

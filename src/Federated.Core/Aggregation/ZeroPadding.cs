@@ -18,8 +18,7 @@ public sealed class ZeroPadding(bool normWeighted = false, ScalarType? outputDTy
     {
         ClientWeights.Validate(updates, coefficients);
         var dtype = outputDType ?? FactorAveraging.CommonDType(updates);
-        var modules = new List<LoraModule>();
-        foreach (var column in ModuleAlignment.Align(updates))
+        return ModuleAlignment.Combine(updates, column =>
         {
             IReadOnlyList<double> weights = coefficients;
             if (normWeighted)
@@ -27,8 +26,7 @@ public sealed class ZeroPadding(bool normWeighted = false, ScalarType? outputDTy
                 var raw = column.Select((m, k) => coefficients[k] * LoraNorms.Frobenius(m)).ToArray();
                 weights = raw.Sum() > 0 ? ClientWeights.Normalize(raw) : coefficients;
             }
-            modules.Add(FactorAveraging.Average(column, weights, dtype));
-        }
-        return new LoraAdapter(modules, updates[0].BaseModel);
+            return FactorAveraging.Average(column, weights, dtype);
+        });
     }
 }
