@@ -1,10 +1,10 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Federated.Core.Adapters;
 using TorchSharp;
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
-using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.InteropServices;
 using static TorchSharp.torch;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
 namespace Federated.Core.Aggregation;
 
@@ -30,8 +30,8 @@ abstract class FactorKernels
 
     /// <summary>
     /// One pass over CPU memory through spans. LoRA factors are small and numerous (96 modules x K
-    /// clients for a 0.5B model), and a TorchSharp operation costs ~5 us of dispatch, more than moving
-    /// the bytes; here the per-block cost is a span slice.
+    /// clients for a 0.5B model), and each TorchSharp operation costs microseconds of dispatch and
+    /// handle churn, more than moving a block's bytes; here a block costs a span slice.
     /// </summary>
     internal sealed class Host : FactorKernels
     {

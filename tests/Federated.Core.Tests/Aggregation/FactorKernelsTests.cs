@@ -49,4 +49,19 @@ public class FactorKernelsTests
         Assert.True(hostCols.narrow(1, 0, 5).eq(0.5).all().item<bool>());
         Assert.True(hostCols.narrow(1, 8, 1).eq(0.5).all().item<bool>());
     }
+
+    [Theory]
+    [InlineData(12)]   // one band of rows
+    [InlineData(40)]   // several bands: 8,192 floats per row leaves 8 rows per 256 KiB band
+    public void Host_and_torch_concatenate_columns_identically(int rows)
+    {
+        var gen = new Generator(4);
+        var sources = new[] { randn(rows, 3, generator: gen), randn(rows, 4000, generator: gen).to(ScalarType.BFloat16), randn(rows, 4189, generator: gen) };
+        using var host = FactorKernels.Host.Instance.ConcatColumns(sources, ScalarType.Float32);
+        using var torch = FactorKernels.Torch.Instance.ConcatColumns(sources, ScalarType.Float32);
+        using var expected = cat(sources.Select(t => t.to(float32)).ToList(), 1);
+        Assert.True(host.eq(expected).all().item<bool>());
+        Assert.True(torch.eq(expected).all().item<bool>());
+        foreach (var t in sources) t.Dispose();
+    }
 }
