@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Federated.Core.Adapters;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -111,6 +112,8 @@ abstract class FactorKernels
             int band = Math.Max(1, BandBytes / (width * sizeof(float)));
             fixed (float* start = dst)
             {
+                // Non-temporal stores need every row segment 32-byte aligned: widths in whole vectors.
+                bool streaming = Avx.IsSupported && ((nint)start & 31) == 0 && widths.All(w => w % 8 == 0);
                 for (int first = 0; first < rows; first += band)
                 {
                     int last = Math.Min(rows, first + band);
@@ -121,20 +124,25 @@ abstract class FactorKernels
                         float* from = (float*)sources[k] + (long)first * w;
                         float* to = column;
                         for (int i = first; i < last; i++, from += w, to += width)
-                            CopyRow(from, to, w);
+                            CopyRow(from, to, w, streaming);
                         column += w;
                     }
                 }
+                if (streaming) Sse.StoreFence();
             }
         }
 
         /// <summary>LoRA rows are a few vectors long (r = 16: two 256-bit vectors); a call to memmove costs more than the copy.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static unsafe void CopyRow(float* from, float* to, int count)
+        static unsafe void CopyRow(float* from, float* to, int count, bool streaming)
         {
             int i = 0;
-            for (; i <= count - Vector256<float>.Count; i += Vector256<float>.Count)
-                Vector256.Store(Vector256.Load(from + i), to + i);
+            if (streaming)
+                for (; i <= count - 8; i += 8)
+                    Avx.StoreAlignedNonTemporal(to + i, Vector256.Load(from + i));
+            else
+                for (; i <= count - 8; i += 8)
+                    Vector256.Store(Vector256.Load(from + i), to + i);
             for (; i < count; i++)
                 to[i] = from[i];
         }
@@ -145,8 +153,29 @@ abstract class FactorKernels
         static void Apply(ReadOnlySpan<float> from, Span<float> to, float scale, bool accumulate)
         {
             if (accumulate) TensorPrimitives.MultiplyAdd(from, scale, to, to);
-            else if (scale == 1f) from.CopyTo(to);
-            else TensorPrimitives.Multiply(from, scale, to);
+            else if (!StreamScaled(from, to, scale)) TensorPrimitives.Multiply(from, scale, to);
+        }
+
+        /// <summary>
+        /// to = scale * from with non-temporal stores, which skip reading the destination into cache
+        /// first (as large memcpys do): a fresh global adapter is written once and not read back soon.
+        /// Returns false, doing nothing, when the destination is not 32-byte aligned.
+        /// </summary>
+        static unsafe bool StreamScaled(ReadOnlySpan<float> from, Span<float> to, float scale)
+        {
+            fixed (float* f = from)
+            fixed (float* t = to)
+            {
+                if (!Avx.IsSupported || ((nint)t & 31) != 0) return false;
+                var s = Vector256.Create(scale);
+                int i = 0;
+                for (; i <= from.Length - 8; i += 8)
+                    Avx.StoreAlignedNonTemporal(t + i, Vector256.Load(f + i) * s);
+                for (; i < from.Length; i++)
+                    t[i] = f[i] * scale;
+                Sse.StoreFence();
+                return true;
+            }
         }
 
         static void Apply(ReadOnlySpan<float> from, Span<double> to, double scale, bool accumulate)

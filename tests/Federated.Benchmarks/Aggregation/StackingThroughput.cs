@@ -27,9 +27,10 @@ public class StackingThroughput
         public Config()
         {
             // In-process: the benchmark runs from this project's build output, where the TorchSharp native
-            // compat step has run; BenchmarkDotNet's generated per-job projects do not get it.
+            // compat step has run; BenchmarkDotNet's generated per-job projects do not get it. Six warm-up
+            // iterations let tiered JIT reach its optimised code and the allocator its steady state.
             AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance)
-                .WithWarmupCount(2).WithIterationCount(10).WithInvocationCount(1).WithUnrollFactor(1));
+                .WithWarmupCount(6).WithIterationCount(15).WithInvocationCount(1).WithUnrollFactor(1));
             AddColumn(new ThroughputColumn(c => UpdateBytes((int)c.Parameters["Clients"])));
         }
     }

@@ -51,12 +51,13 @@ public class FactorKernelsTests
     }
 
     [Theory]
-    [InlineData(12)]   // one band of rows
-    [InlineData(40)]   // several bands: 8,192 floats per row leaves 8 rows per 256 KiB band
-    public void Host_and_torch_concatenate_columns_identically(int rows)
+    [InlineData(12, 3, 4000, 4189)]   // one band of rows; widths not in whole vectors: plain stores
+    [InlineData(40, 3, 4000, 4189)]   // several bands: 8,192 floats per row leaves 8 rows per 256 KiB band
+    [InlineData(40, 16, 8, 8168)]     // widths in whole vectors: non-temporal stores
+    public void Host_and_torch_concatenate_columns_identically(int rows, int w0, int w1, int w2)
     {
         var gen = new Generator(4);
-        var sources = new[] { randn(rows, 3, generator: gen), randn(rows, 4000, generator: gen).to(ScalarType.BFloat16), randn(rows, 4189, generator: gen) };
+        var sources = new[] { randn(rows, w0, generator: gen), randn(rows, w1, generator: gen).to(ScalarType.BFloat16), randn(rows, w2, generator: gen) };
         using var host = FactorKernels.Host.Instance.ConcatColumns(sources, ScalarType.Float32);
         using var torch = FactorKernels.Torch.Instance.ConcatColumns(sources, ScalarType.Float32);
         using var expected = cat(sources.Select(t => t.to(float32)).ToList(), 1);
