@@ -1,5 +1,3 @@
 using Federated.Cli;
-using Federated.Core.Runtime;
 
-NativeAllocator.RetainFreedMemory();
 return FedCommandLine.Run(args, Console.Out, Console.Error);

@@ -30,7 +30,7 @@ public class StackingThroughput
             // compat step has run; BenchmarkDotNet's generated per-job projects do not get it. Six warm-up
             // iterations let tiered JIT reach its optimised code and the allocator its steady state.
             AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance)
-                .WithWarmupCount(6).WithIterationCount(15).WithInvocationCount(1).WithUnrollFactor(1));
+                .WithWarmupCount(6).WithIterationCount(15).WithInvocationCount(4).WithUnrollFactor(1));
             AddColumn(new ThroughputColumn(c => UpdateBytes((int)c.Parameters["Clients"])));
         }
     }
