@@ -29,5 +29,6 @@ fed adapters random --rank 8 --modules q_proj,v_proj --seed 8 --out "$out/client
 fed aggregate --strategy fedit --weights 300,100 --out "$out/global-fedit" "$out"/clients-r8/*
 
 echo "==> the exact FLoRA stack, as HF PEFT would load it"
-fed inspect "$out/global-flora" | head -n 12
+fed inspect "$out/global-flora" > "$out/global-flora.txt"
+head -n 12 "$out/global-flora.txt"
 echo "done: adapters in $out (each a PEFT directory: adapter_model.safetensors + adapter_config.json)"
