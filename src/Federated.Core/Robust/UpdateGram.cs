@@ -1,0 +1,95 @@
+using Federated.Core.Adapters;
+using Federated.Core.Aggregation;
+using static TorchSharp.torch;
+
+namespace Federated.Core.Robust;
+
+/// <summary>
+/// The Gram matrix of K updates in weight space, G_ij = sum over modules of &lt;dW_i, dW_j&gt;_F, from the
+/// factors alone (ALGORITHMS.md B-LoRA): with the module's stack A_st (row block k = s_k A_k) and
+/// B_st = [B_1 .. B_K], &lt;dW_i, dW_j&gt; = tr((B_i^T B_j)(A_j A_i^T)) is the sum over block (i, j) of
+/// (B_st^T B_st) o (A_st A_st^T). Two R x R GEMMs per module (R = sum r_k), never d_out x d_in, for any
+/// mix of ranks and alphas. Every distance or inner-product rule needs only this matrix.
+/// </summary>
+public sealed class UpdateGram
+{
+    readonly double[,] _g;
+
+    public UpdateGram(double[,] gram)
+    {
+        if (gram.GetLength(0) != gram.GetLength(1))
+            throw new ArgumentException("a Gram matrix is square");
+        _g = gram;
+    }
+
+    public int Count => _g.GetLength(0);
+    public double this[int i, int j] => _g[i, j];
+
+    /// <param name="dtype">GEMM precision; float32 (default) keeps the BLAS fast, sums are kept in float64.</param>
+    public static UpdateGram Compute(IReadOnlyList<LoraAdapter> updates, ScalarType dtype = ScalarType.Float32)
+    {
+        if (updates.Count == 0) throw new ArgumentException("no updates");
+        int n = updates.Count;
+        var gram = new double[n, n];
+        var ones = Enumerable.Repeat(1.0, n).ToArray();
+        using var _ = no_grad();
+        foreach (var column in ModuleAlignment.Align(updates))
+        {
+            using var scope = NewDisposeScope();
+            var (a, b) = FloraStacking.StackFactors(column, ones, dtype, FactorKernels.For(column));
+            // A_st A_st^T is symmetric, so the block (j, i) it contributes equals block (i, j) transposed.
+            var products = b.t().matmul(b).mul_(a.matmul(a.t()));
+            var blocks = BlockIndicator(column, dtype, a.device);
+            var moduleGram = blocks.t().matmul(products).matmul(blocks).to(float64).cpu();
+            var values = moduleGram.data<double>().ToArray();
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < n; j++)
+                    gram[i, j] += values[i * n + j];
+        }
+        return new UpdateGram(gram);
+    }
+
+    /// <summary>P (R x K) with P[row, k] = 1 when stacked row belongs to client k, so P^T H P sums H's blocks.</summary>
+    static Tensor BlockIndicator(LoraModule[] column, ScalarType dtype, Device device)
+    {
+        var owner = new long[column.Sum(m => m.Rank)];
+        for (int k = 0, row = 0; k < column.Length; k++)
+            for (int r = 0; r < column[k].Rank; r++) owner[row++] = k;
+        using var index = tensor(owner, device: device);
+        return nn.functional.one_hot(index, column.Length).to(dtype);
+    }
+
+    public double SquaredNorm(int i) => _g[i, i];
+
+    public double SquaredDistance(int i, int j) => Math.Max(0, _g[i, i] + _g[j, j] - 2 * _g[i, j]);
+
+    /// <summary>||x_i - sum_k c_k x_k||^2 = G_ii - 2 (G c)_i + c^T G c.</summary>
+    public double SquaredDistanceTo(int i, IReadOnlyList<double> c) =>
+        Math.Max(0, _g[i, i] - 2 * Row(i, c) + SquaredNorm(c));
+
+    /// <summary>||sum_k c_k x_k||^2 = c^T G c.</summary>
+    public double SquaredNorm(IReadOnlyList<double> c)
+    {
+        double total = 0;
+        for (int i = 0; i < Count; i++) total += c[i] * Row(i, c);
+        return Math.Max(0, total);
+    }
+
+    /// <summary>(G c)_i = &lt;x_i, sum_k c_k x_k&gt;.</summary>
+    public double Row(int i, IReadOnlyList<double> c)
+    {
+        double total = 0;
+        for (int k = 0; k < Count; k++) total += _g[i, k] * c[k];
+        return total;
+    }
+
+    /// <summary>The Gram of a subset of the updates, in the given order.</summary>
+    public UpdateGram Select(IReadOnlyList<int> indices)
+    {
+        var g = new double[indices.Count, indices.Count];
+        for (int i = 0; i < indices.Count; i++)
+            for (int j = 0; j < indices.Count; j++)
+                g[i, j] = _g[indices[i], indices[j]];
+        return new UpdateGram(g);
+    }
+}
