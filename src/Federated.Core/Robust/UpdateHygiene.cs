@@ -1,0 +1,85 @@
+using Federated.Core.Adapters;
+using Federated.Core.Aggregation;
+using static TorchSharp.torch;
+
+namespace Federated.Core.Robust;
+
+/// <summary>Why an update was left out of a round's aggregate.</summary>
+public enum RejectionReason
+{
+    /// <summary>It adapts other modules than the round expects.</summary>
+    ModuleSet,
+    /// <summary>A module's base layer dimensions differ from the round's.</summary>
+    Shape,
+    /// <summary>A module's rank exceeds the rank the client was assigned.</summary>
+    RankAboveAllowed,
+    /// <summary>A factor holds NaN or infinity.</summary>
+    NonFinite,
+    /// <summary>||dW||_F exceeds the configured cap.</summary>
+    NormAboveCap,
+}
+
+public sealed record Rejection(RejectionReason Reason, string Message);
+
+/// <summary>What a round accepts. Without <see cref="ExpectedModules"/>, the module layout most updates share is expected.</summary>
+public sealed record HygieneLimits(double? NormCap = null, IReadOnlyList<ModuleShape>? ExpectedModules = null);
+
+/// <summary>
+/// Checks run on every update before any rule (ALGORITHMS.md B-LoRA 5): module set and shapes, rank
+/// within the client's assignment, finite values, norm cap. A rejected update is reported with its
+/// reason and leaves the others untouched.
+/// </summary>
+public static class UpdateHygiene
+{
+    /// <returns>One entry per update: null when accepted.</returns>
+    public static Rejection?[] Check(IReadOnlyList<LoraAdapter> updates, IReadOnlyList<int?> allowedRanks, HygieneLimits limits)
+    {
+        var expected = limits.ExpectedModules ?? MostCommonLayout(updates);
+        return updates.Select((u, k) => Check(u, allowedRanks[k], expected, limits.NormCap)).ToArray();
+    }
+
+    static Rejection? Check(LoraAdapter update, int? allowedRank, IReadOnlyList<ModuleShape> expected, double? normCap)
+    {
+        var missing = expected.Where(s => !update.Contains(s.Name)).Select(s => s.Name).ToList();
+        var extra = update.Modules.Select(m => m.Name).Except(expected.Select(s => s.Name)).ToList();
+        if (missing.Count > 0 || extra.Count > 0)
+            return new(RejectionReason.ModuleSet, "adapts different modules than the round: " +
+                string.Join(", ", new[] { Names("missing", missing), Names("extra", extra) }.Where(s => s.Length > 0)));
+
+        foreach (var s in expected)
+        {
+            var m = update[s.Name];
+            if (m.InFeatures != s.InFeatures || m.OutFeatures != s.OutFeatures)
+                return new(RejectionReason.Shape, $"module '{s.Name}' is {m.OutFeatures}x{m.InFeatures}, the round expects {s.OutFeatures}x{s.InFeatures}");
+            if (allowedRank is { } allowed && m.Rank > allowed)
+                return new(RejectionReason.RankAboveAllowed, $"module '{s.Name}' has rank {m.Rank}, above the assigned rank {allowed}");
+        }
+
+        foreach (var m in update.Modules)
+        {
+            using var scope = NewDisposeScope();
+            if (!m.A.isfinite().all().item<bool>() || !m.B.isfinite().all().item<bool>())
+                return new(RejectionReason.NonFinite, $"module '{m.Name}' holds NaN or infinite values");
+        }
+
+        if (normCap is { } cap)
+        {
+            double norm = LoraNorms.Frobenius(update);
+            if (!(norm <= cap))
+                return new(RejectionReason.NormAboveCap, $"||dW||_F = {norm:G4} exceeds the cap {cap:G4}");
+        }
+        return null;
+    }
+
+    static List<ModuleShape> MostCommonLayout(IReadOnlyList<LoraAdapter> updates) =>
+        updates.Select(u => u.Modules.Select(m => new ModuleShape(m.Name, m.InFeatures, m.OutFeatures)).ToList())
+            .GroupBy(layout => string.Join(";", layout))
+            .OrderByDescending(g => g.Count()).First().First(); // ties: the layout seen first
+
+    static string Names(string what, List<string> names) => names.Count switch
+    {
+        0 => "",
+        <= 3 => $"{what} {string.Join(", ", names.Select(n => $"'{n}'"))}",
+        _ => $"{what} '{names[0]}' and {names.Count - 1} more",
+    };
+}
