@@ -1,36 +1,59 @@
 using System.CommandLine;
-using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using Federated.Core.Adapters;
 using Federated.Core.Aggregation;
 using Federated.Core.Formats.Peft;
+using Federated.Core.Robust;
 
 namespace Federated.Cli.Commands;
 
 /// <summary><c>fed aggregate</c>: combines client adapters (PEFT directories) into one global adapter.</summary>
 static class AggregateCommand
 {
+    public const string ReportFileName = "aggregation_report.json";
+
+    static readonly JsonSerializerOptions ReportJson = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
     public static Command Create()
     {
         var strategy = new Option<string>("--strategy", "-s")
         {
             Description = "How factors combine: fedit (same ranks only), zero-padding, hetlora (norm-weighted zero-padding), " +
                           "flora (exact stacking), flexlora (truncated SVD of the exact sum), ffa (frozen shared A)",
-            Required = true,
+            DefaultValueFactory = _ => "flora",
         };
         strategy.AcceptOnlyFromAmong([.. AggregationStrategies.Names]);
+        var rule = new Option<string?>("--rule")
+        {
+            Description = "Byzantine-robust rule deciding how much each update counts, computed exactly in weight space " +
+                          "for any mix of ranks (default: none, plain weighted mean)",
+        };
+        rule.AcceptOnlyFromAmong([.. RobustRules.Names]);
+        var f = new Option<int>("--f") { Description = "Assumed number of Byzantine clients (krum, multi-krum)", DefaultValueFactory = _ => 0 };
+        var tau = new Option<double?>("--tau") { Description = "Clipping radius for centered-clipping and norm-bound (default: the median distance or norm)" };
         var weights = new Option<string[]>("--weights", "-w")
         {
-            Description = "Client weights in adapter order, e.g. example counts: --weights 100,250,80 (default: equal)",
+            Description = "Example counts in adapter order, e.g. --weights 100,250,80 (default: equal); p_k = n_k / sum n",
             AllowMultipleArgumentsPerToken = true,
         };
         var rank = new Option<int?>("--rank") { Description = "Target rank for flexlora (default: the largest client rank)" };
+        var maxRank = new Option<int?>("--max-rank") { Description = "Reject updates whose rank exceeds this" };
+        var normCap = new Option<double?>("--norm-cap") { Description = "Reject updates with ||dW||_F above this" };
+        var skipRejected = new Option<bool>("--skip-rejected") { Description = "Aggregate the accepted updates when some are rejected (default: fail)" };
         var dtype = CommandOptions.DType("Dtype of the result (default: the inputs' common dtype, else float32)");
-        var output = CommandOptions.Out("Directory to write the global adapter to (PEFT format)");
+        var output = CommandOptions.Out($"Directory to write the global adapter to (PEFT format) and {ReportFileName}");
         var adapters = new Argument<string[]>("adapter-dir") { Description = "Client adapters: PEFT directories", Arity = ArgumentArity.OneOrMore };
 
         var command = new Command("aggregate", "Aggregate client LoRA adapters (mixed ranks where the strategy allows) into a global adapter")
         {
-            strategy, weights, rank, dtype, output, adapters,
+            strategy, rule, f, tau, weights, rank, maxRank, normCap, skipRejected, dtype, output, adapters,
         };
         command.SetAction(parse =>
         {
@@ -38,38 +61,61 @@ static class AggregateCommand
             string outDir = Path.GetFullPath(parse.GetValue(output)!);
             if (dirs.Any(d => Path.GetFullPath(d).TrimEnd('/') == outDir.TrimEnd('/')))
                 throw new ArgumentException($"--out {outDir} is one of the inputs; choose another directory");
-            var coefficients = ParseWeights(parse.GetValue(weights), dirs.Length);
-            var aggregator = AggregationStrategies.Create(parse.GetValue(strategy)!, parse.GetValue(rank), CommandOptions.ParseDType(parse.GetValue(dtype)));
+            var counts = ParseExampleCounts(parse.GetValue(weights), dirs.Length);
+            var aggregator = new Aggregator(
+                AggregationStrategies.Create(parse.GetValue(strategy)!, parse.GetValue(rank), CommandOptions.ParseDType(parse.GetValue(dtype))),
+                parse.GetValue(rule) is { } name ? RobustRules.Create(name, parse.GetValue(f), parse.GetValue(tau)) : null,
+                new HygieneLimits(parse.GetValue(normCap)));
 
-            var updates = new List<LoraAdapter>();
+            var updates = new List<ClientUpdate>();
             try
             {
-                foreach (var dir in dirs) updates.Add(PeftAdapterDirectory.Read(dir));
-                using var global = aggregator.Aggregate(updates, coefficients);
-                PeftAdapterDirectory.Write(global, outDir);
-                var ranks = global.Modules.Select(m => m.Rank).Distinct().Order().ToList();
-                parse.InvocationConfiguration.Output.WriteLine(
-                    $"{aggregator.Name}{(aggregator.IsExact ? " (exact)" : "")}: {updates.Count} adapters, {global.Modules.Count} modules, " +
-                    $"global rank {string.Join("/", ranks)}, {global.ParameterCount:N0} parameters -> {outDir}");
+                for (int k = 0; k < dirs.Length; k++)
+                    updates.Add(new ClientUpdate(dirs[k], PeftAdapterDirectory.Read(dirs[k]), counts[k], parse.GetValue(maxRank)));
+                using var result = aggregator.Aggregate(updates);
+                var rejected = result.Report.Clients.FirstOrDefault(c => !c.Accepted);
+                if (rejected is not null && !parse.GetValue(skipRejected))
+                    throw new IncompatibleAdaptersException(
+                        $"{rejected.ClientId} rejected: {rejected.RejectionMessage} (--skip-rejected aggregates the others)");
+
+                PeftAdapterDirectory.Write(result.Global, outDir);
+                File.WriteAllText(Path.Combine(outDir, ReportFileName), JsonSerializer.Serialize(result.Report, ReportJson) + "\n");
+                Print(parse.InvocationConfiguration.Output, result, outDir);
             }
             finally
             {
-                foreach (var u in updates) u.Dispose();
+                foreach (var u in updates) u.Adapter.Dispose();
             }
             return FedCommandLine.ExitOk;
         });
         return command;
     }
 
-    static double[] ParseWeights(string[]? raw, int count)
+    static void Print(TextWriter o, AggregationResult result, string outDir)
     {
-        if (raw is null || raw.Length == 0) return ClientWeights.Equal(count);
+        var global = result.Global;
+        var report = result.Report;
+        o.WriteLine($"{report.Strategy}{(report.Exact ? " (exact)" : "")}{(report.Rule is { } r ? " + " + r : "")}: {report.Accepted} of {report.Clients.Count} adapters, " +
+                    $"{global.Modules.Count} modules, global rank {string.Join("/", global.Modules.Select(m => m.Rank).Distinct().Order())}, " +
+                    $"{global.ParameterCount:N0} parameters -> {outDir}");
+        if (report.Rule is null && report.Rejected == 0) return;
+        foreach (var c in report.Clients)
+            o.WriteLine(c.Accepted
+                ? $"  {c.ClientId}: coefficient {c.Coefficient:F4} (weight {c.Weight:F4}), ||dW||_F {c.Norm:G4}"
+                : $"  {c.ClientId}: rejected ({c.RejectionMessage})");
+    }
+
+    static long[] ParseExampleCounts(string[]? raw, int count)
+    {
+        if (raw is null || raw.Length == 0) return Enumerable.Repeat(1L, count).ToArray();
         var values = raw.SelectMany(r => r.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            .Select(v => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var x)
-                ? x : throw new ArgumentException($"--weights: '{v}' is not a number"))
-            .ToList();
-        if (values.Count != count)
-            throw new ArgumentException($"--weights has {values.Count} values for {count} adapters");
-        return ClientWeights.Normalize(values);
+            .Select(v => long.TryParse(v, out var n) && n >= 0
+                ? n : throw new ArgumentException($"--weights: '{v}' is not an example count (a non-negative integer)"))
+            .ToArray();
+        if (values.Length != count)
+            throw new ArgumentException($"--weights has {values.Length} values for {count} adapters");
+        if (values.All(v => v == 0))
+            throw new ArgumentException("--weights: example counts must not all be zero");
+        return values;
     }
 }

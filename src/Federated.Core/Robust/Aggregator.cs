@@ -13,7 +13,8 @@ public sealed record ClientUpdate(string ClientId, LoraAdapter Adapter, long Exa
 public sealed record ClientOutcome(string ClientId, long ExampleCount, bool Accepted, double Weight, double Coefficient,
     double? Norm, RejectionReason? Rejection, string? RejectionMessage);
 
-public sealed record AggregationReport(string Strategy, string? Rule, int Accepted, int Rejected, IReadOnlyList<ClientOutcome> Clients);
+/// <param name="Exact">The global dW equals sum_k gamma_k dW_k exactly (the strategy is exact).</param>
+public sealed record AggregationReport(string Strategy, bool Exact, string? Rule, int Accepted, int Rejected, IReadOnlyList<ClientOutcome> Clients);
 
 /// <summary>The global adapter and how it came about. Owns the adapter.</summary>
 public sealed class AggregationResult(LoraAdapter global, AggregationReport report) : IDisposable
@@ -54,6 +55,6 @@ public sealed class Aggregator(IAggregationStrategy? strategy = null, IRobustRul
             double norm = gram is null ? LoraNorms.Frobenius(u.Adapter) : Math.Sqrt(gram.SquaredNorm(position));
             return new ClientOutcome(u.ClientId, u.ExampleCount, true, weights[position], coefficients[position], norm, null, null);
         }).ToList();
-        return new AggregationResult(global, new AggregationReport(_strategy.Name, rule?.Name, accepted.Count, updates.Count - accepted.Count, outcomes));
+        return new AggregationResult(global, new AggregationReport(_strategy.Name, _strategy.IsExact, rule?.Name, accepted.Count, updates.Count - accepted.Count, outcomes));
     }
 }

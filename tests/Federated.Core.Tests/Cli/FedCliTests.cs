@@ -145,4 +145,45 @@ public sealed class FedCliTests : IDisposable
         Assert.Equal(FedCommandLine.ExitFailure, process.ExitCode);
         AssertOneLineError(stderr, "missing");
     }
+
+    [Fact]
+    public void Aggregate_with_a_rule_writes_a_json_report_of_coefficients_and_rejections()
+    {
+        var clients = Enumerable.Range(0, 5).Select(k => Random($"c{k}", 4 << (k % 2), k)).ToList();
+        string bad = Random("too-big", 32, 9);
+        string global = Path.Combine(_dir, "global");
+        var r = Fed(["aggregate", "--rule", "multi-krum", "--f", "1", "--max-rank", "16", "--skip-rejected", "--out", global, .. clients, bad]);
+        Assert.True(r.Exit == 0, r.Err);
+        Assert.Contains("flora (exact) + multi-krum: 5 of 6 adapters", r.Out);
+
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(global, "aggregation_report.json")));
+        var report = json.RootElement;
+        Assert.Equal("multi-krum", report.GetProperty("rule").GetString());
+        var outcomes = report.GetProperty("clients").EnumerateArray().ToList();
+        Assert.Equal(6, outcomes.Count);
+        var rejected = outcomes.Single(c => !c.GetProperty("accepted").GetBoolean());
+        Assert.Equal(bad, rejected.GetProperty("clientId").GetString());
+        Assert.Equal("rank-above-allowed", rejected.GetProperty("rejection").GetString());
+        var coefficients = outcomes.Where(c => c.GetProperty("accepted").GetBoolean()).Select(c => c.GetProperty("coefficient").GetDouble()).ToList();
+        Assert.Equal(1, coefficients.Count(c => c == 0)); // multi-krum keeps n - f = 4 of the 5
+        Assert.Equal(1.0, coefficients.Sum(), 9);
+    }
+
+    [Fact]
+    public void A_rejected_update_fails_aggregation_unless_skipping_is_asked_for()
+    {
+        string a = Random("a", 4, 1), b = Random("b", 4, 2), big = Random("big", 32, 3);
+        var r = Fed("aggregate", "--max-rank", "16", "--out", Path.Combine(_dir, "g"), a, b, big);
+        Assert.Equal(FedCommandLine.ExitFailure, r.Exit);
+        AssertOneLineError(r.Err, "above the assigned rank 16");
+    }
+
+    [Fact]
+    public void An_unknown_rule_is_a_usage_error()
+    {
+        string a = Random("a", 4, 1);
+        var r = Fed("aggregate", "--rule", "median-of-means", "--out", Path.Combine(_dir, "g"), a);
+        Assert.Equal(FedCommandLine.ExitUsage, r.Exit);
+        AssertOneLineError(r.Err, "median-of-means");
+    }
 }
