@@ -36,6 +36,8 @@ static class AggregateCommand
                           "for any mix of ranks (default: none, plain weighted mean)",
         };
         rule.AcceptOnlyFromAmong([.. RobustRules.Names]);
+        var pre = new Option<string?>("--pre") { Description = "Pre-aggregator run before the rule: bucketing (buckets of 2) or nnm (nearest-neighbour mixing)" };
+        pre.AcceptOnlyFromAmong([.. RobustRules.PreAggregatorNames]);
         var f = new Option<int>("--f") { Description = "Assumed number of Byzantine clients (krum, multi-krum)", DefaultValueFactory = _ => 0 };
         var tau = new Option<double?>("--tau") { Description = "Clipping radius for centered-clipping and norm-bound (default: the median distance or norm)" };
         var weights = new Option<string[]>("--weights", "-w")
@@ -53,7 +55,7 @@ static class AggregateCommand
 
         var command = new Command("aggregate", "Aggregate client LoRA adapters (mixed ranks where the strategy allows) into a global adapter")
         {
-            strategy, rule, f, tau, weights, rank, maxRank, normCap, skipRejected, dtype, output, adapters,
+            strategy, rule, pre, f, tau, weights, rank, maxRank, normCap, skipRejected, dtype, output, adapters,
         };
         command.SetAction(parse =>
         {
@@ -62,10 +64,12 @@ static class AggregateCommand
             if (dirs.Any(d => Path.GetFullPath(d).TrimEnd('/') == outDir.TrimEnd('/')))
                 throw new ArgumentException($"--out {outDir} is one of the inputs; choose another directory");
             var counts = ParseExampleCounts(parse.GetValue(weights), dirs.Length);
+            var robust = parse.GetValue(rule) is { } name ? RobustRules.Create(name, parse.GetValue(f), parse.GetValue(tau)) : null;
+            if (parse.GetValue(pre) is { } preName)
+                robust = RobustRules.WithPreAggregator(preName, robust ?? throw new ArgumentException("--pre needs a --rule to run after it"), parse.GetValue(f));
             var aggregator = new Aggregator(
                 AggregationStrategies.Create(parse.GetValue(strategy)!, parse.GetValue(rank), CommandOptions.ParseDType(parse.GetValue(dtype))),
-                parse.GetValue(rule) is { } name ? RobustRules.Create(name, parse.GetValue(f), parse.GetValue(tau)) : null,
-                new HygieneLimits(parse.GetValue(normCap)));
+                robust, new HygieneLimits(parse.GetValue(normCap)));
 
             var updates = new List<ClientUpdate>();
             try

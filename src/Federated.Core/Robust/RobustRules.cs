@@ -16,4 +16,14 @@ public static class RobustRules
         "norm-bound" => new NormBound(tau),
         _ => throw new ArgumentException($"unknown rule '{name}' (expected one of: {string.Join(", ", Names)})"),
     };
+
+    public static readonly IReadOnlyList<string> PreAggregatorNames = ["bucketing", "nnm"];
+
+    /// <summary>Wraps <paramref name="rule"/> in a pre-aggregator (bucket size 2 for bucketing).</summary>
+    public static IRobustRule WithPreAggregator(string name, IRobustRule rule, int f = 0, int seed = 0) => name.ToLowerInvariant() switch
+    {
+        "bucketing" => new PreAggregatedRule(new Bucketing(2, seed), rule),
+        "nnm" => new PreAggregatedRule(new NearestNeighbourMixing(f), rule),
+        _ => throw new ArgumentException($"unknown pre-aggregator '{name}' (expected one of: {string.Join(", ", PreAggregatorNames)})"),
+    };
 }
