@@ -1,5 +1,6 @@
 using Federated.Core.Adapters;
 using Federated.Core.Aggregation;
+using Federated.Core.Attacks;
 using Federated.Core.Robust;
 
 namespace Federated.Core.Tests.Robust;
@@ -88,15 +89,17 @@ public sealed class AggregatorTests : IDisposable
         Assert.All(result.Report.Clients, c => Assert.True(c.Norm > 0));
     }
 
-    public static TheoryData<string, double> Attacks() => new() { { "sign-flip", 1 }, { "scaled", 10 } };
+    /// <summary>(attack, whether it pulls plain averaging away in a single round).</summary>
+    public static TheoryData<string, bool> Attacks() => new() { { "sign-flip", true }, { "scaled", true }, { "alie", false } };
 
     [Theory]
     [MemberData(nameof(Attacks))]
-    public void Robust_rules_stay_near_the_honest_mean_under_attack_while_averaging_does_not(string attack, double factor)
+    public void Robust_rules_stay_near_the_honest_mean_under_attack_while_averaging_does_not(string attack, bool ruinsAveraging)
     {
-        // 7 honest clients and f = 3 attackers (f < n/2), each reversing its own honest update.
+        // 7 honest clients and f = 3 attackers (f < n/2), crafting from their own honest updates.
         var honest = DenseUpdates.Honest([4, 8, 2, 4, 8, 16, 4], noise: 0.3, seed: 21);
-        var attackers = honest.Take(3).Select(h => DenseUpdates.Reversed(h, factor)).ToList();
+        var attackers = honest.Take(3).Select((h, k) => ByzantineAttacks.Create(attack)
+            .Craft(new AttackContext(h, honest, clientCount: 10, attackerCount: 3, seed: k, rank: 16, alpha: 32))).ToList();
         var all = honest.Concat(attackers).ToList();
         var clients = all.Select((a, k) => new ClientUpdate($"c{k}", a)).ToList();
 
@@ -110,10 +113,13 @@ public sealed class AggregatorTests : IDisposable
         }
 
         // Stated bounds, in units of ||honest mean||: robust rules within 0.35 (centered clipping, from
-        // v0 = 0 in 3 steps, lands near 0.3; the others near 0.15 or exactly on the honest cluster);
-        // averaging beyond 0.55 (sign-flip moves it by about 2f/n = 0.6, "scaled" by over 3).
+        // v0 = 0 in 3 steps, lands near 0.3; the others near 0.15 or on the honest cluster); averaging
+        // beyond 0.55 (sign-flip moves it by about 2f/n = 0.6, "scaled" by over 3).
+        // ALIE stays inside the honest spread by design (mu - z sigma, z = 0.52 here): one round moves
+        // averaging by only ~0.06 ||honest mean||; its harm is a bias that accumulates over rounds.
         double averaging = DistanceToHonestMean(null);
-        Assert.True(averaging > 0.55, $"{attack}: averaging is only {averaging:F3} away");
+        if (ruinsAveraging)
+            Assert.True(averaging > 0.55, $"{attack}: averaging is only {averaging:F3} away");
         foreach (var rule in new IRobustRule[] { new GeometricMedian(), Krum.Multi(f: 3), new CenteredClipping() })
         {
             double distance = DistanceToHonestMean(rule);
