@@ -38,6 +38,7 @@ static class AggregateCommand
         rule.AcceptOnlyFromAmong([.. RobustRules.Names]);
         var pre = new Option<string?>("--pre") { Description = "Pre-aggregator run before the rule: bucketing (buckets of 2) or nnm (nearest-neighbour mixing)" };
         pre.AcceptOnlyFromAmong([.. RobustRules.PreAggregatorNames]);
+        var root = new Option<string?>("--root") { Description = "fltrust: the server's own update on clean root data (a PEFT directory)" };
         var f = new Option<int>("--f") { Description = "Assumed number of Byzantine clients (krum, multi-krum)", DefaultValueFactory = _ => 0 };
         var tau = new Option<double?>("--tau") { Description = "Clipping radius for centered-clipping and norm-bound (default: the median distance or norm)" };
         var weights = new Option<string[]>("--weights", "-w")
@@ -55,7 +56,7 @@ static class AggregateCommand
 
         var command = new Command("aggregate", "Aggregate client LoRA adapters (mixed ranks where the strategy allows) into a global adapter")
         {
-            strategy, rule, pre, f, tau, weights, rank, maxRank, normCap, skipRejected, dtype, output, adapters,
+            strategy, rule, pre, root, f, tau, weights, rank, maxRank, normCap, skipRejected, dtype, output, adapters,
         };
         command.SetAction(parse =>
         {
@@ -64,7 +65,8 @@ static class AggregateCommand
             if (dirs.Any(d => Path.GetFullPath(d).TrimEnd('/') == outDir.TrimEnd('/')))
                 throw new ArgumentException($"--out {outDir} is one of the inputs; choose another directory");
             var counts = ParseExampleCounts(parse.GetValue(weights), dirs.Length);
-            var robust = parse.GetValue(rule) is { } name ? RobustRules.Create(name, parse.GetValue(f), parse.GetValue(tau)) : null;
+            using var rootUpdate = parse.GetValue(root) is { } rootDir ? PeftAdapterDirectory.Read(rootDir) : null;
+            var robust = parse.GetValue(rule) is { } name ? RobustRules.Create(name, parse.GetValue(f), parse.GetValue(tau), rootUpdate) : null;
             if (parse.GetValue(pre) is { } preName)
                 robust = RobustRules.WithPreAggregator(preName, robust ?? throw new ArgumentException("--pre needs a --rule to run after it"), parse.GetValue(f));
             var aggregator = new Aggregator(

@@ -43,7 +43,13 @@ public sealed class Aggregator(IAggregationStrategy? strategy = null, IRobustRul
 
         var adapters = accepted.Select(k => updates[k].Adapter).ToList();
         var weights = ClientWeights.FromExampleCounts(accepted.Select(k => updates[k].ExampleCount).ToList());
-        var gram = rule is null ? null : UpdateGram.Compute(adapters);
+        // A reference rule (FLTrust) sees the reference update as one more row of the Gram.
+        var gram = rule switch
+        {
+            null => null,
+            IReferenceRule r => UpdateGram.Compute([.. adapters, r.Reference]),
+            _ => UpdateGram.Compute(adapters),
+        };
         var coefficients = rule is null ? weights : rule.Weigh(gram!, weights);
         var global = _strategy.Aggregate(adapters, coefficients);
 

@@ -1,19 +1,25 @@
+using Federated.Core.Adapters;
+
 namespace Federated.Core.Robust;
 
 /// <summary>The robust rules by name, as the CLI and federation configs spell them.</summary>
 public static class RobustRules
 {
-    public static readonly IReadOnlyList<string> Names = ["krum", "multi-krum", "geometric-median", "centered-clipping", "norm-bound"];
+    public static readonly IReadOnlyList<string> Names =
+        ["krum", "multi-krum", "geometric-median", "centered-clipping", "norm-bound", "flag", "fltrust"];
 
     /// <param name="f">Assumed number of Byzantine clients (Krum family).</param>
     /// <param name="tau">Clipping radius (centered clipping, norm bounding); default adaptive (median).</param>
-    public static IRobustRule Create(string name, int f = 0, double? tau = null) => name.ToLowerInvariant() switch
+    /// <param name="rootUpdate">The server's own update on clean root data (fltrust).</param>
+    public static IRobustRule Create(string name, int f = 0, double? tau = null, LoraAdapter? rootUpdate = null) => name.ToLowerInvariant() switch
     {
         "krum" => Krum.Single(f),
         "multi-krum" => Krum.Multi(f),
         "geometric-median" => new GeometricMedian(),
         "centered-clipping" => new CenteredClipping(tau),
         "norm-bound" => new NormBound(tau),
+        "flag" => new FlagAggregator(),
+        "fltrust" => new FlTrust(rootUpdate ?? throw new ArgumentException("fltrust needs the server's root update")),
         _ => throw new ArgumentException($"unknown rule '{name}' (expected one of: {string.Join(", ", Names)})"),
     };
 

@@ -9,7 +9,7 @@ public class OptimizedPerturbationAttackTests
     {
         using var scope = NewDisposeScope();
         int n = (int)honest.shape[0];
-        var toHonest = (honest - x).pow(2).sum(1).data<double>().ToArray();
+        var toHonest = (honest - x).pow(2).sum([1]).data<double>().ToArray();
         var pairwise = new double[n, n];
         for (int i = 0; i < n; i++)
             for (int j = 0; j < n; j++)

@@ -127,12 +127,13 @@ public sealed class RobustRuleTests : IDisposable
         // (cB, A/c) leaves dW unchanged: rules that work in dW space must not notice.
         var rescaled = _updates.Select((u, k) => k != 2 ? u : new LoraAdapter(
             u.Modules.Select(m => m.With(m.A / 1000.0, m.B * 1000.0, m.Alpha)), u.BaseModel)).ToList();
-        var gram = UpdateGram.Compute(rescaled, ScalarType.Float64);
+        using var root = DenseUpdates.Honest([4], noise: 0.1, seed: 5)[0];
         foreach (var name in RobustRules.Names)
         {
-            var rule = RobustRules.Create(name, f: 2);
-            var before = rule.Weigh(_gram, _p);
-            var after = rule.Weigh(gram, _p);
+            var rule = RobustRules.Create(name, f: 2, rootUpdate: root);
+            List<LoraAdapter> With(List<LoraAdapter> updates) => rule is IReferenceRule r ? [.. updates, r.Reference] : updates;
+            var before = rule.Weigh(UpdateGram.Compute(With(_updates), ScalarType.Float64), _p);
+            var after = rule.Weigh(UpdateGram.Compute(With(rescaled), ScalarType.Float64), _p);
             for (int i = 0; i < N; i++) Assert.Equal(before[i], after[i], 6);
         }
         rescaled[2].Dispose();
