@@ -15,6 +15,10 @@ public sealed class SafetensorsTests : IDisposable
     [InlineData(ScalarType.Float32)]
     [InlineData(ScalarType.Float16)]
     [InlineData(ScalarType.BFloat16)]
+    [InlineData(ScalarType.Int8)] // compressed adapters' payloads
+    [InlineData(ScalarType.Byte)]
+    [InlineData(ScalarType.Int32)]
+    [InlineData(ScalarType.Int64)]
     public void Round_trip_is_bit_exact_for_scalar_1d_and_2d_tensors(ScalarType dtype)
     {
         using var scalar = TensorBytes.Random([], dtype, seed: 1);
