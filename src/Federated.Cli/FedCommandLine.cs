@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Federated.Cli.Commands;
 using Federated.Core.Adapters;
+using Federated.Core.Robust;
 
 namespace Federated.Cli;
 
@@ -33,7 +34,7 @@ public static class FedCommandLine
         {
             return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is AdapterException or ArgumentException or IOException or UnauthorizedAccessException or KeyNotFoundException)
+        catch (Exception e) when (e is AdapterException or RobustRuleException or ArgumentException or IOException or UnauthorizedAccessException or KeyNotFoundException)
         {
             error.WriteLine($"fed: error: {e.Message}");
             return ExitFailure;

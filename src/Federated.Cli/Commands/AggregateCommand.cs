@@ -35,11 +35,20 @@ static class AggregateCommand
             Description = "Byzantine-robust rule deciding how much each update counts, computed exactly in weight space " +
                           "for any mix of ranks (default: none, plain weighted mean)",
         };
-        rule.AcceptOnlyFromAmong([.. RobustRules.Names]);
+        rule.AcceptOnlyFromAmong([.. RobustRules.Names, .. RobustRules.CoordinateWiseNames]);
         var pre = new Option<string?>("--pre") { Description = "Pre-aggregator run before the rule: bucketing (buckets of 2) or nnm (nearest-neighbour mixing)" };
         pre.AcceptOnlyFromAmong([.. RobustRules.PreAggregatorNames]);
         var root = new Option<string?>("--root") { Description = "fltrust: the server's own update on clean root data (a PEFT directory)" };
-        var f = new Option<int>("--f") { Description = "Assumed number of Byzantine clients (krum, multi-krum)", DefaultValueFactory = _ => 0 };
+        var f = new Option<int>("--f")
+        {
+            Description = "Assumed number of Byzantine clients (krum, multi-krum, bulyan, nnm); values trimmed per side (trimmed-mean)",
+            DefaultValueFactory = _ => 0,
+        };
+        var maxDense = new Option<long>("--max-dense-bytes")
+        {
+            Description = "median, trimmed-mean, bulyan: refuse to materialise more than this many bytes of dense deltas per module",
+            DefaultValueFactory = _ => CoordinateWiseRule.DefaultMaxDenseBytes,
+        };
         var tau = new Option<double?>("--tau") { Description = "Clipping radius for centered-clipping and norm-bound (default: the median distance or norm)" };
         var weights = new Option<string[]>("--weights", "-w")
         {
@@ -56,7 +65,7 @@ static class AggregateCommand
 
         var command = new Command("aggregate", "Aggregate client LoRA adapters (mixed ranks where the strategy allows) into a global adapter")
         {
-            strategy, rule, pre, root, f, tau, weights, rank, maxRank, normCap, skipRejected, dtype, output, adapters,
+            strategy, rule, pre, root, f, tau, maxDense, weights, rank, maxRank, normCap, skipRejected, dtype, output, adapters,
         };
         command.SetAction(parse =>
         {
@@ -66,12 +75,23 @@ static class AggregateCommand
                 throw new ArgumentException($"--out {outDir} is one of the inputs; choose another directory");
             var counts = ParseExampleCounts(parse.GetValue(weights), dirs.Length);
             using var rootUpdate = parse.GetValue(root) is { } rootDir ? PeftAdapterDirectory.Read(rootDir) : null;
-            var robust = parse.GetValue(rule) is { } name ? RobustRules.Create(name, parse.GetValue(f), parse.GetValue(tau), rootUpdate) : null;
-            if (parse.GetValue(pre) is { } preName)
-                robust = RobustRules.WithPreAggregator(preName, robust ?? throw new ArgumentException("--pre needs a --rule to run after it"), parse.GetValue(f));
-            var aggregator = new Aggregator(
-                AggregationStrategies.Create(parse.GetValue(strategy)!, parse.GetValue(rank), CommandOptions.ParseDType(parse.GetValue(dtype))),
-                robust, new HygieneLimits(parse.GetValue(normCap)));
+            var limits = new HygieneLimits(parse.GetValue(normCap));
+            string? ruleName = parse.GetValue(rule);
+            Aggregator aggregator;
+            if (ruleName is not null && RobustRules.CoordinateWiseNames.Contains(ruleName))
+            {
+                if (parse.GetValue(pre) is not null) throw new ArgumentException($"--pre works with the Gram-based rules, not {ruleName}");
+                aggregator = new Aggregator(RobustRules.CreateCoordinateWise(ruleName, parse.GetValue(f), parse.GetValue(maxDense)), limits);
+            }
+            else
+            {
+                var robust = ruleName is not null ? RobustRules.Create(ruleName, parse.GetValue(f), parse.GetValue(tau), rootUpdate) : null;
+                if (parse.GetValue(pre) is { } preName)
+                    robust = RobustRules.WithPreAggregator(preName, robust ?? throw new ArgumentException("--pre needs a --rule to run after it"), parse.GetValue(f));
+                aggregator = new Aggregator(
+                    AggregationStrategies.Create(parse.GetValue(strategy)!, parse.GetValue(rank), CommandOptions.ParseDType(parse.GetValue(dtype))),
+                    robust, limits);
+            }
 
             var updates = new List<ClientUpdate>();
             try

@@ -9,7 +9,10 @@ public sealed record ClientUpdate(string ClientId, LoraAdapter Adapter, long Exa
 
 /// <summary>What happened to one client's update.</summary>
 /// <param name="Weight">p_k from example counts over the accepted updates (0 when rejected).</param>
-/// <param name="Coefficient">gamma_k: how much the update counts in the aggregate after the robust rule.</param>
+/// <param name="Coefficient">
+/// gamma_k: how much the update counts in the aggregate after the robust rule. A coordinate-wise rule's
+/// result is no weighted sum: there 1 marks an update the rule used and 0 one it left out.
+/// </param>
 public sealed record ClientOutcome(string ClientId, long ExampleCount, bool Accepted, double Weight, double Coefficient,
     double? Norm, RejectionReason? Rejection, string? RejectionMessage);
 
@@ -32,6 +35,10 @@ public sealed class AggregationResult(LoraAdapter global, AggregationReport repo
 public sealed class Aggregator(IAggregationStrategy? strategy = null, IRobustRule? rule = null, HygieneLimits? limits = null)
 {
     readonly IAggregationStrategy _strategy = strategy ?? new FloraStacking();
+    readonly CoordinateWiseRule? _coordinateRule;
+
+    /// <summary>Hygiene, then a coordinate-wise rule on the accepted updates' dense deltas.</summary>
+    public Aggregator(CoordinateWiseRule rule, HygieneLimits? limits = null) : this(null, null, limits) => _coordinateRule = rule;
 
     public AggregationResult Aggregate(IReadOnlyList<ClientUpdate> updates)
     {
@@ -43,6 +50,9 @@ public sealed class Aggregator(IAggregationStrategy? strategy = null, IRobustRul
 
         var adapters = accepted.Select(k => updates[k].Adapter).ToList();
         var weights = ClientWeights.FromExampleCounts(accepted.Select(k => updates[k].ExampleCount).ToList());
+        if (_coordinateRule is not null)
+            return AggregateCoordinateWise(updates, accepted, adapters, weights, rejections);
+
         // A reference rule (FLTrust) sees the reference update as one more row of the Gram.
         var gram = rule switch
         {
@@ -62,5 +72,19 @@ public sealed class Aggregator(IAggregationStrategy? strategy = null, IRobustRul
             return new ClientOutcome(u.ClientId, u.ExampleCount, true, weights[position], coefficients[position], norm, null, null);
         }).ToList();
         return new AggregationResult(global, new AggregationReport(_strategy.Name, _strategy.IsExact, rule?.Name, accepted.Count, updates.Count - accepted.Count, outcomes));
+    }
+
+    AggregationResult AggregateCoordinateWise(IReadOnlyList<ClientUpdate> updates, List<int> accepted, List<LoraAdapter> adapters,
+        double[] weights, Rejection?[] rejections)
+    {
+        var (global, used) = _coordinateRule!.Aggregate(adapters);
+        var outcomes = updates.Select((u, k) =>
+        {
+            int position = accepted.IndexOf(k);
+            return position < 0
+                ? new ClientOutcome(u.ClientId, u.ExampleCount, false, 0, 0, null, rejections[k]!.Reason, rejections[k]!.Message)
+                : new ClientOutcome(u.ClientId, u.ExampleCount, true, weights[position], used[position] ? 1 : 0, LoraNorms.Frobenius(u.Adapter), null, null);
+        }).ToList();
+        return new AggregationResult(global, new AggregationReport("dense", true, _coordinateRule.Name, accepted.Count, updates.Count - accepted.Count, outcomes));
     }
 }

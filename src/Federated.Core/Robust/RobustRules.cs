@@ -23,6 +23,19 @@ public static class RobustRules
         _ => throw new ArgumentException($"unknown rule '{name}' (expected one of: {string.Join(", ", Names)})"),
     };
 
+    /// <summary>Rules that work on materialised per-module deltas (see <see cref="CoordinateWiseRule"/> for their memory cost).</summary>
+    public static readonly IReadOnlyList<string> CoordinateWiseNames = ["median", "trimmed-mean", "bulyan"];
+
+    /// <param name="f">Trimmed per side (trimmed-mean), or the assumed Byzantine count (bulyan).</param>
+    public static CoordinateWiseRule CreateCoordinateWise(string name, int f = 0, long maxDenseBytes = CoordinateWiseRule.DefaultMaxDenseBytes) =>
+        name.ToLowerInvariant() switch
+        {
+            "median" => new CoordinateMedian(maxDenseBytes),
+            "trimmed-mean" => new TrimmedMean(f, maxDenseBytes),
+            "bulyan" => new Bulyan(f, maxDenseBytes),
+            _ => throw new ArgumentException($"unknown coordinate-wise rule '{name}' (expected one of: {string.Join(", ", CoordinateWiseNames)})"),
+        };
+
     public static readonly IReadOnlyList<string> PreAggregatorNames = ["bucketing", "nnm"];
 
     /// <summary>Wraps <paramref name="rule"/> in a pre-aggregator (bucket size 2 for bucketing).</summary>

@@ -186,4 +186,22 @@ public sealed class FedCliTests : IDisposable
         Assert.Equal(FedCommandLine.ExitUsage, r.Exit);
         AssertOneLineError(r.Err, "median-of-means");
     }
+
+    [Theory]
+    [InlineData("median", "0")]
+    [InlineData("trimmed-mean", "1")]
+    [InlineData("bulyan", "1")]
+    public void Coordinate_wise_rules_run_from_the_cli_and_refuse_oversized_inputs(string rule, string f)
+    {
+        var clients = Enumerable.Range(0, 7).Select(k => Random($"c{k}", 4, k)).ToList();
+        var ok = Fed(["aggregate", "--rule", rule, "--f", f, "--out", Path.Combine(_dir, "g"), .. clients]);
+        Assert.True(ok.Exit == 0, ok.Err);
+        Assert.Contains($"+ {rule}", ok.Out);
+        using var global = PeftAdapterDirectory.Read(Path.Combine(_dir, "g"));
+        Assert.All(global.Modules, m => Assert.Equal(Math.Min(m.InFeatures, m.OutFeatures), m.Rank));
+
+        var refused = Fed(["aggregate", "--rule", rule, "--f", f, "--max-dense-bytes", "100", "--out", Path.Combine(_dir, "h"), .. clients]);
+        Assert.Equal(FedCommandLine.ExitFailure, refused.Exit);
+        AssertOneLineError(refused.Err, "above the 100-byte limit");
+    }
 }
