@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Federated.Core.Adapters;
+using Federated.Core.Compression;
 using Federated.Core.Formats.Peft;
 
 namespace Federated.Cli.Commands;
@@ -47,6 +48,45 @@ static class AdaptersCommand
             parse.InvocationConfiguration.Output.WriteLine($"rank {r}: {adapter.Modules.Count} modules, {adapter.ParameterCount:N0} parameters -> {Path.GetFullPath(outDir)}");
             return FedCommandLine.ExitOk;
         });
-        return new Command("adapters", "Work with adapter files") { random };
+        return new Command("adapters", "Work with adapter files") { random, CreateCompress() };
+    }
+
+    static Command CreateCompress()
+    {
+        var scheme = new Option<string>("--scheme")
+        {
+            Description = "int8 (per-row scales), topk (largest magnitudes) or ternary (ComPEFT: sign x one scale per tensor)",
+            Required = true,
+        };
+        scheme.AcceptOnlyFromAmong("int8", "topk", "ternary");
+        var fraction = new Option<double>("--fraction") { Description = "topk, ternary: fraction of entries kept per tensor", DefaultValueFactory = _ => 0.1 };
+        var stochastic = new Option<long?>("--stochastic-seed") { Description = "int8: unbiased stochastic rounding with this seed (default: round to nearest)" };
+        var output = CommandOptions.Out($"File to write the compressed upload to (conventionally {CompressedAdapterFile.FileName})");
+        var source = new Argument<string>("adapter-dir") { Description = "A PEFT adapter directory" };
+        var compress = new Command("compress", "Compress an adapter for upload; fed aggregate and fed inspect read the result")
+        {
+            scheme, fraction, stochastic, output, source,
+        };
+        compress.SetAction(parse =>
+        {
+            using var adapter = PeftAdapterDirectory.Read(parse.GetValue(source)!);
+            double keep = parse.GetValue(fraction);
+            AdapterCompressor compressor = parse.GetValue(scheme) switch
+            {
+                "int8" => parse.GetValue(stochastic) is { } seed ? Int8Quantizer.Stochastic(seed) : Int8Quantizer.RoundToNearest(),
+                "topk" => new TopKSparsifier(keep),
+                _ => new TernaryCompressor(keep),
+            };
+            using var compressed = compressor.Compress(adapter);
+            (compressor as IDisposable)?.Dispose();
+            string path = Path.GetFullPath(parse.GetValue(output)!);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            CompressedAdapterFile.Write(path, compressed);
+            parse.InvocationConfiguration.Output.WriteLine(
+                $"{parse.GetValue(scheme)}: {compressed.Stats.CompressedBytes:N0} of {compressed.Stats.Float32Bytes:N0} float32 bytes " +
+                $"(ratio {compressed.Stats.Ratio:F3}) -> {path}");
+            return FedCommandLine.ExitOk;
+        });
+        return compress;
     }
 }

@@ -61,7 +61,7 @@ static class AggregateCommand
         var skipRejected = new Option<bool>("--skip-rejected") { Description = "Aggregate the accepted updates when some are rejected (default: fail)" };
         var dtype = CommandOptions.DType("Dtype of the result (default: the inputs' common dtype, else float32)");
         var output = CommandOptions.Out($"Directory to write the global adapter to (PEFT format) and {ReportFileName}");
-        var adapters = new Argument<string[]>("adapter-dir") { Description = "Client adapters: PEFT directories", Arity = ArgumentArity.OneOrMore };
+        var adapters = new Argument<string[]>("adapter") { Description = "Client adapters: PEFT directories or compressed uploads", Arity = ArgumentArity.OneOrMore };
 
         var command = new Command("aggregate", "Aggregate client LoRA adapters (mixed ranks where the strategy allows) into a global adapter")
         {
@@ -74,7 +74,7 @@ static class AggregateCommand
             if (dirs.Any(d => Path.GetFullPath(d).TrimEnd('/') == outDir.TrimEnd('/')))
                 throw new ArgumentException($"--out {outDir} is one of the inputs; choose another directory");
             var counts = ParseExampleCounts(parse.GetValue(weights), dirs.Length);
-            using var rootUpdate = parse.GetValue(root) is { } rootDir ? PeftAdapterDirectory.Read(rootDir) : null;
+            using var rootUpdate = parse.GetValue(root) is { } rootDir ? AdapterSources.Read(rootDir) : null;
             var limits = new HygieneLimits(parse.GetValue(normCap));
             string? ruleName = parse.GetValue(rule);
             Aggregator aggregator;
@@ -97,7 +97,7 @@ static class AggregateCommand
             try
             {
                 for (int k = 0; k < dirs.Length; k++)
-                    updates.Add(new ClientUpdate(dirs[k], PeftAdapterDirectory.Read(dirs[k]), counts[k], parse.GetValue(maxRank)));
+                    updates.Add(new ClientUpdate(dirs[k], AdapterSources.Read(dirs[k]), counts[k], parse.GetValue(maxRank)));
                 using var result = aggregator.Aggregate(updates);
                 var rejected = result.Report.Clients.FirstOrDefault(c => !c.Accepted);
                 if (rejected is not null && !parse.GetValue(skipRejected))

@@ -10,11 +10,11 @@ static class InspectCommand
 {
     public static Command Create()
     {
-        var dir = new Argument<string>("adapter-dir") { Description = "A PEFT adapter directory" };
+        var dir = new Argument<string>("adapter") { Description = "A PEFT adapter directory or a compressed upload" };
         var command = new Command("inspect", "Print an adapter's modules, ranks, alphas, shapes and update norms") { dir };
         command.SetAction(parse =>
         {
-            using var adapter = PeftAdapterDirectory.Read(parse.GetValue(dir)!);
+            using var adapter = AdapterSources.Read(parse.GetValue(dir)!);
             var o = parse.InvocationConfiguration.Output;
             o.WriteLine($"base model : {adapter.BaseModel ?? "(not set)"}");
             o.WriteLine($"dtype      : {AdapterDTypes.Name(adapter.DType)}");

@@ -6,8 +6,9 @@ namespace Federated.Core.Robust;
 
 /// <summary>
 /// A rule that works coordinate by coordinate on materialised dW (median, trimmed mean, Bulyan). Its
-/// result is not a combination of the updates, so it is returned as a LoRA module per module: the exact
-/// factorisation of the dense result (SVD, rank up to min(d_out, d_in), scale 1).
+/// result is not a combination of the updates, so it is returned as a LoRA module per module that
+/// reproduces the dense result D bit for bit: B = D, A = I (or B = I, A = D when d_out &lt; d_in), at
+/// rank min(d_out, d_in) and scale 1. (An SVD would allow truncation but costs more than the rule.)
 /// Memory: one module at a time, the K dense deltas (K x d_out x d_in float32) plus a sorted copy:
 /// about 2 x 4 x K x d_out x d_in bytes at peak (K = 100 on a 4864 x 896 MLP layer: 3.5 GB), which is
 /// why <see cref="MaxDenseBytes"/> refuses larger inputs. Weights are ignored, as in the original rules.
@@ -51,10 +52,10 @@ public abstract class CoordinateWiseRule(long maxDenseBytes)
 
     static LoraModule Factor(LoraModule like, Tensor dense)
     {
-        var (u, s, vh) = linalg.svd(dense.to(float64), fullMatrices: false);
-        var b = (u * s).to(float32).contiguous().MoveToOuterDisposeScope();
-        var a = vh.to(float32).contiguous().MoveToOuterDisposeScope();
-        int rank = (int)s.size(0);
+        int rank = Math.Min(like.OutFeatures, like.InFeatures);
+        var result = dense.to(float32).contiguous().MoveToOuterDisposeScope();
+        var identity = eye(rank, dtype: float32).MoveToOuterDisposeScope();
+        var (a, b) = like.OutFeatures >= like.InFeatures ? (identity, result) : (result, identity);
         return new LoraModule(like.Name, a, b, LoraScaling.AlphaFor(1.0, rank, like.UseRsLora), like.UseRsLora);
     }
 }

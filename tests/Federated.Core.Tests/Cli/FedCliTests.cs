@@ -204,4 +204,35 @@ public sealed class FedCliTests : IDisposable
         Assert.Equal(FedCommandLine.ExitFailure, refused.Exit);
         AssertOneLineError(refused.Err, "above the 100-byte limit");
     }
+
+    [Theory]
+    [InlineData("int8")]
+    [InlineData("topk")]
+    [InlineData("ternary")]
+    public void Compressed_uploads_aggregate_to_exactly_what_their_decompression_gives(string scheme)
+    {
+        var sources = new[] { Random("a", 4, 1), Random("b", 8, 2), Random("c", 2, 3) };
+        var uploads = sources.Select(dir =>
+        {
+            string file = Path.Combine(_dir, "uploads", Path.GetFileName(dir), Federated.Core.Compression.CompressedAdapterFile.FileName);
+            var r = Fed("adapters", "compress", "--scheme", scheme, "--out", file, dir);
+            Assert.True(r.Exit == 0, r.Err);
+            Assert.Contains("ratio", r.Out);
+            return file;
+        }).ToList();
+
+        string global = Path.Combine(_dir, "global");
+        var aggregated = Fed(["aggregate", "--weights", "100,300,600", "--out", global, .. uploads]);
+        Assert.True(aggregated.Exit == 0, aggregated.Err);
+
+        var decompressed = uploads.Select(u => { using var c = Federated.Core.Compression.CompressedAdapterFile.Read(u); return c.Decompress(); }).ToList();
+        using var expected = new FloraStacking().Aggregate(decompressed, [0.1, 0.3, 0.6]);
+        using var actual = PeftAdapterDirectory.Read(global);
+        foreach (var m in expected.Modules)
+        {
+            Assert.True(actual[m.Name].A.eq(m.A).all().item<bool>());
+            Assert.True(actual[m.Name].B.eq(m.B).all().item<bool>());
+        }
+        foreach (var d in decompressed) d.Dispose();
+    }
 }
