@@ -26,17 +26,9 @@ static class TensorAssert
         Tensor? sum = null;
         for (int k = 0; k < updates.Count; k++)
         {
-            var m = updates[k][module];
-            var term = m.B.to(float64).matmul(m.A.to(float64)) * (c[k] * m.Scale);
+            var term = updates[k][module].DenseDelta(float64) * c[k];
             sum = sum is null ? term : sum + term;
         }
         return sum!.MoveToOuterDisposeScope();
-    }
-
-    /// <summary>s B A of an aggregated module, in float64.</summary>
-    public static Tensor Delta(LoraModule m)
-    {
-        using var scope = NewDisposeScope();
-        return (m.B.to(float64).matmul(m.A.to(float64)) * m.Scale).MoveToOuterDisposeScope();
     }
 }

@@ -53,11 +53,11 @@ public sealed class LoraModule : IDisposable
     /// <summary>The last path segment, which PEFT's <c>target_modules</c> matches (e.g. <c>q_proj</c>).</summary>
     public string TargetName => Name[(Name.LastIndexOf('.') + 1)..];
 
-    /// <summary>The dense update s B A (d_out x d_in, float32). For tests, merging and small models only.</summary>
-    public Tensor DenseDelta()
+    /// <summary>The dense update s B A (d_out x d_in) in <paramref name="dtype"/>. For tests, merging and small models only.</summary>
+    public Tensor DenseDelta(ScalarType dtype = ScalarType.Float32)
     {
         using var scope = NewDisposeScope();
-        return (B.to(float32).matmul(A.to(float32)) * Scale).MoveToOuterDisposeScope();
+        return (B.to(dtype).matmul(A.to(dtype)) * Scale).MoveToOuterDisposeScope();
     }
 
     public LoraModule With(Tensor a, Tensor b, double alpha, bool? useRsLora = null) =>

@@ -9,13 +9,6 @@ namespace Federated.Core.Attacks;
 /// </summary>
 public static class DeltaFactorization
 {
-    /// <summary>s B A of one module, float64, d_out x d_in.</summary>
-    public static Tensor Delta(LoraModule module)
-    {
-        using var scope = NewDisposeScope();
-        return (module.B.to(float64).matmul(module.A.to(float64)) * module.Scale).MoveToOuterDisposeScope();
-    }
-
     /// <summary>
     /// Every module's dW, row-major and concatenated in the module order of <paramref name="layout"/>
     /// (default: the adapter itself), as one float64 vector: the space whole-adapter attacks work in.
@@ -32,7 +25,7 @@ public static class DeltaFactorization
             if (module.OutFeatures != expected.OutFeatures || module.InFeatures != expected.InFeatures)
                 throw new IncompatibleAdaptersException(
                     $"module '{expected.Name}' is {module.OutFeatures}x{module.InFeatures} but the layout has {expected.OutFeatures}x{expected.InFeatures}");
-            return Delta(module).reshape(-1);
+            return module.DenseDelta(float64).reshape(-1);
         }).ToList();
         return cat(parts, 0).MoveToOuterDisposeScope();
     }

@@ -26,7 +26,7 @@ public class DeltaFactorizationTests
         Assert.Equal(16, module.Alpha);
         Assert.Equal(LoraScaling.Scale(16, rank, rsLora), module.Scale);
         Assert.Equal(ScalarType.Float32, module.DType);
-        using var roundTrip = DeltaFactorization.Delta(module);
+        using var roundTrip = module.DenseDelta(float64);
         TensorAssert.Close(roundTrip, delta, 1e-5);
     }
 
@@ -39,7 +39,7 @@ public class DeltaFactorizationTests
 
         var (u, s, vh) = linalg.svd(delta, fullMatrices: false);
         var truncated = (u.narrow(1, 0, 5) * s.narrow(0, 0, 5)).matmul(vh.narrow(0, 0, 5));
-        TensorAssert.Close(DeltaFactorization.Delta(module), truncated, 1e-5);
+        TensorAssert.Close(module.DenseDelta(float64), truncated, 1e-5);
         var a = module.A.to(float64);
         TensorAssert.Close(a.matmul(a.t()), eye(5, dtype: float64), 1e-5);
     }
@@ -56,8 +56,8 @@ public class DeltaFactorizationTests
         Assert.All(refactored.Modules, m => Assert.Equal((6, 12.0), (m.Rank, m.Alpha)));
         foreach (var m in updates.Own.Modules)
         {
-            using var expected = DeltaFactorization.Delta(m);
-            using var actual = DeltaFactorization.Delta(refactored[m.Name]);
+            using var expected = m.DenseDelta(float64);
+            using var actual = refactored[m.Name].DenseDelta(float64);
             TensorAssert.Close(actual, expected, 1e-5);
         }
     }

@@ -10,7 +10,7 @@ public class FactorSpaceAttackTests
         foreach (var m in own.Modules)
         {
             using var scope = NewDisposeScope();
-            TensorAssert.Close(DeltaFactorization.Delta(crafted[m.Name]), factor * DeltaFactorization.Delta(m), 1e-5);
+            TensorAssert.Close(crafted[m.Name].DenseDelta(float64), factor * m.DenseDelta(float64), 1e-5);
         }
     }
 

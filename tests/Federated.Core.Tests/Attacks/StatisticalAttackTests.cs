@@ -99,7 +99,7 @@ public class StatisticalAttackTests
             var block = target.narrow(0, offset, m.OutFeatures * m.InFeatures).reshape(m.OutFeatures, m.InFeatures);
             offset += m.OutFeatures * m.InFeatures;
             var (u, s, vh) = linalg.svd(block, fullMatrices: false);
-            TensorAssert.Close(DeltaFactorization.Delta(c), (u.narrow(1, 0, 2) * s.narrow(0, 0, 2)).matmul(vh.narrow(0, 0, 2)), 1e-5);
+            TensorAssert.Close(c.DenseDelta(float64), (u.narrow(1, 0, 2) * s.narrow(0, 0, 2)).matmul(vh.narrow(0, 0, 2)), 1e-5);
         }
     }
 }

@@ -1,5 +1,6 @@
 using Federated.Core.Adapters;
 using Federated.Core.Aggregation;
+using Federated.Core.Attacks;
 
 namespace Federated.Core.Tests.Robust;
 
@@ -9,8 +10,7 @@ static class DenseUpdates
     public static Tensor Flatten(IReadOnlyList<LoraAdapter> updates)
     {
         using var scope = NewDisposeScope();
-        var rows = updates.Select(u => cat(u.Modules.Select(m => TensorAssert.Delta(m).flatten()).ToList())).ToList();
-        return stack(rows).MoveToOuterDisposeScope();
+        return stack(updates.Select(u => DeltaFactorization.Flatten(u)).ToList()).MoveToOuterDisposeScope();
     }
 
     /// <summary>sum_k c_k x_k as a dense vector.</summary>
