@@ -1,4 +1,5 @@
 using Federated.Core.Adapters;
+using Federated.Core.Attacks;
 using Federated.Core.Robust;
 
 namespace Federated.Core.Tests.Robust;
@@ -108,8 +109,8 @@ public sealed class CoordinateWiseRuleTests : IDisposable
     [InlineData("bulyan")]
     public void Rescaled_factors_do_not_change_coordinate_wise_results(string name)
     {
-        var rescaled = _updates.Select((u, k) => k != 3 ? u : new LoraAdapter(
-            u.Modules.Select(m => m.With(m.A * 100.0, m.B / 100.0, m.Alpha)), u.BaseModel)).ToList();
+        var rescaled = _updates.Select((u, k) => k != 3 ? u : ByzantineAttacks.Create("factor-rescaling", 0.01)
+            .Craft(new AttackContext(u, _updates, clientCount: _updates.Count, attackerCount: 1))).ToList();
         var rule = RobustRules.CreateCoordinateWise(name, f: 1);
         var (before, _) = rule.Aggregate(_updates);
         var (after, _) = rule.Aggregate(rescaled);

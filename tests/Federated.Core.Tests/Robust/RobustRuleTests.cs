@@ -1,5 +1,6 @@
 using Federated.Core.Adapters;
 using Federated.Core.Aggregation;
+using Federated.Core.Attacks;
 using Federated.Core.Robust;
 
 namespace Federated.Core.Tests.Robust;
@@ -124,9 +125,9 @@ public sealed class RobustRuleTests : IDisposable
     [Fact]
     public void Rescaling_one_client_factors_changes_no_rule_output()
     {
-        // (cB, A/c) leaves dW unchanged: rules that work in dW space must not notice.
-        var rescaled = _updates.Select((u, k) => k != 2 ? u : new LoraAdapter(
-            u.Modules.Select(m => m.With(m.A / 1000.0, m.B * 1000.0, m.Alpha)), u.BaseModel)).ToList();
+        // The factor-rescaling attack, (cB, A/c), leaves dW unchanged: rules that work in dW space must not notice.
+        var rescaled = _updates.Select((u, k) => k != 2 ? u : ByzantineAttacks.Create("factor-rescaling", 1000)
+            .Craft(new AttackContext(u, _updates, clientCount: N, attackerCount: 1))).ToList();
         using var root = DenseUpdates.Honest([4], noise: 0.1, seed: 5)[0];
         foreach (var name in RobustRules.Names)
         {
