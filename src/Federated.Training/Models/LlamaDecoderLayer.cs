@@ -1,0 +1,34 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Federated.Training.Models;
+
+/// <summary>Pre-norm decoder block: x + attn(norm(x)), then h + mlp(norm(h)).</summary>
+public sealed class LlamaDecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor>
+{
+#pragma warning disable IDE1006 // HF module names
+    readonly RmsNorm input_layernorm, post_attention_layernorm;
+    readonly LlamaAttention self_attn;
+    readonly LlamaMlp mlp;
+#pragma warning restore IDE1006
+
+    public LlamaDecoderLayer(LlamaConfig config) : base(nameof(LlamaDecoderLayer))
+    {
+        input_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+        self_attn = new LlamaAttention(config);
+        post_attention_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+        mlp = new LlamaMlp(config);
+        RegisterComponents();
+    }
+
+    public IEnumerable<(string Name, LoraLinear Layer)> Projections() =>
+        self_attn.Projections().Select(p => ("self_attn." + p.Name, p.Layer))
+            .Concat(mlp.Projections().Select(p => ("mlp." + p.Name, p.Layer)));
+
+    public override Tensor forward(Tensor x, Tensor cos, Tensor sin)
+    {
+        using var scope = NewDisposeScope();
+        var h = x + self_attn.forward(input_layernorm.forward(x), cos, sin);
+        return (h + mlp.forward(post_attention_layernorm.forward(h))).MoveToOuterDisposeScope();
+    }
+}

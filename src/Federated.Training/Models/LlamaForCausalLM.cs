@@ -1,0 +1,74 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Federated.Training.Models;
+
+/// <summary>
+/// A Llama-family causal language model with HF tensor names (<c>model.embed_tokens.weight</c>,
+/// <c>model.layers.0.self_attn.q_proj.weight</c>, <c>model.norm.weight</c>, <c>lm_head.weight</c>), so
+/// Llama, Qwen2 and Mistral checkpoints load directly. With tied embeddings there is no lm_head.
+/// </summary>
+public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
+{
+    /// <summary>Labels with this value are left out of the loss (PyTorch's ignore_index).</summary>
+    public const long IgnoreIndex = -100;
+
+#pragma warning disable IDE1006 // HF module names
+    readonly LlamaModel model;
+    readonly Linear? lm_head;
+#pragma warning restore IDE1006
+
+    public LlamaForCausalLM(LlamaConfig config) : base(nameof(LlamaForCausalLM))
+    {
+        Config = config;
+        model = new LlamaModel(config);
+        if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+        RegisterComponents();
+    }
+
+    public LlamaConfig Config { get; }
+
+    /// <summary>A randomly initialised model, as HF initialises one: N(0, initializer_range), norms at one, biases at zero.</summary>
+    public static LlamaForCausalLM Create(LlamaConfig config, long seed)
+    {
+        var result = new LlamaForCausalLM(config);
+        using var generator = new Generator((ulong)seed);
+        using var _ = no_grad();
+        foreach (var (name, p) in result.named_parameters())
+        {
+            if (name.EndsWith("norm.weight", StringComparison.Ordinal)) p.fill_(1);
+            else if (name.EndsWith(".bias", StringComparison.Ordinal)) p.zero_();
+            else
+            {
+                using var values = randn(p.shape, float32, generator: generator);
+                p.copy_(values.mul_(config.InitializerRange));
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Every linear layer LoRA can target, by its HF module path (e.g. <c>model.layers.0.self_attn.q_proj</c>).</summary>
+    public IEnumerable<(string Name, LoraLinear Layer)> Projections() => model.Projections().Select(p => ("model." + p.Name, p.Layer));
+
+    /// <param name="inputIds">[B, T] token ids (long).</param>
+    /// <returns>Logits [B, T, vocab].</returns>
+    public override Tensor forward(Tensor inputIds)
+    {
+        using var scope = NewDisposeScope();
+        var hidden = model.forward(inputIds);
+        var logits = lm_head is null ? nn.functional.linear(hidden, model.EmbeddingWeight) : lm_head.forward(hidden);
+        return logits.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Mean next-token cross-entropy: logits at t predict labels at t + 1; <see cref="IgnoreIndex"/> labels do not count.</summary>
+    public Tensor Loss(Tensor inputIds, Tensor labels)
+    {
+        using var scope = NewDisposeScope();
+        var logits = forward(inputIds);
+        long length = logits.size(1);
+        var predicted = logits.narrow(1, 0, length - 1).reshape(-1, logits.size(2));
+        var targets = labels.narrow(1, 1, length - 1).reshape(-1);
+        return nn.functional.cross_entropy(predicted.to(float32), targets, ignore_index: IgnoreIndex).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,41 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Federated.Training.Models;
+
+/// <summary>The decoder stack under HF's <c>model.</c> prefix: embeddings, layers, final norm.</summary>
+public sealed class LlamaModel : nn.Module<Tensor, Tensor>
+{
+#pragma warning disable IDE1006 // HF module names
+    readonly Embedding embed_tokens;
+    readonly ModuleList<LlamaDecoderLayer> layers;
+    readonly RmsNorm norm;
+#pragma warning restore IDE1006
+    readonly RotaryEmbedding _rotary;
+
+    public LlamaModel(LlamaConfig config) : base(nameof(LlamaModel))
+    {
+        embed_tokens = nn.Embedding(config.VocabSize, config.HiddenSize);
+        layers = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new LlamaDecoderLayer(config)).ToArray());
+        norm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+        _rotary = new RotaryEmbedding(config.HeadDim, config.RopeTheta);
+        RegisterComponents();
+    }
+
+    public Tensor EmbeddingWeight => embed_tokens.weight!;
+
+    public IEnumerable<(string Name, LoraLinear Layer)> Projections() =>
+        layers.SelectMany((layer, i) => layer.Projections().Select(p => ($"layers.{i}.{p.Name}", p.Layer)));
+
+    /// <param name="inputIds">[B, T] token ids</param>
+    /// <returns>Final hidden states [B, T, hidden].</returns>
+    public override Tensor forward(Tensor inputIds)
+    {
+        using var scope = NewDisposeScope();
+        var h = embed_tokens.forward(inputIds);
+        var (cos, sin) = _rotary.Angles(inputIds.size(1), h.device, h.dtype);
+        foreach (var layer in layers) h = layer.forward(h, cos, sin);
+        return norm.forward(h).MoveToOuterDisposeScope();
+    }
+}

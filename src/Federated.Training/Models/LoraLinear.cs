@@ -1,0 +1,106 @@
+using Federated.Core.Adapters;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Federated.Training.Models;
+
+/// <summary>
+/// A linear layer under HF parameter names (<c>weight</c>, <c>bias</c>) that can carry one LoRA branch:
+/// y = x W^T + b + s B (A dropout(x)). The branch's factors live outside the module's registered
+/// parameters, so the base checkpoint's names never change and a branch can be swapped for another rank.
+/// </summary>
+public sealed class LoraLinear : nn.Module<Tensor, Tensor>
+{
+#pragma warning disable IDE1006 // HF parameter names
+    readonly Parameter weight;
+    readonly Parameter? bias;
+#pragma warning restore IDE1006
+
+    public LoraLinear(long inFeatures, long outFeatures, bool hasBias) : base(nameof(LoraLinear))
+    {
+        weight = nn.Parameter(empty(outFeatures, inFeatures));
+        if (hasBias) bias = nn.Parameter(zeros(outFeatures));
+        RegisterComponents();
+    }
+
+    public Parameter Weight => weight;
+    public Parameter? Bias => bias;
+    public long InFeatures => weight.size(1);
+    public long OutFeatures => weight.size(0);
+
+    /// <summary>The attached branch, or null.</summary>
+    public LoraBranch? Lora { get; private set; }
+
+    public override Tensor forward(Tensor x)
+    {
+        var y = nn.functional.linear(x, weight, bias);
+        if (Lora is not { } lora) return y;
+        using var scope = NewDisposeScope();
+        var h = lora.Dropout > 0 ? nn.functional.dropout(x, lora.Dropout, training) : x;
+        var branch = nn.functional.linear(nn.functional.linear(h, lora.A), lora.B) * lora.Scale;
+        return y.add_(branch).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Attaches a branch (replacing and disposing any previous one).</summary>
+    public void Attach(LoraBranch branch)
+    {
+        if (branch.A.size(1) != InFeatures || branch.B.size(0) != OutFeatures)
+            throw new AdapterShapeException($"a LoRA branch of {branch.B.size(0)}x{branch.A.size(1)} does not fit a {OutFeatures}x{InFeatures} layer");
+        Lora?.Dispose();
+        Lora = branch;
+    }
+
+    /// <summary>Removes and disposes the branch.</summary>
+    public void Detach()
+    {
+        Lora?.Dispose();
+        Lora = null;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) Detach();
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>The trainable factors of one LoRA branch. Owns them.</summary>
+public sealed class LoraBranch : IDisposable
+{
+    public LoraBranch(Tensor a, Tensor b, double alpha, bool useRsLora = false, double dropout = 0)
+    {
+        if (dropout is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "dropout must be in [0, 1)");
+        A = a;
+        B = b;
+        Alpha = alpha;
+        UseRsLora = useRsLora;
+        Dropout = dropout;
+        Scale = LoraScaling.Scale(alpha, (int)a.size(0), useRsLora);
+    }
+
+    /// <summary>A fresh branch as PEFT initialises it: A Kaiming-uniform (bound 1/sqrt(d_in)), B = 0.</summary>
+    public static LoraBranch Fresh(long inFeatures, long outFeatures, int rank, double alpha, bool useRsLora, double dropout,
+        Generator generator, Device device)
+    {
+        double bound = 1.0 / Math.Sqrt(inFeatures);
+        using var scope = NewDisposeScope();
+        var a = (rand(rank, inFeatures, float32, generator: generator) * (2 * bound) - bound).to(device).requires_grad_();
+        var b = zeros(outFeatures, rank, float32, device).requires_grad_();
+        return new LoraBranch(a.MoveToOuterDisposeScope(), b.MoveToOuterDisposeScope(), alpha, useRsLora, dropout);
+    }
+
+    public Tensor A { get; }
+    public Tensor B { get; }
+    public double Alpha { get; }
+    public bool UseRsLora { get; }
+    public double Dropout { get; }
+    public double Scale { get; }
+    public int Rank => (int)A.size(0);
+
+    public void Dispose()
+    {
+        A.Dispose();
+        B.Dispose();
+    }
+}
