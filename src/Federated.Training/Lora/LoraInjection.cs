@@ -2,6 +2,7 @@ using Federated.Core.Adapters;
 using Federated.Core.Aggregation;
 using Federated.Training.Models;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Federated.Training.Lora;
@@ -32,7 +33,7 @@ public static class LoraInjection
     }
 
     /// <summary>The trainable tensors: every branch's A and B.</summary>
-    public static IReadOnlyList<Tensor> TrainableParameters(LlamaForCausalLM model) =>
+    public static IReadOnlyList<Parameter> TrainableParameters(LlamaForCausalLM model) =>
         model.Projections().Where(p => p.Layer.Lora is not null).SelectMany(p => new[] { p.Layer.Lora!.A, p.Layer.Lora!.B }).ToList();
 
     /// <summary>A snapshot of the branches as an adapter (factors copied, float32).</summary>
@@ -55,8 +56,8 @@ public static class LoraInjection
         foreach (var m in adapter.Modules)
         {
             var layer = layers[m.Name];
-            var a = m.A.to(float32, layer.Weight.device).detach().clone().requires_grad_();
-            var b = m.B.to(float32, layer.Weight.device).detach().clone().requires_grad_();
+            var a = m.A.to(float32, layer.Weight.device).detach().clone();
+            var b = m.B.to(float32, layer.Weight.device).detach().clone();
             layer.Attach(new LoraBranch(a, b, m.Alpha, m.UseRsLora, dropout));
         }
     }

@@ -65,18 +65,18 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     }
 }
 
-/// <summary>The trainable factors of one LoRA branch. Owns them.</summary>
+/// <summary>The trainable factors of one LoRA branch. Takes ownership of the tensors it is given.</summary>
 public sealed class LoraBranch : IDisposable
 {
     public LoraBranch(Tensor a, Tensor b, double alpha, bool useRsLora = false, double dropout = 0)
     {
         if (dropout is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "dropout must be in [0, 1)");
-        A = a;
-        B = b;
+        A = AsParameter(a);
+        B = AsParameter(b);
         Alpha = alpha;
         UseRsLora = useRsLora;
         Dropout = dropout;
-        Scale = LoraScaling.Scale(alpha, (int)a.size(0), useRsLora);
+        Scale = LoraScaling.Scale(alpha, (int)A.size(0), useRsLora);
     }
 
     /// <summary>A fresh branch as PEFT initialises it: A Kaiming-uniform (bound 1/sqrt(d_in)), B = 0.</summary>
@@ -85,13 +85,13 @@ public sealed class LoraBranch : IDisposable
     {
         double bound = 1.0 / Math.Sqrt(inFeatures);
         using var scope = NewDisposeScope();
-        var a = (rand(rank, inFeatures, float32, generator: generator) * (2 * bound) - bound).to(device).requires_grad_();
-        var b = zeros(outFeatures, rank, float32, device).requires_grad_();
+        var a = (rand(rank, inFeatures, float32, generator: generator) * (2 * bound) - bound).to(device);
+        var b = zeros(outFeatures, rank, float32, device);
         return new LoraBranch(a.MoveToOuterDisposeScope(), b.MoveToOuterDisposeScope(), alpha, useRsLora, dropout);
     }
 
-    public Tensor A { get; }
-    public Tensor B { get; }
+    public Parameter A { get; }
+    public Parameter B { get; }
     public double Alpha { get; }
     public bool UseRsLora { get; }
     public double Dropout { get; }
@@ -102,5 +102,15 @@ public sealed class LoraBranch : IDisposable
     {
         A.Dispose();
         B.Dispose();
+    }
+
+    /// <summary>Optimisers take parameters; a plain tensor is wrapped (sharing its storage) and its handle released.</summary>
+    static Parameter AsParameter(Tensor t)
+    {
+        if (t is Parameter p) return p;
+        var parameter = nn.Parameter(t.detach(), requires_grad: true);
+        parameter.DetachFromDisposeScope(); // the branch owns it, whatever scope it was created in
+        t.Dispose();
+        return parameter;
     }
 }

@@ -1,0 +1,34 @@
+using Federated.Training.Models;
+using static TorchSharp.torch;
+
+namespace Federated.Training.Evaluation;
+
+/// <summary>Mean next-token loss over all labelled tokens, and its perplexity exp(loss).</summary>
+public sealed record EvaluationResult(double MeanLoss, long Tokens)
+{
+    public double Perplexity => Math.Exp(MeanLoss);
+}
+
+/// <summary>Held-out evaluation: token-weighted, so batches of different sizes count by their labelled tokens.</summary>
+public static class Evaluator
+{
+    public static EvaluationResult Evaluate(LlamaForCausalLM model, IEnumerable<(Tensor InputIds, Tensor Labels)> batches)
+    {
+        model.eval();
+        using var _ = no_grad();
+        double total = 0;
+        long count = 0;
+        foreach (var (inputIds, labels) in batches)
+        {
+            using var scope = NewDisposeScope();
+            var logits = model.forward(inputIds);
+            long length = logits.size(1);
+            var predicted = logits.narrow(1, 0, length - 1).reshape(-1, logits.size(2)).to(float32);
+            var targets = labels.narrow(1, 1, length - 1).reshape(-1);
+            total += nn.functional.cross_entropy(predicted, targets, ignore_index: LlamaForCausalLM.IgnoreIndex, reduction: nn.Reduction.Sum).item<float>();
+            count += targets.ne(LlamaForCausalLM.IgnoreIndex).sum().item<long>();
+        }
+        if (count == 0) throw new ArgumentException("the evaluation data holds no labelled tokens");
+        return new EvaluationResult(total / count, count);
+    }
+}

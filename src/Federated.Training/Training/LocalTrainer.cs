@@ -1,0 +1,74 @@
+using System.Diagnostics;
+using Federated.Training.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Federated.Training.Training;
+
+/// <summary>
+/// Trains the given parameters of a causal LM (a client's LoRA factors, or everything for full
+/// fine-tuning) with AdamW, warm-up + cosine schedule, gradient clipping and accumulation. Every step
+/// runs in a dispose scope, so nothing accumulates across steps; cancellation stops between steps.
+/// Deterministic on CPU for a given seed and batch order.
+/// </summary>
+public static class LocalTrainer
+{
+    /// <param name="batches">Micro-batches per epoch, as (input ids [B, T], labels [B, T]); called once per epoch.</param>
+    public static TrainingSummary Train(LlamaForCausalLM model, IReadOnlyList<Parameter> parameters,
+        Func<int, IEnumerable<(Tensor InputIds, Tensor Labels)>> batches, TrainerOptions options,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        options.Validated();
+        if (parameters.Count == 0) throw new ArgumentException("nothing to train: no parameters");
+        int totalSteps = options.MaxSteps ?? options.Epochs * Math.Max(1, batches(0).Count() / options.GradientAccumulation);
+        random.manual_seed(options.Seed);
+        model.train();
+        using var optimizer = optim.AdamW(parameters, options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay);
+
+        var clock = Stopwatch.StartNew();
+        long tokens = 0;
+        int step = 0, micro = 0;
+        double stepLoss = 0, firstLoss = double.NaN, lastLoss = double.NaN;
+        try
+        {
+            for (int epoch = 0; step < totalSteps && (options.MaxSteps is not null || epoch < options.Epochs); epoch++)
+            {
+                bool any = false;
+                foreach (var (inputIds, labels) in batches(epoch))
+                {
+                    any = true;
+                    cancellation.ThrowIfCancellationRequested();
+                    using (var scope = NewDisposeScope())
+                    {
+                        var loss = model.Loss(inputIds, labels) / options.GradientAccumulation;
+                        loss.backward();
+                        stepLoss += loss.item<float>();
+                    }
+                    tokens += inputIds.numel();
+                    if (++micro < options.GradientAccumulation) continue;
+
+                    double lr = LearningRateSchedule.At(step, totalSteps, options.LearningRate, options.WarmupSteps, options.MinLearningRateRatio);
+                    foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+                    double norm = options.MaxGradNorm is { } max ? nn.utils.clip_grad_norm_(parameters, max) : double.NaN;
+                    optimizer.step();
+                    optimizer.zero_grad();
+
+                    if (double.IsNaN(firstLoss)) firstLoss = stepLoss;
+                    lastLoss = stepLoss;
+                    progress?.Report(new TrainingProgress(step + 1, totalSteps, stepLoss, lr, norm, tokens / clock.Elapsed.TotalSeconds));
+                    stepLoss = 0;
+                    micro = 0;
+                    if (++step >= totalSteps) break;
+                }
+                if (!any) throw new ArgumentException("the training data yields no batches");
+            }
+        }
+        finally
+        {
+            optimizer.zero_grad();
+            model.eval();
+        }
+        return new TrainingSummary(step, firstLoss, lastLoss, tokens, clock.Elapsed);
+    }
+}
