@@ -69,6 +69,19 @@ public class TokenizerLoaderTests
     }
 
     [Fact]
+    public void A_non_byte_level_tokenizer_json_next_to_a_tokenizer_model_defers_to_the_tokenizer_model()
+    {
+        using var dir = new TempDirectory();
+        dir.Write("tokenizer.json", """{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "byte_fallback": true}}""");
+        var modelPath = dir.File("tokenizer.model");
+        File.WriteAllBytes(modelPath, [0xFF, 0xFF, 0xFF, 0x01, 0x02]);
+
+        var error = Assert.Throws<ModelFormatException>(() => TokenizerLoader.Load(dir.Path));
+
+        Assert.Contains(modelPath, error.Message);
+    }
+
+    [Fact]
     public void Model_format_errors_are_adapter_format_errors_so_commands_report_them_as_user_errors() =>
         Assert.IsAssignableFrom<AdapterFormatException>(new ModelFormatException("x"));
 }
