@@ -17,10 +17,10 @@ public static class HfCheckpoint
     public const string WeightsFileName = "model.safetensors";
     public const string IndexFileName = "model.safetensors.index.json";
 
-    /// <exception cref="CheckpointFormatException">A file is missing or malformed, a tensor is missing, unexpected or mis-shaped.</exception>
+    /// <exception cref="ModelFormatException">A file is missing or malformed, a tensor is missing, unexpected or mis-shaped.</exception>
     public static LlamaForCausalLM Load(string directory)
     {
-        if (!Directory.Exists(directory)) throw new CheckpointFormatException($"model directory '{directory}' does not exist");
+        if (!Directory.Exists(directory)) throw new ModelFormatException($"model directory '{directory}' does not exist");
         var config = LlamaConfig.Read(Path.Combine(directory, ConfigFileName));
         var model = new LlamaForCausalLM(config);
         try
@@ -37,10 +37,10 @@ public static class HfCheckpoint
                     {
                         // Older HF checkpoints store rotary buffers; tied checkpoints may repeat the embedding as lm_head.
                         if (name.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal) || (name == "lm_head.weight" && config.TieWordEmbeddings)) continue;
-                        throw new CheckpointFormatException($"{file}: tensor '{name}' is not part of a {config.ModelType} model with this config");
+                        throw new ModelFormatException($"{file}: tensor '{name}' is not part of a {config.ModelType} model with this config");
                     }
                     if (!tensor.shape.SequenceEqual(target.shape))
-                        throw new CheckpointFormatException(
+                        throw new ModelFormatException(
                             $"{file}: tensor '{name}' is [{string.Join("x", tensor.shape)}] but the config makes it [{string.Join("x", target.shape)}]");
                     target.copy_(tensor);
                     loaded.Add(name);
@@ -48,7 +48,7 @@ public static class HfCheckpoint
             }
             var missing = parameters.Keys.Where(n => !loaded.Contains(n)).ToList();
             if (missing.Count > 0)
-                throw new CheckpointFormatException($"{directory}: the checkpoint lacks '{missing[0]}'{(missing.Count > 1 ? $" and {missing.Count - 1} more tensors" : "")}");
+                throw new ModelFormatException($"{directory}: the checkpoint lacks '{missing[0]}'{(missing.Count > 1 ? $" and {missing.Count - 1} more tensors" : "")}");
             return model;
         }
         catch
@@ -108,17 +108,17 @@ public static class HfCheckpoint
         if (!File.Exists(index))
         {
             string single = Path.Combine(directory, WeightsFileName);
-            return File.Exists(single) ? [single] : throw new CheckpointFormatException($"{directory}: neither {WeightsFileName} nor {IndexFileName} is present");
+            return File.Exists(single) ? [single] : throw new ModelFormatException($"{directory}: neither {WeightsFileName} nor {IndexFileName} is present");
         }
         JsonNode? json;
         try { json = JsonNode.Parse(File.ReadAllText(index)); }
-        catch (JsonException e) { throw new CheckpointFormatException($"{index}: malformed JSON: {e.Message}", e); }
+        catch (JsonException e) { throw new ModelFormatException($"{index}: malformed JSON: {e.Message}", e); }
         if (json?["weight_map"] is not JsonObject map || map.Count == 0)
-            throw new CheckpointFormatException($"{index}: no weight_map");
-        var files = map.Select(entry => entry.Value?.GetValue<string>() ?? throw new CheckpointFormatException($"{index}: '{entry.Key}' maps to no file"))
+            throw new ModelFormatException($"{index}: no weight_map");
+        var files = map.Select(entry => entry.Value?.GetValue<string>() ?? throw new ModelFormatException($"{index}: '{entry.Key}' maps to no file"))
             .Distinct().Order(StringComparer.Ordinal).Select(f => Path.Combine(directory, f)).ToList();
         foreach (var f in files)
-            if (!File.Exists(f)) throw new CheckpointFormatException($"{index}: shard {Path.GetFileName(f)} is missing");
+            if (!File.Exists(f)) throw new ModelFormatException($"{index}: shard {Path.GetFileName(f)} is missing");
         return files;
     }
 }

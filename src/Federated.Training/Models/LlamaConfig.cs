@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Federated.Core.Adapters;
 
 namespace Federated.Training.Models;
 
@@ -42,14 +41,14 @@ public sealed record LlamaConfig
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
     /// <summary>Reads and validates <c>config.json</c>.</summary>
-    /// <exception cref="CheckpointFormatException">Missing, malformed or inconsistent.</exception>
+    /// <exception cref="ModelFormatException">Missing, malformed or inconsistent.</exception>
     public static LlamaConfig Read(string path)
     {
-        if (!File.Exists(path)) throw new CheckpointFormatException($"{path} is missing");
+        if (!File.Exists(path)) throw new ModelFormatException($"{path} is missing");
         LlamaConfig? config;
         try { config = JsonSerializer.Deserialize<LlamaConfig>(File.ReadAllText(path)); }
-        catch (JsonException e) { throw new CheckpointFormatException($"{path}: malformed JSON: {e.Message}", e); }
-        return (config ?? throw new CheckpointFormatException($"{path}: empty")).Validated(path);
+        catch (JsonException e) { throw new ModelFormatException($"{path}: malformed JSON: {e.Message}", e); }
+        return (config ?? throw new ModelFormatException($"{path}: empty")).Validated(path);
     }
 
     public void Write(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, Json) + "\n");
@@ -58,11 +57,11 @@ public sealed record LlamaConfig
     {
         void Positive(int value, string field)
         {
-            if (value <= 0) throw new CheckpointFormatException($"{source}: {field} must be positive, got {value}");
+            if (value <= 0) throw new ModelFormatException($"{source}: {field} must be positive, got {value}");
         }
         if (ModelType is not ("llama" or "qwen2" or "mistral"))
-            throw new CheckpointFormatException($"{source}: model_type '{ModelType}' is not a Llama-family decoder (llama, qwen2, mistral)");
-        if (HiddenAct != "silu") throw new CheckpointFormatException($"{source}: hidden_act '{HiddenAct}' is not supported (silu)");
+            throw new ModelFormatException($"{source}: model_type '{ModelType}' is not a Llama-family decoder (llama, qwen2, mistral)");
+        if (HiddenAct != "silu") throw new ModelFormatException($"{source}: hidden_act '{HiddenAct}' is not supported (silu)");
         Positive(VocabSize, "vocab_size");
         Positive(HiddenSize, "hidden_size");
         Positive(IntermediateSize, "intermediate_size");
@@ -70,10 +69,10 @@ public sealed record LlamaConfig
         Positive(NumAttentionHeads, "num_attention_heads");
         Positive(KeyValueHeads, "num_key_value_heads");
         if (NumAttentionHeads % KeyValueHeads != 0)
-            throw new CheckpointFormatException($"{source}: num_attention_heads {NumAttentionHeads} is not a multiple of num_key_value_heads {KeyValueHeads}");
+            throw new ModelFormatException($"{source}: num_attention_heads {NumAttentionHeads} is not a multiple of num_key_value_heads {KeyValueHeads}");
         if (HeadDimOverride is null && HiddenSize % NumAttentionHeads != 0)
-            throw new CheckpointFormatException($"{source}: hidden_size {HiddenSize} is not a multiple of num_attention_heads {NumAttentionHeads}");
-        if (HeadDim % 2 != 0) throw new CheckpointFormatException($"{source}: head_dim {HeadDim} must be even for rotary embeddings");
+            throw new ModelFormatException($"{source}: hidden_size {HiddenSize} is not a multiple of num_attention_heads {NumAttentionHeads}");
+        if (HeadDim % 2 != 0) throw new ModelFormatException($"{source}: head_dim {HeadDim} must be even for rotary embeddings");
         return this;
     }
 
@@ -95,6 +94,3 @@ public sealed record LlamaConfig
         _ => throw new ArgumentException($"unknown preset '{name}' (expected tiny or small)"),
     };
 }
-
-/// <summary>A model directory or checkpoint is missing, malformed, or inconsistent with its config.</summary>
-public class CheckpointFormatException(string message, Exception? inner = null) : AdapterFormatException(message, inner);

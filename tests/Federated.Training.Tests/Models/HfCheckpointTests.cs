@@ -57,7 +57,7 @@ public sealed class HfCheckpointTests : IDisposable
             Assert.True(file.Contains(name), name);
     }
 
-    CheckpointFormatException LoadFails() => Assert.Throws<CheckpointFormatException>(() => HfCheckpoint.Load(_dir));
+    ModelFormatException LoadFails() => Assert.Throws<ModelFormatException>(() => HfCheckpoint.Load(_dir));
 
     [Fact]
     public void A_missing_config_is_named() => Assert.Contains("config.json is missing", LoadFails().Message);
