@@ -1,3 +1,4 @@
+using Federated.Training.Data;
 using Federated.Training.Models;
 using static TorchSharp.torch;
 
@@ -12,15 +13,18 @@ public sealed record EvaluationResult(double MeanLoss, long Tokens)
 /// <summary>Held-out evaluation: token-weighted, so batches of different sizes count by their labelled tokens.</summary>
 public static class Evaluator
 {
-    public static EvaluationResult Evaluate(LlamaForCausalLM model, IEnumerable<(Tensor InputIds, Tensor Labels)> batches)
+    /// <param name="batches">Disposed after use.</param>
+    public static EvaluationResult Evaluate(LlamaForCausalLM model, IEnumerable<TrainingBatch> batches)
     {
         model.eval();
         using var _ = no_grad();
         double total = 0;
         long count = 0;
-        foreach (var (inputIds, labels) in batches)
+        foreach (var batch in batches)
         {
+            using var _batch = batch;
             using var scope = NewDisposeScope();
+            var (inputIds, labels) = (batch.InputIds, batch.Labels);
             var logits = model.forward(inputIds);
             long length = logits.size(1);
             var predicted = logits.narrow(1, 0, length - 1).reshape(-1, logits.size(2)).to(float32);

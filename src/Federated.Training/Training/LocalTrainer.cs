@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Federated.Training.Data;
 using Federated.Training.Models;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -14,14 +15,14 @@ namespace Federated.Training.Training;
 /// </summary>
 public static class LocalTrainer
 {
-    /// <param name="batches">Micro-batches per epoch, as (input ids [B, T], labels [B, T]); called once per epoch.</param>
+    /// <param name="batches">The micro-batches of an epoch (called once per epoch); each is disposed after its step.</param>
     public static TrainingSummary Train(LlamaForCausalLM model, IReadOnlyList<Parameter> parameters,
-        Func<int, IEnumerable<(Tensor InputIds, Tensor Labels)>> batches, TrainerOptions options,
+        Func<int, IEnumerable<TrainingBatch>> batches, TrainerOptions options,
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         options.Validated();
         if (parameters.Count == 0) throw new ArgumentException("nothing to train: no parameters");
-        int totalSteps = options.MaxSteps ?? options.Epochs * Math.Max(1, batches(0).Count() / options.GradientAccumulation);
+        int totalSteps = options.MaxSteps ?? options.Epochs * Math.Max(1, CountAndDispose(batches(0)) / options.GradientAccumulation);
         random.manual_seed(options.Seed);
         model.train();
         using var optimizer = optim.AdamW(parameters, options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay);
@@ -35,17 +36,18 @@ public static class LocalTrainer
             for (int epoch = 0; step < totalSteps && (options.MaxSteps is not null || epoch < options.Epochs); epoch++)
             {
                 bool any = false;
-                foreach (var (inputIds, labels) in batches(epoch))
+                foreach (var batch in batches(epoch))
                 {
                     any = true;
-                    cancellation.ThrowIfCancellationRequested();
+                    using (batch)
                     using (var scope = NewDisposeScope())
                     {
-                        var loss = model.Loss(inputIds, labels) / options.GradientAccumulation;
+                        cancellation.ThrowIfCancellationRequested();
+                        var loss = model.Loss(batch.InputIds, batch.Labels) / options.GradientAccumulation;
                         loss.backward();
                         stepLoss += loss.item<float>();
+                        tokens += batch.InputIds.numel();
                     }
-                    tokens += inputIds.numel();
                     if (++micro < options.GradientAccumulation) continue;
 
                     double lr = LearningRateSchedule.At(step, totalSteps, options.LearningRate, options.WarmupSteps, options.MinLearningRateRatio);
@@ -70,5 +72,16 @@ public static class LocalTrainer
             model.eval();
         }
         return new TrainingSummary(step, firstLoss, lastLoss, tokens, clock.Elapsed);
+    }
+
+    static int CountAndDispose(IEnumerable<TrainingBatch> batches)
+    {
+        int count = 0;
+        foreach (var batch in batches)
+        {
+            batch.Dispose();
+            count++;
+        }
+        return count;
     }
 }
