@@ -2,6 +2,13 @@
 # The test command: restores, builds (warnings are errors) and runs every test project.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
+# The model's architecture is checked against a numpy implementation run by Debian's python3.
+if ! /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1; then
+  echo "==> install python3-numpy (Debian) for the reference tests"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq python3-numpy >/dev/null
+fi
+
 echo "==> restore and build"
 dotnet build Federated.sln -c Release -v quiet -nologo
 
