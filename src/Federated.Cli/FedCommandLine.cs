@@ -16,6 +16,7 @@ public static class FedCommandLine
         root.Subcommands.Add(AggregateCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(AdaptersCommand.Create());
+        root.Subcommands.Add(ModelCommand.Create());
         return root;
     }
 

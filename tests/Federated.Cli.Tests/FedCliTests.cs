@@ -1,9 +1,10 @@
 using System.Diagnostics;
 using Federated.Cli;
+using Federated.Core.Tests;
 using Federated.Core.Aggregation;
 using Federated.Core.Formats.Peft;
 
-namespace Federated.Core.Tests.Cli;
+namespace Federated.Cli.Tests;
 
 public sealed class FedCliTests : IDisposable
 {

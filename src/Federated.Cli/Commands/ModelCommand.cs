@@ -1,0 +1,129 @@
+using System.CommandLine;
+using Federated.Core.Formats.Peft;
+using Federated.Training.Data;
+using Federated.Training.Evaluation;
+using Federated.Training.Lora;
+using Federated.Training.Models;
+using Federated.Training.Tokenization;
+using Federated.Training.Training;
+
+namespace Federated.Cli.Commands;
+
+/// <summary><c>fed model init | eval | pretrain</c>: base models in the HF directory format.</summary>
+static class ModelCommand
+{
+    public static Command Create() => new("model", "Create, evaluate and pretrain base models (HF directory format)")
+    {
+        CreateInit(), CreateEval(), CreatePretrain(),
+    };
+
+    static Command CreateInit()
+    {
+        var preset = new Option<string>("--preset") { Description = "tiny (64 hidden, 2 layers) or small (256 hidden, 4 layers); byte-level vocabulary", DefaultValueFactory = _ => "tiny" };
+        preset.AcceptOnlyFromAmong("tiny", "small");
+        var seed = new Option<long>("--seed") { Description = "Initialisation seed", DefaultValueFactory = _ => 0 };
+        var dtype = CommandOptions.DType("Dtype of the saved weights (default: float32)");
+        var output = CommandOptions.Out("Model directory to create (config.json, model.safetensors, tokenizer.json)");
+        var init = new Command("init", "Write a randomly initialised Llama-architecture checkpoint with its tokenizer") { preset, seed, dtype, output };
+        init.SetAction(parse =>
+        {
+            string dir = parse.GetValue(output)!;
+            using var model = LlamaForCausalLM.Create(LlamaConfig.Preset(parse.GetValue(preset)!), parse.GetValue(seed));
+            HfCheckpoint.Save(model, dir, CommandOptions.ParseDType(parse.GetValue(dtype)) ?? TorchSharp.torch.ScalarType.Float32);
+            ByteLevelTokenizer.Instance.Save(dir);
+            long parameters = model.parameters().Sum(p => p.numel());
+            parse.InvocationConfiguration.Output.WriteLine($"{parse.GetValue(preset)}: {parameters:N0} parameters -> {Path.GetFullPath(dir)}");
+            return FedCommandLine.ExitOk;
+        });
+        return init;
+    }
+
+    static Command CreateEval()
+    {
+        var model = new Option<string>("--model") { Description = "Model directory", Required = true };
+        var adapter = new Option<string?>("--adapter") { Description = "A PEFT adapter to apply on top of the base" };
+        var data = new Option<string>("--data") { Description = "Held-out data: .jsonl instruction data (answers scored) or plain text", Required = true };
+        var context = ContextOption();
+        var batch = BatchOption();
+        var eval = new Command("eval", "Print the mean next-token loss and perplexity of a model (and adapter) on held-out data")
+        {
+            model, adapter, data, context, batch,
+        };
+        eval.SetAction(parse =>
+        {
+            string dir = parse.GetValue(model)!;
+            using var lm = HfCheckpoint.Load(dir);
+            var tokenizer = TokenizerLoader.Load(dir);
+            if (parse.GetValue(adapter) is { } adapterDir)
+            {
+                using var lora = PeftAdapterDirectory.Read(adapterDir);
+                LoraInjection.Import(lm, lora);
+            }
+            var examples = DatasetFiles.Load(parse.GetValue(data)!, tokenizer, parse.GetValue(context));
+            var result = Evaluator.Evaluate(lm, TrainingBatcher.Batches(examples, parse.GetValue(batch), PadId(tokenizer), seed: null));
+            parse.InvocationConfiguration.Output.WriteLine($"loss {result.MeanLoss:F4}  perplexity {result.Perplexity:F3}  ({result.Tokens:N0} tokens)");
+            return FedCommandLine.ExitOk;
+        });
+        return eval;
+    }
+
+    static Command CreatePretrain()
+    {
+        var model = new Option<string>("--model") { Description = "Model directory to start from", Required = true };
+        var data = new Option<string>("--data") { Description = "Training data: plain text or .jsonl instruction data", Required = true };
+        var steps = new Option<int>("--steps") { Description = "Optimiser steps", DefaultValueFactory = _ => 300 };
+        var lr = new Option<double>("--lr") { Description = "Peak learning rate (warm-up 5% of the steps, cosine decay to 10%)", DefaultValueFactory = _ => 3e-3 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the data order and dropout", DefaultValueFactory = _ => 0 };
+        var context = ContextOption();
+        var batch = BatchOption();
+        var output = CommandOptions.Out("Model directory to write the trained model to");
+        var pretrain = new Command("pretrain", "Train every weight of a base model on a corpus, so experiments start from a model that has learned something")
+        {
+            model, data, steps, lr, seed, context, batch, output,
+        };
+        pretrain.SetAction((parse, cancellation) =>
+        {
+            string dir = parse.GetValue(model)!, outDir = parse.GetValue(output)!;
+            using var lm = HfCheckpoint.Load(dir);
+            var tokenizer = TokenizerLoader.Load(dir);
+            var examples = DatasetFiles.Load(parse.GetValue(data)!, tokenizer, parse.GetValue(context));
+            int total = parse.GetValue(steps);
+            var o = parse.InvocationConfiguration.Output;
+            var summary = LocalTrainer.Train(lm, lm.parameters().ToList(),
+                epoch => TrainingBatcher.Batches(examples, parse.GetValue(batch), PadId(tokenizer), parse.GetValue(seed) + epoch),
+                new TrainerOptions
+                {
+                    MaxSteps = total, LearningRate = parse.GetValue(lr), WarmupSteps = Math.Max(1, total / 20), MinLearningRateRatio = 0.1,
+                    Seed = parse.GetValue(seed),
+                },
+                new StepPrinter(o, Math.Max(1, total / 10)), cancellation);
+            HfCheckpoint.Save(lm, outDir);
+            CopyTokenizer(dir, outDir);
+            o.WriteLine($"{summary.Steps} steps, loss {summary.FirstLoss:F3} -> {summary.LastLoss:F3}, {summary.TokensPerSecond:N0} tokens/s -> {Path.GetFullPath(outDir)}");
+            return Task.FromResult(FedCommandLine.ExitOk);
+        });
+        return pretrain;
+    }
+
+    static Option<int> ContextOption() => new("--context") { Description = "Sequence length in tokens", DefaultValueFactory = _ => 128 };
+    static Option<int> BatchOption() => new("--batch") { Description = "Sequences per batch", DefaultValueFactory = _ => 8 };
+
+    static int PadId(ITextTokenizer tokenizer) => tokenizer.PadId ?? tokenizer.EosId ?? 0;
+
+    static void CopyTokenizer(string from, string to)
+    {
+        if (Path.GetFullPath(from) == Path.GetFullPath(to)) return;
+        foreach (var name in new[] { TokenizerLoader.TokenizerJsonFileName, TokenizerLoader.SentencePieceFileName, TokenizerConfig.FileName })
+            if (File.Exists(Path.Combine(from, name))) File.Copy(Path.Combine(from, name), Path.Combine(to, name), overwrite: true);
+    }
+
+    /// <summary>One line every <c>every</c> steps: long runs show progress without flooding the terminal.</summary>
+    sealed class StepPrinter(TextWriter output, int every) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress p)
+        {
+            if (p.Step % every == 0 || p.Step == p.TotalSteps)
+                output.WriteLine($"  step {p.Step}/{p.TotalSteps}  loss {p.Loss:F3}  lr {p.LearningRate:G3}  {p.TokensPerSecond:N0} tokens/s");
+        }
+    }
+}
