@@ -6,6 +6,7 @@ using Federated.Training.Lora;
 using Federated.Training.Models;
 using Federated.Training.Tokenization;
 using Federated.Training.Training;
+using TorchSharp;
 
 namespace Federated.Cli.Commands;
 
@@ -45,14 +46,17 @@ static class ModelCommand
         var data = new Option<string>("--data") { Description = "Held-out data: .jsonl instruction data (answers scored) or plain text", Required = true };
         var context = ContextOption();
         var batch = BatchOption();
+        var device = DeviceOption();
         var eval = new Command("eval", "Print the mean next-token loss and perplexity of a model (and adapter) on held-out data")
         {
-            model, adapter, data, context, batch,
+            model, adapter, data, context, batch, device,
         };
         eval.SetAction(parse =>
         {
             string dir = parse.GetValue(model)!;
+            var target = ComputeDevice.Select(parse.GetValue(device)!);
             using var lm = HfCheckpoint.Load(dir);
+            lm.to(target);
             var tokenizer = TokenizerLoader.Load(dir);
             if (parse.GetValue(adapter) is { } adapterDir)
             {
@@ -76,19 +80,23 @@ static class ModelCommand
         var seed = new Option<int>("--seed") { Description = "Seed of the data order and dropout", DefaultValueFactory = _ => 0 };
         var context = ContextOption();
         var batch = BatchOption();
+        var device = DeviceOption();
         var output = CommandOptions.Out("Model directory to write the trained model to");
         var pretrain = new Command("pretrain", "Train every weight of a base model on a corpus, so experiments start from a model that has learned something")
         {
-            model, data, steps, lr, seed, context, batch, output,
+            model, data, steps, lr, seed, context, batch, device, output,
         };
         pretrain.SetAction((parse, cancellation) =>
         {
             string dir = parse.GetValue(model)!, outDir = parse.GetValue(output)!;
+            var target = ComputeDevice.Select(parse.GetValue(device)!);
             using var lm = HfCheckpoint.Load(dir);
+            lm.to(target);
             var tokenizer = TokenizerLoader.Load(dir);
             var examples = DatasetFiles.Load(parse.GetValue(data)!, tokenizer, parse.GetValue(context));
             int total = parse.GetValue(steps);
             var o = parse.InvocationConfiguration.Output;
+            o.WriteLine($"training {lm.parameters().Sum(p => p.numel()):N0} parameters on {ComputeDevice.Describe(target)}, {examples.Count:N0} sequences");
             var summary = LocalTrainer.Train(lm, lm.parameters().ToList(),
                 epoch => TrainingBatcher.Batches(examples, parse.GetValue(batch), PadId(tokenizer), parse.GetValue(seed) + epoch),
                 new TrainerOptions
@@ -104,6 +112,8 @@ static class ModelCommand
         });
         return pretrain;
     }
+
+    static Option<string> DeviceOption() => new("--device") { Description = "auto (CUDA when this build has a GPU), cpu or cuda", DefaultValueFactory = _ => "auto" };
 
     static Option<int> ContextOption() => new("--context") { Description = "Sequence length in tokens", DefaultValueFactory = _ => 128 };
     static Option<int> BatchOption() => new("--batch") { Description = "Sequences per batch", DefaultValueFactory = _ => 8 };

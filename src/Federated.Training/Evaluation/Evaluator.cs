@@ -24,7 +24,8 @@ public static class Evaluator
         {
             using var _batch = batch;
             using var scope = NewDisposeScope();
-            var (inputIds, labels) = (batch.InputIds, batch.Labels);
+            var device = model.parameters().First().device;
+            var (inputIds, labels) = (batch.InputIds.to(device), batch.Labels.to(device));
             var logits = model.forward(inputIds);
             long length = logits.size(1);
             var predicted = logits.narrow(1, 0, length - 1).reshape(-1, logits.size(2)).to(float32);

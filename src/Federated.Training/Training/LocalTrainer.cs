@@ -25,6 +25,7 @@ public static class LocalTrainer
         int totalSteps = options.MaxSteps ?? options.Epochs * Math.Max(1, CountAndDispose(batches(0)) / options.GradientAccumulation);
         random.manual_seed(options.Seed);
         model.train();
+        var device = parameters[0].device;
         using var optimizer = optim.AdamW(parameters, options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay);
 
         var clock = Stopwatch.StartNew();
@@ -43,7 +44,8 @@ public static class LocalTrainer
                     using (var scope = NewDisposeScope())
                     {
                         cancellation.ThrowIfCancellationRequested();
-                        var loss = model.Loss(batch.InputIds, batch.Labels) / options.GradientAccumulation;
+                        // Batches are built on the CPU; the model may live on a GPU.
+                        var loss = model.Loss(batch.InputIds.to(device), batch.Labels.to(device)) / options.GradientAccumulation;
                         loss.backward();
                         stepLoss += loss.item<float>();
                         tokens += batch.InputIds.numel();
