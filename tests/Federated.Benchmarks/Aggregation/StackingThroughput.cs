@@ -31,7 +31,7 @@ public class StackingThroughput
             // iterations let tiered JIT reach its optimised code and the allocator its steady state.
             AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance)
                 .WithWarmupCount(6).WithIterationCount(15).WithInvocationCount(4).WithUnrollFactor(1));
-            AddColumn(new ThroughputColumn(c => UpdateBytes((int)c.Parameters["Clients"])));
+            AddColumn(new RateColumn("GB/s", "Client update bytes processed per second (GB = 1e9 bytes)", c => UpdateBytes((int)c.Parameters["Clients"])));
         }
     }
 

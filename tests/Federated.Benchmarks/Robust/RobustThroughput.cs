@@ -1,9 +1,6 @@
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
-using BenchmarkDotNet.Reports;
-using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using Federated.Core.Adapters;
 using Federated.Core.Aggregation;
@@ -36,7 +33,8 @@ public class RobustThroughput
         {
             AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance)
                 .WithWarmupCount(1).WithIterationCount(3).WithInvocationCount(1).WithUnrollFactor(1));
-            AddColumn(new GflopsColumn());
+            AddColumn(new RateColumn("GFLOP/s", "Gram-equivalent GEMM FLOPs, 2 R^2 (d_out + d_in) per module, per second",
+                c => c.Descriptor.WorkloadMethod.Name is nameof(Gram) or nameof(PlainGemm) ? GramFlops((int)c.Parameters["Clients"]) : null));
         }
     }
 
@@ -115,27 +113,5 @@ public class RobustThroughput
     {
         var (global, _) = new CoordinateMedian().Aggregate(_oneModule);
         global.Dispose();
-    }
-
-    sealed class GflopsColumn : IColumn
-    {
-        public string Id => nameof(GflopsColumn);
-        public string ColumnName => "GFLOP/s";
-        public bool AlwaysShow => true;
-        public ColumnCategory Category => ColumnCategory.Custom;
-        public int PriorityInCategory => 0;
-        public bool IsNumeric => true;
-        public UnitType UnitType => UnitType.Dimensionless;
-        public string Legend => "Gram-equivalent GEMM FLOPs, 2 R^2 (d_out + d_in) per module, per second (Gram and PlainGemm only)";
-        public bool IsAvailable(Summary summary) => true;
-        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
-        {
-            string method = benchmarkCase.Descriptor.WorkloadMethod.Name;
-            if (method is not (nameof(Gram) or nameof(PlainGemm)) || summary[benchmarkCase]?.ResultStatistics is not { } stats) return "-";
-            return (GramFlops((int)benchmarkCase.Parameters["Clients"]) / stats.Mean).ToString("F1"); // FLOP per ns = GFLOP/s
-        }
     }
 }
