@@ -18,13 +18,13 @@ public static class Evaluator
     {
         model.eval();
         using var _ = no_grad();
+        var device = model.parameters().First().device;
         double total = 0;
         long count = 0;
         foreach (var batch in batches)
         {
             using var _batch = batch;
             using var scope = NewDisposeScope();
-            var device = model.parameters().First().device;
             var (inputIds, labels) = (batch.InputIds.to(device), batch.Labels.to(device));
             var logits = model.forward(inputIds);
             long length = logits.size(1);
