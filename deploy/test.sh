@@ -2,11 +2,17 @@
 # The test command: restores, builds (warnings are errors) and runs every test project.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
-# The model's architecture is checked against a numpy implementation run by Debian's python3.
-if ! /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1; then
-  echo "==> install python3-numpy (Debian) for the reference tests"
+# Real components the tests run: Debian's python3-numpy (the model's independent reference) and
+# redis-server (started and stopped by the tests themselves on a free loopback port).
+missing=()
+/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || missing+=(python3-numpy)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> install ${missing[*]} (Debian)"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq && $sudo apt-get install -y -qq python3-numpy >/dev/null
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  # The package starts a system-wide server; the tests start their own.
+  { $sudo service redis-server stop || true; } >/dev/null 2>&1
 fi
 
 echo "==> restore and build"

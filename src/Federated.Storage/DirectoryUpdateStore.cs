@@ -1,0 +1,86 @@
+namespace Federated.Storage;
+
+/// <summary>
+/// The embedded default: payloads as files <c>root/ab/abcdef...</c> named by their SHA-256. A payload is
+/// written to <c>root/.incoming</c>, flushed to disk and renamed into place, so a reference never names
+/// a partial file and a crash leaves at most an orphan in <c>.incoming</c>.
+/// </summary>
+public sealed class DirectoryUpdateStore : IUpdateStore
+{
+    public const long DefaultMaxBytes = 2L << 30;
+    const int ChunkBytes = 1 << 20;
+    readonly string _root, _incoming;
+    readonly long _maxBytes;
+
+    public DirectoryUpdateStore(string root, long maxBytes = DefaultMaxBytes)
+    {
+        _root = Path.GetFullPath(root);
+        _incoming = Path.Combine(_root, ".incoming");
+        _maxBytes = maxBytes;
+        Directory.CreateDirectory(_incoming);
+    }
+
+    string PathOf(UpdateReference reference)
+    {
+        HashingCopy.Validate(reference);
+        return Path.Combine(_root, reference.Sha256[..2], reference.Sha256);
+    }
+
+    public async Task<UpdateReference> PutAsync(Stream content, CancellationToken cancellationToken = default)
+    {
+        string temp = Path.Combine(_incoming, Guid.NewGuid().ToString("N"));
+        try
+        {
+            UpdateReference reference;
+            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+            {
+                reference = await HashingCopy.CopyAsync(content, _maxBytes, ChunkBytes, m => file.WriteAsync(m, cancellationToken).AsTask(), cancellationToken);
+                file.Flush(flushToDisk: true);
+            }
+            string final = PathOf(reference);
+            if (!File.Exists(final))
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(final)!);
+                try { File.Move(temp, final); }
+                catch (IOException) when (File.Exists(final)) { } // a concurrent put of the same bytes won
+            }
+            return reference;
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+    }
+
+    public async Task<byte[]> ReadAsync(UpdateReference reference, CancellationToken cancellationToken = default)
+    {
+        string path = PathOf(reference);
+        if (!File.Exists(path)) throw new UpdateNotFoundException(reference);
+        var content = await File.ReadAllBytesAsync(path, cancellationToken);
+        HashingCopy.Verify(reference, content);
+        return content;
+    }
+
+    public Task<Stream> OpenReadAsync(UpdateReference reference, long offset = 0, CancellationToken cancellationToken = default)
+    {
+        string path = PathOf(reference);
+        if (!File.Exists(path)) throw new UpdateNotFoundException(reference);
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(offset, reference.Size);
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous);
+        stream.Seek(offset, SeekOrigin.Begin);
+        return Task.FromResult<Stream>(stream);
+    }
+
+    public Task<bool> ContainsAsync(UpdateReference reference, CancellationToken cancellationToken = default)
+    {
+        var file = new FileInfo(PathOf(reference));
+        return Task.FromResult(file.Exists && file.Length == reference.Size);
+    }
+
+    public Task DeleteAsync(UpdateReference reference, CancellationToken cancellationToken = default)
+    {
+        File.Delete(PathOf(reference));
+        return Task.CompletedTask;
+    }
+}

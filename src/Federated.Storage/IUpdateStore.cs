@@ -1,0 +1,43 @@
+namespace Federated.Storage;
+
+/// <summary>A stored update's identity: the SHA-256 of its bytes (lowercase hex) and their count.</summary>
+public sealed record UpdateReference(string Sha256, long Size)
+{
+    public override string ToString() => $"sha256:{Sha256} ({Size:N0} bytes)";
+}
+
+/// <summary>
+/// Where update payloads (adapter bytes) live, so that grain messages carry only references. Writes are
+/// content-addressed and complete, durable and verified before a reference is returned; storing the
+/// same bytes twice yields the same reference and keeps one copy.
+/// </summary>
+public interface IUpdateStore
+{
+    /// <exception cref="UpdateTooLargeException">The content exceeds the store's limit; nothing is kept.</exception>
+    Task<UpdateReference> PutAsync(Stream content, CancellationToken cancellationToken = default);
+
+    /// <summary>The whole payload, checked against its SHA-256 and size.</summary>
+    /// <exception cref="UpdateNotFoundException"/>
+    /// <exception cref="UpdateCorruptedException">The stored bytes no longer match the reference.</exception>
+    Task<byte[]> ReadAsync(UpdateReference reference, CancellationToken cancellationToken = default);
+
+    /// <summary>The payload from <paramref name="offset"/> on, for resumable downloads (the reader verifies the hash).</summary>
+    /// <exception cref="UpdateNotFoundException"/>
+    Task<Stream> OpenReadAsync(UpdateReference reference, long offset = 0, CancellationToken cancellationToken = default);
+
+    Task<bool> ContainsAsync(UpdateReference reference, CancellationToken cancellationToken = default);
+
+    /// <summary>Removes the payload if present.</summary>
+    Task DeleteAsync(UpdateReference reference, CancellationToken cancellationToken = default);
+}
+
+public class UpdateStoreException(string message, Exception? inner = null) : Exception(message, inner);
+
+public sealed class UpdateNotFoundException(UpdateReference reference)
+    : UpdateStoreException($"no stored update {reference}");
+
+public sealed class UpdateCorruptedException(UpdateReference reference, string detail)
+    : UpdateStoreException($"stored update {reference} is corrupted: {detail}");
+
+public sealed class UpdateTooLargeException(long limit)
+    : UpdateStoreException($"the update exceeds the {limit:N0}-byte limit");

@@ -1,0 +1,107 @@
+using System.Globalization;
+using StackExchange.Redis;
+
+namespace Federated.Storage;
+
+/// <summary>
+/// Cluster mode: payloads in Redis as chunks (<c>prefix + sha + ":" + i</c>) plus a manifest
+/// (<c>prefix + sha</c> = "size:chunks"). Large values would block the shared connection, hence chunks.
+/// Chunks are written under a temporary upload key that expires, renamed once the hash is known, and
+/// the manifest is written last (only if absent): a reference never names a partial payload, and an
+/// interrupted upload leaves nothing that outlives its expiry. Renames assume one Redis node (no
+/// cluster hash slots), as the Helm chart deploys.
+/// </summary>
+public sealed class RedisUpdateStore(IConnectionMultiplexer redis, int chunkBytes = 1 << 20, long maxBytes = DirectoryUpdateStore.DefaultMaxBytes,
+    string keyPrefix = "fed:update:") : IUpdateStore
+{
+    static readonly TimeSpan IncomingExpiry = TimeSpan.FromHours(1);
+
+    IDatabase Db => redis.GetDatabase();
+    string Manifest(UpdateReference reference)
+    {
+        HashingCopy.Validate(reference);
+        return keyPrefix + reference.Sha256;
+    }
+    string Chunk(UpdateReference reference, int index) => $"{Manifest(reference)}:{index}";
+
+    public async Task<UpdateReference> PutAsync(Stream content, CancellationToken cancellationToken = default)
+    {
+        var db = Db;
+        string upload = $"{keyPrefix}incoming:{Guid.NewGuid():N}:";
+        int chunks = 0;
+        try
+        {
+            var reference = await HashingCopy.CopyAsync(content, maxBytes, chunkBytes, async chunk =>
+            {
+                // The buffer is reused after this returns: hand Redis its own copy.
+                await db.StringSetAsync(upload + chunks, chunk.ToArray(), IncomingExpiry);
+                chunks++;
+            }, cancellationToken);
+
+            string manifest = Manifest(reference);
+            if (!await db.KeyExistsAsync(manifest))
+            {
+                for (int i = 0; i < chunks; i++)
+                {
+                    await db.KeyRenameAsync(upload + i, Chunk(reference, i));
+                    await db.KeyPersistAsync(Chunk(reference, i));
+                }
+                await db.StringSetAsync(manifest, FormattableString.Invariant($"{reference.Size}:{chunks}"), when: When.NotExists);
+            }
+            return reference;
+        }
+        finally
+        {
+            // Whatever was not renamed into place (duplicate, failure, cancellation) goes now.
+            var leftovers = Enumerable.Range(0, chunks).Select(i => (RedisKey)(upload + i)).ToArray();
+            if (leftovers.Length > 0) await db.KeyDeleteAsync(leftovers);
+        }
+    }
+
+    public async Task<byte[]> ReadAsync(UpdateReference reference, CancellationToken cancellationToken = default)
+    {
+        var db = Db;
+        var manifest = await db.StringGetAsync(Manifest(reference));
+        if (manifest.IsNull) throw new UpdateNotFoundException(reference);
+        var parts = ((string)manifest!).Split(':');
+        if (parts.Length != 2 || !long.TryParse(parts[0], CultureInfo.InvariantCulture, out long size) || !int.TryParse(parts[1], CultureInfo.InvariantCulture, out int count) || size != reference.Size)
+            throw new UpdateCorruptedException(reference, $"manifest '{manifest}' does not describe it");
+        var values = await Task.WhenAll(Enumerable.Range(0, count).Select(i => db.StringGetAsync(Chunk(reference, i))));
+        if (values.Any(v => v.IsNull)) throw new UpdateCorruptedException(reference, "a chunk is missing");
+        var content = new byte[values.Sum(v => ((byte[])v!).LongLength)];
+        long offset = 0;
+        foreach (byte[] chunk in values.Select(v => (byte[])v!))
+        {
+            if (offset + chunk.Length > content.Length) break;
+            chunk.CopyTo(content, offset);
+            offset += chunk.Length;
+        }
+        HashingCopy.Verify(reference, content);
+        return content;
+    }
+
+    /// <remarks>Reads the whole payload into memory, verified, and returns a stream from <paramref name="offset"/>.</remarks>
+    public async Task<Stream> OpenReadAsync(UpdateReference reference, long offset = 0, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(offset, reference.Size);
+        var content = await ReadAsync(reference, cancellationToken);
+        return new MemoryStream(content, (int)offset, content.Length - (int)offset, writable: false);
+    }
+
+    public async Task<bool> ContainsAsync(UpdateReference reference, CancellationToken cancellationToken = default)
+    {
+        var manifest = await Db.StringGetAsync(Manifest(reference));
+        return !manifest.IsNull && ((string)manifest!).StartsWith(reference.Size.ToString(CultureInfo.InvariantCulture) + ":", StringComparison.Ordinal);
+    }
+
+    public async Task DeleteAsync(UpdateReference reference, CancellationToken cancellationToken = default)
+    {
+        var db = Db;
+        var manifest = await db.StringGetAsync(Manifest(reference));
+        await db.KeyDeleteAsync(Manifest(reference)); // first, so no reader sees a half-deleted payload as present
+        if (manifest.IsNull) return;
+        int count = int.TryParse(((string)manifest!).Split(':').Last(), CultureInfo.InvariantCulture, out int c) ? c : 0;
+        await db.KeyDeleteAsync(Enumerable.Range(0, count).Select(i => (RedisKey)Chunk(reference, i)).ToArray());
+    }
+}

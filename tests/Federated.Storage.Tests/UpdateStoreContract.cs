@@ -1,0 +1,180 @@
+using System.Security.Cryptography;
+
+namespace Federated.Storage.Tests;
+
+/// <summary>What every update store promises, run against each implementation.</summary>
+public abstract class UpdateStoreContract
+{
+    /// <summary>A store with a 1 MiB limit (chunked at 64 KiB where chunks exist).</summary>
+    protected abstract IUpdateStore Store { get; }
+
+    /// <summary>Damages the stored bytes of a payload, as a disk or operator might.</summary>
+    protected abstract Task CorruptAsync(UpdateReference reference);
+
+    /// <summary>Whether anything of an unfinished or rejected upload is left behind.</summary>
+    protected abstract Task<bool> HasLeftoversAsync();
+
+    protected const long Limit = 1 << 20;
+
+    static byte[] Bytes(int count, int seed)
+    {
+        var bytes = new byte[count];
+        new Random(seed).NextBytes(bytes);
+        return bytes;
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(65_536)]        // exactly one chunk
+    [InlineData(230_001)]       // several chunks, a short last one
+    public async Task Put_returns_the_sha256_and_size_and_read_returns_the_same_bytes(int size)
+    {
+        var content = Bytes(size, size);
+        var reference = await Store.PutAsync(new MemoryStream(content));
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(content)), reference.Sha256);
+        Assert.Equal(size, reference.Size);
+        Assert.Equal(content, await Store.ReadAsync(reference));
+        Assert.True(await Store.ContainsAsync(reference));
+        Assert.False(await HasLeftoversAsync());
+    }
+
+    [Fact]
+    public async Task The_same_bytes_twice_give_the_same_reference_and_one_copy()
+    {
+        var content = Bytes(100_000, 1);
+        var first = await Store.PutAsync(new MemoryStream(content));
+        var second = await Store.PutAsync(new MemoryStream(content));
+        var concurrent = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Store.PutAsync(new MemoryStream(content))));
+        Assert.All(concurrent.Append(second), r => Assert.Equal(first, r));
+        Assert.Equal(content, await Store.ReadAsync(first));
+        Assert.False(await HasLeftoversAsync());
+    }
+
+    [Fact]
+    public async Task Reading_from_an_offset_resumes_a_download()
+    {
+        var content = Bytes(150_000, 2);
+        var reference = await Store.PutAsync(new MemoryStream(content));
+        await using var stream = await Store.OpenReadAsync(reference, 100_000);
+        var tail = new MemoryStream();
+        await stream.CopyToAsync(tail);
+        Assert.Equal(content[100_000..], tail.ToArray());
+    }
+
+    [Fact]
+    public async Task An_unknown_reference_is_not_found()
+    {
+        var missing = new UpdateReference(new string('a', 64), 10);
+        await Assert.ThrowsAsync<UpdateNotFoundException>(() => Store.ReadAsync(missing));
+        await Assert.ThrowsAsync<UpdateNotFoundException>(() => Store.OpenReadAsync(missing));
+        Assert.False(await Store.ContainsAsync(missing));
+    }
+
+    [Theory]
+    [InlineData("../../etc/passwd")]
+    [InlineData("ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789")]
+    [InlineData("abc")]
+    public async Task A_reference_that_is_not_a_sha256_is_refused(string sha) =>
+        await Assert.ThrowsAsync<ArgumentException>(() => Store.ReadAsync(new UpdateReference(sha, 1)));
+
+    [Fact]
+    public async Task Corrupted_stored_bytes_are_detected_on_read()
+    {
+        var reference = await Store.PutAsync(new MemoryStream(Bytes(70_000, 3)));
+        await CorruptAsync(reference);
+        await Assert.ThrowsAsync<UpdateCorruptedException>(() => Store.ReadAsync(reference));
+    }
+
+    [Fact]
+    public async Task An_update_over_the_limit_is_refused_and_nothing_is_kept()
+    {
+        var e = await Assert.ThrowsAsync<UpdateTooLargeException>(() => Store.PutAsync(new MemoryStream(Bytes((int)Limit + 1, 4))));
+        Assert.Contains("1,048,576-byte limit", e.Message);
+        Assert.False(await HasLeftoversAsync());
+    }
+
+    [Fact]
+    public async Task A_cancelled_upload_keeps_nothing()
+    {
+        using var cancel = new CancellationTokenSource();
+        var source = new SlowStream(Bytes(500_000, 5), afterBytes: 200_000, cancel);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Store.PutAsync(source, cancel.Token));
+        Assert.False(await HasLeftoversAsync());
+    }
+
+    [Fact]
+    public async Task Delete_removes_the_payload()
+    {
+        var reference = await Store.PutAsync(new MemoryStream(Bytes(80_000, 6)));
+        await Store.DeleteAsync(reference);
+        Assert.False(await Store.ContainsAsync(reference));
+        await Assert.ThrowsAsync<UpdateNotFoundException>(() => Store.ReadAsync(reference));
+    }
+
+    /// <summary>Cancels the token once a given number of bytes has been read, like a client vanishing mid-upload.</summary>
+    sealed class SlowStream(byte[] content, int afterBytes, CancellationTokenSource cancel) : MemoryStream(content)
+    {
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (Position >= afterBytes) await cancel.CancelAsync();
+            cancellationToken.ThrowIfCancellationRequested();
+            return await base.ReadAsync(buffer[..Math.Min(buffer.Length, 16_384)], cancellationToken);
+        }
+    }
+}
+
+public sealed class DirectoryUpdateStoreTests : UpdateStoreContract, IDisposable
+{
+    readonly string _root = Directory.CreateTempSubdirectory("update-store-").FullName;
+
+    public DirectoryUpdateStoreTests() => Store = new DirectoryUpdateStore(_root, Limit);
+
+    protected override IUpdateStore Store { get; }
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    protected override Task CorruptAsync(UpdateReference reference)
+    {
+        string path = Path.Combine(_root, reference.Sha256[..2], reference.Sha256);
+        var bytes = File.ReadAllBytes(path);
+        bytes[bytes.Length / 2] ^= 0xFF;
+        File.WriteAllBytes(path, bytes);
+        return Task.CompletedTask;
+    }
+
+    protected override Task<bool> HasLeftoversAsync() => Task.FromResult(Directory.EnumerateFiles(Path.Combine(_root, ".incoming")).Any());
+}
+
+[CollectionDefinition(nameof(RedisServer))]
+public sealed class RedisCollection : ICollectionFixture<RedisServer>;
+
+[Collection(nameof(RedisServer))]
+public sealed class RedisUpdateStoreTests(RedisServer redis) : UpdateStoreContract
+{
+    readonly string _prefix = $"test:{Guid.NewGuid():N}:";
+
+    protected override IUpdateStore Store => new RedisUpdateStore(redis.Connection, chunkBytes: 65_536, maxBytes: Limit, keyPrefix: _prefix);
+
+    protected override async Task CorruptAsync(UpdateReference reference) =>
+        await redis.Connection.GetDatabase().StringSetAsync($"{_prefix}{reference.Sha256}:0", new byte[] { 1, 2, 3 });
+
+    protected override Task<bool> HasLeftoversAsync()
+    {
+        var server = redis.Connection.GetServers()[0];
+        return Task.FromResult(server.Keys(pattern: $"{_prefix}incoming:*").Any());
+    }
+
+    [Fact]
+    public async Task Payloads_are_stored_as_chunks_under_a_manifest()
+    {
+        var content = new byte[200_000];
+        new Random(7).NextBytes(content);
+        var reference = await Store.PutAsync(new MemoryStream(content));
+        var db = redis.Connection.GetDatabase();
+        Assert.Equal("200000:4", (string?)await db.StringGetAsync(_prefix + reference.Sha256));
+        Assert.Equal(65_536, ((byte[])(await db.StringGetAsync($"{_prefix}{reference.Sha256}:0"))!).Length);
+        Assert.Equal(200_000 - 3 * 65_536, ((byte[])(await db.StringGetAsync($"{_prefix}{reference.Sha256}:3"))!).Length);
+        Assert.Null(await db.KeyTimeToLiveAsync($"{_prefix}{reference.Sha256}:0")); // no expiry once in place
+    }
+}
