@@ -77,8 +77,10 @@ static class AdaptersCommand
                 "topk" => new TopKSparsifier(keep),
                 _ => new TernaryCompressor(keep),
             };
-            using var compressed = compressor.Compress(adapter);
-            (compressor as IDisposable)?.Dispose();
+            CompressedAdapter compressed;
+            try { compressed = compressor.Compress(adapter); }
+            finally { (compressor as IDisposable)?.Dispose(); }
+            using var _ = compressed;
             string path = Path.GetFullPath(parse.GetValue(output)!);
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             CompressedAdapterFile.Write(path, compressed);

@@ -20,7 +20,7 @@ public sealed class CenteredClipping(double? tau = null, int iterations = 3) : I
         for (int iteration = 0; iteration < iterations; iteration++)
         {
             var distance = Enumerable.Range(0, n).Select(i => Math.Sqrt(gram.SquaredDistanceTo(i, c))).ToArray();
-            double radius = tau ?? Median(distance);
+            double radius = tau ?? Statistics.Median(distance);
             var step = new double[n];
             for (int i = 0; i < n; i++)
                 step[i] = weights[i] * (distance[i] <= radius ? 1.0 : radius / distance[i]);
@@ -28,12 +28,5 @@ public sealed class CenteredClipping(double? tau = null, int iterations = 3) : I
             for (int i = 0; i < n; i++) c[i] = c[i] * (1 - kept) + step[i];
         }
         return c;
-    }
-
-    internal static double Median(IReadOnlyList<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        int mid = sorted.Length / 2;
-        return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
     }
 }

@@ -104,11 +104,8 @@ public sealed class Bulyan(int f, long maxDenseBytes = CoordinateWiseRule.Defaul
         for (int chosen = 0; chosen < n - 2 * f; chosen++)
         {
             // Krum on what is left; with few left, the neighbour count n' - f - 2 bottoms out at one.
-            var sub = gram.Select(remaining);
-            int neighbours = Math.Max(1, remaining.Count - f - 2);
-            int best = Enumerable.Range(0, remaining.Count)
-                .Select(i => (score: Enumerable.Range(0, remaining.Count).Where(j => j != i).Select(j => sub.SquaredDistance(i, j)).Order().Take(neighbours).Sum(), i))
-                .OrderBy(s => s.score).ThenBy(s => s.i).First().i;
+            var scores = Krum.NeighbourScores(gram.Select(remaining), Math.Max(1, remaining.Count - f - 2));
+            int best = Krum.Best(scores, 1).First();
             used[remaining[best]] = true;
             remaining.RemoveAt(best);
         }

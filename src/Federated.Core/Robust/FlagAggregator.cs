@@ -56,7 +56,7 @@ public sealed class FlagAggregator(int subspaceDimension = 1, int iterations = 1
 
         var gamma = c.Select((ci, i) => norms[i] > 0 ? ci / norms[i] : 0).ToArray();
         double size = Math.Sqrt(gram.SquaredNorm(gamma));
-        double target = CenteredClipping.Median(norms);
+        double target = Statistics.Median(norms);
         return size > 0 ? gamma.Select(g => g * target / size).ToArray() : gamma;
     }
 }

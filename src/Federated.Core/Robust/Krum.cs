@@ -34,7 +34,7 @@ public sealed class Krum : IRobustRule
         if (n < 2 * _f + 3)
             throw new RobustRuleException($"{Name} needs n >= 2f + 3 updates, but n = {n} with f = {_f}");
         int m = Math.Min(n, _selected ?? n - _f);
-        var best = Scores(gram, _f).Select((score, i) => (score, i)).OrderBy(s => s.score).ThenBy(s => s.i).Take(m).Select(s => s.i).ToList();
+        var best = Best(Scores(gram, _f), m).ToList();
         var gamma = new double[n];
         double total = best.Sum(i => weights[i]);
         foreach (int i in best) gamma[i] = total > 0 ? weights[i] / total : 1.0 / m;
@@ -42,10 +42,17 @@ public sealed class Krum : IRobustRule
     }
 
     /// <summary>Score(i) = sum of the n - f - 2 smallest squared distances ||x_i - x_j||^2, j != i.</summary>
-    public static double[] Scores(UpdateGram gram, int f)
+    public static double[] Scores(UpdateGram gram, int f) => NeighbourScores(gram, gram.Count - f - 2);
+
+    /// <summary>Score(i) = sum of the <paramref name="neighbours"/> smallest squared distances to the other updates.</summary>
+    internal static double[] NeighbourScores(UpdateGram gram, int neighbours)
     {
-        int n = gram.Count, neighbours = n - f - 2;
+        int n = gram.Count;
         return Enumerable.Range(0, n).Select(i => Enumerable.Range(0, n).Where(j => j != i)
             .Select(j => gram.SquaredDistance(i, j)).Order().Take(neighbours).Sum()).ToArray();
     }
+
+    /// <summary>Indices of the <paramref name="count"/> best (lowest) scores, ties to the lower index.</summary>
+    internal static IEnumerable<int> Best(double[] scores, int count) =>
+        scores.Select((score, i) => (score, i)).OrderBy(s => s.score).ThenBy(s => s.i).Take(count).Select(s => s.i);
 }

@@ -13,7 +13,7 @@ public sealed class NormBound(double? tau = null) : IRobustRule
     {
         if (tau is <= 0) throw new RobustRuleException($"{Name}: tau must be positive");
         var norms = Enumerable.Range(0, gram.Count).Select(i => Math.Sqrt(gram.SquaredNorm(i))).ToArray();
-        double bound = tau ?? CenteredClipping.Median(norms);
+        double bound = tau ?? Statistics.Median(norms);
         return norms.Select((norm, i) => weights[i] * (norm <= bound ? 1.0 : bound / norm)).ToArray();
     }
 }
