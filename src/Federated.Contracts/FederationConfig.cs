@@ -1,0 +1,92 @@
+namespace Federated.Contracts;
+
+/// <summary>What an operator fixes when creating a federation. Validated by the federation grain on creation.</summary>
+/// <param name="BaseModel">Identity of the frozen base model every participant holds (e.g. an HF repo id or a path).</param>
+/// <param name="TargetModules">PEFT target-module names the adapters cover (q_proj, v_proj, ...).</param>
+/// <param name="Quorum">Accepted updates a round needs at its deadline; fewer and the round fails.</param>
+/// <param name="RoundDeadline">How long a round stays open after its clients are selected.</param>
+/// <param name="ClientTimeout">A client not heard from for this long is not selected.</param>
+/// <param name="MinReputation">Clients whose reputation fell below this (see <see cref="ClientView.Reputation"/>) are not selected.</param>
+/// <param name="MaxConsecutiveFailures">The federation fails after this many failed rounds in a row.</param>
+/// <param name="Seed">Seeds client selection, so a federation's selections are reproducible.</param>
+[GenerateSerializer, Immutable, Alias("fl.FederationConfig")]
+public sealed record FederationConfig(
+    [property: Id(0)] string BaseModel,
+    [property: Id(1)] string[] TargetModules,
+    [property: Id(2)] RankPolicy RankPolicy,
+    [property: Id(3)] AggregationSettings Aggregation,
+    [property: Id(4)] TrainingPlan Training,
+    [property: Id(5)] int Rounds,
+    [property: Id(6)] int ClientsPerRound,
+    [property: Id(7)] int Quorum,
+    [property: Id(8)] TimeSpan RoundDeadline,
+    [property: Id(9)] TimeSpan ClientTimeout,
+    [property: Id(10)] double MinReputation = 0.25,
+    [property: Id(11)] int MaxConsecutiveFailures = 3,
+    [property: Id(12)] long Seed = 0)
+{
+    /// <summary>Sensible defaults for a base model: q/v LoRA, FLoRA stacking, 10 rounds of 10 clients, quorum 5.</summary>
+    public static FederationConfig Default(string baseModel) => new(
+        baseModel, ["q_proj", "v_proj"], RankPolicy.Default, AggregationSettings.Default, TrainingPlan.Default,
+        Rounds: 10, ClientsPerRound: 10, Quorum: 5, RoundDeadline: TimeSpan.FromMinutes(30), ClientTimeout: TimeSpan.FromMinutes(5));
+}
+
+/// <summary>How a client's LoRA rank follows from its hardware: the highest tier its GPU memory reaches, else <paramref name="CpuRank"/>.</summary>
+/// <param name="AlphaPerRank">lora_alpha = AlphaPerRank * rank, so the scale alpha / r is the same at every rank.</param>
+[GenerateSerializer, Immutable, Alias("fl.RankPolicy")]
+public sealed record RankPolicy(
+    [property: Id(0)] int CpuRank,
+    [property: Id(1)] RankTier[] Tiers,
+    [property: Id(2)] double AlphaPerRank = 2)
+{
+    public static RankPolicy Default { get; } = new(4, [new(8L << 30, 8), new(16L << 30, 16), new(24L << 30, 32), new(48L << 30, 64)]);
+
+    /// <summary>Every client trains at <paramref name="rank"/>, whatever its hardware (the FedIT setting).</summary>
+    public static RankPolicy Fixed(int rank, double alphaPerRank = 2) => new(rank, [], alphaPerRank);
+
+    public int RankFor(ClientCapabilities capabilities)
+    {
+        int rank = CpuRank;
+        foreach (var tier in Tiers)
+            if (capabilities.GpuMemoryBytes >= tier.MinGpuMemoryBytes && tier.Rank > rank)
+                rank = tier.Rank;
+        return rank;
+    }
+
+    public double AlphaFor(int rank) => AlphaPerRank * rank;
+}
+
+[GenerateSerializer, Immutable, Alias("fl.RankTier")]
+public sealed record RankTier([property: Id(0)] long MinGpuMemoryBytes, [property: Id(1)] int Rank);
+
+/// <summary>How a round's updates combine; names as in <c>fed aggregate</c>.</summary>
+/// <param name="Strategy">fedit, zero-padding, hetlora, flora, flexlora or ffa.</param>
+/// <param name="Rule">A robust rule (krum, geometric-median, median, ...) or null for the plain weighted mean.</param>
+/// <param name="PreAggregator">bucketing or nnm before a Gram-based rule, or null.</param>
+/// <param name="ByzantineCount">f: the assumed number of Byzantine clients per round.</param>
+/// <param name="Tau">Clipping radius for centered-clipping / norm-bound (null: adaptive, the median).</param>
+/// <param name="OutputRank">Target rank of flexlora (null: the largest client rank).</param>
+/// <param name="NormCap">Updates with ||dW||_F above this are rejected.</param>
+[GenerateSerializer, Immutable, Alias("fl.AggregationSettings")]
+public sealed record AggregationSettings(
+    [property: Id(0)] string Strategy = "flora",
+    [property: Id(1)] string? Rule = null,
+    [property: Id(2)] string? PreAggregator = null,
+    [property: Id(3)] int ByzantineCount = 0,
+    [property: Id(4)] double? Tau = null,
+    [property: Id(5)] int? OutputRank = null,
+    [property: Id(6)] double? NormCap = null)
+{
+    public static AggregationSettings Default { get; } = new();
+}
+
+/// <summary>Local training hyper-parameters handed to agents with their task.</summary>
+[GenerateSerializer, Immutable, Alias("fl.TrainingPlan")]
+public sealed record TrainingPlan(
+    [property: Id(0)] int LocalSteps = 50,
+    [property: Id(1)] int BatchSize = 8,
+    [property: Id(2)] double LearningRate = 2e-4,
+    [property: Id(3)] double LoraDropout = 0)
+{
+    public static TrainingPlan Default { get; } = new();
+}

@@ -1,0 +1,30 @@
+namespace Federated.Contracts;
+
+/// <summary>One participant (keyed by its client id): registration, capabilities, assigned rank and liveness.</summary>
+[Alias("fl.IClientGrain")]
+public interface IClientGrain : IGrainWithStringKey
+{
+    /// <summary>Joins a federation and assigns a rank from its rank policy; repeating it updates the capabilities.</summary>
+    /// <exception cref="FederationException">NotFound for an unknown federation; FailedPrecondition when registered with another one.</exception>
+    [Alias("Register")] Task<ClientView> RegisterAsync(string federationId, ClientCapabilities capabilities);
+
+    /// <exception cref="FederationException">NotFound before registration.</exception>
+    [Alias("Heartbeat")] Task HeartbeatAsync();
+
+    /// <exception cref="FederationException">NotFound before registration.</exception>
+    [Alias("Get")] Task<ClientView> GetAsync();
+}
+
+/// <param name="Reputation">(rounds included + 1) / (rounds participated + 2): falls as a client's updates are rejected or excluded by the robust rule.</param>
+[GenerateSerializer, Immutable, Alias("fl.ClientView")]
+public sealed record ClientView(
+    [property: Id(0)] string ClientId,
+    [property: Id(1)] string FederationId,
+    [property: Id(2)] ClientCapabilities Capabilities,
+    [property: Id(3)] int AssignedRank,
+    [property: Id(4)] double Alpha,
+    [property: Id(5)] DateTime RegisteredAt,
+    [property: Id(6)] DateTime LastSeen,
+    [property: Id(7)] double Reputation,
+    [property: Id(8)] int RoundsIncluded,
+    [property: Id(9)] int RoundsExcluded);

@@ -1,0 +1,54 @@
+namespace Federated.Contracts;
+
+/// <summary>One federation (keyed by its id): its configuration, round counter and history of global adapters.</summary>
+[Alias("fl.IFederationGrain")]
+public interface IFederationGrain : IGrainWithStringKey
+{
+    /// <summary>Creates the federation; repeating it with the same config is a no-op.</summary>
+    /// <exception cref="FederationException">AlreadyExists with another config, or InvalidArgument.</exception>
+    [Alias("Create")] Task<FederationView> CreateAsync(FederationConfig config);
+
+    /// <summary>Opens the first round. FailedPrecondition until enough clients registered for a quorum.</summary>
+    [Alias("Start")] Task<FederationView> StartAsync();
+
+    /// <exception cref="FederationException">NotFound before <see cref="CreateAsync"/>.</exception>
+    [Alias("Get")] Task<FederationView> GetAsync();
+
+    /// <summary>Called by a round when it closed or failed; idempotent, and opens the next round.</summary>
+    [Alias("RoundFinished")] Task RoundFinishedAsync(RoundView round);
+}
+
+public enum FederationStatus { Created, Running, Completed, Failed }
+
+[GenerateSerializer, Immutable, Alias("fl.FederationView")]
+public sealed record FederationView(
+    [property: Id(0)] string Id,
+    [property: Id(1)] FederationConfig Config,
+    [property: Id(2)] FederationStatus Status,
+    [property: Id(3)] int CurrentRound,
+    [property: Id(4)] int CompletedRounds,
+    [property: Id(5)] StoredUpdate? GlobalAdapter,
+    [property: Id(6)] RoundRecord[] History,
+    [property: Id(7)] string? FailureReason,
+    [property: Id(8)] DateTime CreatedAt);
+
+/// <summary>A finished round as the federation remembers it.</summary>
+[GenerateSerializer, Immutable, Alias("fl.RoundRecord")]
+public sealed record RoundRecord(
+    [property: Id(0)] int Round,
+    [property: Id(1)] RoundStatus Status,
+    [property: Id(2)] StoredUpdate? GlobalAdapter,
+    [property: Id(3)] int Selected,
+    [property: Id(4)] int Accepted,
+    [property: Id(5)] int Rejected,
+    [property: Id(6)] DateTime OpenedAt,
+    [property: Id(7)] DateTime? ClosedAt,
+    [property: Id(8)] string? FailureReason);
+
+/// <summary>Lists the federations of the cluster (a single grain, key 0).</summary>
+[Alias("fl.IFederationDirectoryGrain")]
+public interface IFederationDirectoryGrain : IGrainWithIntegerKey
+{
+    [Alias("Add")] Task AddAsync(string federationId);
+    [Alias("List")] Task<string[]> ListAsync();
+}

@@ -1,0 +1,88 @@
+namespace Federated.Contracts;
+
+/// <summary>
+/// One round of one federation (key <see cref="GrainKeys.Round"/>): selection, assignments, accepted update
+/// references, deadline and quorum. Open -> Aggregating -> Closed, or Failed below quorum. Every accepted
+/// submission is persisted before it is acknowledged.
+/// </summary>
+[Alias("fl.IRoundGrain")]
+public interface IRoundGrain : IGrainWithStringKey
+{
+    /// <summary>Selects the participants and starts the deadline; repeating it returns the round as it is.</summary>
+    [Alias("Open")] Task<RoundView> OpenAsync(RoundSpec spec);
+
+    /// <summary>The client's task in this round, or null when it was not selected.</summary>
+    [Alias("GetAssignment")] Task<Assignment?> GetAssignmentAsync(string clientId);
+
+    /// <summary>Records a stored update. The same update twice is a duplicate, not an error; everything refused says why.</summary>
+    [Alias("Submit")] Task<SubmissionReceipt> SubmitAsync(string clientId, Submission submission);
+
+    /// <exception cref="FederationException">NotFound for a round never opened.</exception>
+    [Alias("Get")] Task<RoundView> GetAsync();
+}
+
+public enum RoundStatus { Open, Aggregating, Closed, Failed }
+
+/// <param name="Global">The global adapter this round starts from (null in the first round: LoRA starts from the base).</param>
+[GenerateSerializer, Immutable, Alias("fl.RoundSpec")]
+public sealed record RoundSpec(
+    [property: Id(0)] string FederationId,
+    [property: Id(1)] int Round,
+    [property: Id(2)] FederationConfig Config,
+    [property: Id(3)] StoredUpdate? Global);
+
+/// <summary>What a selected client is to do in a round.</summary>
+[GenerateSerializer, Immutable, Alias("fl.Assignment")]
+public sealed record Assignment(
+    [property: Id(0)] string FederationId,
+    [property: Id(1)] int Round,
+    [property: Id(2)] string BaseModel,
+    [property: Id(3)] string[] TargetModules,
+    [property: Id(4)] int Rank,
+    [property: Id(5)] double Alpha,
+    [property: Id(6)] TrainingPlan Training,
+    [property: Id(7)] StoredUpdate? Global,
+    [property: Id(8)] DateTime Deadline);
+
+/// <param name="Update">The payload, already complete in the update store.</param>
+/// <param name="ExampleCount">Local training examples (the update's weight p_k).</param>
+/// <param name="Rank">The rank the client says it trained at; at most its assigned rank.</param>
+[GenerateSerializer, Immutable, Alias("fl.Submission")]
+public sealed record Submission([property: Id(0)] StoredUpdate Update, [property: Id(1)] long ExampleCount, [property: Id(2)] int Rank);
+
+public enum SubmissionStatus
+{
+    Accepted,
+    /// <summary>The same update was already accepted: nothing changed, and that is success.</summary>
+    Duplicate,
+    NotSelected,
+    RoundClosed,
+    /// <summary>A different update was already accepted from this client in this round.</summary>
+    Conflict,
+    RankTooHigh,
+    InvalidSubmission,
+    /// <summary>The reference names nothing in the update store.</summary>
+    PayloadMissing,
+}
+
+[GenerateSerializer, Immutable, Alias("fl.SubmissionReceipt")]
+public sealed record SubmissionReceipt([property: Id(0)] SubmissionStatus Status, [property: Id(1)] string? Reason = null)
+{
+    public bool IsAccepted => Status is SubmissionStatus.Accepted or SubmissionStatus.Duplicate;
+}
+
+[GenerateSerializer, Immutable, Alias("fl.RoundView")]
+public sealed record RoundView(
+    [property: Id(0)] string FederationId,
+    [property: Id(1)] int Round,
+    [property: Id(2)] RoundStatus Status,
+    [property: Id(3)] string[] Selected,
+    [property: Id(4)] int Submitted,
+    [property: Id(5)] int Quorum,
+    [property: Id(6)] DateTime OpenedAt,
+    [property: Id(7)] DateTime Deadline,
+    [property: Id(8)] DateTime? ClosedAt,
+    [property: Id(9)] StoredUpdate? Global,
+    [property: Id(10)] ClientOutcomeView[] Outcomes,
+    [property: Id(11)] string? FailureReason,
+    [property: Id(12)] TimeSpan? AggregationTime);
