@@ -75,23 +75,10 @@ static class AggregateCommand
                 throw new ArgumentException($"--out {outDir} is one of the inputs; choose another directory");
             var counts = ParseExampleCounts(parse.GetValue(weights), dirs.Length);
             using var rootUpdate = parse.GetValue(root) is { } rootDir ? AdapterSources.Read(rootDir) : null;
-            var limits = new HygieneLimits(parse.GetValue(normCap));
-            string? ruleName = parse.GetValue(rule);
-            Aggregator aggregator;
-            if (ruleName is not null && RobustRules.CoordinateWiseNames.Contains(ruleName))
-            {
-                if (parse.GetValue(pre) is not null) throw new ArgumentException($"--pre works with the Gram-based rules, not {ruleName}");
-                aggregator = new Aggregator(RobustRules.CreateCoordinateWise(ruleName, parse.GetValue(f), parse.GetValue(maxDense)), limits);
-            }
-            else
-            {
-                var robust = ruleName is not null ? RobustRules.Create(ruleName, parse.GetValue(f), parse.GetValue(tau), rootUpdate) : null;
-                if (parse.GetValue(pre) is { } preName)
-                    robust = RobustRules.WithPreAggregator(preName, robust ?? throw new ArgumentException("--pre needs a --rule to run after it"), parse.GetValue(f));
-                aggregator = new Aggregator(
-                    AggregationStrategies.Create(parse.GetValue(strategy)!, parse.GetValue(rank), CommandOptions.ParseDType(parse.GetValue(dtype))),
-                    robust, limits);
-            }
+            var aggregator = new AggregatorOptions(
+                parse.GetValue(strategy)!, parse.GetValue(rule), parse.GetValue(pre), parse.GetValue(f), parse.GetValue(tau),
+                parse.GetValue(rank), parse.GetValue(normCap), parse.GetValue(maxDense), CommandOptions.ParseDType(parse.GetValue(dtype)))
+                .Build(rootUpdate);
 
             var updates = new List<ClientUpdate>();
             try

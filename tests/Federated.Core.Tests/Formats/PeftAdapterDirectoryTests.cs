@@ -347,7 +347,7 @@ public sealed class PeftAdapterDirectoryTests : IDisposable
     static LoraModule Module(string name, int rank, double alpha, ScalarType dtype = ScalarType.Float32, bool useRsLora = false, int seed = 0) =>
         new(name, TensorBytes.Random([rank, 16], dtype, seed), TensorBytes.Random([12, rank], dtype, seed + 1000), alpha, useRsLora);
 
-    static void AssertSameAdapter(LoraAdapter expected, LoraAdapter actual)
+    internal static void AssertSameAdapter(LoraAdapter expected, LoraAdapter actual)
     {
         Assert.Equal(expected.BaseModel, actual.BaseModel);
         Assert.Equal(expected.Modules.Select(m => m.Name), actual.Modules.Select(m => m.Name));

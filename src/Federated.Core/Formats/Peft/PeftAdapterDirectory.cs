@@ -129,7 +129,7 @@ public static class PeftAdapterDirectory
         return config;
     }
 
-    static LoraAdapter Build(SafetensorsFile file, PeftAdapterConfig config, string weightsPath, string configPath)
+    internal static LoraAdapter Build(SafetensorsFile file, PeftAdapterConfig config, string weightsPath, string configPath)
     {
         var factors = new Dictionary<string, (string? AKey, Tensor? A, string? BKey, Tensor? B)>(StringComparer.Ordinal);
         foreach (var (key, tensor) in file.Tensors)

@@ -1,0 +1,67 @@
+using System.Net;
+using Federated.Grains;
+using Federated.Storage;
+using Orleans.Configuration;
+using StackExchange.Redis;
+
+namespace Federated.Coordinator.Hosting;
+
+/// <summary>
+/// The one place where the embedded default and cluster mode differ: clustering, grain storage, reminders
+/// and the update store. The grains see only <see cref="IUpdateStore"/> and the storage name.
+/// </summary>
+public static class CoordinatorSilo
+{
+    /// <param name="clustering">False when the host supplies membership itself (Orleans' test cluster).</param>
+    public static ISiloBuilder AddFederatedCoordinator(this ISiloBuilder silo, CoordinatorOptions options, bool clustering = true)
+    {
+        options.Validate();
+        silo.Configure<ClusterOptions>(o =>
+        {
+            o.ClusterId = options.ClusterId;
+            o.ServiceId = options.ServiceId;
+        });
+        if (options.Mode == CoordinatorMode.Cluster)
+            UseRedis(silo, options, clustering);
+        else
+            UseLocalDisk(silo, options, clustering);
+        silo.Services.AddMetrics();
+        silo.Services.AddSingleton<CoordinatorMetrics>();
+        return silo;
+    }
+
+    static void UseRedis(ISiloBuilder silo, CoordinatorOptions options, bool clustering)
+    {
+        var redis = ConfigurationOptions.Parse(options.Redis!);
+        if (clustering)
+        {
+            silo.UseRedisClustering(o => o.ConfigurationOptions = redis.Clone());
+            var advertised = options.AdvertisedAddress is { } a ? IPAddress.Parse(a) : null;
+            silo.ConfigureEndpoints(advertised ?? FirstNonLoopbackAddress(), options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: true);
+        }
+        silo.AddRedisGrainStorage(GrainStorage.Name, o => o.ConfigurationOptions = redis.Clone());
+        silo.UseRedisReminderService(o => o.ConfigurationOptions = redis.Clone());
+        // One multiplexer per process, as StackExchange.Redis intends.
+        silo.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redis.Clone()));
+        silo.Services.AddSingleton<IUpdateStore>(sp =>
+            new RedisUpdateStore(sp.GetRequiredService<IConnectionMultiplexer>(), maxBytes: options.MaxUpdateBytes));
+    }
+
+    static void UseLocalDisk(ISiloBuilder silo, CoordinatorOptions options, bool clustering)
+    {
+        string root = Path.GetFullPath(options.DataDirectory);
+        if (clustering)
+            silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort);
+        silo.AddMemoryGrainStorage(GrainStorage.Name);
+        silo.UseInMemoryReminderService();
+        silo.Services.AddSingleton<IUpdateStore>(_ => new DirectoryUpdateStore(Path.Combine(root, "updates"), options.MaxUpdateBytes));
+    }
+
+    static IPAddress FirstNonLoopbackAddress() =>
+        System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+            .Where(n => n.OperationalStatus == System.Net.NetworkInformation.OperationalStatus.Up)
+            .SelectMany(n => n.GetIPProperties().UnicastAddresses)
+            .Select(u => u.Address)
+            .FirstOrDefault(ip => ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && !IPAddress.IsLoopback(ip))
+        ?? IPAddress.Loopback;
+}

@@ -1,0 +1,38 @@
+using Federated.Core.Adapters;
+using Federated.Core.Aggregation;
+using static TorchSharp.torch;
+
+namespace Federated.Core.Robust;
+
+/// <summary>An <see cref="Aggregator"/> by names, as the CLI and federation configs spell them.</summary>
+/// <param name="Rule">A Gram-based rule (<see cref="RobustRules.Names"/>), a coordinate-wise one, or null for the weighted mean.</param>
+/// <param name="PreAggregator">bucketing or nnm, before a Gram-based rule.</param>
+/// <param name="F">Assumed Byzantine count (krum, multi-krum, bulyan, nnm); trimmed per side (trimmed-mean).</param>
+/// <param name="Rank">Target rank of flexlora.</param>
+public sealed record AggregatorOptions(
+    string Strategy = "flora",
+    string? Rule = null,
+    string? PreAggregator = null,
+    int F = 0,
+    double? Tau = null,
+    int? Rank = null,
+    double? NormCap = null,
+    long MaxDenseBytes = CoordinateWiseRule.DefaultMaxDenseBytes,
+    ScalarType? DType = null)
+{
+    /// <param name="rootUpdate">fltrust: the server's own update on clean root data.</param>
+    /// <exception cref="ArgumentException">An unknown name, or a combination that does not exist (e.g. a pre-aggregator without a Gram rule).</exception>
+    public Aggregator Build(LoraAdapter? rootUpdate = null)
+    {
+        var limits = new HygieneLimits(NormCap);
+        if (Rule is not null && RobustRules.CoordinateWiseNames.Contains(Rule.ToLowerInvariant()))
+        {
+            if (PreAggregator is not null) throw new ArgumentException($"a pre-aggregator works with the Gram-based rules, not {Rule}");
+            return new Aggregator(RobustRules.CreateCoordinateWise(Rule, F, MaxDenseBytes), limits);
+        }
+        var robust = Rule is not null ? RobustRules.Create(Rule, F, Tau, rootUpdate) : null;
+        if (PreAggregator is not null)
+            robust = RobustRules.WithPreAggregator(PreAggregator, robust ?? throw new ArgumentException("a pre-aggregator needs a rule to run after it"), F);
+        return new Aggregator(AggregationStrategies.Create(Strategy, Rank, DType), robust, limits);
+    }
+}
