@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Federated.Cli.Commands;
+using Federated.Cli.Remote;
 using Federated.Core.Adapters;
 using Federated.Core.Robust;
 
@@ -17,7 +18,19 @@ public static class FedCommandLine
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(AdaptersCommand.Create());
         root.Subcommands.Add(ModelCommand.Create());
+        root.Subcommands.Add(FederationCommand.Create());
+        root.Subcommands.Add(RoundCommand.Create());
+        root.Subcommands.Add(ClientCommand.Create());
         return root;
+    }
+
+    // "fed federation create", for nested commands too.
+    static string CommandPath(System.CommandLine.Parsing.CommandResult result)
+    {
+        var names = new List<string>();
+        for (var r = result; r is not null; r = r.Parent as System.CommandLine.Parsing.CommandResult)
+            names.Insert(0, r.Command is RootCommand ? "fed" : r.Command.Name);
+        return string.Join(' ', names);
     }
 
     public static int Run(string[] args, TextWriter output, TextWriter error)
@@ -25,7 +38,7 @@ public static class FedCommandLine
         var parse = Create().Parse(args);
         if (parse.Errors.Count > 0)
         {
-            string command = string.Join(' ', parse.CommandResult.Command.Name == "fed" ? ["fed"] : new[] { "fed", parse.CommandResult.Command.Name });
+            string command = CommandPath(parse.CommandResult);
             // Some parser messages span lines (e.g. the list of accepted values): keep them to one.
             string message = string.Join(' ', parse.Errors[0].Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
             error.WriteLine($"fed: {message} (see '{command} --help')");
@@ -35,7 +48,7 @@ public static class FedCommandLine
         {
             return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is AdapterException or RobustRuleException or ArgumentException or IOException or UnauthorizedAccessException or KeyNotFoundException)
+        catch (Exception e) when (e is CoordinatorException or AdapterException or RobustRuleException or ArgumentException or IOException or UnauthorizedAccessException or KeyNotFoundException)
         {
             error.WriteLine($"fed: error: {e.Message}");
             return ExitFailure;

@@ -1,3 +1,36 @@
-var builder = WebApplication.CreateBuilder(args);
-var app = builder.Build();
-app.Run();
+using Federated.Coordinator.Admin;
+using Federated.Coordinator.Hosting;
+using Serilog;
+
+Log.Logger = CoordinatorLogging.CreateBootstrapLogger();
+try
+{
+    var builder = WebApplication.CreateBuilder(args);
+    var options = builder.AddCoordinatorOptions();
+    builder.AddCoordinatorLogging(options);
+    builder.UseOrleans(silo => silo.AddFederatedCoordinator(options));
+    builder.AddCoordinatorObservability();
+    builder.AddAdminApi();
+
+    var app = builder.Build();
+    app.UseCoordinatorPipeline();
+    app.MapCoordinatorObservability();
+    app.MapAdminApi();
+    await app.RunAsync();
+    return 0;
+}
+catch (Exception e) when (CoordinatorStartup.OperatorReason(e) is { } reason)
+{
+    // Bad settings or a port in use: one line that says which, not a stack trace.
+    Log.Fatal("coordinator not started: {Reason}", reason);
+    return 1;
+}
+catch (Exception e) when (e is not HostAbortedException)
+{
+    Log.Fatal(e, "coordinator stopped unexpectedly");
+    return 1;
+}
+finally
+{
+    await Log.CloseAndFlushAsync();
+}

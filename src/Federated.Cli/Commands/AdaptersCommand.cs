@@ -5,7 +5,7 @@ using Federated.Core.Formats.Peft;
 
 namespace Federated.Cli.Commands;
 
-/// <summary><c>fed adapters random</c>: seeded synthetic adapters for a Llama-family layer layout.</summary>
+/// <summary><c>fed adapters random|compress|download</c> (alias <c>fed adapter</c>): synthetic adapters, compressed uploads, global adapters.</summary>
 static class AdaptersCommand
 {
     public static Command Create()
@@ -48,7 +48,9 @@ static class AdaptersCommand
             parse.InvocationConfiguration.Output.WriteLine($"rank {r}: {adapter.Modules.Count} modules, {adapter.ParameterCount:N0} parameters -> {Path.GetFullPath(outDir)}");
             return FedCommandLine.ExitOk;
         });
-        return new Command("adapters", "Work with adapter files") { random, CreateCompress() };
+        var adapters = new Command("adapters", "Work with adapter files: random, compress, download (alias: adapter)") { random, CreateCompress(), AdapterDownloadCommand.Create() };
+        adapters.Aliases.Add("adapter");
+        return adapters;
     }
 
     static Command CreateCompress()

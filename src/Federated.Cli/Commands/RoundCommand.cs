@@ -1,0 +1,51 @@
+using System.CommandLine;
+using System.Text.Json;
+using Federated.Cli.Remote;
+
+namespace Federated.Cli.Commands;
+
+/// <summary><c>fed round show ID ROUND</c>: a round's selection, submissions and aggregation outcome.</summary>
+static class RoundCommand
+{
+    public static Command Create()
+    {
+        var remote = new RemoteOptions();
+        var id = new Argument<string>("id") { Description = "Federation id" };
+        var round = new Argument<int>("round") { Description = "Round number (1 is the first)" };
+        var show = new Command("show", "Show a round: selected clients, submissions, quorum, deadline and each client's outcome") { id, round };
+        show.SetAction(async (parse, ct) =>
+        {
+            using var client = remote.Client(parse);
+            var view = await client.GetAsync($"api/federations/{Uri.EscapeDataString(parse.GetValue(id)!)}/rounds/{parse.GetValue(round)}", ct);
+            var o = parse.InvocationConfiguration.Output;
+            if (parse.GetValue(remote.Json))
+                RemoteOptions.PrintJson(o, view);
+            else
+                WriteRound(o, view);
+            return FedCommandLine.ExitOk;
+        });
+        var command = new Command("round", "Inspect rounds on a coordinator") { show };
+        remote.AddTo(command);
+        return command;
+    }
+
+    static void WriteRound(TextWriter o, JsonElement r)
+    {
+        var selected = r.Items("selected").Select(s => s.GetString()).ToList();
+        o.WriteLine($"federation  : {r.Text("federationId")}");
+        o.WriteLine($"round       : {r.Text("round")}");
+        o.WriteLine($"status      : {r.Text("status")}{(r.Field("failureReason") is not null ? $" ({r.Text("failureReason")})" : "")}");
+        o.WriteLine($"selected    : {selected.Count} ({string.Join(", ", selected)})");
+        o.WriteLine($"submitted   : {r.Text("submitted")}, quorum {r.Text("quorum")}");
+        o.WriteLine($"opened      : {r.Text("openedAt")}, deadline {r.Text("deadline")}, closed {r.Text("closedAt")}");
+        o.WriteLine($"global      : {r.Stored("global")}{(r.Field("aggregationTime") is not null ? $", aggregated in {r.Text("aggregationTime")}" : "")}");
+        var outcomes = r.Items("outcomes").ToList();
+        if (outcomes.Count == 0)
+            return;
+        o.WriteLine();
+        var table = new TextTable("CLIENT", "ACCEPTED", "WEIGHT", "COEFFICIENT", "NORM", "REJECTION");
+        foreach (var c in outcomes)
+            table.Add(c.Text("clientId"), c.Text("accepted"), c.Text("weight"), c.Text("coefficient"), c.Text("norm"), c.Text("rejection"));
+        table.Write(o);
+    }
+}

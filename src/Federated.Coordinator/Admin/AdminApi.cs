@@ -1,0 +1,102 @@
+using Federated.Contracts;
+using Federated.Storage;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Federated.Coordinator.Admin;
+
+/// <summary>
+/// The operator's HTTP API under <c>/api</c> (what <c>fed federation|round|adapter|client</c> call): create, list,
+/// inspect and start federations, inspect rounds and clients, download global adapters. JSON per <see cref="AdminJson"/>;
+/// refusals are problem details (<see cref="AdminProblems"/>).
+/// </summary>
+public static class AdminApi
+{
+    public static WebApplicationBuilder AddAdminApi(this WebApplicationBuilder builder)
+    {
+        builder.Services.ConfigureHttpJsonOptions(o => AdminJson.Configure(o.SerializerOptions));
+        builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<AdminProblems>();
+        // Binding failures (malformed JSON, "round=abc") throw, so AdminProblems can say precisely what was wrong.
+        builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        return builder;
+    }
+
+    /// <summary>Problem details for refusals and for bodiless 4xx (unknown route, wrong method); then the endpoints.</summary>
+    public static WebApplication MapAdminApi(this WebApplication app)
+    {
+        var api = app.MapGroup("/api");
+        api.MapPost("/federations", CreateFederation);
+        api.MapGet("/federations", ListFederations);
+        api.MapGet("/federations/{id}", GetFederation);
+        api.MapPost("/federations/{id}/start", StartFederation);
+        api.MapGet("/federations/{id}/rounds/{round:int}", GetRound);
+        api.MapGet("/federations/{id}/adapter", DownloadAdapter);
+        api.MapGet("/clients/{clientId}", GetClient);
+        return app;
+    }
+
+    static async Task<Created<FederationView>> CreateFederation(CreateFederationRequest request, IGrainFactory grains)
+    {
+        string id = CheckedId(request.Id ?? throw Invalid("id is required"));
+        var config = (request.Config ?? throw Invalid("config is required (at least {\"baseModel\": \"...\"})")).ToConfig();
+        var view = await grains.GetGrain<IFederationGrain>(id).CreateAsync(config);
+        return TypedResults.Created($"/api/federations/{id}", view);
+    }
+
+    static async Task<FederationView[]> ListFederations(IGrainFactory grains)
+    {
+        string[] ids = await grains.GetGrain<IFederationDirectoryGrain>(0).ListAsync();
+        return await Task.WhenAll(ids.Order(StringComparer.Ordinal).Select(id => grains.GetGrain<IFederationGrain>(id).GetAsync()));
+    }
+
+    static Task<FederationView> GetFederation(string id, IGrainFactory grains) =>
+        grains.GetGrain<IFederationGrain>(CheckedId(id)).GetAsync();
+
+    static Task<FederationView> StartFederation(string id, IGrainFactory grains) =>
+        grains.GetGrain<IFederationGrain>(CheckedId(id)).StartAsync();
+
+    static async Task<RoundView> GetRound(string id, int round, IGrainFactory grains)
+    {
+        if (round < 1)
+            throw Invalid($"round must be 1 or more, not {round}");
+        // Asking a round grain of an unknown federation would only say "round never opened": name the federation instead.
+        await grains.GetGrain<IFederationGrain>(CheckedId(id)).GetAsync();
+        return await grains.GetGrain<IRoundGrain>(GrainKeys.Round(id, round)).GetAsync();
+    }
+
+    static Task<ClientView> GetClient(string clientId, IGrainFactory grains) =>
+        grains.GetGrain<IClientGrain>(clientId).GetAsync();
+
+    /// <summary>The stored payload (AdapterPayload bytes) of the latest global adapter, or of round <paramref name="round"/>'s.</summary>
+    static async Task<FileStreamHttpResult> DownloadAdapter(string id, int? round, IGrainFactory grains, IUpdateStore store, HttpContext http)
+    {
+        var view = await grains.GetGrain<IFederationGrain>(CheckedId(id)).GetAsync();
+        StoredUpdate adapter;
+        int adapterRound;
+        if (round is null)
+        {
+            adapter = view.GlobalAdapter ?? throw NotFound($"federation '{id}' has no global adapter yet (completed rounds: {view.CompletedRounds})");
+            adapterRound = view.History.LastOrDefault(r => r.GlobalAdapter == adapter)?.Round ?? view.CompletedRounds;
+        }
+        else
+        {
+            var record = view.History.FirstOrDefault(r => r.Round == round)
+                ?? throw NotFound($"federation '{id}' has no finished round {round} (completed rounds: {view.CompletedRounds})");
+            adapter = record.GlobalAdapter ?? throw NotFound($"round {round} of federation '{id}' produced no global adapter ({record.Status}{(record.FailureReason is { } why ? $": {why}" : "")})");
+            adapterRound = record.Round;
+        }
+        var stream = await store.OpenReadAsync(new UpdateReference(adapter.Sha256, adapter.Size), cancellationToken: http.RequestAborted);
+        // The client checks what it received against these.
+        http.Response.Headers["X-Federated-Round"] = adapterRound.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        http.Response.Headers["X-Federated-Sha256"] = adapter.Sha256;
+        return TypedResults.Stream(stream, "application/octet-stream", $"{id}-round-{adapterRound}.safetensors",
+            entityTag: new Microsoft.Net.Http.Headers.EntityTagHeaderValue($"\"{adapter.Sha256}\""), enableRangeProcessing: true);
+    }
+
+    static string CheckedId(string id) => GrainKeys.IsValidId(id) ? id
+        : throw Invalid($"'{id}' is not a valid federation id (1 to 64 letters, digits, '-', '_' or '.')");
+
+    static FederationException Invalid(string message) => new(FederationError.InvalidArgument, message);
+
+    static FederationException NotFound(string message) => new(FederationError.NotFound, message);
+}

@@ -1,0 +1,37 @@
+using System.Net.Sockets;
+using Serilog;
+
+namespace Federated.Coordinator.Hosting;
+
+public static class CoordinatorStartup
+{
+    /// <summary>Request logging, then refusals as problem details (see Admin/AdminProblems) and bodiless 4xx as problem details too.</summary>
+    public static WebApplication UseCoordinatorPipeline(this WebApplication app)
+    {
+        app.UseSerilogRequestLogging();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        return app;
+    }
+
+    /// <summary>
+    /// Why the coordinator could not start, when an operator can fix it (a bad setting, a port in use), as one line;
+    /// null for anything else. Hosts wrap such failures (Orleans' lifecycle, Kestrel's binding), so look inside.
+    /// </summary>
+    public static string? OperatorReason(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            switch (e)
+            {
+                case InvalidCoordinatorConfigurationException or Microsoft.Extensions.Options.OptionsValidationException:
+                    return e.Message;
+                case IOException when e.Message.Contains("bind", StringComparison.OrdinalIgnoreCase):
+                    return e.Message;
+                case SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse or SocketError.AddressNotAvailable or SocketError.AccessDenied } s:
+                    return $"cannot listen: {s.Message} (is another coordinator or silo using the port? see Coordinator:SiloPort, Coordinator:GatewayPort, Kestrel:Endpoints)";
+            }
+        }
+        return null;
+    }
+}
