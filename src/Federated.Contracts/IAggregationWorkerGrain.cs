@@ -16,7 +16,8 @@ public sealed record AggregationJob(
     [property: Id(1)] int Round,
     [property: Id(2)] string BaseModel,
     [property: Id(3)] AggregationSettings Settings,
-    [property: Id(4)] JobUpdate[] Updates);
+    [property: Id(4)] JobUpdate[] Updates,
+    [property: Id(5)] string[] TargetModules);
 
 /// <param name="AllowedRank">The client's assigned rank: a higher-rank update is rejected.</param>
 [GenerateSerializer, Immutable, Alias("fl.JobUpdate")]

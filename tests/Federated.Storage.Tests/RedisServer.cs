@@ -15,6 +15,9 @@ public sealed class RedisServer : IAsyncLifetime
 
     public IConnectionMultiplexer Connection { get; private set; } = null!;
 
+    /// <summary>The StackExchange.Redis configuration string that reaches this server.</summary>
+    public string Configuration { get; private set; } = "";
+
     public async Task InitializeAsync()
     {
         int port;
@@ -41,7 +44,8 @@ public sealed class RedisServer : IAsyncLifetime
         {
             try
             {
-                Connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{port},abortConnect=true,connectTimeout=1000");
+                Configuration = $"127.0.0.1:{port}";
+                Connection = await ConnectionMultiplexer.ConnectAsync($"{Configuration},abortConnect=true,connectTimeout=1000");
                 return;
             }
             catch (RedisConnectionException) when (DateTime.UtcNow < deadline && !_process.HasExited)

@@ -1,0 +1,67 @@
+using Federated.Contracts;
+
+namespace Federated.Grains.Clients;
+
+[GenerateSerializer, Alias("fl.ClientState")]
+public sealed class ClientState
+{
+    [Id(0)] public string? FederationId { get; set; }
+    [Id(1)] public ClientCapabilities Capabilities { get; set; } = ClientCapabilities.Cpu;
+    [Id(2)] public int Rank { get; set; }
+    [Id(3)] public double Alpha { get; set; }
+    [Id(4)] public DateTime RegisteredAt { get; set; }
+}
+
+/// <summary>
+/// A participant's identity and hardware; its rank follows from the federation's rank policy. What selection
+/// needs (rank, liveness, reputation) lives in its roster shard, so a round never calls 10,000 client grains.
+/// </summary>
+public sealed class ClientGrain(
+    [PersistentState("client", GrainStorage.Name)] IPersistentState<ClientState> state) : Grain, IClientGrain
+{
+    ClientState S => state.State;
+    string Id => this.GetPrimaryKeyString();
+
+    IRosterGrain Roster => GrainFactory.GetGrain<IRosterGrain>(GrainKeys.Roster(S.FederationId!, GrainKeys.RosterShardOf(Id)));
+
+    public async Task<ClientView> RegisterAsync(string federationId, ClientCapabilities capabilities)
+    {
+        if (S.FederationId is { } existing && existing != federationId)
+            throw new FederationException(FederationError.FailedPrecondition, $"client '{Id}' is registered with federation '{existing}', not '{federationId}'");
+        if (string.IsNullOrWhiteSpace(capabilities.Device) || capabilities.GpuMemoryBytes < 0)
+            throw new FederationException(FederationError.InvalidArgument, $"client '{Id}': capabilities need a device and non-negative GPU memory");
+
+        var federation = await GrainFactory.GetGrain<IFederationGrain>(federationId).GetAsync(); // NotFound for an unknown federation
+        int rank = federation.Config.RankPolicy.RankFor(capabilities);
+        if (S.FederationId is null)
+            S.RegisteredAt = DateTime.UtcNow;
+        S.FederationId = federationId;
+        S.Capabilities = capabilities;
+        S.Rank = rank;
+        S.Alpha = federation.Config.RankPolicy.AlphaFor(rank);
+        await state.WriteStateAsync();
+        await Roster.AddAsync(Id, rank);
+        return await GetAsync();
+    }
+
+    public Task HeartbeatAsync()
+    {
+        RequireRegistered();
+        return Roster.TouchAsync(Id);
+    }
+
+    public async Task<ClientView> GetAsync()
+    {
+        RequireRegistered();
+        var entry = await Roster.GetAsync(Id);
+        return new ClientView(Id, S.FederationId!, S.Capabilities, S.Rank, S.Alpha, S.RegisteredAt,
+            entry?.LastSeen ?? S.RegisteredAt,
+            entry?.Reputation ?? 0.5, entry?.RoundsIncluded ?? 0, entry?.RoundsExcluded ?? 0);
+    }
+
+    void RequireRegistered()
+    {
+        if (S.FederationId is null)
+            throw new FederationException(FederationError.NotFound, $"client '{Id}' is not registered");
+    }
+}

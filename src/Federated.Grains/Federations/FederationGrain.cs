@@ -1,0 +1,143 @@
+using Federated.Contracts;
+using Microsoft.Extensions.Logging;
+
+namespace Federated.Grains.Federations;
+
+[GenerateSerializer, Alias("fl.FederationState")]
+public sealed class FederationState
+{
+    [Id(0)] public FederationConfig? Config { get; set; }
+    [Id(1)] public FederationStatus Status { get; set; }
+    [Id(2)] public int CurrentRound { get; set; }
+    [Id(3)] public int CompletedRounds { get; set; }
+    [Id(4)] public StoredUpdate? Global { get; set; }
+    [Id(5)] public List<RoundRecord> History { get; set; } = [];
+    [Id(6)] public string? FailureReason { get; set; }
+    [Id(7)] public DateTime CreatedAt { get; set; }
+    [Id(8)] public int ConsecutiveFailures { get; set; }
+}
+
+/// <summary>
+/// Owns a federation's config and round counter. Opens round t + 1 when round t reports back, recording
+/// the new global adapter; a failed round (below quorum) is retried as the next round until
+/// <see cref="FederationConfig.MaxConsecutiveFailures"/>.
+/// </summary>
+public sealed class FederationGrain(
+    [PersistentState("federation", GrainStorage.Name)] IPersistentState<FederationState> state,
+    ILogger<FederationGrain> logger) : Grain, IFederationGrain
+{
+    FederationState S => state.State;
+    string Id => this.GetPrimaryKeyString();
+
+    public async Task<FederationView> CreateAsync(FederationConfig config)
+    {
+        FederationConfigValidation.Validate(Id, config);
+        if (S.Config is not null)
+        {
+            if (FederationConfigValidation.SameConfig(S.Config, config))
+            {
+                await GrainFactory.GetGrain<IFederationDirectoryGrain>(0).AddAsync(Id); // in case a first attempt stopped short of it
+                return View();
+            }
+            throw new FederationException(FederationError.AlreadyExists, $"federation '{Id}' already exists with a different config");
+        }
+        S.Config = config;
+        S.Status = FederationStatus.Created;
+        S.CreatedAt = DateTime.UtcNow;
+        await state.WriteStateAsync();
+        await GrainFactory.GetGrain<IFederationDirectoryGrain>(0).AddAsync(Id);
+        logger.LogInformation("Federation {Federation} created: {Strategy}{Rule}, {Rounds} rounds of {Clients} clients, quorum {Quorum}",
+            Id, config.Aggregation.Strategy, config.Aggregation.Rule is { } r ? " + " + r : "", config.Rounds, config.ClientsPerRound, config.Quorum);
+        return View();
+    }
+
+    public async Task<FederationView> StartAsync()
+    {
+        var config = RequireConfig();
+        if (S.Status == FederationStatus.Running) return View();
+        if (S.Status != FederationStatus.Created)
+            throw new FederationException(FederationError.FailedPrecondition, $"federation '{Id}' is {S.Status.ToString().ToLowerInvariant()}; it cannot start again");
+
+        var counts = await Task.WhenAll(Enumerable.Range(0, GrainKeys.RosterShards)
+            .Select(i => GrainFactory.GetGrain<IRosterGrain>(GrainKeys.Roster(Id, i)).CountAsync()));
+        int registered = counts.Sum();
+        if (registered < config.Quorum)
+            throw new FederationException(FederationError.FailedPrecondition,
+                $"federation '{Id}' has {registered} registered client(s); a round needs a quorum of {config.Quorum}");
+
+        S.Status = FederationStatus.Running;
+        S.CurrentRound = 1;
+        await state.WriteStateAsync();
+        await OpenCurrentRoundAsync();
+        return View();
+    }
+
+    public Task<FederationView> GetAsync()
+    {
+        RequireConfig();
+        return Task.FromResult(View());
+    }
+
+    public async Task RoundFinishedAsync(RoundView round)
+    {
+        RequireConfig();
+        if (S.Status != FederationStatus.Running || round.Round < S.CurrentRound) return; // already recorded: a retried report
+        if (round.Round > S.CurrentRound || round.Status is RoundStatus.Open or RoundStatus.Aggregating)
+            throw new FederationException(FederationError.FailedPrecondition,
+                $"round {round.Round} ({round.Status}) reported to federation '{Id}', which is at round {S.CurrentRound}");
+        Record(round);
+        await state.WriteStateAsync();
+        await OpenCurrentRoundAsync();
+    }
+
+    /// <summary>Opens <see cref="FederationState.CurrentRound"/>; a round that fails at once (too few live clients) is recorded and the next one tried.</summary>
+    async Task OpenCurrentRoundAsync()
+    {
+        while (S.Status == FederationStatus.Running)
+        {
+            var round = GrainFactory.GetGrain<IRoundGrain>(GrainKeys.Round(Id, S.CurrentRound));
+            var view = await round.OpenAsync(new RoundSpec(Id, S.CurrentRound, S.Config!, S.Global));
+            if (view.Status != RoundStatus.Failed) return;
+            Record(view);
+            await state.WriteStateAsync();
+        }
+    }
+
+    /// <summary>Records a finished round and advances the counter (and the status when the federation is done).</summary>
+    void Record(RoundView round)
+    {
+        var config = S.Config!;
+        S.History.Add(new RoundRecord(round.Round, round.Status, round.Global, round.Selected.Length,
+            round.Outcomes.Count(o => o.Accepted), round.Outcomes.Count(o => !o.Accepted), round.OpenedAt, round.ClosedAt, round.FailureReason));
+        if (round.Status == RoundStatus.Closed)
+        {
+            S.Global = round.Global;
+            S.CompletedRounds++;
+            S.ConsecutiveFailures = 0;
+            logger.LogInformation("Federation {Federation} round {Round} closed: {Accepted} update(s) aggregated into {Global}",
+                Id, round.Round, round.Outcomes.Count(o => o.Accepted), round.Global);
+        }
+        else
+        {
+            S.ConsecutiveFailures++;
+            logger.LogWarning("Federation {Federation} round {Round} failed: {Reason}", Id, round.Round, round.FailureReason);
+        }
+
+        S.CurrentRound = round.Round + 1;
+        if (S.CompletedRounds >= config.Rounds)
+        {
+            S.Status = FederationStatus.Completed;
+            logger.LogInformation("Federation {Federation} completed {Rounds} rounds", Id, S.CompletedRounds);
+        }
+        else if (S.ConsecutiveFailures >= config.MaxConsecutiveFailures)
+        {
+            S.Status = FederationStatus.Failed;
+            S.FailureReason = $"{S.ConsecutiveFailures} rounds failed in a row; last: {round.FailureReason}";
+        }
+    }
+
+    FederationConfig RequireConfig() => S.Config
+        ?? throw new FederationException(FederationError.NotFound, $"no federation '{Id}'");
+
+    FederationView View() => new(Id, S.Config!, S.Status, S.CurrentRound, S.CompletedRounds, S.Global, [.. S.History], S.FailureReason, S.CreatedAt);
+}
