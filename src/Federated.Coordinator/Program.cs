@@ -1,4 +1,3 @@
-using Federated.Coordinator.Admin;
 using Federated.Coordinator.Hosting;
 using Serilog;
 
@@ -6,16 +5,10 @@ Log.Logger = CoordinatorLogging.CreateBootstrapLogger();
 try
 {
     var builder = WebApplication.CreateBuilder(args);
-    var options = builder.AddCoordinatorOptions();
-    builder.AddCoordinatorLogging(options);
-    builder.UseOrleans(silo => silo.AddFederatedCoordinator(options));
-    builder.AddCoordinatorObservability();
-    builder.AddAdminApi();
+    builder.AddCoordinator();   // options, logging, Orleans silo, metrics + health, admin API
 
     var app = builder.Build();
-    app.UseCoordinatorPipeline();
-    app.MapCoordinatorObservability();
-    app.MapAdminApi();
+    app.UseCoordinator();
     await app.RunAsync();
     return 0;
 }

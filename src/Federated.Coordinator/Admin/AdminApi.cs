@@ -1,4 +1,5 @@
 using Federated.Contracts;
+using Federated.Grains;
 using Federated.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -21,7 +22,6 @@ public static class AdminApi
         return builder;
     }
 
-    /// <summary>Problem details for refusals and for bodiless 4xx (unknown route, wrong method); then the endpoints.</summary>
     public static WebApplication MapAdminApi(this WebApplication app)
     {
         var api = app.MapGroup("/api");
@@ -29,7 +29,8 @@ public static class AdminApi
         api.MapGet("/federations", ListFederations);
         api.MapGet("/federations/{id}", GetFederation);
         api.MapPost("/federations/{id}/start", StartFederation);
-        api.MapGet("/federations/{id}/rounds/{round:int}", GetRound);
+        // No route constraint on round: "abc" is a 400 that says so, not a 404.
+        api.MapGet("/federations/{id}/rounds/{round}", GetRound);
         api.MapGet("/federations/{id}/adapter", DownloadAdapter);
         api.MapGet("/clients/{clientId}", GetClient);
         return app;
@@ -85,7 +86,7 @@ public static class AdminApi
             adapter = record.GlobalAdapter ?? throw NotFound($"round {round} of federation '{id}' produced no global adapter ({record.Status}{(record.FailureReason is { } why ? $": {why}" : "")})");
             adapterRound = record.Round;
         }
-        var stream = await store.OpenReadAsync(new UpdateReference(adapter.Sha256, adapter.Size), cancellationToken: http.RequestAborted);
+        var stream = await store.OpenReadAsync(adapter.ToReference(), cancellationToken: http.RequestAborted);
         // The client checks what it received against these.
         http.Response.Headers["X-Federated-Round"] = adapterRound.ToString(System.Globalization.CultureInfo.InvariantCulture);
         http.Response.Headers["X-Federated-Sha256"] = adapter.Sha256;

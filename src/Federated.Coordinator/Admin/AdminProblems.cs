@@ -10,7 +10,7 @@ namespace Federated.Coordinator.Admin;
 /// Turns refusals into RFC 7807 problem details whose <c>detail</c> is the refusal's own message: the grains'
 /// <see cref="FederationException"/>s, unreadable requests and missing payloads. Anything else stays a 500.
 /// </summary>
-sealed class AdminProblems(IProblemDetailsService problems) : IExceptionHandler
+sealed partial class AdminProblems(IProblemDetailsService problems) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
@@ -40,7 +40,15 @@ sealed class AdminProblems(IProblemDetailsService problems) : IExceptionHandler
     // For a body that is not valid JSON, or JSON of the wrong shape, the serializer's message says where (path, line, byte).
     static string DetailOf(Exception e) => e switch
     {
-        BadHttpRequestException { InnerException: JsonException json } => $"malformed JSON: {json.Message}",
+        BadHttpRequestException { InnerException: JsonException json } => $"malformed JSON: {Readable(json)}",
         _ => e.Message,
     };
+
+    // The serializer names the .NET type that lacks the member; an operator needs the field and where it was.
+    static string Readable(JsonException json) => UnknownField().Match(json.Message) is { Success: true } m
+        ? $"unknown field '{m.Groups[1].Value}'{(json.Path is { } path ? $" at {path}" : "")}"
+        : json.Message;
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^The JSON property '(.+?)' could not be mapped to any \.NET member")]
+    private static partial System.Text.RegularExpressions.Regex UnknownField();
 }

@@ -26,6 +26,8 @@ public static class CoordinatorStartup
             {
                 case InvalidCoordinatorConfigurationException or Microsoft.Extensions.Options.OptionsValidationException:
                     return e.Message;
+                case StackExchange.Redis.RedisConnectionException:
+                    return $"cannot reach Redis (Coordinator:Redis): {e.Message}";
                 case IOException when e.Message.Contains("bind", StringComparison.OrdinalIgnoreCase):
                     return e.Message;
                 case SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse or SocketError.AddressNotAvailable or SocketError.AccessDenied } s:

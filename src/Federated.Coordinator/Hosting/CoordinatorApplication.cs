@@ -1,0 +1,26 @@
+using Federated.Coordinator.Admin;
+
+namespace Federated.Coordinator.Hosting;
+
+/// <summary>Everything the coordinator process serves, in the order it is wired; Program.cs and the tests both use it.</summary>
+public static class CoordinatorApplication
+{
+    /// <exception cref="InvalidCoordinatorConfigurationException">A <c>Coordinator</c> setting is missing or wrong.</exception>
+    public static WebApplicationBuilder AddCoordinator(this WebApplicationBuilder builder)
+    {
+        var options = builder.AddCoordinatorOptions();
+        builder.AddCoordinatorLogging(options);
+        builder.UseOrleans(silo => silo.AddFederatedCoordinator(options));
+        builder.AddCoordinatorObservability();
+        builder.AddAdminApi();
+        return builder;
+    }
+
+    public static WebApplication UseCoordinator(this WebApplication app)
+    {
+        app.UseCoordinatorPipeline();
+        app.MapCoordinatorObservability();
+        app.MapAdminApi();
+        return app;
+    }
+}

@@ -1,0 +1,68 @@
+using System.Net;
+using System.Net.Sockets;
+using Federated.Coordinator.Hosting;
+
+namespace Federated.Coordinator.Tests.Api;
+
+/// <summary>
+/// The real coordinator (same <see cref="CoordinatorApplication"/> wiring as Program.cs, same appsettings.json) on
+/// free loopback ports: Kestrel on port 0, an embedded silo with its own silo and gateway ports, state in memory,
+/// updates under a temporary directory.
+/// </summary>
+public sealed class CoordinatorHost : IAsyncLifetime
+{
+    readonly string _data = Directory.CreateTempSubdirectory("fed-coordinator-").FullName;
+    WebApplication? _app;
+
+    public WebApplication App => _app ?? throw new InvalidOperationException("not started");
+    public Uri Address { get; private set; } = null!;
+    public HttpClient Http { get; private set; } = null!;
+    public IGrainFactory Grains => App.Services.GetRequiredService<IGrainFactory>();
+
+    public async Task InitializeAsync()
+    {
+        string[] args =
+        [
+            "--Coordinator:InMemoryState=true",
+            $"--Coordinator:DataDirectory={_data}",
+            $"--Coordinator:SiloPort={FreePort()}",
+            $"--Coordinator:GatewayPort={FreePort()}",
+            "--Kestrel:Endpoints:http:Url=http://127.0.0.1:0",
+            "--Serilog:MinimumLevel:Default=Warning",
+        ];
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        builder.AddCoordinator();
+        _app = builder.Build();
+        _app.UseCoordinator();
+        await _app.StartAsync();
+        Address = new Uri(_app.Urls.Single());
+        Http = new HttpClient { BaseAddress = Address };
+    }
+
+    public async Task DisposeAsync()
+    {
+        Http?.Dispose();
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+        Directory.Delete(_data, recursive: true);
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public static string NewId(string prefix = "fed") => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)];
+}
+
+/// <summary>One coordinator for the API, CLI and end-to-end tests: a silo takes seconds to start.</summary>
+[CollectionDefinition(Name)]
+public sealed class CoordinatorCollection : ICollectionFixture<CoordinatorHost>
+{
+    public const string Name = "coordinator";
+}

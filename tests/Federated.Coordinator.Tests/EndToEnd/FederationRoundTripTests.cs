@@ -1,0 +1,116 @@
+using System.Text.Json;
+using Federated.Cli;
+using Federated.Contracts;
+using Federated.Coordinator.Tests.Api;
+using Federated.Core.Adapters;
+using Federated.Core.Formats;
+using Federated.Core.Formats.Peft;
+using Federated.Core.Tests;
+using Federated.Grains;
+using Federated.Storage;
+
+namespace Federated.Coordinator.Tests.EndToEnd;
+
+/// <summary>
+/// One round through the whole coordinator: clients register with their grains, the operator creates and starts the
+/// federation with <c>fed</c>, agents upload to the update store and submit references (as the gRPC service will),
+/// and <c>fed adapter download</c> writes the global adapter as a PEFT directory.
+/// </summary>
+[Collection(CoordinatorCollection.Name)]
+public sealed class FederationRoundTripTests(CoordinatorHost coordinator) : IDisposable
+{
+    const long GiB = 1L << 30;
+    static readonly IReadOnlyList<ModuleShape> Shapes = ModuleShape.LlamaFamily(32, 2, ["q_proj", "v_proj"]);
+    readonly string _dir = Directory.CreateTempSubdirectory("fed-e2e-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    (int Exit, string Out, string Err) Fed(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int exit = FedCommandLine.Run([.. args, "--coordinator", coordinator.Address.ToString()], output, error);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    [Fact]
+    public async Task A_round_of_mixed_rank_clients_yields_a_downloadable_global_adapter_equal_to_the_weighted_sum()
+    {
+        string id = CoordinatorHost.NewId("e2e");
+        var create = Fed("federation", "create", id, "--base-model", "tiny-llama", "--rounds", "1", "--clients-per-round", "3", "--quorum", "2");
+        Assert.True(create.Exit == 0, create.Err);
+
+        // Ranks from the default tiers: CPU 4, 8 GiB -> 8, 16 GiB -> 16.
+        string[] clients = [$"{id}-cpu", $"{id}-8g", $"{id}-16g"];
+        long[] memory = [0, 8 * GiB, 16 * GiB];
+        for (int i = 0; i < clients.Length; i++)
+            await coordinator.Grains.GetGrain<IClientGrain>(clients[i]).RegisterAsync(id, new ClientCapabilities(memory[i] == 0 ? "cpu" : "cuda", memory[i]));
+        var clientShow = Fed("client", "show", clients[2]);
+        Assert.True(clientShow.Exit == 0, clientShow.Err);
+        Assert.Contains("rank        : 16, alpha 32", clientShow.Out);
+
+        var start = Fed("federation", "start", id);
+        Assert.True(start.Exit == 0, start.Err);
+        Assert.Contains("round 1 of 1", start.Out);
+
+        var store = coordinator.App.Services.GetRequiredService<IUpdateStore>();
+        var round = coordinator.Grains.GetGrain<IRoundGrain>(GrainKeys.Round(id, 1));
+        long[] examples = [100, 300, 600];
+        var updates = new List<LoraAdapter>();
+        for (int i = 0; i < clients.Length; i++)
+        {
+            var assignment = await round.GetAssignmentAsync(clients[i]) ?? throw new InvalidOperationException($"{clients[i]} was not selected");
+            var update = RandomAdapters.Create(Shapes, assignment.Rank, assignment.Alpha, seed: 40 + i, baseModel: assignment.BaseModel);
+            updates.Add(update);
+            var reference = await store.PutAsync(new MemoryStream(AdapterPayload.ToBytes(update)));
+            var receipt = await round.SubmitAsync(clients[i], new Submission(reference.ToStoredUpdate(), examples[i], assignment.Rank));
+            Assert.True(receipt.IsAccepted, $"{clients[i]}: {receipt.Status} {receipt.Reason}");
+        }
+        Assert.Equal([4, 8, 16], updates.Select(u => u.Modules[0].Rank));
+
+        var finished = await WaitForFederationAsync(id, f => f.GetProperty("status").GetString() is "Completed" or "Failed");
+        Assert.Equal("Completed", finished.GetProperty("status").GetString());
+
+        var roundShow = Fed("round", "show", id, "1");
+        Assert.True(roundShow.Exit == 0, roundShow.Err);
+        Assert.Contains("status      : Closed", roundShow.Out);
+        Assert.Contains(clients[1], roundShow.Out);
+
+        string latest = Path.Combine(_dir, "latest"), first = Path.Combine(_dir, "round1");
+        var download = Fed("adapter", "download", id, "--out", latest);
+        Assert.True(download.Exit == 0, download.Err);
+        Assert.Contains("round 1 global adapter", download.Out);
+        Assert.Equal(0, Fed("adapter", "download", id, "--round", "1", "--out", first).Exit);
+
+        using var global = PeftAdapterDirectory.Read(latest);
+        using var again = PeftAdapterDirectory.Read(first);
+        Assert.Equal("tiny-llama", global.BaseModel);
+        double[] p = examples.Select(n => n / (double)examples.Sum()).ToArray();
+        foreach (var m in global.Modules)
+        {
+            Assert.Equal(4 + 8 + 16, m.Rank); // FLoRA stacks the factors: exact for mixed ranks
+            using var expected = TensorAssert.WeightedDeltaSum(updates, p, m.Name);
+            using var actual = m.DenseDelta(float64);
+            TensorAssert.Close(actual, expected, 1e-5);
+            Assert.True(again[m.Name].A.equal(m.A).all().item<bool>() && again[m.Name].B.equal(m.B).all().item<bool>());
+        }
+        foreach (var u in updates) u.Dispose();
+
+        // The grains' instruments reach Prometheus through the host's meter provider.
+        string metrics = await coordinator.Http.GetStringAsync("/metrics");
+        Assert.Matches(@"(?m)^federated_updates_accepted_total\{[^}]*\} [1-9]", metrics);
+        Assert.Matches(@"(?m)^federated_rounds_total\{[^}]*status=""[^""]+""[^}]*\} [1-9]", metrics);
+    }
+
+    async Task<JsonElement> WaitForFederationAsync(string id, Func<JsonElement, bool> until)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            var view = JsonDocument.Parse(await coordinator.Http.GetStringAsync($"/api/federations/{id}")).RootElement;
+            if (until(view)) return view;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"federation {id} still {view.GetProperty("status")}");
+            await Task.Delay(100);
+        }
+    }
+}
