@@ -76,6 +76,19 @@ public sealed class FederationLifecycleTests(EmbeddedCoordinator fixture) : ICla
     }
 
     [Fact]
+    public async Task An_enrolled_client_authenticates_only_with_the_hash_it_enrolled_with()
+    {
+        string fed = await _driver.CreateAsync(FederationDriver.Config(), clients: 0);
+        var client = _driver.Grains.GetGrain<IClientGrain>("enrolled-" + fed);
+        string hash = new('7', 64);
+        await client.EnrollAsync(fed, ClientCapabilities.Cpu, hash);
+
+        Assert.True(await client.AuthenticateAsync(hash));
+        Assert.False(await client.AuthenticateAsync(new string('8', 64)));
+        Assert.False(await _driver.Grains.GetGrain<IClientGrain>("registered-" + fed).AuthenticateAsync(hash));
+    }
+
+    [Fact]
     public async Task Starting_without_enough_clients_for_a_quorum_is_a_failed_precondition()
     {
         string fed = await _driver.CreateAsync(FederationDriver.Config(clientsPerRound: 4, quorum: 3), clients: 2);
