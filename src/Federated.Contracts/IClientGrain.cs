@@ -8,6 +8,15 @@ public interface IClientGrain : IGrainWithStringKey
     /// <exception cref="FederationException">NotFound for an unknown federation; FailedPrecondition when registered with another one.</exception>
     [Alias("Register")] Task<ClientView> RegisterAsync(string federationId, ClientCapabilities capabilities);
 
+    /// <summary>
+    /// <see cref="RegisterAsync"/> for an agent that enrolled over the network: also stores the SHA-256 of the
+    /// credential it was issued (never the credential itself).
+    /// </summary>
+    [Alias("Enroll")] Task<ClientView> EnrollAsync(string federationId, ClientCapabilities capabilities, string credentialSha256);
+
+    /// <summary>True when <paramref name="credentialSha256"/> is the hash of the credential this client was issued.</summary>
+    [Alias("Authenticate")] Task<bool> AuthenticateAsync(string credentialSha256);
+
     /// <exception cref="FederationException">NotFound before registration.</exception>
     [Alias("Heartbeat")] Task HeartbeatAsync();
 

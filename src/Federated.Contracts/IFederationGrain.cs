@@ -14,6 +14,12 @@ public interface IFederationGrain : IGrainWithStringKey
     /// <exception cref="FederationException">NotFound before <see cref="CreateAsync"/>.</exception>
     [Alias("Get")] Task<FederationView> GetAsync();
 
+    /// <summary>
+    /// Wakes the current round of a running federation, so its deadline timer runs again after a restart
+    /// (embedded mode has no persistent reminders). A no-op otherwise, also for unknown ids.
+    /// </summary>
+    [Alias("Resume")] Task ResumeAsync();
+
     /// <summary>Called by a round when it closed or failed; idempotent, and opens the next round.</summary>
     [Alias("RoundFinished")] Task RoundFinishedAsync(RoundView round);
 }

@@ -42,7 +42,9 @@ public sealed record Assignment(
     [property: Id(5)] double Alpha,
     [property: Id(6)] TrainingPlan Training,
     [property: Id(7)] StoredUpdate? Global,
-    [property: Id(8)] DateTime Deadline);
+    [property: Id(8)] DateTime Deadline,
+    [property: Id(9)] RoundStatus Status,
+    [property: Id(10)] bool Submitted);
 
 /// <param name="Update">The payload, already complete in the update store.</param>
 /// <param name="ExampleCount">Local training examples (the update's weight p_k).</param>

@@ -18,17 +18,18 @@ public sealed class CoordinatorCluster : IAsyncDisposable
         _directory = directory;
     }
 
-    readonly string? _directory;
+    readonly string? _directory; // deleted on dispose: created here
     public InProcessTestCluster Cluster { get; }
     public IGrainFactory Grains => Cluster.Client;
     public IUpdateStore Store { get; }
 
-    /// <summary>Embedded default: grain state in memory, updates in a temporary directory.</summary>
-    public static Task<CoordinatorCluster> EmbeddedAsync(int silos = 1)
+    /// <summary>Embedded default: updates in a directory; grain state in memory, or in files next to the updates.</summary>
+    /// <param name="directory">An existing data directory to start on (the caller deletes it); default a new temporary one.</param>
+    public static Task<CoordinatorCluster> EmbeddedAsync(string? directory = null, bool inMemoryState = true)
     {
-        string directory = Path.Combine(Path.GetTempPath(), "fed-grains-" + Guid.NewGuid().ToString("N"));
-        var options = new CoordinatorOptions { Mode = CoordinatorMode.Embedded, DataDirectory = directory, InMemoryState = true };
-        return StartAsync(options, silos, new DirectoryUpdateStore(Path.Combine(directory, "updates")), directory);
+        string root = directory ?? Path.Combine(Path.GetTempPath(), "fed-grains-" + Guid.NewGuid().ToString("N"));
+        var options = new CoordinatorOptions { Mode = CoordinatorMode.Embedded, DataDirectory = root, InMemoryState = inMemoryState };
+        return StartAsync(options, 1, new DirectoryUpdateStore(Path.Combine(root, "updates")), directory is null ? root : null);
     }
 
     /// <summary>Cluster mode: grain state, reminders and updates in a real redis-server.</summary>

@@ -111,7 +111,9 @@ public abstract class FederationScenarios(CoordinatorCluster coordinator)
             submissions.Add((client, submission));
         }
 
+        Assert.False((await _driver.Round(fed, 1).GetAssignmentAsync(selected[0]))!.Submitted);
         Assert.Equal(SubmissionStatus.Accepted, (await _driver.Round(fed, 1).SubmitAsync(selected[0], submissions[0].Item2)).Status);
+        Assert.True((await _driver.Round(fed, 1).GetAssignmentAsync(selected[0]))!.Submitted);
         Assert.Equal(SubmissionStatus.Duplicate, (await _driver.Round(fed, 1).SubmitAsync(selected[0], submissions[0].Item2)).Status);
         Assert.Equal(1, (await _driver.Round(fed, 1).GetAsync()).Submitted);
 

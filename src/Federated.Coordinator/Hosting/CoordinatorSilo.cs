@@ -1,5 +1,6 @@
 using System.Net;
 using Federated.Grains;
+using Federated.Grains.Federations;
 using Federated.Storage;
 using Orleans.Configuration;
 using StackExchange.Redis;
@@ -26,6 +27,7 @@ public static class CoordinatorSilo
         else
             UseLocalDisk(silo, options, clustering);
         silo.Services.AddMetrics();
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RoundRecovery>();
         silo.Services.AddSingleton<CoordinatorMetrics>();
         return silo;
     }
@@ -52,7 +54,10 @@ public static class CoordinatorSilo
         string root = Path.GetFullPath(options.DataDirectory);
         if (clustering)
             silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort);
-        silo.AddMemoryGrainStorage(GrainStorage.Name);
+        if (options.InMemoryState)
+            silo.AddMemoryGrainStorage(GrainStorage.Name);
+        else
+            silo.AddFileGrainStorage(GrainStorage.Name, o => o.RootDirectory = Path.Combine(root, "grains"));
         silo.UseInMemoryReminderService();
         silo.Services.AddSingleton<IUpdateStore>(_ => new DirectoryUpdateStore(Path.Combine(root, "updates"), options.MaxUpdateBytes));
     }

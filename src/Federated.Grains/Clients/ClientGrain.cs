@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Text;
 using Federated.Contracts;
 
 namespace Federated.Grains.Clients;
@@ -10,6 +12,7 @@ public sealed class ClientState
     [Id(2)] public int Rank { get; set; }
     [Id(3)] public double Alpha { get; set; }
     [Id(4)] public DateTime RegisteredAt { get; set; }
+    [Id(5)] public string? CredentialSha256 { get; set; }
 }
 
 /// <summary>
@@ -24,7 +27,16 @@ public sealed class ClientGrain(
 
     IRosterGrain Roster => GrainFactory.GetGrain<IRosterGrain>(GrainKeys.Roster(S.FederationId!, GrainKeys.RosterShardOf(Id)));
 
-    public async Task<ClientView> RegisterAsync(string federationId, ClientCapabilities capabilities)
+    public Task<ClientView> RegisterAsync(string federationId, ClientCapabilities capabilities) => RegisterAsync(federationId, capabilities, null);
+
+    public Task<ClientView> EnrollAsync(string federationId, ClientCapabilities capabilities, string credentialSha256) =>
+        RegisterAsync(federationId, capabilities, credentialSha256);
+
+    public Task<bool> AuthenticateAsync(string credentialSha256) =>
+        Task.FromResult(S.CredentialSha256 is { } stored && CryptographicOperations.FixedTimeEquals(
+            Encoding.ASCII.GetBytes(stored), Encoding.ASCII.GetBytes(credentialSha256)));
+
+    async Task<ClientView> RegisterAsync(string federationId, ClientCapabilities capabilities, string? credentialSha256)
     {
         if (S.FederationId is { } existing && existing != federationId)
             throw new FederationException(FederationError.FailedPrecondition, $"client '{Id}' is registered with federation '{existing}', not '{federationId}'");
@@ -39,6 +51,7 @@ public sealed class ClientGrain(
         S.Capabilities = capabilities;
         S.Rank = rank;
         S.Alpha = federation.Config.RankPolicy.AlphaFor(rank);
+        if (credentialSha256 is not null) S.CredentialSha256 = credentialSha256;
         await state.WriteStateAsync();
         await Roster.AddAsync(Id, rank);
         return await GetAsync();

@@ -78,6 +78,12 @@ public sealed class FederationGrain(
         return Task.FromResult(View());
     }
 
+    public async Task ResumeAsync()
+    {
+        if (S.Status == FederationStatus.Running)
+            await OpenCurrentRoundAsync(); // idempotent: an opened round answers with its view, and activating it restarts its timers
+    }
+
     public async Task RoundFinishedAsync(RoundView round)
     {
         RequireConfig();

@@ -91,7 +91,7 @@ public sealed class RoundGrain : Grain, IRoundGrain, IRemindable
         if (S.Spec is not { } spec || !S.Selected.TryGetValue(clientId, out int rank)) return Task.FromResult<Assignment?>(null);
         var c = spec.Config;
         return Task.FromResult<Assignment?>(new Assignment(spec.FederationId, spec.Round, c.BaseModel, c.TargetModules, rank,
-            c.RankPolicy.AlphaFor(rank), c.Training, spec.Global, S.Deadline));
+            c.RankPolicy.AlphaFor(rank), c.Training, spec.Global, S.Deadline, S.Status, S.Submissions.ContainsKey(clientId)));
     }
 
     public async Task<SubmissionReceipt> SubmitAsync(string clientId, Submission submission)
