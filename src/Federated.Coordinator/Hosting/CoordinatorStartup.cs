@@ -20,14 +20,15 @@ public static class CoordinatorStartup
     /// </summary>
     public static string? OperatorReason(Exception exception)
     {
-        for (var e = exception; e is not null; e = e.InnerException)
+        foreach (var e in Chain(exception))
         {
             switch (e)
             {
                 case InvalidCoordinatorConfigurationException or Microsoft.Extensions.Options.OptionsValidationException:
                     return e.Message;
-                case StackExchange.Redis.RedisConnectionException:
-                    return $"cannot reach Redis (Coordinator:Redis): {e.Message}";
+                // Orleans' Redis providers wrap the client's exception in their own, sometimes only as message text.
+                case not null when e.GetType().FullName!.Contains("Redis", StringComparison.Ordinal) && e.Message.Contains("connect", StringComparison.OrdinalIgnoreCase):
+                    return $"cannot reach Redis (Coordinator:Redis): {e.Message.Replace("StackExchange.Redis.RedisConnectionException: ", "").Split('\n')[0].Trim()}";
                 case IOException when e.Message.Contains("bind", StringComparison.OrdinalIgnoreCase):
                     return e.Message;
                 case SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse or SocketError.AddressNotAvailable or SocketError.AccessDenied } s:
@@ -35,5 +36,18 @@ public static class CoordinatorStartup
             }
         }
         return null;
+    }
+
+    static IEnumerable<Exception> Chain(Exception exception)
+    {
+        var pending = new Queue<Exception>([exception]);
+        while (pending.TryDequeue(out var e))
+        {
+            yield return e;
+            if (e is AggregateException aggregate)
+                foreach (var inner in aggregate.InnerExceptions) pending.Enqueue(inner);
+            else if (e.InnerException is { } inner)
+                pending.Enqueue(inner);
+        }
     }
 }

@@ -147,7 +147,7 @@ public sealed class CoordinatorProcessTests
         var lines = p.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.All(lines, l => Assert.StartsWith("{\"@t\":", l));
         var fatal = Assert.Single(lines, l => l.Contains("\"@l\":\"Fatal\""));
-        Assert.Contains("cannot reach Redis (Coordinator:Redis)", fatal);
+        Assert.True(fatal.Contains("cannot reach Redis (Coordinator:Redis)"), fatal);
         Assert.DoesNotContain("\"@x\"", fatal);
     }
 }
