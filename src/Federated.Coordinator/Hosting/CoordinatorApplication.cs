@@ -21,6 +21,16 @@ public static class CoordinatorApplication
         app.UseCoordinatorPipeline();
         app.MapCoordinatorObservability();
         app.MapAdminApi();
+        // One line that says what this process is, once it serves.
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            var o = app.Services.GetRequiredService<CoordinatorOptions>();
+            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Federated.Coordinator").LogInformation(
+                "Coordinator serving on {Urls}: {Mode} mode, {State}, silo port {SiloPort}, gateway port {GatewayPort}",
+                string.Join(", ", app.Urls), o.Mode,
+                o.Mode == CoordinatorMode.Cluster ? "state in Redis" : o.InMemoryState ? $"state in memory, updates in {Path.GetFullPath(o.DataDirectory)}" : $"state and updates in {Path.GetFullPath(o.DataDirectory)}",
+                o.SiloPort, o.GatewayPort);
+        });
         return app;
     }
 }
