@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# Aggregation throughput benchmarks (BenchmarkDotNet, Release). Extra arguments go to BenchmarkDotNet,
-# e.g. deploy/benchmark.sh --filter '*Stacking*'. Results: BenchmarkDotNet.Artifacts/results/
+# Benchmarks (Release). With no arguments or BenchmarkDotNet arguments: aggregation throughput
+# (BenchmarkDotNet), e.g. deploy/benchmark.sh --filter '*Stacking*'; results in BenchmarkDotNet.Artifacts/results/.
+#   deploy/benchmark.sh training                      LoRA vs full fine-tuning step time and peak memory
+#   deploy/benchmark.sh coordinator [embedded|redis]  coordinator overhead per round: 10,000 clients, 1,000 per
+#                                                     round, on a real silo (Redis mode starts its own redis-server);
+#                                                     appends the tables to tests/Federated.Benchmarks/RESULTS.md
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(--filter '*')
+if [ "${args[0]}" = coordinator ] && ! command -v redis-server >/dev/null 2>&1 && [[ " ${args[*]:1} " != " embedded " ]]; then
+  echo "error: 'deploy/benchmark.sh coordinator' needs redis-server for cluster mode (apt-get install redis-server)," >&2
+  echo "       or run 'deploy/benchmark.sh coordinator embedded'" >&2
+  exit 1
+fi
 dotnet run -c Release --project tests/Federated.Benchmarks -- "${args[@]}"

@@ -1,9 +1,13 @@
 using BenchmarkDotNet.Running;
+using Federated.Benchmarks.Coordinator;
 using Federated.Benchmarks.Training;
 
-// "training" compares LoRA and full fine-tuning in separate processes; anything else goes to BenchmarkDotNet.
+// "training" compares LoRA and full fine-tuning in separate processes; "coordinator" measures rounds of
+// 1,000 of 10,000 clients on a real silo (embedded and Redis); anything else goes to BenchmarkDotNet.
 return args switch
 {
+    ["coordinator", .. var modes] => CoordinatorRoundBenchmark.Run(modes),
+    ["coordinator-worker", var mode, var resultFile] => await CoordinatorRoundBenchmark.WorkerAsync(mode, resultFile),
     ["training"] => TrainingStepBenchmark.Run(),
     ["training-worker", var preset, var mode] => TrainingStepBenchmark.Worker(preset, mode),
     _ => Run(args),
@@ -11,6 +15,6 @@ return args switch
 
 static int Run(string[] args)
 {
-    BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    BenchmarkSwitcher.FromAssembly(typeof(CoordinatorRoundBenchmark).Assembly).Run(args);
     return 0;
 }

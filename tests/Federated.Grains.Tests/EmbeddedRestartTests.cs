@@ -40,8 +40,8 @@ public sealed class EmbeddedRestartTests : IDisposable
         while ((view = await federation.GetAsync()).Status == FederationStatus.Running && DateTime.UtcNow < deadline)
             await Task.Delay(100);
 
-        Assert.Equal(FederationStatus.Completed, view.Status);
         var round1 = await second.Grains.GetGrain<IRoundGrain>(GrainKeys.Round(fed, 1)).GetAsync();
+        Assert.True(view.Status == FederationStatus.Completed, $"federation {view.Status} at round {view.CurrentRound}; round 1 {round1.Status}, {round1.Submitted} submitted, deadline {round1.Deadline:O}, now {DateTime.UtcNow:O}, {round1.FailureReason}");
         Assert.Equal(submitted.Order(StringComparer.Ordinal), round1.Outcomes.Where(o => o.Accepted).Select(o => o.ClientId));
         Assert.True(await second.Store.ContainsAsync(view.GlobalAdapter!.ToReference()));
     }

@@ -29,6 +29,14 @@ public sealed class FederationGrain(
     FederationState S => state.State;
     string Id => this.GetPrimaryKeyString();
 
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // After a restart the current round's deadline timer is gone until the round is called again.
+        if (S.Status == FederationStatus.Running)
+            this.RegisterGrainTimer(_ => ResumeAsync(), new GrainTimerCreationOptions(TimeSpan.Zero, Timeout.InfiniteTimeSpan));
+        return Task.CompletedTask;
+    }
+
     public async Task<FederationView> CreateAsync(FederationConfig config)
     {
         FederationConfigValidation.Validate(Id, config);

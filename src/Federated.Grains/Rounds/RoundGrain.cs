@@ -175,7 +175,9 @@ public sealed class RoundGrain : Grain, IRoundGrain, IRemindable
         try
         {
             var config = S.Spec.Config;
-            if (S.Status == RoundStatus.Open && (DateTime.UtcNow >= S.Deadline || S.Submissions.Count == S.Selected.Count))
+            if (S.Status == RoundStatus.Open && DateTime.UtcNow < S.Deadline && S.Submissions.Count < S.Selected.Count)
+                ScheduleDeadline(); // timers may fire a little early: re-arm rather than miss the deadline
+            else if (S.Status == RoundStatus.Open)
             {
                 if (S.Submissions.Count >= config.Quorum) S.Status = RoundStatus.Aggregating;
                 else Fail($"{S.Submissions.Count} of {S.Selected.Count} selected clients submitted by the deadline; the quorum is {config.Quorum}");
