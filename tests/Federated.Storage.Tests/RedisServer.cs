@@ -7,26 +7,40 @@ namespace Federated.Storage.Tests;
 
 /// <summary>
 /// A real redis-server on a free loopback port, started for the test run and killed after it
-/// (deploy/test.sh installs Debian's redis-server). No persistence: every run starts empty.
+/// (deploy/test.sh installs Debian's redis-server). No persistence unless <see cref="DataDirectory"/> is set: every run starts empty.
 /// </summary>
 public sealed class RedisServer : IAsyncLifetime
 {
     Process? _process;
+    int _port;
 
     public IConnectionMultiplexer Connection { get; private set; } = null!;
 
     /// <summary>The StackExchange.Redis configuration string that reaches this server.</summary>
     public string Configuration { get; private set; } = "";
 
+    /// <summary>
+    /// When set, the server keeps an append-only file here, flushed on every write (<c>appendfsync
+    /// always</c>), so what it acknowledged survives <see cref="CrashAndRestartAsync"/>.
+    /// </summary>
+    public string? DataDirectory { get; init; }
+
     public async Task InitializeAsync()
     {
-        int port;
         using (var probe = new TcpListener(IPAddress.Loopback, 0))
         {
             probe.Start();
-            port = ((IPEndPoint)probe.LocalEndpoint).Port;
+            _port = ((IPEndPoint)probe.LocalEndpoint).Port;
         }
-        var psi = new ProcessStartInfo("redis-server", ["--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        await StartAsync();
+    }
+
+    async Task StartAsync()
+    {
+        string[] persistence = DataDirectory is null
+            ? ["--save", "", "--appendonly", "no"]
+            : ["--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", DataDirectory];
+        var psi = new ProcessStartInfo("redis-server", ["--port", _port.ToString(), "--bind", "127.0.0.1", .. persistence])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -44,7 +58,7 @@ public sealed class RedisServer : IAsyncLifetime
         {
             try
             {
-                Configuration = $"127.0.0.1:{port}";
+                Configuration = $"127.0.0.1:{_port}";
                 Connection = await ConnectionMultiplexer.ConnectAsync($"{Configuration},abortConnect=true,connectTimeout=1000");
                 return;
             }
@@ -55,7 +69,14 @@ public sealed class RedisServer : IAsyncLifetime
         }
     }
 
-    public async Task DisposeAsync()
+    /// <summary>Kills the server (no clean shutdown) and starts it again on the same port and data; <see cref="Connection"/> is a new multiplexer.</summary>
+    public async Task CrashAndRestartAsync()
+    {
+        await StopAsync();
+        await StartAsync();
+    }
+
+    async Task StopAsync()
     {
         if (Connection is not null) await Connection.DisposeAsync();
         if (_process is { HasExited: false })
@@ -64,5 +85,8 @@ public sealed class RedisServer : IAsyncLifetime
             await _process.WaitForExitAsync();
         }
         _process?.Dispose();
+        _process = null;
     }
+
+    public Task DisposeAsync() => StopAsync();
 }

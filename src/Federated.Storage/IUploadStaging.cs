@@ -1,0 +1,140 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Federated.Storage;
+
+/// <summary>
+/// What a client declares when it starts an upload: its id for the upload (1 to 64 of
+/// <c>[A-Za-z0-9_-]</c>, chosen by the client so that it can resume after a restart), who it is, and the
+/// SHA-256 (hex) and size of the bytes it will send.
+/// </summary>
+public sealed record UploadTicket(string UploadId, string Owner, string Sha256, long Size)
+{
+    /// <summary>What the upload becomes in an <see cref="IUpdateStore"/> once completed.</summary>
+    public UpdateReference Reference => new(Sha256, Size);
+}
+
+/// <summary>
+/// Resumable uploads of update payloads: bytes arrive in pieces over flaky links, every acknowledged
+/// byte is durable, and a client that reconnects (to this or a restarted coordinator) asks for the
+/// acknowledged offset and continues from there. Completing verifies the SHA-256 and moves the bytes
+/// into an <see cref="IUpdateStore"/>.
+/// <para>
+/// Upload ids are scoped to their owner: another client using the same id gets its own, separate
+/// upload, and can neither see nor touch this one. Uploads idle for longer than the staging's idle
+/// time-to-live (24 h by default) vanish, so abandoned ones do not accumulate.
+/// </para>
+/// </summary>
+public interface IUploadStaging
+{
+    /// <summary>
+    /// Starts an upload, or resumes it when the owner already began one with this id and the same hash
+    /// and size (idempotent). Returns the acknowledged offset to continue from: 0 when new, the
+    /// declared size when already completed (then <see cref="CompleteAsync"/> returns its reference).
+    /// Resuming also restarts the idle time-to-live.
+    /// </summary>
+    /// <exception cref="ArgumentException">A malformed id, owner or SHA-256, or a size that is not positive.</exception>
+    /// <exception cref="UploadTooLargeException"/>
+    /// <exception cref="UploadConflictException">The owner's id is in use for other bytes.</exception>
+    Task<long> BeginAsync(UploadTicket ticket, CancellationToken cancellationToken = default);
+
+    /// <summary>The acknowledged offset (the declared size once completed).</summary>
+    /// <exception cref="UploadNotFoundException"/>
+    Task<long> GetOffsetAsync(string owner, string uploadId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Appends <paramref name="data"/> at <paramref name="offset"/>, which must be the acknowledged
+    /// offset, and returns the new acknowledged offset once the bytes are durable (flushed to disk,
+    /// acknowledged by Redis). An append that fails or is interrupted may have acknowledged a prefix of
+    /// <paramref name="data"/> (Redis acknowledges long appends chunk by chunk), never anything beyond
+    /// it: the client asks <see cref="GetOffsetAsync"/> and continues from there.
+    /// </summary>
+    /// <exception cref="UploadNotFoundException"/>
+    /// <exception cref="UploadOffsetMismatchException">Carries the offset to resume from.</exception>
+    /// <exception cref="UploadOverrunException">The data would go beyond the declared size.</exception>
+    Task<long> AppendAsync(string owner, string uploadId, long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Once all declared bytes are acknowledged: verifies their SHA-256, puts them into
+    /// <paramref name="store"/> and drops the staged bytes. The completion is remembered for the idle
+    /// time-to-live, so a retried call returns the same reference.
+    /// </summary>
+    /// <exception cref="UploadNotFoundException"/>
+    /// <exception cref="UploadIncompleteException">Carries the offset to resume from.</exception>
+    /// <exception cref="UploadHashMismatchException">The bytes are not the declared ones; the upload is discarded and nothing is stored.</exception>
+    Task<UpdateReference> CompleteAsync(string owner, string uploadId, IUpdateStore store, CancellationToken cancellationToken = default);
+
+    /// <summary>Discards the upload (or the memory of its completion) if there is one.</summary>
+    Task AbortAsync(string owner, string uploadId, CancellationToken cancellationToken = default);
+}
+
+/// <summary>A refused upload operation; the message says what the client should do next.</summary>
+public abstract class UploadException(string message) : UpdateStoreException(message);
+
+public sealed class UploadNotFoundException(string uploadId, string? detail = null)
+    : UploadException($"no upload '{uploadId}' for this client{(detail is null ? " (never begun, aborted, or idle too long)" : $" ({detail})")}: begin it again from offset 0");
+
+/// <param name="existing">The ticket in the way, when it is the same owner's (another owner's is never shown).</param>
+public sealed class UploadConflictException(string uploadId, UploadTicket? existing)
+    : UploadException($"upload id '{uploadId}' is already in use{(existing is null ? "" : $" for sha256:{existing.Sha256} ({existing.Size:N0} bytes)")}: choose a new upload id, or abort that upload first");
+
+public sealed class UploadTooLargeException(long size, long limit)
+    : UploadException($"the declared size of {size:N0} bytes exceeds the {limit:N0}-byte limit: nothing was staged");
+
+public sealed class UploadOffsetMismatchException(string uploadId, long offset, long expectedOffset)
+    : UploadException($"upload '{uploadId}' has {expectedOffset:N0} bytes acknowledged, not {offset:N0}: resume from offset {expectedOffset}")
+{
+    public long ExpectedOffset { get; } = expectedOffset;
+}
+
+public sealed class UploadOverrunException(string uploadId, long offset, long length, long size)
+    : UploadException($"{length:N0} bytes at offset {offset:N0} would exceed the {size:N0} bytes declared for upload '{uploadId}': send only the remaining {size - offset:N0} bytes, or begin a new upload");
+
+public sealed class UploadIncompleteException(string uploadId, long offset, long size)
+    : UploadException($"upload '{uploadId}' has {offset:N0} of {size:N0} bytes: resume from offset {offset} before completing")
+{
+    public long ExpectedOffset { get; } = offset;
+}
+
+public sealed class UploadHashMismatchException(string uploadId, string declared, string actual)
+    : UploadException($"the bytes of upload '{uploadId}' hash to sha256:{actual}, not the declared sha256:{declared}; the upload was discarded: begin a new upload and send the bytes again");
+
+/// <summary>Validation and naming shared by the staging implementations.</summary>
+static class UploadNames
+{
+    public const int MaxOwnerLength = 256;
+
+    public static bool IsValidUploadId(string id) =>
+        id.Length is > 0 and <= 64 && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
+
+    public static void ValidateIds(string owner, string uploadId)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        ArgumentNullException.ThrowIfNull(uploadId);
+        if (owner.Length is 0 or > MaxOwnerLength)
+            throw new ArgumentException($"owner must have 1 to {MaxOwnerLength} characters");
+        if (!IsValidUploadId(uploadId))
+            throw new ArgumentException($"upload id '{uploadId}': use 1 to 64 letters, digits, '-' or '_'");
+    }
+
+    /// <summary>Checks the ticket and returns it with the hash in lowercase, the form compared and stored.</summary>
+    public static UploadTicket Normalize(UploadTicket ticket, long maxBytes)
+    {
+        ArgumentNullException.ThrowIfNull(ticket);
+        ValidateIds(ticket.Owner, ticket.UploadId);
+        string sha = ticket.Sha256?.ToLowerInvariant() ?? "";
+        if (sha.Length != 64 || !sha.All(char.IsAsciiHexDigitLower))
+            throw new ArgumentException($"'{ticket.Sha256}' is not a hex SHA-256");
+        if (ticket.Size <= 0) throw new ArgumentException($"size must be positive, not {ticket.Size}");
+        if (ticket.Size > maxBytes) throw new UploadTooLargeException(ticket.Size, maxBytes);
+        return ticket with { Sha256 = sha };
+    }
+
+    /// <summary>
+    /// Client ids are free-form (they are not validated anywhere upstream), so they never become file
+    /// names or key parts themselves: a hash cannot escape the root, collide on a case-insensitive file
+    /// system or change a Redis hash tag. The owner is also stored and compared in full.
+    /// </summary>
+    public static string OwnerKey(string owner) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(owner)), 0, 16);
+}

@@ -1,0 +1,524 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using StackExchange.Redis;
+
+namespace Federated.Storage.Tests;
+
+/// <summary>What every upload staging promises, run against each implementation.</summary>
+public abstract class UploadStagingContract
+{
+    protected const long Limit = 1 << 20;
+    protected const string Owner = "client-7";
+
+    /// <summary>
+    /// A staging with a 1 MiB limit (chunked at 64 KiB where chunks exist) over this test's state; a
+    /// second call is a coordinator that restarted: a new instance over the same directory or Redis.
+    /// </summary>
+    protected abstract IUploadStaging NewStaging(TimeSpan? idleTtl = null);
+
+    /// <summary>Where completed uploads go.</summary>
+    protected abstract IUpdateStore Store { get; }
+
+    /// <summary>Whether any staged payload bytes are left (a completion marker is not payload).</summary>
+    protected abstract Task<bool> HasStagedBytesAsync();
+
+    IUploadStaging? _staging;
+    IUploadStaging Staging => _staging ??= NewStaging();
+
+    protected static byte[] Bytes(int count, int seed)
+    {
+        var bytes = new byte[count];
+        new Random(seed).NextBytes(bytes);
+        return bytes;
+    }
+
+    protected static UploadTicket TicketFor(byte[] content, string uploadId = "upload-1", string owner = Owner) =>
+        new(uploadId, owner, Convert.ToHexStringLower(SHA256.HashData(content)), content.Length);
+
+    /// <summary>Appends <paramref name="content"/>[from..to] in pieces of <paramref name="piece"/> bytes, checking each acknowledged offset.</summary>
+    protected static async Task SendAsync(IUploadStaging staging, UploadTicket ticket, byte[] content, int from, int to, int piece = 10_000)
+    {
+        for (int offset = from; offset < to; offset += piece)
+        {
+            int end = Math.Min(to, offset + piece);
+            Assert.Equal(end, await staging.AppendAsync(ticket.Owner, ticket.UploadId, offset, content.AsMemory(offset, end - offset)));
+        }
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(65_536, 65_536)]      // exactly one chunk in one append
+    [InlineData(230_001, 10_000)]     // several chunks, appends that straddle chunk boundaries
+    [InlineData(300_000, 200_000)]    // one append spanning several chunks
+    public async Task Begin_append_complete_round_trips_the_bytes_under_their_sha256(int size, int piece)
+    {
+        var content = Bytes(size, size);
+        var ticket = TicketFor(content);
+        Assert.Equal(0, await Staging.BeginAsync(ticket));
+        await SendAsync(Staging, ticket, content, 0, size, piece);
+
+        var reference = await Staging.CompleteAsync(Owner, ticket.UploadId, Store);
+
+        Assert.Equal(new UpdateReference(Convert.ToHexStringLower(SHA256.HashData(content)), size), reference);
+        Assert.Equal(content, await Store.ReadAsync(reference));
+        Assert.False(await HasStagedBytesAsync());
+    }
+
+    [Fact]
+    public async Task Begin_again_with_the_same_ticket_returns_the_acknowledged_offset()
+    {
+        var content = Bytes(100_000, 1);
+        var ticket = TicketFor(content);
+        await Staging.BeginAsync(ticket);
+        await SendAsync(Staging, ticket, content, 0, 40_000);
+
+        Assert.Equal(40_000, await Staging.BeginAsync(ticket));
+        Assert.Equal(40_000, await Staging.BeginAsync(ticket with { Sha256 = ticket.Sha256.ToUpperInvariant() }));
+        Assert.Equal(40_000, await Staging.GetOffsetAsync(Owner, ticket.UploadId));
+    }
+
+    [Fact]
+    public async Task A_restarted_staging_resumes_from_the_acknowledged_offset_and_completes()
+    {
+        var content = Bytes(200_000, 2);
+        var ticket = TicketFor(content);
+        await Staging.BeginAsync(ticket);
+        await SendAsync(Staging, ticket, content, 0, 130_000);
+
+        var restarted = NewStaging();
+        Assert.Equal(130_000, await restarted.GetOffsetAsync(Owner, ticket.UploadId));
+        Assert.Equal(130_000, await restarted.BeginAsync(ticket));
+        await SendAsync(restarted, ticket, content, 130_000, content.Length);
+        var reference = await restarted.CompleteAsync(Owner, ticket.UploadId, Store);
+
+        Assert.Equal(content, await Store.ReadAsync(reference));
+    }
+
+    [Theory]
+    [InlineData(0)]        // resending acknowledged bytes
+    [InlineData(29_999)]
+    [InlineData(50_000)]   // skipping bytes
+    public async Task An_append_at_another_offset_is_refused_with_the_offset_to_resume_from(long offset)
+    {
+        var content = Bytes(100_000, 3);
+        var ticket = TicketFor(content);
+        await Staging.BeginAsync(ticket);
+        await SendAsync(Staging, ticket, content, 0, 30_000);
+
+        var e = await Assert.ThrowsAsync<UploadOffsetMismatchException>(() =>
+            Staging.AppendAsync(Owner, ticket.UploadId, offset, content.AsMemory((int)offset, 1000)));
+
+        Assert.Equal(30_000, e.ExpectedOffset);
+        Assert.Contains("resume from offset 30000", e.Message);
+        Assert.Equal(30_000, await Staging.GetOffsetAsync(Owner, ticket.UploadId));
+    }
+
+    [Fact]
+    public async Task Racing_appends_at_the_same_offset_acknowledge_exactly_one()
+    {
+        // A client that reconnects while its old stream is still being drained sends the same offset twice.
+        var content = Bytes(120_000, 4);
+        var ticket = TicketFor(content);
+        await Staging.BeginAsync(ticket);
+        await SendAsync(Staging, ticket, content, 0, 60_000);
+
+        var attempts = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+        {
+            try { return await Staging.AppendAsync(Owner, ticket.UploadId, 60_000, content.AsMemory(60_000, 30_000)); }
+            catch (UploadOffsetMismatchException e) { return -e.ExpectedOffset; }
+        })).ToArray();
+        var results = await Task.WhenAll(attempts);
+
+        // Losers learn an offset past theirs (a store may acknowledge a long append piece by piece).
+        Assert.Equal(90_000, Assert.Single(results, r => r > 0));
+        Assert.All(results.Where(r => r < 0), r => Assert.InRange(-r, 60_001, 90_000));
+        Assert.Equal(90_000, await Staging.GetOffsetAsync(Owner, ticket.UploadId));
+        await SendAsync(Staging, ticket, content, 90_000, content.Length);
+        Assert.Equal(content, await Store.ReadAsync(await Staging.CompleteAsync(Owner, ticket.UploadId, Store)));
+    }
+
+    [Fact]
+    public async Task A_hash_mismatch_is_refused_the_upload_discarded_and_nothing_stored()
+    {
+        var content = Bytes(150_000, 5);
+        var ticket = TicketFor(content);
+        var sent = content.ToArray();
+        sent[77_777] ^= 0x01;
+        await Staging.BeginAsync(ticket);
+        await SendAsync(Staging, ticket, sent, 0, sent.Length);
+
+        var e = await Assert.ThrowsAsync<UploadHashMismatchException>(() => Staging.CompleteAsync(Owner, ticket.UploadId, Store));
+
+        Assert.Contains(Convert.ToHexStringLower(SHA256.HashData(sent)), e.Message);
+        Assert.False(await Store.ContainsAsync(ticket.Reference));
+        Assert.False(await Store.ContainsAsync(TicketFor(sent).Reference));
+        Assert.False(await HasStagedBytesAsync());
+        await Assert.ThrowsAsync<UploadNotFoundException>(() => Staging.GetOffsetAsync(Owner, ticket.UploadId));
+        Assert.Equal(0, await Staging.BeginAsync(ticket)); // the client may start over under the same id
+    }
+
+    [Fact]
+    public async Task A_ticket_for_other_bytes_under_an_id_in_use_is_refused()
+    {
+        var content = Bytes(50_000, 6);
+        var ticket = TicketFor(content);
+        await Staging.BeginAsync(ticket);
+
+        var other = await Assert.ThrowsAsync<UploadConflictException>(() => Staging.BeginAsync(TicketFor(Bytes(50_000, 7))));
+        await Assert.ThrowsAsync<UploadConflictException>(() => Staging.BeginAsync(ticket with { Size = 50_001 }));
+
+        Assert.Contains("choose a new upload id", other.Message);
+        Assert.Contains(ticket.Sha256, other.Message);
+        Assert.Equal(0, await Staging.GetOffsetAsync(Owner, ticket.UploadId));
+    }
+
+    [Fact]
+    public async Task A_declared_size_over_the_limit_is_refused_and_nothing_staged()
+    {
+        var e = await Assert.ThrowsAsync<UploadTooLargeException>(() =>
+            Staging.BeginAsync(new UploadTicket("big", Owner, new string('a', 64), Limit + 1)));
+
+        Assert.Contains("1,048,576-byte limit", e.Message);
+        await Assert.ThrowsAsync<UploadNotFoundException>(() => Staging.GetOffsetAsync(Owner, "big"));
+        Assert.Equal(0, await Staging.BeginAsync(new UploadTicket("big", Owner, new string('a', 64), Limit)));
+    }
+
+    [Theory]
+    [InlineData("ok", "client", 64, 0)]                 // empty
+    [InlineData("ok", "client", 64, -5)]
+    [InlineData("ok", "client", 63, 10)]                // not a SHA-256
+    [InlineData("", "client", 64, 10)]
+    [InlineData("../escape", "client", 64, 10)]
+    [InlineData("a.b", "client", 64, 10)]
+    [InlineData("ok", "", 64, 10)]
+    public async Task A_malformed_ticket_is_refused(string uploadId, string owner, int shaLength, long size) =>
+        await Assert.ThrowsAsync<ArgumentException>(() => Staging.BeginAsync(new UploadTicket(uploadId, owner, new string('b', shaLength), size)));
+
+    [Fact]
+    public async Task An_id_of_64_characters_and_a_free_form_owner_are_accepted()
+    {
+        var content = Bytes(1000, 8);
+        var ticket = TicketFor(content, new string('x', 32) + new string('_', 16) + new string('-', 15) + "Z", owner: "../Ünïcode client/{tag}:*");
+        Assert.Equal(0, await Staging.BeginAsync(ticket));
+        await SendAsync(Staging, ticket, content, 0, content.Length);
+        Assert.Equal(content, await Store.ReadAsync(await Staging.CompleteAsync(ticket.Owner, ticket.UploadId, Store)));
+    }
+
+    [Fact]
+    public async Task Bytes_beyond_the_declared_size_are_refused_and_none_of_them_appended()
+    {
+        var content = Bytes(100_000, 9);
+        var ticket = TicketFor(content);
+        await Staging.BeginAsync(ticket);
+        await SendAsync(Staging, ticket, content, 0, 90_000);
+
+        var e = await Assert.ThrowsAsync<UploadOverrunException>(() =>
+            Staging.AppendAsync(Owner, ticket.UploadId, 90_000, Bytes(80_000, 10)));
+
+        Assert.Contains("remaining 10,000 bytes", e.Message);
+        Assert.Equal(90_000, await Staging.GetOffsetAsync(Owner, ticket.UploadId));
+        await SendAsync(Staging, ticket, content, 90_000, content.Length);
+        Assert.Equal(content, await Store.ReadAsync(await Staging.CompleteAsync(Owner, ticket.UploadId, Store)));
+    }
+
+    [Fact]
+    public async Task Completing_before_all_bytes_arrived_is_refused_with_the_offset_to_resume_from()
+    {
+        var content = Bytes(100_000, 11);
+        var ticket = TicketFor(content);
+        await Staging.BeginAsync(ticket);
+        await SendAsync(Staging, ticket, content, 0, 70_000);
+
+        var e = await Assert.ThrowsAsync<UploadIncompleteException>(() => Staging.CompleteAsync(Owner, ticket.UploadId, Store));
+
+        Assert.Equal(70_000, e.ExpectedOffset);
+        Assert.Contains("resume from offset 70000", e.Message);
+        Assert.False(await Store.ContainsAsync(ticket.Reference));
+    }
+
+    [Fact]
+    public async Task A_completed_upload_answers_retries_with_the_same_reference()
+    {
+        var content = Bytes(80_000, 12);
+        var ticket = TicketFor(content);
+        await Staging.BeginAsync(ticket);
+        await SendAsync(Staging, ticket, content, 0, content.Length);
+        var reference = await Staging.CompleteAsync(Owner, ticket.UploadId, Store);
+
+        var restarted = NewStaging();
+        Assert.Equal(reference, await restarted.CompleteAsync(Owner, ticket.UploadId, Store));
+        Assert.Equal(content.Length, await restarted.BeginAsync(ticket));
+        Assert.Equal(content.Length, await restarted.GetOffsetAsync(Owner, ticket.UploadId));
+        Assert.Equal(content.Length, await restarted.AppendAsync(Owner, ticket.UploadId, content.Length, ReadOnlyMemory<byte>.Empty));
+        await Assert.ThrowsAsync<UploadOverrunException>(() => restarted.AppendAsync(Owner, ticket.UploadId, content.Length, new byte[1]));
+        Assert.False(await HasStagedBytesAsync());
+    }
+
+    [Fact]
+    public async Task Abort_deletes_the_upload()
+    {
+        var content = Bytes(100_000, 13);
+        var ticket = TicketFor(content);
+        await Staging.BeginAsync(ticket);
+        await SendAsync(Staging, ticket, content, 0, 100_000);
+
+        await Staging.AbortAsync(Owner, ticket.UploadId);
+        await Staging.AbortAsync(Owner, ticket.UploadId); // idempotent
+
+        Assert.False(await HasStagedBytesAsync());
+        var e = await Assert.ThrowsAsync<UploadNotFoundException>(() => Staging.GetOffsetAsync(Owner, ticket.UploadId));
+        Assert.Contains("begin it again from offset 0", e.Message);
+        await Assert.ThrowsAsync<UploadNotFoundException>(() => Staging.AppendAsync(Owner, ticket.UploadId, 0, content.AsMemory(0, 10)));
+        await Assert.ThrowsAsync<UploadNotFoundException>(() => Staging.CompleteAsync(Owner, ticket.UploadId, Store));
+        Assert.Equal(0, await Staging.BeginAsync(ticket));
+    }
+
+    [Fact]
+    public async Task Another_owner_can_neither_see_nor_touch_an_upload_and_its_id_is_a_separate_upload()
+    {
+        var content = Bytes(100_000, 14);
+        var ticket = TicketFor(content);
+        await Staging.BeginAsync(ticket);
+        await SendAsync(Staging, ticket, content, 0, 50_000);
+        const string intruder = "client-8";
+
+        await Assert.ThrowsAsync<UploadNotFoundException>(() => Staging.GetOffsetAsync(intruder, ticket.UploadId));
+        await Assert.ThrowsAsync<UploadNotFoundException>(() => Staging.AppendAsync(intruder, ticket.UploadId, 50_000, content.AsMemory(50_000, 100)));
+        await Assert.ThrowsAsync<UploadNotFoundException>(() => Staging.CompleteAsync(intruder, ticket.UploadId, Store));
+        await Staging.AbortAsync(intruder, ticket.UploadId);
+        Assert.Equal(50_000, await Staging.GetOffsetAsync(Owner, ticket.UploadId));
+
+        // The same id under another owner is that owner's own upload, of other bytes.
+        var theirs = Bytes(30_000, 15);
+        var theirTicket = TicketFor(theirs, ticket.UploadId, intruder);
+        Assert.Equal(0, await Staging.BeginAsync(theirTicket));
+        await SendAsync(Staging, theirTicket, theirs, 0, theirs.Length);
+        Assert.Equal(theirs, await Store.ReadAsync(await Staging.CompleteAsync(intruder, ticket.UploadId, Store)));
+
+        await SendAsync(Staging, ticket, content, 50_000, content.Length);
+        Assert.Equal(content, await Store.ReadAsync(await Staging.CompleteAsync(Owner, ticket.UploadId, Store)));
+    }
+
+    [Fact]
+    public async Task Concurrent_uploads_with_different_ids_do_not_interfere()
+    {
+        var contents = Enumerable.Range(0, 8).Select(i => Bytes(60_000 + i * 17_001, 100 + i)).ToArray();
+        var references = await Task.WhenAll(contents.Select((content, i) => Task.Run(async () =>
+        {
+            var ticket = TicketFor(content, $"up-{i}", owner: $"client-{i % 3}");
+            await Staging.BeginAsync(ticket);
+            await SendAsync(Staging, ticket, content, 0, content.Length, piece: 7_000 + i * 1_000);
+            return await Staging.CompleteAsync(ticket.Owner, ticket.UploadId, Store);
+        })));
+
+        for (int i = 0; i < contents.Length; i++)
+            Assert.Equal(contents[i], await Store.ReadAsync(references[i]));
+        Assert.False(await HasStagedBytesAsync());
+    }
+
+    [Fact]
+    public async Task An_upload_left_idle_past_its_time_to_live_vanishes()
+    {
+        var staging = NewStaging(TimeSpan.FromMilliseconds(1500));
+        var content = Bytes(100_000, 16);
+        var idle = TicketFor(content, "idle");
+        var active = TicketFor(content, "active");
+        await staging.BeginAsync(idle);
+        await staging.BeginAsync(active);
+        await SendAsync(staging, idle, content, 0, 70_000);
+        await SendAsync(staging, active, content, 0, 10_000);
+
+        // The active upload keeps appending (each append restarts its clock); the idle one does not.
+        for (int offset = 10_000; offset < 70_000; offset += 10_000)
+        {
+            await Task.Delay(400);
+            await SendAsync(staging, active, content, offset, offset + 10_000);
+        }
+
+        await Assert.ThrowsAsync<UploadNotFoundException>(() => staging.GetOffsetAsync(Owner, "idle"));
+        Assert.Equal(70_000, await staging.GetOffsetAsync(Owner, "active"));
+        Assert.Equal(0, await staging.BeginAsync(idle));
+    }
+}
+
+public sealed class DirectoryUploadStagingTests : UploadStagingContract, IDisposable
+{
+    readonly string _root = Directory.CreateTempSubdirectory("upload-staging-").FullName;
+
+    public DirectoryUploadStagingTests() => Store = new DirectoryUpdateStore(_root, Limit);
+
+    protected override IUploadStaging NewStaging(TimeSpan? idleTtl = null) => new DirectoryUploadStaging(_root, Limit, idleTtl);
+
+    protected override IUpdateStore Store { get; }
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    protected override Task<bool> HasStagedBytesAsync() =>
+        Task.FromResult(Directory.EnumerateFiles(Path.Combine(_root, ".staging"), "data", SearchOption.AllDirectories).Any());
+
+    string UploadDirectory(string uploadId) =>
+        Assert.Single(Directory.GetDirectories(Path.Combine(_root, ".staging"), uploadId, SearchOption.AllDirectories));
+
+    [Fact]
+    public async Task A_tail_a_crash_left_beyond_the_last_acknowledgement_is_not_acknowledged()
+    {
+        var content = Bytes(200_000, 20);
+        var ticket = TicketFor(content);
+        var staging = NewStaging();
+        await staging.BeginAsync(ticket);
+        await SendAsync(staging, ticket, content, 0, 120_000);
+
+        // A power loss mid-append: the data file grew by blocks of zeros, and the ack journal holds a
+        // zeroed record and half of another.
+        string dir = UploadDirectory(ticket.UploadId);
+        await using (var data = new FileStream(Path.Combine(dir, "data"), FileMode.Append))
+            data.Write(new byte[50_000]);
+        await using (var acks = new FileStream(Path.Combine(dir, "acks"), FileMode.Append))
+        {
+            acks.Write(new byte[16]);
+            var torn = new byte[16];
+            BinaryPrimitives.WriteInt64LittleEndian(torn, 170_000);
+            acks.Write(torn, 0, 9);
+        }
+
+        var restarted = NewStaging();
+        Assert.Equal(120_000, await restarted.BeginAsync(ticket));
+        await SendAsync(restarted, ticket, content, 120_000, content.Length);
+        Assert.Equal(content, await Store.ReadAsync(await restarted.CompleteAsync(Owner, ticket.UploadId, Store)));
+    }
+
+    [Fact]
+    public async Task Each_upload_is_a_data_file_and_an_ack_journal_beside_its_ticket()
+    {
+        var content = Bytes(50_000, 21);
+        var ticket = TicketFor(content);
+        await NewStaging().BeginAsync(ticket);
+        await SendAsync(NewStaging(), ticket, content, 0, 30_000);
+
+        string dir = UploadDirectory(ticket.UploadId);
+        Assert.Equal(["acks", "data", "ticket.json"], Directory.GetFiles(dir).Select(Path.GetFileName).Order());
+        Assert.Equal(30_000, new FileInfo(Path.Combine(dir, "data")).Length);
+        Assert.Equal(3 * 16, new FileInfo(Path.Combine(dir, "acks")).Length);
+        Assert.Contains(ticket.Sha256, File.ReadAllText(Path.Combine(dir, "ticket.json")));
+    }
+}
+
+[Collection(nameof(RedisServer))]
+public sealed class RedisUploadStagingTests(RedisServer redis) : UploadStagingContract
+{
+    readonly string _prefix = $"test:{Guid.NewGuid():N}:";
+
+    protected override IUploadStaging NewStaging(TimeSpan? idleTtl = null) =>
+        new RedisUploadStaging(redis.Connection, Limit, chunkBytes: 65_536, idleTtl, keyPrefix: _prefix + "upload:");
+
+    protected override IUpdateStore Store => new RedisUpdateStore(redis.Connection, chunkBytes: 65_536, maxBytes: Limit, keyPrefix: _prefix + "update:");
+
+    /// <summary>Chunk keys end in <c>}:n</c>; an upload's hash key ends in <c>}</c>.</summary>
+    protected override Task<bool> HasStagedBytesAsync() =>
+        Task.FromResult(redis.Connection.GetServers()[0].Keys(pattern: $"{_prefix}upload:*}}:*").Any());
+
+    [Fact]
+    public async Task Bytes_are_staged_as_chunk_keys_beside_a_hash_and_all_of_them_expire()
+    {
+        var content = Bytes(150_000, 22);
+        var ticket = TicketFor(content);
+        var staging = NewStaging();
+        await staging.BeginAsync(ticket);
+        await SendAsync(staging, ticket, content, 0, 140_000, piece: 30_000);
+
+        var server = redis.Connection.GetServers()[0];
+        var db = redis.Connection.GetDatabase();
+        var keys = server.Keys(pattern: $"{_prefix}upload:*").Select(k => (string)k!).Order().ToArray();
+        Assert.Equal(4, keys.Length);
+        string hash = keys[0];
+        Assert.Equal([hash + ":0", hash + ":1", hash + ":2"], keys[1..]);
+        var lengths = await Task.WhenAll(keys[1..].Select(k => db.StringLengthAsync(k)));
+        Assert.Equal(new[] { 65_536L, 65_536L, 140_000L - 2 * 65_536 }, lengths);
+        Assert.Equal("140000", (string?)await db.HashGetAsync(hash, "offset"));
+        foreach (string key in keys)
+            Assert.InRange((await db.KeyTimeToLiveAsync(key))!.Value, TimeSpan.FromHours(23), TimeSpan.FromHours(48));
+    }
+
+    [Fact]
+    public async Task Acknowledged_bytes_survive_a_redis_crash_and_restart()
+    {
+        string data = Directory.CreateTempSubdirectory("redis-aof-").FullName;
+        var persistent = new RedisServer { DataDirectory = data };
+        await persistent.InitializeAsync();
+        try
+        {
+            var content = Bytes(250_000, 23);
+            var ticket = TicketFor(content);
+            var staging = new RedisUploadStaging(persistent.Connection, Limit, chunkBytes: 65_536);
+            await staging.BeginAsync(ticket);
+            await SendAsync(staging, ticket, content, 0, 170_000);
+
+            await persistent.CrashAndRestartAsync();
+
+            var restarted = new RedisUploadStaging(persistent.Connection, Limit, chunkBytes: 65_536);
+            var store = new RedisUpdateStore(persistent.Connection, chunkBytes: 65_536, maxBytes: Limit);
+            Assert.Equal(170_000, await restarted.BeginAsync(ticket));
+            await SendAsync(restarted, ticket, content, 170_000, content.Length);
+            Assert.Equal(content, await store.ReadAsync(await restarted.CompleteAsync(Owner, ticket.UploadId, store)));
+        }
+        finally
+        {
+            await persistent.DisposeAsync();
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task An_append_onto_a_vanished_chunk_discards_the_upload()
+    {
+        var content = Bytes(200_000, 26);
+        var ticket = TicketFor(content);
+        var staging = NewStaging();
+        await staging.BeginAsync(ticket);
+        await SendAsync(staging, ticket, content, 0, 150_000);
+        await redis.Connection.GetDatabase().KeyDeleteAsync((string)redis.Connection.GetServers()[0].Keys(pattern: $"{_prefix}upload:*}}:2").Single()!);
+
+        var e = await Assert.ThrowsAsync<UploadNotFoundException>(() => SendAsync(staging, ticket, content, 150_000, content.Length));
+
+        Assert.Contains("expired or were evicted", e.Message);
+        Assert.False(await HasStagedBytesAsync());
+        Assert.Equal(0, await staging.BeginAsync(ticket));
+    }
+
+    [Fact]
+    public async Task Chunks_whose_time_to_live_would_end_before_the_upload_are_extended()
+    {
+        // An hour-long idle TTL and a chunk aged (by hand) to 50 minutes left: the next append extends it.
+        var content = Bytes(200_000, 24);
+        var ticket = TicketFor(content);
+        var staging = NewStaging(TimeSpan.FromHours(1));
+        await staging.BeginAsync(ticket);
+        await SendAsync(staging, ticket, content, 0, 100_000);
+        var db = redis.Connection.GetDatabase();
+        string first = (string)redis.Connection.GetServers()[0].Keys(pattern: $"{_prefix}upload:*}}:0").Single()!;
+        await db.KeyExpireAsync(first, TimeSpan.FromMinutes(50));
+
+        await SendAsync(staging, ticket, content, 100_000, 150_000);
+
+        Assert.InRange((await db.KeyTimeToLiveAsync(first))!.Value, TimeSpan.FromMinutes(119), TimeSpan.FromMinutes(120));
+    }
+
+    [Fact]
+    public async Task An_upload_whose_chunk_vanished_is_discarded_rather_than_completed_with_a_hole()
+    {
+        var content = Bytes(200_000, 25);
+        var ticket = TicketFor(content);
+        var staging = NewStaging();
+        await staging.BeginAsync(ticket);
+        await SendAsync(staging, ticket, content, 0, 150_000);
+        var db = redis.Connection.GetDatabase();
+        await db.KeyDeleteAsync((string)redis.Connection.GetServers()[0].Keys(pattern: $"{_prefix}upload:*}}:1").Single()!); // as eviction would
+
+        await SendAsync(staging, ticket, content, 150_000, content.Length);
+
+        var e = await Assert.ThrowsAsync<UploadNotFoundException>(() => staging.CompleteAsync(Owner, ticket.UploadId, Store));
+        Assert.Contains("expired or were evicted", e.Message);
+        Assert.False(await HasStagedBytesAsync());
+        await Assert.ThrowsAsync<UploadNotFoundException>(() => staging.GetOffsetAsync(Owner, ticket.UploadId));
+    }
+}
