@@ -2,7 +2,7 @@ namespace Federated.Storage;
 
 /// <summary>
 /// The embedded default: payloads as files <c>root/ab/abcdef...</c> named by their SHA-256. A payload is
-/// written to <c>root/.incoming</c>, flushed to disk and renamed into place, so a reference never names
+/// written to <c>root/.incoming</c>, flushed to disk and renamed into place (the rename flushed too), so a reference never names
 /// a partial file and a crash leaves at most an orphan in <c>.incoming</c>.
 /// </summary>
 public sealed class DirectoryUpdateStore : IUpdateStore
@@ -11,6 +11,8 @@ public sealed class DirectoryUpdateStore : IUpdateStore
     const int ChunkBytes = 1 << 20;
     readonly string _root, _incoming;
     readonly long _maxBytes;
+    /// <summary>Linux: concurrent puts share file-system syncs. Elsewhere each put flushes its own file.</summary>
+    readonly DurabilityBarrier? _barrier;
 
     public DirectoryUpdateStore(string root, long maxBytes = DefaultMaxBytes)
     {
@@ -18,6 +20,7 @@ public sealed class DirectoryUpdateStore : IUpdateStore
         _incoming = Path.Combine(_root, ".incoming");
         _maxBytes = maxBytes;
         Directory.CreateDirectory(_incoming);
+        _barrier = FileSystemSync.CanSyncFileSystem ? new DurabilityBarrier(_root) : null;
     }
 
     string PathOf(UpdateReference reference)
@@ -35,15 +38,19 @@ public sealed class DirectoryUpdateStore : IUpdateStore
             await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
             {
                 reference = await HashingCopy.CopyAsync(content, _maxBytes, ChunkBytes, m => file.WriteAsync(m, cancellationToken).AsTask(), cancellationToken);
-                file.Flush(flushToDisk: true);
+                if (_barrier is null) file.Flush(flushToDisk: true);
             }
             string final = PathOf(reference);
             if (!File.Exists(final))
             {
+                // The bytes are on disk before the name that promises them is.
+                if (_barrier is not null) await _barrier.SyncAsync(cancellationToken);
                 Directory.CreateDirectory(Path.GetDirectoryName(final)!);
                 try { File.Move(temp, final); }
                 catch (IOException) when (File.Exists(final)) { } // a concurrent put of the same bytes won
             }
+            // And the rename (ours, or a concurrent put's) is on disk before the reference is returned.
+            if (_barrier is not null) await _barrier.SyncAsync(cancellationToken);
             return reference;
         }
         finally

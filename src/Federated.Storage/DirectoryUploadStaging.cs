@@ -79,8 +79,8 @@ public sealed class DirectoryUploadStaging : IUploadStaging
         }
         WriteManifest(dir, new Manifest(ticket, Completed: false));
         // New directory entries are durable only once their parents are flushed.
-        DirectorySync.Flush(Path.GetDirectoryName(dir)!);
-        DirectorySync.Flush(_staging);
+        FileSystemSync.FlushDirectory(Path.GetDirectoryName(dir)!);
+        FileSystemSync.FlushDirectory(_staging);
         return 0;
     }
 
@@ -259,7 +259,7 @@ public sealed class DirectoryUploadStaging : IUploadStaging
             file.Flush(flushToDisk: true);
         }
         File.Move(temp, final, overwrite: true);
-        DirectorySync.Flush(dir);
+        FileSystemSync.FlushDirectory(dir);
     }
 
     static void DeleteDirectory(string dir)
@@ -280,35 +280,5 @@ public sealed class DirectoryUploadStaging : IUploadStaging
             using var _ = await _locks.AcquireAsync(dir, cancellationToken);
             if (Directory.Exists(dir) && IsIdle(dir)) DeleteDirectory(dir);
         }
-    }
-
-    /// <summary>fsync of a directory, which .NET has no API for; Windows (NTFS journals metadata) needs none.</summary>
-    static class DirectorySync
-    {
-        const int ReadOnly = 0;
-
-        public static void Flush(string directory)
-        {
-            if (OperatingSystem.IsWindows()) return;
-            int fd = Open(directory, ReadOnly);
-            if (fd < 0) throw new IOException($"cannot open {directory} to flush it (errno {Marshal.GetLastPInvokeError()})");
-            try
-            {
-                if (Fsync(fd) != 0) throw new IOException($"cannot flush {directory} (errno {Marshal.GetLastPInvokeError()})");
-            }
-            finally
-            {
-                _ = Close(fd);
-            }
-        }
-
-        [DllImport("libc", EntryPoint = "open", SetLastError = true)]
-        static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
-
-        [DllImport("libc", EntryPoint = "fsync", SetLastError = true)]
-        static extern int Fsync(int fd);
-
-        [DllImport("libc", EntryPoint = "close")]
-        static extern int Close(int fd);
     }
 }

@@ -148,6 +148,9 @@ public sealed partial class FileGrainStorage : IGrainStorage
 
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState, CancellationToken cancellationToken)
     {
+        // Serialized before the first await: a reentrant grain may change its state while this write waits,
+        // and the continuation runs off the grain's scheduler.
+        var payload = _serializer.Serialize(grainState.State).ToMemory();
         var path = GetFilePath(stateName, grainId);
         var gate = GateFor(path);
         await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -157,7 +160,6 @@ public sealed partial class FileGrainStorage : IGrainStorage
             var stored = await TryReadRecordAsync(path, cancellationToken).ConfigureAwait(false);
             ThrowIfETagDiffers(path, stored?.ETag, grainState.ETag, "write");
 
-            var payload = _serializer.Serialize(grainState.State).ToMemory();
             var newETag = Guid.NewGuid().ToString("N");
             await WriteAtomicallyAsync(path, Encode(newETag, payload.Span), cancellationToken).ConfigureAwait(false);
 

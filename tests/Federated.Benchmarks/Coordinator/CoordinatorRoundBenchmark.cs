@@ -84,7 +84,7 @@ static class CoordinatorRoundBenchmark
         else
         {
             directory = Path.Combine(Path.GetTempPath(), "fed-coordinator-bench-" + Guid.NewGuid().ToString("N"));
-            options = new CoordinatorOptions { Mode = CoordinatorMode.Embedded, DataDirectory = directory, InMemoryState = true };
+            options = new CoordinatorOptions { Mode = CoordinatorMode.Embedded, DataDirectory = directory };
         }
 
         var builder = new InProcessTestClusterBuilder(1);
