@@ -5,7 +5,7 @@ Log.Logger = CoordinatorLogging.CreateBootstrapLogger();
 try
 {
     var builder = WebApplication.CreateBuilder(args);
-    builder.AddCoordinator();   // options, logging, Orleans silo, metrics + health, admin API
+    builder.AddCoordinator();   // options, logging, Orleans silo, metrics + health, admin API, agent gRPC
 
     var app = builder.Build();
     app.UseCoordinator();

@@ -1,4 +1,5 @@
 using Federated.Coordinator.Admin;
+using Federated.Coordinator.Agents;
 
 namespace Federated.Coordinator.Hosting;
 
@@ -13,6 +14,7 @@ public static class CoordinatorApplication
         builder.UseOrleans(silo => silo.AddFederatedCoordinator(options));
         builder.AddCoordinatorObservability();
         builder.AddAdminApi();
+        builder.AddAgentEndpoint(options);
         return builder;
     }
 
@@ -21,6 +23,7 @@ public static class CoordinatorApplication
         app.UseCoordinatorPipeline();
         app.MapCoordinatorObservability();
         app.MapAdminApi();
+        app.MapAgentEndpoint();
         // One line that says what this process is, once it serves.
         app.Lifetime.ApplicationStarted.Register(() =>
         {

@@ -33,6 +33,21 @@ public sealed class CoordinatorOptions
     /// <summary>The largest update payload accepted, in bytes.</summary>
     public long MaxUpdateBytes { get; set; } = 2L << 30;
 
+    /// <summary>
+    /// Enrollment tokens agents present to register, by federation id ("*": any federation); e.g.
+    /// <c>Coordinator__EnrollmentTokens__fed-a__0=...</c>. Without any, enrollment over the network is closed.
+    /// </summary>
+    public Dictionary<string, string[]> EnrollmentTokens { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>The largest data chunk of an upload stream, in bytes (gRPC's message limit is set just above it).</summary>
+    public int MaxChunkBytes { get; set; } = 1 << 20;
+
+    /// <summary>Agent calls per second each client (or, for Register, each peer address) may make, with bursts of twice that.</summary>
+    public int AgentCallsPerSecond { get; set; } = 50;
+
+    /// <summary>Serve plaintext HTTP on non-loopback addresses (only behind a TLS-terminating proxy or mesh).</summary>
+    public bool AllowPlaintextOnNetwork { get; set; }
+
     /// <exception cref="InvalidOperationException">A setting is missing or contradicts the mode; the message names it.</exception>
     public void Validate()
     {
@@ -40,6 +55,12 @@ public sealed class CoordinatorOptions
             throw new InvalidOperationException($"{Section}:Redis is required in cluster mode (a StackExchange.Redis configuration string such as 'redis:6379')");
         if (Mode == CoordinatorMode.Embedded && string.IsNullOrWhiteSpace(DataDirectory))
             throw new InvalidOperationException($"{Section}:DataDirectory must not be empty in embedded mode");
+        if (EnrollmentTokens.Any(t => t.Value is null || t.Value.Any(v => string.IsNullOrWhiteSpace(v) || v.Length < 16)))
+            throw new InvalidOperationException($"{Section}:EnrollmentTokens: every token must have at least 16 characters");
+        if (MaxChunkBytes is < 1024 or > 64 << 20)
+            throw new InvalidOperationException($"{Section}:MaxChunkBytes must be between 1 KiB and 64 MiB, not {MaxChunkBytes}");
+        if (AgentCallsPerSecond < 1)
+            throw new InvalidOperationException($"{Section}:AgentCallsPerSecond must be at least 1, not {AgentCallsPerSecond}");
         if (MaxUpdateBytes <= 0)
             throw new InvalidOperationException($"{Section}:MaxUpdateBytes must be positive, not {MaxUpdateBytes}");
     }

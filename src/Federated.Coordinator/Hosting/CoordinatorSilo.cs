@@ -47,6 +47,8 @@ public static class CoordinatorSilo
         silo.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redis.Clone()));
         silo.Services.AddSingleton<IUpdateStore>(sp =>
             new RedisUpdateStore(sp.GetRequiredService<IConnectionMultiplexer>(), maxBytes: options.MaxUpdateBytes));
+        silo.Services.AddSingleton<IUploadStaging>(sp =>
+            new RedisUploadStaging(sp.GetRequiredService<IConnectionMultiplexer>(), options.MaxUpdateBytes));
     }
 
     static void UseLocalDisk(ISiloBuilder silo, CoordinatorOptions options, bool clustering)
@@ -60,6 +62,7 @@ public static class CoordinatorSilo
             silo.AddFileGrainStorage(GrainStorage.Name, o => o.RootDirectory = Path.Combine(root, "grains"));
         silo.UseInMemoryReminderService();
         silo.Services.AddSingleton<IUpdateStore>(_ => new DirectoryUpdateStore(Path.Combine(root, "updates"), options.MaxUpdateBytes));
+        silo.Services.AddSingleton<IUploadStaging>(_ => new DirectoryUploadStaging(Path.Combine(root, "uploads"), options.MaxUpdateBytes));
     }
 
     static IPAddress FirstNonLoopbackAddress() =>

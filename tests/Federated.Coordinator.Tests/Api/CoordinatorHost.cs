@@ -16,11 +16,16 @@ public sealed class CoordinatorHost : IAsyncLifetime
 
     public WebApplication App => _app ?? throw new InvalidOperationException("not started");
     public Uri Address { get; private set; } = null!;
+    /// <summary>The agents' gRPC endpoint (h2c on loopback).</summary>
+    public Uri GrpcAddress { get; private set; } = null!;
+    /// <summary>Accepted for every federation.</summary>
+    public const string EnrollmentToken = "test-enrollment-token-0123456789";
     public HttpClient Http { get; private set; } = null!;
     public IGrainFactory Grains => App.Services.GetRequiredService<IGrainFactory>();
 
     public async Task InitializeAsync()
     {
+        int grpcPort = FreePort();
         string[] args =
         [
             "--Coordinator:InMemoryState=true",
@@ -28,6 +33,8 @@ public sealed class CoordinatorHost : IAsyncLifetime
             $"--Coordinator:SiloPort={FreePort()}",
             $"--Coordinator:GatewayPort={FreePort()}",
             "--Kestrel:Endpoints:http:Url=http://127.0.0.1:0",
+            $"--Kestrel:Endpoints:grpc:Url=http://127.0.0.1:{grpcPort}",
+            $"--Coordinator:EnrollmentTokens:*:0={EnrollmentToken}",
             "--Serilog:MinimumLevel:Default=Warning",
         ];
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
@@ -35,7 +42,8 @@ public sealed class CoordinatorHost : IAsyncLifetime
         _app = builder.Build();
         _app.UseCoordinator();
         await _app.StartAsync();
-        Address = new Uri(_app.Urls.Single());
+        GrpcAddress = new Uri($"http://127.0.0.1:{grpcPort}");
+        Address = new Uri(_app.Urls.Single(u => new Uri(u).Port != grpcPort));
         Http = new HttpClient { BaseAddress = Address };
     }
 

@@ -39,7 +39,7 @@ public sealed class CoordinatorProcessTests
         int port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
         using var p = CoordinatorProcess.Start(
         [
-            $"--Kestrel:Endpoints:http:Url=http://127.0.0.1:{port}", "--Coordinator:InMemoryState=true",
+            $"--Kestrel:Endpoints:http:Url=http://127.0.0.1:{port}", $"--Kestrel:Endpoints:grpc:Url=http://127.0.0.1:{CoordinatorHost.FreePort()}", "--Coordinator:InMemoryState=true",
             $"--Coordinator:DataDirectory={Path.Combine(Path.GetTempPath(), "fed-port-" + Guid.NewGuid().ToString("N"))}",
             $"--Coordinator:SiloPort={CoordinatorHost.FreePort()}", $"--Coordinator:GatewayPort={CoordinatorHost.FreePort()}",
         ]);
@@ -57,7 +57,7 @@ public sealed class CoordinatorProcessTests
         int port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
         using var p = CoordinatorProcess.Start(
         [
-            $"--Kestrel:Endpoints:http:Url=http://127.0.0.1:{CoordinatorHost.FreePort()}", "--Coordinator:InMemoryState=true",
+            $"--Kestrel:Endpoints:http:Url=http://127.0.0.1:{CoordinatorHost.FreePort()}", $"--Kestrel:Endpoints:grpc:Url=http://127.0.0.1:{CoordinatorHost.FreePort()}", "--Coordinator:InMemoryState=true",
             $"--Coordinator:DataDirectory={Path.Combine(Path.GetTempPath(), "fed-port-" + Guid.NewGuid().ToString("N"))}",
             $"--Coordinator:SiloPort={port}", $"--Coordinator:GatewayPort={CoordinatorHost.FreePort()}",
         ]);
@@ -75,7 +75,7 @@ public sealed class CoordinatorProcessTests
         string data = Path.Combine(Path.GetTempPath(), "fed-proc-" + Guid.NewGuid().ToString("N"));
         using var p = CoordinatorProcess.Start(
         [
-            $"--Kestrel:Endpoints:http:Url=http://127.0.0.1:{http}", $"--Coordinator:DataDirectory={data}",
+            $"--Kestrel:Endpoints:http:Url=http://127.0.0.1:{http}", $"--Kestrel:Endpoints:grpc:Url=http://127.0.0.1:{CoordinatorHost.FreePort()}", $"--Coordinator:DataDirectory={data}",
             $"--Coordinator:SiloPort={CoordinatorHost.FreePort()}", $"--Coordinator:GatewayPort={CoordinatorHost.FreePort()}",
         ]);
         try
@@ -108,7 +108,7 @@ public sealed class CoordinatorProcessTests
             string id = CoordinatorHost.NewId("redis");
             int http = CoordinatorHost.FreePort();
             string url = $"http://127.0.0.1:{http}";
-            using (var first = CoordinatorProcess.Start([.. args, $"--Kestrel:Endpoints:http:Url={url}"]))
+            using (var first = CoordinatorProcess.Start([.. args, $"--Kestrel:Endpoints:http:Url={url}", $"--Kestrel:Endpoints:grpc:Url=http://127.0.0.1:{CoordinatorHost.FreePort()}"]))
             {
                 await first.WaitUntilServingAsync($"{url}/readyz", TimeSpan.FromSeconds(60));
                 var (exit, _, err) = Fed("federation", "create", id, "--base-model", "m", "--rounds", "2", "--coordinator", url);
@@ -116,7 +116,7 @@ public sealed class CoordinatorProcessTests
                 Assert.Equal(0, await first.StopAsync(Exit));
                 Assert.All(first.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => Assert.StartsWith("{\"@t\":", l));
             }
-            using var second = CoordinatorProcess.Start([.. args, $"--Kestrel:Endpoints:http:Url={url}"]);
+            using var second = CoordinatorProcess.Start([.. args, $"--Kestrel:Endpoints:http:Url={url}", $"--Kestrel:Endpoints:grpc:Url=http://127.0.0.1:{CoordinatorHost.FreePort()}"]);
             await second.WaitUntilServingAsync($"{url}/readyz", TimeSpan.FromSeconds(60));
             var show = Fed("federation", "show", id, "--json", "--coordinator", url);
             Assert.True(show.Exit == 0, show.Err);
@@ -141,7 +141,7 @@ public sealed class CoordinatorProcessTests
     public async Task Cluster_mode_with_redis_unreachable_logs_json_and_exits_with_one_fatal_line()
     {
         using var p = CoordinatorProcess.Start(["--Coordinator:Mode=Cluster", "--Coordinator:Redis=127.0.0.1:1,connectTimeout=200,abortConnect=true",
-            $"--Kestrel:Endpoints:http:Url=http://127.0.0.1:{CoordinatorHost.FreePort()}"]);
+            $"--Kestrel:Endpoints:http:Url=http://127.0.0.1:{CoordinatorHost.FreePort()}", $"--Kestrel:Endpoints:grpc:Url=http://127.0.0.1:{CoordinatorHost.FreePort()}"]);
         // Nothing listens on port 1: the silo cannot join, so the process logs and exits on its own.
         Assert.NotEqual(0, await p.WaitForExitAsync(TimeSpan.FromSeconds(120)));
         var lines = p.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);

@@ -1,0 +1,97 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Threading.RateLimiting;
+using Federated.Contracts;
+using Federated.Coordinator.Hosting;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+
+namespace Federated.Coordinator.Agents;
+
+/// <summary>
+/// Every agent call but Register must carry <c>authorization: Bearer &lt;client_id&gt;.&lt;secret&gt;</c>; the client's
+/// grain checks the credential's SHA-256 against the one it stored at enrollment. Calls are rate-limited per
+/// client (Register per peer address), so one agent cannot starve the others.
+/// </summary>
+public sealed class AgentAuthentication : Interceptor, IDisposable
+{
+    const string ClientKey = "federated.client";
+    readonly IGrainFactory _grains;
+    readonly PartitionedRateLimiter<string> _limiter;
+    readonly int _callsPerSecond;
+
+    public AgentAuthentication(IGrainFactory grains, CoordinatorOptions options)
+    {
+        _grains = grains;
+        _callsPerSecond = options.AgentCallsPerSecond;
+        _limiter = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = 2 * _callsPerSecond,
+            TokensPerPeriod = _callsPerSecond,
+            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+            QueueLimit = 0,
+        }));
+    }
+
+    /// <summary>The authenticated caller's client id (set by this interceptor before the handler runs).</summary>
+    public static string ClientOf(ServerCallContext context) => (string)context.UserState[ClientKey];
+
+    public static string HashCredential(string credential) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(credential)));
+
+    async Task AdmitAsync(ServerCallContext context)
+    {
+        string partition;
+        if (context.Method.EndsWith("/Register", StringComparison.Ordinal))
+            partition = "peer:" + context.Peer;
+        else
+        {
+            string client = await AuthenticateAsync(context);
+            context.UserState[ClientKey] = client;
+            partition = "client:" + client;
+        }
+        using var lease = _limiter.AttemptAcquire(partition);
+        if (!lease.IsAcquired)
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"rate limit: at most {_callsPerSecond} calls per second per client; slow down and retry"));
+    }
+
+    async Task<string> AuthenticateAsync(ServerCallContext context)
+    {
+        string? header = context.RequestHeaders.GetValue("authorization");
+        if (header is null || !header.StartsWith("Bearer ", StringComparison.Ordinal))
+            throw new RpcException(new Status(StatusCode.Unauthenticated, "no credential: send 'authorization: Bearer <client_credential>' (Register returns it)"));
+        string credential = header["Bearer ".Length..].Trim();
+        int dot = credential.IndexOf('.');
+        if (dot <= 0 || dot == credential.Length - 1)
+            throw new RpcException(new Status(StatusCode.Unauthenticated, "malformed credential: expected '<client_id>.<secret>' as Register returned it"));
+        string client = credential[..dot];
+        if (!await _grains.GetGrain<IClientGrain>(client).AuthenticateAsync(HashCredential(credential)))
+            throw new RpcException(new Status(StatusCode.Unauthenticated, "unknown or revoked credential: register again with an enrollment token"));
+        return client;
+    }
+
+    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        await AdmitAsync(context);
+        return await continuation(request, context);
+    }
+
+    public override async Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        await AdmitAsync(context);
+        return await continuation(requestStream, context);
+    }
+
+    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        await AdmitAsync(context);
+        await continuation(request, responseStream, context);
+    }
+
+    public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        await AdmitAsync(context);
+        await continuation(requestStream, responseStream, context);
+    }
+
+    public void Dispose() => _limiter.Dispose();
+}

@@ -1,0 +1,47 @@
+using System.Net;
+using Federated.Coordinator.Hosting;
+
+namespace Federated.Coordinator.Agents;
+
+/// <summary>The gRPC endpoint agents talk to, with its health service (the standard grpc.health.v1, for probes).</summary>
+public static class AgentEndpoint
+{
+    public static WebApplicationBuilder AddAgentEndpoint(this WebApplicationBuilder builder, CoordinatorOptions options)
+    {
+        RequireTlsOffLoopback(builder.Configuration, options);
+        builder.Services.AddSingleton<AgentAuthentication>();
+        builder.Services.AddGrpc(o =>
+        {
+            // A data chunk plus the message framing; anything larger is refused by gRPC itself (ResourceExhausted).
+            o.MaxReceiveMessageSize = options.MaxChunkBytes + 4096;
+            o.MaxSendMessageSize = options.MaxChunkBytes + 4096;
+            o.Interceptors.Add<AgentAuthentication>();
+        });
+        builder.Services.AddGrpcHealthChecks(); // reports the same checks as /readyz
+        return builder;
+    }
+
+    public static WebApplication MapAgentEndpoint(this WebApplication app)
+    {
+        app.MapGrpcService<AgentService>();
+        app.MapGrpcHealthChecksService();
+        return app;
+    }
+
+    /// <summary>Plaintext (h2c) only on loopback: credentials and adapters cross the network encrypted or not at all.</summary>
+    static void RequireTlsOffLoopback(IConfiguration configuration, CoordinatorOptions options)
+    {
+        if (options.AllowPlaintextOnNetwork) return;
+        foreach (var endpoint in configuration.GetSection("Kestrel:Endpoints").GetChildren())
+        {
+            string? url = endpoint["Url"];
+            if (url is null || !url.StartsWith("http://", StringComparison.OrdinalIgnoreCase)) continue;
+            string host = new Uri(url.Replace("*", "0.0.0.0").Replace("+", "0.0.0.0")).Host;
+            bool loopback = host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || (IPAddress.TryParse(host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
+            if (!loopback)
+                throw new InvalidCoordinatorConfigurationException(
+                    $"Kestrel:Endpoints:{endpoint.Key}:Url is plaintext on {host}: serve https with a certificate (Kestrel:Endpoints:{endpoint.Key}:Certificate:Path and KeyPath), " +
+                    $"bind to loopback, or set {CoordinatorOptions.Section}:AllowPlaintextOnNetwork behind a TLS-terminating proxy");
+        }
+    }
+}

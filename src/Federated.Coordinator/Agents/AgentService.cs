@@ -1,0 +1,293 @@
+using System.Buffers;
+using System.Security.Cryptography;
+using Federated.Contracts;
+using Federated.Coordinator.Hosting;
+using Federated.Grains;
+using Federated.Protocol.V1;
+using Federated.Storage;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+
+namespace Federated.Coordinator.Agents;
+
+/// <summary>
+/// The agents' side of the coordinator (protos/federation/v1/agent.proto), on top of the grains: adapter bytes
+/// go to the upload staging and the update store, grains see only references. Callers are authenticated by
+/// <see cref="AgentAuthentication"/>; every refusal is a precise gRPC status with a message saying why.
+/// </summary>
+public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUploadStaging staging, CoordinatorOptions options,
+    ILogger<AgentService> logger) : Protocol.V1.AgentService.AgentServiceBase
+{
+    static readonly Duration NotSelectedRetry = Duration.FromTimeSpan(TimeSpan.FromSeconds(10));
+    static readonly Duration RoundBusyRetry = Duration.FromTimeSpan(TimeSpan.FromSeconds(2));
+    const int AppendBytes = 1 << 20; // staged in pieces of about this size, not per message
+
+    public override async Task<RegisterResponse> Register(RegisterRequest request, ServerCallContext context)
+    {
+        if (!EnrollmentTokenValid(request.FederationId, request.EnrollmentToken))
+            throw new RpcException(new Status(StatusCode.Unauthenticated, options.EnrollmentTokens.Count == 0
+                ? "enrollment is closed: the coordinator has no enrollment tokens (Coordinator:EnrollmentTokens)"
+                : $"invalid enrollment token for federation '{request.FederationId}'"));
+        var capabilities = Capabilities(request.Device);
+        string clientId = "c-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+        string credential = $"{clientId}.{Base64Url(RandomNumberGenerator.GetBytes(32))}";
+        var view = await Call(() => grains.GetGrain<IClientGrain>(clientId).EnrollAsync(request.FederationId, capabilities, AgentAuthentication.HashCredential(credential)));
+        logger.LogInformation("Client {Client} enrolled in {Federation} from {Peer}: {Device}, rank {Rank}",
+            clientId, request.FederationId, context.Peer, capabilities.Device, view.AssignedRank);
+        return new RegisterResponse { ClientId = clientId, ClientCredential = credential, AssignedRank = view.AssignedRank, LoraAlpha = view.Alpha };
+    }
+
+    public override async Task<HeartbeatResponse> Heartbeat(HeartbeatRequest request, ServerCallContext context)
+    {
+        var client = grains.GetGrain<IClientGrain>(AgentAuthentication.ClientOf(context));
+        if (request.Device is { } device)
+        {
+            var view = await Call(client.GetAsync);
+            await Call(() => client.RegisterAsync(view.FederationId, Capabilities(device)));
+        }
+        await Call(client.HeartbeatAsync);
+        return new HeartbeatResponse { ServerTime = Timestamp.FromDateTime(DateTime.UtcNow) };
+    }
+
+    public override async Task<GetTaskResponse> GetTask(GetTaskRequest request, ServerCallContext context)
+    {
+        string clientId = AgentAuthentication.ClientOf(context);
+        var client = grains.GetGrain<IClientGrain>(clientId);
+        var view = await Call(client.GetAsync);
+        await Call(client.HeartbeatAsync); // asking for work is a sign of life
+        var federation = await Call(() => grains.GetGrain<IFederationGrain>(view.FederationId).GetAsync());
+        switch (federation.Status)
+        {
+            case FederationStatus.Created:
+                return Wait(RoundBusyRetry, $"federation '{federation.Id}' has not started");
+            case FederationStatus.Completed:
+                return new GetTaskResponse { Done = new Done { Reason = $"federation '{federation.Id}' completed {federation.CompletedRounds} rounds", FinalAdapter = Ref(federation.GlobalAdapter) } };
+            case FederationStatus.Failed:
+                return new GetTaskResponse { Done = new Done { Reason = $"federation '{federation.Id}' failed: {federation.FailureReason}", FinalAdapter = Ref(federation.GlobalAdapter) } };
+        }
+
+        var assignment = await grains.GetGrain<IRoundGrain>(GrainKeys.Round(federation.Id, federation.CurrentRound)).GetAssignmentAsync(clientId);
+        if (assignment is null)
+            return Wait(NotSelectedRetry, $"not selected for round {federation.CurrentRound}");
+        if (assignment.Status != RoundStatus.Open && !assignment.Submitted)
+            return Wait(RoundBusyRetry, $"round {assignment.Round} is {assignment.Status.ToString().ToLowerInvariant()}");
+        var task = new TrainingTask
+        {
+            FederationId = assignment.FederationId,
+            Round = assignment.Round,
+            BaseModel = assignment.BaseModel,
+            Rank = assignment.Rank,
+            LoraAlpha = assignment.Alpha,
+            Training = new Protocol.V1.TrainingPlan
+            {
+                LocalSteps = assignment.Training.LocalSteps,
+                BatchSize = assignment.Training.BatchSize,
+                LearningRate = assignment.Training.LearningRate,
+                LoraDropout = assignment.Training.LoraDropout,
+            },
+            GlobalAdapter = Ref(assignment.Global),
+            Deadline = Timestamp.FromDateTime(DateTime.SpecifyKind(assignment.Deadline, DateTimeKind.Utc)),
+            Submitted = assignment.Submitted,
+        };
+        task.TargetModules.Add(assignment.TargetModules);
+        return new GetTaskResponse { Task = task };
+    }
+
+    public override async Task DownloadAdapter(DownloadAdapterRequest request, IServerStreamWriter<AdapterChunk> responseStream, ServerCallContext context)
+    {
+        var wanted = ReferenceOf(request.Adapter) ?? throw AgentStatus.Invalid("adapter: a SHA-256 (64 lowercase hex digits) and a positive size are required");
+        if (request.Offset < 0 || request.Offset > wanted.Size)
+            throw new RpcException(new Status(StatusCode.OutOfRange, $"offset {request.Offset} is outside the adapter's {wanted.Size:N0} bytes"));
+        // Only the global adapters of the caller's own federation are served.
+        var view = await Call(grains.GetGrain<IClientGrain>(AgentAuthentication.ClientOf(context)).GetAsync);
+        var federation = await Call(() => grains.GetGrain<IFederationGrain>(view.FederationId).GetAsync());
+        var stored = new StoredUpdate(wanted.Sha256, wanted.Size);
+        if (federation.GlobalAdapter != stored && federation.History.All(r => r.GlobalAdapter != stored))
+            throw new RpcException(new Status(StatusCode.NotFound, $"no adapter {stored} in federation '{federation.Id}'"));
+
+        await using var content = await store.OpenReadAsync(wanted, request.Offset, context.CancellationToken);
+        var buffer = ArrayPool<byte>.Shared.Rent(options.MaxChunkBytes);
+        try
+        {
+            long offset = request.Offset;
+            int read;
+            while ((read = await content.ReadAsync(buffer.AsMemory(0, options.MaxChunkBytes), context.CancellationToken)) > 0)
+            {
+                await responseStream.WriteAsync(new AdapterChunk { Offset = offset, Data = ByteString.CopyFrom(buffer, 0, read), TotalSize = wanted.Size });
+                offset += read;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    public override async Task<UploadUpdateResponse> UploadUpdate(IAsyncStreamReader<UploadUpdateRequest> requestStream, ServerCallContext context)
+    {
+        string clientId = AgentAuthentication.ClientOf(context);
+        var ct = context.CancellationToken;
+        if (!await requestStream.MoveNext(ct) || requestStream.Current.PartCase != UploadUpdateRequest.PartOneofCase.Header)
+            throw AgentStatus.Invalid("an upload starts with a header message");
+        var header = requestStream.Current.Header;
+        var assignment = await AuthorizeUploadAsync(clientId, header);
+
+        var ticket = new UploadTicket(header.UploadId, clientId, header.Sha256, header.Size);
+        long offset;
+        try { offset = await staging.BeginAsync(ticket, ct); }
+        catch (UploadException e) { throw AgentStatus.From(e); }
+        catch (ArgumentException e) { throw AgentStatus.Invalid(e.Message); }
+        if (header.Offset != offset)
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"upload '{header.UploadId}' continues at offset {offset}, not {header.Offset}: resume from {offset}"));
+
+        offset = await ReceiveAsync(requestStream, clientId, header, offset, ct);
+        if (offset < header.Size)
+            return new UploadUpdateResponse { Status = "INCOMPLETE", AcknowledgedOffset = offset };
+
+        UpdateReference reference;
+        try
+        {
+            reference = await staging.CompleteAsync(clientId, header.UploadId, new UploadValidation(store, assignment), ct);
+        }
+        catch (UploadException e) { throw AgentStatus.From(e); }
+        catch (RpcException)
+        {
+            await staging.AbortAsync(clientId, header.UploadId, CancellationToken.None); // refused: nothing of it stays
+            throw;
+        }
+
+        var receipt = await grains.GetGrain<IRoundGrain>(GrainKeys.Round(header.FederationId, header.Round))
+            .SubmitAsync(clientId, new Submission(reference.ToStoredUpdate(), header.ExampleCount, header.Rank));
+        if (!receipt.IsAccepted) throw AgentStatus.From(receipt);
+        logger.LogInformation("Client {Client} submitted {Update} to round {Federation}/{Round} ({Status})",
+            clientId, reference, header.FederationId, header.Round, receipt.Status);
+        return new UploadUpdateResponse
+        {
+            Status = receipt.Status == SubmissionStatus.Duplicate ? "DUPLICATE" : "ACCEPTED",
+            Update = Ref(reference.ToStoredUpdate()),
+            AcknowledgedOffset = header.Size,
+        };
+    }
+
+    /// <summary>Everything about the upload that can be refused before a byte is received.</summary>
+    async Task<Assignment> AuthorizeUploadAsync(string clientId, UploadHeader header)
+    {
+        if (header.Size <= 0 || header.ExampleCount < 1 || header.Rank < 1 || header.Offset < 0)
+            throw AgentStatus.Invalid("header: size, example_count and rank must be positive and offset non-negative");
+        if (header.Size > options.MaxUpdateBytes)
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"the update's {header.Size:N0} bytes exceed the {options.MaxUpdateBytes:N0}-byte limit"));
+        var view = await Call(grains.GetGrain<IClientGrain>(clientId).GetAsync);
+        if (header.FederationId != view.FederationId)
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"client '{clientId}' belongs to federation '{view.FederationId}', not '{header.FederationId}'"));
+        var assignment = await grains.GetGrain<IRoundGrain>(GrainKeys.Round(header.FederationId, header.Round)).GetAssignmentAsync(clientId)
+            ?? throw new RpcException(new Status(StatusCode.PermissionDenied, $"client '{clientId}' was not selected for round {header.Round} of federation '{header.FederationId}'"));
+        if (assignment.Status != RoundStatus.Open && !assignment.Submitted)
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"round {header.Round} of federation '{header.FederationId}' is {assignment.Status.ToString().ToLowerInvariant()}"));
+        if (header.Rank > assignment.Rank)
+            throw AgentStatus.Invalid($"rank {header.Rank} exceeds the rank {assignment.Rank} assigned for round {header.Round}");
+        return assignment;
+    }
+
+    /// <summary>Stages the data messages in about 1 MiB appends; what arrived before a broken stream is still staged.</summary>
+    async Task<long> ReceiveAsync(IAsyncStreamReader<UploadUpdateRequest> requestStream, string clientId, UploadHeader header, long offset, CancellationToken ct)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(AppendBytes + options.MaxChunkBytes);
+        int buffered = 0;
+        async Task FlushAsync(CancellationToken token)
+        {
+            if (buffered == 0) return;
+            offset = await staging.AppendAsync(clientId, header.UploadId, offset, buffer.AsMemory(0, buffered), token);
+            buffered = 0;
+        }
+        try
+        {
+            while (await requestStream.MoveNext(ct))
+            {
+                var message = requestStream.Current;
+                if (message.PartCase != UploadUpdateRequest.PartOneofCase.Data)
+                    throw AgentStatus.Invalid("only data messages may follow the header");
+                var data = message.Data.Span;
+                if (data.Length > options.MaxChunkBytes)
+                    throw new RpcException(new Status(StatusCode.ResourceExhausted, $"a {data.Length:N0}-byte chunk exceeds the {options.MaxChunkBytes:N0}-byte limit"));
+                if (offset + buffered + data.Length > header.Size)
+                    throw new RpcException(new Status(StatusCode.ResourceExhausted, $"more bytes than the declared {header.Size:N0}"));
+                data.CopyTo(buffer.AsSpan(buffered));
+                buffered += data.Length;
+                if (buffered >= AppendBytes) await FlushAsync(ct);
+            }
+            await FlushAsync(ct);
+            return offset;
+        }
+        catch (UploadException e)
+        {
+            throw AgentStatus.From(e);
+        }
+        catch (Exception) when (ct.IsCancellationRequested && buffered > 0)
+        {
+            // The agent went away mid-stream: keep what it sent, so its resume starts later.
+            try { await FlushAsync(CancellationToken.None); }
+            catch (Exception e) { logger.LogDebug(e, "Could not stage the tail of a broken upload"); }
+            throw;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    public override async Task<GetUploadStatusResponse> GetUploadStatus(GetUploadStatusRequest request, ServerCallContext context)
+    {
+        try
+        {
+            return new GetUploadStatusResponse { AcknowledgedOffset = await staging.GetOffsetAsync(AgentAuthentication.ClientOf(context), request.UploadId, context.CancellationToken) };
+        }
+        catch (UploadException e) { throw AgentStatus.From(e); }
+        catch (ArgumentException e) { throw AgentStatus.Invalid(e.Message); }
+    }
+
+    public override Task<ReportMetricsResponse> ReportMetrics(ReportMetricsRequest request, ServerCallContext context)
+    {
+        using (logger.BeginScope(request.Metrics.ToDictionary(m => m.Key, m => (object)m.Value)))
+            logger.LogInformation("Client {Client} reports round {Federation}/{Round}: {Metrics}",
+                AgentAuthentication.ClientOf(context), request.FederationId, request.Round,
+                string.Join(", ", request.Metrics.OrderBy(m => m.Key).Select(m => $"{m.Key}={m.Value:G4}")));
+        return Task.FromResult(new ReportMetricsResponse());
+    }
+
+    bool EnrollmentTokenValid(string federationId, string token)
+    {
+        var presented = System.Text.Encoding.UTF8.GetBytes(token ?? "");
+        return new[] { federationId, "*" }
+            .SelectMany(key => options.EnrollmentTokens.TryGetValue(key, out var tokens) ? tokens : [])
+            .Any(t => CryptographicOperations.FixedTimeEquals(System.Text.Encoding.UTF8.GetBytes(t), presented));
+    }
+
+    static ClientCapabilities Capabilities(DeviceInfo? device)
+    {
+        if (device is null || string.IsNullOrWhiteSpace(device.Device) || device.GpuMemoryBytes < 0)
+            throw AgentStatus.Invalid("device: a device name (cpu or cuda) and non-negative GPU memory are required");
+        return new ClientCapabilities(device.Device, device.GpuMemoryBytes, string.IsNullOrEmpty(device.AgentVersion) ? null : device.AgentVersion);
+    }
+
+    static async Task<T> Call<T>(Func<Task<T>> call)
+    {
+        try { return await call(); }
+        catch (FederationException e) { throw AgentStatus.From(e); }
+    }
+
+    static async Task Call(Func<Task> call)
+    {
+        try { await call(); }
+        catch (FederationException e) { throw AgentStatus.From(e); }
+    }
+
+    static GetTaskResponse Wait(Duration retryAfter, string reason) => new() { Wait = new Wait { RetryAfter = retryAfter, Reason = reason } };
+
+    static AdapterRef? Ref(StoredUpdate? update) => update is null ? null : new AdapterRef { Sha256 = update.Sha256, Size = update.Size };
+
+    static UpdateReference? ReferenceOf(AdapterRef? adapter) =>
+        adapter is not null && StoredUpdates.IsWellFormed(new StoredUpdate(adapter.Sha256, adapter.Size)) ? new UpdateReference(adapter.Sha256, adapter.Size) : null;
+
+    static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+}
