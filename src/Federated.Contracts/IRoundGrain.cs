@@ -19,6 +19,13 @@ public interface IRoundGrain : IGrainWithStringKey
 
     /// <exception cref="FederationException">NotFound for a round never opened.</exception>
     [Alias("Get")] Task<RoundView> GetAsync();
+
+    /// <summary>
+    /// Closes an open round now, as if its deadline had passed: it aggregates with a quorum, else fails. For
+    /// operators, and for simulations whose clocks run faster than deadlines. A no-op once the round closed.
+    /// </summary>
+    /// <exception cref="FederationException">NotFound for a round never opened.</exception>
+    [Alias("Close")] Task<RoundView> CloseAsync();
 }
 
 public enum RoundStatus { Open, Aggregating, Closed, Failed }

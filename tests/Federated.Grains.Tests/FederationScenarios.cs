@@ -98,6 +98,27 @@ public abstract class FederationScenarios(CoordinatorCluster coordinator)
     }
 
     [Fact]
+    public async Task Closing_a_round_early_aggregates_what_arrived_when_it_has_a_quorum()
+    {
+        string fed = await _driver.CreateAsync(FederationDriver.Config(rounds: 1, clientsPerRound: 4, quorum: 2), clients: 4);
+        await _driver.Grains.GetGrain<IFederationGrain>(fed).StartAsync();
+        var view = await _driver.Round(fed, 1).GetAsync();
+        foreach (var client in view.Selected.Take(2))
+        {
+            var (adapter, submission) = await _driver.UploadAsync((await _driver.Round(fed, 1).GetAssignmentAsync(client))!, client);
+            adapter.Dispose();
+            await _driver.Round(fed, 1).SubmitAsync(client, submission);
+        }
+
+        await _driver.Round(fed, 1).CloseAsync();
+        var closed = await _driver.WaitForRoundAsync(fed, 1, FederationDriver.IsFinished, TimeSpan.FromSeconds(20));
+
+        Assert.Equal(RoundStatus.Closed, closed.Status);
+        Assert.True(closed.ClosedAt < view.Deadline, "closed only at the deadline");
+        Assert.Equal(2, closed.Outcomes.Length);
+    }
+
+    [Fact]
     public async Task Duplicate_submission_is_idempotent_before_and_after_the_round_closes()
     {
         string fed = await _driver.CreateAsync(FederationDriver.Config(rounds: 1, clientsPerRound: 2, quorum: 1), clients: 2);

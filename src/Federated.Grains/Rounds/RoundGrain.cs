@@ -150,6 +150,18 @@ public sealed class RoundGrain : Grain, IRoundGrain, IRemindable
         ? throw new FederationException(FederationError.NotFound, $"round {this.GetPrimaryKeyString()} has not been opened")
         : Task.FromResult(View());
 
+    public async Task<RoundView> CloseAsync()
+    {
+        if (S.Spec is null) throw new FederationException(FederationError.NotFound, $"round {this.GetPrimaryKeyString()} has not been opened");
+        if (S.Status == RoundStatus.Open && DateTime.UtcNow < S.Deadline)
+        {
+            S.Deadline = DateTime.UtcNow;
+            await _writer.WriteAsync();
+        }
+        await AdvanceAsync();
+        return View();
+    }
+
     public Task ReceiveReminder(string reminderName, TickStatus status) => AdvanceAsync();
 
     void ScheduleDeadline()
