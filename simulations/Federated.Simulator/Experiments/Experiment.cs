@@ -41,6 +41,8 @@ public sealed record RunSettings
     public string? PreAggregator { get; init; }
     public int ByzantineCount { get; init; }
     public double? NormCap { get; init; }
+    /// <summary>flexlora: the rank the exact sum is truncated to (default: the largest client rank).</summary>
+    public int? OutputRank { get; init; }
     public AttackSettings? Attack { get; init; }
     /// <summary>Probability that a selected client never answers in a round.</summary>
     public double DropoutRate { get; init; }

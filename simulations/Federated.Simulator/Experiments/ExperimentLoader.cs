@@ -124,6 +124,7 @@ public static class ExperimentLoader
             _ => 1,
         };
         Require(s.ClientsPerRound >= minimum, $"rule: {s.Rule} with byzantineCount {s.ByzantineCount} needs at least {minimum} clients per round, not {s.ClientsPerRound}");
+        Require(s.OutputRank is null or >= 1, $"outputRank: must be at least 1, not {s.OutputRank}");
         Require(s.DropoutRate is >= 0 and < 1, $"dropoutRate: must be in [0, 1), not {s.DropoutRate}");
         Require(s.StragglerRate is >= 0 and < 1, $"stragglerRate: must be in [0, 1), not {s.StragglerRate}");
         Require(s.Parallelism >= 1, $"parallelism: must be at least 1, not {s.Parallelism}");

@@ -33,6 +33,9 @@ public static class RunResults
                 roundsFailed = rows.Count(r => r.Status == "failed"),
                 attackersExcludedShare = rows.Sum(r => r.AttackersSubmitted) is var a and > 0 ? rows.Sum(r => r.AttackersExcluded) / (double)a : (double?)null,
                 wallSeconds = Math.Round(elapsed.TotalSeconds, 1),
+                meanRoundSeconds = Math.Round(rows.Skip(1).Select(r => r.RoundSeconds).DefaultIfEmpty(0).Average(), 2),
+                // Of the whole process so far (runs of one experiment share it).
+                peakWorkingSetMegabytes = System.Diagnostics.Process.GetCurrentProcess().PeakWorkingSet64 >> 20,
             },
             environment = new
             {
