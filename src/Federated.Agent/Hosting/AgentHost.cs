@@ -23,6 +23,7 @@ public static class AgentHost
         {
             builder = Host.CreateApplicationBuilder(args);
             builder.Configuration.AddCommandLine(args, AgentCommandLine.SwitchMappings.ToDictionary());
+            ConfigureLogging(builder.Logging);
             options = builder.Configuration.GetSection(AgentOptions.Section).Get<AgentOptions>() ?? new AgentOptions();
             address = AgentOptionsValidation.Validate(options, AgentStateStore.HasIdentity(options.StateDirectory));
             device = DeviceDetector.Detect(options.Device);
@@ -49,8 +50,21 @@ public static class AgentHost
             Console.Error.WriteLine($"fed-agent: {e.Message}");
             return AgentExit.BadConfiguration;
         }
+        var exit = host.Services.GetRequiredService<AgentExit>(); // RunAsync disposes the container
         await host.RunAsync();
-        return host.Services.GetRequiredService<AgentExit>().Code;
+        return exit.Code;
+    }
+
+    /// <summary>One line per event with its time; Logging:* settings still override levels and the formatter.</summary>
+    static void ConfigureLogging(ILoggingBuilder logging)
+    {
+        logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+        });
+        logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        logging.AddFilter("Grpc", LogLevel.Warning);
     }
 
     static void AddServices(IServiceCollection services, AgentOptions options, Uri address, DetectedDevice device)

@@ -63,6 +63,7 @@ public sealed class RoundRunner(CoordinatorConnection connection, AgentStateStor
         var progress = new RoundProgress(task.FederationId, task.Round, RoundPhase.Trained, task.GlobalAdapter?.Sha256, update.Path, update.Sha256,
             update.Size, UploadId: null, update.ExampleCount, rank, update.Metrics);
         state.SaveProgress(progress);
+        state.DeleteUpdatesExcept(update.Path); // earlier rounds' updates are in or moot
         logger.LogInformation("Round {Federation}/{Round}: trained; loss {First:F4} -> {Last:F4}{Eval}, update {Sha256} ({Size:N0} bytes)",
             task.FederationId, task.Round, update.Metrics["train_loss_first"], update.Metrics["train_loss"],
             update.Metrics.TryGetValue("eval_loss", out var eval) ? $", eval loss {update.Metrics["eval_loss_before"]:F4} -> {eval:F4}" : "", update.Sha256, update.Size);

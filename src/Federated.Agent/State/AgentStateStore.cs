@@ -37,5 +37,12 @@ public sealed class AgentStateStore
     public string UpdatePath(string federationId, int round) =>
         Path.Combine(Directory, "updates", $"{Sanitize(federationId)}-round-{round}.safetensors");
 
+    public void DeleteUpdatesExcept(string keep)
+    {
+        string directory = Path.GetDirectoryName(Path.GetFullPath(keep))!;
+        foreach (var file in System.IO.Directory.EnumerateFiles(directory, "*.safetensors"))
+            if (Path.GetFullPath(file) != Path.GetFullPath(keep)) File.Delete(file);
+    }
+
     static string Sanitize(string name) => string.Concat(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_'));
 }
