@@ -8,3 +8,23 @@ if ! command -v dotnet >/dev/null 2>&1; then
   echo "error: the .NET 10 SDK is required (https://dot.net); 'dotnet' is not on PATH" >&2
   exit 1
 fi
+
+# Real text corpora nobody in this project wrote, for simulations and the data tests: WordNet glosses
+# (/usr/share/wordnet) and fortune collections in English, German, Spanish and Italian (/usr/share/games/fortunes).
+CORPUS_PACKAGES=(wordnet-base fortunes fortunes-de fortunes-es fortunes-it)
+
+# Prints those of the given Debian packages that are not installed, one per line.
+missing_debian_packages() {
+  local package
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || echo "$package"
+  done
+}
+
+# apt-installs the given Debian packages (through sudo unless root).
+apt_install() {
+  [ $# -gt 0 ] || return 0
+  echo "==> install $* (Debian)"
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq "$@" >/dev/null
+}

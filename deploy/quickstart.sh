@@ -3,6 +3,10 @@
 # Qwen2-0.5B, aggregated with each heterogeneous-rank strategy by the `fed` CLI. Output: out/quickstart/
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
+# The text corpora simulations train on (CORPUS_PACKAGES, env.sh), from Debian when missing.
+mapfile -t corpora < <(missing_debian_packages "${CORPUS_PACKAGES[@]}")
+apt_install "${corpora[@]}"
+
 out="$REPO_ROOT/out/quickstart"
 rm -rf "$out" && mkdir -p "$out"
 echo "==> build fed"

@@ -64,13 +64,14 @@ public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetric
                 return (null, Complete(outcomes), $"no update could be used; first: {job.Updates[0].ClientId}: {outcomes[0]!.Rejection}");
 
             var s = job.Settings;
-            var aggregator = new AggregatorOptions(s.Strategy, s.Rule, s.PreAggregator, s.ByzantineCount, s.Tau, s.OutputRank, s.NormCap).Build();
             AggregationResult result;
             try
             {
-                result = aggregator.Aggregate(updates);
+                result = new AggregatorOptions(s.Strategy, s.Rule, s.PreAggregator, s.ByzantineCount, s.Tau, s.OutputRank, s.NormCap).Build().Aggregate(updates);
             }
-            catch (AdapterException e)
+            // Deterministic refusals (incompatible updates, a rule that needs more clients than arrived): retrying
+            // cannot help, so the round fails with the reason instead.
+            catch (Exception e) when (e is AdapterException or RobustRuleException or ArgumentException)
             {
                 foreach (var k in positions)
                     outcomes[k] = new ClientOutcomeView(job.Updates[k].ClientId, false, 0, 0, null, $"not aggregated: {e.Message}");

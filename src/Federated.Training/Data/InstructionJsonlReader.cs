@@ -17,20 +17,29 @@ public static class InstructionJsonlReader
     }
 
     /// <param name="fileName">Used only in error messages.</param>
-    public static IReadOnlyList<InstructionRecord> Read(TextReader reader, string fileName)
+    public static IReadOnlyList<InstructionRecord> Read(TextReader reader, string fileName) =>
+        ReadTagged(reader, fileName, tagField: null).Select(tagged => tagged.Record).ToList();
+
+    /// <summary>
+    /// Reads the examples together with one extra, optional string field of each line (e.g. <c>"domain"</c>);
+    /// the tag is null where the line does not have it (or has it as null).
+    /// </summary>
+    /// <param name="tagField">The extra field's name; null reads no tag.</param>
+    public static IReadOnlyList<(InstructionRecord Record, string? Tag)> ReadTagged(TextReader reader, string fileName, string? tagField)
     {
-        var records = new List<InstructionRecord>();
+        ArgumentNullException.ThrowIfNull(reader);
+        var records = new List<(InstructionRecord, string?)>();
         var lineNumber = 0;
         while (reader.ReadLine() is { } line)
         {
             lineNumber++;
             if (!string.IsNullOrWhiteSpace(line))
-                records.Add(ParseLine(line, fileName, lineNumber));
+                records.Add(ParseLine(line, fileName, lineNumber, tagField));
         }
         return records;
     }
 
-    private static InstructionRecord ParseLine(string line, string fileName, int lineNumber)
+    private static (InstructionRecord Record, string? Tag) ParseLine(string line, string fileName, int lineNumber, string? tagField)
     {
         JsonDocument document;
         try
@@ -63,7 +72,8 @@ public static class InstructionJsonlReader
             if (!string.IsNullOrEmpty(input) && !string.IsNullOrEmpty(context))
                 throw new TrainingDataException(fileName, lineNumber, "has both 'input' (Alpaca) and 'context' (Dolly)");
 
-            return new InstructionRecord(instruction, input ?? context ?? "", answer);
+            var tag = tagField is null ? null : OptionalString(root, tagField);
+            return (new InstructionRecord(instruction, input ?? context ?? "", answer), tag);
         }
 
         // Absent and null both mean "not given"; any other non-string type is an error.

@@ -1,0 +1,178 @@
+{{/* Names */}}
+{{- define "federated.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "federated.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "federated.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "federated.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: federated
+{{- end -}}
+
+{{/* Selector labels of one component: include "federated.selectorLabels" (list . "coordinator") */}}
+{{- define "federated.selectorLabels" -}}
+{{- $ := index . 0 -}}
+app.kubernetes.io/name: {{ include "federated.name" $ }}
+app.kubernetes.io/instance: {{ $.Release.Name }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}
+
+{{- define "federated.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "federated.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "federated.image" -}}
+{{- $img := index . 0 -}}{{- $ := index . 1 -}}
+{{- printf "%s:%s" $img.repository (default $.Chart.AppVersion $img.tag) -}}
+{{- end -}}
+
+{{/* Service and Secret names */}}
+{{- define "federated.grpcService" -}}{{ include "federated.fullname" . }}-grpc{{- end -}}
+{{- define "federated.adminService" -}}{{ include "federated.fullname" . }}-admin{{- end -}}
+{{- define "federated.siloService" -}}{{ include "federated.fullname" . }}-silo{{- end -}}
+{{- define "federated.redisService" -}}{{ include "federated.fullname" . }}-redis{{- end -}}
+{{- define "federated.tokensSecret" -}}{{ include "federated.fullname" . }}-enrollment{{- end -}}
+{{- define "federated.agentSecret" -}}{{ include "federated.fullname" . }}-agent{{- end -}}
+
+{{- define "federated.tlsSecret" -}}
+{{- if eq .Values.tls.source "existingSecret" -}}
+{{- required "tls.existingSecret is required when tls.source=existingSecret" .Values.tls.existingSecret -}}
+{{- else -}}
+{{- include "federated.fullname" . }}-tls
+{{- end -}}
+{{- end -}}
+
+{{- define "federated.redisSecret" -}}
+{{- if .Values.redis.auth.existingSecret.name -}}
+{{- .Values.redis.auth.existingSecret.name -}}
+{{- else -}}
+{{- include "federated.fullname" . }}-redis
+{{- end -}}
+{{- end -}}
+
+{{- define "federated.redisSecretKey" -}}
+{{- if .Values.redis.auth.existingSecret.name -}}{{ .Values.redis.auth.existingSecret.key }}{{- else -}}redis-password{{- end -}}
+{{- end -}}
+
+{{/* Whether the chart itself creates the Redis password Secret. */}}
+{{- define "federated.redisSecretCreate" -}}
+{{- if and .Values.redis.auth.enabled (not .Values.redis.auth.existingSecret.name) -}}true{{- end -}}
+{{- end -}}
+
+{{/* host:port of Redis */}}
+{{- define "federated.redisAddress" -}}
+{{- if eq .Values.redis.mode "external" -}}
+{{- required "redis.external.address is required when redis.mode=external" .Values.redis.external.address -}}
+{{- else -}}
+{{- include "federated.redisService" . }}:6379
+{{- end -}}
+{{- end -}}
+
+{{/* The agents' secret and key */}}
+{{- define "federated.agentSecretName" -}}
+{{- default (include "federated.agentSecret" .) .Values.agents.enrollmentToken.existingSecret.name -}}
+{{- end -}}
+{{- define "federated.agentSecretKey" -}}
+{{- if .Values.agents.enrollmentToken.existingSecret.name -}}{{ .Values.agents.enrollmentToken.existingSecret.key }}{{- else -}}enrollment-token{{- end -}}
+{{- end -}}
+
+{{/* https or http */}}
+{{- define "federated.scheme" -}}{{ if .Values.tls.enabled }}https{{ else }}http{{ end }}{{- end -}}
+
+{{/* In-cluster address of the agents' endpoint */}}
+{{- define "federated.grpcUrl" -}}
+{{- printf "%s://%s.%s.svc:%v" (include "federated.scheme" .) (include "federated.grpcService" .) .Release.Namespace .Values.service.grpc.port -}}
+{{- end -}}
+
+{{/*
+A value kept across upgrades: the existing Secret's key if the release already has it, else a new random one.
+include "federated.keptSecret" (dict "ctx" . "secret" NAME "key" KEY "length" 40) -> base64 value
+*/}}
+{{- define "federated.keptSecret" -}}
+{{- $existing := lookup "v1" "Secret" .ctx.Release.Namespace .secret -}}
+{{- if and $existing $existing.data (hasKey $existing.data .key) -}}
+{{- index $existing.data .key -}}
+{{- else -}}
+{{- randAlphaNum (int (default 40 .length)) | b64enc -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Restricted pod and container security contexts */}}
+{{- define "federated.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .runAsUser }}
+runAsGroup: {{ .runAsGroup }}
+fsGroup: {{ .runAsGroup }}
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "federated.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .runAsUser }}
+runAsGroup: {{ .runAsGroup }}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Cross-field checks the schema cannot express clearly. */}}
+{{- define "federated.validate" -}}
+{{- if and .Values.coordinator.probes.grpc .Values.tls.enabled -}}
+{{- fail "coordinator.probes.grpc needs tls.enabled=false: the kubelet's gRPC probe cannot speak TLS (the /healthz and /readyz probes run over HTTPS)" -}}
+{{- end -}}
+{{- if and .Values.tls.enabled (eq .Values.tls.source "values") (or (not .Values.tls.certificate) (not .Values.tls.key)) -}}
+{{- fail "tls.source=values needs tls.certificate and tls.key (PEM)" -}}
+{{- end -}}
+{{- if and (eq .Values.redis.mode "external") (not .Values.redis.external.address) -}}
+{{- fail "redis.mode=external needs redis.external.address (host:port)" -}}
+{{- end -}}
+{{- if and .Values.redis.auth.enabled (eq .Values.redis.mode "external") (not .Values.redis.auth.existingSecret.name) (not .Values.redis.auth.password) -}}
+{{- fail "redis.mode=external with redis.auth.enabled needs redis.auth.existingSecret.name or redis.auth.password" -}}
+{{- end -}}
+{{- if and .Values.agents.enabled (not .Values.agents.federationId) -}}
+{{- fail "agents.enabled needs agents.federationId (the federation the in-cluster agents join)" -}}
+{{- end -}}
+{{- if and .Values.ingress.enabled (not .Values.ingress.host) -}}
+{{- fail "ingress.enabled needs ingress.host" -}}
+{{- end -}}
+{{- if and .Values.agents.enrollmentToken.value (lt (len .Values.agents.enrollmentToken.value) 16) -}}
+{{- fail "agents.enrollmentToken.value needs at least 16 characters" -}}
+{{- end -}}
+{{- range .Values.enrollment.tokens -}}
+{{- if and .value (lt (len .value) 16) -}}
+{{- fail (printf "enrollment.tokens: the token for federation %q has %d characters; the coordinator needs at least 16" .federation (len .value)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels of a component's pods: include "federated.podLabels" (list . "coordinator") */}}
+{{- define "federated.podLabels" -}}
+{{ include "federated.labels" (index . 0) }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}

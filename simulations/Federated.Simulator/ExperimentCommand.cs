@@ -1,0 +1,97 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Federated.Simulator.Experiments;
+using Federated.Simulator.Reporting;
+using Federated.Simulator.Runtime;
+using Spectre.Console;
+
+namespace Federated.Simulator;
+
+/// <summary><c>fed-sim run</c> and <c>fed-sim validate</c>.</summary>
+public static class ExperimentCommand
+{
+    public const int ExitOk = 0, ExitError = 1, ExitUsage = 2;
+
+    public static RootCommand Create(TextWriter output)
+    {
+        var experiment = new Argument<string>("experiment") { Description = "An experiment file (simulations/experiments/*.json)" };
+        var outDir = new Option<string>("--out") { Description = "Results go to OUT/<experiment name>/", DefaultValueFactory = _ => "results" };
+        var cache = new Option<string>("--cache")
+        {
+            Description = "Where pretrained base models are cached",
+            DefaultValueFactory = _ => Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "federated", "models"),
+        };
+        var only = new Option<string?>("--only") { Description = "Run only the runs whose name contains this text" };
+        var plain = new Option<bool>("--plain") { Description = "Plain progress lines instead of live bars (automatic when output is redirected)" };
+
+        var run = new Command("run", "Run an experiment: every variant and sweep point, then tables and plots") { experiment, outDir, cache, only, plain };
+        run.SetAction(async (parse, cancellation) =>
+        {
+            var (exp, runs) = ExperimentLoader.Load(parse.GetValue(experiment)!);
+            if (parse.GetValue(only) is { } filter) runs = runs.Where(r => r.Name.Contains(filter, StringComparison.OrdinalIgnoreCase)).ToList();
+            string dir = Path.Combine(parse.GetValue(outDir)!, exp.Name);
+            bool live = !parse.GetValue(plain) && AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected;
+            output.WriteLine($"{exp.Name}: {runs.Count} run(s) -> {Path.GetFullPath(dir)}");
+            var results = new List<(ExperimentRun, IReadOnlyList<RoundMetrics>)>();
+            async Task RunAll(ISimulationProgress progress)
+            {
+                var runner = new SimulationRunner(parse.GetValue(cache)!, SimulationDataBuilder.Build, progress);
+                foreach (var r in runs)
+                {
+                    var clock = Stopwatch.StartNew();
+                    string runDir = Path.Combine(dir, RunResults.Slug(r.Name));
+                    var rows = await runner.RunAsync(r, runDir, cancellation);
+                    RunResults.Write(runDir, r, rows, clock.Elapsed);
+                    results.Add((r, rows));
+                }
+            }
+            if (live)
+                await AnsiConsole.Progress().AutoClear(false)
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                    .StartAsync(ctx => RunAll(new LiveProgress(ctx)));
+            else
+                await RunAll(new LineProgress(output));
+            ExperimentReport.Write(dir, exp, results);
+            output.WriteLine(File.ReadAllText(Path.Combine(dir, ExperimentReport.TableFile)));
+            return ExitOk;
+        });
+
+        var validate = new Command("validate", "Check an experiment file and list its runs without running them") { experiment };
+        validate.SetAction(parse =>
+        {
+            var (exp, runs) = ExperimentLoader.Load(parse.GetValue(experiment)!);
+            output.WriteLine($"{exp.Name}: {runs.Count} run(s)");
+            foreach (var r in runs)
+                output.WriteLine($"  {r.Name}: {r.Settings.Clients} clients, {r.Settings.ClientsPerRound}/round, {r.Settings.Rounds} rounds, " +
+                                 $"{r.Settings.Strategy}{(r.Settings.Rule is { } rule ? " + " + rule : "")}, ranks [{string.Join(", ", r.Settings.Ranks)}]" +
+                                 (r.Settings.Attack is { } a ? $", {a.Fraction:P0} {a.Type} attackers" : ""));
+            return ExitOk;
+        });
+
+        return new RootCommand("fed-sim: simulate federated LoRA fine-tuning with virtual clients on one machine (real coordinator, real training)")
+        {
+            run, validate,
+        };
+    }
+
+    /// <summary>Runs the command line: bad experiments and usage errors are one line and a non-zero exit.</summary>
+    public static int Run(string[] args, TextWriter output, TextWriter error)
+    {
+        var root = Create(output);
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            error.WriteLine($"fed-sim: {parse.Errors[0].Message} (see 'fed-sim --help')");
+            return ExitUsage;
+        }
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+        }
+        catch (ExperimentException e)
+        {
+            error.WriteLine($"fed-sim: error: {e.Message}");
+            return ExitError;
+        }
+    }
+}

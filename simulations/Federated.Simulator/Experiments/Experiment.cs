@@ -1,0 +1,91 @@
+using System.Text.Json.Serialization;
+
+namespace Federated.Simulator.Experiments;
+
+/// <summary>
+/// One checked-in experiment (simulations/experiments/*.json): a base run, optional named variants, and a
+/// sweep over any top-level setting. Runs = variants x the cartesian product of the sweep values.
+/// </summary>
+public sealed record Experiment
+{
+    public required string Name { get; init; }
+    public string? Description { get; init; }
+    public RunSettings Settings { get; init; } = new();
+    /// <summary>Named overrides of <see cref="Settings"/>, e.g. {"name": "fedit-r16", "strategy": "fedit", "ranks": [16]}.</summary>
+    public IReadOnlyList<Dictionary<string, System.Text.Json.JsonElement>> Variants { get; init; } = [];
+    /// <summary>Setting name -> values, e.g. {"localSteps": [10, 30]}.</summary>
+    public Dictionary<string, System.Text.Json.JsonElement[]> Sweep { get; init; } = new();
+}
+
+/// <summary>Everything one simulation run needs. Defaults make a small, quick run.</summary>
+public sealed record RunSettings
+{
+    public long Seed { get; init; } = 1;
+    public ModelSettings Model { get; init; } = new();
+    public DataSettings Data { get; init; } = new();
+    public int Clients { get; init; } = 8;
+    public int ClientsPerRound { get; init; } = 8;
+    /// <summary>Accepted updates a round needs; default half the clients per round (rounded up).</summary>
+    public int? Quorum { get; init; }
+    public int Rounds { get; init; } = 5;
+    public int LocalSteps { get; init; } = 20;
+    public int BatchSize { get; init; } = 8;
+    public double LearningRate { get; init; } = 2e-3;
+    /// <summary>Client i trains at Ranks[i mod count] (as if its GPU memory allowed that rank).</summary>
+    public int[] Ranks { get; init; } = [8];
+    /// <summary>lora_alpha = AlphaPerRank * rank.</summary>
+    public double AlphaPerRank { get; init; } = 2;
+    public string[] TargetModules { get; init; } = ["q_proj", "v_proj"];
+    public string Strategy { get; init; } = "flora";
+    public string? Rule { get; init; }
+    public string? PreAggregator { get; init; }
+    public int ByzantineCount { get; init; }
+    public double? NormCap { get; init; }
+    public AttackSettings? Attack { get; init; }
+    /// <summary>Probability that a selected client never answers in a round.</summary>
+    public double DropoutRate { get; init; }
+    /// <summary>Probability that a selected client's update arrives after the round closed.</summary>
+    public double StragglerRate { get; init; }
+    /// <summary>Virtual clients training at once (each on its own replica of the frozen base).</summary>
+    public int Parallelism { get; init; } = 2;
+}
+
+public sealed record ModelSettings
+{
+    /// <summary>tiny or small (ignored when <see cref="Directory"/> is set).</summary>
+    public string Preset { get; init; } = "tiny";
+    /// <summary>An HF model directory to start from instead of a preset.</summary>
+    public string? Directory { get; init; }
+    /// <summary>Full-parameter steps on the pretraining corpus before federated LoRA starts (cached across runs).</summary>
+    public int PretrainSteps { get; init; } = 300;
+    public int ContextLength { get; init; } = 96;
+}
+
+[JsonConverter(typeof(JsonStringEnumConverter<DataSource>))]
+public enum DataSource { WordNet, Fortunes, Jsonl }
+
+[JsonConverter(typeof(JsonStringEnumConverter<PartitionKind>))]
+public enum PartitionKind { Natural, Dirichlet, Iid }
+
+public sealed record DataSettings
+{
+    public DataSource Source { get; init; } = DataSource.WordNet;
+    /// <summary>Jsonl: a file of Alpaca/Dolly records with an optional "domain" field.</summary>
+    public string? Path { get; init; }
+    public PartitionKind Partition { get; init; } = PartitionKind.Natural;
+    /// <summary>Dirichlet concentration: small is skewed (non-IID), large near-uniform.</summary>
+    public double Alpha { get; init; } = 0.5;
+    /// <summary>Domains to use (null: all); keeps experiments small and comparable.</summary>
+    public string[]? Domains { get; init; }
+    public int MaxExamplesPerClient { get; init; } = 300;
+    public int EvalExamplesPerClient { get; init; } = 40;
+    public int GlobalEvalExamples { get; init; } = 200;
+}
+
+/// <summary>A fraction of the clients are Byzantine and upload <see cref="Type"/>'s crafted update instead of their own.</summary>
+public sealed record AttackSettings
+{
+    public double Fraction { get; init; } = 0.2;
+    public string Type { get; init; } = "sign-flip";
+    public double? Strength { get; init; }
+}

@@ -1,0 +1,142 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using Federated.Core.Aggregation;
+using Federated.Core.Attacks;
+using Federated.Core.Robust;
+using Federated.Training.Lora;
+
+namespace Federated.Simulator.Experiments;
+
+/// <summary>Reads an experiment file strictly (unknown fields are errors), expands variants and sweeps, and validates every run.</summary>
+public static class ExperimentLoader
+{
+    internal static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    /// <exception cref="ExperimentException">The file is missing, malformed, or a run's settings are invalid.</exception>
+    public static (Experiment Experiment, IReadOnlyList<ExperimentRun> Runs) Load(string path)
+    {
+        if (!File.Exists(path)) throw new ExperimentException($"{path}: no such experiment file");
+        Experiment experiment;
+        try
+        {
+            experiment = JsonSerializer.Deserialize<Experiment>(File.ReadAllText(path), Json)
+                ?? throw new ExperimentException($"{path}: the file holds null, not an experiment");
+        }
+        catch (JsonException e)
+        {
+            throw new ExperimentException($"{path}: {Describe(e)}", e);
+        }
+        return (experiment, Expand(experiment, path));
+    }
+
+    public static IReadOnlyList<ExperimentRun> Expand(Experiment experiment, string source = "experiment")
+    {
+        if (string.IsNullOrWhiteSpace(experiment.Name) || experiment.Name.Any(c => !char.IsAsciiLetterOrDigit(c) && c is not '-' and not '_'))
+            throw new ExperimentException($"{source}: name '{experiment.Name}' must be letters, digits, '-' or '_' (it names the results directory)");
+        var variants = experiment.Variants.Count == 0 ? [new Dictionary<string, JsonElement>()] : experiment.Variants;
+        var runs = new List<ExperimentRun>();
+        foreach (var (variant, index) in variants.Select((v, i) => (v, i)))
+        {
+            string variantName = variant.TryGetValue("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()!
+                : experiment.Variants.Count == 0 ? "" : $"variant{index + 1}";
+            var overrides = variant.Where(p => p.Key != "name").ToList();
+            foreach (var combination in Combinations(experiment.Sweep.ToList()))
+            {
+                var settings = Apply(experiment.Settings, overrides.Concat(combination), source, variantName);
+                string name = string.Join(" ", new[] { variantName }.Concat(combination.Select(c => $"{c.Key}={Compact(c.Value)}")).Where(s => s.Length > 0));
+                Validate(settings, source, name.Length == 0 ? "the run" : $"run '{name}'");
+                runs.Add(new ExperimentRun(experiment.Name, name.Length == 0 ? experiment.Name : name, settings));
+            }
+        }
+        if (runs.Select(r => r.Name).Distinct().Count() != runs.Count)
+            throw new ExperimentException($"{source}: two runs would have the same name; give variants distinct names");
+        return runs;
+    }
+
+    static IEnumerable<List<KeyValuePair<string, JsonElement>>> Combinations(List<KeyValuePair<string, JsonElement[]>> sweep)
+    {
+        if (sweep.Count == 0) { yield return []; yield break; }
+        foreach (var rest in Combinations(sweep.Skip(1).ToList()))
+            foreach (var value in sweep[0].Value)
+                yield return [new(sweep[0].Key, value), .. rest];
+    }
+
+    /// <summary>Settings with overrides at dotted paths ("localSteps", "data.alpha", "attack.type"), re-read strictly.</summary>
+    static RunSettings Apply(RunSettings baseline, IEnumerable<KeyValuePair<string, JsonElement>> overrides, string source, string variant)
+    {
+        var node = JsonSerializer.SerializeToNode(baseline, Json)!.AsObject();
+        foreach (var (path, value) in overrides)
+        {
+            var parts = path.Split('.');
+            var target = node;
+            foreach (var part in parts[..^1])
+            {
+                target[part] ??= new JsonObject();
+                target = target[part] as JsonObject ?? throw new ExperimentException($"{source}: '{path}' goes through '{part}', which is not an object");
+            }
+            target[parts[^1]] = JsonNode.Parse(value.GetRawText());
+        }
+        try
+        {
+            return node.Deserialize<RunSettings>(Json)!;
+        }
+        catch (JsonException e)
+        {
+            throw new ExperimentException($"{source}: {(variant.Length > 0 ? $"variant '{variant}': " : "")}{Describe(e)}", e);
+        }
+    }
+
+    static void Validate(RunSettings s, string source, string run)
+    {
+        var errors = new List<string>();
+        void Require(bool ok, string message) { if (!ok) errors.Add(message); }
+        Require(s.Clients >= 1, $"clients: must be at least 1, not {s.Clients}");
+        Require(s.ClientsPerRound >= 1 && s.ClientsPerRound <= s.Clients, $"clientsPerRound: must be between 1 and clients ({s.Clients}), not {s.ClientsPerRound}");
+        Require(s.Quorum is null || (s.Quorum >= 1 && s.Quorum <= s.ClientsPerRound), $"quorum: must be between 1 and clientsPerRound ({s.ClientsPerRound}), not {s.Quorum}");
+        Require(s.Rounds >= 1, $"rounds: must be at least 1, not {s.Rounds}");
+        Require(s.LocalSteps >= 1, $"localSteps: must be at least 1, not {s.LocalSteps}");
+        Require(s.BatchSize >= 1, $"batchSize: must be at least 1, not {s.BatchSize}");
+        Require(s.LearningRate > 0, $"learningRate: must be positive, not {s.LearningRate}");
+        Require(s.Ranks.Length > 0 && s.Ranks.All(r => r >= 1), "ranks: at least one rank, each at least 1");
+        Require(s.AlphaPerRank > 0, $"alphaPerRank: must be positive, not {s.AlphaPerRank}");
+        Require(s.TargetModules.Length > 0 && s.TargetModules.All(LoraInjection.TargetNames.Contains),
+            $"targetModules: one or more of {string.Join(", ", LoraInjection.TargetNames)}");
+        Require(AggregationStrategies.Names.Contains(s.Strategy), $"strategy: '{s.Strategy}' is not one of {string.Join(", ", AggregationStrategies.Names)}");
+        var rules = RobustRules.Names.Concat(RobustRules.CoordinateWiseNames).Where(r => r != "fltrust").ToList();
+        Require(s.Rule is null || rules.Contains(s.Rule), $"rule: '{s.Rule}' is not one of {string.Join(", ", rules)}");
+        Require(s.PreAggregator is null || RobustRules.PreAggregatorNames.Contains(s.PreAggregator), $"preAggregator: '{s.PreAggregator}' is not one of {string.Join(", ", RobustRules.PreAggregatorNames)}");
+        Require(s.Strategy is not ("fedit" or "ffa") || s.Ranks.Distinct().Count() == 1, $"strategy: {s.Strategy} needs one rank for all clients, but ranks are [{string.Join(", ", s.Ranks)}]");
+        Require(s.DropoutRate is >= 0 and < 1, $"dropoutRate: must be in [0, 1), not {s.DropoutRate}");
+        Require(s.StragglerRate is >= 0 and < 1, $"stragglerRate: must be in [0, 1), not {s.StragglerRate}");
+        Require(s.Parallelism >= 1, $"parallelism: must be at least 1, not {s.Parallelism}");
+        Require(s.Model.Directory is not null || s.Model.Preset is "tiny" or "small", $"model.preset: '{s.Model.Preset}' is not tiny or small");
+        Require(s.Model.Directory is null || Directory.Exists(s.Model.Directory), $"model.directory: '{s.Model.Directory}' does not exist");
+        Require(s.Model.PretrainSteps >= 0, $"model.pretrainSteps: must not be negative, not {s.Model.PretrainSteps}");
+        Require(s.Model.ContextLength >= 8, $"model.contextLength: must be at least 8, not {s.Model.ContextLength}");
+        Require(s.Data.Source != DataSource.Jsonl || File.Exists(s.Data.Path), $"data.path: a JSONL file is required for source jsonl ('{s.Data.Path}' does not exist)");
+        Require(s.Data.Alpha > 0, $"data.alpha: must be positive, not {s.Data.Alpha}");
+        Require(s.Data.MaxExamplesPerClient >= 1 && s.Data.EvalExamplesPerClient >= 1 && s.Data.GlobalEvalExamples >= 1,
+            "data: maxExamplesPerClient, evalExamplesPerClient and globalEvalExamples must be at least 1");
+        if (s.Attack is { } a)
+        {
+            Require(ByzantineAttacks.Names.Contains(a.Type), $"attack.type: '{a.Type}' is not one of {string.Join(", ", ByzantineAttacks.Names)}");
+            Require(a.Fraction is > 0 and < 1, $"attack.fraction: must be in (0, 1), not {a.Fraction}");
+        }
+        if (errors.Count > 0)
+            throw new ExperimentException($"{source}: {run}: {string.Join("; ", errors)}");
+    }
+
+    static string Describe(JsonException e) =>
+        $"{e.Message.Split(" Path:")[0].TrimEnd('.')}{(e.Path is { Length: > 0 } p ? $" (at {p})" : "")}";
+
+    static string Compact(JsonElement value) => value.ValueKind == JsonValueKind.String ? value.GetString()! : value.GetRawText();
+}

@@ -1,0 +1,8 @@
+namespace Federated.Simulator.Experiments;
+
+/// <summary>One concrete run of an experiment: its name (variant and sweep values) and complete settings.</summary>
+public sealed record ExperimentRun(string Experiment, string Name, RunSettings Settings)
+{
+    /// <summary>Clients per round that must be accepted (the explicit quorum, else half rounded up).</summary>
+    public int Quorum => Settings.Quorum ?? (Settings.ClientsPerRound + 1) / 2;
+}

@@ -1,0 +1,3 @@
+using Federated.Simulator;
+
+return ExperimentCommand.Run(args, Console.Out, Console.Error);

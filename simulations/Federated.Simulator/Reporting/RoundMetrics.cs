@@ -1,0 +1,41 @@
+namespace Federated.Simulator.Reporting;
+
+/// <summary>One row of a run's metrics.csv. Round 0 is the base model before any federated training.</summary>
+public sealed record RoundMetrics(
+    int Round,
+    string Status,
+    int Selected,
+    int Submitted,
+    int Accepted,
+    int Rejected,
+    int Dropped,
+    int Late,
+    int AttackersSubmitted,
+    int AttackersExcluded,
+    double TrainLoss,
+    double EvalLoss,
+    double ClientEvalLoss,
+    int GlobalRank,
+    double RoundSeconds,
+    double AggregationSeconds)
+{
+    public double EvalPerplexity => Math.Exp(EvalLoss);
+
+    public static readonly string[] Columns =
+    [
+        "round", "status", "selected", "submitted", "accepted", "rejected", "dropped", "late", "attackers_submitted", "attackers_excluded",
+        "train_loss", "eval_loss", "eval_perplexity", "client_eval_loss", "global_rank", "round_seconds", "aggregation_seconds",
+    ];
+
+    public IEnumerable<string> Values()
+    {
+        var c = System.Globalization.CultureInfo.InvariantCulture;
+        return
+        [
+            Round.ToString(c), Status, Selected.ToString(c), Submitted.ToString(c), Accepted.ToString(c), Rejected.ToString(c),
+            Dropped.ToString(c), Late.ToString(c), AttackersSubmitted.ToString(c), AttackersExcluded.ToString(c),
+            TrainLoss.ToString("G6", c), EvalLoss.ToString("G6", c), EvalPerplexity.ToString("G6", c), ClientEvalLoss.ToString("G6", c),
+            GlobalRank.ToString(c), RoundSeconds.ToString("F3", c), AggregationSeconds.ToString("F3", c),
+        ];
+    }
+}

@@ -1,0 +1,51 @@
+using System.Net;
+using System.Net.Sockets;
+using Federated.Coordinator.Hosting;
+using Federated.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Federated.Simulator.Runtime;
+
+/// <summary>
+/// The real coordinator (the same silo wiring as the host, embedded mode, state in memory) inside the simulator's
+/// process on free loopback ports. Virtual clients reach its grains and update store directly, not over gRPC.
+/// </summary>
+public sealed class SimulatedCoordinator : IAsyncDisposable
+{
+    readonly IHost _host;
+
+    SimulatedCoordinator(IHost host) => _host = host;
+
+    public IGrainFactory Grains => _host.Services.GetRequiredService<IGrainFactory>();
+    public IUpdateStore Store => _host.Services.GetRequiredService<IUpdateStore>();
+
+    public static async Task<SimulatedCoordinator> StartAsync(string dataDirectory, CancellationToken cancellation = default)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.AddFilter((_, level) => level >= LogLevel.Error);
+        var options = new CoordinatorOptions
+        {
+            Mode = CoordinatorMode.Embedded, DataDirectory = dataDirectory, InMemoryState = true,
+            SiloPort = FreePort(), GatewayPort = FreePort(),
+        };
+        builder.UseOrleans(silo => silo.AddFederatedCoordinator(options));
+        var host = builder.Build();
+        await host.StartAsync(cancellation);
+        return new SimulatedCoordinator(host);
+    }
+
+    static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _host.StopAsync();
+        _host.Dispose();
+    }
+}

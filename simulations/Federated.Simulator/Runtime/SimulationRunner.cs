@@ -1,0 +1,207 @@
+using System.Diagnostics;
+using Federated.Contracts;
+using Federated.Core.Adapters;
+using Federated.Core.Attacks;
+using Federated.Core.Formats;
+using Federated.Grains;
+using Federated.Simulator.Experiments;
+using Federated.Simulator.Reporting;
+using Federated.Training.Data;
+using Federated.Training.Evaluation;
+using Federated.Training.Lora;
+using Federated.Training.Tokenization;
+using TorchSharp;
+
+namespace Federated.Simulator.Runtime;
+
+/// <summary>
+/// Runs one experiment run: the real coordinator in-process, virtual clients that train with the agent's code
+/// (<see cref="LoraUpdateTrainer"/>) on their own data at their own rank, attackers, dropouts and stragglers,
+/// and the global model evaluated after every round. Deterministic for a seed.
+/// </summary>
+public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTokenizer, SimulationData> data, ISimulationProgress progress)
+{
+    const long GiB = 1L << 30;
+
+    public async Task<IReadOnlyList<RoundMetrics>> RunAsync(ExperimentRun run, string outputDirectory, CancellationToken cancellation)
+    {
+        var s = run.Settings;
+        Directory.CreateDirectory(outputDirectory);
+        string baseDir = BaseModels.Ensure(s.Model, s.Seed, cacheRoot, progress.Log, cancellation);
+        var tokenizer = TokenizerLoader.Load(baseDir);
+        int padId = tokenizer.PadId ?? tokenizer.EosId ?? 0;
+        var clientsData = data(s, tokenizer);
+        // Clients train side by side with one intra-op thread each, rather than fighting over all cores.
+        torch.set_num_threads(Math.Max(1, Environment.ProcessorCount / s.Parallelism));
+
+        using var replicas = new ModelReplicas(baseDir, s.Parallelism);
+        string coordinatorDir = Path.Combine(outputDirectory, ".coordinator");
+        await using var coordinator = await SimulatedCoordinator.StartAsync(coordinatorDir, cancellation);
+        string fed = run.Experiment;
+        var attackers = Attackers(s);
+        await SetUpAsync(coordinator, fed, run, s, baseDir);
+
+        var rows = new List<RoundMetrics> { Baseline(replicas, clientsData, s, padId) };
+        progress.RoundDone(run, rows[0]);
+        var federation = coordinator.Grains.GetGrain<IFederationGrain>(fed);
+        for (int completed = 0; completed < s.Rounds;)
+        {
+            var view = await federation.GetAsync();
+            if (view.Status != FederationStatus.Running) break;
+            var row = await RunRoundAsync(coordinator, fed, view.CurrentRound, run, clientsData, attackers, replicas, padId, cancellation);
+            rows.Add(row);
+            progress.RoundDone(run, row);
+            if (row.Status == "closed") completed++;
+        }
+        Directory.Delete(coordinatorDir, recursive: true);
+        return rows;
+    }
+
+    static async Task SetUpAsync(SimulatedCoordinator coordinator, string fed, ExperimentRun run, RunSettings s, string baseDir)
+    {
+        // Ranks come from the federation's rank policy, as for real agents: client i reports the GPU memory of a
+        // tier that yields Ranks[i mod n].
+        var ranks = s.Ranks.Distinct().Order().ToArray();
+        var policy = ranks.Length == 1 ? RankPolicy.Fixed(ranks[0], s.AlphaPerRank)
+            : new RankPolicy(ranks[0], ranks.Skip(1).Select(r => new RankTier(r * GiB, r)).ToArray(), s.AlphaPerRank);
+        var config = new FederationConfig(
+            BaseModel: Path.GetFileName(baseDir.TrimEnd('/')), TargetModules: s.TargetModules, RankPolicy: policy,
+            Aggregation: new AggregationSettings(s.Strategy, s.Rule, s.PreAggregator, s.ByzantineCount, NormCap: s.NormCap),
+            Training: new TrainingPlan(s.LocalSteps, s.BatchSize, s.LearningRate),
+            Rounds: s.Rounds, ClientsPerRound: s.ClientsPerRound, Quorum: run.Quorum,
+            RoundDeadline: TimeSpan.FromDays(1), ClientTimeout: TimeSpan.FromDays(1),
+            MinReputation: 0, MaxConsecutiveFailures: s.Rounds, Seed: s.Seed);
+        await coordinator.Grains.GetGrain<IFederationGrain>(fed).CreateAsync(config);
+        for (int i = 0; i < s.Clients; i++)
+        {
+            int rank = s.Ranks[i % s.Ranks.Length];
+            await coordinator.Grains.GetGrain<IClientGrain>(ClientId(i)).RegisterAsync(fed, new ClientCapabilities("cuda", rank * GiB));
+        }
+        await coordinator.Grains.GetGrain<IFederationGrain>(fed).StartAsync();
+    }
+
+    async Task<RoundMetrics> RunRoundAsync(SimulatedCoordinator coordinator, string fed, int roundNumber, ExperimentRun run,
+        SimulationData clientsData, HashSet<int> attackers, ModelReplicas replicas, int padId, CancellationToken cancellation)
+    {
+        var s = run.Settings;
+        var clock = Stopwatch.StartNew();
+        var round = coordinator.Grains.GetGrain<IRoundGrain>(GrainKeys.Round(fed, roundNumber));
+        var view = await round.GetAsync();
+        var fates = view.Selected.ToDictionary(c => c, c => Fate(s, roundNumber, c));
+        var training = view.Selected.Where(c => fates[c] != ClientFate.Dropped).ToList();
+        progress.RoundStarted(run, roundNumber, training.Count);
+
+        // Everyone who answers trains honestly first; attackers then replace their update knowing the honest ones.
+        var trained = await Task.WhenAll(training.Select(async client =>
+        {
+            var assignment = (await round.GetAssignmentAsync(client))!;
+            var task = new LoraTask(assignment.TargetModules, assignment.Rank, assignment.Alpha, assignment.Training.LoraDropout,
+                assignment.Training.LocalSteps, assignment.Training.BatchSize, assignment.Training.LearningRate, assignment.BaseModel);
+            var examples = clientsData.Clients[IndexOf(client)].Train;
+            var (update, summary) = await replicas.RunAsync(model => LoraUpdateTrainer.Train(model, task, examples, padId,
+                seed: s.Seed * 1_000_003 + roundNumber * 1009 + IndexOf(client)), cancellation);
+            progress.ClientTrained(run, roundNumber);
+            return (Client: client, Update: update, Loss: summary.LastLoss, Examples: examples.Count);
+        }));
+        var uploads = new Dictionary<string, LoraAdapter>();
+        try
+        {
+            var honest = trained.Where(t => !attackers.Contains(IndexOf(t.Client))).Select(t => t.Update).ToList();
+            int attackerCount = trained.Count(t => attackers.Contains(IndexOf(t.Client)));
+            foreach (var t in trained)
+            {
+                uploads[t.Client] = attackers.Contains(IndexOf(t.Client)) && s.Attack is { } attack
+                    ? ByzantineAttacks.Create(attack.Type, attack.Strength).Craft(new AttackContext(t.Update, honest.Count > 0 ? honest : [t.Update],
+                        trained.Length, attackerCount, seed: s.Seed + roundNumber * 31 + IndexOf(t.Client)))
+                    : t.Update;
+            }
+
+            var onTime = trained.Where(t => fates[t.Client] == ClientFate.OnTime).ToList();
+            await Task.WhenAll(onTime.Select(t => SubmitAsync(coordinator, round, t.Client, uploads[t.Client], t.Examples)));
+            await round.CloseAsync(); // the simulator's clock runs faster than deadlines: whoever answered is in
+            var closed = await WaitFinishedAsync(round, cancellation);
+            int late = 0;
+            foreach (var t in trained.Where(t => fates[t.Client] == ClientFate.Late))
+                if (!(await SubmitAsync(coordinator, round, t.Client, uploads[t.Client], t.Examples)).IsAccepted) late++;
+
+            double evalLoss = double.NaN, clientEval = double.NaN;
+            int globalRank = 0;
+            if (closed.Status == RoundStatus.Closed)
+            {
+                using var global = AdapterPayload.Read(await coordinator.Store.ReadAsync(closed.Global!.ToReference()));
+                replicas.Merge(global);
+                globalRank = global.Modules.Max(m => m.Rank);
+                (evalLoss, clientEval) = Evaluate(replicas, clientsData, s, padId);
+            }
+            var outcomes = closed.Outcomes.ToDictionary(o => o.ClientId);
+            var attackerOutcomes = outcomes.Values.Where(o => attackers.Contains(IndexOf(o.ClientId))).ToList();
+            return new RoundMetrics(roundNumber, closed.Status.ToString().ToLowerInvariant(), view.Selected.Length, onTime.Count,
+                closed.Outcomes.Count(o => o.Accepted), closed.Outcomes.Count(o => !o.Accepted),
+                fates.Values.Count(f => f == ClientFate.Dropped), late,
+                attackerOutcomes.Count, attackerOutcomes.Count(o => !o.Accepted || o.Coefficient == 0),
+                trained.Length == 0 ? double.NaN : trained.Average(t => t.Loss), evalLoss, clientEval, globalRank,
+                clock.Elapsed.TotalSeconds, closed.AggregationTime?.TotalSeconds ?? 0);
+        }
+        finally
+        {
+            foreach (var t in trained)
+            {
+                if (uploads.TryGetValue(t.Client, out var upload) && !ReferenceEquals(upload, t.Update)) upload.Dispose();
+                t.Update.Dispose();
+            }
+        }
+    }
+
+    static async Task<SubmissionReceipt> SubmitAsync(SimulatedCoordinator coordinator, IRoundGrain round, string client, LoraAdapter update, int examples)
+    {
+        var reference = await coordinator.Store.PutAsync(new MemoryStream(AdapterPayload.ToBytes(update)));
+        return await round.SubmitAsync(client, new Submission(reference.ToStoredUpdate(), examples, update.Modules.Max(m => m.Rank)));
+    }
+
+    static async Task<RoundView> WaitFinishedAsync(IRoundGrain round, CancellationToken cancellation)
+    {
+        while (true)
+        {
+            var view = await round.GetAsync();
+            if (view.Status is RoundStatus.Closed or RoundStatus.Failed) return view;
+            await Task.Delay(20, cancellation);
+        }
+    }
+
+    static RoundMetrics Baseline(ModelReplicas replicas, SimulationData data, RunSettings s, int padId)
+    {
+        var (evalLoss, clientEval) = Evaluate(replicas, data, s, padId);
+        return new RoundMetrics(0, "base", 0, 0, 0, 0, 0, 0, 0, 0, double.NaN, evalLoss, clientEval, 0, 0, 0);
+    }
+
+    /// <summary>The global model's loss on the global held-out set, and the mean over clients of their own held-out slices.</summary>
+    static (double Global, double ClientMean) Evaluate(ModelReplicas replicas, SimulationData data, RunSettings s, int padId)
+    {
+        var model = replicas.Any;
+        double global = Evaluator.Evaluate(model, TrainingBatcher.Batches(data.GlobalEval, s.BatchSize * 2, padId, seed: null)).MeanLoss;
+        double clients = data.Clients.Average(c => Evaluator.Evaluate(model, TrainingBatcher.Batches(c.Eval, s.BatchSize * 2, padId, seed: null)).MeanLoss);
+        return (global, clients);
+    }
+
+    enum ClientFate { OnTime, Late, Dropped }
+
+    static ClientFate Fate(RunSettings s, int round, string client)
+    {
+        var random = new Random(unchecked((int)(s.Seed * 7919 + round * 104729 + IndexOf(client))));
+        double u = random.NextDouble();
+        return u < s.DropoutRate ? ClientFate.Dropped : u < s.DropoutRate + s.StragglerRate ? ClientFate.Late : ClientFate.OnTime;
+    }
+
+    /// <summary>The Byzantine clients: a seeded choice of round(fraction x clients), fixed for the whole run.</summary>
+    static HashSet<int> Attackers(RunSettings s)
+    {
+        if (s.Attack is not { } attack) return [];
+        int count = (int)Math.Round(attack.Fraction * s.Clients);
+        var order = Enumerable.Range(0, s.Clients).ToArray();
+        new Random(unchecked((int)s.Seed) ^ 0x5eed).Shuffle(order);
+        return order.Take(count).ToHashSet();
+    }
+
+    static string ClientId(int index) => $"client-{index:D3}";
+    static int IndexOf(string clientId) => int.Parse(clientId.AsSpan("client-".Length));
+}
