@@ -31,6 +31,7 @@ public static class AgentCommandLine
 
           --coordinator URL     Agent:Coordinator        gRPC address (default http://127.0.0.1:5081); http:// only to
                                                          loopback, https:// otherwise
+                                Agent:AllowPlaintextOnNetwork  http:// to a non-loopback host (private networks only)
           --ca-cert FILE        Agent:CaCertificate      PEM CA that signed the coordinator's certificate (private PKI)
           --federation ID       Agent:FederationId       the federation to join
           --token TOKEN         Agent:EnrollmentToken    issued by the operator; needed only until enrolled
@@ -39,6 +40,7 @@ public static class AgentCommandLine
           --data FILE           Agent:Data               training data: .jsonl instructions (Alpaca/Dolly) or plain text
           --eval-data FILE      Agent:EvalData           optional held-out data: loss reported before/after training
           --device NAME         Agent:Device             auto (default), cpu or cuda
+                                Agent:GpuMemoryBytes     GPU memory to report instead of the detected (rank policy input)
           --max-seq-len N       Agent:MaxSequenceLength  tokens per training sequence (default 128)
           --seed N              Agent:Seed               seeds LoRA init, data order and dropout (default 0)
           --max-rank N          Agent:MaxRank            train at most at this rank, below the assigned one

@@ -27,6 +27,7 @@ public static class AgentHost
             options = builder.Configuration.GetSection(AgentOptions.Section).Get<AgentOptions>() ?? new AgentOptions();
             address = AgentOptionsValidation.Validate(options, AgentStateStore.HasIdentity(options.StateDirectory));
             device = DeviceDetector.Detect(options.Device);
+            if (options.GpuMemoryBytes is { } reported) device = device with { GpuMemoryBytes = reported };
         }
         catch (Exception e) when (e is AgentConfigurationException or InvalidOperationException or FormatException or ArgumentException)
         {
@@ -74,7 +75,7 @@ public static class AgentHost
         services.AddSingleton(device);
         services.AddSingleton(new AgentExit());
         services.AddSingleton(_ => new AgentStateStore(options.StateDirectory));
-        services.AddSingleton(_ => new CoordinatorConnection(address, options.CaCertificate));
+        services.AddSingleton(_ => new CoordinatorConnection(address, options.CaCertificate, options.AllowPlaintextOnNetwork));
         services.AddSingleton(_ => new Backoff(TimeSpan.FromSeconds(1), options.MaxRetryDelay));
         services.AddSingleton<RetryPolicy>();
         services.AddSingleton(new UploadSettings(options.UploadChunkBytes, options.UploadBytesPerSecond));

@@ -7,6 +7,11 @@ public sealed class AgentOptions
 
     /// <summary>The coordinator's gRPC address: http:// only on loopback, https:// otherwise.</summary>
     public string? Coordinator { get; set; } = "http://127.0.0.1:5081";
+    /// <summary>
+    /// Plaintext to a non-loopback coordinator, for a private network that nothing else reaches (a compose network)
+    /// or behind a TLS-terminating sidecar. Credentials and adapters cross that network unencrypted.
+    /// </summary>
+    public bool AllowPlaintextOnNetwork { get; set; }
     /// <summary>PEM file of a CA to trust for the coordinator's TLS certificate (a private CA); the system store otherwise.</summary>
     public string? CaCertificate { get; set; }
     public string? FederationId { get; set; }
@@ -20,6 +25,8 @@ public sealed class AgentOptions
     /// <summary>Optional held-out data; its loss is reported before and after local training.</summary>
     public string? EvalData { get; set; }
     public string Device { get; set; } = "auto";
+    /// <summary>GPU memory to report instead of the detected one (the rank policy reads it): a share of a GPU, or test agents.</summary>
+    public long? GpuMemoryBytes { get; set; }
     public int MaxSequenceLength { get; set; } = 128;
     public int Seed { get; set; }
     /// <summary>Train at most at this rank even if the coordinator assigns more (less memory and upload).</summary>

@@ -15,7 +15,7 @@ public static class AgentOptionsValidation
     /// <exception cref="AgentConfigurationException">The first invalid setting.</exception>
     public static Uri Validate(AgentOptions o, bool enrolled)
     {
-        var coordinator = CoordinatorAddress(o.Coordinator);
+        var coordinator = CoordinatorAddress(o.Coordinator, o.AllowPlaintextOnNetwork);
         if (o.CaCertificate is { } ca && !File.Exists(ca))
             throw Invalid($"{S}:CaCertificate: '{ca}' does not exist (a PEM file with the CA that signed the coordinator's certificate)");
         if (string.IsNullOrWhiteSpace(o.FederationId))
@@ -38,6 +38,8 @@ public static class AgentOptionsValidation
             throw Invalid($"{S}:Device must be auto, cpu or cuda, not '{o.Device}'");
         if (o.MaxSequenceLength < 2)
             throw Invalid($"{S}:MaxSequenceLength must be at least 2, not {o.MaxSequenceLength}");
+        if (o.GpuMemoryBytes is < 0)
+            throw Invalid($"{S}:GpuMemoryBytes must not be negative, not {o.GpuMemoryBytes}");
         if (o.MaxRank is < 1)
             throw Invalid($"{S}:MaxRank must be positive, not {o.MaxRank}");
         if (o.HeartbeatInterval <= TimeSpan.Zero || o.PollInterval <= TimeSpan.Zero || o.MaxRetryDelay <= TimeSpan.Zero)
@@ -50,14 +52,15 @@ public static class AgentOptionsValidation
     }
 
     /// <summary>An absolute http(s) URL; plaintext only to a loopback address, since credentials and adapters cross it.</summary>
-    public static Uri CoordinatorAddress(string? value)
+    public static Uri CoordinatorAddress(string? value, bool allowPlaintextOnNetwork = false)
     {
         if (string.IsNullOrWhiteSpace(value))
             throw Invalid($"{S}:Coordinator is required (the coordinator's gRPC address, e.g. https://coordinator.example:443 or http://127.0.0.1:5081)");
         if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
             throw Invalid($"{S}:Coordinator: '{value}' is not an http:// or https:// URL");
-        if (uri.Scheme == "http" && !IsLoopback(uri))
-            throw Invalid($"{S}:Coordinator: '{value}' is plaintext to a non-loopback host; use https:// (plaintext is only for 127.0.0.1/localhost)");
+        if (uri.Scheme == "http" && !IsLoopback(uri) && !allowPlaintextOnNetwork)
+            throw Invalid($"{S}:Coordinator: '{value}' is plaintext to a non-loopback host; use https:// (plaintext is only for 127.0.0.1/localhost, " +
+                $"or set {S}:AllowPlaintextOnNetwork on a private network)");
         return uri;
     }
 

@@ -19,7 +19,7 @@ public sealed class CoordinatorConnection : IDisposable
     readonly CallCredentials _credentials;
     volatile string? _credential;
 
-    public CoordinatorConnection(Uri address, string? caCertificatePath)
+    public CoordinatorConnection(Uri address, string? caCertificatePath, bool allowPlaintextOnNetwork = false)
     {
         Address = address;
         _credentials = CallCredentials.FromInterceptor((_, metadata) =>
@@ -41,8 +41,8 @@ public sealed class CoordinatorConnection : IDisposable
             MaxReceiveMessageSize = MaxMessageBytes,
             MaxSendMessageSize = MaxMessageBytes,
             Credentials = plaintext ? ChannelCredentials.Insecure : ChannelCredentials.SecureSsl,
-            // Validation allowed http:// only to loopback, where nothing else can read the bearer token.
-            UnsafeUseInsecureChannelCallCredentials = plaintext && AgentOptionsValidation.IsLoopback(address),
+            // Validation allowed http:// only to loopback (nothing else can read the bearer token) or where the operator said so.
+            UnsafeUseInsecureChannelCallCredentials = plaintext && (AgentOptionsValidation.IsLoopback(address) || allowPlaintextOnNetwork),
         });
         Client = new AgentService.AgentServiceClient(_channel);
     }
