@@ -80,32 +80,28 @@ public sealed class LocalModel : IDisposable
     public double? EvaluationLoss(int batchSize) =>
         _eval is null ? null : Evaluator.Evaluate(_model, TrainingBatcher.Batches(_eval, batchSize, PadId, seed: null)).MeanLoss;
 
-    /// <summary>Trains fresh LoRA branches on the merged model and writes them as one adapter payload file.</summary>
+    /// <summary>Trains fresh LoRA branches on the merged model (as the simulator's clients do) and writes them as one payload file.</summary>
     public TrainedUpdate Train(LocalTrainingPlan plan, string updatePath, IProgress<TrainingProgress> progress, CancellationToken cancellation)
     {
         var metrics = new Dictionary<string, double> { ["examples"] = _train.Count };
         if (EvaluationLoss(plan.BatchSize) is { } before) metrics["eval_loss_before"] = before;
-        LoraInjection.Inject(_model, plan.TargetModules, plan.Rank, plan.Alpha, plan.Dropout, seed: plan.Seed);
-        try
+        var task = new LoraTask(plan.TargetModules, plan.Rank, plan.Alpha, plan.Dropout, plan.Steps, plan.BatchSize, plan.LearningRate, plan.BaseModel);
+        var (update, summary) = LoraUpdateTrainer.Train(_model, task, _train, PadId, plan.Seed, progress, cancellation);
+        using (update)
         {
-            var summary = LocalTrainer.Train(_model, LoraInjection.TrainableParameters(_model),
-                epoch => TrainingBatcher.Batches(_train, plan.BatchSize, PadId, (int)((plan.Seed + epoch) & int.MaxValue)),
-                new TrainerOptions { MaxSteps = plan.Steps, LearningRate = plan.LearningRate, MinLearningRateRatio = 0.1, Seed = plan.Seed },
-                progress, cancellation);
             metrics["train_loss"] = summary.LastLoss;
             metrics["train_loss_first"] = summary.FirstLoss;
             metrics["tokens_per_second"] = summary.TokensPerSecond;
             metrics["steps"] = summary.Steps;
-            if (EvaluationLoss(plan.BatchSize) is { } after) metrics["eval_loss"] = after;
-
-            using var adapter = LoraInjection.Export(_model, plan.BaseModel);
-            byte[] payload = AdapterPayload.ToBytes(adapter);
+            if (_eval is not null)
+            {
+                LoraInjection.Import(_model, update); // the update on top of the merged base, as the coordinator will see it
+                try { metrics["eval_loss"] = EvaluationLoss(plan.BatchSize)!.Value; }
+                finally { LoraInjection.Remove(_model); }
+            }
+            byte[] payload = AdapterPayload.ToBytes(update);
             State.AtomicFile.Write(updatePath, payload);
             return new TrainedUpdate(updatePath, Convert.ToHexStringLower(SHA256.HashData(payload)), payload.Length, _train.Count, metrics);
-        }
-        finally
-        {
-            LoraInjection.Remove(_model);
         }
     }
 

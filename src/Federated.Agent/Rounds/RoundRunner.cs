@@ -113,16 +113,18 @@ public sealed class RoundRunner(CoordinatorConnection connection, AgentStateStor
         state.SaveProgress(progress with { MetricsReported = true });
     }
 
-    /// <summary>About ten progress lines per round, with step, loss and throughput as fields.</summary>
+    /// <summary>About ten progress lines per round (the first step, then every tenth, or every 10 s in long rounds), with step, loss and throughput as fields.</summary>
     sealed class StepLogger(ILogger logger, int steps) : IProgress<TrainingProgress>
     {
         readonly int _every = Math.Max(1, steps / 10);
+        readonly System.Diagnostics.Stopwatch _sinceLast = System.Diagnostics.Stopwatch.StartNew();
 
         public void Report(TrainingProgress p)
         {
-            if (p.Step % _every == 0 || p.Step == p.TotalSteps)
-                logger.LogInformation("step {Step}/{TotalSteps} loss {Loss:F4} lr {LearningRate:G3} {TokensPerSecond:N0} tokens/s",
-                    p.Step, p.TotalSteps, p.Loss, p.LearningRate, p.TokensPerSecond);
+            if (p.Step != 1 && p.Step % _every != 0 && p.Step != p.TotalSteps && _sinceLast.Elapsed < TimeSpan.FromSeconds(10)) return;
+            _sinceLast.Restart();
+            logger.LogInformation("step {Step}/{TotalSteps} loss {Loss:F4} lr {LearningRate:G3} {TokensPerSecond:N0} tokens/s",
+                p.Step, p.TotalSteps, p.Loss, p.LearningRate, p.TokensPerSecond);
         }
     }
 }

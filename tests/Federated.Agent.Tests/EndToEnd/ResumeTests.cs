@@ -99,6 +99,26 @@ public sealed class ResumeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SIGTERM_during_training_stops_between_steps_and_exits_zero()
+    {
+        string model = TestFiles.TinyModel(Path.Combine(_dir, "base"));
+        string data = TestFiles.TextSlice(Path.Combine(_dir, "data.txt"), "GPL-2", 0, 3000);
+        const string federation = "sigterm";
+        await _admin.CreateFederationAsync(federation, new
+        {
+            baseModel = "tiny-llama", rankPolicy = new { cpuRank = 4, tiers = Array.Empty<object>() },
+            training = new { localSteps = 1_000_000, batchSize = 4, learningRate = 0.01 }, rounds = 1, clientsPerRound = 1, quorum = 1, roundDeadline = "10m",
+        });
+        using var agent = AgentProcess.Start(_dir, AgentArgs(federation, model, data));
+        await _admin.StartWhenEnrolledAsync(federation, Startup);
+        await agent.WaitForLineAsync("step ", Run);
+        agent.Terminate();
+        Assert.True(await agent.WaitForExitAsync(TimeSpan.FromSeconds(30)) == 0, agent.Output);
+        Assert.Contains(agent.Lines, l => l.Contains("Stopping: progress is saved", StringComparison.Ordinal));
+        Assert.NotNull(new AgentStateStore(Path.Combine(_dir, "state")).LoadIdentity());
+    }
+
+    [Fact]
     public async Task A_partial_download_continues_at_its_length_and_a_corrupt_one_is_fetched_again()
     {
         string model = TestFiles.TinyModel(Path.Combine(_dir, "base"));

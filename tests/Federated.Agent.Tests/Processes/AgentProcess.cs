@@ -69,6 +69,13 @@ public sealed class AgentProcess : IDisposable
         throw new TimeoutException($"fed-agent did not print '{text}' within {timeout}:\n{Output}");
     }
 
+    /// <summary>What Ctrl-C in a container or an orchestrator sends: SIGTERM.</summary>
+    public void Terminate()
+    {
+        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
+
     /// <summary>A crash: SIGKILL, no chance to clean up.</summary>
     public void Kill()
     {
