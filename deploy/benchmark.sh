@@ -5,6 +5,10 @@
 #   deploy/benchmark.sh coordinator [embedded|redis]  coordinator overhead per round: 10,000 clients, 1,000 per
 #                                                     round, on a real silo (Redis mode starts its own redis-server);
 #                                                     appends the tables to tests/Federated.Benchmarks/RESULTS.md
+#   deploy/benchmark.sh upload [throughput|memory]    agent upload throughput (64 MB and 256 MB adapters over loopback
+#                                                     gRPC to a real coordinator process) vs raw TCP copies of the same
+#                                                     bytes, and coordinator RSS under 20 concurrent 64 MB uploads;
+#                                                     appends to tests/Federated.Benchmarks/RESULTS.md
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(--filter '*')

@@ -1,38 +1,18 @@
 #!/usr/bin/env bash
-# The main job (until the simulator lands): four clients with different LoRA ranks, shaped like
-# Qwen2-0.5B, aggregated with each heterogeneous-rank strategy by the `fed` CLI. Output: out/quickstart/
+# The main job: a federated LoRA simulation on this machine. The real coordinator runs in-process on the
+# embedded default (no Redis, no cluster); 8 virtual clients hold their own WordNet domains and train a tiny
+# Llama-architecture model at ranks 4/8/16; FLoRA stacking (exact for mixed ranks) is compared with FedIT.
+# The base model is pretrained once and cached (~/.cache/federated/models). Results: out/quickstart/
+# Other experiments: deploy/quickstart.sh simulations/experiments/<name>.json [--out DIR]
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 # The text corpora simulations train on (CORPUS_PACKAGES, env.sh), from Debian when missing.
 mapfile -t corpora < <(missing_debian_packages "${CORPUS_PACKAGES[@]}")
 apt_install "${corpora[@]}"
 
-out="$REPO_ROOT/out/quickstart"
-rm -rf "$out" && mkdir -p "$out"
-echo "==> build fed"
-dotnet build src/Federated.Cli -c Release -v quiet -nologo -o "$out/bin"
-fed() { dotnet "$out/bin/fed.dll" "$@"; }
-
-echo "==> four clients train at the rank their GPU affords (here: random adapters, seeded)"
-ranks=(4 8 16 32)
-for i in "${!ranks[@]}"; do
-  fed adapters random --rank "${ranks[$i]}" --modules q_proj,v_proj --seed "$i" --out "$out/clients/client-$i"
-done
-clients=("$out"/clients/client-*)
-examples=120,480,200,900   # each client's example count: the aggregation weights
-
-echo "==> aggregate the mixed ranks"
-for strategy in flora flexlora zero-padding hetlora; do
-  fed aggregate --strategy "$strategy" --weights "$examples" --out "$out/global-$strategy" "${clients[@]}"
-done
-
-echo "==> fedit needs equal ranks: it refuses the mixed set, then averages two rank-8 clients"
-fed aggregate --strategy fedit --out "$out/global-fedit" "${clients[@]}" || true
-fed adapters random --rank 8 --modules q_proj,v_proj --seed 7 --out "$out/clients-r8/a"
-fed adapters random --rank 8 --modules q_proj,v_proj --seed 8 --out "$out/clients-r8/b"
-fed aggregate --strategy fedit --weights 300,100 --out "$out/global-fedit" "$out"/clients-r8/*
-
-echo "==> the exact FLoRA stack, as HF PEFT would load it"
-fed inspect "$out/global-flora" > "$out/global-flora.txt"
-head -n 12 "$out/global-flora.txt"
-echo "done: adapters in $out (each a PEFT directory: adapter_model.safetensors + adapter_config.json)"
+experiment="${1:-simulations/experiments/quickstart.json}"
+shift $(( $# > 0 ? 1 : 0 ))
+echo "==> build fed-sim"
+dotnet build simulations/Federated.Simulator -c Release -v quiet -nologo
+echo "==> run $experiment"
+dotnet run -c Release --no-build --project simulations/Federated.Simulator -- run "$experiment" --out "$REPO_ROOT/out" "$@"

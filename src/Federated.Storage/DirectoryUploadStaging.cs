@@ -148,20 +148,34 @@ public sealed class DirectoryUploadStaging : IUploadStaging
         using (var file = File.OpenHandle(data, FileMode.Open, FileAccess.Write, FileShare.None))
             if (RandomAccess.GetLength(file) != acked) RandomAccess.SetLength(file, acked);
 
-        // Verify before putting: the store names bytes by their own hash, so wrong bytes would land
-        // under another reference, and deleting them again could remove a payload someone else stored.
-        string actual;
-        await using (var read = OpenRead(data))
-            actual = Convert.ToHexStringLower(await SHA256.HashDataAsync(read, cancellationToken));
-        if (actual != ticket.Sha256)
-        {
-            DeleteDirectory(dir);
-            throw new UploadHashMismatchException(uploadId, ticket.Sha256, actual);
-        }
+        // One pass: the store reads the staged bytes through a hash check that fails its last read when they are not
+        // the declared ones, before it commits anything. Wrong bytes must never land in the store: it names them by
+        // their own hash, and deleting them again could remove a payload someone else stored.
         UpdateReference stored;
         await using (var read = OpenRead(data))
-            stored = await store.PutAsync(read, cancellationToken);
-        if (stored != reference) // the file changed between the two reads: nothing of it is trustworthy
+        await using (var verifying = new VerifyingStream(read, ticket))
+        {
+            try
+            {
+                stored = await store.PutAsync(verifying, cancellationToken);
+            }
+            catch (UploadHashMismatchException)
+            {
+                DeleteDirectory(dir);
+                throw;
+            }
+            catch (Exception e) when (e is not OperationCanceledException && verifying.Actual is null)
+            {
+                // The store (e.g. validation) refused before the end: bytes that are not the declared ones are a transfer error first.
+                if (!await verifying.MatchesAfterDrainingAsync(CancellationToken.None))
+                {
+                    DeleteDirectory(dir);
+                    throw new UploadHashMismatchException(uploadId, ticket.Sha256, verifying.Actual!);
+                }
+                throw;
+            }
+        }
+        if (stored != reference) // the store read other bytes than the verified ones: nothing of it is trustworthy
         {
             DeleteDirectory(dir);
             throw new UploadHashMismatchException(uploadId, ticket.Sha256, stored.Sha256);

@@ -13,6 +13,10 @@ public sealed record UpdateReference(string Sha256, long Size)
 /// </summary>
 public interface IUpdateStore
 {
+    /// <summary>
+    /// Stores <paramref name="content"/>, read to its end before anything becomes visible: a read that throws (even
+    /// the last one, which the upload staging uses to refuse bytes whose hash is wrong) leaves nothing stored.
+    /// </summary>
     /// <exception cref="UpdateTooLargeException">The content exceeds the store's limit; nothing is kept.</exception>
     Task<UpdateReference> PutAsync(Stream content, CancellationToken cancellationToken = default);
 

@@ -219,28 +219,37 @@ public sealed class RedisUploadStaging : IUploadStaging
         string hash = HashKey(owner, uploadId);
         var keys = Keys(hash, ticket.Size);
         var chunks = keys[1..];
-        // Verify before putting: the store names bytes by their own hash, so wrong bytes would land
-        // under another reference, and deleting them again could remove a payload someone else stored.
-        string actual;
-        try
-        {
-            await using var read = new ChunkStream(Db, chunks, uploadId);
-            actual = Convert.ToHexStringLower(await SHA256.HashDataAsync(read, cancellationToken));
-        }
-        catch (UploadNotFoundException)
-        {
-            await DiscardAsync(owner, uploadId);
-            throw;
-        }
-        if (actual != ticket.Sha256)
-        {
-            await DiscardAsync(owner, uploadId);
-            throw new UploadHashMismatchException(uploadId, ticket.Sha256, actual);
-        }
+        // One pass, as in DirectoryUploadStaging: the store reads the chunks through a hash check that fails its last
+        // read when they are not the declared bytes, before it commits anything (wrong bytes would land under another
+        // reference, and deleting them again could remove a payload someone else stored).
         UpdateReference stored;
         await using (var read = new ChunkStream(Db, chunks, uploadId))
-            stored = await store.PutAsync(read, cancellationToken);
-        if (stored != reference) // the chunks changed between the two reads: nothing of them is trustworthy
+        await using (var verifying = new VerifyingStream(read, ticket))
+        {
+            try
+            {
+                stored = await store.PutAsync(verifying, cancellationToken);
+            }
+            catch (Exception e) when (e is UploadHashMismatchException or UploadNotFoundException)
+            {
+                await DiscardAsync(owner, uploadId);
+                throw;
+            }
+            catch (Exception e) when (e is not OperationCanceledException && verifying.Actual is null)
+            {
+                // The store (e.g. validation) refused before the end: bytes that are not the declared ones are a transfer error first.
+                bool matches;
+                try { matches = await verifying.MatchesAfterDrainingAsync(CancellationToken.None); }
+                catch (UploadNotFoundException) { matches = false; }
+                if (!matches)
+                {
+                    await DiscardAsync(owner, uploadId);
+                    throw new UploadHashMismatchException(uploadId, ticket.Sha256, verifying.Actual ?? "(chunks missing)");
+                }
+                throw;
+            }
+        }
+        if (stored != reference) // the store read other bytes than the verified ones: nothing of them is trustworthy
         {
             await DiscardAsync(owner, uploadId);
             throw new UploadHashMismatchException(uploadId, ticket.Sha256, stored.Sha256);

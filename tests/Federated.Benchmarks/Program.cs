@@ -1,13 +1,16 @@
 using BenchmarkDotNet.Running;
 using Federated.Benchmarks.Coordinator;
 using Federated.Benchmarks.Training;
+using Federated.Benchmarks.Upload;
 
 // "training" compares LoRA and full fine-tuning in separate processes; "coordinator" measures rounds of
-// 1,000 of 10,000 clients on a real silo (embedded and Redis); anything else goes to BenchmarkDotNet.
+// 1,000 of 10,000 clients on a real silo (embedded and Redis); "upload" measures agent upload throughput against raw
+// socket copies and the coordinator's memory under 20 concurrent uploads; anything else goes to BenchmarkDotNet.
 return args switch
 {
     ["coordinator", .. var modes] => CoordinatorRoundBenchmark.Run(modes),
     ["coordinator-worker", var mode, var resultFile] => await CoordinatorRoundBenchmark.WorkerAsync(mode, resultFile),
+    ["upload", .. var parts] => await UploadBenchmark.RunAsync(parts),
     ["training"] => TrainingStepBenchmark.Run(),
     ["training-worker", var preset, var mode] => TrainingStepBenchmark.Worker(preset, mode),
     _ => Run(args),

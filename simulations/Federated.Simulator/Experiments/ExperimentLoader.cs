@@ -115,6 +115,15 @@ public static class ExperimentLoader
         Require(s.Rule is null || rules.Contains(s.Rule), $"rule: '{s.Rule}' is not one of {string.Join(", ", rules)}");
         Require(s.PreAggregator is null || RobustRules.PreAggregatorNames.Contains(s.PreAggregator), $"preAggregator: '{s.PreAggregator}' is not one of {string.Join(", ", RobustRules.PreAggregatorNames)}");
         Require(s.Strategy is not ("fedit" or "ffa") || s.Ranks.Distinct().Count() == 1, $"strategy: {s.Strategy} needs one rank for all clients, but ranks are [{string.Join(", ", s.Ranks)}]");
+        // What each rule needs of the clients that answer; checked here so that no run fails round after round.
+        int minimum = s.Rule switch
+        {
+            "krum" or "multi-krum" => 2 * s.ByzantineCount + 3,
+            "bulyan" => 4 * s.ByzantineCount + 3,
+            "trimmed-mean" => 2 * s.ByzantineCount + 1,
+            _ => 1,
+        };
+        Require(s.ClientsPerRound >= minimum, $"rule: {s.Rule} with byzantineCount {s.ByzantineCount} needs at least {minimum} clients per round, not {s.ClientsPerRound}");
         Require(s.DropoutRate is >= 0 and < 1, $"dropoutRate: must be in [0, 1), not {s.DropoutRate}");
         Require(s.StragglerRate is >= 0 and < 1, $"stragglerRate: must be in [0, 1), not {s.StragglerRate}");
         Require(s.Parallelism >= 1, $"parallelism: must be at least 1, not {s.Parallelism}");

@@ -24,7 +24,9 @@ public sealed class SimulatedCoordinator : IAsyncDisposable
     public static async Task<SimulatedCoordinator> StartAsync(string dataDirectory, CancellationToken cancellation = default)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Logging.AddFilter((_, level) => level >= LogLevel.Error);
+        // The coordinator's own warnings (e.g. a round that could not advance) matter; the runtime's chatter does not.
+        builder.Logging.AddFilter((category, level) => level >= LogLevel.Error || (level >= LogLevel.Warning && category?.StartsWith("Federated", StringComparison.Ordinal) == true));
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         var options = new CoordinatorOptions
         {
             Mode = CoordinatorMode.Embedded, DataDirectory = dataDirectory, InMemoryState = true,

@@ -134,7 +134,8 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
                 (evalLoss, clientEval) = Evaluate(replicas, clientsData, s, padId);
             }
             var outcomes = closed.Outcomes.ToDictionary(o => o.ClientId);
-            var attackerOutcomes = outcomes.Values.Where(o => attackers.Contains(IndexOf(o.ClientId))).ToList();
+            // Only a closed round says who the rule let in; a failed one excluded everybody alike.
+            var attackerOutcomes = closed.Status == RoundStatus.Closed ? outcomes.Values.Where(o => attackers.Contains(IndexOf(o.ClientId))).ToList() : [];
             return new RoundMetrics(roundNumber, closed.Status.ToString().ToLowerInvariant(), view.Selected.Length, onTime.Count,
                 closed.Outcomes.Count(o => o.Accepted), closed.Outcomes.Count(o => !o.Accepted),
                 fates.Values.Count(f => f == ClientFate.Dropped), late,

@@ -2,7 +2,6 @@ using Federated.Contracts;
 using Federated.Core.Adapters;
 using Federated.Core.Formats;
 using Federated.Storage;
-using Grpc.Core;
 
 namespace Federated.Coordinator.Agents;
 
@@ -10,43 +9,116 @@ namespace Federated.Coordinator.Agents;
 /// Sits between a completed upload and the update store: a payload that is not an adapter this client may
 /// submit in this round (malformed, other modules, another base model, rank above its assignment) is refused
 /// with InvalidArgument before anything is stored.
+/// <para>
+/// Streaming: only the safetensors header is read and checked (<see cref="AdapterPayload.Describe(ReadOnlyMemory{byte}, long, string)"/>:
+/// everything a full read checks of a plain payload), then the header and the rest of the bytes flow on into the store,
+/// so memory per upload is the header's plus the store's copy buffer, not the payload's. Compressed payloads are the
+/// exception: their shapes live in their data, so they are read whole (they are a fraction of a plain payload's size).
+/// </para>
 /// </summary>
-sealed class UploadValidation(IUpdateStore store, Assignment assignment) : IUpdateStore
+/// <param name="size">The declared size: the staging delivers exactly these bytes or fails the put with a hash mismatch.</param>
+sealed class UploadValidation(IUpdateStore store, Assignment assignment, long size) : IUpdateStore
 {
+    /// <summary>
+    /// A header bigger than this is refused: it is read into memory before any check. Real headers are tens of KB
+    /// (about 150 bytes per tensor); the safetensors limit of 100 MB would let each upload pin that much.
+    /// </summary>
+    public const int MaxHeaderBytes = 16 << 20;
+    const string Source = "the uploaded adapter";
+
     public async Task<UpdateReference> PutAsync(Stream content, CancellationToken cancellationToken = default)
     {
-        using var buffer = new MemoryStream();
-        await content.CopyToAsync(buffer, cancellationToken);
-        Check(buffer.GetBuffer().AsMemory(0, (int)buffer.Length));
-        buffer.Position = 0;
-        return await store.PutAsync(buffer, cancellationToken);
+        byte[] prefix;
+        AdapterDescription description;
+        try
+        {
+            var first = new byte[AdapterPayload.LengthPrefixBytes];
+            int got = await content.ReadAtLeastAsync(first, first.Length, throwOnEndOfStream: false, cancellationToken);
+            prefix = new byte[AdapterPayload.PrefixLength(first.AsSpan(0, got), size, MaxHeaderBytes, Source)];
+            first.CopyTo(prefix, 0);
+            await content.ReadExactlyAsync(prefix.AsMemory(first.Length), cancellationToken);
+            description = AdapterPayload.Describe(prefix, size, Source);
+        }
+        catch (AdapterFormatException e)
+        {
+            throw AgentStatus.Invalid($"malformed adapter: {e.Message}");
+        }
+
+        if (description.Compression is not null)
+            return await PutCompressedAsync(prefix, content, cancellationToken);
+        Check(description.BaseModel, description.TargetModules, description.Modules.Select(m => (m.Name, m.Rank)));
+        return await store.PutAsync(new PrefixedStream(prefix, content), cancellationToken);
     }
 
-    void Check(ReadOnlyMemory<byte> payload)
+    async Task<UpdateReference> PutCompressedAsync(byte[] prefix, Stream rest, CancellationToken cancellationToken)
     {
+        using var buffer = new MemoryStream();
+        buffer.Write(prefix);
+        await rest.CopyToAsync(buffer, cancellationToken);
         LoraAdapter adapter;
         try
         {
-            adapter = AdapterPayload.Read(payload, "the uploaded adapter");
+            adapter = AdapterPayload.Read(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), Source);
         }
         catch (AdapterFormatException e)
         {
             throw AgentStatus.Invalid($"malformed adapter: {e.Message}");
         }
         using (adapter)
-        {
-            if (adapter.BaseModel is { } trainedOn && trainedOn != assignment.BaseModel)
-                throw AgentStatus.Invalid($"the adapter was trained on '{trainedOn}', the federation's base model is '{assignment.BaseModel}'");
-            var foreign = adapter.TargetModules.Except(assignment.TargetModules).ToList();
-            if (foreign.Count > 0)
-                throw AgentStatus.Invalid($"the adapter adapts {string.Join(", ", foreign)}; the federation's target modules are {string.Join(", ", assignment.TargetModules)}");
-            if (adapter.Modules.FirstOrDefault(m => m.Rank > assignment.Rank) is { } tooHigh)
-                throw AgentStatus.Invalid($"module '{tooHigh.Name}' has rank {tooHigh.Rank}, above the assigned rank {assignment.Rank}");
-        }
+            Check(adapter.BaseModel, adapter.TargetModules, adapter.Modules.Select(m => (m.Name, m.Rank)));
+        buffer.Position = 0;
+        return await store.PutAsync(buffer, cancellationToken);
+    }
+
+    void Check(string? baseModel, IReadOnlyList<string> targetModules, IEnumerable<(string Name, int Rank)> modules)
+    {
+        if (baseModel is { } trainedOn && trainedOn != assignment.BaseModel)
+            throw AgentStatus.Invalid($"the adapter was trained on '{trainedOn}', the federation's base model is '{assignment.BaseModel}'");
+        var foreign = targetModules.Except(assignment.TargetModules).ToList();
+        if (foreign.Count > 0)
+            throw AgentStatus.Invalid($"the adapter adapts {string.Join(", ", foreign)}; the federation's target modules are {string.Join(", ", assignment.TargetModules)}");
+        foreach (var (name, rank) in modules)
+            if (rank > assignment.Rank)
+                throw AgentStatus.Invalid($"module '{name}' has rank {rank}, above the assigned rank {assignment.Rank}");
     }
 
     public Task<byte[]> ReadAsync(UpdateReference reference, CancellationToken cancellationToken = default) => store.ReadAsync(reference, cancellationToken);
     public Task<Stream> OpenReadAsync(UpdateReference reference, long offset = 0, CancellationToken cancellationToken = default) => store.OpenReadAsync(reference, offset, cancellationToken);
     public Task<bool> ContainsAsync(UpdateReference reference, CancellationToken cancellationToken = default) => store.ContainsAsync(reference, cancellationToken);
     public Task DeleteAsync(UpdateReference reference, CancellationToken cancellationToken = default) => store.DeleteAsync(reference, cancellationToken);
+
+    /// <summary>The header already read for the checks, then the rest of the payload: the store sees the whole payload once.</summary>
+    sealed class PrefixedStream(byte[] prefix, Stream rest) : Stream
+    {
+        int _position;
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (_position < prefix.Length) return CopyPrefix(buffer.Span);
+            return await rest.ReadAsync(buffer, cancellationToken);
+        }
+
+        public override int Read(Span<byte> buffer) => _position < prefix.Length ? CopyPrefix(buffer) : rest.Read(buffer);
+
+        int CopyPrefix(Span<byte> buffer)
+        {
+            int count = Math.Min(buffer.Length, prefix.Length - _position);
+            prefix.AsSpan(_position, count).CopyTo(buffer);
+            _position += count;
+            return count;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
 }

@@ -1,8 +1,10 @@
+using System.Buffers.Binary;
 using System.Text.Json;
 using Federated.Core.Adapters;
 using Federated.Core.Compression;
 using Federated.Core.Formats.Peft;
 using Federated.Core.Formats.Safetensors;
+using static TorchSharp.torch;
 
 namespace Federated.Core.Formats;
 
@@ -59,14 +61,7 @@ public static class AdapterPayload
         }
         try
         {
-            if (!file.Metadata.TryGetValue(ConfigMetadataKey, out var json))
-                throw new AdapterFormatException($"{source}: no '{ConfigMetadataKey}' metadata: not an adapter payload (write one with AdapterPayload.Write)");
-            PeftAdapterConfig config;
-            try { config = PeftAdapterConfig.Parse(json); }
-            catch (JsonException e) { throw new AdapterFormatException($"{source}: malformed '{ConfigMetadataKey}': {e.Message}", e); }
-            if (config.PeftType != "LORA")
-                throw new AdapterFormatException($"{source}: peft_type is '{config.PeftType}', but only LORA adapters are supported");
-            return PeftAdapterDirectory.Build(file, config, source, source);
+            return PeftAdapterDirectory.Build(file, ParseConfig(file.Metadata, source), source, source);
         }
         catch (AdapterShapeException e)
         {
@@ -79,4 +74,111 @@ public static class AdapterPayload
             throw;
         }
     }
+
+    /// <summary>The 8-byte little-endian header length that starts every safetensors file.</summary>
+    public const int LengthPrefixBytes = 8;
+
+    /// <summary>
+    /// How many bytes from the start of a <paramref name="payloadLength"/>-byte payload <see cref="Describe(ReadOnlyMemory{byte}, long, string)"/>
+    /// needs (the length prefix and the JSON header), given the payload's first <see cref="LengthPrefixBytes"/> bytes.
+    /// </summary>
+    /// <exception cref="AdapterFormatException">The payload is too short, or the declared header does not fit in it or in <paramref name="maxHeaderBytes"/>.</exception>
+    public static int PrefixLength(ReadOnlySpan<byte> first, long payloadLength, long maxHeaderBytes = SafetensorsHeader.MaxLength, string source = "adapter payload")
+    {
+        if (payloadLength < LengthPrefixBytes || first.Length < LengthPrefixBytes)
+            throw new SafetensorsFormatException(SafetensorsError.Truncated,
+                $"{source}: the file is {Math.Min(payloadLength, first.Length)} bytes, shorter than the 8-byte header length");
+        var headerLength = BinaryPrimitives.ReadUInt64LittleEndian(first);
+        // Both checks come before anything is allocated: the length is untrusted.
+        var limit = Math.Min(maxHeaderBytes, SafetensorsHeader.MaxLength);
+        if (headerLength > (ulong)limit)
+            throw new SafetensorsFormatException(SafetensorsError.HeaderTooLarge,
+                $"{source}: the header length is {headerLength} bytes, over the {limit}-byte limit");
+        if ((long)headerLength > payloadLength - LengthPrefixBytes)
+            throw new SafetensorsFormatException(SafetensorsError.HeaderBeyondFile,
+                $"{source}: the header length is {headerLength} bytes, but only {payloadLength - LengthPrefixBytes} bytes follow it");
+        return LengthPrefixBytes + (int)headerLength;
+    }
+
+    /// <summary>
+    /// What a payload holds, from its header alone (the first <see cref="PrefixLength"/> bytes) and its total length: the
+    /// safetensors header is validated as <see cref="Read"/> validates it (dtypes, shapes, data offsets tiling exactly the
+    /// bytes after the header), and so is the adapter structure (LoRA factor names, A/B pairs, ranks against the config,
+    /// dtypes, alphas). A plain payload that passes is one <see cref="Read"/> accepts: its tensor bytes are not looked at,
+    /// and no check of <see cref="Read"/> looks at them either. A compressed payload is described by its metadata only
+    /// (<see cref="AdapterDescription.Compression"/> set, no modules): its shapes and values live in its data, so read it whole.
+    /// Memory is the header's, whatever the payload's size: for streaming uploads.
+    /// </summary>
+    /// <param name="prefix">At least the payload's first <see cref="PrefixLength"/> bytes (more are ignored).</param>
+    /// <exception cref="AdapterFormatException">What <see cref="Read"/> would reject for the same reason.</exception>
+    public static AdapterDescription Describe(ReadOnlyMemory<byte> prefix, long payloadLength, string source = "adapter payload")
+    {
+        var length = PrefixLength(prefix.Span, payloadLength, SafetensorsHeader.MaxLength, source);
+        if (prefix.Length < length)
+            throw new ArgumentException($"the prefix has {prefix.Length} bytes, but the header needs the first {length}", nameof(prefix));
+        var (entries, metadata) = SafetensorsHeader.Parse(prefix[LengthPrefixBytes..length], payloadLength - length, source);
+
+        if (metadata.ContainsKey(CompressedAdapterFile.SchemeMetadataKey))
+        {
+            var name = metadata[CompressedAdapterFile.SchemeMetadataKey];
+            if (!CompressionSchemes.TryParse(name, out var scheme))
+                throw new AdapterFormatException($"{source}: metadata '{CompressedAdapterFile.SchemeMetadataKey}' is '{name}', not a known compression scheme (int8, topk, ternary)");
+            metadata.TryGetValue(CompressedAdapterFile.BaseModelMetadataKey, out var compressedBase);
+            return new AdapterDescription([], compressedBase, UseRsLora: false, scheme, length);
+        }
+
+        var config = ParseConfig(metadata, source);
+        try
+        {
+            var layout = PeftAdapterDirectory.Layout(entries.Select(e => (e.Name, e.DType, e.Shape)), metadata, config, source, source);
+            return new AdapterDescription(
+                layout.Select(m => new AdapterModuleInfo(m.Name, m.Rank, m.InFeatures, m.OutFeatures, m.DType, m.Alpha)).ToList(),
+                config.BaseModelNameOrPath, config.UseRsLora, Compression: null, length);
+        }
+        catch (AdapterShapeException e)
+        {
+            throw new AdapterFormatException($"{source}: {e.Message}", e);
+        }
+    }
+
+    /// <summary><see cref="Describe(ReadOnlyMemory{byte}, long, string)"/> of a seekable stream from its current position to its end; the position moves past the header.</summary>
+    public static AdapterDescription Describe(Stream stream, string source = "adapter payload")
+    {
+        var payloadLength = stream.Length - stream.Position;
+        var first = new byte[LengthPrefixBytes];
+        var got = stream.ReadAtLeast(first, LengthPrefixBytes, throwOnEndOfStream: false);
+        var prefix = new byte[PrefixLength(first.AsSpan(0, got), payloadLength, SafetensorsHeader.MaxLength, source)];
+        first.CopyTo(prefix, 0);
+        stream.ReadExactly(prefix.AsSpan(LengthPrefixBytes));
+        return Describe(prefix, payloadLength, source);
+    }
+
+    static PeftAdapterConfig ParseConfig(IReadOnlyDictionary<string, string> metadata, string source)
+    {
+        if (!metadata.TryGetValue(ConfigMetadataKey, out var json))
+            throw new AdapterFormatException($"{source}: no '{ConfigMetadataKey}' metadata: not an adapter payload (write one with AdapterPayload.Write)");
+        PeftAdapterConfig config;
+        try { config = PeftAdapterConfig.Parse(json); }
+        catch (JsonException e) { throw new AdapterFormatException($"{source}: malformed '{ConfigMetadataKey}': {e.Message}", e); }
+        if (config.PeftType != "LORA")
+            throw new AdapterFormatException($"{source}: peft_type is '{config.PeftType}', but only LORA adapters are supported");
+        return config;
+    }
+}
+
+/// <summary>One LoRA module as a payload header declares it (<see cref="AdapterPayload.Describe(ReadOnlyMemory{byte}, long, string)"/>).</summary>
+public sealed record AdapterModuleInfo(string Name, int Rank, int InFeatures, int OutFeatures, ScalarType DType, double Alpha)
+{
+    /// <summary>The last path segment, which PEFT's <c>target_modules</c> matches (e.g. <c>q_proj</c>).</summary>
+    public string TargetName => Name[(Name.LastIndexOf('.') + 1)..];
+}
+
+/// <summary>An adapter payload's structure, read from its header without its tensor data.</summary>
+/// <param name="Modules">In the payload's module order; empty for a compressed payload.</param>
+/// <param name="Compression">The scheme of a compressed payload, whose modules only a full read reveals; null for a plain one.</param>
+/// <param name="HeaderBytes">Bytes before the tensor data: the length prefix and the JSON header.</param>
+public sealed record AdapterDescription(IReadOnlyList<AdapterModuleInfo> Modules, string? BaseModel, bool UseRsLora, CompressionScheme? Compression, long HeaderBytes)
+{
+    /// <summary>The distinct last path segments (PEFT's <c>target_modules</c>), sorted, as <see cref="LoraAdapter.TargetModules"/>.</summary>
+    public IReadOnlyList<string> TargetModules => Modules.Select(m => m.TargetName).Distinct().Order(StringComparer.Ordinal).ToList();
 }

@@ -131,8 +131,20 @@ public static class PeftAdapterDirectory
 
     internal static LoraAdapter Build(SafetensorsFile file, PeftAdapterConfig config, string weightsPath, string configPath)
     {
-        var factors = new Dictionary<string, (string? AKey, Tensor? A, string? BKey, Tensor? B)>(StringComparer.Ordinal);
-        foreach (var (key, tensor) in file.Tensors)
+        var layout = Layout(file.Tensors.Select(t => (t.Name, t.Tensor.dtype, t.Tensor.shape)), file.Metadata, config, weightsPath, configPath);
+        var tensors = file.Tensors.ToDictionary(t => t.Name, t => t.Tensor, StringComparer.Ordinal);
+        return new LoraAdapter(layout.Select(m => new LoraModule(m.Name, tensors[m.AKey], tensors[m.BKey], m.Alpha, config.UseRsLora)), config.BaseModelNameOrPath);
+    }
+
+    /// <summary>
+    /// Every structural check of <see cref="Build"/>, on tensor names, dtypes and shapes alone: what the adapter would be,
+    /// without its data. Shared by reading (then the tensors are attached) and by header-only inspection of uploads.
+    /// </summary>
+    internal static List<ModuleLayout> Layout(IEnumerable<(string Key, ScalarType DType, long[] Shape)> tensors, IReadOnlyDictionary<string, string> metadata,
+        PeftAdapterConfig config, string weightsPath, string configPath)
+    {
+        var factors = new Dictionary<string, (string? AKey, TensorInfo? A, string? BKey, TensorInfo? B)>(StringComparer.Ordinal);
+        foreach (var (key, dtype, shape) in tensors)
         {
             if (!PeftKeys.TryParse(key, out var module, out var isA))
                 throw new AdapterFormatException(
@@ -141,37 +153,52 @@ public static class PeftAdapterDirectory
             var existing = isA ? f.AKey : f.BKey;
             if (existing is not null)
                 throw new AdapterFormatException($"{weightsPath}: module '{module}' has two lora_{(isA ? 'A' : 'B')} tensors, '{existing}' and '{key}'");
-            factors[module] = isA ? f with { AKey = key, A = tensor } : f with { BKey = key, B = tensor };
+            var info = new TensorInfo(dtype, shape);
+            factors[module] = isA ? f with { AKey = key, A = info } : f with { BKey = key, B = info };
         }
         if (factors.Count == 0)
             throw new AdapterFormatException($"{weightsPath}: the file holds no LoRA tensors");
 
         var ranks = new PeftPattern<int>(config.RankPattern, "rank_pattern", configPath);
         var alphas = new PeftPattern<double>(config.AlphaPattern, "alpha_pattern", configPath);
-        var modules = new List<LoraModule>(factors.Count);
-        foreach (var name in Order(factors.Keys, file.Metadata))
+        var modules = new List<ModuleLayout>(factors.Count);
+        foreach (var name in Order(factors.Keys, metadata))
         {
             var (aKey, a, bKey, b) = factors[name];
             if (a is null || b is null)
                 throw new AdapterFormatException(a is null
                     ? $"{weightsPath}: module '{name}' has lora_B ('{bKey}') but no lora_A"
                     : $"{weightsPath}: module '{name}' has lora_A ('{aKey}') but no lora_B");
-            if (a.dim() != 2 || b.dim() != 2)
-                throw new AdapterFormatException($"{weightsPath}: module '{name}': lora_A is {Shape(a)} and lora_B is {Shape(b)}, both must be matrices");
-            if (a.shape[0] != b.shape[1])
+            if (a.Shape.Length != 2 || b.Shape.Length != 2)
+                throw new AdapterFormatException($"{weightsPath}: module '{name}': lora_A is {Shape(a.Shape)} and lora_B is {Shape(b.Shape)}, both must be matrices");
+            if (a.Shape[0] != b.Shape[1])
                 throw new AdapterFormatException(
-                    $"{weightsPath}: module '{name}': lora_A {Shape(a)} has {a.shape[0]} rows but lora_B {Shape(b)} has {b.shape[1]} columns; both must equal the rank");
+                    $"{weightsPath}: module '{name}': lora_A {Shape(a.Shape)} has {a.Shape[0]} rows but lora_B {Shape(b.Shape)} has {b.Shape[1]} columns; both must equal the rank");
+            if (a.Shape.Concat(b.Shape).Any(d => d > int.MaxValue))
+                throw new AdapterFormatException($"{weightsPath}: module '{name}': lora_A {Shape(a.Shape)} or lora_B {Shape(b.Shape)} has a dimension over {int.MaxValue}");
 
-            var rank = (int)a.shape[0];
+            var rank = (int)a.Shape[0];
             var (configRank, rankSource) = Resolve(ranks, name, config.R, "r");
             if (configRank != rank)
                 throw new AdapterFormatException(
                     $"{configPath}: module '{name}' has rank {rank} in {WeightsFileName}, but {rankSource} says {configRank}");
             var (alpha, _) = Resolve(alphas, name, config.LoraAlpha, "lora_alpha");
-            modules.Add(new LoraModule(name, a, b, alpha, config.UseRsLora));
+            // What LoraModule refuses, refused here too, so that a description promises a readable adapter.
+            string? invalid = rank == 0 ? "rank must be positive"
+                : a.DType != b.DType ? $"A is {a.DType} but B is {b.DType}"
+                : !AdapterDTypes.IsSupported(a.DType) ? $"dtype {a.DType} is not one of float32, float16, bfloat16"
+                : !double.IsFinite(alpha) || alpha == 0 ? $"alpha must be finite and non-zero, got {alpha}"
+                : null;
+            if (invalid is not null)
+                throw new AdapterFormatException($"{weightsPath}: module '{name}': {invalid}");
+            modules.Add(new ModuleLayout(name, aKey!, bKey!, rank, (int)a.Shape[1], (int)b.Shape[0], a.DType, alpha));
         }
-        return new LoraAdapter(modules, config.BaseModelNameOrPath);
+        return modules;
     }
+
+    sealed record TensorInfo(ScalarType DType, long[] Shape);
+
+    internal sealed record ModuleLayout(string Name, string AKey, string BKey, int Rank, int InFeatures, int OutFeatures, ScalarType DType, double Alpha);
 
     /// <summary>A pattern value if a key matches, else the default; with where it came from, for messages.</summary>
     static (T Value, string Source) Resolve<T>(PeftPattern<T> pattern, string module, T fallback, string fallbackField) =>
@@ -193,5 +220,5 @@ public static class PeftAdapterDirectory
         return modules.OrderBy(m => position.GetValueOrDefault(m, int.MaxValue)).ThenBy(m => m, ModulePathOrder.Instance);
     }
 
-    static string Shape(Tensor t) => "[" + string.Join("x", t.shape) + "]";
+    static string Shape(long[] shape) => "[" + string.Join("x", shape) + "]";
 }
