@@ -1,0 +1,57 @@
+namespace Federated.Agent.Hosting;
+
+/// <summary>Short flags for the common settings (each is also <c>--Agent:Key=value</c>), and <c>--help</c>.</summary>
+public static class AgentCommandLine
+{
+    public static readonly IReadOnlyDictionary<string, string> SwitchMappings = new Dictionary<string, string>
+    {
+        ["--coordinator"] = "Agent:Coordinator",
+        ["--ca-cert"] = "Agent:CaCertificate",
+        ["--federation"] = "Agent:FederationId",
+        ["--token"] = "Agent:EnrollmentToken",
+        ["--state"] = "Agent:StateDirectory",
+        ["--model"] = "Agent:ModelDirectory",
+        ["--data"] = "Agent:Data",
+        ["--eval-data"] = "Agent:EvalData",
+        ["--device"] = "Agent:Device",
+        ["--max-seq-len"] = "Agent:MaxSequenceLength",
+        ["--seed"] = "Agent:Seed",
+        ["--max-rank"] = "Agent:MaxRank",
+    };
+
+    public static bool WantsHelp(IEnumerable<string> args) => args.Any(a => a is "--help" or "-h" or "-?" or "help");
+
+    public const string Help = """
+        fed-agent: joins a federation, trains LoRA updates on local data, and uploads them to the coordinator.
+
+        Usage: fed-agent [--coordinator URL] --federation ID --token TOKEN --model DIR --data FILE [options]
+
+        Settings come from appsettings.json in the working directory, then environment variables (Agent__Data=...),
+        then flags (--data FILE or --Agent:Data=FILE); later ones win.
+
+          --coordinator URL     Agent:Coordinator        gRPC address (default http://127.0.0.1:5081); http:// only to
+                                                         loopback, https:// otherwise
+                                Agent:AllowPlaintextOnNetwork  http:// to a non-loopback host (private networks only)
+          --ca-cert FILE        Agent:CaCertificate      PEM CA that signed the coordinator's certificate (private PKI)
+          --federation ID       Agent:FederationId       the federation to join
+          --token TOKEN         Agent:EnrollmentToken    issued by the operator; needed only until enrolled
+          --state DIR           Agent:StateDirectory     credential and round progress (default ./agent-state)
+          --model DIR           Agent:ModelDirectory     HF model directory of the federation's base model
+          --data FILE           Agent:Data               training data: .jsonl instructions (Alpaca/Dolly) or plain text
+          --eval-data FILE      Agent:EvalData           optional held-out data: loss reported before/after training
+          --device NAME         Agent:Device             auto (default), cpu or cuda
+                                Agent:GpuMemoryBytes     GPU memory to report instead of the detected (rank policy input)
+          --max-seq-len N       Agent:MaxSequenceLength  tokens per training sequence (default 128)
+          --seed N              Agent:Seed               seeds LoRA init, data order and dropout (default 0)
+          --max-rank N          Agent:MaxRank            train at most at this rank, below the assigned one
+                                Agent:HeartbeatInterval  default 00:00:30
+                                Agent:PollInterval       pause once this round's update is in (default 00:00:05)
+                                Agent:UploadChunkBytes   default 1048576 (the coordinator's limit)
+                                Agent:UploadBytesPerSecond  upload rate cap (default unlimited)
+                                Agent:MaxRetryDelay      longest backoff between retries (default 00:01:00)
+
+        Exit codes: 0 the federation finished (or Ctrl-C/SIGTERM after saving progress), 1 a fatal error,
+        2 an invalid setting, model or data file (one line says which).
+
+        """;
+}

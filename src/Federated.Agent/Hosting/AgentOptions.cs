@@ -1,0 +1,42 @@
+namespace Federated.Agent.Hosting;
+
+/// <summary>The "Agent" configuration section (appsettings.json, Agent__* environment variables, flags).</summary>
+public sealed class AgentOptions
+{
+    public const string Section = "Agent";
+
+    /// <summary>The coordinator's gRPC address: http:// only on loopback, https:// otherwise.</summary>
+    public string? Coordinator { get; set; } = "http://127.0.0.1:5081";
+    /// <summary>
+    /// Plaintext to a non-loopback coordinator, for a private network that nothing else reaches (a compose network)
+    /// or behind a TLS-terminating sidecar. Credentials and adapters cross that network unencrypted.
+    /// </summary>
+    public bool AllowPlaintextOnNetwork { get; set; }
+    /// <summary>PEM file of a CA to trust for the coordinator's TLS certificate (a private CA); the system store otherwise.</summary>
+    public string? CaCertificate { get; set; }
+    public string? FederationId { get; set; }
+    /// <summary>Needed only to enroll; once the state directory holds a credential it is not used.</summary>
+    public string? EnrollmentToken { get; set; }
+    public string StateDirectory { get; set; } = "agent-state";
+    /// <summary>An HF model directory (config.json, safetensors, tokenizer), e.g. from <c>fed model init</c>.</summary>
+    public string? ModelDirectory { get; set; }
+    /// <summary>Local training data: .jsonl instruction data or plain text.</summary>
+    public string? Data { get; set; }
+    /// <summary>Optional held-out data; its loss is reported before and after local training.</summary>
+    public string? EvalData { get; set; }
+    public string Device { get; set; } = "auto";
+    /// <summary>GPU memory to report instead of the detected one (the rank policy reads it): a share of a GPU, or test agents.</summary>
+    public long? GpuMemoryBytes { get; set; }
+    public int MaxSequenceLength { get; set; } = 128;
+    public int Seed { get; set; }
+    /// <summary>Train at most at this rank even if the coordinator assigns more (less memory and upload).</summary>
+    public int? MaxRank { get; set; }
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>How long to wait before asking again once this round's update is in.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(5);
+    public int UploadChunkBytes { get; set; } = 1 << 20;
+    /// <summary>Caps the upload rate (shared links); unlimited when unset.</summary>
+    public long? UploadBytesPerSecond { get; set; }
+    /// <summary>The longest pause between retries of a failed call.</summary>
+    public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(60);
+}

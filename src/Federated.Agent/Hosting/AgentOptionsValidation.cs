@@ -1,0 +1,71 @@
+using System.Net;
+using Federated.Training.Models;
+
+namespace Federated.Agent.Hosting;
+
+/// <summary>A setting the agent cannot start with; the message names the key and says what is expected.</summary>
+public sealed class AgentConfigurationException(string message) : Exception(message);
+
+/// <summary>Checks every setting before anything starts, so a mistake is one readable line, not a failure mid-round.</summary>
+public static class AgentOptionsValidation
+{
+    const string S = AgentOptions.Section;
+
+    /// <param name="enrolled">The state directory already holds a credential, so no enrollment token is needed.</param>
+    /// <exception cref="AgentConfigurationException">The first invalid setting.</exception>
+    public static Uri Validate(AgentOptions o, bool enrolled)
+    {
+        var coordinator = CoordinatorAddress(o.Coordinator, o.AllowPlaintextOnNetwork);
+        if (o.CaCertificate is { } ca && !File.Exists(ca))
+            throw Invalid($"{S}:CaCertificate: '{ca}' does not exist (a PEM file with the CA that signed the coordinator's certificate)");
+        if (string.IsNullOrWhiteSpace(o.FederationId))
+            throw Invalid($"{S}:FederationId is required (the federation to join, as the operator created it)");
+        if (!enrolled && string.IsNullOrWhiteSpace(o.EnrollmentToken))
+            throw Invalid($"{S}:EnrollmentToken is required to enroll (issued by the coordinator's operator); {Path.GetFullPath(o.StateDirectory)} holds no credential yet");
+        if (string.IsNullOrWhiteSpace(o.StateDirectory))
+            throw Invalid($"{S}:StateDirectory must not be empty");
+        if (string.IsNullOrWhiteSpace(o.ModelDirectory))
+            throw Invalid($"{S}:ModelDirectory is required (an HF model directory, e.g. written by `fed model init`)");
+        if (!File.Exists(Path.Combine(o.ModelDirectory, HfCheckpoint.ConfigFileName)))
+            throw Invalid($"{S}:ModelDirectory: '{o.ModelDirectory}' is not a model directory (no {HfCheckpoint.ConfigFileName})");
+        if (string.IsNullOrWhiteSpace(o.Data))
+            throw Invalid($"{S}:Data is required (a .jsonl instruction file or a plain text file)");
+        if (!File.Exists(o.Data))
+            throw Invalid($"{S}:Data: '{o.Data}' does not exist");
+        if (o.EvalData is { Length: > 0 } eval && !File.Exists(eval))
+            throw Invalid($"{S}:EvalData: '{eval}' does not exist");
+        if (o.Device.ToLowerInvariant() is not ("auto" or "cpu" or "cuda"))
+            throw Invalid($"{S}:Device must be auto, cpu or cuda, not '{o.Device}'");
+        if (o.MaxSequenceLength < 2)
+            throw Invalid($"{S}:MaxSequenceLength must be at least 2, not {o.MaxSequenceLength}");
+        if (o.GpuMemoryBytes is < 0)
+            throw Invalid($"{S}:GpuMemoryBytes must not be negative, not {o.GpuMemoryBytes}");
+        if (o.MaxRank is < 1)
+            throw Invalid($"{S}:MaxRank must be positive, not {o.MaxRank}");
+        if (o.HeartbeatInterval <= TimeSpan.Zero || o.PollInterval <= TimeSpan.Zero || o.MaxRetryDelay <= TimeSpan.Zero)
+            throw Invalid($"{S}:HeartbeatInterval, PollInterval and MaxRetryDelay must be positive durations (e.g. 00:00:30)");
+        if (o.UploadChunkBytes is < 1 or > 1 << 20)
+            throw Invalid($"{S}:UploadChunkBytes must be between 1 and 1048576 (the coordinator's chunk limit), not {o.UploadChunkBytes}");
+        if (o.UploadBytesPerSecond is < 1)
+            throw Invalid($"{S}:UploadBytesPerSecond must be positive, not {o.UploadBytesPerSecond}");
+        return coordinator;
+    }
+
+    /// <summary>An absolute http(s) URL; plaintext only to a loopback address, since credentials and adapters cross it.</summary>
+    public static Uri CoordinatorAddress(string? value, bool allowPlaintextOnNetwork = false)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+            throw Invalid($"{S}:Coordinator is required (the coordinator's gRPC address, e.g. https://coordinator.example:443 or http://127.0.0.1:5081)");
+        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            throw Invalid($"{S}:Coordinator: '{value}' is not an http:// or https:// URL");
+        if (uri.Scheme == "http" && !IsLoopback(uri) && !allowPlaintextOnNetwork)
+            throw Invalid($"{S}:Coordinator: '{value}' is plaintext to a non-loopback host; use https:// (plaintext is only for 127.0.0.1/localhost, " +
+                $"or set {S}:AllowPlaintextOnNetwork on a private network)");
+        return uri;
+    }
+
+    public static bool IsLoopback(Uri uri) =>
+        uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
+
+    static AgentConfigurationException Invalid(string message) => new(message);
+}

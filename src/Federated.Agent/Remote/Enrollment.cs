@@ -1,0 +1,62 @@
+using Federated.Agent.Devices;
+using Federated.Agent.Hosting;
+using Federated.Agent.State;
+using Federated.Protocol.V1;
+using Microsoft.Extensions.Logging;
+
+namespace Federated.Agent.Remote;
+
+/// <summary>
+/// The agent's identity: the one in the state directory when it is for this coordinator and federation, else a
+/// new one from Register (the credential is written, owner-only, before it is used).
+/// </summary>
+public sealed class Enrollment(CoordinatorConnection connection, AgentStateStore state, RetryPolicy retry, DetectedDevice device,
+    AgentOptions options, ILogger<Enrollment> logger)
+{
+    public ClientIdentity? Current { get; private set; }
+
+    public async Task<ClientIdentity> EnsureAsync(CancellationToken cancellation)
+    {
+        var stored = state.LoadIdentity();
+        if (stored is not null && stored.FederationId == options.FederationId && stored.Coordinator == connection.Address.ToString())
+        {
+            logger.LogInformation("Client {ClientId} of federation {Federation} (enrolled {EnrolledAt:u})", stored.ClientId, stored.FederationId, stored.EnrolledAt);
+            return Use(stored);
+        }
+        if (stored is not null)
+            logger.LogInformation("The state directory's credential is for {Federation} at {Coordinator}; enrolling in {Wanted} at {Address}",
+                stored.FederationId, stored.Coordinator, options.FederationId, connection.Address);
+        return await RegisterAsync(cancellation);
+    }
+
+    /// <summary>The coordinator no longer knows the credential (its state was reset, or it was revoked): enroll anew if a token is set.</summary>
+    public async Task<ClientIdentity> ReenrollAsync(string reason, CancellationToken cancellation)
+    {
+        if (string.IsNullOrWhiteSpace(options.EnrollmentToken))
+            throw new AgentStateException($"the coordinator refused this agent's credential ({reason}) and no {AgentOptions.Section}:EnrollmentToken is set to enroll again");
+        logger.LogWarning("The coordinator refused the stored credential ({Reason}); enrolling again", reason);
+        state.ForgetIdentity();
+        connection.UseCredential(null);
+        return await RegisterAsync(cancellation);
+    }
+
+    async Task<ClientIdentity> RegisterAsync(CancellationToken cancellation)
+    {
+        var request = new RegisterRequest { FederationId = options.FederationId, EnrollmentToken = options.EnrollmentToken, Device = device.ToProto() };
+        connection.UseCredential(null);
+        var response = await retry.RunAsync("Register", ct => connection.Client.RegisterAsync(request, connection.Options(ct, TimeSpan.FromSeconds(30))).ResponseAsync, cancellation);
+        var identity = new ClientIdentity(connection.Address.ToString(), options.FederationId!, response.ClientId, response.ClientCredential,
+            response.AssignedRank, DateTimeOffset.UtcNow);
+        state.SaveIdentity(identity);
+        logger.LogInformation("Enrolled in federation {Federation} as {ClientId} on {Device}: assigned rank {Rank}, alpha {Alpha}",
+            identity.FederationId, identity.ClientId, device.ToString(), response.AssignedRank, response.LoraAlpha);
+        return Use(identity);
+    }
+
+    ClientIdentity Use(ClientIdentity identity)
+    {
+        connection.UseCredential(identity.Credential);
+        Current = identity;
+        return identity;
+    }
+}

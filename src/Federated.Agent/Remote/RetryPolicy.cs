@@ -1,0 +1,55 @@
+using System.Net.Http;
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+
+namespace Federated.Agent.Remote;
+
+/// <summary>
+/// Retries calls that failed for reasons that pass (coordinator restarting, network down, rate limit) with
+/// <see cref="Backoff"/>, indefinitely: an agent outlives a coordinator outage. Anything else (a refusal with a
+/// reason: invalid, denied, closed round) is thrown to the caller at once.
+/// </summary>
+public sealed class RetryPolicy(Backoff backoff, ILogger<RetryPolicy> logger)
+{
+    public async Task<T> RunAsync<T>(string what, Func<CancellationToken, Task<T>> call, CancellationToken cancellation)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await call(cancellation);
+            }
+            catch (Exception e) when (!cancellation.IsCancellationRequested && IsTransient(e))
+            {
+                var delay = backoff.Delay(attempt);
+                logger.LogWarning("{Call} failed ({Reason}); retry {Attempt} in {Delay:0.0} s", what, Describe(e), attempt + 1, delay.TotalSeconds);
+                await Task.Delay(delay, cancellation);
+            }
+        }
+    }
+
+    public Task RunAsync(string what, Func<CancellationToken, Task> call, CancellationToken cancellation) =>
+        RunAsync(what, async ct => { await call(ct); return true; }, cancellation);
+
+    /// <summary>Failures that say nothing about the request itself, so the same request may succeed later.</summary>
+    public static bool IsTransient(Exception e) => e switch
+    {
+        RpcException { StatusCode: StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Aborted } => true,
+        // The coordinator's per-client rate limit; other ResourceExhausted refusals (sizes) are permanent.
+        RpcException { StatusCode: StatusCode.ResourceExhausted } r => r.Status.Detail.StartsWith("rate limit", StringComparison.Ordinal),
+        // The connection went away mid-call (our own cancellation is excluded by the caller).
+        RpcException { StatusCode: StatusCode.Cancelled } => true,
+        RpcException { StatusCode: StatusCode.Unknown or StatusCode.Internal } r => IsTransport(r.Status.DebugException),
+        HttpRequestException or IOException => true,
+        _ => false,
+    };
+
+    static bool IsTransport(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+            if (e is IOException or HttpRequestException or System.Net.Sockets.SocketException) return true;
+        return false;
+    }
+
+    public static string Describe(Exception e) => e is RpcException r ? $"{r.StatusCode}: {r.Status.Detail}" : e.Message;
+}

@@ -1,0 +1,130 @@
+using Federated.Agent.Hosting;
+using Federated.Agent.Remote;
+using Federated.Agent.State;
+using Federated.Protocol.V1;
+using Federated.Training.Training;
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+
+namespace Federated.Agent.Rounds;
+
+/// <summary>
+/// One training task from start to finish, resumable at every phase: download the global adapter, merge the chain
+/// of globals into the base, train fresh LoRA branches, persist the update, upload it, report metrics.
+/// </summary>
+public sealed class RoundRunner(CoordinatorConnection connection, AgentStateStore state, AdapterDownloader downloader, UpdateUploader uploader,
+    LocalModel model, RetryPolicy retry, AgentOptions options, ILogger<RoundRunner> logger)
+{
+    /// <returns>True when the agent did something; false when the round needs nothing more from it.</returns>
+    public async Task<bool> RunAsync(TrainingTask task, CancellationToken cancellation)
+    {
+        var progress = state.LoadProgress();
+        var action = ResumePlanner.Decide(task.FederationId, task.Round, task.Submitted, progress, ResumePlanner.UpdateFileIntact(progress));
+        switch (action)
+        {
+            case RoundAction.Nothing:
+                return false;
+            case RoundAction.ReportMetrics:
+                await ReportAsync(progress!, cancellation);
+                return true;
+            case RoundAction.Upload:
+                logger.LogInformation("Round {Federation}/{Round}: the update was trained before a restart ({Sha256}); uploading it, not training again",
+                    task.FederationId, task.Round, progress!.UpdateSha256);
+                break;
+            default:
+                progress = await TrainAsync(task, cancellation);
+                break;
+        }
+        var (uploaded, result) = await uploader.UploadAsync(progress, cancellation);
+        logger.LogInformation("Round {Federation}/{Round}: update {Status}; sent {Sent:N0} of {Size:N0} bytes (resumed at byte {ResumedAt:N0})",
+            task.FederationId, task.Round, result.Status, result.BytesSent, uploaded.UpdateSize, result.ResumedAt);
+        await ReportAsync(uploaded, cancellation);
+        return true;
+    }
+
+    async Task<RoundProgress> TrainAsync(TrainingTask task, CancellationToken cancellation)
+    {
+        var chain = await GlobalChainAsync(task, cancellation);
+        int rank = options.MaxRank is { } max ? Math.Min(max, task.Rank) : task.Rank;
+        // Below the assigned rank, alpha shrinks with it so the LoRA scale alpha / r stays what the federation chose.
+        double alpha = task.LoraAlpha * rank / task.Rank;
+        var plan = new LocalTrainingPlan(task.BaseModel, task.TargetModules, rank, alpha, task.Training.LoraDropout,
+            task.Training.LocalSteps, task.Training.BatchSize, task.Training.LearningRate, Seed: options.Seed * 100_003L + task.Round);
+        logger.LogInformation("Round {Federation}/{Round}: training rank {Rank} (assigned {Assigned}) on {Modules} for {Steps} steps, batch {Batch}, lr {LearningRate:G3}, {Examples:N0} examples, {Globals} global adapter(s) merged",
+            task.FederationId, task.Round, rank, task.Rank, string.Join(",", task.TargetModules), plan.Steps, plan.BatchSize, plan.LearningRate, model.TrainingExamples, chain.Count);
+
+        string updatePath = state.UpdatePath(task.FederationId, task.Round);
+        var update = await Task.Run(() =>
+        {
+            model.MergeGlobals(chain.Select(g => (g.Sha256, state.AdapterPath(g.Sha256))).ToList());
+            return model.Train(plan, updatePath, new StepLogger(logger, plan.Steps), cancellation);
+        }, cancellation);
+
+        var progress = new RoundProgress(task.FederationId, task.Round, RoundPhase.Trained, task.GlobalAdapter?.Sha256, update.Path, update.Sha256,
+            update.Size, UploadId: null, update.ExampleCount, rank, update.Metrics);
+        state.SaveProgress(progress);
+        state.DeleteUpdatesExcept(update.Path); // earlier rounds' updates are in or moot
+        logger.LogInformation("Round {Federation}/{Round}: trained; loss {First:F4} -> {Last:F4}{Eval}, update {Sha256} ({Size:N0} bytes)",
+            task.FederationId, task.Round, update.Metrics["train_loss_first"], update.Metrics["train_loss"],
+            update.Metrics.TryGetValue("eval_loss", out var eval) ? $", eval loss {update.Metrics["eval_loss_before"]:F4} -> {eval:F4}" : "", update.Sha256, update.Size);
+        return progress;
+    }
+
+    /// <summary>
+    /// The global adapters to merge, oldest first. Each round's global is the aggregate of that round's updates alone
+    /// (a FLoRA stack), so the base must carry every earlier one: the agent keeps the chain of those it was given.
+    /// </summary>
+    async Task<IReadOnlyList<MergedAdapter>> GlobalChainAsync(TrainingTask task, CancellationToken cancellation)
+    {
+        var chain = state.LoadChain().ToList();
+        if (task.GlobalAdapter is not { } global)
+        {
+            if (chain.Count > 0) state.SaveChain([]); // a first round: nothing is merged
+            return [];
+        }
+        await downloader.DownloadAsync(global, cancellation);
+        if (chain.Count == 0 || chain[^1].Sha256 != global.Sha256)
+        {
+            int known = chain.FindIndex(g => g.Sha256 == global.Sha256);
+            if (known >= 0) chain.RemoveRange(known + 1, chain.Count - known - 1);
+            else chain.Add(new MergedAdapter(task.Round - 1, global.Sha256, global.Size));
+            state.SaveChain(chain);
+        }
+        if (chain.Count < task.Round - 1 && chain[0].Round > 1)
+            logger.LogWarning("Round {Federation}/{Round}: this agent holds {Count} global adapter(s); globals of rounds it was not given (before round {First}) are not merged",
+                task.FederationId, task.Round, chain.Count, chain[0].Round);
+        state.SaveProgress(new RoundProgress(task.FederationId, task.Round, RoundPhase.Downloaded, global.Sha256));
+        return chain;
+    }
+
+    async Task ReportAsync(RoundProgress progress, CancellationToken cancellation)
+    {
+        if (progress.Metrics is null || progress.MetricsReported) return;
+        var request = new ReportMetricsRequest { FederationId = progress.FederationId, Round = progress.Round };
+        request.Metrics.Add(progress.Metrics);
+        try
+        {
+            await retry.RunAsync("ReportMetrics", ct => connection.Client.ReportMetricsAsync(request, connection.Options(ct, TimeSpan.FromSeconds(30))).ResponseAsync, cancellation);
+        }
+        catch (RpcException e) when (!RetryPolicy.IsTransient(e))
+        {
+            logger.LogWarning("Round {Federation}/{Round}: metrics not reported ({Reason})", progress.FederationId, progress.Round, RetryPolicy.Describe(e));
+        }
+        state.SaveProgress(progress with { MetricsReported = true });
+    }
+
+    /// <summary>About ten progress lines per round (the first step, then every tenth, or every 10 s in long rounds), with step, loss and throughput as fields.</summary>
+    sealed class StepLogger(ILogger logger, int steps) : IProgress<TrainingProgress>
+    {
+        readonly int _every = Math.Max(1, steps / 10);
+        readonly System.Diagnostics.Stopwatch _sinceLast = System.Diagnostics.Stopwatch.StartNew();
+
+        public void Report(TrainingProgress p)
+        {
+            if (p.Step != 1 && p.Step % _every != 0 && p.Step != p.TotalSteps && _sinceLast.Elapsed < TimeSpan.FromSeconds(10)) return;
+            _sinceLast.Restart();
+            logger.LogInformation("step {Step}/{TotalSteps} loss {Loss:F4} lr {LearningRate:G3} {TokensPerSecond:N0} tokens/s",
+                p.Step, p.TotalSteps, p.Loss, p.LearningRate, p.TokensPerSecond);
+        }
+    }
+}

@@ -1,0 +1,48 @@
+namespace Federated.Agent.State;
+
+/// <summary>
+/// The agent's state directory: <c>client.json</c> (identity and credential, mode 0600), <c>round.json</c> (the
+/// current round's progress), <c>globals.json</c> (the global adapters merged into the base, in order),
+/// <c>adapters/</c> (downloaded global adapters, partial downloads end in <c>.partial</c>) and <c>updates/</c>
+/// (trained update payloads). Every JSON file is replaced atomically.
+/// </summary>
+public sealed class AgentStateStore
+{
+    public AgentStateStore(string directory)
+    {
+        Directory = Path.GetFullPath(directory);
+        System.IO.Directory.CreateDirectory(Directory);
+    }
+
+    public string Directory { get; }
+    string IdentityPath => Path.Combine(Directory, "client.json");
+    string ProgressPath => Path.Combine(Directory, "round.json");
+    string ChainPath => Path.Combine(Directory, "globals.json");
+
+    public static bool HasIdentity(string directory) => File.Exists(Path.Combine(directory, "client.json"));
+
+    public ClientIdentity? LoadIdentity() => AtomicFile.ReadJson<ClientIdentity>(IdentityPath);
+    public void SaveIdentity(ClientIdentity identity) => AtomicFile.WriteJson(IdentityPath, identity, ownerOnly: true);
+    public void ForgetIdentity() => File.Delete(IdentityPath);
+
+    public RoundProgress? LoadProgress() => AtomicFile.ReadJson<RoundProgress>(ProgressPath);
+    public void SaveProgress(RoundProgress progress) => AtomicFile.WriteJson(ProgressPath, progress);
+
+    public IReadOnlyList<MergedAdapter> LoadChain() => AtomicFile.ReadJson<List<MergedAdapter>>(ChainPath) ?? [];
+    public void SaveChain(IReadOnlyList<MergedAdapter> chain) => AtomicFile.WriteJson(ChainPath, chain);
+
+    public string AdapterPath(string sha256) => Path.Combine(Directory, "adapters", sha256 + ".safetensors");
+    public string PartialAdapterPath(string sha256) => AdapterPath(sha256) + ".partial";
+
+    public string UpdatePath(string federationId, int round) =>
+        Path.Combine(Directory, "updates", $"{Sanitize(federationId)}-round-{round}.safetensors");
+
+    public void DeleteUpdatesExcept(string keep)
+    {
+        string directory = Path.GetDirectoryName(Path.GetFullPath(keep))!;
+        foreach (var file in System.IO.Directory.EnumerateFiles(directory, "*.safetensors"))
+            if (Path.GetFullPath(file) != Path.GetFullPath(keep)) File.Delete(file);
+    }
+
+    static string Sanitize(string name) => string.Concat(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_'));
+}

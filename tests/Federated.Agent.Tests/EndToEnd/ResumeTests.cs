@@ -1,0 +1,164 @@
+using Federated.Agent.Remote;
+using Federated.Agent.State;
+using Federated.Agent.Tests.Processes;
+using Federated.Coordinator.Tests.Process;
+using Federated.Protocol.V1;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Federated.Agent.Tests.EndToEnd;
+
+/// <summary>
+/// Restarts against the real coordinator (embedded mode, as a process): an agent killed mid-upload resumes at the
+/// acknowledged offset without re-enrolling or retraining, and a partial download continues where it stopped.
+/// </summary>
+public sealed class ResumeTests : IAsyncLifetime
+{
+    static readonly TimeSpan Startup = TimeSpan.FromSeconds(90), Run = TimeSpan.FromMinutes(3);
+    readonly string _dir = Directory.CreateTempSubdirectory("fed-agent-resume-").FullName;
+    CoordinatorProcess _coordinator = null!;
+    CoordinatorAdmin _admin = null!;
+    Uri _grpc = null!;
+
+    public async Task InitializeAsync()
+    {
+        var (args, http, grpc) = CoordinatorAdmin.ProcessArgs("--Coordinator:InMemoryState=true", $"--Coordinator:DataDirectory={Path.Combine(_dir, "coordinator")}");
+        _coordinator = CoordinatorProcess.Start(args);
+        await _coordinator.WaitUntilServingAsync(new Uri(http, "/readyz").ToString(), Startup);
+        _admin = new CoordinatorAdmin(http);
+        _grpc = grpc;
+    }
+
+    public async Task DisposeAsync()
+    {
+        _admin.Dispose();
+        await _coordinator.StopAsync(TimeSpan.FromSeconds(60));
+        _coordinator.Dispose();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    string[] AgentArgs(string federation, string model, string data, params string[] extra) =>
+    [
+        "--coordinator", _grpc.ToString(), "--federation", federation, "--token", CoordinatorAdmin.EnrollmentToken,
+        "--state", Path.Combine(_dir, "state"), "--model", model, "--data", data, "--max-seq-len", "64",
+        "--Agent:PollInterval=00:00:01", .. extra,
+    ];
+
+    [Fact]
+    public async Task An_agent_killed_mid_upload_resumes_after_the_acknowledged_bytes_without_enrolling_or_training_again()
+    {
+        string model = TestFiles.TinyModel(Path.Combine(_dir, "base"));
+        string data = TestFiles.TextSlice(Path.Combine(_dir, "data.txt"), "GPL-3", 0, 4000);
+        const string federation = "resume-upload";
+        // Every projection at rank 8: an update of ~75 KB, sent in 1 KiB chunks at 16 KiB/s, so the kill lands mid-stream.
+        await _admin.CreateFederationAsync(federation, new
+        {
+            baseModel = "tiny-llama", targetModules = new[] { "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj" },
+            rankPolicy = new { cpuRank = 8, tiers = Array.Empty<object>() }, training = new { localSteps = 3, batchSize = 4, learningRate = 0.01 },
+            rounds = 1, clientsPerRound = 1, quorum = 1, roundDeadline = "10m",
+        });
+        string[] args = AgentArgs(federation, model, data, "--Agent:UploadChunkBytes=1024", "--Agent:UploadBytesPerSecond=16384");
+
+        var state = new AgentStateStore(Path.Combine(_dir, "state"));
+        ClientIdentity identity;
+        RoundProgress interrupted;
+        using (var first = AgentProcess.Start(_dir, args))
+        {
+            await _admin.StartWhenEnrolledAsync(federation, Startup);
+            await first.WaitForLineAsync("sent through byte", Run);
+            await Task.Delay(1500);
+            first.Kill();
+            Assert.DoesNotContain(first.Lines, l => l.Contains("update ACCEPTED", StringComparison.Ordinal));
+            identity = state.LoadIdentity()!;
+            interrupted = state.LoadProgress()!;
+        }
+        Assert.Equal(RoundPhase.Uploading, interrupted.Phase);
+
+        // What the coordinator durably holds of the upload, asked with the agent's own credential.
+        long acknowledged;
+        using (var connection = new CoordinatorConnection(_grpc, null))
+        {
+            connection.UseCredential(identity.Credential);
+            acknowledged = (await connection.Client.GetUploadStatusAsync(new GetUploadStatusRequest { UploadId = interrupted.UploadId }, connection.Options(default))).AcknowledgedOffset;
+        }
+        Assert.InRange(acknowledged, 1, interrupted.UpdateSize - 1);
+
+        using var second = AgentProcess.Start(_dir, args.Where(a => !a.StartsWith("--Agent:UploadBytesPerSecond", StringComparison.Ordinal)).ToArray());
+        Assert.True(await second.WaitForExitAsync(Run) == 0, second.Output);
+        var lines = second.Lines;
+        Assert.Contains(lines, l => l.Contains($"Client {identity.ClientId} of federation {federation}", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.Contains("Enrolled", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.Contains("training rank", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains($"as {interrupted.UploadId} from byte {acknowledged:N0}", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains(
+            $"update ACCEPTED; sent {interrupted.UpdateSize - acknowledged:N0} of {interrupted.UpdateSize:N0} bytes (resumed at byte {acknowledged:N0})", StringComparison.Ordinal));
+        Assert.Equal(identity, state.LoadIdentity());
+
+        var round = await _admin.GetAsync($"/api/federations/{federation}/rounds/1");
+        Assert.True(round["outcomes"]!.AsArray().Single()!["accepted"]!.GetValue<bool>(), round.ToJsonString());
+        Assert.Equal("Completed", (await _admin.GetAsync($"/api/federations/{federation}"))["status"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task SIGTERM_during_training_stops_between_steps_and_exits_zero()
+    {
+        string model = TestFiles.TinyModel(Path.Combine(_dir, "base"));
+        string data = TestFiles.TextSlice(Path.Combine(_dir, "data.txt"), "GPL-2", 0, 3000);
+        const string federation = "sigterm";
+        await _admin.CreateFederationAsync(federation, new
+        {
+            baseModel = "tiny-llama", rankPolicy = new { cpuRank = 4, tiers = Array.Empty<object>() },
+            training = new { localSteps = 1_000_000, batchSize = 4, learningRate = 0.01 }, rounds = 1, clientsPerRound = 1, quorum = 1, roundDeadline = "10m",
+        });
+        using var agent = AgentProcess.Start(_dir, AgentArgs(federation, model, data));
+        await _admin.StartWhenEnrolledAsync(federation, Startup);
+        await agent.WaitForLineAsync("step ", Run);
+        agent.Terminate();
+        Assert.True(await agent.WaitForExitAsync(TimeSpan.FromSeconds(30)) == 0, agent.Output);
+        Assert.Contains(agent.Lines, l => l.Contains("Stopping: progress is saved", StringComparison.Ordinal));
+        Assert.NotNull(new AgentStateStore(Path.Combine(_dir, "state")).LoadIdentity());
+    }
+
+    [Fact]
+    public async Task A_partial_download_continues_at_its_length_and_a_corrupt_one_is_fetched_again()
+    {
+        string model = TestFiles.TinyModel(Path.Combine(_dir, "base"));
+        string data = TestFiles.TextSlice(Path.Combine(_dir, "data.txt"), "Apache-2.0", 0, 3000);
+        const string federation = "resume-download";
+        await _admin.CreateFederationAsync(federation, new
+        {
+            baseModel = "tiny-llama", rankPolicy = new { cpuRank = 4, tiers = Array.Empty<object>() },
+            training = new { localSteps = 2, batchSize = 4, learningRate = 0.01 }, rounds = 1, clientsPerRound = 1, quorum = 1, roundDeadline = "10m",
+        });
+        using (var agent = AgentProcess.Start(_dir, AgentArgs(federation, model, data)))
+        {
+            await _admin.StartWhenEnrolledAsync(federation, Startup);
+            Assert.True(await agent.WaitForExitAsync(Run) == 0, agent.Output);
+        }
+        var global = await _admin.GlobalAdapterAsync(federation, 1);
+        var reference = new AdapterRef { Sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(global)), Size = global.Length };
+        var identity = new AgentStateStore(Path.Combine(_dir, "state")).LoadIdentity()!;
+
+        using var connection = new CoordinatorConnection(_grpc, null);
+        connection.UseCredential(identity.Credential);
+        var retry = new RetryPolicy(new Backoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1)), NullLogger<RetryPolicy>.Instance);
+
+        // Half of it already on disk, as a broken stream leaves it.
+        var resumed = new AgentStateStore(Path.Combine(_dir, "download-1"));
+        Directory.CreateDirectory(Path.GetDirectoryName(resumed.PartialAdapterPath(reference.Sha256))!);
+        File.WriteAllBytes(resumed.PartialAdapterPath(reference.Sha256), global[..(global.Length / 2)]);
+        var log = new ListLogger<AdapterDownloader>();
+        string path = await new AdapterDownloader(connection, resumed, retry, log).DownloadAsync(reference, default);
+        Assert.Equal(global, File.ReadAllBytes(path));
+        Assert.False(File.Exists(resumed.PartialAdapterPath(reference.Sha256)));
+        Assert.Contains(log.Lines, l => l.Contains($"at byte {global.Length / 2:N0} of {global.Length:N0}", StringComparison.Ordinal));
+
+        // A partial file whose bytes are wrong: the hash check catches it and the adapter is downloaded again whole.
+        var corrupt = new AgentStateStore(Path.Combine(_dir, "download-2"));
+        Directory.CreateDirectory(Path.GetDirectoryName(corrupt.PartialAdapterPath(reference.Sha256))!);
+        File.WriteAllBytes(corrupt.PartialAdapterPath(reference.Sha256), new byte[global.Length / 3]);
+        var log2 = new ListLogger<AdapterDownloader>();
+        path = await new AdapterDownloader(connection, corrupt, retry, log2).DownloadAsync(reference, default);
+        Assert.Equal(global, File.ReadAllBytes(path));
+        Assert.Contains(log2.Lines, l => l.Contains("do not match the SHA-256", StringComparison.Ordinal));
+    }
+}

@@ -1,0 +1,74 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Federated.Agent.Tests.Processes;
+
+/// <summary>The coordinator's admin HTTP API (src/Federated.Coordinator/Admin), as an operator drives it.</summary>
+public sealed class CoordinatorAdmin(Uri address) : IDisposable
+{
+    readonly HttpClient _http = new() { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
+
+    public const string EnrollmentToken = "agent-tests-enrollment-token-0123456789";
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Flags for a coordinator process on free loopback ports that enrolls agents with <see cref="EnrollmentToken"/>.</summary>
+    public static (string[] Args, Uri Http, Uri Grpc) ProcessArgs(params string[] extra)
+    {
+        int http = FreePort(), grpc = FreePort();
+        return ([
+            $"--Kestrel:Endpoints:http:Url=http://127.0.0.1:{http}", $"--Kestrel:Endpoints:grpc:Url=http://127.0.0.1:{grpc}",
+            $"--Coordinator:SiloPort={FreePort()}", $"--Coordinator:GatewayPort={FreePort()}",
+            $"--Coordinator:EnrollmentTokens:*:0={EnrollmentToken}", .. extra,
+        ], new Uri($"http://127.0.0.1:{http}"), new Uri($"http://127.0.0.1:{grpc}"));
+    }
+
+    public async Task CreateFederationAsync(string id, object config)
+    {
+        var response = await _http.PostAsJsonAsync("/api/federations", new { id, config });
+        Assert.True(response.IsSuccessStatusCode, $"create {id}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+    }
+
+    /// <summary>Starts the federation once enough agents have enrolled (the API answers 409 until then).</summary>
+    public async Task StartWhenEnrolledAsync(string id, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var response = await _http.PostAsync($"/api/federations/{id}/start", null);
+            if (response.IsSuccessStatusCode) return;
+            string body = await response.Content.ReadAsStringAsync();
+            if (response.StatusCode != HttpStatusCode.Conflict || DateTime.UtcNow > deadline)
+                Assert.Fail($"start {id}: {(int)response.StatusCode} {body}");
+            await Task.Delay(250);
+        }
+    }
+
+    public async Task<JsonNode> GetAsync(string path) => JsonNode.Parse(await _http.GetStringAsync(path))!;
+
+    public async Task<JsonNode> WaitForStatusAsync(string id, string status, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var federation = await GetAsync($"/api/federations/{id}");
+            if (federation["status"]!.GetValue<string>() == status) return federation;
+            if (DateTime.UtcNow > deadline) Assert.Fail($"federation {id} is not {status} after {timeout}: {federation.ToJsonString()}");
+            await Task.Delay(500);
+        }
+    }
+
+    public Task<byte[]> GlobalAdapterAsync(string id, int round) => _http.GetByteArrayAsync($"/api/federations/{id}/adapter?round={round}");
+
+    public static JsonSerializerOptions Json { get; } = new(JsonSerializerDefaults.Web);
+
+    public void Dispose() => _http.Dispose();
+}

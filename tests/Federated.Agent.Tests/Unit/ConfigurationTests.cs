@@ -1,0 +1,100 @@
+using Federated.Agent.Devices;
+using Federated.Agent.Hosting;
+using Federated.Agent.Tests.Processes;
+
+namespace Federated.Agent.Tests.Unit;
+
+public sealed class ConfigurationTests : IDisposable
+{
+    readonly string _dir = Directory.CreateTempSubdirectory("fed-agent-config-").FullName;
+    readonly string _model, _data;
+
+    public ConfigurationTests()
+    {
+        _model = TestFiles.TinyModel(Path.Combine(_dir, "model"));
+        _data = TestFiles.TextSlice(Path.Combine(_dir, "data.txt"), "GPL-3", 0, 2000);
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    AgentOptions Valid() => new()
+    {
+        Coordinator = "http://127.0.0.1:5081", FederationId = "fed", EnrollmentToken = "token-0123456789abcdef",
+        StateDirectory = Path.Combine(_dir, "state"), ModelDirectory = _model, Data = _data,
+    };
+
+    [Fact]
+    public void A_complete_configuration_is_valid()
+    {
+        Assert.Equal(new Uri("http://127.0.0.1:5081"), AgentOptionsValidation.Validate(Valid(), enrolled: false));
+    }
+
+    public static TheoryData<string, string> Mistakes => new()
+    {
+        { "Coordinator=", "Agent:Coordinator is required" },
+        { "Coordinator=ftp://x", "not an http:// or https:// URL" },
+        { "Coordinator=http://10.0.0.5:5081", "plaintext to a non-loopback host" },
+        { "FederationId=", "Agent:FederationId is required" },
+        { "EnrollmentToken=", "Agent:EnrollmentToken is required to enroll" },
+        { "ModelDirectory=", "Agent:ModelDirectory is required" },
+        { "ModelDirectory=/nonexistent", "is not a model directory" },
+        { "Data=", "Agent:Data is required" },
+        { "Data=/nonexistent.txt", "Agent:Data: '/nonexistent.txt' does not exist" },
+        { "EvalData=/nonexistent.jsonl", "Agent:EvalData" },
+        { "Device=tpu", "Agent:Device must be auto, cpu or cuda, not 'tpu'" },
+        { "MaxSequenceLength=1", "Agent:MaxSequenceLength must be at least 2" },
+        { "MaxRank=0", "Agent:MaxRank must be positive" },
+        { "UploadChunkBytes=2000000", "Agent:UploadChunkBytes must be between 1 and 1048576" },
+        { "CaCertificate=/nonexistent.pem", "Agent:CaCertificate" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Mistakes))]
+    public void Each_mistake_is_one_message_naming_the_setting(string setting, string expected)
+    {
+        var o = Valid();
+        var (key, value) = (setting[..setting.IndexOf('=')], setting[(setting.IndexOf('=') + 1)..]);
+        var property = typeof(AgentOptions).GetProperty(key)!;
+        object? parsed = value.Length == 0 ? null : property.PropertyType == typeof(string) ? value : int.Parse(value);
+        property.SetValue(o, parsed);
+        var e = Assert.Throws<AgentConfigurationException>(() => AgentOptionsValidation.Validate(o, enrolled: false));
+        Assert.Contains(expected, e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void An_enrolled_agent_needs_no_enrollment_token()
+    {
+        var o = Valid();
+        o.EnrollmentToken = null;
+        AgentOptionsValidation.Validate(o, enrolled: true);
+    }
+
+    [Fact]
+    public void Https_is_accepted_anywhere_and_plaintext_on_every_loopback_form()
+    {
+        foreach (var url in new[] { "https://coordinator.example:443", "http://localhost:5081", "http://127.0.0.1:5081", "http://[::1]:5081" })
+            Assert.Equal(new Uri(url), AgentOptionsValidation.CoordinatorAddress(url));
+    }
+
+    [Fact]
+    public void Device_detection_on_this_CPU_build_reports_the_cpu_with_no_gpu_memory()
+    {
+        var auto = DeviceDetector.Detect("auto");
+        Assert.Equal("cpu", auto.Kind);
+        Assert.Equal(0, auto.GpuMemoryBytes);
+        var proto = DeviceDetector.Detect("cpu").ToProto();
+        Assert.Equal("cpu", proto.Device);
+        Assert.Equal(0, proto.GpuMemoryBytes);
+        Assert.False(string.IsNullOrEmpty(proto.AgentVersion));
+        if (!TorchSharp.torch.cuda.is_available()) Assert.Throws<ArgumentException>(() => DeviceDetector.Detect("cuda"));
+    }
+
+    [Fact]
+    public void The_gpu_name_and_memory_are_read_from_nvidia_smi_output()
+    {
+        Assert.Equal(("NVIDIA A100-SXM4-40GB", 40960L << 20), DeviceDetector.ParseNvidiaSmi("NVIDIA A100-SXM4-40GB, 40960\nNVIDIA A100-SXM4-40GB, 40960\n"));
+        Assert.Null(DeviceDetector.ParseNvidiaSmi("NVIDIA-SMI has failed"));
+        Assert.Null(DeviceDetector.ParseNvidiaSmi(""));
+    }
+}

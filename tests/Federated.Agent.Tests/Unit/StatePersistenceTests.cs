@@ -1,0 +1,93 @@
+using Federated.Agent.State;
+
+namespace Federated.Agent.Tests.Unit;
+
+public sealed class StatePersistenceTests : IDisposable
+{
+    readonly string _dir = Directory.CreateTempSubdirectory("fed-agent-state-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void Identity_progress_and_chain_round_trip_through_a_new_store()
+    {
+        var identity = new ClientIdentity("http://127.0.0.1:5081/", "fed", "c-1", "c-1.secret", 8, DateTimeOffset.UnixEpoch);
+        var progress = new RoundProgress("fed", 3, RoundPhase.Uploading, "ab", "/x/u.safetensors", "cd", 1234, "r3-cd", 57, 4,
+            new Dictionary<string, double> { ["train_loss"] = 1.5 }, MetricsReported: false);
+        MergedAdapter[] chain = [new(1, "aa", 10), new(2, "bb", 20)];
+        var store = new AgentStateStore(_dir);
+        store.SaveIdentity(identity);
+        store.SaveProgress(progress);
+        store.SaveChain(chain);
+
+        var reopened = new AgentStateStore(_dir);
+        Assert.Equal(identity, reopened.LoadIdentity());
+        var loaded = reopened.LoadProgress()!;
+        Assert.Equal(progress with { Metrics = null }, loaded with { Metrics = null });
+        Assert.Equal(1.5, loaded.Metrics!["train_loss"]);
+        Assert.Equal(chain, reopened.LoadChain());
+        Assert.True(AgentStateStore.HasIdentity(_dir));
+    }
+
+    [Fact]
+    public void The_credential_file_is_readable_by_its_owner_only()
+    {
+        if (OperatingSystem.IsWindows()) return;
+        new AgentStateStore(_dir).SaveIdentity(new ClientIdentity("u", "f", "c", "c.s", 4, DateTimeOffset.UnixEpoch));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(_dir, "client.json")));
+    }
+
+    [Fact]
+    public void An_empty_directory_has_no_identity_progress_or_chain()
+    {
+        var store = new AgentStateStore(_dir);
+        Assert.Null(store.LoadIdentity());
+        Assert.Null(store.LoadProgress());
+        Assert.Empty(store.LoadChain());
+        Assert.False(AgentStateStore.HasIdentity(_dir));
+    }
+
+    [Fact]
+    public void A_write_replaces_the_file_whole_and_leaves_no_temporary_file()
+    {
+        var store = new AgentStateStore(_dir);
+        store.SaveProgress(new RoundProgress("fed", 1, RoundPhase.Trained));
+        store.SaveProgress(new RoundProgress("fed", 2, RoundPhase.Downloaded, "ab"));
+        Assert.Equal(2, store.LoadProgress()!.Round);
+        Assert.Equal(["round.json"], Directory.GetFiles(_dir).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public void A_torn_temporary_file_from_a_crash_mid_write_does_not_affect_what_is_read()
+    {
+        var store = new AgentStateStore(_dir);
+        var saved = new RoundProgress("fed", 4, RoundPhase.Trained, UpdateSha256: "ee", UpdateSize: 9);
+        store.SaveProgress(saved);
+        // What a crash between write and rename leaves: half a JSON document beside the real file.
+        File.WriteAllText(Path.Combine(_dir, "round.json.4242.tmp"), "{\"federationId\": \"fed\", \"rou");
+
+        Assert.Equal(saved, new AgentStateStore(_dir).LoadProgress());
+    }
+
+    [Fact]
+    public void A_corrupted_state_file_is_one_readable_error_naming_it()
+    {
+        File.WriteAllText(Path.Combine(_dir, "round.json"), "{ not json");
+        var e = Assert.Throws<AgentStateException>(() => new AgentStateStore(_dir).LoadProgress());
+        Assert.Contains("round.json", e.Message);
+        Assert.Contains("move it away", e.Message);
+    }
+
+    [Fact]
+    public void Old_update_files_are_removed_when_a_new_round_is_trained()
+    {
+        var store = new AgentStateStore(_dir);
+        string old = store.UpdatePath("fed/1", 1), current = store.UpdatePath("fed/1", 2);
+        AtomicFile.Write(old, [1, 2, 3]);
+        AtomicFile.Write(current, [4, 5]);
+        store.DeleteUpdatesExcept(current);
+        Assert.False(File.Exists(old));
+        Assert.True(File.Exists(current));
+        Assert.DoesNotContain("/1-", Path.GetFileName(current)); // the federation id is made a safe file name
+    }
+}
