@@ -94,6 +94,10 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
             Submitted = assignment.Submitted,
         };
         task.TargetModules.Add(assignment.TargetModules);
+        task.GlobalAdapters.Add(federation.History
+            .Where(r => r.Status == RoundStatus.Closed && r.GlobalAdapter is not null && r.Round < assignment.Round)
+            .OrderBy(r => r.Round)
+            .Select(r => new RoundAdapter { Round = r.Round, Adapter = Ref(r.GlobalAdapter) }));
         return new GetTaskResponse { Task = task };
     }
 

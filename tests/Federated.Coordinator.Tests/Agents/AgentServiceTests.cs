@@ -219,6 +219,8 @@ public sealed class AgentServiceTests(CoordinatorHost coordinator) : IDisposable
         var global = closed.Global!;
         var next = await Agents.GetTaskAsync(new GetTaskRequest(), late.Auth);
         Assert.Equal(global.Sha256, next.Task.GlobalAdapter.Sha256);
+        // The whole chain of globals, so an agent that missed rounds can still rebuild the base.
+        Assert.Equal([(1, global.Sha256)], next.Task.GlobalAdapters.Select(g => (g.Round, g.Adapter.Sha256)));
         var expected = await Store.ReadAsync(global.ToReference());
         Assert.Equal(expected, await DownloadAsync(late, next.Task.GlobalAdapter, 0));
         Assert.Equal(expected[1000..], await DownloadAsync(late, next.Task.GlobalAdapter, 1000));
