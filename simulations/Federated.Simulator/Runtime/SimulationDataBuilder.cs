@@ -46,7 +46,8 @@ public static class SimulationDataBuilder
         int context = settings.Model.ContextLength;
         var clients = partition.Clients.Select(c => new ClientData(c.Client, c.TrainDomainCounts.Keys.ToList(),
             Tokenize(c.Train, tokenizer, context, $"client {c.Client}'s training data"),
-            Tokenize(c.Evaluation, tokenizer, context, $"client {c.Client}'s held-out data"))).ToList();
+            // A small held-out slice may lose every example to the context length: that client is left out of the clients' mean.
+            DomainDatasets.Build(c.Evaluation, tokenizer, context).Examples)).ToList();
         var global = Tokenize(partition.GlobalHeldOut.Take(d.GlobalEvalExamples).ToList(), tokenizer, context, "the global held-out set");
         return new SimulationData(clients, global);
     }

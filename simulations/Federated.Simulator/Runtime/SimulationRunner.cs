@@ -180,7 +180,9 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
     {
         var model = replicas.Any;
         double global = Evaluator.Evaluate(model, TrainingBatcher.Batches(data.GlobalEval, s.BatchSize * 2, padId, seed: null)).MeanLoss;
-        double clients = data.Clients.Average(c => Evaluator.Evaluate(model, TrainingBatcher.Batches(c.Eval, s.BatchSize * 2, padId, seed: null)).MeanLoss);
+        double clients = data.Clients.Where(c => c.Eval.Count > 0)
+            .Select(c => Evaluator.Evaluate(model, TrainingBatcher.Batches(c.Eval, s.BatchSize * 2, padId, seed: null)).MeanLoss)
+            .DefaultIfEmpty(double.NaN).Average();
         return (global, clients);
     }
 
