@@ -3,9 +3,10 @@ namespace Federated.Storage;
 /// <summary>
 /// The embedded default: payloads as files <c>root/ab/abcdef...</c> named by their SHA-256. A payload is
 /// written to <c>root/.incoming</c>, flushed to disk and renamed into place (the rename flushed too), so a reference never names
-/// a partial file and a crash leaves at most an orphan in <c>.incoming</c>.
+/// a partial file and a crash leaves at most an orphan in <c>.incoming</c>. A verified, flushed file on the same file
+/// system (a completed upload) is adopted by renaming it into place instead (<see cref="TryAdoptAsync"/>).
 /// </summary>
-public sealed class DirectoryUpdateStore : IUpdateStore
+public sealed class DirectoryUpdateStore : IAdoptingUpdateStore
 {
     public const long DefaultMaxBytes = 2L << 30;
     const int ChunkBytes = 1 << 20;
@@ -57,6 +58,23 @@ public sealed class DirectoryUpdateStore : IUpdateStore
         {
             File.Delete(temp);
         }
+    }
+
+    public Task<UpdateReference?> TryAdoptAsync(string verifiedFile, UpdateReference reference, CancellationToken cancellationToken = default)
+    {
+        string final = PathOf(reference);
+        if (reference.Size > _maxBytes) throw new UpdateTooLargeException(_maxBytes);
+        long length = new FileInfo(verifiedFile).Length;
+        if (length != reference.Size) throw new ArgumentException($"{verifiedFile} has {length:N0} bytes, not the {reference}");
+        string shard = Path.GetDirectoryName(final)!;
+        Directory.CreateDirectory(shard);
+        // Replacing a file of the same bytes (a concurrent put won) changes nothing a reader could see.
+        if (!FileSystemSync.TryRename(verifiedFile, final)) return Task.FromResult<UpdateReference?>(null);
+        // The bytes were flushed by the caller; the rename and the shard's own entry must be on disk before the reference
+        // is returned. Two directory flushes, not a syncfs: that would also wait for every other upload's unflushed bytes.
+        FileSystemSync.FlushDirectory(shard);
+        FileSystemSync.FlushDirectory(_root);
+        return Task.FromResult<UpdateReference?>(reference);
     }
 
     public async Task<byte[]> ReadAsync(UpdateReference reference, CancellationToken cancellationToken = default)

@@ -1,5 +1,6 @@
+using System.Buffers;
 using System.Buffers.Binary;
-using System.Runtime.InteropServices;
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Microsoft.Win32.SafeHandles;
@@ -14,39 +15,95 @@ namespace Federated.Storage;
 /// <item><c>acks</c>: an append-only journal of acknowledged offsets, 16-byte records (offset, checksum).</item>
 /// </list>
 /// <para>
-/// An append writes the data, flushes it to disk, then appends and flushes an ack record; only then is
-/// the offset acknowledged. The acknowledged offset is the last intact ack record, not the data file's
-/// length: after a power loss a file can come back longer than what was flushed, its tail zeros or
-/// stale blocks, and trusting that length would make the client skip bytes it never delivered. Data
-/// beyond the acknowledged offset is cut off before the next write. A torn ack record fails its
-/// checksum and is ignored (only the last record can be torn: each is flushed before the next is
-/// written). One journal record costs one small flush per append and needs no rename, which would
-/// also need a directory flush to be durable.
+/// Bytes are written as they arrive and acknowledged at sync points: once <c>syncBytes</c> (32 MiB by default) are
+/// written but not acknowledged, and on every <see cref="AppendAsync"/> (the end of a stream). A sync point flushes the
+/// data to disk, then appends and flushes an ack record; only then is the offset acknowledged. Flushing every few MiB
+/// instead made two flushes per append the bulk of an upload's time, and a flush costs about the same for 4 or 32 MiB.
+/// The acknowledged offset is the last intact ack record, not the data file's length: after a power loss a file can come
+/// back longer than what was flushed, its tail zeros or stale blocks, and trusting that length would make the client
+/// skip bytes it never delivered. Data beyond the acknowledged offset is cut off before the next write. A torn ack record
+/// fails its checksum and is ignored (only the last record can be torn: each is flushed before the next is written).
+/// </para>
+/// <para>
+/// The bytes are hashed as they are written (SHA-256, kept in memory per upload), so completing compares a digest
+/// instead of reading the file again; after a restart the durable prefix is hashed once, by the first operation that
+/// needs it. A completed upload's file is adopted by an <see cref="IAdoptingUpdateStore"/> on the same file system (a
+/// rename), so its bytes are written to disk once; other stores get them through <see cref="IUpdateStore.PutAsync"/>.
 /// </para>
 /// <para>One process owns a data directory (as in embedded mode); within it, operations on one upload are serialized.</para>
 /// </summary>
 public sealed class DirectoryUploadStaging : IUploadStaging
 {
     public static readonly TimeSpan DefaultIdleTtl = TimeSpan.FromHours(24);
+    public const int DefaultSyncBytes = 32 << 20;
 
     const string TicketFile = "ticket.json", DataFile = "data", AcksFile = "acks";
     const int AckBytes = 16;
 
     readonly string _staging;
     readonly long _maxBytes;
+    readonly int _syncBytes;
     readonly TimeSpan _idleTtl, _sweepInterval;
     readonly KeyedLock _locks = new();
+    /// <summary>Per upload directory: what this process wrote and hashed. Absent after a restart, rebuilt from the files.</summary>
+    readonly ConcurrentDictionary<string, Progress> _progress = new(StringComparer.Ordinal);
     long _nextSweep = long.MinValue;
 
     sealed record Manifest(UploadTicket Ticket, bool Completed);
 
+    /// <summary>An upload's state in memory, read and changed only under its lock.</summary>
+    sealed class Progress(UploadTicket ticket, long acked, long journalLength, IncrementalHash hash) : IDisposable
+    {
+        public UploadTicket Ticket { get; } = ticket;
+        /// <summary>Durable, and recorded in the journal (which is <see cref="JournalLength"/> bytes long).</summary>
+        public long Acked { get; private set; } = acked;
+        public long JournalLength { get; private set; } = journalLength;
+        /// <summary>In the data file; the bytes past <see cref="Acked"/> are not acknowledged yet.</summary>
+        public long Written { get; private set; } = acked;
+        /// <summary>Of the first <see cref="Written"/> bytes.</summary>
+        public IncrementalHash Hash { get; private set; } = hash;
+        /// <summary>Of the first <see cref="Acked"/> bytes: where a client that resumes at the acknowledged offset starts from.</summary>
+        IncrementalHash _ackedHash = hash.Clone();
+
+        public void Wrote(ReadOnlySpan<byte> data)
+        {
+            Hash.AppendData(data);
+            Written += data.Length;
+        }
+
+        public void Acknowledged()
+        {
+            Acked = Written;
+            JournalLength += AckBytes;
+            _ackedHash.Dispose();
+            _ackedHash = Hash.Clone();
+        }
+
+        /// <summary>Forgets the unacknowledged bytes (the file is cut at the next write).</summary>
+        public void Rewind()
+        {
+            Hash.Dispose();
+            Hash = _ackedHash.Clone();
+            Written = Acked;
+        }
+
+        public void Dispose()
+        {
+            Hash.Dispose();
+            _ackedHash.Dispose();
+        }
+    }
+
     /// <param name="root">The same root as the <see cref="DirectoryUpdateStore"/> is fine: staging lives in <c>.staging</c> beside its files.</param>
-    public DirectoryUploadStaging(string root, long maxBytes = DirectoryUpdateStore.DefaultMaxBytes, TimeSpan? idleTtl = null)
+    /// <param name="syncBytes">Written but unacknowledged bytes that trigger a sync point: what a crash may cost a client to resend.</param>
+    public DirectoryUploadStaging(string root, long maxBytes = DirectoryUpdateStore.DefaultMaxBytes, TimeSpan? idleTtl = null, int syncBytes = DefaultSyncBytes)
     {
         _staging = Path.Combine(Path.GetFullPath(root), ".staging");
         _maxBytes = maxBytes;
         _idleTtl = idleTtl ?? DefaultIdleTtl;
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(_idleTtl, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(syncBytes, 0);
+        _syncBytes = syncBytes;
         _sweepInterval = TimeSpan.FromTicks(Math.Min(_idleTtl.Ticks / 4, TimeSpan.TicksPerHour));
         Directory.CreateDirectory(_staging);
     }
@@ -70,7 +127,7 @@ public sealed class DirectoryUploadStaging : IUploadStaging
         }
 
         // Whatever is here without a ticket is a begin that was interrupted: start over.
-        DeleteDirectory(dir);
+        Discard(dir);
         Directory.CreateDirectory(dir);
         foreach (string name in new[] { DataFile, AcksFile })
         {
@@ -81,6 +138,7 @@ public sealed class DirectoryUploadStaging : IUploadStaging
         // New directory entries are durable only once their parents are flushed.
         FileSystemSync.FlushDirectory(Path.GetDirectoryName(dir)!);
         FileSystemSync.FlushDirectory(_staging);
+        _progress[dir] = new Progress(ticket, 0, 0, IncrementalHash.CreateHash(HashAlgorithmName.SHA256));
         return 0;
     }
 
@@ -93,7 +151,14 @@ public sealed class DirectoryUploadStaging : IUploadStaging
         return manifest.Completed ? manifest.Ticket.Size : AckedOffset(dir);
     }
 
-    public async Task<long> AppendAsync(string owner, string uploadId, long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+    public Task<long> AppendAsync(string owner, string uploadId, long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
+        WriteAsync(owner, uploadId, offset, data, acknowledge: true, cancellationToken);
+
+    public Task<long> WriteAsync(string owner, string uploadId, long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
+        WriteAsync(owner, uploadId, offset, data, acknowledge: false, cancellationToken);
+
+    /// <param name="acknowledge">Make everything written durable before returning (a sync point), not only once enough is pending.</param>
+    async Task<long> WriteAsync(string owner, string uploadId, long offset, ReadOnlyMemory<byte> data, bool acknowledge, CancellationToken cancellationToken)
     {
         UploadNames.ValidateIds(owner, uploadId);
         string dir = UploadDirectory(owner, uploadId);
@@ -107,25 +172,110 @@ public sealed class DirectoryUploadStaging : IUploadStaging
             return size;
         }
 
-        using var acks = File.OpenHandle(Path.Combine(dir, AcksFile), FileMode.Open, FileAccess.ReadWrite, FileShare.None);
-        long acked = ReadAcks(acks, out long journalLength);
-        if (offset != acked) throw new UploadOffsetMismatchException(uploadId, offset, acked);
-        if (data.Length > size - acked) throw new UploadOverrunException(uploadId, offset, data.Length, size);
-        if (data.IsEmpty) return acked;
-
-        using (var file = File.OpenHandle(Path.Combine(dir, DataFile), FileMode.Open, FileAccess.Write, FileShare.None))
+        var progress = await ProgressAsync(dir, manifest.Ticket, cancellationToken);
+        if (offset != progress.Written)
         {
-            // Bytes past the acknowledged offset were never acknowledged (an interrupted append, or a tail a crash left behind).
-            if (RandomAccess.GetLength(file) != acked) RandomAccess.SetLength(file, acked);
-            await RandomAccess.WriteAsync(file, data, acked, cancellationToken);
-            RandomAccess.FlushToDisk(file);
+            // A client resuming at the acknowledged offset (its stream broke before the unacknowledged bytes were): theirs win.
+            if (offset != progress.Acked) throw new UploadOffsetMismatchException(uploadId, offset, progress.Acked);
+            progress.Rewind();
         }
-        // From here on no cancellation: the bytes are on disk, acknowledging them is a few microseconds.
-        long end = acked + data.Length;
-        if (RandomAccess.GetLength(acks) != journalLength) RandomAccess.SetLength(acks, journalLength); // drop a torn record
-        RandomAccess.Write(acks, AckRecord(end), journalLength);
-        RandomAccess.FlushToDisk(acks);
-        return end;
+        if (data.Length > size - offset) throw new UploadOverrunException(uploadId, offset, data.Length, size);
+
+        if (!data.IsEmpty)
+        {
+            using (var file = File.OpenHandle(Path.Combine(dir, DataFile), FileMode.Open, FileAccess.Write, FileShare.None))
+            {
+                // Bytes past what this process wrote were never acknowledged (an interrupted write, a rewind, a tail a crash left behind).
+                if (RandomAccess.GetLength(file) != progress.Written) RandomAccess.SetLength(file, progress.Written);
+                // A write that fails leaves Written and the hash as they were: the next write cuts off whatever it wrote.
+                await RandomAccess.WriteAsync(file, data, progress.Written, cancellationToken);
+            }
+            progress.Wrote(data.Span);
+        }
+        // From here on no cancellation: the bytes are in the file, acknowledging them is one flush away.
+        if (progress.Written > progress.Acked && (acknowledge || progress.Written - progress.Acked >= _syncBytes))
+            Acknowledge(dir, progress);
+        return progress.Acked;
+    }
+
+    /// <summary>A sync point: the data on disk first, then the record that promises it.</summary>
+    static void Acknowledge(string dir, Progress progress)
+    {
+        using (var file = File.OpenHandle(Path.Combine(dir, DataFile), FileMode.Open, FileAccess.Write, FileShare.None))
+            RandomAccess.FlushToDisk(file);
+        using (var acks = File.OpenHandle(Path.Combine(dir, AcksFile), FileMode.Open, FileAccess.Write, FileShare.None))
+        {
+            RandomAccess.Write(acks, AckRecord(progress.Written), progress.JournalLength);
+            RandomAccess.FlushToDisk(acks);
+        }
+        progress.Acknowledged();
+    }
+
+    /// <summary>
+    /// The upload's progress; after a restart rebuilt from its files: the journal says what is acknowledged, anything beyond
+    /// it is cut off, and the acknowledged bytes are hashed once. Call under the upload's lock.
+    /// </summary>
+    async Task<Progress> ProgressAsync(string dir, UploadTicket ticket, CancellationToken cancellationToken)
+    {
+        if (_progress.TryGetValue(dir, out var known))
+        {
+            if (known.Ticket == ticket) return known;
+            Forget(dir); // another upload under this directory since (it was discarded and begun again)
+        }
+
+        long acked, journalLength;
+        using (var acks = File.OpenHandle(Path.Combine(dir, AcksFile), FileMode.Open, FileAccess.ReadWrite, FileShare.None))
+        {
+            acked = ReadAcks(acks, out journalLength);
+            if (RandomAccess.GetLength(acks) != journalLength) RandomAccess.SetLength(acks, journalLength); // drop a torn record
+        }
+        string data = Path.Combine(dir, DataFile);
+        var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        try
+        {
+            long length = File.Exists(data) ? new FileInfo(data).Length : -1;
+            if (length < acked)
+            {
+                // Lost acknowledged bytes (removed by hand, a file system gone wrong): nothing to resume from.
+                Discard(dir);
+                throw new UploadNotFoundException(ticket.UploadId, length < 0 ? "its staged bytes are missing" : "its staged bytes are shorter than acknowledged");
+            }
+            if (length != acked)
+            {
+                using var file = File.OpenHandle(data, FileMode.Open, FileAccess.Write, FileShare.None);
+                RandomAccess.SetLength(file, acked);
+            }
+            await HashPrefixAsync(data, acked, hash, cancellationToken);
+        }
+        catch
+        {
+            hash.Dispose();
+            throw;
+        }
+        var progress = new Progress(ticket, acked, journalLength, hash);
+        _progress[dir] = progress;
+        return progress;
+    }
+
+    static async Task HashPrefixAsync(string path, long length, IncrementalHash hash, CancellationToken cancellationToken)
+    {
+        if (length == 0) return;
+        var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
+        try
+        {
+            await using var file = OpenRead(path);
+            for (long left = length; left > 0;)
+            {
+                int read = await file.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, left)), cancellationToken);
+                if (read == 0) throw new EndOfStreamException($"{path} ended before its {length:N0} acknowledged bytes");
+                hash.AppendData(buffer, 0, read);
+                left -= read;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     public async Task<UpdateReference> CompleteAsync(string owner, string uploadId, IUpdateStore store, CancellationToken cancellationToken = default)
@@ -142,49 +292,56 @@ public sealed class DirectoryUploadStaging : IUploadStaging
                 ? reference
                 : throw new UploadNotFoundException(uploadId, "it was completed, but its payload has since been removed from the store");
 
-        long acked = AckedOffset(dir);
-        if (acked < ticket.Size) throw new UploadIncompleteException(uploadId, acked, ticket.Size);
         string data = Path.Combine(dir, DataFile);
-        using (var file = File.OpenHandle(data, FileMode.Open, FileAccess.Write, FileShare.None))
-            if (RandomAccess.GetLength(file) != acked) RandomAccess.SetLength(file, acked);
-
-        // One pass: the store reads the staged bytes through a hash check that fails its last read when they are not
-        // the declared ones, before it commits anything. Wrong bytes must never land in the store: it names them by
-        // their own hash, and deleting them again could remove a payload someone else stored.
-        UpdateReference stored;
-        await using (var read = OpenRead(data))
-        await using (var verifying = new VerifyingStream(read, ticket))
+        if (!_progress.ContainsKey(dir) && !File.Exists(data) && AckedOffset(dir) == ticket.Size && await store.ContainsAsync(reference, cancellationToken))
         {
+            // The store adopted the file, then the process stopped before recording the completion.
+            MarkCompleted(dir, manifest);
+            return reference;
+        }
+        var progress = await ProgressAsync(dir, ticket, cancellationToken);
+        if (progress.Acked < ticket.Size) throw new UploadIncompleteException(uploadId, progress.Acked, ticket.Size);
+
+        // The digest of what was received: wrong bytes never reach the store, which names them by their own hash (and
+        // deleting them again could remove a payload someone else stored).
+        string actual = Convert.ToHexStringLower(progress.Hash.GetCurrentHash());
+        if (actual != ticket.Sha256)
+        {
+            Discard(dir);
+            throw new UploadHashMismatchException(uploadId, ticket.Sha256, actual);
+        }
+
+        // All acknowledged, so flushed: the store may take the file itself (validating wrappers check it first).
+        var stored = store is IAdoptingUpdateStore adopting ? await adopting.TryAdoptAsync(data, reference, cancellationToken) : null;
+        if (stored is null)
+        {
+            await using var read = OpenRead(data);
+            await using var verifying = new VerifyingStream(read, ticket); // the file is read again: check it is still what was hashed
             try
             {
                 stored = await store.PutAsync(verifying, cancellationToken);
             }
             catch (UploadHashMismatchException)
             {
-                DeleteDirectory(dir);
-                throw;
-            }
-            catch (Exception e) when (e is not OperationCanceledException && verifying.Actual is null)
-            {
-                // The store (e.g. validation) refused before the end: bytes that are not the declared ones are a transfer error first.
-                if (!await verifying.MatchesAfterDrainingAsync(CancellationToken.None))
-                {
-                    DeleteDirectory(dir);
-                    throw new UploadHashMismatchException(uploadId, ticket.Sha256, verifying.Actual!);
-                }
+                Discard(dir);
                 throw;
             }
         }
         if (stored != reference) // the store read other bytes than the verified ones: nothing of it is trustworthy
         {
-            DeleteDirectory(dir);
+            Discard(dir);
             throw new UploadHashMismatchException(uploadId, ticket.Sha256, stored.Sha256);
         }
-
-        WriteManifest(dir, manifest with { Completed = true });
-        File.Delete(data);
-        File.Delete(Path.Combine(dir, AcksFile));
+        MarkCompleted(dir, manifest);
         return reference;
+    }
+
+    void MarkCompleted(string dir, Manifest manifest)
+    {
+        WriteManifest(dir, manifest with { Completed = true });
+        File.Delete(Path.Combine(dir, DataFile));
+        File.Delete(Path.Combine(dir, AcksFile));
+        Forget(dir);
     }
 
     public async Task AbortAsync(string owner, string uploadId, CancellationToken cancellationToken = default)
@@ -193,7 +350,7 @@ public sealed class DirectoryUploadStaging : IUploadStaging
         string dir = UploadDirectory(owner, uploadId);
         using var _ = await _locks.AcquireAsync(dir, cancellationToken);
         if (Load(dir) is { } manifest && manifest.Ticket.Owner == owner && manifest.Ticket.UploadId == uploadId)
-            DeleteDirectory(dir);
+            Discard(dir);
     }
 
     /// <summary>The upload's manifest, or null when absent or idle too long (then it is deleted). Call under the upload's lock.</summary>
@@ -204,7 +361,7 @@ public sealed class DirectoryUploadStaging : IUploadStaging
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { return null; }
         if (IsIdle(dir))
         {
-            DeleteDirectory(dir);
+            Discard(dir);
             return null;
         }
         return JsonSerializer.Deserialize<Manifest>(json) ?? throw new UpdateStoreException($"{dir}/{TicketFile} is empty");
@@ -216,7 +373,8 @@ public sealed class DirectoryUploadStaging : IUploadStaging
 
     bool IsIdle(string dir)
     {
-        var last = new[] { TicketFile, AcksFile }.Max(name => File.GetLastWriteTimeUtc(Path.Combine(dir, name)));
+        // Data is written between acknowledgements: a long stretch without one is not idleness.
+        var last = new[] { TicketFile, AcksFile, DataFile }.Max(name => File.GetLastWriteTimeUtc(Path.Combine(dir, name)));
         return DateTime.UtcNow - last > _idleTtl;
     }
 
@@ -276,6 +434,18 @@ public sealed class DirectoryUploadStaging : IUploadStaging
         FileSystemSync.FlushDirectory(dir);
     }
 
+    /// <summary>Deletes the upload's files and forgets its progress. Call under the upload's lock.</summary>
+    void Discard(string dir)
+    {
+        Forget(dir);
+        DeleteDirectory(dir);
+    }
+
+    void Forget(string dir)
+    {
+        if (_progress.TryRemove(dir, out var progress)) progress.Dispose();
+    }
+
     static void DeleteDirectory(string dir)
     {
         try { Directory.Delete(dir, recursive: true); }
@@ -292,7 +462,7 @@ public sealed class DirectoryUploadStaging : IUploadStaging
         {
             if (!IsIdle(dir)) continue;
             using var _ = await _locks.AcquireAsync(dir, cancellationToken);
-            if (Directory.Exists(dir) && IsIdle(dir)) DeleteDirectory(dir);
+            if (Directory.Exists(dir) && IsIdle(dir)) Discard(dir);
         }
     }
 }

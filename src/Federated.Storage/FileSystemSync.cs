@@ -19,6 +19,28 @@ static class FileSystemSync
 
     public static void SyncFileSystem(string path) => WithDescriptor(path, fd => SyncFs(fd), "sync the file system of");
 
+    const int CrossDevice = 18; // EXDEV, on Linux and macOS alike
+
+    /// <summary>
+    /// Renames <paramref name="source"/> to <paramref name="destination"/> (replacing it) when both are on one file system;
+    /// false, with nothing moved, when they are not. <see cref="File.Move(string, string)"/> would copy across file systems
+    /// instead, unflushed and not atomic.
+    /// </summary>
+    public static bool TryRename(string source, string destination)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            if (!string.Equals(Path.GetPathRoot(Path.GetFullPath(source)), Path.GetPathRoot(Path.GetFullPath(destination)), StringComparison.OrdinalIgnoreCase))
+                return false;
+            File.Move(source, destination, overwrite: true);
+            return true;
+        }
+        if (Rename(source, destination) == 0) return true;
+        int errno = Marshal.GetLastPInvokeError();
+        if (errno == CrossDevice) return false;
+        throw new IOException($"cannot rename {source} to {destination} (errno {errno})");
+    }
+
     static void WithDescriptor(string path, Func<int, int> call, string what)
     {
         int fd = Open(path, ReadOnly);
@@ -41,6 +63,9 @@ static class FileSystemSync
 
     [DllImport("libc", EntryPoint = "syncfs", SetLastError = true)]
     static extern int SyncFs(int fd);
+
+    [DllImport("libc", EntryPoint = "rename", SetLastError = true)]
+    static extern int Rename([MarshalAs(UnmanagedType.LPUTF8Str)] string source, [MarshalAs(UnmanagedType.LPUTF8Str)] string destination);
 
     [DllImport("libc", EntryPoint = "close")]
     static extern int Close(int fd);

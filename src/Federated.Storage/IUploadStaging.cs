@@ -44,7 +44,8 @@ public interface IUploadStaging
 
     /// <summary>
     /// Appends <paramref name="data"/> at <paramref name="offset"/>, which must be the acknowledged
-    /// offset, and returns the new acknowledged offset once the bytes are durable (flushed to disk,
+    /// offset (or the end of bytes written since, see <see cref="WriteAsync"/>), and returns the new acknowledged offset once
+    /// the bytes (and any written before them) are durable (flushed to disk,
     /// acknowledged by Redis). An append that fails or is interrupted may have acknowledged a prefix of
     /// <paramref name="data"/> (Redis acknowledges long appends chunk by chunk), never anything beyond
     /// it: the client asks <see cref="GetOffsetAsync"/> and continues from there.
@@ -53,6 +54,19 @@ public interface IUploadStaging
     /// <exception cref="UploadOffsetMismatchException">Carries the offset to resume from.</exception>
     /// <exception cref="UploadOverrunException">The data would go beyond the declared size.</exception>
     Task<long> AppendAsync(string owner, string uploadId, long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Writes <paramref name="data"/> at <paramref name="offset"/> without waiting for it to be durable, and returns the
+    /// acknowledged offset, which may lag behind the bytes written: a staging acknowledges at its sync points (the
+    /// directory staging every few tens of MiB; Redis on every write). <paramref name="offset"/> is the end of what was
+    /// written so far, or the acknowledged offset, which discards anything written but not acknowledged (a client that
+    /// resumes after a broken stream). <see cref="AppendAsync"/> at the end of the written bytes (with no data, say)
+    /// makes all of them durable: call it at the end of a stream, and when a stream breaks, to keep what arrived.
+    /// </summary>
+    /// <exception cref="UploadNotFoundException"/>
+    /// <exception cref="UploadOffsetMismatchException">Carries the acknowledged offset, to resume from.</exception>
+    /// <exception cref="UploadOverrunException">The data would go beyond the declared size.</exception>
+    Task<long> WriteAsync(string owner, string uploadId, long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Once all declared bytes are acknowledged: verifies their SHA-256, puts them into

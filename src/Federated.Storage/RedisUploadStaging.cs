@@ -204,6 +204,10 @@ public sealed class RedisUploadStaging : IUploadStaging
         return offset;
     }
 
+    /// <summary>Redis acknowledges every write: the same as <see cref="AppendAsync"/>.</summary>
+    public Task<long> WriteAsync(string owner, string uploadId, long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
+        AppendAsync(owner, uploadId, offset, data, cancellationToken);
+
     public async Task<UpdateReference> CompleteAsync(string owner, string uploadId, IUpdateStore store, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(store);

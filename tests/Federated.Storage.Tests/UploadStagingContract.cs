@@ -316,6 +316,84 @@ public abstract class UploadStagingContract
         Assert.False(await HasStagedBytesAsync());
     }
 
+    /// <summary>Writes <paramref name="content"/>[from..to] without asking for durability; returns the last acknowledged offset.</summary>
+    protected static async Task<long> WriteAsync(IUploadStaging staging, UploadTicket ticket, byte[] content, int from, int to, int piece = 10_000)
+    {
+        long acknowledged = 0; // from may be past the acknowledged offset
+        for (int offset = from; offset < to; offset += piece)
+        {
+            int end = Math.Min(to, offset + piece);
+            long now = await staging.WriteAsync(ticket.Owner, ticket.UploadId, offset, content.AsMemory(offset, end - offset));
+            Assert.InRange(now, acknowledged, end); // never backwards, never beyond what was written
+            acknowledged = now;
+        }
+        return acknowledged;
+    }
+
+    [Fact]
+    public async Task Written_bytes_are_acknowledged_by_the_next_append_and_a_restart_resumes_there()
+    {
+        var content = Bytes(300_000, 30);
+        var ticket = TicketFor(content);
+        await Staging.BeginAsync(ticket);
+        long acknowledged = await WriteAsync(Staging, ticket, content, 0, 250_000);
+        Assert.Equal(acknowledged, await Staging.GetOffsetAsync(Owner, ticket.UploadId));
+
+        // The end of a stream: everything written becomes durable.
+        Assert.Equal(250_000, await Staging.AppendAsync(Owner, ticket.UploadId, 250_000, ReadOnlyMemory<byte>.Empty));
+        Assert.Equal(250_000, await Staging.GetOffsetAsync(Owner, ticket.UploadId));
+
+        var restarted = NewStaging();
+        Assert.Equal(250_000, await restarted.BeginAsync(ticket));
+        await WriteAsync(restarted, ticket, content, 250_000, content.Length);
+        Assert.Equal(content.Length, await restarted.AppendAsync(Owner, ticket.UploadId, content.Length, ReadOnlyMemory<byte>.Empty));
+        Assert.Equal(content, await Store.ReadAsync(await restarted.CompleteAsync(Owner, ticket.UploadId, Store)));
+    }
+
+    [Fact]
+    public async Task A_restart_forgets_unacknowledged_bytes_and_the_client_resends_them_from_the_acknowledged_offset()
+    {
+        var content = Bytes(300_000, 31);
+        var ticket = TicketFor(content);
+        await Staging.BeginAsync(ticket);
+        long acknowledged = await WriteAsync(Staging, ticket, content, 0, 230_000);
+
+        var restarted = NewStaging(); // the coordinator stopped before a sync point
+        Assert.Equal(acknowledged, await restarted.GetOffsetAsync(Owner, ticket.UploadId));
+        Assert.Equal(acknowledged, await restarted.BeginAsync(ticket));
+        if (acknowledged < 230_000)
+            await Assert.ThrowsAsync<UploadOffsetMismatchException>(() => restarted.AppendAsync(Owner, ticket.UploadId, 230_000, content.AsMemory(230_000, 10)));
+        await SendAsync(restarted, ticket, content, (int)acknowledged, content.Length);
+
+        Assert.Equal(content, await Store.ReadAsync(await restarted.CompleteAsync(Owner, ticket.UploadId, Store)));
+        Assert.False(await HasStagedBytesAsync());
+    }
+
+    [Fact]
+    public async Task Completing_after_a_restart_still_verifies_the_bytes()
+    {
+        var good = Bytes(200_000, 32);
+        var goodTicket = TicketFor(good, "good");
+        var bad = Bytes(200_000, 33);
+        var badTicket = TicketFor(bad, "bad");
+        var sent = bad.ToArray();
+        sent[123_456] ^= 0x80;
+        foreach (var (ticket, bytes) in new[] { (goodTicket, good), (badTicket, sent) })
+        {
+            await Staging.BeginAsync(ticket);
+            await SendAsync(Staging, ticket, bytes, 0, bytes.Length, piece: 30_000);
+        }
+
+        var restarted = NewStaging(); // no digest in memory: the staged bytes are hashed again
+        Assert.Equal(good, await Store.ReadAsync(await restarted.CompleteAsync(Owner, goodTicket.UploadId, Store)));
+        var e = await Assert.ThrowsAsync<UploadHashMismatchException>(() => restarted.CompleteAsync(Owner, badTicket.UploadId, Store));
+
+        Assert.Contains(Convert.ToHexStringLower(SHA256.HashData(sent)), e.Message);
+        Assert.False(await Store.ContainsAsync(badTicket.Reference));
+        Assert.False(await Store.ContainsAsync(TicketFor(sent).Reference));
+        Assert.False(await HasStagedBytesAsync());
+    }
+
     [Fact]
     public async Task An_upload_left_idle_past_its_time_to_live_vanishes()
     {
@@ -347,7 +425,10 @@ public sealed class DirectoryUploadStagingTests : UploadStagingContract, IDispos
 
     public DirectoryUploadStagingTests() => Store = new DirectoryUpdateStore(_root, Limit);
 
-    protected override IUploadStaging NewStaging(TimeSpan? idleTtl = null) => new DirectoryUploadStaging(_root, Limit, idleTtl);
+    /// <summary>Sync points every 64 KiB of written bytes, so that the tests' uploads cross several.</summary>
+    const int SyncBytes = 65_536;
+
+    protected override IUploadStaging NewStaging(TimeSpan? idleTtl = null) => new DirectoryUploadStaging(_root, Limit, idleTtl, SyncBytes);
 
     protected override IUpdateStore Store { get; }
 
@@ -400,6 +481,166 @@ public sealed class DirectoryUploadStagingTests : UploadStagingContract, IDispos
         Assert.Equal(30_000, new FileInfo(Path.Combine(dir, "data")).Length);
         Assert.Equal(3 * 16, new FileInfo(Path.Combine(dir, "acks")).Length);
         Assert.Contains(ticket.Sha256, File.ReadAllText(Path.Combine(dir, "ticket.json")));
+    }
+
+    string DataOf(string uploadId) => Path.Combine(UploadDirectory(uploadId), "data");
+
+    long JournalRecords(string uploadId) => new FileInfo(Path.Combine(UploadDirectory(uploadId), "acks")).Length / 16;
+
+    /// <summary>Payload files in the store: 64 hex digits under a two-digit shard.</summary>
+    IEnumerable<string> StoredFiles() =>
+        Directory.EnumerateFiles(_root, "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f).Length == 64 && !f.Contains(".staging"));
+
+    [Fact]
+    public async Task The_acknowledged_offset_advances_only_at_sync_points_and_survives_a_restart()
+    {
+        var content = Bytes(300_000, 40);
+        var ticket = TicketFor(content);
+        var staging = NewStaging();
+        await staging.BeginAsync(ticket);
+
+        var acknowledged = new List<long>();
+        for (int offset = 0; offset < 200_000; offset += 10_000)
+            acknowledged.Add(await staging.WriteAsync(Owner, ticket.UploadId, offset, content.AsMemory(offset, 10_000)));
+
+        // A sync point once 64 KiB are pending: after 70,000 and 140,000 bytes, one journal record each.
+        Assert.Equal([.. Enumerable.Repeat(0L, 6), .. Enumerable.Repeat(70_000L, 7), .. Enumerable.Repeat(140_000L, 7)], acknowledged);
+        Assert.Equal(2, JournalRecords(ticket.UploadId));
+        Assert.Equal(200_000, new FileInfo(DataOf(ticket.UploadId)).Length); // written, not acknowledged
+        Assert.Equal(140_000, await staging.GetOffsetAsync(Owner, ticket.UploadId));
+
+        var restarted = NewStaging();
+        Assert.Equal(140_000, await restarted.BeginAsync(ticket));
+        Assert.Equal(140_000, await restarted.WriteAsync(Owner, ticket.UploadId, 140_000, content.AsMemory(140_000, 5_000)));
+        Assert.Equal(145_000, new FileInfo(DataOf(ticket.UploadId)).Length); // the unacknowledged tail was cut off
+        await WriteAsync(restarted, ticket, content, 145_000, content.Length);
+        Assert.Equal(content.Length, await restarted.AppendAsync(Owner, ticket.UploadId, content.Length, ReadOnlyMemory<byte>.Empty));
+        Assert.Equal(content, await Store.ReadAsync(await restarted.CompleteAsync(Owner, ticket.UploadId, Store)));
+    }
+
+    [Fact]
+    public async Task A_client_resuming_at_the_acknowledged_offset_replaces_the_unacknowledged_bytes()
+    {
+        var content = Bytes(200_000, 41);
+        var ticket = TicketFor(content);
+        var staging = NewStaging();
+        await staging.BeginAsync(ticket);
+        var garbled = content.ToArray();
+        garbled.AsSpan(70_000, 30_000).Fill(0xEE);
+        Assert.Equal(70_000, await WriteAsync(staging, ticket, garbled, 0, 100_000)); // a stream that broke, its tail not flushed
+
+        // Its client resumes from the acknowledged offset on a new stream; the old one's next write is refused.
+        await WriteAsync(staging, ticket, content, 70_000, 120_000);
+        var stale = await Assert.ThrowsAsync<UploadOffsetMismatchException>(() =>
+            staging.WriteAsync(Owner, ticket.UploadId, 100_000, garbled.AsMemory(100_000, 10_000)));
+        Assert.Equal(70_000, stale.ExpectedOffset);
+        await WriteAsync(staging, ticket, content, 120_000, content.Length);
+        Assert.Equal(content.Length, await staging.AppendAsync(Owner, ticket.UploadId, content.Length, ReadOnlyMemory<byte>.Empty));
+
+        Assert.Equal(content, await Store.ReadAsync(await staging.CompleteAsync(Owner, ticket.UploadId, Store)));
+    }
+
+    [Fact]
+    public async Task Completion_hands_the_staged_file_to_the_store_by_rename_and_leaves_no_staging_files()
+    {
+        var content = Bytes(250_000, 42);
+        var ticket = TicketFor(content);
+        var staging = NewStaging();
+        await staging.BeginAsync(ticket);
+        await WriteAsync(staging, ticket, content, 0, content.Length, piece: 50_000);
+        await staging.AppendAsync(Owner, ticket.UploadId, content.Length, ReadOnlyMemory<byte>.Empty);
+        var store = new AdoptionOnly(Store);
+
+        var reference = await staging.CompleteAsync(Owner, ticket.UploadId, store);
+
+        Assert.Equal(1, store.Adopted);
+        string stored = Assert.Single(StoredFiles());
+        Assert.Equal(content, File.ReadAllBytes(stored));
+        Assert.Equal(content, await Store.ReadAsync(reference));
+        Assert.Equal(["ticket.json"], Directory.GetFiles(UploadDirectory(ticket.UploadId)).Select(Path.GetFileName));
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(_root, ".incoming")));
+        Assert.Equal(reference, await NewStaging().CompleteAsync(Owner, ticket.UploadId, store)); // retried after a restart
+    }
+
+    [Fact]
+    public async Task A_hash_mismatch_leaves_the_store_without_any_file()
+    {
+        var content = Bytes(150_000, 43);
+        var ticket = TicketFor(content);
+        var sent = content.ToArray();
+        sent[^1] ^= 0x01;
+        var staging = NewStaging();
+        await staging.BeginAsync(ticket);
+        await SendAsync(staging, ticket, sent, 0, sent.Length);
+        var store = new AdoptionOnly(Store);
+
+        await Assert.ThrowsAsync<UploadHashMismatchException>(() => staging.CompleteAsync(Owner, ticket.UploadId, store));
+
+        Assert.Equal(0, store.Adopted);
+        Assert.Empty(StoredFiles());
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(_root, ".staging"), "*", SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public async Task A_store_that_cannot_adopt_the_file_gets_its_bytes_put()
+    {
+        var content = Bytes(250_000, 44);
+        var ticket = TicketFor(content);
+        var staging = NewStaging();
+        await staging.BeginAsync(ticket);
+        await SendAsync(staging, ticket, content, 0, content.Length, piece: 60_000);
+        var store = new AdoptionOnly(Store, canAdopt: false); // as across file systems
+
+        var reference = await staging.CompleteAsync(Owner, ticket.UploadId, store);
+
+        Assert.Equal(1, store.Puts);
+        Assert.Equal(content, await Store.ReadAsync(reference));
+        Assert.False(await HasStagedBytesAsync());
+    }
+
+    [Fact]
+    public async Task A_file_adopted_just_before_a_crash_completes_on_retry()
+    {
+        var content = Bytes(120_000, 45);
+        var ticket = TicketFor(content);
+        var staging = NewStaging();
+        await staging.BeginAsync(ticket);
+        await SendAsync(staging, ticket, content, 0, content.Length, piece: 40_000);
+        // The rename into the store happened; recording the completion did not.
+        string shard = Path.Combine(_root, ticket.Sha256[..2]);
+        Directory.CreateDirectory(shard);
+        File.Move(DataOf(ticket.UploadId), Path.Combine(shard, ticket.Sha256));
+
+        var restarted = NewStaging();
+        Assert.Equal(content.Length, await restarted.BeginAsync(ticket));
+        Assert.Equal(ticket.Reference, await restarted.CompleteAsync(Owner, ticket.UploadId, Store));
+        Assert.Equal(content, await Store.ReadAsync(ticket.Reference));
+        Assert.Equal(["ticket.json"], Directory.GetFiles(UploadDirectory(ticket.UploadId)).Select(Path.GetFileName));
+    }
+
+    /// <summary>The directory store, but a put fails the test: completion must adopt (or, when told it cannot, put).</summary>
+    sealed class AdoptionOnly(IUpdateStore inner, bool canAdopt = true) : IAdoptingUpdateStore
+    {
+        public int Adopted, Puts;
+
+        public async Task<UpdateReference?> TryAdoptAsync(string verifiedFile, UpdateReference reference, CancellationToken cancellationToken = default)
+        {
+            if (!canAdopt) return null;
+            Adopted++;
+            return await ((IAdoptingUpdateStore)inner).TryAdoptAsync(verifiedFile, reference, cancellationToken);
+        }
+
+        public Task<UpdateReference> PutAsync(Stream content, CancellationToken cancellationToken = default)
+        {
+            Assert.False(canAdopt, "the staged bytes were copied into a store that could adopt them");
+            Puts++;
+            return inner.PutAsync(content, cancellationToken);
+        }
+
+        public Task<byte[]> ReadAsync(UpdateReference reference, CancellationToken cancellationToken = default) => inner.ReadAsync(reference, cancellationToken);
+        public Task<Stream> OpenReadAsync(UpdateReference reference, long offset = 0, CancellationToken cancellationToken = default) => inner.OpenReadAsync(reference, offset, cancellationToken);
+        public Task<bool> ContainsAsync(UpdateReference reference, CancellationToken cancellationToken = default) => inner.ContainsAsync(reference, cancellationToken);
+        public Task DeleteAsync(UpdateReference reference, CancellationToken cancellationToken = default) => inner.DeleteAsync(reference, cancellationToken);
     }
 }
 

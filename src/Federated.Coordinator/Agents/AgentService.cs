@@ -21,10 +21,6 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
 {
     static readonly Duration NotSelectedRetry = Duration.FromTimeSpan(TimeSpan.FromSeconds(10));
     static readonly Duration RoundBusyRetry = Duration.FromTimeSpan(TimeSpan.FromSeconds(2));
-    // Staged in pieces of about this size, not per message: every append costs two flushes to disk (data, then its
-    // acknowledgement), a few ms whatever the size, so 1 MiB appends capped staging near 150 MB/s; 4 MiB ones reach
-    // several times that while the buffer (this plus one message, per upload in flight) stays about 5 MB.
-    const int AppendBytes = 4 << 20;
 
     public override async Task<RegisterResponse> Register(RegisterRequest request, ServerCallContext context)
     {
@@ -196,17 +192,13 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
         return assignment;
     }
 
-    /// <summary>Stages the data messages in appends of about <see cref="AppendBytes"/>; what arrived before a broken stream is still staged.</summary>
+    /// <summary>
+    /// Writes each data message to the staging as it arrives (no buffer of our own); the staging acknowledges at its sync
+    /// points, and everything received once the stream ends, or breaks: what arrived before a broken stream is still staged.
+    /// </summary>
     async Task<long> ReceiveAsync(IAsyncStreamReader<UploadUpdateRequest> requestStream, string clientId, UploadHeader header, long offset, CancellationToken ct)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(AppendBytes + options.MaxChunkBytes);
-        int buffered = 0;
-        async Task FlushAsync(CancellationToken token)
-        {
-            if (buffered == 0) return;
-            offset = await staging.AppendAsync(clientId, header.UploadId, offset, buffer.AsMemory(0, buffered), token);
-            buffered = 0;
-        }
+        long written = offset, acknowledged = offset;
         try
         {
             while (await requestStream.MoveNext(ct))
@@ -214,32 +206,26 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
                 var message = requestStream.Current;
                 if (message.PartCase != UploadUpdateRequest.PartOneofCase.Data)
                     throw AgentStatus.Invalid("only data messages may follow the header");
-                var data = message.Data.Span;
+                var data = message.Data.Memory;
                 if (data.Length > options.MaxChunkBytes)
                     throw new RpcException(new Status(StatusCode.ResourceExhausted, $"a {data.Length:N0}-byte chunk exceeds the {options.MaxChunkBytes:N0}-byte limit"));
-                if (offset + buffered + data.Length > header.Size)
+                if (written + data.Length > header.Size)
                     throw new RpcException(new Status(StatusCode.ResourceExhausted, $"more bytes than the declared {header.Size:N0}"));
-                data.CopyTo(buffer.AsSpan(buffered));
-                buffered += data.Length;
-                if (buffered >= AppendBytes) await FlushAsync(ct);
+                acknowledged = await staging.WriteAsync(clientId, header.UploadId, written, data, ct);
+                written += data.Length;
             }
-            await FlushAsync(ct);
-            return offset;
+            return written > acknowledged ? await staging.AppendAsync(clientId, header.UploadId, written, ReadOnlyMemory<byte>.Empty, ct) : acknowledged;
         }
         catch (UploadException e)
         {
             throw AgentStatus.From(e);
         }
-        catch (Exception) when (ct.IsCancellationRequested && buffered > 0)
+        catch (Exception) when (ct.IsCancellationRequested && written > acknowledged)
         {
             // The agent went away mid-stream: keep what it sent, so its resume starts later.
-            try { await FlushAsync(CancellationToken.None); }
+            try { await staging.AppendAsync(clientId, header.UploadId, written, ReadOnlyMemory<byte>.Empty, CancellationToken.None); }
             catch (Exception e) { logger.LogDebug(e, "Could not stage the tail of a broken upload"); }
             throw;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

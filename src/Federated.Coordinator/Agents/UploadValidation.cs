@@ -14,10 +14,12 @@ namespace Federated.Coordinator.Agents;
 /// everything a full read checks of a plain payload), then the header and the rest of the bytes flow on into the store,
 /// so memory per upload is the header's plus the store's copy buffer, not the payload's. Compressed payloads are the
 /// exception: their shapes live in their data, so they are read whole (they are a fraction of a plain payload's size).
+/// A staged file the store adopts (<see cref="TryAdoptAsync"/>) is checked the same way, from the file, before the store
+/// takes it.
 /// </para>
 /// </summary>
 /// <param name="size">The declared size: the staging delivers exactly these bytes or fails the put with a hash mismatch.</param>
-sealed class UploadValidation(IUpdateStore store, Assignment assignment, long size) : IUpdateStore
+sealed class UploadValidation(IUpdateStore store, Assignment assignment, long size) : IAdoptingUpdateStore
 {
     /// <summary>
     /// A header bigger than this is refused: it is read into memory before any check. Real headers are tens of KB
@@ -28,31 +30,52 @@ sealed class UploadValidation(IUpdateStore store, Assignment assignment, long si
 
     public async Task<UpdateReference> PutAsync(Stream content, CancellationToken cancellationToken = default)
     {
-        byte[] prefix;
-        AdapterDescription description;
+        var (prefix, description) = await ReadHeaderAsync(content, cancellationToken);
+        if (description.Compression is not null)
+        {
+            var buffer = await ReadCompressedAsync(prefix, content, cancellationToken);
+            buffer.Position = 0;
+            return await store.PutAsync(buffer, cancellationToken);
+        }
+        Check(description.BaseModel, description.TargetModules, description.Modules.Select(m => (m.Name, m.Rank)));
+        return await store.PutAsync(new PrefixedStream(prefix, content), cancellationToken);
+    }
+
+    public async Task<UpdateReference?> TryAdoptAsync(string verifiedFile, UpdateReference reference, CancellationToken cancellationToken = default)
+    {
+        if (store is not IAdoptingUpdateStore adopting) return null; // the staging puts the bytes instead, through PutAsync's checks
+        await using (var content = new FileStream(verifiedFile, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous))
+        {
+            var (prefix, description) = await ReadHeaderAsync(content, cancellationToken);
+            if (description.Compression is not null)
+                await (await ReadCompressedAsync(prefix, content, cancellationToken)).DisposeAsync();
+            else
+                Check(description.BaseModel, description.TargetModules, description.Modules.Select(m => (m.Name, m.Rank)));
+        }
+        return await adopting.TryAdoptAsync(verifiedFile, reference, cancellationToken);
+    }
+
+    async Task<(byte[] Prefix, AdapterDescription Description)> ReadHeaderAsync(Stream content, CancellationToken cancellationToken)
+    {
         try
         {
             var first = new byte[AdapterPayload.LengthPrefixBytes];
             int got = await content.ReadAtLeastAsync(first, first.Length, throwOnEndOfStream: false, cancellationToken);
-            prefix = new byte[AdapterPayload.PrefixLength(first.AsSpan(0, got), size, MaxHeaderBytes, Source)];
+            var prefix = new byte[AdapterPayload.PrefixLength(first.AsSpan(0, got), size, MaxHeaderBytes, Source)];
             first.CopyTo(prefix, 0);
             await content.ReadExactlyAsync(prefix.AsMemory(first.Length), cancellationToken);
-            description = AdapterPayload.Describe(prefix, size, Source);
+            return (prefix, AdapterPayload.Describe(prefix, size, Source));
         }
         catch (AdapterFormatException e)
         {
             throw AgentStatus.Invalid($"malformed adapter: {e.Message}");
         }
-
-        if (description.Compression is not null)
-            return await PutCompressedAsync(prefix, content, cancellationToken);
-        Check(description.BaseModel, description.TargetModules, description.Modules.Select(m => (m.Name, m.Rank)));
-        return await store.PutAsync(new PrefixedStream(prefix, content), cancellationToken);
     }
 
-    async Task<UpdateReference> PutCompressedAsync(byte[] prefix, Stream rest, CancellationToken cancellationToken)
+    /// <summary>Reads a compressed payload whole and checks it; returns its bytes.</summary>
+    async Task<MemoryStream> ReadCompressedAsync(byte[] prefix, Stream rest, CancellationToken cancellationToken)
     {
-        using var buffer = new MemoryStream();
+        var buffer = new MemoryStream();
         buffer.Write(prefix);
         await rest.CopyToAsync(buffer, cancellationToken);
         LoraAdapter adapter;
@@ -66,8 +89,7 @@ sealed class UploadValidation(IUpdateStore store, Assignment assignment, long si
         }
         using (adapter)
             Check(adapter.BaseModel, adapter.TargetModules, adapter.Modules.Select(m => (m.Name, m.Rank)));
-        buffer.Position = 0;
-        return await store.PutAsync(buffer, cancellationToken);
+        return buffer;
     }
 
     void Check(string? baseModel, IReadOnlyList<string> targetModules, IEnumerable<(string Name, int Rank)> modules)
