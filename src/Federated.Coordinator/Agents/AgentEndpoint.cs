@@ -18,6 +18,13 @@ public static class AgentEndpoint
             o.Interceptors.Add<AgentAuthentication>();
         });
         builder.Services.AddGrpcHealthChecks(); // reports the same checks as /readyz
+        // Uploads are bulk transfers: Kestrel's default HTTP/2 receive windows (96 KiB per stream) stall a sender
+        // every few frames on a fast link. Windows of a few chunks keep it streaming; memory stays bounded by them.
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Limits.Http2.InitialStreamWindowSize = 4 * options.MaxChunkBytes;
+            kestrel.Limits.Http2.InitialConnectionWindowSize = 8 * options.MaxChunkBytes;
+        });
         return builder;
     }
 
