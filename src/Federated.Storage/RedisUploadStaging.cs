@@ -279,7 +279,7 @@ public sealed class RedisUploadStaging : IUploadStaging
     }
 
     /// <summary>Reads chunks one at a time, so completing a large upload never holds it whole in memory.</summary>
-    sealed class ChunkStream(IDatabase db, RedisKey[] chunks, string uploadId) : Stream
+    sealed class ChunkStream(IDatabase db, RedisKey[] chunks, string uploadId) : ForwardOnlyReadStream
     {
         int _next;
         byte[] _chunk = [];
@@ -303,19 +303,13 @@ public sealed class RedisUploadStaging : IUploadStaging
             return count;
         }
 
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count, default).GetAwaiter().GetResult();
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        // Synchronous readers are not expected here (the stores read asynchronously); this keeps them correct anyway.
+        public override int Read(Span<byte> buffer)
+        {
+            var rented = new byte[buffer.Length];
+            int read = ReadAsync(rented).AsTask().GetAwaiter().GetResult();
+            rented.AsSpan(0, read).CopyTo(buffer);
+            return read;
+        }
     }
 }

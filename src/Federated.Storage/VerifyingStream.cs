@@ -9,7 +9,7 @@ namespace Federated.Storage;
 /// ticket's. Stores commit a payload only after reading its end (<see cref="IUpdateStore.PutAsync"/>), so wrong bytes
 /// are never committed, and the staged bytes are read once instead of twice (hash, then put).
 /// </summary>
-sealed class VerifyingStream(Stream inner, UploadTicket ticket) : Stream
+sealed class VerifyingStream(Stream inner, UploadTicket ticket) : ForwardOnlyReadStream
 {
     readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     long _length;
@@ -24,11 +24,6 @@ sealed class VerifyingStream(Stream inner, UploadTicket ticket) : Stream
         int read = await inner.ReadAsync(buffer, cancellationToken);
         return Count(buffer.Span, read);
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     int Count(ReadOnlySpan<byte> buffer, int read)
     {
@@ -71,15 +66,7 @@ sealed class VerifyingStream(Stream inner, UploadTicket ticket) : Stream
         return _length == ticket.Size && Actual == ticket.Sha256;
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
     public override long Position { get => _length; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -110,7 +110,7 @@ sealed class UploadValidation(IUpdateStore store, Assignment assignment, long si
     public Task DeleteAsync(UpdateReference reference, CancellationToken cancellationToken = default) => store.DeleteAsync(reference, cancellationToken);
 
     /// <summary>The header already read for the checks, then the rest of the payload: the store sees the whole payload once.</summary>
-    sealed class PrefixedStream(byte[] prefix, Stream rest) : Stream
+    sealed class PrefixedStream(byte[] prefix, Stream rest) : ForwardOnlyReadStream
     {
         int _position;
 
@@ -130,17 +130,5 @@ sealed class UploadValidation(IUpdateStore store, Assignment assignment, long si
             return count;
         }
 
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
