@@ -28,6 +28,7 @@ public static class ExperimentReport
         }
         plot.Title(title);
         plot.XLabel("round (0 = base model)");
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(1); // rounds are whole numbers
         plot.YLabel(yLabel);
         plot.ShowLegend(Edge.Right);
         plot.SavePng(path, 1000, 560);
