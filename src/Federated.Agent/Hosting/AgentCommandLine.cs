@@ -30,7 +30,8 @@ public static class AgentCommandLine
         then flags (--data FILE or --Agent:Data=FILE); later ones win.
 
           --coordinator URL     Agent:Coordinator        gRPC address (default http://127.0.0.1:5081); http:// only to
-                                                         loopback, https:// otherwise
+                                                         loopback, https:// otherwise; URL,URL,...: the silos of one
+                                                         cluster, tried in turn when one cannot be reached
                                 Agent:AllowPlaintextOnNetwork  http:// to a non-loopback host (private networks only)
           --ca-cert FILE        Agent:CaCertificate      PEM CA that signed the coordinator's certificate (private PKI)
           --federation ID       Agent:FederationId       the federation to join

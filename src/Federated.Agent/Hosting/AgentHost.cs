@@ -17,7 +17,7 @@ public static class AgentHost
     {
         HostApplicationBuilder builder;
         AgentOptions options;
-        Uri address;
+        Uri[] address;
         DetectedDevice device;
         try
         {
@@ -43,7 +43,7 @@ public static class AgentHost
         {
             var model = host.Services.GetRequiredService<LocalModel>();
             logger.LogInformation("fed-agent {Version}: federation {Federation} at {Coordinator}; {Device}; model {Model} ({Parameters:N0} parameters); {Examples:N0} training examples{Eval}; state in {StateDirectory}",
-                DetectedDevice.AgentVersion, options.FederationId, address, device.ToString(), options.ModelDirectory, model.Parameters, model.TrainingExamples,
+                DetectedDevice.AgentVersion, options.FederationId, string.Join(", ", address.AsEnumerable()), device.ToString(), options.ModelDirectory, model.Parameters, model.TrainingExamples,
                 model.EvaluationExamples is { } n ? $", {n:N0} held-out" : "", Path.GetFullPath(options.StateDirectory));
         }
         catch (Exception e) when (e is AdapterException or IOException or UnauthorizedAccessException or ArgumentException)
@@ -68,7 +68,7 @@ public static class AgentHost
         logging.AddFilter("Grpc", LogLevel.Warning);
     }
 
-    static void AddServices(IServiceCollection services, AgentOptions options, Uri address, DetectedDevice device)
+    static void AddServices(IServiceCollection services, AgentOptions options, Uri[] address, DetectedDevice device)
     {
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(60)); // a training step finishes before the stop
         services.AddSingleton(options);

@@ -5,7 +5,11 @@ public sealed class AgentOptions
 {
     public const string Section = "Agent";
 
-    /// <summary>The coordinator's gRPC address: http:// only on loopback, https:// otherwise.</summary>
+    /// <summary>
+    /// The coordinator's gRPC address: http:// only on loopback, https:// otherwise. Several comma-separated addresses are
+    /// the silos of one coordinator cluster: the agent uses the first and moves to the next when a call fails to reach it,
+    /// and its enrollment holds at all of them.
+    /// </summary>
     public string? Coordinator { get; set; } = "http://127.0.0.1:5081";
     /// <summary>
     /// Plaintext to a non-loopback coordinator, for a private network that nothing else reaches (a compose network)

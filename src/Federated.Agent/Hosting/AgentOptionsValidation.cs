@@ -13,9 +13,10 @@ public static class AgentOptionsValidation
 
     /// <param name="enrolled">The state directory already holds a credential, so no enrollment token is needed.</param>
     /// <exception cref="AgentConfigurationException">The first invalid setting.</exception>
-    public static Uri Validate(AgentOptions o, bool enrolled)
+    /// <returns>The coordinator's addresses (<see cref="CoordinatorAddresses"/>).</returns>
+    public static Uri[] Validate(AgentOptions o, bool enrolled)
     {
-        var coordinator = CoordinatorAddress(o.Coordinator, o.AllowPlaintextOnNetwork);
+        var coordinator = CoordinatorAddresses(o.Coordinator, o.AllowPlaintextOnNetwork);
         if (o.CaCertificate is { } ca && !File.Exists(ca))
             throw Invalid($"{S}:CaCertificate: '{ca}' does not exist (a PEM file with the CA that signed the coordinator's certificate)");
         if (string.IsNullOrWhiteSpace(o.FederationId))
@@ -49,6 +50,14 @@ public static class AgentOptionsValidation
         if (o.UploadBytesPerSecond is < 1)
             throw Invalid($"{S}:UploadBytesPerSecond must be positive, not {o.UploadBytesPerSecond}");
         return coordinator;
+    }
+
+    /// <summary>One or more comma-separated addresses of the same coordinator (the silos of a cluster), each a <see cref="CoordinatorAddress"/>.</summary>
+    public static Uri[] CoordinatorAddresses(string? value, bool allowPlaintextOnNetwork = false)
+    {
+        var addresses = (value ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(a => CoordinatorAddress(a, allowPlaintextOnNetwork)).Distinct().ToArray();
+        return addresses.Length > 0 ? addresses : [CoordinatorAddress(null)];
     }
 
     /// <summary>An absolute http(s) URL; plaintext only to a loopback address, since credentials and adapters cross it.</summary>

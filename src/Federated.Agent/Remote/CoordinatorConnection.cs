@@ -8,25 +8,39 @@ using Grpc.Net.Client;
 namespace Federated.Agent.Remote;
 
 /// <summary>
-/// The one channel to the coordinator. Once enrolled, every call carries <c>authorization: Bearer &lt;credential&gt;</c>
-/// through call credentials; over plaintext they are allowed only because the address was checked to be loopback.
+/// The channel to the coordinator: one per configured address (the silos of one cluster), of which one is in use until
+/// <see cref="Failover"/>. Once enrolled, every call carries <c>authorization: Bearer &lt;credential&gt;</c> through call
+/// credentials; over plaintext they are allowed only because the address was checked to be loopback (or the operator said so).
 /// </summary>
 public sealed class CoordinatorConnection : IDisposable
 {
     /// <summary>A 1 MiB chunk plus its framing, with room to spare.</summary>
     const int MaxMessageBytes = (1 << 20) + (64 << 10);
-    readonly GrpcChannel _channel;
+    readonly GrpcChannel[] _channels;
+    readonly AgentService.AgentServiceClient[] _clients;
     readonly CallCredentials _credentials;
     volatile string? _credential;
+    int _current;
 
     public CoordinatorConnection(Uri address, string? caCertificatePath, bool allowPlaintextOnNetwork = false)
+        : this([address], caCertificatePath, allowPlaintextOnNetwork) { }
+
+    /// <param name="addresses">Addresses of the same coordinator; the first is used first.</param>
+    public CoordinatorConnection(IReadOnlyList<Uri> addresses, string? caCertificatePath, bool allowPlaintextOnNetwork = false)
     {
-        Address = address;
+        if (addresses.Count == 0) throw new ArgumentException("at least one coordinator address is needed", nameof(addresses));
+        Addresses = addresses;
         _credentials = CallCredentials.FromInterceptor((_, metadata) =>
         {
             if (_credential is { } credential) metadata.Add("authorization", "Bearer " + credential);
             return Task.CompletedTask;
         });
+        _channels = [.. addresses.Select(a => Open(a, caCertificatePath, allowPlaintextOnNetwork))];
+        _clients = [.. _channels.Select(c => new AgentService.AgentServiceClient(c))];
+    }
+
+    GrpcChannel Open(Uri address, string? caCertificatePath, bool allowPlaintextOnNetwork)
+    {
         var handler = new SocketsHttpHandler
         {
             EnableMultipleHttp2Connections = true,
@@ -35,7 +49,7 @@ public sealed class CoordinatorConnection : IDisposable
         };
         if (caCertificatePath is not null) handler.SslOptions = TrustOnly(caCertificatePath);
         bool plaintext = address.Scheme == Uri.UriSchemeHttp;
-        _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
+        return GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
             HttpHandler = handler,
             MaxReceiveMessageSize = MaxMessageBytes,
@@ -44,11 +58,25 @@ public sealed class CoordinatorConnection : IDisposable
             // Validation allowed http:// only to loopback (nothing else can read the bearer token) or where the operator said so.
             UnsafeUseInsecureChannelCallCredentials = plaintext && (AgentOptionsValidation.IsLoopback(address) || allowPlaintextOnNetwork),
         });
-        Client = new AgentService.AgentServiceClient(_channel);
     }
 
-    public Uri Address { get; }
-    public AgentService.AgentServiceClient Client { get; }
+    /// <summary>Every configured address of the coordinator.</summary>
+    public IReadOnlyList<Uri> Addresses { get; }
+    /// <summary>The address calls go to now.</summary>
+    public Uri Address => Addresses[Volatile.Read(ref _current)];
+    public AgentService.AgentServiceClient Client => _clients[Volatile.Read(ref _current)];
+
+    /// <summary>
+    /// A call to <paramref name="failed"/> could not reach it: moves on to the next address, unless another caller already
+    /// did. Returns the address calls go to now, or null with a single address.
+    /// </summary>
+    public Uri? Failover(Uri failed)
+    {
+        if (Addresses.Count == 1) return null;
+        int at = _current;
+        if (Addresses[at] == failed) Interlocked.CompareExchange(ref _current, (at + 1) % Addresses.Count, at);
+        return Address;
+    }
 
     /// <summary>Calls made after this carry the credential.</summary>
     public void UseCredential(string? credential) => _credential = credential;
@@ -75,5 +103,8 @@ public sealed class CoordinatorConnection : IDisposable
         };
     }
 
-    public void Dispose() => _channel.Dispose();
+    public void Dispose()
+    {
+        foreach (var channel in _channels) channel.Dispose();
+    }
 }

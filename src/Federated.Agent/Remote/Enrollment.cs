@@ -7,8 +7,9 @@ using Microsoft.Extensions.Logging;
 namespace Federated.Agent.Remote;
 
 /// <summary>
-/// The agent's identity: the one in the state directory when it is for this coordinator and federation, else a
-/// new one from Register (the credential is written, owner-only, before it is used).
+/// The agent's identity: the one in the state directory when it is for this coordinator (any of its configured
+/// addresses: the silos of one cluster) and federation, else a new one from Register (the credential is written,
+/// owner-only, before it is used).
 /// </summary>
 public sealed class Enrollment(CoordinatorConnection connection, AgentStateStore state, RetryPolicy retry, DetectedDevice device,
     AgentOptions options, ILogger<Enrollment> logger)
@@ -18,7 +19,7 @@ public sealed class Enrollment(CoordinatorConnection connection, AgentStateStore
     public async Task<ClientIdentity> EnsureAsync(CancellationToken cancellation)
     {
         var stored = state.LoadIdentity();
-        if (stored is not null && stored.FederationId == options.FederationId && stored.Coordinator == connection.Address.ToString())
+        if (stored is not null && stored.FederationId == options.FederationId && connection.Addresses.Any(a => a.ToString() == stored.Coordinator))
         {
             logger.LogInformation("Client {ClientId} of federation {Federation} (enrolled {EnrolledAt:u})", stored.ClientId, stored.FederationId, stored.EnrolledAt);
             return Use(stored);

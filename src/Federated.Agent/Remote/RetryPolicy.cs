@@ -7,14 +7,16 @@ namespace Federated.Agent.Remote;
 /// <summary>
 /// Retries calls that failed for reasons that pass (coordinator restarting, network down, rate limit) with
 /// <see cref="Backoff"/>, indefinitely: an agent outlives a coordinator outage. Anything else (a refusal with a
-/// reason: invalid, denied, closed round) is thrown to the caller at once.
+/// reason: invalid, denied, closed round) is thrown to the caller at once. With several coordinator addresses (the
+/// silos of one cluster), a call that could not reach one is retried at the next.
 /// </summary>
-public sealed class RetryPolicy(Backoff backoff, ILogger<RetryPolicy> logger)
+public sealed class RetryPolicy(Backoff backoff, ILogger<RetryPolicy> logger, CoordinatorConnection? connection = null)
 {
     public async Task<T> RunAsync<T>(string what, Func<CancellationToken, Task<T>> call, CancellationToken cancellation)
     {
         for (int attempt = 0; ; attempt++)
         {
+            var at = connection?.Address;
             try
             {
                 return await call(cancellation);
@@ -22,7 +24,9 @@ public sealed class RetryPolicy(Backoff backoff, ILogger<RetryPolicy> logger)
             catch (Exception e) when (!cancellation.IsCancellationRequested && IsTransient(e))
             {
                 var delay = backoff.Delay(attempt);
-                logger.LogWarning("{Call} failed ({Reason}); retry {Attempt} in {Delay:0.0} s", what, Describe(e), attempt + 1, delay.TotalSeconds);
+                // Not for the rate limit: that coordinator answered.
+                string next = !IsRateLimit(e) && connection?.Failover(at!) is { } other && other != at ? $" at {other}" : "";
+                logger.LogWarning("{Call} failed ({Reason}); retry {Attempt}{At} in {Delay:0.0} s", what, Describe(e), attempt + 1, next, delay.TotalSeconds);
                 await Task.Delay(delay, cancellation);
             }
         }
@@ -36,13 +40,16 @@ public sealed class RetryPolicy(Backoff backoff, ILogger<RetryPolicy> logger)
     {
         RpcException { StatusCode: StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Aborted } => true,
         // The coordinator's per-client rate limit; other ResourceExhausted refusals (sizes) are permanent.
-        RpcException { StatusCode: StatusCode.ResourceExhausted } r => r.Status.Detail.StartsWith("rate limit", StringComparison.Ordinal),
+        RpcException { StatusCode: StatusCode.ResourceExhausted } => IsRateLimit(e),
         // The connection went away mid-call (our own cancellation is excluded by the caller).
         RpcException { StatusCode: StatusCode.Cancelled } => true,
         RpcException { StatusCode: StatusCode.Unknown or StatusCode.Internal } r => IsTransport(r.Status.DebugException),
         HttpRequestException or IOException => true,
         _ => false,
     };
+
+    static bool IsRateLimit(Exception e) =>
+        e is RpcException { StatusCode: StatusCode.ResourceExhausted } r && r.Status.Detail.StartsWith("rate limit", StringComparison.Ordinal);
 
     static bool IsTransport(Exception? e)
     {

@@ -13,6 +13,13 @@ namespace Federated.Coordinator.Hosting;
 /// </summary>
 public static class CoordinatorSilo
 {
+    /// <summary>
+    /// Orleans' failure detector (<see cref="ClusterMembershipOptions"/>: probe timeout, missed probes, votes) is read from
+    /// this section, e.g. <c>Orleans__ClusterMembership__ProbeTimeout=00:00:01</c>: how soon a crashed silo is declared dead
+    /// and its grains move. Orleans' defaults when unset.
+    /// </summary>
+    public const string MembershipSection = "Orleans:ClusterMembership";
+
     /// <param name="clustering">False when the host supplies membership itself (Orleans' test cluster).</param>
     public static ISiloBuilder AddFederatedCoordinator(this ISiloBuilder silo, CoordinatorOptions options, bool clustering = true)
     {
@@ -22,6 +29,7 @@ public static class CoordinatorSilo
             o.ClusterId = options.ClusterId;
             o.ServiceId = options.ServiceId;
         });
+        silo.Services.AddOptions<ClusterMembershipOptions>().BindConfiguration(MembershipSection);
         if (options.Mode == CoordinatorMode.Cluster)
             UseRedis(silo, options, clustering);
         else

@@ -26,7 +26,29 @@ public sealed class ConfigurationTests : IDisposable
     [Fact]
     public void A_complete_configuration_is_valid()
     {
-        Assert.Equal(new Uri("http://127.0.0.1:5081"), AgentOptionsValidation.Validate(Valid(), enrolled: false));
+        Assert.Equal([new Uri("http://127.0.0.1:5081")], AgentOptionsValidation.Validate(Valid(), enrolled: false));
+    }
+
+    [Fact]
+    public void Comma_separated_coordinator_addresses_are_the_silos_of_one_cluster_in_order_and_each_is_checked()
+    {
+        Assert.Equal([new Uri("http://127.0.0.1:5081"), new Uri("https://coordinator-2.example:443")],
+            AgentOptionsValidation.CoordinatorAddresses(" http://127.0.0.1:5081, https://coordinator-2.example:443 ,"));
+        var e = Assert.Throws<AgentConfigurationException>(() => AgentOptionsValidation.CoordinatorAddresses("http://127.0.0.1:5081,http://10.0.0.5:5081"));
+        Assert.Contains("'http://10.0.0.5:5081' is plaintext to a non-loopback host", e.Message);
+    }
+
+    [Fact]
+    public void A_connection_with_several_addresses_fails_over_to_the_next_once_per_unreachable_address()
+    {
+        Uri first = new("http://127.0.0.1:5081"), second = new("http://127.0.0.1:5181");
+        using var connection = new Federated.Agent.Remote.CoordinatorConnection([first, second], null);
+        Assert.Equal(first, connection.Address);
+        Assert.Equal(second, connection.Failover(first));
+        Assert.Equal(second, connection.Failover(first)); // a second caller that saw the same failure does not move it back
+        Assert.Equal(first, connection.Failover(second));
+        using var single = new Federated.Agent.Remote.CoordinatorConnection(first, null);
+        Assert.Null(single.Failover(first));
     }
 
     public static TheoryData<string, string> Mistakes => new()

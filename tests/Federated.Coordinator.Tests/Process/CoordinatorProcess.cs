@@ -80,6 +80,15 @@ public sealed class CoordinatorProcess : IDisposable
         return await WaitForExitAsync(timeout);
     }
 
+    /// <summary>A crash: SIGKILL, no shutdown, no leaving the cluster.</summary>
+    public void Kill()
+    {
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit();
+    }
+
+    public bool HasExited => _process.HasExited;
+
     public void Dispose()
     {
         if (!_process.HasExited)
