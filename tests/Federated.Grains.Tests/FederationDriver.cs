@@ -53,9 +53,12 @@ public sealed class FederationDriver(CoordinatorCluster coordinator)
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
         while (true)
         {
-            var view = await Round(federation, round).GetAsync();
-            if (until(view)) return view;
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"round {federation}/{round} still {view.Status} ({view.Submitted} submitted)");
+            RoundView? view = null;
+            // The federation opens round t + 1 just after round t reports back: until then the round is NotFound.
+            try { view = await Round(federation, round).GetAsync(); }
+            catch (FederationException e) when (e.Error == FederationError.NotFound && DateTime.UtcNow < deadline) { }
+            if (view is not null && until(view)) return view;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"round {federation}/{round} still {view?.Status} ({view?.Submitted} submitted)");
             await Task.Delay(50);
         }
     }

@@ -18,8 +18,7 @@ public abstract class FederationScenarios(CoordinatorCluster coordinator)
 
         for (int round = 1; round <= 3; round++)
         {
-            var view = await _driver.Round(fed, round).GetAsync();
-            Assert.Equal(RoundStatus.Open, view.Status);
+            var view = await _driver.WaitForRoundAsync(fed, round, v => v.Status == RoundStatus.Open);
             Assert.Equal(4, view.Selected.Length);
             var updates = new List<ClientUpdate>();
             try
@@ -94,7 +93,7 @@ public abstract class FederationScenarios(CoordinatorCluster coordinator)
         Assert.Equal(FederationStatus.Running, federation.Status);
         Assert.Equal(RoundStatus.Failed, federation.History.Single().Status);
         Assert.Null(federation.GlobalAdapter);
-        Assert.Equal(RoundStatus.Open, (await _driver.Round(fed, 2).GetAsync()).Status);
+        Assert.Equal(RoundStatus.Open, (await _driver.WaitForRoundAsync(fed, 2, v => v.Status == RoundStatus.Open)).Status);
     }
 
     [Fact]

@@ -44,10 +44,12 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
         var rows = new List<RoundMetrics> { Baseline(replicas, clientsData, s, padId) };
         progress.RoundDone(run, rows[0]);
         var federation = coordinator.Grains.GetGrain<IFederationGrain>(fed);
+        int previous = 0;
         for (int completed = 0; completed < s.Rounds;)
         {
-            var view = await federation.GetAsync();
+            var view = await NextRoundAsync(coordinator, federation, fed, previous, cancellation);
             if (view.Status != FederationStatus.Running) break;
+            previous = view.CurrentRound;
             var row = await RunRoundAsync(coordinator, fed, view.CurrentRound, run, clientsData, attackers, replicas, padId, cancellation);
             rows.Add(row);
             progress.RoundDone(run, row);
@@ -157,6 +159,29 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
     {
         var reference = await coordinator.Store.PutAsync(new MemoryStream(AdapterPayload.ToBytes(update)));
         return await round.SubmitAsync(client, new Submission(reference.ToStoredUpdate(), examples, update.Modules.Max(m => m.Rank)));
+    }
+
+    /// <summary>
+    /// The federation once it has moved past <paramref name="previous"/> and opened the next round (or stopped): a round
+    /// reports back to its federation just after it closes, and the federation then opens the next one.
+    /// </summary>
+    static async Task<FederationView> NextRoundAsync(SimulatedCoordinator coordinator, IFederationGrain federation, string fed, int previous, CancellationToken cancellation)
+    {
+        while (true)
+        {
+            var view = await federation.GetAsync();
+            if (view.Status != FederationStatus.Running) return view;
+            if (view.CurrentRound > previous)
+            {
+                try
+                {
+                    await coordinator.Grains.GetGrain<IRoundGrain>(GrainKeys.Round(fed, view.CurrentRound)).GetAsync();
+                    return view;
+                }
+                catch (FederationException e) when (e.Error == FederationError.NotFound) { } // being opened
+            }
+            await Task.Delay(20, cancellation);
+        }
     }
 
     static async Task<RoundView> WaitFinishedAsync(IRoundGrain round, CancellationToken cancellation)

@@ -66,9 +66,15 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
                 return new GetTaskResponse { Done = new Done { Reason = $"federation '{federation.Id}' failed: {federation.FailureReason}", FinalAdapter = Ref(federation.GlobalAdapter) } };
         }
 
-        var assignment = await grains.GetGrain<IRoundGrain>(GrainKeys.Round(federation.Id, federation.CurrentRound)).GetAssignmentAsync(clientId);
+        var round = grains.GetGrain<IRoundGrain>(GrainKeys.Round(federation.Id, federation.CurrentRound));
+        var assignment = await round.GetAssignmentAsync(clientId);
         if (assignment is null)
+        {
+            // Between a round's close and the next one's opening the federation already points at the next round.
+            try { await round.GetAsync(); }
+            catch (FederationException e) when (e.Error == FederationError.NotFound) { return Wait(RoundBusyRetry, $"round {federation.CurrentRound} is opening"); }
             return Wait(NotSelectedRetry, $"not selected for round {federation.CurrentRound}");
+        }
         if (assignment.Status != RoundStatus.Open && !assignment.Submitted)
             return Wait(RoundBusyRetry, $"round {assignment.Round} is {assignment.Status.ToString().ToLowerInvariant()}");
         var task = new TrainingTask
