@@ -87,10 +87,17 @@ public sealed class AgentServiceTests(CoordinatorHost coordinator) : IDisposable
             },
         });
         int end = (int)offset + (count ?? bytes.Length - (int)offset);
-        for (int at = (int)offset; at < end; at += chunk)
-            await call.RequestStream.WriteAsync(new UploadUpdateRequest { Data = ByteString.CopyFrom(bytes, at, Math.Min(chunk, end - at)) });
-        await call.RequestStream.CompleteAsync();
-        return await call;
+        try
+        {
+            for (int at = (int)offset; at < end; at += chunk)
+                await call.RequestStream.WriteAsync(new UploadUpdateRequest { Data = ByteString.CopyFrom(bytes, at, Math.Min(chunk, end - at)) });
+            await call.RequestStream.CompleteAsync();
+        }
+        catch (RpcException)
+        {
+            // The server refused while we were still sending: its status comes with the response, not the write.
+        }
+        return await call.ResponseAsync;
     }
 
     static async Task<StatusCode> StatusOf(Func<Task> call)
