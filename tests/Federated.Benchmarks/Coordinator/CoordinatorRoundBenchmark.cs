@@ -57,7 +57,7 @@ static class CoordinatorRoundBenchmark
         string report = Report(results);
         Console.WriteLine();
         Console.WriteLine(report);
-        AppendToResults(report);
+        ResultsFile.Append("Coordinator rounds (`deploy/benchmark.sh coordinator`)", "Orleans 10.4.2", report);
         return 0;
     }
 
@@ -292,32 +292,6 @@ static class CoordinatorRoundBenchmark
             s.AppendLine($"- {m.Mode}: " + string.Join("; ", m.Rounds.Select(x => FormattableString.Invariant(
                 $"{x.Round}{(x.Kind == "warm-up" ? " (warm-up)" : x.Kind == "uploads" ? " (uploads)" : "")} {x.WallMs:F0}/{x.AggregationMs:F0}/{x.OverheadMs:F0}/{x.CycleOverheadMs:F0}"))));
         return s.ToString();
-    }
-
-    static void AppendToResults(string report)
-    {
-        var dir = new DirectoryInfo(Directory.GetCurrentDirectory());
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Federated.sln"))) dir = dir.Parent;
-        if (dir is null)
-        {
-            Console.WriteLine("(not run from the repository: RESULTS.md not updated)");
-            return;
-        }
-        string path = Path.Combine(dir.FullName, "tests", "Federated.Benchmarks", "RESULTS.md");
-        var text = new StringBuilder(File.ReadAllText(path).TrimEnd()).AppendLine().AppendLine();
-        if (!File.ReadAllText(path).Contains("\n## Coordinator rounds", StringComparison.Ordinal))
-            text.AppendLine("## Coordinator rounds (`deploy/benchmark.sh coordinator`)").AppendLine();
-        text.AppendLine($"### {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Machine()}").AppendLine();
-        text.Append(report);
-        File.WriteAllText(path, text.ToString());
-        Console.WriteLine($"appended to {path}");
-    }
-
-    static string Machine()
-    {
-        string cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
-        long memory = ProcessMemory.Read("/proc/meminfo", "MemTotal:");
-        return FormattableString.Invariant($"{cpu}, {Environment.ProcessorCount} cores, {memory / (1L << 30)} GiB, {RuntimeInformation.FrameworkDescription}, Orleans 10.4.2");
     }
 
     static readonly string[] Kinds = ["grain", "uploads"];

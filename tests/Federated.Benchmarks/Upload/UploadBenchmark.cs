@@ -49,7 +49,7 @@ static class UploadBenchmark
         if (parts.Contains("memory")) report.Append(await MemoryAsync());
         Console.WriteLine();
         Console.WriteLine(report);
-        AppendToResults(report.ToString());
+        ResultsFile.Append("Agent uploads (`deploy/benchmark.sh upload`)", "gRPC 2.85", report.ToString());
         return 0;
     }
 
@@ -355,33 +355,6 @@ static class UploadBenchmark
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    static void AppendToResults(string report)
-    {
-        var dir = new DirectoryInfo(Directory.GetCurrentDirectory());
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Federated.sln"))) dir = dir.Parent;
-        if (dir is null)
-        {
-            Console.WriteLine("(not run from the repository: RESULTS.md not updated)");
-            return;
-        }
-        string path = Path.Combine(dir.FullName, "tests", "Federated.Benchmarks", "RESULTS.md");
-        string existing = File.ReadAllText(path);
-        var text = new StringBuilder(existing.TrimEnd()).AppendLine().AppendLine();
-        if (!existing.Contains("\n## Agent uploads", StringComparison.Ordinal))
-            text.AppendLine("## Agent uploads (`deploy/benchmark.sh upload`)").AppendLine();
-        text.AppendLine($"### {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Machine()}").AppendLine();
-        text.Append(report);
-        File.WriteAllText(path, text.ToString());
-        Console.WriteLine($"appended to {path}");
-    }
-
-    static string Machine()
-    {
-        string cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
-        long memory = ProcessMemory.Read("/proc/meminfo", "MemTotal:");
-        return FormattableString.Invariant($"{cpu}, {Environment.ProcessorCount} cores, {memory / (1L << 30)} GiB, {RuntimeInformation.FrameworkDescription}, gRPC 2.85");
     }
 
     static string Rate(long bytes, double seconds) => FormattableString.Invariant($"{bytes / 1e6 / seconds:N0} MB/s ({seconds:F2} s)");
