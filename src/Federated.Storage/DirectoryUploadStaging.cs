@@ -79,16 +79,31 @@ public sealed class DirectoryUploadStaging : IUploadStaging
             _ackedHash = Hash.Clone();
         }
 
-        /// <summary>Forgets the unacknowledged bytes (the file is cut at the next write).</summary>
+        /// <summary>Forgets the unacknowledged bytes (the file is cut when the writer opens again).</summary>
         public void Rewind()
         {
+            CloseWriter();
             Hash.Dispose();
             Hash = _ackedHash.Clone();
             Written = Acked;
         }
 
+        /// <summary>The data file, open for appending at <see cref="Written"/> while a stream writes to it.</summary>
+        public DirectAppendFile Writer(string path) => _writer ??= DirectAppendFile.Open(path, Written);
+
+        public void FlushWriter() => _writer?.Flush();
+
+        public void CloseWriter()
+        {
+            _writer?.Dispose();
+            _writer = null;
+        }
+
+        DirectAppendFile? _writer;
+
         public void Dispose()
         {
+            CloseWriter();
             Hash.Dispose();
             _ackedHash.Dispose();
         }
@@ -181,28 +196,33 @@ public sealed class DirectoryUploadStaging : IUploadStaging
         }
         if (data.Length > size - offset) throw new UploadOverrunException(uploadId, offset, data.Length, size);
 
-        if (!data.IsEmpty)
+        try
         {
-            using (var file = File.OpenHandle(Path.Combine(dir, DataFile), FileMode.Open, FileAccess.Write, FileShare.None))
+            // Opening the data file cuts off bytes past what this process wrote: never acknowledged (a rewind, a tail a
+            // crash left behind). A write that fails forgets the progress: the next operation rebuilds it from the journal.
+            if (!data.IsEmpty)
             {
-                // Bytes past what this process wrote were never acknowledged (an interrupted write, a rewind, a tail a crash left behind).
-                if (RandomAccess.GetLength(file) != progress.Written) RandomAccess.SetLength(file, progress.Written);
-                // A write that fails leaves Written and the hash as they were: the next write cuts off whatever it wrote.
-                await RandomAccess.WriteAsync(file, data, progress.Written, cancellationToken);
+                progress.Writer(Path.Combine(dir, DataFile)).Append(data.Span);
+                progress.Wrote(data.Span);
             }
-            progress.Wrote(data.Span);
+            // From here on no cancellation: the bytes are written, acknowledging them is one flush away.
+            if (progress.Written > progress.Acked && (acknowledge || progress.Written - progress.Acked >= _syncBytes))
+                Acknowledge(dir, progress);
         }
-        // From here on no cancellation: the bytes are in the file, acknowledging them is one flush away.
-        if (progress.Written > progress.Acked && (acknowledge || progress.Written - progress.Acked >= _syncBytes))
-            Acknowledge(dir, progress);
+        catch
+        {
+            Forget(dir);
+            throw;
+        }
+        // The end of a stream: its buffer is not held for a resume that may never come.
+        if (acknowledge) progress.CloseWriter();
         return progress.Acked;
     }
 
     /// <summary>A sync point: the data on disk first, then the record that promises it.</summary>
     static void Acknowledge(string dir, Progress progress)
     {
-        using (var file = File.OpenHandle(Path.Combine(dir, DataFile), FileMode.Open, FileAccess.Write, FileShare.None))
-            RandomAccess.FlushToDisk(file);
+        progress.FlushWriter();
         using (var acks = File.OpenHandle(Path.Combine(dir, AcksFile), FileMode.Open, FileAccess.Write, FileShare.None))
         {
             RandomAccess.Write(acks, AckRecord(progress.Written), progress.JournalLength);
@@ -312,6 +332,7 @@ public sealed class DirectoryUploadStaging : IUploadStaging
         }
 
         // All acknowledged, so flushed: the store may take the file itself (validating wrappers check it first).
+        progress.CloseWriter();
         var stored = store is IAdoptingUpdateStore adopting ? await adopting.TryAdoptAsync(data, reference, cancellationToken) : null;
         if (stored is null)
         {

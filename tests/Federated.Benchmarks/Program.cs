@@ -11,6 +11,7 @@ return args switch
     ["coordinator", .. var modes] => CoordinatorRoundBenchmark.Run(modes),
     ["coordinator-worker", var mode, var resultFile] => await CoordinatorRoundBenchmark.WorkerAsync(mode, resultFile),
     ["upload", .. var parts] => await UploadBenchmark.RunAsync(parts),
+    ["upload-sink", var port] => await UploadSink.RunAsync(int.Parse(port, System.Globalization.CultureInfo.InvariantCulture)),
     ["training"] => TrainingStepBenchmark.Run(),
     ["training-worker", var preset, var mode] => TrainingStepBenchmark.Worker(preset, mode),
     _ => Run(args),

@@ -506,13 +506,13 @@ public sealed class DirectoryUploadStagingTests : UploadStagingContract, IDispos
         // A sync point once 64 KiB are pending: after 70,000 and 140,000 bytes, one journal record each.
         Assert.Equal([.. Enumerable.Repeat(0L, 6), .. Enumerable.Repeat(70_000L, 7), .. Enumerable.Repeat(140_000L, 7)], acknowledged);
         Assert.Equal(2, JournalRecords(ticket.UploadId));
-        Assert.Equal(200_000, new FileInfo(DataOf(ticket.UploadId)).Length); // written, not acknowledged
+        Assert.InRange(new FileInfo(DataOf(ticket.UploadId)).Length, 140_000, 200_000); // what is written past a sync point may still be buffered
         Assert.Equal(140_000, await staging.GetOffsetAsync(Owner, ticket.UploadId));
 
         var restarted = NewStaging();
         Assert.Equal(140_000, await restarted.BeginAsync(ticket));
         Assert.Equal(140_000, await restarted.WriteAsync(Owner, ticket.UploadId, 140_000, content.AsMemory(140_000, 5_000)));
-        Assert.Equal(145_000, new FileInfo(DataOf(ticket.UploadId)).Length); // the unacknowledged tail was cut off
+        Assert.InRange(new FileInfo(DataOf(ticket.UploadId)).Length, 140_000, 145_000); // the unacknowledged tail was cut off
         await WriteAsync(restarted, ticket, content, 145_000, content.Length);
         Assert.Equal(content.Length, await restarted.AppendAsync(Owner, ticket.UploadId, content.Length, ReadOnlyMemory<byte>.Empty));
         Assert.Equal(content, await Store.ReadAsync(await restarted.CompleteAsync(Owner, ticket.UploadId, Store)));

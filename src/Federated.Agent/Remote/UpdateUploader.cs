@@ -97,7 +97,8 @@ public sealed class UpdateUploader(CoordinatorConnection connection, AgentStateS
         int read;
         while ((read = await file.ReadAsync(buffer, cancellation)) > 0)
         {
-            await call.RequestStream.WriteAsync(new UploadUpdateRequest { Data = ByteString.CopyFrom(buffer, 0, read) }, cancellation);
+            // No copy: a write completes only once gRPC has serialized the message, so the buffer is free again after it.
+            await call.RequestStream.WriteAsync(new UploadUpdateRequest { Data = UnsafeByteOperations.UnsafeWrap(buffer.AsMemory(0, read)) }, cancellation);
             bytes += read;
             onSent(read);
             if (clock.Elapsed - lastReport > TimeSpan.FromSeconds(2))
