@@ -15,7 +15,8 @@ namespace Federated.Storage;
 /// <item><c>acks</c>: an append-only journal of acknowledged offsets, 16-byte records (offset, checksum).</item>
 /// </list>
 /// <para>
-/// Bytes are written as they arrive and acknowledged at sync points: once <c>syncBytes</c> (32 MiB by default) are
+/// Bytes are appended as they arrive (<see cref="DirectAppendFile"/>: past the page cache where the file system allows
+/// it, gathered in a 1 MiB buffer per open stream) and acknowledged at sync points: once <c>syncBytes</c> (32 MiB by default) are
 /// written but not acknowledged, and on every <see cref="AppendAsync"/> (the end of a stream). A sync point flushes the
 /// data to disk, then appends and flushes an ack record; only then is the offset acknowledged. Flushing every few MiB
 /// instead made two flushes per append the bulk of an upload's time, and a flush costs about the same for 4 or 32 MiB.
