@@ -1,4 +1,6 @@
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Federated.Training.Models;
 
 namespace Federated.Agent.Hosting;
@@ -19,6 +21,8 @@ public static class AgentOptionsValidation
         var coordinator = CoordinatorAddresses(o.Coordinator, o.AllowPlaintextOnNetwork);
         if (o.CaCertificate is { } ca && !File.Exists(ca))
             throw Invalid($"{S}:CaCertificate: '{ca}' does not exist (a PEM file with the CA that signed the coordinator's certificate)");
+        if (o.CaCertificate is { } file && !IsCertificate(file))
+            throw Invalid($"{S}:CaCertificate: '{file}' is not a certificate (a PEM file with the CA that signed the coordinator's certificate)");
         if (string.IsNullOrWhiteSpace(o.FederationId))
             throw Invalid($"{S}:FederationId is required (the federation to join, as the operator created it)");
         if (!enrolled && string.IsNullOrWhiteSpace(o.EnrollmentToken))
@@ -71,6 +75,20 @@ public static class AgentOptionsValidation
             throw Invalid($"{S}:Coordinator: '{value}' is plaintext to a non-loopback host; use https:// (plaintext is only for 127.0.0.1/localhost, " +
                 $"or set {S}:AllowPlaintextOnNetwork on a private network)");
         return uri;
+    }
+
+    /// <summary>Loaded here so that a wrong file is a configuration mistake, not a crash when the connection opens.</summary>
+    static bool IsCertificate(string path)
+    {
+        try
+        {
+            using var certificate = X509CertificateLoader.LoadCertificateFromFile(path);
+            return true;
+        }
+        catch (CryptographicException)
+        {
+            return false;
+        }
     }
 
     public static bool IsLoopback(Uri uri) =>

@@ -32,7 +32,7 @@ public sealed class AgentWorker(CoordinatorConnection connection, Enrollment enr
         {
             logger.LogInformation("Stopping: progress is saved in {StateDirectory}", Path.GetFullPath(options.StateDirectory));
         }
-        catch (Exception e) when (e is AgentStateException or RpcException)
+        catch (Exception e) when (e is AgentStateException or RpcException or CoordinatorTlsException)
         {
             logger.LogCritical("fed-agent stopped: {Reason}", RetryPolicy.Describe(e));
             exit.Code = AgentExit.Failed;

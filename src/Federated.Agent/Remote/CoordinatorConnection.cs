@@ -85,22 +85,15 @@ public sealed class CoordinatorConnection : IDisposable
     public CallOptions Options(CancellationToken cancellation, TimeSpan? timeout = null) =>
         new(credentials: _credentials, cancellationToken: cancellation, deadline: timeout is { } t ? DateTime.UtcNow + t : null);
 
-    /// <summary>Accepts the coordinator's certificate only if it chains to the given CA (a private PKI).</summary>
+    /// <summary>
+    /// Accepts the coordinator's certificate only if it chains to the given CA (a private PKI). TLS itself validates it
+    /// against this policy (and the name against the address), so a refusal says why (e.g. PartialChain, NameMismatch).
+    /// </summary>
     static SslClientAuthenticationOptions TrustOnly(string caPath)
     {
-        var ca = X509CertificateLoader.LoadCertificateFromFile(caPath);
-        return new SslClientAuthenticationOptions
-        {
-            RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-            {
-                if (certificate is null || (errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0) return false;
-                using var chain = new X509Chain();
-                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                chain.ChainPolicy.CustomTrustStore.Add(ca);
-                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                return chain.Build(new X509Certificate2(certificate));
-            },
-        };
+        var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+        policy.CustomTrustStore.Add(X509CertificateLoader.LoadCertificateFromFile(caPath));
+        return new SslClientAuthenticationOptions { CertificateChainPolicy = policy };
     }
 
     public void Dispose()

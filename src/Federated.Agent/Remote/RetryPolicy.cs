@@ -7,8 +7,9 @@ namespace Federated.Agent.Remote;
 /// <summary>
 /// Retries calls that failed for reasons that pass (coordinator restarting, network down, rate limit) with
 /// <see cref="Backoff"/>, indefinitely: an agent outlives a coordinator outage. Anything else (a refusal with a
-/// reason: invalid, denied, closed round) is thrown to the caller at once. With several coordinator addresses (the
-/// silos of one cluster), a call that could not reach one is retried at the next.
+/// reason: invalid, denied, closed round) is thrown to the caller at once, and so is a failed TLS handshake, as a
+/// <see cref="CoordinatorTlsException"/>. With several coordinator addresses (the silos of one cluster), a call that
+/// could not reach one is retried at the next.
 /// </summary>
 public sealed class RetryPolicy(Backoff backoff, ILogger<RetryPolicy> logger, CoordinatorConnection? connection = null)
 {
@@ -20,6 +21,10 @@ public sealed class RetryPolicy(Backoff backoff, ILogger<RetryPolicy> logger, Co
             try
             {
                 return await call(cancellation);
+            }
+            catch (Exception e) when (CoordinatorTlsException.Find(e) is { } handshake)
+            {
+                throw new CoordinatorTlsException(at, handshake);
             }
             catch (Exception e) when (!cancellation.IsCancellationRequested && IsTransient(e))
             {
@@ -38,6 +43,8 @@ public sealed class RetryPolicy(Backoff backoff, ILogger<RetryPolicy> logger, Co
     /// <summary>Failures that say nothing about the request itself, so the same request may succeed later.</summary>
     public static bool IsTransient(Exception e) => e switch
     {
+        // A certificate the agent does not trust stays untrusted however often it is asked again.
+        _ when CoordinatorTlsException.Find(e) is not null => false,
         RpcException { StatusCode: StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Aborted } => true,
         // The coordinator's per-client rate limit; other ResourceExhausted refusals (sizes) are permanent.
         RpcException { StatusCode: StatusCode.ResourceExhausted } => IsRateLimit(e),

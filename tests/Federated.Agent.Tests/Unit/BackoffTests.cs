@@ -1,4 +1,6 @@
+using System.Security.Authentication;
 using Federated.Agent.Remote;
+using Federated.Agent.Tests.Processes;
 using Grpc.Core;
 
 namespace Federated.Agent.Tests.Unit;
@@ -52,5 +54,27 @@ public sealed class BackoffTests
         Assert.True(RetryPolicy.IsTransient(new HttpRequestException("connection refused")));
         Assert.True(RetryPolicy.IsTransient(new RpcException(new Status(StatusCode.Internal, "stream reset", new IOException("reset")))));
         Assert.False(RetryPolicy.IsTransient(new RpcException(new Status(StatusCode.Internal, "bug"))));
+    }
+
+    /// <summary>What Grpc.Net.Client throws when the coordinator's certificate is refused: the handshake's exception inside.</summary>
+    static RpcException UntrustedCertificate() => new(new Status(StatusCode.Internal, "Error starting gRPC call.",
+        new HttpRequestException("The SSL connection could not be established, see inner exception.",
+            new AuthenticationException("The remote certificate is invalid because of errors in the certificate chain: PartialChain"))));
+
+    [Fact]
+    public void A_refused_certificate_is_not_transient_although_it_surfaces_as_a_transport_error() =>
+        Assert.False(RetryPolicy.IsTransient(UntrustedCertificate()));
+
+    [Fact]
+    public async Task A_refused_certificate_stops_the_call_at_the_first_attempt_with_the_reason_and_the_setting_to_fix()
+    {
+        var logger = new ListLogger<RetryPolicy>();
+        var retry = new RetryPolicy(new Backoff(TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(1)), logger);
+        int attempts = 0;
+        var e = await Assert.ThrowsAsync<CoordinatorTlsException>(() => retry.RunAsync("Register", _ => { attempts++; throw UntrustedCertificate(); }, CancellationToken.None));
+        Assert.Equal(1, attempts);
+        Assert.Empty(logger.Lines);
+        Assert.Contains("certificate chain: PartialChain", e.Message);
+        Assert.Contains("Agent:CaCertificate", e.Message);
     }
 }

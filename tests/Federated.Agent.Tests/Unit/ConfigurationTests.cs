@@ -68,6 +68,7 @@ public sealed class ConfigurationTests : IDisposable
         { "MaxRank=0", "Agent:MaxRank must be positive" },
         { "UploadChunkBytes=2000000", "Agent:UploadChunkBytes must be between 1 and 1048576" },
         { "CaCertificate=/nonexistent.pem", "Agent:CaCertificate" },
+        { "CaCertificate=/usr/share/common-licenses/GPL-3", "Agent:CaCertificate: '/usr/share/common-licenses/GPL-3' is not a certificate" },
     };
 
     [Theory]

@@ -32,6 +32,20 @@ public sealed class CoordinatorProcessTests
     }
 
     [Fact]
+    public async Task A_plaintext_agents_endpoint_off_loopback_exits_non_zero_with_one_line_asking_for_https()
+    {
+        using var p = CoordinatorProcess.Start(
+        [
+            $"--Kestrel:Endpoints:http:Url=http://127.0.0.1:{CoordinatorHost.FreePort()}", $"--Kestrel:Endpoints:grpc:Url=http://0.0.0.0:{CoordinatorHost.FreePort()}",
+            "--Coordinator:InMemoryState=true",
+        ]);
+        Assert.NotEqual(0, await p.WaitForExitAsync(Exit));
+        string line = Assert.Single(Lines(p));
+        Assert.Contains("coordinator not started: Kestrel:Endpoints:grpc:Url is plaintext on 0.0.0.0", line);
+        Assert.Contains("Kestrel:Endpoints:grpc:Certificate:Path and KeyPath", line);
+    }
+
+    [Fact]
     public async Task A_port_in_use_exits_non_zero_with_one_line_naming_the_address()
     {
         using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
