@@ -4,7 +4,7 @@ using Federated.Cli.Remote;
 
 namespace Federated.Cli.Commands;
 
-/// <summary><c>fed round show ID ROUND</c>: a round's selection, submissions and aggregation outcome.</summary>
+/// <summary><c>fed round show|close ID ROUND</c>: a round's selection, submissions and aggregation outcome; closing it early.</summary>
 static class RoundCommand
 {
     public static Command Create()
@@ -13,18 +13,25 @@ static class RoundCommand
         var id = new Argument<string>("id") { Description = "Federation id" };
         var round = new Argument<int>("round") { Description = "Round number (1 is the first)" };
         var show = new Command("show", "Show a round: selected clients, submissions, quorum, deadline and each client's outcome") { id, round };
-        show.SetAction(async (parse, ct) =>
+        show.SetAction((parse, ct) => RunAsync(parse, client => client.GetAsync(RoundPath(parse), ct)));
+        var close = new Command("close", "Close an open round now instead of at its deadline: it aggregates the submitted updates if they meet the quorum, else fails") { id, round };
+        close.SetAction((parse, ct) => RunAsync(parse, client => client.PostAsync($"{RoundPath(parse)}/close", null, ct)));
+
+        string RoundPath(ParseResult parse) => $"api/federations/{Uri.EscapeDataString(parse.GetValue(id)!)}/rounds/{parse.GetValue(round)}";
+
+        async Task<int> RunAsync(ParseResult parse, Func<CoordinatorClient, Task<JsonElement>> call)
         {
             using var client = remote.Client(parse);
-            var view = await client.GetAsync($"api/federations/{Uri.EscapeDataString(parse.GetValue(id)!)}/rounds/{parse.GetValue(round)}", ct);
+            var view = await call(client);
             var o = parse.InvocationConfiguration.Output;
             if (parse.GetValue(remote.Json))
                 RemoteOptions.PrintJson(o, view);
             else
                 WriteRound(o, view);
             return FedCommandLine.ExitOk;
-        });
-        var command = new Command("round", "Inspect rounds on a coordinator") { show };
+        }
+
+        var command = new Command("round", "Inspect and close rounds on a coordinator") { show, close };
         remote.AddTo(command);
         return command;
     }

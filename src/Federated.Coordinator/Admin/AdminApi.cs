@@ -7,7 +7,7 @@ namespace Federated.Coordinator.Admin;
 
 /// <summary>
 /// The operator's HTTP API under <c>/api</c> (what <c>fed federation|round|adapter|client</c> call): create, list,
-/// inspect and start federations, inspect rounds and clients, download global adapters. JSON per <see cref="AdminJson"/>;
+/// inspect and start federations, inspect and close rounds, inspect clients, download global adapters. JSON per <see cref="AdminJson"/>;
 /// refusals are problem details (<see cref="AdminProblems"/>).
 /// </summary>
 public static class AdminApi
@@ -31,6 +31,7 @@ public static class AdminApi
         api.MapPost("/federations/{id}/start", StartFederation);
         // No route constraint on round: "abc" is a 400 that says so, not a 404.
         api.MapGet("/federations/{id}/rounds/{round}", GetRound);
+        api.MapPost("/federations/{id}/rounds/{round}/close", CloseRound);
         api.MapGet("/federations/{id}/adapter", DownloadAdapter);
         api.MapGet("/clients/{clientId}", GetClient);
         return app;
@@ -56,13 +57,20 @@ public static class AdminApi
     static Task<FederationView> StartFederation(string id, IGrainFactory grains) =>
         grains.GetGrain<IFederationGrain>(CheckedId(id)).StartAsync();
 
-    static async Task<RoundView> GetRound(string id, int round, IGrainFactory grains)
+    static async Task<RoundView> GetRound(string id, int round, IGrainFactory grains) =>
+        await (await RoundOf(id, round, grains)).GetAsync();
+
+    /// <summary>Closes an open round now instead of at its deadline: it aggregates what was submitted with a quorum, else fails.</summary>
+    static async Task<RoundView> CloseRound(string id, int round, IGrainFactory grains) =>
+        await (await RoundOf(id, round, grains)).CloseAsync();
+
+    static async Task<IRoundGrain> RoundOf(string id, int round, IGrainFactory grains)
     {
         if (round < 1)
             throw Invalid($"round must be 1 or more, not {round}");
         // Asking a round grain of an unknown federation would only say "round never opened": name the federation instead.
         await grains.GetGrain<IFederationGrain>(CheckedId(id)).GetAsync();
-        return await grains.GetGrain<IRoundGrain>(GrainKeys.Round(id, round)).GetAsync();
+        return grains.GetGrain<IRoundGrain>(GrainKeys.Round(id, round));
     }
 
     static Task<ClientView> GetClient(string clientId, IGrainFactory grains) =>

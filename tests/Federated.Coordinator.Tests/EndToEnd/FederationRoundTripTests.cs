@@ -102,6 +102,62 @@ public sealed class FederationRoundTripTests(CoordinatorHost coordinator) : IDis
         Assert.Matches(@"(?m)^federated_rounds_total\{[^}]*status=""[^""]+""[^}]*\} [1-9]", metrics);
     }
 
+    [Fact]
+    public async Task Closing_a_round_early_aggregates_the_quorum_that_submitted_and_below_quorum_fails_it()
+    {
+        string id = CoordinatorHost.NewId("close");
+        Assert.Equal(0, Fed("federation", "create", id, "--base-model", "tiny-llama", "--rounds", "2", "--clients-per-round", "3", "--quorum", "2").Exit);
+        string[] clients = [$"{id}-a", $"{id}-b", $"{id}-c"];
+        foreach (string client in clients)
+            await coordinator.Grains.GetGrain<IClientGrain>(client).RegisterAsync(id, new ClientCapabilities("cpu", 0));
+        Assert.Equal(0, Fed("federation", "start", id).Exit);
+
+        // Round 1: two of three submit (the quorum), and the operator does not wait for the third or the 30-minute deadline.
+        await SubmitAsync(id, 1, clients[..2]);
+        Assert.Equal("Open", JsonDocument.Parse(Fed("round", "show", id, "1", "--json").Out).RootElement.GetProperty("status").GetString());
+        var close = Fed("round", "close", id, "1");
+        Assert.True(close.Exit == 0, close.Err);
+        Assert.Matches("status      : (Aggregating|Closed)", close.Out);
+        await WaitForFederationAsync(id, f => f.GetProperty("completedRounds").GetInt32() == 1);
+        Assert.Contains("status      : Closed", Fed("round", "show", id, "1").Out);
+        Assert.Contains("status      : Closed", Fed("round", "close", id, "1").Out); // closing a closed round changes nothing
+
+        // Round 2: one submission is below the quorum of two, so closing fails the round and says why.
+        await WaitForRoundAsync(id, 2);
+        await SubmitAsync(id, 2, clients[..1]);
+        var failed = JsonDocument.Parse(Fed("round", "close", id, "2", "--json").Out).RootElement;
+        Assert.Equal("Failed", failed.GetProperty("status").GetString());
+        Assert.Contains("quorum", failed.GetProperty("failureReason").GetString());
+
+        var unknown = Fed("round", "close", id, "9");
+        Assert.NotEqual(0, unknown.Exit);
+        Assert.Contains("round", unknown.Err);
+    }
+
+    async Task SubmitAsync(string id, int roundNumber, string[] clients)
+    {
+        var store = coordinator.App.Services.GetRequiredService<IUpdateStore>();
+        var round = coordinator.Grains.GetGrain<IRoundGrain>(GrainKeys.Round(id, roundNumber));
+        foreach (string client in clients)
+        {
+            var assignment = await round.GetAssignmentAsync(client) ?? throw new InvalidOperationException($"{client} was not selected");
+            using var update = RandomAdapters.Create(Shapes, assignment.Rank, assignment.Alpha, seed: client.GetHashCode(), baseModel: assignment.BaseModel);
+            var reference = await store.PutAsync(new MemoryStream(AdapterPayload.ToBytes(update)));
+            var receipt = await round.SubmitAsync(client, new Submission(reference.ToStoredUpdate(), 100, assignment.Rank));
+            Assert.True(receipt.IsAccepted, $"{client}: {receipt.Status} {receipt.Reason}");
+        }
+    }
+
+    async Task WaitForRoundAsync(string id, int round)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (Fed("round", "show", id, round.ToString(System.Globalization.CultureInfo.InvariantCulture)).Exit != 0)
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"round {round} of {id} did not open");
+            await Task.Delay(100);
+        }
+    }
+
     async Task<JsonElement> WaitForFederationAsync(string id, Func<JsonElement, bool> until)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
