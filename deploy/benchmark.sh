@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks (Release). With no arguments or BenchmarkDotNet arguments: aggregation throughput
 # (BenchmarkDotNet), e.g. deploy/benchmark.sh --filter '*Stacking*'; results in BenchmarkDotNet.Artifacts/results/.
-#   deploy/benchmark.sh training                      LoRA vs full fine-tuning step time and peak memory
+#   deploy/benchmark.sh training                      LoRA vs full fine-tuning step time and peak memory, and LoRA
+#                                                     on a bf16 base (the GPU precision, run on the CPU)
 #   deploy/benchmark.sh coordinator [embedded|redis]  coordinator overhead per round: 10,000 clients, 1,000 per
 #                                                     round, on a real silo (Redis mode starts its own redis-server);
 #                                                     appends the tables to tests/Federated.Benchmarks/RESULTS.md

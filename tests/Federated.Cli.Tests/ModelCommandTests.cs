@@ -51,6 +51,38 @@ public sealed class ModelCommandTests : IDisposable
     }
 
     [Fact]
+    public void Eval_with_a_bf16_base_reports_the_fp32_loss_within_bf16_rounding()
+    {
+        string dir = Path.Combine(_dir, "tiny");
+        Assert.Equal(0, Fed("model", "init", "--out", dir).Exit);
+        (double Loss, string Out) Eval(string precision)
+        {
+            var r = Fed("model", "eval", "--model", dir, "--data", Corpus, "--context", "64", "--precision", precision);
+            Assert.True(r.Exit == 0, r.Err);
+            return (double.Parse(r.Out.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture), r.Out);
+        }
+        var (fp32, bf16) = (Eval("fp32"), Eval("bf16"));
+        Assert.Contains("bf16)", bf16.Out);
+        if (!TorchSharp.torch.cuda.is_available())
+        {
+            var auto = Eval("auto"); // auto is fp32 on the CPU
+            Assert.Contains("fp32)", auto.Out);
+            Assert.Equal(fp32.Loss, auto.Loss);
+        }
+        Assert.True(Math.Abs(bf16.Loss - fp32.Loss) < 1e-2, $"fp32 {fp32.Loss}, bf16 {bf16.Loss}");
+    }
+
+    [Fact]
+    public void An_unknown_precision_is_one_readable_line()
+    {
+        string dir = Path.Combine(_dir, "tiny");
+        Assert.Equal(0, Fed("model", "init", "--out", dir).Exit);
+        var r = Fed("model", "eval", "--model", dir, "--data", Corpus, "--precision", "fp16");
+        Assert.Equal(FedCommandLine.ExitFailure, r.Exit);
+        Assert.Equal("fed: error: unknown precision 'fp16' (expected auto, fp32 or bf16)", Assert.Single(r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries)).Trim());
+    }
+
+    [Fact]
     public void A_missing_data_file_is_one_readable_line()
     {
         string dir = Path.Combine(_dir, "tiny");

@@ -14,6 +14,7 @@ public static class AgentCommandLine
         ["--data"] = "Agent:Data",
         ["--eval-data"] = "Agent:EvalData",
         ["--device"] = "Agent:Device",
+        ["--precision"] = "Agent:Precision",
         ["--max-seq-len"] = "Agent:MaxSequenceLength",
         ["--seed"] = "Agent:Seed",
         ["--max-rank"] = "Agent:MaxRank",
@@ -41,6 +42,8 @@ public static class AgentCommandLine
           --data FILE           Agent:Data               training data: .jsonl instructions (Alpaca/Dolly) or plain text
           --eval-data FILE      Agent:EvalData           optional held-out data: loss reported before/after training
           --device NAME         Agent:Device             auto (default), cpu or cuda
+          --precision NAME      Agent:Precision          base weights in auto (default: bf16 on CUDA, fp32 on the CPU),
+                                                         fp32 or bf16; LoRA updates are float32 either way
                                 Agent:GpuMemoryBytes     GPU memory to report instead of the detected (rank policy input)
           --max-seq-len N       Agent:MaxSequenceLength  tokens per training sequence (default 128)
           --seed N              Agent:Seed               seeds LoRA init, data order and dropout (default 0)

@@ -26,7 +26,7 @@ public static class AgentHost
             ConfigureLogging(builder.Logging);
             options = builder.Configuration.GetSection(AgentOptions.Section).Get<AgentOptions>() ?? new AgentOptions();
             address = AgentOptionsValidation.Validate(options, AgentStateStore.HasIdentity(options.StateDirectory));
-            device = DeviceDetector.Detect(options.Device);
+            device = DeviceDetector.Detect(options.Device, options.Precision);
             if (options.GpuMemoryBytes is { } reported) device = device with { GpuMemoryBytes = reported };
         }
         catch (Exception e) when (e is AgentConfigurationException or InvalidOperationException or FormatException or ArgumentException)
@@ -82,7 +82,7 @@ public static class AgentHost
         services.AddSingleton<AdapterDownloader>();
         services.AddSingleton<UpdateUploader>();
         services.AddSingleton<Enrollment>();
-        services.AddSingleton(_ => LocalModel.Load(options.ModelDirectory!, options.Data!, options.EvalData, options.MaxSequenceLength, device.Device));
+        services.AddSingleton(_ => LocalModel.Load(options.ModelDirectory!, options.Data!, options.EvalData, options.MaxSequenceLength, device.Device, device.ComputeDtype));
         services.AddSingleton<RoundRunner>();
         services.AddHostedService<AgentWorker>();
         services.AddHostedService<HeartbeatWorker>();

@@ -29,6 +29,8 @@ public sealed class AgentOptions
     /// <summary>Optional held-out data; its loss is reported before and after local training.</summary>
     public string? EvalData { get; set; }
     public string Device { get; set; } = "auto";
+    /// <summary>Dtype of the frozen base weights: auto (bf16 on CUDA, fp32 on the CPU), fp32 or bf16. Updates stay float32.</summary>
+    public string Precision { get; set; } = "auto";
     /// <summary>GPU memory to report instead of the detected one (the rank policy reads it): a share of a GPU, or test agents.</summary>
     public long? GpuMemoryBytes { get; set; }
     public int MaxSequenceLength { get; set; } = 128;

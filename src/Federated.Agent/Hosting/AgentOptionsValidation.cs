@@ -41,6 +41,8 @@ public static class AgentOptionsValidation
             throw Invalid($"{S}:EvalData: '{eval}' does not exist");
         if (o.Device.ToLowerInvariant() is not ("auto" or "cpu" or "cuda"))
             throw Invalid($"{S}:Device must be auto, cpu or cuda, not '{o.Device}'");
+        if (o.Precision.ToLowerInvariant() is not ("auto" or "fp32" or "bf16"))
+            throw Invalid($"{S}:Precision must be auto, fp32 or bf16, not '{o.Precision}'");
         if (o.MaxSequenceLength < 2)
             throw Invalid($"{S}:MaxSequenceLength must be at least 2, not {o.MaxSequenceLength}");
         if (o.GpuMemoryBytes is < 0)

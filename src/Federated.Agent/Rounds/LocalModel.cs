@@ -44,12 +44,14 @@ public sealed class LocalModel : IDisposable
 
     /// <exception cref="ModelFormatException">The model directory cannot be loaded.</exception>
     /// <exception cref="TrainingDataException">A data file is malformed or holds no example.</exception>
-    public static LocalModel Load(string modelDirectory, string data, string? evalData, int maxSequenceLength, Device device)
+    /// <param name="dtype">The base weights' dtype (<see cref="ComputePrecision"/>); the merged globals are added into it.</param>
+    public static LocalModel Load(string modelDirectory, string data, string? evalData, int maxSequenceLength, Device device,
+        ScalarType dtype = ScalarType.Float32)
     {
         var tokenizer = TokenizerLoader.Load(modelDirectory);
         var train = DatasetFiles.Load(data, tokenizer, maxSequenceLength);
         var eval = string.IsNullOrEmpty(evalData) ? null : DatasetFiles.Load(evalData, tokenizer, maxSequenceLength);
-        var model = HfCheckpoint.Load(modelDirectory);
+        var model = HfCheckpoint.Load(modelDirectory, dtype);
         model.to(device);
         model.eval();
         return new LocalModel(model, tokenizer, train, eval);

@@ -47,15 +47,17 @@ static class ModelCommand
         var context = ContextOption();
         var batch = BatchOption();
         var device = DeviceOption();
+        var precision = PrecisionOption();
         var eval = new Command("eval", "Print the mean next-token loss and perplexity of a model (and adapter) on held-out data")
         {
-            model, adapter, data, context, batch, device,
+            model, adapter, data, context, batch, device, precision,
         };
         eval.SetAction(parse =>
         {
             string dir = parse.GetValue(model)!;
             var target = ComputeDevice.Select(parse.GetValue(device)!);
-            using var lm = HfCheckpoint.Load(dir);
+            var dtype = ComputePrecision.Select(parse.GetValue(precision)!, target);
+            using var lm = HfCheckpoint.Load(dir, dtype);
             lm.to(target);
             var tokenizer = TokenizerLoader.Load(dir);
             if (parse.GetValue(adapter) is { } adapterDir)
@@ -65,7 +67,7 @@ static class ModelCommand
             }
             var examples = DatasetFiles.Load(parse.GetValue(data)!, tokenizer, parse.GetValue(context));
             var result = Evaluator.Evaluate(lm, TrainingBatcher.Batches(examples, parse.GetValue(batch), PadId(tokenizer), seed: null));
-            parse.InvocationConfiguration.Output.WriteLine($"loss {result.MeanLoss:F4}  perplexity {result.Perplexity:F3}  ({result.Tokens:N0} tokens)");
+            parse.InvocationConfiguration.Output.WriteLine($"loss {result.MeanLoss:F4}  perplexity {result.Perplexity:F3}  ({result.Tokens:N0} tokens, {ComputePrecision.Name(dtype)})");
             return FedCommandLine.ExitOk;
         });
         return eval;
@@ -114,6 +116,12 @@ static class ModelCommand
     }
 
     static Option<string> DeviceOption() => new("--device") { Description = "auto (CUDA when this build has a GPU), cpu or cuda", DefaultValueFactory = _ => "auto" };
+
+    static Option<string> PrecisionOption() => new("--precision")
+    {
+        Description = "Dtype of the base weights: auto (bf16 on CUDA, fp32 on the CPU), fp32 or bf16; adapters stay float32",
+        DefaultValueFactory = _ => "auto",
+    };
 
     static Option<int> ContextOption() => new("--context") { Description = "Sequence length in tokens", DefaultValueFactory = _ => 128 };
     static Option<int> BatchOption() => new("--batch") { Description = "Sequences per batch", DefaultValueFactory = _ => 8 };

@@ -3,7 +3,10 @@ using static TorchSharp.torch;
 
 namespace Federated.Core.Aggregation;
 
-/// <summary>Merges LoRA updates into base weights: W &lt;- W + s B A (computed in float32, stored in W's dtype).</summary>
+/// <summary>
+/// Merges LoRA updates into base weights: W &lt;- W + s B A, the sum formed in float32 and stored in W's dtype, so a
+/// bf16 base weight is rounded once (not once for the delta and again for the sum).
+/// </summary>
 public static class LoraMerge
 {
     public static void MergeInto(Tensor weight, LoraModule module)
@@ -15,7 +18,8 @@ public static class LoraMerge
         using (no_grad())
         {
             var delta = module.B.to(float32, weight.device).matmul(module.A.to(float32, weight.device)).mul_(module.Scale);
-            weight.add_(delta.to(weight.dtype));
+            if (weight.dtype == float32) weight.add_(delta);
+            else weight.copy_(delta.add_(weight.to(float32)));
         }
     }
 

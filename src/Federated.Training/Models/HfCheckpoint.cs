@@ -9,7 +9,7 @@ namespace Federated.Training.Models;
 /// <summary>
 /// HF model directories: <c>config.json</c> plus <c>model.safetensors</c>, or shards
 /// <c>model-0000k-of-0000n.safetensors</c> listed in <c>model.safetensors.index.json</c>; fp32, fp16 or bf16
-/// on disk, converted to the model's dtype on load. Nothing is ever downloaded.
+/// on disk, converted on load to the dtype the model computes in (float32, or bfloat16 for a bf16 base). Nothing is ever downloaded.
 /// </summary>
 public static class HfCheckpoint
 {
@@ -18,11 +18,12 @@ public static class HfCheckpoint
     public const string IndexFileName = "model.safetensors.index.json";
 
     /// <exception cref="ModelFormatException">A file is missing or malformed, a tensor is missing, unexpected or mis-shaped.</exception>
-    public static LlamaForCausalLM Load(string directory)
+    /// <param name="dtype">The model's <see cref="LlamaForCausalLM.ComputeDtype"/>: the weights are held only in it, never also in float32.</param>
+    public static LlamaForCausalLM Load(string directory, ScalarType dtype = ScalarType.Float32)
     {
         if (!Directory.Exists(directory)) throw new ModelFormatException($"model directory '{directory}' does not exist");
         var config = LlamaConfig.Read(Path.Combine(directory, ConfigFileName));
-        var model = new LlamaForCausalLM(config);
+        var model = new LlamaForCausalLM(config, dtype);
         try
         {
             var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);

@@ -5,8 +5,8 @@ namespace Federated.Training.Models;
 
 /// <summary>
 /// Grouped-query self-attention: H query heads share H_kv key/value heads, rotary positions on q and k,
-/// causal scaled_dot_product_attention. Inputs are right-padded, so the causal mask alone keeps every
-/// real token from seeing padding.
+/// causal scaled_dot_product_attention, all in the activation dtype (bf16 on a bf16 base, as HF runs it).
+/// Inputs are right-padded, so the causal mask alone keeps every real token from seeing padding.
 /// </summary>
 public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
 {
@@ -15,15 +15,15 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
 #pragma warning restore IDE1006
     readonly int _heads, _kvHeads, _headDim;
 
-    public LlamaAttention(LlamaConfig config) : base(nameof(LlamaAttention))
+    public LlamaAttention(LlamaConfig config, ScalarType dtype) : base(nameof(LlamaAttention))
     {
         _heads = config.NumAttentionHeads;
         _kvHeads = config.KeyValueHeads;
         _headDim = config.HeadDim;
-        q_proj = new LoraLinear(config.HiddenSize, _heads * _headDim, config.QkvBias);
-        k_proj = new LoraLinear(config.HiddenSize, _kvHeads * _headDim, config.QkvBias);
-        v_proj = new LoraLinear(config.HiddenSize, _kvHeads * _headDim, config.QkvBias);
-        o_proj = new LoraLinear(_heads * _headDim, config.HiddenSize, config.OutputBias);
+        q_proj = new LoraLinear(config.HiddenSize, _heads * _headDim, config.QkvBias, dtype);
+        k_proj = new LoraLinear(config.HiddenSize, _kvHeads * _headDim, config.QkvBias, dtype);
+        v_proj = new LoraLinear(config.HiddenSize, _kvHeads * _headDim, config.QkvBias, dtype);
+        o_proj = new LoraLinear(_heads * _headDim, config.HiddenSize, config.OutputBias, dtype);
         RegisterComponents();
     }
 

@@ -12,12 +12,12 @@ public sealed class LlamaDecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor
     readonly LlamaMlp mlp;
 #pragma warning restore IDE1006
 
-    public LlamaDecoderLayer(LlamaConfig config) : base(nameof(LlamaDecoderLayer))
+    public LlamaDecoderLayer(LlamaConfig config, ScalarType dtype) : base(nameof(LlamaDecoderLayer))
     {
-        input_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
-        self_attn = new LlamaAttention(config);
-        post_attention_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
-        mlp = new LlamaMlp(config);
+        input_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, dtype);
+        self_attn = new LlamaAttention(config, dtype);
+        post_attention_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, dtype);
+        mlp = new LlamaMlp(config, dtype);
         RegisterComponents();
     }
 

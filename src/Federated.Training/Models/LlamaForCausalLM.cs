@@ -8,6 +8,8 @@ namespace Federated.Training.Models;
 /// A Llama-family causal language model with HF tensor names (<c>model.embed_tokens.weight</c>,
 /// <c>model.layers.0.self_attn.q_proj.weight</c>, <c>model.norm.weight</c>, <c>lm_head.weight</c>), so
 /// Llama, Qwen2 and Mistral checkpoints load directly. With tied embeddings there is no lm_head.
+/// Every base weight (embeddings, linear layers, norms, lm_head) is held and computed in <see cref="ComputeDtype"/>:
+/// float32, or bfloat16 for mixed precision as HF runs a bf16 model (norms and the loss in float32).
 /// </summary>
 public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
 {
@@ -19,20 +21,30 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     readonly Linear? lm_head;
 #pragma warning restore IDE1006
 
-    public LlamaForCausalLM(LlamaConfig config) : base(nameof(LlamaForCausalLM))
+    /// <param name="dtype">float32 or bfloat16 (see <see cref="ComputePrecision"/>).</param>
+    public LlamaForCausalLM(LlamaConfig config, ScalarType dtype = ScalarType.Float32) : base(nameof(LlamaForCausalLM))
     {
+        if (dtype is not (ScalarType.Float32 or ScalarType.BFloat16))
+            throw new ArgumentException($"a model computes in float32 or bfloat16, not {dtype}");
         Config = config;
-        model = new LlamaModel(config);
-        if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+        ComputeDtype = dtype;
+        model = new LlamaModel(config, dtype);
+        if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false, dtype: dtype);
         RegisterComponents();
     }
 
     public LlamaConfig Config { get; }
 
-    /// <summary>A randomly initialised model, as HF initialises one: N(0, initializer_range), norms at one, biases at zero.</summary>
-    public static LlamaForCausalLM Create(LlamaConfig config, long seed)
+    /// <summary>The dtype of the base weights and activations; LoRA branches are float32 regardless.</summary>
+    public ScalarType ComputeDtype { get; }
+
+    /// <summary>
+    /// A randomly initialised model, as HF initialises one: N(0, initializer_range), norms at one, biases at zero.
+    /// The values are drawn in float32, so a bf16 model is the same seed's float32 model rounded.
+    /// </summary>
+    public static LlamaForCausalLM Create(LlamaConfig config, long seed, ScalarType dtype = ScalarType.Float32)
     {
-        var result = new LlamaForCausalLM(config);
+        var result = new LlamaForCausalLM(config, dtype);
         using var generator = new Generator((ulong)seed);
         using var _ = no_grad();
         foreach (var (name, p) in result.named_parameters())
@@ -52,7 +64,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     public IEnumerable<(string Name, LoraLinear Layer)> Projections() => model.Projections().Select(p => ("model." + p.Name, p.Layer));
 
     /// <param name="inputIds">[B, T] token ids (long).</param>
-    /// <returns>Logits [B, T, vocab].</returns>
+    /// <returns>Logits [B, T, vocab] in <see cref="ComputeDtype"/>; losses cast them to float32 first.</returns>
     public override Tensor forward(Tensor inputIds)
     {
         using var scope = NewDisposeScope();

@@ -10,11 +10,11 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
     readonly LoraLinear gate_proj, up_proj, down_proj;
 #pragma warning restore IDE1006
 
-    public LlamaMlp(LlamaConfig config) : base(nameof(LlamaMlp))
+    public LlamaMlp(LlamaConfig config, ScalarType dtype) : base(nameof(LlamaMlp))
     {
-        gate_proj = new LoraLinear(config.HiddenSize, config.IntermediateSize, false);
-        up_proj = new LoraLinear(config.HiddenSize, config.IntermediateSize, false);
-        down_proj = new LoraLinear(config.IntermediateSize, config.HiddenSize, false);
+        gate_proj = new LoraLinear(config.HiddenSize, config.IntermediateSize, false, dtype);
+        up_proj = new LoraLinear(config.HiddenSize, config.IntermediateSize, false, dtype);
+        down_proj = new LoraLinear(config.IntermediateSize, config.HiddenSize, false, dtype);
         RegisterComponents();
     }
 

@@ -14,11 +14,11 @@ public sealed class LlamaModel : nn.Module<Tensor, Tensor>
 #pragma warning restore IDE1006
     readonly RotaryEmbedding _rotary;
 
-    public LlamaModel(LlamaConfig config) : base(nameof(LlamaModel))
+    public LlamaModel(LlamaConfig config, ScalarType dtype) : base(nameof(LlamaModel))
     {
-        embed_tokens = nn.Embedding(config.VocabSize, config.HiddenSize);
-        layers = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new LlamaDecoderLayer(config)).ToArray());
-        norm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+        embed_tokens = nn.Embedding(config.VocabSize, config.HiddenSize, dtype: dtype);
+        layers = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new LlamaDecoderLayer(config, dtype)).ToArray());
+        norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, dtype);
         _rotary = new RotaryEmbedding(config.HeadDim, config.RopeTheta);
         RegisterComponents();
     }
@@ -34,6 +34,7 @@ public sealed class LlamaModel : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var h = embed_tokens.forward(inputIds);
+        // cos/sin in the activation dtype, as HF applies them.
         var (cos, sin) = _rotary.Angles(inputIds.size(1), h.device, h.dtype);
         foreach (var layer in layers) h = layer.forward(h, cos, sin);
         return norm.forward(h).MoveToOuterDisposeScope();

@@ -8,7 +8,8 @@ namespace Federated.Training.Models;
 /// <summary>
 /// A linear layer under HF parameter names (<c>weight</c>, <c>bias</c>) that can carry one LoRA branch:
 /// y = x W^T + b + s B (A dropout(x)). The branch's factors live outside the module's registered
-/// parameters, so the base checkpoint's names never change and a branch can be swapped for another rank.
+/// parameters, so the base checkpoint's names never change and a branch can be swapped for another rank;
+/// they stay float32 (trainable, with float32 gradients and optimiser states) on a bf16 base.
 /// </summary>
 public sealed class LoraLinear : nn.Module<Tensor, Tensor>
 {
@@ -17,10 +18,11 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     readonly Parameter? bias;
 #pragma warning restore IDE1006
 
-    public LoraLinear(long inFeatures, long outFeatures, bool hasBias) : base(nameof(LoraLinear))
+    /// <param name="dtype">The base weight's dtype (float32, or bfloat16 for a bf16 base); branches are always float32.</param>
+    public LoraLinear(long inFeatures, long outFeatures, bool hasBias, ScalarType dtype = ScalarType.Float32) : base(nameof(LoraLinear))
     {
-        weight = nn.Parameter(empty(outFeatures, inFeatures));
-        if (hasBias) bias = nn.Parameter(zeros(outFeatures));
+        weight = nn.Parameter(empty(outFeatures, inFeatures, dtype));
+        if (hasBias) bias = nn.Parameter(zeros(outFeatures, dtype));
         RegisterComponents();
     }
 
@@ -37,9 +39,12 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         var y = nn.functional.linear(x, weight, bias);
         if (Lora is not { } lora) return y;
         using var scope = NewDisposeScope();
-        var h = lora.Dropout > 0 ? nn.functional.dropout(x, lora.Dropout, training) : x;
+        // PEFT's autocast_adapter_dtype: the float32 branch sees float32 input, and its sum with the base output is
+        // formed in float32 and rounded once to the activation dtype (both casts are no-ops on a float32 base).
+        var x32 = x.to(lora.A.dtype);
+        var h = lora.Dropout > 0 ? nn.functional.dropout(x32, lora.Dropout, training) : x32;
         var branch = nn.functional.linear(nn.functional.linear(h, lora.A), lora.B) * lora.Scale;
-        return y.add_(branch).MoveToOuterDisposeScope();
+        return y.to(branch.dtype).add_(branch).to(y.dtype).MoveToOuterDisposeScope();
     }
 
     /// <summary>Attaches a branch (replacing and disposing any previous one).</summary>

@@ -4,7 +4,10 @@ using static TorchSharp.torch;
 
 namespace Federated.Training.Models;
 
-/// <summary>RMSNorm as in HF Llama: computed in float32, x / sqrt(mean(x^2) + eps) * weight.</summary>
+/// <summary>
+/// RMSNorm as in HF Llama: x / sqrt(mean(x^2) + eps) computed in float32, cast back to the input dtype, times the
+/// weight (held in the base's dtype, so a bf16 model's activations stay bf16).
+/// </summary>
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
     readonly double _eps;
@@ -12,10 +15,10 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     readonly Parameter weight;
 #pragma warning restore IDE1006
 
-    public RmsNorm(long size, double eps) : base(nameof(RmsNorm))
+    public RmsNorm(long size, double eps, ScalarType dtype = ScalarType.Float32) : base(nameof(RmsNorm))
     {
         _eps = eps;
-        weight = nn.Parameter(ones(size));
+        weight = nn.Parameter(ones(size, dtype));
         RegisterComponents();
     }
 

@@ -14,7 +14,8 @@ namespace Federated.Agent.Tests.EndToEnd;
 /// <summary>
 /// The whole system as deployed: a coordinator in cluster mode on a real redis-server, and three fed-agent processes
 /// on different data at different ranks, through two FLoRA rounds. The final global adapters, merged into the base,
-/// must lower the held-out loss.
+/// must lower the held-out loss. The CPU participant holds its base in bf16 (as a GPU's auto precision would): its
+/// float32 updates combine with the others' unchanged.
 /// </summary>
 public sealed class ClusterFederationTests : IAsyncLifetime
 {
@@ -61,7 +62,7 @@ public sealed class ClusterFederationTests : IAsyncLifetime
                 "--coordinator", grpc.ToString(), "--federation", federation, "--token", CoordinatorAdmin.EnrollmentToken,
                 "--state", Path.Combine(_dir, $"state-{i}"), "--model", model, "--data", data, "--eval-data", heldOut,
                 "--max-seq-len", "64", "--seed", i.ToString(), $"--Agent:GpuMemoryBytes={p.Memory}",
-                "--Agent:PollInterval=00:00:01", "--Agent:HeartbeatInterval=00:00:05",
+                "--Agent:PollInterval=00:00:01", "--Agent:HeartbeatInterval=00:00:05", "--precision", i == 0 ? "bf16" : "auto",
             ]);
         }).ToList();
         try
@@ -81,6 +82,8 @@ public sealed class ClusterFederationTests : IAsyncLifetime
                 Assert.Contains(agents[i].Lines, l => l.Contains($"Round {federation}/2: update ACCEPTED", StringComparison.Ordinal));
             }
             Assert.Equal([2, 4, 8], ranks);
+            Assert.Contains(agents[0].Lines, l => l.Contains("; cpu, bf16; model", StringComparison.Ordinal));
+            Assert.Contains(agents[1].Lines, l => l.Contains("; cpu, fp32; model", StringComparison.Ordinal));
             for (int round = 1; round <= 2; round++)
             {
                 var view = await admin.GetAsync($"/api/federations/{federation}/rounds/{round}");

@@ -14,7 +14,7 @@ public sealed class AgentCommandLineTests : IDisposable
         using var agent = AgentProcess.Start(_dir, ["--help"]);
         Assert.Equal(0, await agent.WaitForExitAsync(Exit));
         foreach (var key in new[] { "Agent:Coordinator", "Agent:FederationId", "Agent:EnrollmentToken", "Agent:StateDirectory", "Agent:ModelDirectory",
-                     "Agent:Data", "Agent:EvalData", "Agent:Device", "Agent:MaxSequenceLength", "Agent:Seed" })
+                     "Agent:Data", "Agent:EvalData", "Agent:Device", "Agent:Precision", "Agent:MaxSequenceLength", "Agent:Seed" })
             Assert.Contains(key, agent.Output);
     }
 

@@ -64,6 +64,7 @@ public sealed class ConfigurationTests : IDisposable
         { "Data=/nonexistent.txt", "Agent:Data: '/nonexistent.txt' does not exist" },
         { "EvalData=/nonexistent.jsonl", "Agent:EvalData" },
         { "Device=tpu", "Agent:Device must be auto, cpu or cuda, not 'tpu'" },
+        { "Precision=fp16", "Agent:Precision must be auto, fp32 or bf16, not 'fp16'" },
         { "MaxSequenceLength=1", "Agent:MaxSequenceLength must be at least 2" },
         { "MaxRank=0", "Agent:MaxRank must be positive" },
         { "UploadChunkBytes=2000000", "Agent:UploadChunkBytes must be between 1 and 1048576" },
@@ -111,6 +112,17 @@ public sealed class ConfigurationTests : IDisposable
         Assert.Equal(0, proto.GpuMemoryBytes);
         Assert.False(string.IsNullOrEmpty(proto.AgentVersion));
         if (!TorchSharp.torch.cuda.is_available()) Assert.Throws<ArgumentException>(() => DeviceDetector.Detect("cuda"));
+    }
+
+    [Fact]
+    public void The_device_description_carries_the_precision_auto_being_fp32_on_the_cpu()
+    {
+        var auto = DeviceDetector.Detect("cpu");
+        Assert.Equal(TorchSharp.torch.ScalarType.Float32, auto.ComputeDtype);
+        Assert.Equal("cpu, fp32", auto.ToString());
+        var bf16 = DeviceDetector.Detect("cpu", "bf16");
+        Assert.Equal(TorchSharp.torch.ScalarType.BFloat16, bf16.ComputeDtype);
+        Assert.Equal("cpu, bf16", bf16.ToString());
     }
 
     [Fact]

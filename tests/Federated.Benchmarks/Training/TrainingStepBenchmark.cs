@@ -8,7 +8,8 @@ using static TorchSharp.torch;
 namespace Federated.Benchmarks.Training;
 
 /// <summary>
-/// Training step time and peak memory, LoRA against full fine-tuning of the same model and batch. Each
+/// Training step time and peak memory, LoRA against full fine-tuning of the same model and batch, and LoRA on a
+/// bf16 base (the GPU's mixed precision, run on the CPU: same code, and the base's memory halved). Each
 /// (preset, mode) runs in its own process, because libtorch's memory is native (invisible to
 /// BenchmarkDotNet) and a process's peak resident set (VmHWM) only grows.
 /// Run: deploy/benchmark.sh training   (or: training-worker PRESET MODE for one measurement)
@@ -31,7 +32,10 @@ static class TrainingStepBenchmark
             var full = Measure(preset, "full");
             var lora = Measure(preset, "lora");
             var loraQv = Measure(preset, "lora-qv");
-            foreach (var (mode, m) in new[] { ("full", full), ("lora (all linear)", lora), ("lora (q, v)", loraQv) })
+            var loraBf16 = Measure(preset, "lora-bf16");
+            var loraQvBf16 = Measure(preset, "lora-qv-bf16");
+            foreach (var (mode, m) in new[] { ("full", full), ("lora (all linear)", lora), ("lora (q, v)", loraQv),
+                         ("lora (all linear), bf16 base", loraBf16), ("lora (q, v), bf16 base", loraQvBf16) })
                 Console.WriteLine($"| {preset} | {mode} | {m.MsPerStep:F1} | {Batch * Context * 1000.0 / m.MsPerStep:N0} | {m.PeakMb:N0} | {m.MsPerStep / full.MsPerStep:F2} |");
         }
         return 0;
@@ -56,11 +60,12 @@ static class TrainingStepBenchmark
     public static int Worker(string preset, string mode)
     {
         set_num_threads(Environment.ProcessorCount);
-        using var model = LlamaForCausalLM.Create(LlamaConfig.Preset(preset), seed: 1);
+        var dtype = mode.EndsWith("-bf16", StringComparison.Ordinal) ? ScalarType.BFloat16 : ScalarType.Float32;
+        using var model = LlamaForCausalLM.Create(LlamaConfig.Preset(preset), seed: 1, dtype);
         IReadOnlyList<TorchSharp.Modules.Parameter> parameters;
         if (mode.StartsWith("lora", StringComparison.Ordinal))
         {
-            LoraInjection.Inject(model, mode == "lora-qv" ? QueryValue : AllLinear, LoraRank, 2 * LoraRank, seed: 2);
+            LoraInjection.Inject(model, mode.StartsWith("lora-qv", StringComparison.Ordinal) ? QueryValue : AllLinear, LoraRank, 2 * LoraRank, seed: 2);
             parameters = LoraInjection.TrainableParameters(model);
         }
         else parameters = model.parameters().ToList();
