@@ -39,12 +39,15 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         var y = nn.functional.linear(x, weight, bias);
         if (Lora is not { } lora) return y;
         using var scope = NewDisposeScope();
-        // PEFT's autocast_adapter_dtype: the float32 branch sees float32 input, and its sum with the base output is
-        // formed in float32 and rounded once to the activation dtype (both casts are no-ops on a float32 base).
-        var x32 = x.to(lora.A.dtype);
-        var h = lora.Dropout > 0 ? nn.functional.dropout(x32, lora.Dropout, training) : x32;
-        var branch = nn.functional.linear(nn.functional.linear(h, lora.A), lora.B) * lora.Scale;
-        return y.to(branch.dtype).add_(branch).to(y.dtype).MoveToOuterDisposeScope();
+        // PEFT's autocast_adapter_dtype: on a bf16 base the float32 branch sees float32 input, and its sum with the base
+        // output is formed in float32 and rounded once. On a float32 base no cast is made: each is an operation (forward
+        // and backward) per branch, and small models' steps are bound by the number of operations.
+        bool mixed = x.dtype != lora.A.dtype;
+        var h = mixed ? x.to(lora.A.dtype) : x;
+        if (lora.Dropout > 0) h = nn.functional.dropout(h, lora.Dropout, training);
+        var branch = nn.functional.linear(nn.functional.linear(h, lora.A), lora.B);
+        // y + s (B A h) as one operation: add's alpha is the scale.
+        return (mixed ? y.to(branch.dtype).add_(branch, lora.Scale).to(y.dtype) : y.add_(branch, lora.Scale)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Attaches a branch (replacing and disposing any previous one).</summary>

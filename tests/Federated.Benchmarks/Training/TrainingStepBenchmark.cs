@@ -16,29 +16,49 @@ namespace Federated.Benchmarks.Training;
 /// </summary>
 static class TrainingStepBenchmark
 {
-    const int Batch = 8, Context = 128, Warmup = 5, Steps = 40, LoraRank = 16;
+    const int Batch = 8, Context = 128, Warmup = 5, Steps = 40, LoraRank = 16, Repetitions = 5;
     static readonly string[] AllLinear = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
     /// <summary>The FLoRA paper's setup and PEFT's usual Llama default.</summary>
     static readonly string[] QueryValue = ["q_proj", "v_proj"];
 
     public static int Run()
     {
-        var rows = new List<string>();
-        Console.WriteLine($"batch {Batch} x {Context} tokens, {Steps} timed steps after {Warmup}, LoRA rank {LoraRank}");
-        Console.WriteLine("| preset | mode | ms/step | tokens/s | peak RSS MB | step vs full |");
-        Console.WriteLine("|---|---|---:|---:|---:|---:|");
+        Console.WriteLine($"batch {Batch} x {Context} tokens, {Steps} timed steps after {Warmup}, LoRA rank {LoraRank}; " +
+            $"fp32 modes {Repetitions} times interleaved (medians; 'step vs full' is the median of each repetition's ratio), bf16 once");
+        Console.WriteLine("| preset | mode | ms/step | tokens/s | peak RSS MB | step vs full | ratio range |");
+        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|");
+        var fp32Modes = new[] { ("full", "full"), ("lora", "lora (all linear)"), ("lora-qv", "lora (q, v)") };
+        var bf16Modes = new[] { ("lora-bf16", "lora (all linear), bf16 base"), ("lora-qv-bf16", "lora (q, v), bf16 base") };
         foreach (var preset in new[] { "tiny", "small" })
         {
-            var full = Measure(preset, "full");
-            var lora = Measure(preset, "lora");
-            var loraQv = Measure(preset, "lora-qv");
-            var loraBf16 = Measure(preset, "lora-bf16");
-            var loraQvBf16 = Measure(preset, "lora-qv-bf16");
-            foreach (var (mode, m) in new[] { ("full", full), ("lora (all linear)", lora), ("lora (q, v)", loraQv),
-                         ("lora (all linear), bf16 base", loraBf16), ("lora (q, v), bf16 base", loraQvBf16) })
-                Console.WriteLine($"| {preset} | {mode} | {m.MsPerStep:F1} | {Batch * Context * 1000.0 / m.MsPerStep:N0} | {m.PeakMb:N0} | {m.MsPerStep / full.MsPerStep:F2} |");
+            // Interleaved, so a slow spell of this shared 2-core VM hits every mode alike, and ratios come from neighbours.
+            var runs = fp32Modes.ToDictionary(m => m.Item1, _ => new List<(double MsPerStep, double PeakMb)>());
+            for (int r = 0; r < Repetitions; r++)
+                foreach (var (mode, _) in fp32Modes)
+                    runs[mode].Add(Measure(preset, mode));
+            var full = runs["full"];
+            foreach (var (mode, label) in fp32Modes)
+            {
+                var ratios = runs[mode].Select((m, r) => m.MsPerStep / full[r].MsPerStep).ToList();
+                Row(preset, label, Median(runs[mode].Select(m => m.MsPerStep)), runs[mode].Max(m => m.PeakMb), Median(ratios), $"{ratios.Min():F2}-{ratios.Max():F2}");
+            }
+            double fullMs = Median(full.Select(m => m.MsPerStep));
+            foreach (var (mode, label) in bf16Modes)
+            {
+                var m = Measure(preset, mode);
+                Row(preset, label, m.MsPerStep, m.PeakMb, m.MsPerStep / fullMs, "");
+            }
         }
         return 0;
+    }
+
+    static void Row(string preset, string mode, double msPerStep, double peakMb, double vsFull, string range) =>
+        Console.WriteLine(FormattableString.Invariant($"| {preset} | {mode} | {msPerStep:F1} | {Batch * Context * 1000.0 / msPerStep:N0} | {peakMb:N0} | {vsFull:F2} | {range} |"));
+
+    static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
     static (double MsPerStep, double PeakMb) Measure(string preset, string mode)
