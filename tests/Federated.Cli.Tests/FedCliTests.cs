@@ -236,4 +236,13 @@ public sealed class FedCliTests : IDisposable
         }
         foreach (var d in decompressed) d.Dispose();
     }
+
+    [Fact]
+    public void Compress_with_a_kept_fraction_outside_zero_to_one_is_one_error_line()
+    {
+        string source = Random("a", 4, 1);
+        var r = Fed("adapters", "compress", "--scheme", "topk", "--fraction", "1.5", "--out", Path.Combine(_dir, "up.safetensors"), source);
+        Assert.NotEqual(0, r.Exit);
+        AssertOneLineError(r.Err, "the kept fraction for topk must be in (0, 1], not 1.5");
+    }
 }

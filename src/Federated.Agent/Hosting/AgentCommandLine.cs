@@ -18,6 +18,8 @@ public static class AgentCommandLine
         ["--max-seq-len"] = "Agent:MaxSequenceLength",
         ["--seed"] = "Agent:Seed",
         ["--max-rank"] = "Agent:MaxRank",
+        ["--upload-compression"] = "Agent:UploadCompression",
+        ["--upload-compression-fraction"] = "Agent:UploadCompressionFraction",
     };
 
     public static bool WantsHelp(IEnumerable<string> args) => args.Any(a => a is "--help" or "-h" or "-?" or "help");
@@ -52,6 +54,10 @@ public static class AgentCommandLine
                                 Agent:PollInterval       pause once this round's update is in (default 00:00:05)
                                 Agent:UploadChunkBytes   default 1048576 (the coordinator's limit)
                                 Agent:UploadBytesPerSecond  upload rate cap (default unlimited)
+          --upload-compression NAME  Agent:UploadCompression  none (default: float32), int8 (per-row scales, stochastic
+                                                         rounding; ~0.3 of float32), topk or ternary (ComPEFT)
+          --upload-compression-fraction F  Agent:UploadCompressionFraction  topk, ternary: fraction of each
+                                                         factor sent, in (0, 1] (default 0.1)
                                 Agent:MaxRetryDelay      longest backoff between retries (default 00:01:00)
 
         Exit codes: 0 the federation finished (or Ctrl-C/SIGTERM after saving progress), 1 a fatal error,

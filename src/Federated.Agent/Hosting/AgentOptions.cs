@@ -43,6 +43,13 @@ public sealed class AgentOptions
     public int UploadChunkBytes { get; set; } = 1 << 20;
     /// <summary>Caps the upload rate (shared links); unlimited when unset.</summary>
     public long? UploadBytesPerSecond { get; set; }
+    /// <summary>
+    /// How updates are sent: none (float32, the default), int8 (per-row scales, about 0.3 of float32), topk (the largest
+    /// entries) or ternary (ComPEFT); the coordinator decompresses before aggregating.
+    /// </summary>
+    public string UploadCompression { get; set; } = "none";
+    /// <summary>topk, ternary: the fraction of each factor's entries sent, in (0, 1].</summary>
+    public double UploadCompressionFraction { get; set; } = 0.1;
     /// <summary>The longest pause between retries of a failed call.</summary>
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(60);
 }

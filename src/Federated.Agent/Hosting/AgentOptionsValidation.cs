@@ -1,6 +1,8 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Federated.Agent.Rounds;
+using Federated.Core.Compression;
 using Federated.Training.Models;
 
 namespace Federated.Agent.Hosting;
@@ -55,6 +57,10 @@ public static class AgentOptionsValidation
             throw Invalid($"{S}:UploadChunkBytes must be between 1 and 1048576 (the coordinator's chunk limit), not {o.UploadChunkBytes}");
         if (o.UploadBytesPerSecond is < 1)
             throw Invalid($"{S}:UploadBytesPerSecond must be positive, not {o.UploadBytesPerSecond}");
+        if (!UploadCompression.IsSetting(o.UploadCompression))
+            throw Invalid($"{S}:UploadCompression must be none, int8, topk or ternary, not '{o.UploadCompression}'");
+        if (!AdapterCompressors.IsFraction(o.UploadCompressionFraction))
+            throw Invalid($"{S}:UploadCompressionFraction must be in (0, 1] (the fraction of each factor sent by topk and ternary), not {o.UploadCompressionFraction}");
         return coordinator;
     }
 

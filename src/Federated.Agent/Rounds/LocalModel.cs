@@ -1,5 +1,5 @@
-using System.Security.Cryptography;
 using Federated.Core.Adapters;
+using Federated.Core.Compression;
 using Federated.Core.Formats;
 using Federated.Training.Data;
 using Federated.Training.Evaluation;
@@ -17,7 +17,10 @@ public sealed record LocalTrainingPlan(string BaseModel, IReadOnlyList<string> T
     int Steps, int BatchSize, double LearningRate, long Seed);
 
 /// <summary>A trained update written to disk, with what the agent reports about it.</summary>
-public sealed record TrainedUpdate(string Path, string Sha256, long Size, long ExampleCount, Dictionary<string, double> Metrics);
+/// <param name="Sha256">Of the file's bytes, compressed or not: what is uploaded.</param>
+/// <param name="Compression">Payload bytes against float32 when the upload is compressed; null otherwise.</param>
+public sealed record TrainedUpdate(string Path, string Sha256, long Size, long ExampleCount, Dictionary<string, double> Metrics,
+    CompressionStats? Compression = null);
 
 /// <summary>
 /// The frozen base model, loaded once and kept across rounds, with the local data tokenized once. Each round the
@@ -83,7 +86,9 @@ public sealed class LocalModel : IDisposable
         _eval is null ? null : Evaluator.Evaluate(_model, TrainingBatcher.Batches(_eval, batchSize, PadId, seed: null)).MeanLoss;
 
     /// <summary>Trains fresh LoRA branches on the merged model (as the simulator's clients do) and writes them as one payload file.</summary>
-    public TrainedUpdate Train(LocalTrainingPlan plan, string updatePath, IProgress<TrainingProgress> progress, CancellationToken cancellation)
+    /// <param name="compression">Writes the compressed upload instead of the float32 payload; null for float32.</param>
+    public TrainedUpdate Train(LocalTrainingPlan plan, string updatePath, IProgress<TrainingProgress> progress, CancellationToken cancellation,
+        UploadCompression? compression = null)
     {
         var metrics = new Dictionary<string, double> { ["examples"] = _train.Count };
         if (EvaluationLoss(plan.BatchSize) is { } before) metrics["eval_loss_before"] = before;
@@ -101,9 +106,8 @@ public sealed class LocalModel : IDisposable
                 try { metrics["eval_loss"] = EvaluationLoss(plan.BatchSize)!.Value; }
                 finally { LoraInjection.Remove(_model); }
             }
-            byte[] payload = AdapterPayload.ToBytes(update);
-            State.AtomicFile.Write(updatePath, payload);
-            return new TrainedUpdate(updatePath, Convert.ToHexStringLower(SHA256.HashData(payload)), payload.Length, _train.Count, metrics);
+            var written = UpdateFile.Write(updatePath, update, compression, plan.Seed);
+            return new TrainedUpdate(updatePath, written.Sha256, written.Size, _train.Count, metrics, written.Compression);
         }
     }
 

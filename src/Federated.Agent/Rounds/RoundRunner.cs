@@ -54,19 +54,21 @@ public sealed class RoundRunner(CoordinatorConnection connection, AgentStateStor
             task.FederationId, task.Round, rank, task.Rank, string.Join(",", task.TargetModules), plan.Steps, plan.BatchSize, plan.LearningRate, model.TrainingExamples, chain.Count);
 
         string updatePath = state.UpdatePath(task.FederationId, task.Round);
+        var compression = UploadCompression.FromOptions(options);
         var update = await Task.Run(() =>
         {
             model.MergeGlobals(chain.Select(g => (g.Sha256, state.AdapterPath(g.Sha256))).ToList());
-            return model.Train(plan, updatePath, new StepLogger(logger, plan.Steps), cancellation);
+            return model.Train(plan, updatePath, new StepLogger(logger, plan.Steps), cancellation, compression);
         }, cancellation);
 
         var progress = new RoundProgress(task.FederationId, task.Round, RoundPhase.Trained, task.GlobalAdapter?.Sha256, update.Path, update.Sha256,
             update.Size, UploadId: null, update.ExampleCount, rank, update.Metrics);
         state.SaveProgress(progress);
         state.DeleteUpdatesExcept(update.Path); // earlier rounds' updates are in or moot
-        logger.LogInformation("Round {Federation}/{Round}: trained; loss {First:F4} -> {Last:F4}{Eval}, update {Sha256} ({Size:N0} bytes)",
+        logger.LogInformation("Round {Federation}/{Round}: trained; loss {First:F4} -> {Last:F4}{Eval}, update {Sha256} ({Size:N0} bytes{Compression})",
             task.FederationId, task.Round, update.Metrics["train_loss_first"], update.Metrics["train_loss"],
-            update.Metrics.TryGetValue("eval_loss", out var eval) ? $", eval loss {update.Metrics["eval_loss_before"]:F4} -> {eval:F4}" : "", update.Sha256, update.Size);
+            update.Metrics.TryGetValue("eval_loss", out var eval) ? $", eval loss {update.Metrics["eval_loss_before"]:F4} -> {eval:F4}" : "", update.Sha256, update.Size,
+            update.Compression is { } c ? $", {compression!.Scheme}: {c.Ratio:F3} of float32, {c.CompressedBytes:N0} of {c.Float32Bytes:N0} payload bytes" : "");
         return progress;
     }
 

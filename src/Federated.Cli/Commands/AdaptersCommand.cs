@@ -60,7 +60,7 @@ static class AdaptersCommand
             Description = "int8 (per-row scales), topk (largest magnitudes) or ternary (ComPEFT: sign x one scale per tensor)",
             Required = true,
         };
-        scheme.AcceptOnlyFromAmong("int8", "topk", "ternary");
+        scheme.AcceptOnlyFromAmong([.. AdapterCompressors.SchemeNames]);
         var fraction = new Option<double>("--fraction") { Description = "topk, ternary: fraction of entries kept per tensor", DefaultValueFactory = _ => 0.1 };
         var stochastic = new Option<long?>("--stochastic-seed") { Description = "int8: unbiased stochastic rounding with this seed (default: round to nearest)" };
         var output = CommandOptions.Out($"File to write the compressed upload to (conventionally {CompressedAdapterFile.FileName})");
@@ -72,13 +72,7 @@ static class AdaptersCommand
         compress.SetAction(parse =>
         {
             using var adapter = PeftAdapterDirectory.Read(parse.GetValue(source)!);
-            double keep = parse.GetValue(fraction);
-            AdapterCompressor compressor = parse.GetValue(scheme) switch
-            {
-                "int8" => parse.GetValue(stochastic) is { } seed ? Int8Quantizer.Stochastic(seed) : Int8Quantizer.RoundToNearest(),
-                "topk" => new TopKSparsifier(keep),
-                _ => new TernaryCompressor(keep),
-            };
+            var compressor = AdapterCompressors.Create(parse.GetValue(scheme)!, parse.GetValue(fraction), parse.GetValue(stochastic));
             CompressedAdapter compressed;
             try { compressed = compressor.Compress(adapter); }
             finally { (compressor as IDisposable)?.Dispose(); }

@@ -15,7 +15,8 @@ namespace Federated.Agent.Tests.EndToEnd;
 /// The whole system as deployed: a coordinator in cluster mode on a real redis-server, and three fed-agent processes
 /// on different data at different ranks, through two FLoRA rounds. The final global adapters, merged into the base,
 /// must lower the held-out loss. The CPU participant holds its base in bf16 (as a GPU's auto precision would): its
-/// float32 updates combine with the others' unchanged.
+/// float32 updates combine with the others' unchanged. The rank-8 participant uploads int8-compressed updates, which the
+/// coordinator accepts and aggregates with the others' float32 ones.
 /// </summary>
 public sealed class ClusterFederationTests : IAsyncLifetime
 {
@@ -63,6 +64,7 @@ public sealed class ClusterFederationTests : IAsyncLifetime
                 "--state", Path.Combine(_dir, $"state-{i}"), "--model", model, "--data", data, "--eval-data", heldOut,
                 "--max-seq-len", "64", "--seed", i.ToString(), $"--Agent:GpuMemoryBytes={p.Memory}",
                 "--Agent:PollInterval=00:00:01", "--Agent:HeartbeatInterval=00:00:05", "--precision", i == 0 ? "bf16" : "auto",
+                "--upload-compression", i == 2 ? "int8" : "none",
             ]);
         }).ToList();
         try
@@ -84,6 +86,9 @@ public sealed class ClusterFederationTests : IAsyncLifetime
             Assert.Equal([2, 4, 8], ranks);
             Assert.Contains(agents[0].Lines, l => l.Contains("; cpu, bf16; model", StringComparison.Ordinal));
             Assert.Contains(agents[1].Lines, l => l.Contains("; cpu, fp32; model", StringComparison.Ordinal));
+            // Rank 8 on 64-wide projections: int8 payloads are 0.3125 of float32 (see CompressedUpdateTests).
+            Assert.Equal(2, agents[2].Lines.Count(l => l.Contains(": trained;", StringComparison.Ordinal) && l.Contains("int8: 0.3", StringComparison.Ordinal)));
+            Assert.DoesNotContain(agents[1].Lines, l => l.Contains("of float32", StringComparison.Ordinal));
             for (int round = 1; round <= 2; round++)
             {
                 var view = await admin.GetAsync($"/api/federations/{federation}/rounds/{round}");

@@ -14,7 +14,8 @@ public sealed class AgentCommandLineTests : IDisposable
         using var agent = AgentProcess.Start(_dir, ["--help"]);
         Assert.Equal(0, await agent.WaitForExitAsync(Exit));
         foreach (var key in new[] { "Agent:Coordinator", "Agent:FederationId", "Agent:EnrollmentToken", "Agent:StateDirectory", "Agent:ModelDirectory",
-                     "Agent:Data", "Agent:EvalData", "Agent:Device", "Agent:Precision", "Agent:MaxSequenceLength", "Agent:Seed" })
+                     "Agent:Data", "Agent:EvalData", "Agent:Device", "Agent:Precision", "Agent:MaxSequenceLength", "Agent:Seed",
+                     "--upload-compression", "Agent:UploadCompression", "Agent:UploadCompressionFraction" })
             Assert.Contains(key, agent.Output);
     }
 
@@ -36,6 +37,17 @@ public sealed class AgentCommandLineTests : IDisposable
         string line = Assert.Single(agent.Lines);
         Assert.StartsWith("fed-agent: ", line);
         Assert.Contains("MaxSequenceLength", line);
+    }
+
+    [Fact]
+    public async Task An_unknown_upload_compression_flag_value_is_one_line_and_exit_code_2()
+    {
+        string model = TestFiles.TinyModel(Path.Combine(_dir, "model"));
+        string data = TestFiles.TextSlice(Path.Combine(_dir, "data.txt"), "GPL-3", 0, 2000);
+        using var agent = AgentProcess.Start(_dir, ["--federation", "fed", "--token", "token-0123456789abcdef", "--model", model, "--data", data,
+            "--upload-compression", "gzip"]);
+        Assert.Equal(2, await agent.WaitForExitAsync(Exit));
+        Assert.Equal("fed-agent: Agent:UploadCompression must be none, int8, topk or ternary, not 'gzip'", Assert.Single(agent.Lines));
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using Federated.Agent.Devices;
 using Federated.Agent.Hosting;
+using Federated.Agent.Rounds;
 using Federated.Agent.Tests.Processes;
 
 namespace Federated.Agent.Tests.Unit;
@@ -70,6 +71,11 @@ public sealed class ConfigurationTests : IDisposable
         { "UploadChunkBytes=2000000", "Agent:UploadChunkBytes must be between 1 and 1048576" },
         { "CaCertificate=/nonexistent.pem", "Agent:CaCertificate" },
         { "CaCertificate=/usr/share/common-licenses/GPL-3", "Agent:CaCertificate: '/usr/share/common-licenses/GPL-3' is not a certificate" },
+        { "UploadCompression=gzip", "Agent:UploadCompression must be none, int8, topk or ternary, not 'gzip'" },
+        { "UploadCompression=", "Agent:UploadCompression must be none, int8, topk or ternary" },
+        { "UploadCompressionFraction=0", "Agent:UploadCompressionFraction must be in (0, 1]" },
+        { "UploadCompressionFraction=1.5", "Agent:UploadCompressionFraction must be in (0, 1] (the fraction of each factor sent by topk and ternary), not 1.5" },
+        { "UploadCompressionFraction=NaN", "Agent:UploadCompressionFraction must be in (0, 1]" },
     };
 
     [Theory]
@@ -79,11 +85,34 @@ public sealed class ConfigurationTests : IDisposable
         var o = Valid();
         var (key, value) = (setting[..setting.IndexOf('=')], setting[(setting.IndexOf('=') + 1)..]);
         var property = typeof(AgentOptions).GetProperty(key)!;
-        object? parsed = value.Length == 0 ? null : property.PropertyType == typeof(string) ? value : int.Parse(value);
+        var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+        object? parsed = value.Length == 0 ? null : Convert.ChangeType(value, type, System.Globalization.CultureInfo.InvariantCulture);
         property.SetValue(o, parsed);
         var e = Assert.Throws<AgentConfigurationException>(() => AgentOptionsValidation.Validate(o, enrolled: false));
         Assert.Contains(expected, e.Message);
         Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Theory]
+    [InlineData("none", null)]
+    [InlineData("NONE", null)]
+    [InlineData("int8", "int8")]
+    [InlineData(" TopK ", "topk")]
+    [InlineData("ternary", "ternary")]
+    public void Every_upload_compression_setting_is_valid_and_none_means_float32_uploads(string setting, string? scheme)
+    {
+        var o = Valid();
+        o.UploadCompression = setting;
+        o.UploadCompressionFraction = 1;
+        AgentOptionsValidation.Validate(o, enrolled: false);
+        Assert.Equal(scheme, UploadCompression.FromOptions(o)?.Scheme);
+    }
+
+    [Fact]
+    public void Uploads_are_float32_unless_compression_is_asked_for()
+    {
+        Assert.Null(UploadCompression.FromOptions(Valid()));
+        Assert.Equal(0.1, Valid().UploadCompressionFraction);
     }
 
     [Fact]
