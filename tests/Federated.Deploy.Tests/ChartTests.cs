@@ -279,6 +279,8 @@ public class ChartTests
         Assert.Equal($"https://{Helm.Release}-federated-grpc.{Helm.Namespace}.svc:5081", Env(c, "Agent__Coordinator"));
         Assert.Equal("demo", Env(c, "Agent__FederationId"));
         Assert.Equal("cuda", Env(c, "Agent__Device"));
+        Assert.Equal("auto", Env(c, "Agent__Precision"));
+        Assert.Equal("int8", Env(c, "Agent__UploadCompression"));
         var token = c.Items("env").Single(e => e.Str("name") == "Agent__EnrollmentToken");
         string secret = token.Str("valueFrom", "secretKeyRef", "name")!;
         Assert.Contains(docs, d => d.Kind() == "Secret" && d.Name() == secret);
