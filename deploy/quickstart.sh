@@ -10,9 +10,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 mapfile -t corpora < <(missing_debian_packages "${CORPUS_PACKAGES[@]}")
 apt_install "${corpora[@]}"
 
-experiment="${1:-simulations/experiments/quickstart.json}"
-shift $(( $# > 0 ? 1 : 0 ))
+# An experiment file first, if any; options (--out DIR, ...) go to fed-sim run.
+experiment=simulations/experiments/quickstart.json
+if [ $# -gt 0 ] && [[ "$1" != -* ]]; then experiment="$1"; shift; fi
 echo "==> build fed-sim"
 dotnet build simulations/Federated.Simulator -c Release -v quiet -nologo
 echo "==> run $experiment"
-dotnet run -c Release --no-build --project simulations/Federated.Simulator -- run "$experiment" --out "$REPO_ROOT/out" "$@"
+out=(--out "$REPO_ROOT/out")
+[[ " $* " == *" --out "* ]] && out=()
+dotnet run -c Release --no-build --project simulations/Federated.Simulator -- run "$experiment" "${out[@]}" "$@"
