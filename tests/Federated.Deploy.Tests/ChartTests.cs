@@ -280,6 +280,7 @@ public class ChartTests
         Assert.Equal("demo", Env(c, "Agent__FederationId"));
         Assert.Equal("cuda", Env(c, "Agent__Device"));
         Assert.Equal("auto", Env(c, "Agent__Precision"));
+        Assert.Equal("8", Env(c, "Agent__TorchThreads"));
         Assert.Equal("int8", Env(c, "Agent__UploadCompression"));
         var token = c.Items("env").Single(e => e.Str("name") == "Agent__EnrollmentToken");
         string secret = token.Str("valueFrom", "secretKeyRef", "name")!;

@@ -14,6 +14,7 @@ public class SchemaTests
     [InlineData("--set", "coordinator.logLevel=Loud", "/coordinator/logLevel", "Information")]
     [InlineData("--set", "agents.device=tpu", "/agents/device", "cuda")]
     [InlineData("--set", "agents.precision=fp16", "/agents/precision", "bf16")]
+    [InlineData("--set", "agents.torchThreads=-2", "/agents/torchThreads", "minimum")]
     [InlineData("--set", "agents.uploadCompression=gzip", "/agents/uploadCompression", "int8")]
     [InlineData("--set", "agents.uploadCompressionFraction=0", "/agents/uploadCompressionFraction", "exclusiveMinimum")]
     [InlineData("--set", "coordinator.siloPort=70000", "/coordinator/siloPort", "maximum")]

@@ -15,6 +15,7 @@ public static class AgentCommandLine
         ["--eval-data"] = "Agent:EvalData",
         ["--device"] = "Agent:Device",
         ["--precision"] = "Agent:Precision",
+        ["--threads"] = "Agent:TorchThreads",
         ["--max-seq-len"] = "Agent:MaxSequenceLength",
         ["--seed"] = "Agent:Seed",
         ["--max-rank"] = "Agent:MaxRank",
@@ -46,6 +47,7 @@ public static class AgentCommandLine
           --device NAME         Agent:Device             auto (default), cpu or cuda
           --precision NAME      Agent:Precision          base weights in auto (default: bf16 on CUDA, fp32 on the CPU),
                                                          fp32 or bf16; LoRA updates are float32 either way
+          --threads N           Agent:TorchThreads       CPU threads for training (default 0: libtorch's, the physical cores)
                                 Agent:GpuMemoryBytes     GPU memory to report instead of the detected (rank policy input)
           --max-seq-len N       Agent:MaxSequenceLength  tokens per training sequence (default 128)
           --seed N              Agent:Seed               seeds LoRA init, data order and dropout (default 0)

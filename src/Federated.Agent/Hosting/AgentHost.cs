@@ -27,6 +27,7 @@ public static class AgentHost
             options = builder.Configuration.GetSection(AgentOptions.Section).Get<AgentOptions>() ?? new AgentOptions();
             address = AgentOptionsValidation.Validate(options, AgentStateStore.HasIdentity(options.StateDirectory));
             device = DeviceDetector.Detect(options.Device, options.Precision);
+            if (options.TorchThreads > 0) TorchSharp.torch.set_num_threads(options.TorchThreads);
             if (options.GpuMemoryBytes is { } reported) device = device with { GpuMemoryBytes = reported };
         }
         catch (Exception e) when (e is AgentConfigurationException or InvalidOperationException or FormatException or ArgumentException)
@@ -42,8 +43,8 @@ public static class AgentHost
         try
         {
             var model = host.Services.GetRequiredService<LocalModel>();
-            logger.LogInformation("fed-agent {Version}: federation {Federation} at {Coordinator}; {Device}; model {Model} ({Parameters:N0} parameters); {Examples:N0} training examples{Eval}; state in {StateDirectory}",
-                DetectedDevice.AgentVersion, options.FederationId, string.Join(", ", address.AsEnumerable()), device.ToString(), options.ModelDirectory, model.Parameters, model.TrainingExamples,
+            logger.LogInformation("fed-agent {Version}: federation {Federation} at {Coordinator}; {Device}, {Threads} CPU threads; model {Model} ({Parameters:N0} parameters); {Examples:N0} training examples{Eval}; state in {StateDirectory}",
+                DetectedDevice.AgentVersion, options.FederationId, string.Join(", ", address.AsEnumerable()), device.ToString(), TorchSharp.torch.get_num_threads(), options.ModelDirectory, model.Parameters, model.TrainingExamples,
                 model.EvaluationExamples is { } n ? $", {n:N0} held-out" : "", Path.GetFullPath(options.StateDirectory));
         }
         catch (Exception e) when (e is AdapterException or IOException or UnauthorizedAccessException or ArgumentException)

@@ -31,6 +31,8 @@ public sealed class AgentOptions
     public string Device { get; set; } = "auto";
     /// <summary>Dtype of the frozen base weights: auto (bf16 on CUDA, fp32 on the CPU), fp32 or bf16. Updates stay float32.</summary>
     public string Precision { get; set; } = "auto";
+    /// <summary>CPU threads libtorch trains with: 0 is its default (the physical cores); fewer leave the participant's machine room for its owner's work.</summary>
+    public int TorchThreads { get; set; }
     /// <summary>GPU memory to report instead of the detected one (the rank policy reads it): a share of a GPU, or test agents.</summary>
     public long? GpuMemoryBytes { get; set; }
     public int MaxSequenceLength { get; set; } = 128;

@@ -45,6 +45,8 @@ public static class AgentOptionsValidation
             throw Invalid($"{S}:Device must be auto, cpu or cuda, not '{o.Device}'");
         if (o.Precision.ToLowerInvariant() is not ("auto" or "fp32" or "bf16"))
             throw Invalid($"{S}:Precision must be auto, fp32 or bf16, not '{o.Precision}'");
+        if (o.TorchThreads < 0)
+            throw Invalid($"{S}:TorchThreads must be 0 (libtorch's default, the physical cores) or a number of threads, not {o.TorchThreads}");
         if (o.MaxSequenceLength < 2)
             throw Invalid($"{S}:MaxSequenceLength must be at least 2, not {o.MaxSequenceLength}");
         if (o.GpuMemoryBytes is < 0)

@@ -63,7 +63,7 @@ public sealed class ClusterFederationTests : IAsyncLifetime
                 "--coordinator", grpc.ToString(), "--federation", federation, "--token", CoordinatorAdmin.EnrollmentToken,
                 "--state", Path.Combine(_dir, $"state-{i}"), "--model", model, "--data", data, "--eval-data", heldOut,
                 "--max-seq-len", "64", "--seed", i.ToString(), $"--Agent:GpuMemoryBytes={p.Memory}",
-                "--Agent:PollInterval=00:00:01", "--Agent:HeartbeatInterval=00:00:05", "--precision", i == 0 ? "bf16" : "auto",
+                "--Agent:PollInterval=00:00:01", "--Agent:HeartbeatInterval=00:00:05", "--precision", i == 0 ? "bf16" : "auto", "--threads", i == 0 ? "1" : "0",
                 "--upload-compression", i == 2 ? "int8" : "none",
             ]);
         }).ToList();
@@ -84,8 +84,8 @@ public sealed class ClusterFederationTests : IAsyncLifetime
                 Assert.Contains(agents[i].Lines, l => l.Contains($"Round {federation}/2: update ACCEPTED", StringComparison.Ordinal));
             }
             Assert.Equal([2, 4, 8], ranks);
-            Assert.Contains(agents[0].Lines, l => l.Contains("; cpu, bf16; model", StringComparison.Ordinal));
-            Assert.Contains(agents[1].Lines, l => l.Contains("; cpu, fp32; model", StringComparison.Ordinal));
+            Assert.Contains(agents[0].Lines, l => l.Contains("; cpu, bf16, 1 CPU threads; model", StringComparison.Ordinal));
+            Assert.Contains(agents[1].Lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, "; cpu, fp32, [1-9][0-9]* CPU threads; model"));
             // Rank 8 on 64-wide projections: int8 payloads are 0.3125 of float32 (see CompressedUpdateTests).
             Assert.Equal(2, agents[2].Lines.Count(l => l.Contains(": trained;", StringComparison.Ordinal) && l.Contains("int8: 0.3", StringComparison.Ordinal)));
             Assert.DoesNotContain(agents[1].Lines, l => l.Contains("of float32", StringComparison.Ordinal));

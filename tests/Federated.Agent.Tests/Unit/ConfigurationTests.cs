@@ -66,6 +66,7 @@ public sealed class ConfigurationTests : IDisposable
         { "EvalData=/nonexistent.jsonl", "Agent:EvalData" },
         { "Device=tpu", "Agent:Device must be auto, cpu or cuda, not 'tpu'" },
         { "Precision=fp16", "Agent:Precision must be auto, fp32 or bf16, not 'fp16'" },
+        { "TorchThreads=-1", "Agent:TorchThreads must be 0" },
         { "MaxSequenceLength=1", "Agent:MaxSequenceLength must be at least 2" },
         { "MaxRank=0", "Agent:MaxRank must be positive" },
         { "UploadChunkBytes=2000000", "Agent:UploadChunkBytes must be between 1 and 1048576" },
