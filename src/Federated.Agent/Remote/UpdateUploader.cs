@@ -95,21 +95,31 @@ public sealed class UpdateUploader(CoordinatorConnection connection, AgentStateS
         long bytes = 0;
         var lastReport = TimeSpan.FromSeconds(-2); // the first chunk is reported at once
         int read;
-        while ((read = await file.ReadAsync(buffer, cancellation)) > 0)
+        try
         {
-            // No copy: a write completes only once gRPC has serialized the message, so the buffer is free again after it.
-            await call.RequestStream.WriteAsync(new UploadUpdateRequest { Data = UnsafeByteOperations.UnsafeWrap(buffer.AsMemory(0, read)) }, cancellation);
-            bytes += read;
-            onSent(read);
-            if (clock.Elapsed - lastReport > TimeSpan.FromSeconds(2))
+            while ((read = await file.ReadAsync(buffer, cancellation)) > 0)
             {
-                lastReport = clock.Elapsed;
-                logger.LogInformation("Upload {UploadId}: sent through byte {Offset:N0} of {Size:N0}", progress.UploadId, offset + bytes, progress.UpdateSize);
+                // No copy: a write completes only once gRPC has serialized the message, so the buffer is free again after it.
+                await call.RequestStream.WriteAsync(new UploadUpdateRequest { Data = UnsafeByteOperations.UnsafeWrap(buffer.AsMemory(0, read)) }, cancellation);
+                bytes += read;
+                onSent(read);
+                if (clock.Elapsed - lastReport > TimeSpan.FromSeconds(2))
+                {
+                    lastReport = clock.Elapsed;
+                    logger.LogInformation("Upload {UploadId}: sent through byte {Offset:N0} of {Size:N0}", progress.UploadId, offset + bytes, progress.UpdateSize);
+                }
+                if (settings.BytesPerSecond is { } rate && TimeSpan.FromSeconds((double)bytes / rate) - clock.Elapsed is { } ahead && ahead > TimeSpan.Zero)
+                    await Task.Delay(ahead, cancellation);
             }
-            if (settings.BytesPerSecond is { } rate && TimeSpan.FromSeconds((double)bytes / rate) - clock.Elapsed is { } ahead && ahead > TimeSpan.Zero)
-                await Task.Delay(ahead, cancellation);
+            await call.RequestStream.CompleteAsync();
         }
-        await call.RequestStream.CompleteAsync();
+        catch (RpcException) when (!cancellation.IsCancellationRequested)
+        {
+            // A refusal while we still send (a limit, a closed round) can break the write before its status arrives: the
+            // coordinator's status, which the response carries, says why; only a stream that broke without one is retried.
+            await call.ResponseAsync;
+            throw;
+        }
         return (await call.ResponseAsync, bytes);
     }
 }

@@ -20,10 +20,12 @@ public static class AgentEndpoint
         builder.Services.AddGrpcHealthChecks(); // reports the same checks as /readyz
         // Uploads are bulk transfers: Kestrel's default HTTP/2 receive windows (96 KiB per stream) stall a sender
         // every few frames on a fast link. Windows of a few chunks keep it streaming; memory stays bounded by them.
+        // Never below the defaults (Kestrel refuses windows under 64 KiB, which small chunk limits would give).
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.Limits.Http2.InitialStreamWindowSize = 4 * options.MaxChunkBytes;
-            kestrel.Limits.Http2.InitialConnectionWindowSize = 8 * options.MaxChunkBytes;
+            var http2 = kestrel.Limits.Http2;
+            http2.InitialStreamWindowSize = Math.Max(http2.InitialStreamWindowSize, 4 * options.MaxChunkBytes);
+            http2.InitialConnectionWindowSize = Math.Max(http2.InitialConnectionWindowSize, 8 * options.MaxChunkBytes);
         });
         return builder;
     }

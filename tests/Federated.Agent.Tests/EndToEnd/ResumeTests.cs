@@ -73,12 +73,16 @@ public sealed class ResumeTests : IAsyncLifetime
         }
         Assert.Equal(RoundPhase.Uploading, interrupted.Phase);
 
-        // What the coordinator durably holds of the upload, asked with the agent's own credential.
+        // What the coordinator durably holds of the upload, asked with the agent's own credential: it stages what arrived
+        // once it notices the broken stream, which may be a moment after the kill.
         long acknowledged;
         using (var connection = new CoordinatorConnection(_grpc, null))
         {
             connection.UseCredential(identity.Credential);
-            acknowledged = (await connection.Client.GetUploadStatusAsync(new GetUploadStatusRequest { UploadId = interrupted.UploadId }, connection.Options(default))).AcknowledgedOffset;
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            while ((acknowledged = (await connection.Client.GetUploadStatusAsync(new GetUploadStatusRequest { UploadId = interrupted.UploadId }, connection.Options(default))).AcknowledgedOffset) == 0
+                   && DateTime.UtcNow < deadline)
+                await Task.Delay(100);
         }
         Assert.InRange(acknowledged, 1, interrupted.UpdateSize - 1);
 
