@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Benchmarks (Release). With no arguments or BenchmarkDotNet arguments: aggregation throughput
 # (BenchmarkDotNet), e.g. deploy/benchmark.sh --filter '*Stacking*'; results in BenchmarkDotNet.Artifacts/results/.
-#   deploy/benchmark.sh training                      LoRA vs full fine-tuning step time and peak memory, and LoRA
-#                                                     on a bf16 base (the GPU precision, run on the CPU)
+#   deploy/benchmark.sh training                      LoRA vs full fine-tuning step time and peak memory (5 interleaved
+#                                                     repetitions, medians), and LoRA on a bf16 base (the GPU precision, on the CPU)
 #   deploy/benchmark.sh coordinator [embedded|redis]  coordinator overhead per round: 10,000 clients, 1,000 per
 #                                                     round, on a real silo (Redis mode starts its own redis-server);
 #                                                     appends the tables to tests/Federated.Benchmarks/RESULTS.md
 #   deploy/benchmark.sh upload [throughput|memory]    agent upload throughput (64 MB and 256 MB adapters over loopback
-#                                                     gRPC to a real coordinator process) vs raw TCP copies of the same
-#                                                     bytes, and coordinator RSS under 20 concurrent 64 MB uploads;
+#                                                     gRPC to a real coordinator process, in 64 KiB and 1 MiB messages)
+#                                                     vs the same messages to a discarding gRPC server and raw TCP copies
+#                                                     of the same bytes, and coordinator RSS under 20 concurrent 64 MB uploads;
 #                                                     appends to tests/Federated.Benchmarks/RESULTS.md
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 args=("$@")
