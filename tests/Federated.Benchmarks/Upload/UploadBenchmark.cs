@@ -96,7 +96,7 @@ static class UploadBenchmark
                         if (response.Status != "ACCEPTED") throw new InvalidOperationException($"upload {i}: {response.Status}");
                         double sinkCpu = sink.CpuSeconds;
                         clock.Restart();
-                        await UploadOverAsync(sink.Channel, [], agents[i].Task, payload, sha, $"sink-{i}", chunk);
+                        await UploadOverAsync(sink.Channel, [], agents[i].Assignment, payload, sha, $"sink-{i}", chunk);
                         double sinkSeconds = clock.Elapsed.TotalSeconds;
                         sinkCpu = sink.CpuSeconds - sinkCpu;
                         if (i > 0) { grpc.Add(seconds); discarded.Add(sinkSeconds); cpu.Add((coordinatorCpu, sinkCpu, agentCpu)); }
@@ -235,7 +235,7 @@ static class UploadBenchmark
 
     sealed class Agent(GrpcChannel channel, Metadata auth, TrainingTask task)
     {
-        public TrainingTask Task => task;
+        public TrainingTask Assignment => task;
         public Task<UploadUpdateResponse> UploadAsync(byte[] bytes, string sha, string uploadId, int chunkBytes = AgentChunkBytes) =>
             UploadOverAsync(channel, auth, task, bytes, sha, uploadId, chunkBytes);
     }
