@@ -46,7 +46,7 @@ static class UploadBenchmark
         if (parts.Except(["throughput", "memory"]).Any()) throw new ArgumentException($"parts are throughput and memory, not {string.Join(", ", parts)}");
         var report = new StringBuilder();
         report.AppendLine(FormattableString.Invariant(
-            $"Real coordinator process (Federated.Coordinator.dll, embedded mode, directory staging and store under {Path.GetTempPath()}, server GC), one gRPC channel per agent over loopback h2c, 1 MiB data messages; payloads are AdapterPayload files of random rank-{Rank} LoRA factors on q/k/v/o_proj of a {Hidden}-wide model (float32), fixed rank policy {Rank}."));
+            $"Real coordinator process (Federated.Coordinator.dll, embedded mode, directory staging and store under {Path.GetTempPath()}, server GC), one gRPC channel per agent over loopback h2c, data messages of 64 KiB and 1 MiB (the memory run: 1 MiB, the agent's default); payloads are AdapterPayload files of random rank-{Rank} LoRA factors on q/k/v/o_proj of a {Hidden}-wide model (float32), fixed rank policy {Rank}."));
         report.AppendLine();
         if (parts.Contains("throughput")) report.Append(await ThroughputAsync());
         if (parts.Contains("memory")) report.Append(await MemoryAsync());
