@@ -107,6 +107,8 @@ public sealed class LocalModel : IDisposable
                 finally { LoraInjection.Remove(_model); }
             }
             var written = UpdateFile.Write(updatePath, update, compression, plan.Seed);
+            // The operator sees what compression saved next to the losses (the coordinator logs reported metrics).
+            if (written.Compression is { } stats) metrics["upload_compression_ratio"] = stats.Ratio;
             return new TrainedUpdate(updatePath, written.Sha256, written.Size, _train.Count, metrics, written.Compression);
         }
     }
