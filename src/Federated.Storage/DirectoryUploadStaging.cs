@@ -145,11 +145,9 @@ public sealed class DirectoryUploadStaging : IUploadStaging
         // Whatever is here without a ticket is a begin that was interrupted: start over.
         Discard(dir);
         Directory.CreateDirectory(dir);
+        // Empty files need no flush of their own: the manifest's directory flush makes their entries durable.
         foreach (string name in new[] { DataFile, AcksFile })
-        {
-            using var file = File.OpenHandle(Path.Combine(dir, name), FileMode.CreateNew, FileAccess.Write);
-            RandomAccess.FlushToDisk(file);
-        }
+            File.OpenHandle(Path.Combine(dir, name), FileMode.CreateNew, FileAccess.Write).Dispose();
         WriteManifest(dir, new Manifest(ticket, Completed: false));
         // New directory entries are durable only once their parents are flushed.
         FileSystemSync.FlushDirectory(Path.GetDirectoryName(dir)!);
