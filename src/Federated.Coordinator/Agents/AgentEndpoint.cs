@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Federated.Coordinator.Hosting;
 
 namespace Federated.Coordinator.Agents;
@@ -18,16 +19,19 @@ public static class AgentEndpoint
             o.Interceptors.Add<AgentAuthentication>();
         });
         builder.Services.AddGrpcHealthChecks(); // reports the same checks as /readyz
-        // Uploads are bulk transfers: Kestrel's default HTTP/2 receive windows (96 KiB per stream) stall a sender
-        // every few frames on a fast link. Windows of a few chunks keep it streaming; memory stays bounded by them.
-        // Never below the defaults (Kestrel refuses windows under 64 KiB, which small chunk limits would give).
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            var http2 = kestrel.Limits.Http2;
-            http2.InitialStreamWindowSize = Math.Max(http2.InitialStreamWindowSize, 4 * options.MaxChunkBytes);
-            http2.InitialConnectionWindowSize = Math.Max(http2.InitialConnectionWindowSize, 8 * options.MaxChunkBytes);
-        });
+        builder.WebHost.ConfigureKestrel(kestrel => SizeWindowsForUploads(kestrel.Limits.Http2, options.MaxChunkBytes));
         return builder;
+    }
+
+    /// <summary>
+    /// Uploads are bulk transfers: Kestrel's default HTTP/2 receive windows (96 KiB per stream) stall a sender every few
+    /// frames on a fast link. Windows of a few chunks keep it streaming; memory stays bounded by them. Never below the
+    /// defaults (Kestrel refuses windows under 64 KiB, which small chunk limits would give).
+    /// </summary>
+    public static void SizeWindowsForUploads(Http2Limits http2, int maxChunkBytes)
+    {
+        http2.InitialStreamWindowSize = Math.Max(http2.InitialStreamWindowSize, 4 * maxChunkBytes);
+        http2.InitialConnectionWindowSize = Math.Max(http2.InitialConnectionWindowSize, 8 * maxChunkBytes);
     }
 
     public static WebApplication MapAgentEndpoint(this WebApplication app)

@@ -1,7 +1,6 @@
 using Federated.Agent.Remote;
 using Federated.Agent.State;
 using Federated.Agent.Tests.Processes;
-using Federated.Coordinator.Tests.Process;
 using Federated.Protocol.V1;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -15,33 +14,15 @@ public sealed class ResumeTests : IAsyncLifetime
 {
     static readonly TimeSpan Startup = TimeSpan.FromSeconds(90), Run = TimeSpan.FromMinutes(3);
     readonly string _dir = Directory.CreateTempSubdirectory("fed-agent-resume-").FullName;
-    CoordinatorProcess _coordinator = null!;
-    CoordinatorAdmin _admin = null!;
-    Uri _grpc = null!;
+    EmbeddedCoordinator _coordinator = null!;
 
-    public async Task InitializeAsync()
-    {
-        var (args, http, grpc) = CoordinatorAdmin.ProcessArgs("--Coordinator:InMemoryState=true", $"--Coordinator:DataDirectory={Path.Combine(_dir, "coordinator")}");
-        _coordinator = CoordinatorProcess.Start(args);
-        await _coordinator.WaitUntilServingAsync(new Uri(http, "/readyz").ToString(), Startup);
-        _admin = new CoordinatorAdmin(http);
-        _grpc = grpc;
-    }
+    public async Task InitializeAsync() => _coordinator = await EmbeddedCoordinator.StartAsync(_dir);
 
     public async Task DisposeAsync()
     {
-        _admin.Dispose();
-        await _coordinator.StopAsync(TimeSpan.FromSeconds(60));
-        _coordinator.Dispose();
+        await _coordinator.DisposeAsync();
         Directory.Delete(_dir, recursive: true);
     }
-
-    string[] AgentArgs(string federation, string model, string data, params string[] extra) =>
-    [
-        "--coordinator", _grpc.ToString(), "--federation", federation, "--token", CoordinatorAdmin.EnrollmentToken,
-        "--state", Path.Combine(_dir, "state"), "--model", model, "--data", data, "--max-seq-len", "64",
-        "--Agent:PollInterval=00:00:01", .. extra,
-    ];
 
     [Fact]
     public async Task An_agent_killed_mid_upload_resumes_after_the_acknowledged_bytes_without_enrolling_or_training_again()
@@ -50,20 +31,20 @@ public sealed class ResumeTests : IAsyncLifetime
         string data = TestFiles.TextSlice(Path.Combine(_dir, "data.txt"), "GPL-3", 0, 4000);
         const string federation = "resume-upload";
         // Every projection at rank 8: an update of ~75 KB, sent in 1 KiB chunks at 16 KiB/s, so the kill lands mid-stream.
-        await _admin.CreateFederationAsync(federation, new
+        await _coordinator.Admin.CreateFederationAsync(federation, new
         {
             baseModel = "tiny-llama", targetModules = new[] { "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj" },
             rankPolicy = new { cpuRank = 8, tiers = Array.Empty<object>() }, training = new { localSteps = 3, batchSize = 4, learningRate = 0.01 },
             rounds = 1, clientsPerRound = 1, quorum = 1, roundDeadline = "10m",
         });
-        string[] args = AgentArgs(federation, model, data, "--Agent:UploadChunkBytes=1024", "--Agent:UploadBytesPerSecond=16384");
+        string[] args = _coordinator.AgentArgs(federation, model, data, "--Agent:UploadChunkBytes=1024", "--Agent:UploadBytesPerSecond=16384");
 
         var state = new AgentStateStore(Path.Combine(_dir, "state"));
         ClientIdentity identity;
         RoundProgress interrupted;
         using (var first = AgentProcess.Start(_dir, args))
         {
-            await _admin.StartWhenEnrolledAsync(federation, Startup);
+            await _coordinator.Admin.StartWhenEnrolledAsync(federation, Startup);
             await first.WaitForLineAsync("sent through byte", Run);
             await Task.Delay(1500);
             first.Kill();
@@ -76,7 +57,7 @@ public sealed class ResumeTests : IAsyncLifetime
         // What the coordinator durably holds of the upload, asked with the agent's own credential: it stages what arrived
         // once it notices the broken stream, which may be a moment after the kill.
         long acknowledged;
-        using (var connection = new CoordinatorConnection(_grpc, null))
+        using (var connection = new CoordinatorConnection(_coordinator.Grpc, null))
         {
             connection.UseCredential(identity.Credential);
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
@@ -97,9 +78,9 @@ public sealed class ResumeTests : IAsyncLifetime
             $"update ACCEPTED; sent {interrupted.UpdateSize - acknowledged:N0} of {interrupted.UpdateSize:N0} bytes (resumed at byte {acknowledged:N0})", StringComparison.Ordinal));
         Assert.Equal(identity, state.LoadIdentity());
 
-        var round = await _admin.GetAsync($"/api/federations/{federation}/rounds/1");
+        var round = await _coordinator.Admin.GetAsync($"/api/federations/{federation}/rounds/1");
         Assert.True(round["outcomes"]!.AsArray().Single()!["accepted"]!.GetValue<bool>(), round.ToJsonString());
-        Assert.Equal("Completed", (await _admin.GetAsync($"/api/federations/{federation}"))["status"]!.GetValue<string>());
+        Assert.Equal("Completed", (await _coordinator.Admin.GetAsync($"/api/federations/{federation}"))["status"]!.GetValue<string>());
     }
 
     [Fact]
@@ -108,13 +89,13 @@ public sealed class ResumeTests : IAsyncLifetime
         string model = TestFiles.TinyModel(Path.Combine(_dir, "base"));
         string data = TestFiles.TextSlice(Path.Combine(_dir, "data.txt"), "GPL-2", 0, 3000);
         const string federation = "sigterm";
-        await _admin.CreateFederationAsync(federation, new
+        await _coordinator.Admin.CreateFederationAsync(federation, new
         {
             baseModel = "tiny-llama", rankPolicy = new { cpuRank = 4, tiers = Array.Empty<object>() },
             training = new { localSteps = 1_000_000, batchSize = 4, learningRate = 0.01 }, rounds = 1, clientsPerRound = 1, quorum = 1, roundDeadline = "10m",
         });
-        using var agent = AgentProcess.Start(_dir, AgentArgs(federation, model, data));
-        await _admin.StartWhenEnrolledAsync(federation, Startup);
+        using var agent = AgentProcess.Start(_dir, _coordinator.AgentArgs(federation, model, data));
+        await _coordinator.Admin.StartWhenEnrolledAsync(federation, Startup);
         await agent.WaitForLineAsync("step ", Run);
         agent.Terminate();
         Assert.True(await agent.WaitForExitAsync(TimeSpan.FromSeconds(30)) == 0, agent.Output);
@@ -128,21 +109,21 @@ public sealed class ResumeTests : IAsyncLifetime
         string model = TestFiles.TinyModel(Path.Combine(_dir, "base"));
         string data = TestFiles.TextSlice(Path.Combine(_dir, "data.txt"), "Apache-2.0", 0, 3000);
         const string federation = "resume-download";
-        await _admin.CreateFederationAsync(federation, new
+        await _coordinator.Admin.CreateFederationAsync(federation, new
         {
             baseModel = "tiny-llama", rankPolicy = new { cpuRank = 4, tiers = Array.Empty<object>() },
             training = new { localSteps = 2, batchSize = 4, learningRate = 0.01 }, rounds = 1, clientsPerRound = 1, quorum = 1, roundDeadline = "10m",
         });
-        using (var agent = AgentProcess.Start(_dir, AgentArgs(federation, model, data)))
+        using (var agent = AgentProcess.Start(_dir, _coordinator.AgentArgs(federation, model, data)))
         {
-            await _admin.StartWhenEnrolledAsync(federation, Startup);
+            await _coordinator.Admin.StartWhenEnrolledAsync(federation, Startup);
             Assert.True(await agent.WaitForExitAsync(Run) == 0, agent.Output);
         }
-        var global = await _admin.GlobalAdapterAsync(federation, 1);
+        var global = await _coordinator.Admin.GlobalAdapterAsync(federation, 1);
         var reference = new AdapterRef { Sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(global)), Size = global.Length };
         var identity = new AgentStateStore(Path.Combine(_dir, "state")).LoadIdentity()!;
 
-        using var connection = new CoordinatorConnection(_grpc, null);
+        using var connection = new CoordinatorConnection(_coordinator.Grpc, null);
         connection.UseCredential(identity.Credential);
         var retry = new RetryPolicy(new Backoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1)), NullLogger<RetryPolicy>.Instance);
 

@@ -1,5 +1,4 @@
 using Federated.Agent.Tests.Processes;
-using Federated.Coordinator.Tests.Process;
 
 namespace Federated.Agent.Tests.EndToEnd;
 
@@ -12,25 +11,13 @@ public sealed class UploadRefusalTests : IAsyncLifetime
 {
     static readonly TimeSpan Startup = TimeSpan.FromSeconds(90), Run = TimeSpan.FromMinutes(2);
     readonly string _dir = Directory.CreateTempSubdirectory("fed-agent-refusal-").FullName;
-    CoordinatorProcess _coordinator = null!;
-    CoordinatorAdmin _admin = null!;
-    Uri _grpc = null!;
+    EmbeddedCoordinator _coordinator = null!;
 
-    public async Task InitializeAsync()
-    {
-        var (args, http, grpc) = CoordinatorAdmin.ProcessArgs("--Coordinator:InMemoryState=true",
-            $"--Coordinator:DataDirectory={Path.Combine(_dir, "coordinator")}", "--Coordinator:MaxChunkBytes=1024");
-        _coordinator = CoordinatorProcess.Start(args);
-        await _coordinator.WaitUntilServingAsync(new Uri(http, "/readyz").ToString(), Startup);
-        _admin = new CoordinatorAdmin(http);
-        _grpc = grpc;
-    }
+    public async Task InitializeAsync() => _coordinator = await EmbeddedCoordinator.StartAsync(_dir, "--Coordinator:MaxChunkBytes=1024");
 
     public async Task DisposeAsync()
     {
-        _admin.Dispose();
-        await _coordinator.StopAsync(TimeSpan.FromSeconds(60));
-        _coordinator.Dispose();
+        await _coordinator.DisposeAsync();
         Directory.Delete(_dir, recursive: true);
     }
 
@@ -40,20 +27,15 @@ public sealed class UploadRefusalTests : IAsyncLifetime
         string model = TestFiles.TinyModel(Path.Combine(_dir, "base"));
         string data = TestFiles.TextSlice(Path.Combine(_dir, "data.txt"), "GPL-3", 0, 3000);
         const string federation = "refusal";
-        await _admin.CreateFederationAsync(federation, new
+        await _coordinator.Admin.CreateFederationAsync(federation, new
         {
             // Every projection at rank 16: an update of ~150 KB, more than the HTTP/2 window, so the agent is still writing when refused.
             baseModel = "tiny-llama", targetModules = new[] { "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj" },
             rankPolicy = new { cpuRank = 16, tiers = Array.Empty<object>() },
             training = new { localSteps = 2, batchSize = 4, learningRate = 0.01 }, rounds = 1, clientsPerRound = 1, quorum = 1, roundDeadline = "10m",
         });
-        using var agent = AgentProcess.Start(_dir,
-        [
-            "--coordinator", _grpc.ToString(), "--federation", federation, "--token", CoordinatorAdmin.EnrollmentToken,
-            "--state", Path.Combine(_dir, "state"), "--model", model, "--data", data, "--max-seq-len", "64",
-            "--Agent:PollInterval=00:00:01", "--Agent:UploadChunkBytes=4096",
-        ]);
-        await _admin.StartWhenEnrolledAsync(federation, Startup);
+        using var agent = AgentProcess.Start(_dir, _coordinator.AgentArgs(federation, model, data, "--Agent:UploadChunkBytes=4096"));
+        await _coordinator.Admin.StartWhenEnrolledAsync(federation, Startup);
 
         string failure = await agent.WaitForLineAsync("Round not completed", Run);
         Assert.Contains("ResourceExhausted: a 4,096-byte chunk exceeds the 1,024-byte limit", failure);

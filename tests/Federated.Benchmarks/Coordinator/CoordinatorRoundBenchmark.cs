@@ -143,7 +143,7 @@ static class CoordinatorRoundBenchmark
                 references[round] = refs.Select(r => r.ToStoredUpdate()).ToArray();
                 result.PreUploadBatchMs.Add(clock.Elapsed.TotalMilliseconds);
             }
-            Log($"{mode}: pre-uploaded {WarmupRounds + MeasuredRounds} x {ClientsPerRound} payloads, median batch {Median(result.PreUploadBatchMs):F0} ms");
+            Log($"{mode}: pre-uploaded {WarmupRounds + MeasuredRounds} x {ClientsPerRound} payloads, median batch {Statistics.Median(result.PreUploadBatchMs):F0} ms");
 
             DateTime previousClose = DateTime.UtcNow;
             await grains.GetGrain<IFederationGrain>(fed).StartAsync();
@@ -251,7 +251,7 @@ static class CoordinatorRoundBenchmark
             foreach (var kind in Kinds)
             {
                 var rs = m.Rounds.Where(x => x.Kind == kind).ToList();
-                string wall = MedianMax(rs.Select(x => x.WallMs)), aggregation = Ms(Median(rs.Select(x => x.AggregationMs)));
+                string wall = MedianMax(rs.Select(x => x.WallMs)), aggregation = Ms(Statistics.Median(rs.Select(x => x.AggregationMs)));
                 string overhead = MedianMax(rs.Select(x => x.OverheadMs)), cycle = MedianMax(rs.Select(x => x.CycleOverheadMs));
                 s.AppendLine($"| {m.Mode} | {Label(kind)} | {wall} | {aggregation} | {overhead} | {cycle} |");
             }
@@ -264,10 +264,10 @@ static class CoordinatorRoundBenchmark
             foreach (var kind in Kinds)
             {
                 var rs = m.Rounds.Where(x => x.Kind == kind).ToList();
-                string open = Ms(Median(rs.Select(x => x.OpenWaitMs))), assignments = Ms(Median(rs.Select(x => x.AssignmentsMs)));
-                string submissions = Ms(Median(rs.Select(x => x.SubmissionsMs))), close = Ms(Median(rs.Select(x => x.CloseWaitMs)));
-                string puts = kind == "grain" ? Ms(Median(m.PreUploadBatchMs)) : "";
-                string cpu = Ms(Median(rs.Select(x => x.CpuMs)));
+                string open = Ms(Statistics.Median(rs.Select(x => x.OpenWaitMs))), assignments = Ms(Statistics.Median(rs.Select(x => x.AssignmentsMs)));
+                string submissions = Ms(Statistics.Median(rs.Select(x => x.SubmissionsMs))), close = Ms(Statistics.Median(rs.Select(x => x.CloseWaitMs)));
+                string puts = kind == "grain" ? Ms(Statistics.Median(m.PreUploadBatchMs)) : "";
+                string cpu = Ms(Statistics.Median(rs.Select(x => x.CpuMs)));
                 s.AppendLine($"| {m.Mode} | {Label(kind)} | {open} | {assignments} | {submissions} | {close} | {cpu} | {puts} |");
             }
         s.AppendLine();
@@ -300,16 +300,11 @@ static class CoordinatorRoundBenchmark
     static string MedianMax(IEnumerable<double> values)
     {
         var list = values.ToList();
-        return $"{Median(list).ToString("N0", CultureInfo.InvariantCulture)} / {Ms(list.Max())}";
+        return $"{Statistics.Median(list).ToString("N0", CultureInfo.InvariantCulture)} / {Ms(list.Max())}";
     }
 
     static void Log(string message) => Console.WriteLine($"[{DateTime.Now:HH:mm:ss}] {message}");
     static string Mb(long bytes) => (bytes / 1048576.0).ToString("N0", CultureInfo.InvariantCulture);
-    static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length == 0 ? 0 : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-    }
 }
 
 sealed class ModeResult

@@ -40,9 +40,9 @@ static class TrainingStepBenchmark
             foreach (var (mode, label) in fp32Modes)
             {
                 var ratios = runs[mode].Select((m, r) => m.MsPerStep / full[r].MsPerStep).ToList();
-                Row(preset, label, Median(runs[mode].Select(m => m.MsPerStep)), runs[mode].Max(m => m.PeakMb), Median(ratios), $"{ratios.Min():F2}-{ratios.Max():F2}");
+                Row(preset, label, Statistics.Median(runs[mode].Select(m => m.MsPerStep)), runs[mode].Max(m => m.PeakMb), Statistics.Median(ratios), $"{ratios.Min():F2}-{ratios.Max():F2}");
             }
-            double fullMs = Median(full.Select(m => m.MsPerStep));
+            double fullMs = Statistics.Median(full.Select(m => m.MsPerStep));
             foreach (var (mode, label) in bf16Modes)
             {
                 var m = Measure(preset, mode);
@@ -55,11 +55,6 @@ static class TrainingStepBenchmark
     static void Row(string preset, string mode, double msPerStep, double peakMb, double vsFull, string range) =>
         Console.WriteLine(FormattableString.Invariant($"| {preset} | {mode} | {msPerStep:F1} | {Batch * Context * 1000.0 / msPerStep:N0} | {peakMb:N0} | {vsFull:F2} | {range} |"));
 
-    static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-    }
 
     static (double MsPerStep, double PeakMb) Measure(string preset, string mode)
     {

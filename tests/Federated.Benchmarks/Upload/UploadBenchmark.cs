@@ -76,7 +76,7 @@ static class UploadBenchmark
                     raw.Add(await RawCopyAsync(payload, null));
                     rawFile.Add(await RawCopyAsync(payload, Path.Combine(scratch, "copy")));
                 }
-                Log($"{label}: raw TCP median {Rate(payload.Length, Median(raw))}, raw TCP to file + fsync median {Rate(payload.Length, Median(rawFile))}");
+                Log($"{label}: raw TCP median {Rate(payload.Length, Statistics.Median(raw))}, raw TCP to file + fsync median {Rate(payload.Length, Statistics.Median(rawFile))}");
                 foreach (int chunk in ChunkSizes)
                 {
                     Log($"{label} in {chunk >> 10} KiB messages: payload {payload.Length:N0} bytes; {Repetitions} repetitions after a warm-up");
@@ -103,8 +103,8 @@ static class UploadBenchmark
                         if (i > 0) { grpc.Add(seconds); discarded.Add(sinkSeconds); cpu.Add((coordinatorCpu, sinkCpu, agentCpu)); }
                         Log(FormattableString.Invariant($"  {(i == 0 ? "warm-up" : i.ToString(CultureInfo.InvariantCulture))}: upload {Rate(payload.Length, seconds)} (CPU: coordinator {coordinatorCpu:F2} s, agent {agentCpu:F2} s), to the discarding server {Rate(payload.Length, sinkSeconds)} (its CPU {sinkCpu:F2} s)"));
                     }
-                    rows.Add((label, payload.Length, chunk, Median(grpc), Median(discarded), Median(raw), Median(rawFile),
-                        Median([.. cpu.Select(c => c.Coordinator)]), Median([.. cpu.Select(c => c.Sink)]), Median([.. cpu.Select(c => c.Agent)])));
+                    rows.Add((label, payload.Length, chunk, Statistics.Median(grpc), Statistics.Median(discarded), Statistics.Median(raw), Statistics.Median(rawFile),
+                        Statistics.Median(cpu.Select(c => c.Coordinator)), Statistics.Median(cpu.Select(c => c.Sink)), Statistics.Median(cpu.Select(c => c.Agent))));
                 }
             }
         }
@@ -458,9 +458,4 @@ static class UploadBenchmark
     static string Rate(long bytes, double seconds) => FormattableString.Invariant($"{bytes / 1e6 / seconds:N0} MB/s ({seconds:F2} s)");
     static string Mb(long bytes) => (bytes / 1048576.0).ToString("N0", CultureInfo.InvariantCulture);
     static void Log(string message) => Console.WriteLine($"[{DateTime.Now:HH:mm:ss}] {message}");
-    static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-    }
 }

@@ -1,3 +1,4 @@
+using Federated.Coordinator.Hosting;
 using Federated.Protocol.V1;
 using Grpc.Core;
 using Microsoft.AspNetCore.Builder;
@@ -15,7 +16,7 @@ namespace Federated.Benchmarks.Upload;
 /// </summary>
 static class UploadSink
 {
-    const int MaxChunkBytes = 1 << 20; // CoordinatorOptions.MaxChunkBytes' default
+    static readonly int MaxChunkBytes = new CoordinatorOptions().MaxChunkBytes;
 
     public static async Task<int> RunAsync(int port)
     {
@@ -25,8 +26,7 @@ static class UploadSink
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.ListenLocalhost(port, listen => listen.Protocols = HttpProtocols.Http2);
-            kestrel.Limits.Http2.InitialStreamWindowSize = 4 * MaxChunkBytes;
-            kestrel.Limits.Http2.InitialConnectionWindowSize = 8 * MaxChunkBytes;
+            Federated.Coordinator.Agents.AgentEndpoint.SizeWindowsForUploads(kestrel.Limits.Http2, MaxChunkBytes);
         });
         var app = builder.Build();
         app.MapGrpcService<DiscardingAgentService>();

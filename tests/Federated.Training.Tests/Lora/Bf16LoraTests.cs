@@ -7,9 +7,9 @@ namespace Federated.Training.Tests.Lora;
 /// <summary>LoRA on a bf16 base as PEFT runs it: float32 factors, the branch in float32, its sum rounded once to bf16.</summary>
 public sealed class Bf16LoraTests : IDisposable
 {
-    static readonly string[] AllTargets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+    static readonly string[] AllTargets = LoraTestModel.AllTargets;
     readonly LlamaForCausalLM _model = LlamaForCausalLM.Create(LlamaConfig.Preset("tiny"), seed: 7, ScalarType.BFloat16);
-    readonly Tensor _input = tensor(new long[] { 256, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110 }).reshape(2, 6);
+    readonly Tensor _input = LoraTestModel.Input();
 
     public void Dispose()
     {
@@ -17,20 +17,9 @@ public sealed class Bf16LoraTests : IDisposable
         _input.Dispose();
     }
 
-    Tensor Logits()
-    {
-        using var _ = no_grad();
-        return _model.forward(_input);
-    }
+    Tensor Logits() => LoraTestModel.Logits(_model, _input);
 
-    /// <summary>Gives every branch a non-zero B, as training would.</summary>
-    void Train()
-    {
-        using var _ = no_grad();
-        using var generator = new Generator(9);
-        foreach (var b in LoraInjection.TrainableParameters(_model).Where((_, i) => i % 2 == 1))
-            b.copy_(randn(b.shape, generator: generator) * 0.05);
-    }
+    void Train() => LoraTestModel.Train(_model);
 
     [Fact]
     public void A_bf16_lora_model_with_B_zero_gives_exactly_the_bf16_base_logits()

@@ -8,9 +8,9 @@ namespace Federated.Training.Tests.Lora;
 
 public sealed class LoraInjectionTests : IDisposable
 {
-    static readonly string[] AllTargets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+    static readonly string[] AllTargets = LoraTestModel.AllTargets;
     readonly LlamaForCausalLM _model = LlamaForCausalLM.Create(LlamaConfig.Preset("tiny"), seed: 7);
-    readonly Tensor _input = tensor(new long[] { 256, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110 }).reshape(2, 6);
+    readonly Tensor _input = LoraTestModel.Input();
     readonly string _dir = Directory.CreateTempSubdirectory("lora-").FullName;
 
     public void Dispose()
@@ -20,20 +20,9 @@ public sealed class LoraInjectionTests : IDisposable
         Directory.Delete(_dir, recursive: true);
     }
 
-    Tensor Logits()
-    {
-        using var _ = no_grad();
-        return _model.forward(_input);
-    }
+    Tensor Logits() => LoraTestModel.Logits(_model, _input);
 
-    /// <summary>Gives every branch a non-zero B, as training would.</summary>
-    void Train()
-    {
-        using var _ = no_grad();
-        using var generator = new Generator(9);
-        foreach (var b in LoraInjection.TrainableParameters(_model).Where((_, i) => i % 2 == 1))
-            b.copy_(randn(b.shape, generator: generator) * 0.05);
-    }
+    void Train() => LoraTestModel.Train(_model);
 
     [Fact]
     public void A_lora_model_with_B_zero_gives_exactly_the_base_logits()
