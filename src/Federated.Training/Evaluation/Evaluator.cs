@@ -27,11 +27,11 @@ public static class Evaluator
             using var scope = NewDisposeScope();
             var (inputIds, labels) = (batch.InputIds.to(device), batch.Labels.to(device));
             var logits = model.forward(inputIds);
-            long length = logits.size(1);
-            var predicted = logits.narrow(1, 0, length - 1).reshape(-1, logits.size(2)).to(float32);
-            var targets = labels.narrow(1, 1, length - 1).reshape(-1);
+            var predicted = logits.view(-1, logits.size(2)).to(float32);
+            var targets = LlamaForCausalLM.NextTokenTargets(labels).view(-1);
             total += nn.functional.cross_entropy(predicted, targets, ignore_index: LlamaForCausalLM.IgnoreIndex, reduction: nn.Reduction.Sum).item<float>();
             count += targets.ne(LlamaForCausalLM.IgnoreIndex).sum().item<long>();
+            UndisposedNativeObjects.Release();
         }
         if (count == 0) throw new ArgumentException("the evaluation data holds no labelled tokens");
         return new EvaluationResult(total / count, count);

@@ -31,13 +31,13 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
         [("q_proj", q_proj), ("k_proj", k_proj), ("v_proj", v_proj), ("o_proj", o_proj)];
 
     /// <param name="x">[B, T, hidden]</param>
-    public override Tensor forward(Tensor x, Tensor cos, Tensor sin)
+    public override Tensor forward(Tensor x, Tensor cos, Tensor signedSin)
     {
         using var scope = NewDisposeScope();
         long batch = x.size(0), length = x.size(1);
         Tensor Heads(Tensor t, int count) => t.view(batch, length, count, _headDim).transpose(1, 2);
-        var q = RotaryEmbedding.Apply(Heads(q_proj.forward(x), _heads), cos, sin);
-        var k = RotaryEmbedding.Apply(Heads(k_proj.forward(x), _kvHeads), cos, sin);
+        var q = RotaryEmbedding.Apply(Heads(q_proj.forward(x), _heads), cos, signedSin);
+        var k = RotaryEmbedding.Apply(Heads(k_proj.forward(x), _kvHeads), cos, signedSin);
         var v = Heads(v_proj.forward(x), _kvHeads);
         if (_kvHeads != _heads)
         {

@@ -25,10 +25,10 @@ public sealed class LlamaDecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor
         self_attn.Projections().Select(p => ("self_attn." + p.Name, p.Layer))
             .Concat(mlp.Projections().Select(p => ("mlp." + p.Name, p.Layer)));
 
-    public override Tensor forward(Tensor x, Tensor cos, Tensor sin)
+    public override Tensor forward(Tensor x, Tensor cos, Tensor signedSin)
     {
         using var scope = NewDisposeScope();
-        var h = x + self_attn.forward(input_layernorm.forward(x), cos, sin);
+        var h = x + self_attn.forward(input_layernorm.forward(x), cos, signedSin);
         return (h + mlp.forward(post_attention_layernorm.forward(h))).MoveToOuterDisposeScope();
     }
 }

@@ -78,9 +78,14 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var logits = forward(inputIds);
-        long length = logits.size(1);
-        var predicted = logits.narrow(1, 0, length - 1).reshape(-1, logits.size(2));
-        var targets = labels.narrow(1, 1, length - 1).reshape(-1);
-        return nn.functional.cross_entropy(predicted.to(float32), targets, ignore_index: IgnoreIndex).MoveToOuterDisposeScope();
+        return nn.functional.cross_entropy(logits.view(-1, logits.size(2)).to(float32), NextTokenTargets(labels).view(-1),
+            ignore_index: IgnoreIndex).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// What each position predicts: labels shifted left by one, <see cref="IgnoreIndex"/> at the last position. Shifting
+    /// the labels rather than cutting the logits keeps the logits one contiguous view: no copy forward or backward.
+    /// </summary>
+    public static Tensor NextTokenTargets(Tensor labels) =>
+        cat([labels.narrow(1, 1, labels.size(1) - 1), full(labels.size(0), 1, IgnoreIndex, labels.dtype, labels.device)], 1);
 }

@@ -34,9 +34,9 @@ public sealed class LlamaModel : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var h = embed_tokens.forward(inputIds);
-        // cos/sin in the activation dtype, as HF applies them.
-        var (cos, sin) = _rotary.Angles(inputIds.size(1), h.device, h.dtype);
-        foreach (var layer in layers) h = layer.forward(h, cos, sin);
+        // cos/sin in the activation dtype, as HF applies them (sin with its first half negated; see RotaryEmbedding).
+        var (cos, signedSin) = _rotary.Angles(inputIds.size(1), h.device, h.dtype);
+        foreach (var layer in layers) h = layer.forward(h, cos, signedSin);
         return norm.forward(h).MoveToOuterDisposeScope();
     }
 }

@@ -56,7 +56,8 @@ public static class LocalTrainer
                     foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
                     double norm = options.MaxGradNorm is { } max ? nn.utils.clip_grad_norm_(parameters, max) : double.NaN;
                     optimizer.step();
-                    optimizer.zero_grad();
+                    DropGradients(parameters);
+                    UndisposedNativeObjects.Release();
 
                     if (double.IsNaN(firstLoss)) firstLoss = stepLoss;
                     lastLoss = stepLoss;
@@ -70,10 +71,20 @@ public static class LocalTrainer
         }
         finally
         {
-            optimizer.zero_grad();
+            DropGradients(parameters);
             model.eval();
         }
         return new TrainingSummary(step, firstLoss, lastLoss, tokens, clock.Elapsed);
+    }
+
+    /// <summary>
+    /// Drops the gradients rather than zeroing them (PyTorch's set_to_none): the next backward assigns fresh gradients
+    /// instead of adding into zeros, and no memset runs. TorchSharp 0.107's Optimizer.zero_grad also leaves one
+    /// undisposed handle per parameter and step (it discards zero_()'s result), each freed only by the GC's finalizer.
+    /// </summary>
+    static void DropGradients(IEnumerable<Parameter> parameters)
+    {
+        foreach (var parameter in parameters) parameter.grad = null;
     }
 
     static int CountAndDispose(IEnumerable<TrainingBatch> batches)

@@ -78,6 +78,21 @@ public class LocalTrainerTests
         Assert.True(first.Modules.Any(m => m.B.abs().sum().item<float>() > 0), "training must move B off zero");
     }
 
+    /// <summary>PyTorch's set_to_none: after every step the next backward assigns gradients instead of adding into zeros.</summary>
+    [Fact]
+    public void Gradients_are_dropped_after_every_step_and_at_the_end()
+    {
+        var (train, _) = Split();
+        using var model = LoraModel(seed: 4);
+        var parameters = LoraInjection.TrainableParameters(model);
+        var stepsWithGradients = new List<int>();
+        LocalTrainer.Train(model, parameters, epoch => Batches(train.Take(32).ToList(), seed: epoch), new TrainerOptions { MaxSteps = 3 },
+            new Progress(r => { if (parameters.Any(p => p.grad is not null)) stepsWithGradients.Add(r.Step); }));
+
+        Assert.Empty(stepsWithGradients);
+        Assert.All(parameters, p => Assert.Null(p.grad));
+    }
+
     [Fact]
     public void Gradient_accumulation_over_two_halves_equals_one_full_batch()
     {
