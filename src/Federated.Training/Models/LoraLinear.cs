@@ -36,9 +36,11 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        var y = nn.functional.linear(x, weight, bias);
-        if (Lora is not { } lora) return y;
+        if (Lora is not { } lora) return nn.functional.linear(x, weight, bias);
         using var scope = NewDisposeScope();
+        if (BranchInWeightSpace(lora, x))
+            return nn.functional.linear(x, addmm(weight, lora.B, lora.A, beta: 1, alpha: (float)lora.Scale), bias).MoveToOuterDisposeScope();
+        var y = nn.functional.linear(x, weight, bias);
         // PEFT's autocast_adapter_dtype: on a bf16 base the float32 branch sees float32 input, and its sum with the base
         // output is formed in float32 and rounded once. On a float32 base no cast is made: each is an operation (forward
         // and backward) per branch, and small models' steps are bound by the number of operations.
@@ -49,6 +51,17 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         // y + s (B A h) as one operation: add's alpha is the scale.
         return (mixed ? y.to(branch.dtype).add_(branch, lora.Scale).to(y.dtype) : y.add_(branch, lora.Scale)).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Whether to run one linear with W + s B A (a single addmm) instead of the branch on the activations: the same sum,
+    /// cheaper when the rank is a sizeable part of the layer's width, as with the tiny preset's rank-16 branches on width 64.
+    /// Per token, the merged weight's gradient costs in x out multiply-adds, the branch 3 r (in + out) (its product forward,
+    /// three backward) and three more operations each way. Dropout on the branch's input has no weight-space form, and
+    /// a bf16 base keeps its float32 branch apart.
+    /// </summary>
+    internal bool BranchInWeightSpace(LoraBranch lora, Tensor x) =>
+        (lora.Dropout == 0 || !training) && x.dtype == lora.A.dtype && weight.dtype == lora.A.dtype
+        && InFeatures * OutFeatures < 3L * lora.Rank * (InFeatures + OutFeatures);
 
     /// <summary>Attaches a branch (replacing and disposing any previous one).</summary>
     public void Attach(LoraBranch branch)
