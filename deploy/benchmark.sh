@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks (Release). With no arguments or BenchmarkDotNet arguments: aggregation throughput
 # (BenchmarkDotNet), e.g. deploy/benchmark.sh --filter '*Stacking*'; results in BenchmarkDotNet.Artifacts/results/.
-#   deploy/benchmark.sh training                      LoRA vs full fine-tuning step time and peak memory (5 interleaved
-#                                                     repetitions, medians), and LoRA on a bf16 base (the GPU precision, on the CPU)
+#   deploy/benchmark.sh training                      LoRA vs full fine-tuning step time (the modes taking turns in one
+#                                                     process, medians) and peak memory (a process per mode), and LoRA
+#                                                     on a bf16 base (the GPU precision, on the CPU)
 #   deploy/benchmark.sh coordinator [embedded|redis]  coordinator overhead per round: 10,000 clients, 1,000 per
 #                                                     round, on a real silo (Redis mode starts its own redis-server);
 #                                                     appends the tables to tests/Federated.Benchmarks/RESULTS.md
