@@ -6,8 +6,9 @@ namespace Federated.Agent.Remote;
 
 /// <summary>
 /// The TLS handshake with the coordinator failed, typically on its certificate (not signed by a CA the agent trusts, or
-/// not for the address used). Not retried: waiting does not change a certificate, and an agent retrying it looks like
-/// one waiting out a coordinator outage while it never will enroll.
+/// not for the address used). Not retried at the same address: waiting does not change a certificate, and an agent
+/// retrying it looks like one waiting out a coordinator outage while it never will enroll. Another silo of the same
+/// coordinator is tried first (<see cref="RetryPolicy"/>).
 /// </summary>
 public sealed class CoordinatorTlsException(Uri? coordinator, AuthenticationException reason)
     : Exception($"cannot establish TLS with the coordinator{(coordinator is null ? "" : $" at {coordinator}")}: {reason.Message} " +

@@ -9,12 +9,14 @@ namespace Federated.Agent.Remote;
 /// <see cref="Backoff"/>, indefinitely: an agent outlives a coordinator outage. Anything else (a refusal with a
 /// reason: invalid, denied, closed round) is thrown to the caller at once, and so is a failed TLS handshake, as a
 /// <see cref="CoordinatorTlsException"/>. With several coordinator addresses (the silos of one cluster), a call that
-/// could not reach one is retried at the next.
+/// could not reach one is retried at the next, and a failed handshake too, once at each address: one silo's
+/// certificate may be wrong (a botched rotation) while the others serve.
 /// </summary>
 public sealed class RetryPolicy(Backoff backoff, ILogger<RetryPolicy> logger, CoordinatorConnection? connection = null)
 {
     public async Task<T> RunAsync<T>(string what, Func<CancellationToken, Task<T>> call, CancellationToken cancellation)
     {
+        HashSet<Uri>? handshakesTried = null;
         for (int attempt = 0; ; attempt++)
         {
             var at = connection?.Address;
@@ -24,7 +26,9 @@ public sealed class RetryPolicy(Backoff backoff, ILogger<RetryPolicy> logger, Co
             }
             catch (Exception e) when (CoordinatorTlsException.Find(e) is { } handshake)
             {
-                throw new CoordinatorTlsException(at, handshake);
+                if (at is null || connection!.Failover(at) is not { } other || !(handshakesTried ??= [at]).Add(other))
+                    throw new CoordinatorTlsException(at, handshake);
+                logger.LogWarning("{Call}: no TLS with {Address} ({Reason}); trying {Next}", what, at, handshake.Message, other);
             }
             catch (Exception e) when (!cancellation.IsCancellationRequested && IsTransient(e))
             {

@@ -77,4 +77,40 @@ public sealed class BackoffTests
         Assert.Contains("certificate chain: PartialChain", e.Message);
         Assert.Contains("Agent:CaCertificate", e.Message);
     }
+
+    static readonly Uri[] TwoSilos = [new("https://silo-a.test:7443"), new("https://silo-b.test:7443")];
+
+    [Fact]
+    public async Task A_silo_whose_certificate_is_refused_is_left_for_the_next_at_once()
+    {
+        var logger = new ListLogger<RetryPolicy>();
+        using var connection = new CoordinatorConnection(TwoSilos, caCertificatePath: null);
+        var retry = new RetryPolicy(new Backoff(TimeSpan.FromHours(1), TimeSpan.FromHours(1)), logger, connection);
+        var tried = new List<Uri>();
+        string answer = await retry.RunAsync("Register", _ =>
+        {
+            tried.Add(connection.Address);
+            return connection.Address == TwoSilos[0] ? throw UntrustedCertificate() : Task.FromResult("enrolled");
+        }, CancellationToken.None);
+
+        Assert.Equal("enrolled", answer);
+        Assert.Equal(TwoSilos, tried); // and no backoff: the hour-long delay would have hung the test
+        Assert.Contains(logger.Lines, l => l.Contains("silo-a.test") && l.Contains("PartialChain") && l.Contains("silo-b.test"));
+    }
+
+    [Fact]
+    public async Task When_every_silo_refuses_the_handshake_the_call_stops_after_trying_each_once()
+    {
+        using var connection = new CoordinatorConnection(TwoSilos, caCertificatePath: null);
+        var retry = new RetryPolicy(new Backoff(TimeSpan.FromHours(1), TimeSpan.FromHours(1)), new ListLogger<RetryPolicy>(), connection);
+        var tried = new List<Uri>();
+        var e = await Assert.ThrowsAsync<CoordinatorTlsException>(() => retry.RunAsync("Register", _ =>
+        {
+            tried.Add(connection.Address);
+            throw UntrustedCertificate();
+        }, CancellationToken.None));
+
+        Assert.Equal(TwoSilos, tried);
+        Assert.Contains("silo-b.test", e.Message);
+    }
 }
