@@ -16,9 +16,10 @@ namespace Federated.Training.Training;
 public static class LocalTrainer
 {
     /// <param name="batches">The micro-batches of an epoch (called once per epoch); each is disposed after its step.</param>
+    /// <param name="checkpoint">Saves the run's state as it goes and, when a saved state of the same run exists, continues from it.</param>
     public static TrainingSummary Train(LlamaForCausalLM model, IReadOnlyList<Parameter> parameters,
         Func<int, IEnumerable<TrainingBatch>> batches, TrainerOptions options,
-        IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default, TrainingCheckpoint? checkpoint = null)
     {
         options.Validated();
         if (parameters.Count == 0) throw new ArgumentException("nothing to train: no parameters");
@@ -26,20 +27,36 @@ public static class LocalTrainer
         random.manual_seed(options.Seed);
         model.train();
         var device = parameters[0].device;
-        using var optimizer = optim.AdamW(parameters, options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay);
+        AdamW NewOptimizer() => optim.AdamW(parameters, options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay);
+        var optimizer = NewOptimizer();
 
+        string identity = checkpoint?.Identity(options, totalSteps, parameters) ?? "";
+        var resumed = checkpoint?.TryRestore(identity, parameters, optimizer);
+        if (checkpoint is not null && resumed is null)
+        {
+            optimizer.Dispose(); // a file that broke off may have restored part of it
+            optimizer = NewOptimizer();
+        }
         var clock = Stopwatch.StartNew();
-        long tokens = 0;
-        int step = 0, micro = 0;
-        double stepLoss = 0, firstLoss = double.NaN, lastLoss = double.NaN;
+        var lastSave = Stopwatch.StartNew();
+        double earlierSeconds = resumed?.Seconds ?? 0;
+        long tokens = resumed?.Tokens ?? 0;
+        int step = resumed?.Step ?? 0, micro = 0;
+        double stepLoss = 0, firstLoss = resumed?.FirstLoss ?? double.NaN, lastLoss = resumed?.LastLoss ?? double.NaN;
         try
         {
-            for (int epoch = 0; step < totalSteps && (options.MaxSteps is not null || epoch < options.Epochs); epoch++)
+            for (int epoch = resumed?.Epoch ?? 0; step < totalSteps && (options.MaxSteps is not null || epoch < options.Epochs); epoch++)
             {
                 bool any = false;
+                int skip = epoch == resumed?.Epoch ? resumed.MicroBatchesIntoEpoch : 0, intoEpoch = 0;
                 foreach (var batch in batches(epoch))
                 {
                     any = true;
+                    if (intoEpoch++ < skip)
+                    {
+                        batch.Dispose(); // trained before the restart
+                        continue;
+                    }
                     using (batch)
                     using (var scope = NewDisposeScope())
                     {
@@ -61,10 +78,17 @@ public static class LocalTrainer
 
                     if (double.IsNaN(firstLoss)) firstLoss = stepLoss;
                     lastLoss = stepLoss;
-                    progress?.Report(new TrainingProgress(step + 1, totalSteps, stepLoss, lr, norm, tokens / clock.Elapsed.TotalSeconds));
+                    progress?.Report(new TrainingProgress(step + 1, totalSteps, stepLoss, lr, norm, tokens / (earlierSeconds + clock.Elapsed.TotalSeconds)));
                     stepLoss = 0;
                     micro = 0;
-                    if (++step >= totalSteps) break;
+                    ++step;
+                    if (checkpoint is not null && (lastSave.Elapsed >= checkpoint.Interval || step == totalSteps))
+                    {
+                        checkpoint.Save(new TrainingCheckpoint.Position(identity, step, epoch, intoEpoch, firstLoss, lastLoss, tokens,
+                            earlierSeconds + clock.Elapsed.TotalSeconds), parameters, optimizer);
+                        lastSave.Restart();
+                    }
+                    if (step >= totalSteps) break;
                 }
                 if (!any) throw new ArgumentException("the training data yields no batches");
             }
@@ -72,9 +96,10 @@ public static class LocalTrainer
         finally
         {
             DropGradients(parameters);
+            optimizer.Dispose();
             model.eval();
         }
-        return new TrainingSummary(step, firstLoss, lastLoss, tokens, clock.Elapsed);
+        return new TrainingSummary(step, firstLoss, lastLoss, tokens, TimeSpan.FromSeconds(earlierSeconds) + clock.Elapsed, resumed?.Step ?? 0);
     }
 
     /// <summary>

@@ -42,8 +42,9 @@ public sealed record TrainerOptions
 /// <param name="TokensPerSecond">Tokens (inputs, padding included) processed per second so far.</param>
 public sealed record TrainingProgress(int Step, int TotalSteps, double Loss, double LearningRate, double GradNorm, double TokensPerSecond);
 
-/// <summary>What a run did.</summary>
-public sealed record TrainingSummary(int Steps, double FirstLoss, double LastLoss, long Tokens, TimeSpan Elapsed)
+/// <summary>What a run did (a resumed run: with the steps before its restart).</summary>
+/// <param name="ResumedAtStep">The saved step a <see cref="TrainingCheckpoint"/> continued from; 0 for a run from the start.</param>
+public sealed record TrainingSummary(int Steps, double FirstLoss, double LastLoss, long Tokens, TimeSpan Elapsed, int ResumedAtStep = 0)
 {
     public double TokensPerSecond => Tokens / Math.Max(Elapsed.TotalSeconds, 1e-9);
 }

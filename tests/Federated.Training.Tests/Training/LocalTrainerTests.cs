@@ -13,14 +13,14 @@ public class LocalTrainerTests
     const string Corpus = "/usr/share/common-licenses/GPL-3";
     static readonly string[] Targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
 
-    static (IReadOnlyList<TrainingExample> Train, IReadOnlyList<TrainingExample> HeldOut) Split()
+    internal static (IReadOnlyList<TrainingExample> Train, IReadOnlyList<TrainingExample> HeldOut) Split()
     {
         var chunks = PlainTextChunker.ReadFile(Corpus, ByteLevelTokenizer.Instance, contextLength: 64);
         int cut = chunks.Count * 9 / 10;
         return (chunks.Take(cut).ToList(), chunks.Skip(cut).ToList());
     }
 
-    static IEnumerable<TrainingBatch> Batches(IReadOnlyList<TrainingExample> examples, int? seed, int size = 8) =>
+    internal static IEnumerable<TrainingBatch> Batches(IReadOnlyList<TrainingExample> examples, int? seed, int size = 8) =>
         TrainingBatcher.Batches(examples, size, ByteLevelTokenizer.Pad, seed);
 
     static LlamaForCausalLM LoraModel(long seed)
@@ -135,7 +135,7 @@ public class LocalTrainerTests
         Assert.Equal(expected, LearningRateSchedule.At(step, totalSteps: 100, peak: 1.0, warmupSteps: 10, minRatio: 0.1), 6);
 
     /// <summary>Synchronous IProgress: System.Progress posts to the thread pool.</summary>
-    sealed class Progress(Action<TrainingProgress> onReport) : IProgress<TrainingProgress>
+    internal sealed class Progress(Action<TrainingProgress> onReport) : IProgress<TrainingProgress>
     {
         public Progress(List<TrainingProgress> sink) : this(sink.Add) { }
         public void Report(TrainingProgress value) => onReport(value);
