@@ -282,6 +282,7 @@ public class ChartTests
         Assert.Equal("auto", Env(c, "Agent__Precision"));
         Assert.Equal("8", Env(c, "Agent__TorchThreads"));
         Assert.Equal("int8", Env(c, "Agent__UploadCompression"));
+        Assert.Equal("00:05:00", Env(c, "Agent__CheckpointInterval"));
         var token = c.Items("env").Single(e => e.Str("name") == "Agent__EnrollmentToken");
         string secret = token.Str("valueFrom", "secretKeyRef", "name")!;
         Assert.Contains(docs, d => d.Kind() == "Secret" && d.Name() == secret);

@@ -17,6 +17,7 @@ public class SchemaTests
     [InlineData("--set", "agents.torchThreads=-2", "/agents/torchThreads", "minimum")]
     [InlineData("--set", "agents.uploadCompression=gzip", "/agents/uploadCompression", "int8")]
     [InlineData("--set", "agents.uploadCompressionFraction=0", "/agents/uploadCompressionFraction", "exclusiveMinimum")]
+    [InlineData("--set", "agents.checkpointInterval=5m", "/agents/checkpointInterval", "pattern")]
     [InlineData("--set", "coordinator.siloPort=70000", "/coordinator/siloPort", "maximum")]
     [InlineData("--set", "coordinator.resources.limits=null", "/coordinator/resources", "limits")]
     [InlineData("--set", "redis.mode=external", "/redis/external/address", "minLength")]

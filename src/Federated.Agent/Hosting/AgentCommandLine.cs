@@ -61,6 +61,8 @@ public static class AgentCommandLine
           --upload-compression-fraction F  Agent:UploadCompressionFraction  topk, ternary: fraction of each
                                                          factor sent, in (0, 1] (default 0.1)
                                 Agent:MaxRetryDelay      longest backoff between retries (default 00:01:00)
+                                Agent:CheckpointInterval  how often training saves its state, so a restart continues
+                                                         it (default 00:01:00; 00:00:00 after every step)
 
         Exit codes: 0 the federation finished (or Ctrl-C/SIGTERM after saving progress), 1 a fatal error,
         2 an invalid setting, model or data file (one line says which).

@@ -54,4 +54,6 @@ public sealed class AgentOptions
     public double UploadCompressionFraction { get; set; } = 0.1;
     /// <summary>The longest pause between retries of a failed call.</summary>
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(60);
+    /// <summary>How often local training saves its state, so a restarted agent loses at most this much of it; zero: every step.</summary>
+    public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(60);
 }

@@ -55,6 +55,8 @@ public static class AgentOptionsValidation
             throw Invalid($"{S}:MaxRank must be positive, not {o.MaxRank}");
         if (o.HeartbeatInterval <= TimeSpan.Zero || o.PollInterval <= TimeSpan.Zero || o.MaxRetryDelay <= TimeSpan.Zero)
             throw Invalid($"{S}:HeartbeatInterval, PollInterval and MaxRetryDelay must be positive durations (e.g. 00:00:30)");
+        if (o.CheckpointInterval < TimeSpan.Zero)
+            throw Invalid($"{S}:CheckpointInterval must not be negative (00:00:00 saves after every step), not {o.CheckpointInterval}");
         if (o.UploadChunkBytes is < 1 or > 1 << 20)
             throw Invalid($"{S}:UploadChunkBytes must be between 1 and 1048576 (the coordinator's chunk limit), not {o.UploadChunkBytes}");
         if (o.UploadBytesPerSecond is < 1)

@@ -87,19 +87,21 @@ public sealed class LocalModel : IDisposable
 
     /// <summary>Trains fresh LoRA branches on the merged model (as the simulator's clients do) and writes them as one payload file.</summary>
     /// <param name="compression">Writes the compressed upload instead of the float32 payload; null for float32.</param>
+    /// <param name="checkpoint">Where training saves its state, and continues from after a restart; null for none.</param>
     public TrainedUpdate Train(LocalTrainingPlan plan, string updatePath, IProgress<TrainingProgress> progress, CancellationToken cancellation,
-        UploadCompression? compression = null)
+        UploadCompression? compression = null, TrainingCheckpoint? checkpoint = null)
     {
         var metrics = new Dictionary<string, double> { ["examples"] = _train.Count };
         if (EvaluationLoss(plan.BatchSize) is { } before) metrics["eval_loss_before"] = before;
         var task = new LoraTask(plan.TargetModules, plan.Rank, plan.Alpha, plan.Dropout, plan.Steps, plan.BatchSize, plan.LearningRate, plan.BaseModel);
-        var (update, summary) = LoraUpdateTrainer.Train(_model, task, _train, PadId, plan.Seed, progress, cancellation);
+        var (update, summary) = LoraUpdateTrainer.Train(_model, task, _train, PadId, plan.Seed, progress, cancellation, checkpoint);
         using (update)
         {
             metrics["train_loss"] = summary.LastLoss;
             metrics["train_loss_first"] = summary.FirstLoss;
             metrics["tokens_per_second"] = summary.TokensPerSecond;
             metrics["steps"] = summary.Steps;
+            if (summary.ResumedAtStep > 0) metrics["resumed_at_step"] = summary.ResumedAtStep;
             if (_eval is not null)
             {
                 LoraInjection.Import(_model, update); // the update on top of the merged base, as the coordinator will see it

@@ -55,15 +55,23 @@ public sealed class RoundRunner(CoordinatorConnection connection, AgentStateStor
 
         string updatePath = state.UpdatePath(task.FederationId, task.Round);
         var compression = UploadCompression.FromOptions(options);
+        // Everything that shapes the training (the record prints its values, but not a list's): a checkpoint of anything else is not continued.
+        string run = string.Join("|", task.FederationId, task.Round, plan with { TargetModules = [] }, string.Join(",", plan.TargetModules),
+            string.Join(",", chain.Select(g => g.Sha256)));
+        var checkpoint = new TrainingCheckpoint(state.CheckpointPath(task.FederationId, task.Round), options.CheckpointInterval, run);
         var update = await Task.Run(() =>
         {
             model.MergeGlobals(chain.Select(g => (g.Sha256, state.AdapterPath(g.Sha256))).ToList());
-            return model.Train(plan, updatePath, new StepLogger(logger, plan.Steps), cancellation, compression);
+            return model.Train(plan, updatePath, new StepLogger(logger, plan.Steps), cancellation, compression, checkpoint);
         }, cancellation);
+        if (update.Metrics.TryGetValue("resumed_at_step", out var resumedAt))
+            logger.LogInformation("Round {Federation}/{Round}: continued local training from its checkpoint at step {Step} of {Steps}",
+                task.FederationId, task.Round, resumedAt, plan.Steps);
 
         var progress = new RoundProgress(task.FederationId, task.Round, RoundPhase.Trained, task.GlobalAdapter?.Sha256, update.Path, update.Sha256,
             update.Size, UploadId: null, update.ExampleCount, rank, update.Metrics);
         state.SaveProgress(progress);
+        state.DeleteCheckpoints();
         state.DeleteUpdatesExcept(update.Path); // earlier rounds' updates are in or moot
         logger.LogInformation("Round {Federation}/{Round}: trained; loss {First:F4} -> {Last:F4}{Eval}, update {Sha256} ({Size:N0} bytes{Compression})",
             task.FederationId, task.Round, update.Metrics["train_loss_first"], update.Metrics["train_loss"],

@@ -4,7 +4,8 @@ namespace Federated.Agent.State;
 /// The agent's state directory: <c>client.json</c> (identity and credential, mode 0600), <c>round.json</c> (the
 /// current round's progress), <c>globals.json</c> (the global adapters merged into the base, in order),
 /// <c>adapters/</c> (downloaded global adapters, partial downloads end in <c>.partial</c>) and <c>updates/</c>
-/// (trained update payloads). Every JSON file is replaced atomically.
+/// (trained update payloads), <c>training/</c> (the checkpoint of the round being trained). Every JSON file is replaced
+/// atomically.
 /// </summary>
 public sealed class AgentStateStore
 {
@@ -36,6 +37,21 @@ public sealed class AgentStateStore
 
     public string UpdatePath(string federationId, int round) =>
         Path.Combine(Directory, "updates", $"{Sanitize(federationId)}-round-{round}.safetensors");
+
+    /// <summary>Local training's checkpoint for the round (its directory is created).</summary>
+    public string CheckpointPath(string federationId, int round)
+    {
+        string directory = Path.Combine(Directory, "training");
+        System.IO.Directory.CreateDirectory(directory);
+        return Path.Combine(directory, $"{Sanitize(federationId)}-round-{round}.ckpt");
+    }
+
+    /// <summary>Once a round's update is saved its training is done: no checkpoint is kept.</summary>
+    public void DeleteCheckpoints()
+    {
+        string directory = Path.Combine(Directory, "training");
+        if (System.IO.Directory.Exists(directory)) System.IO.Directory.Delete(directory, recursive: true);
+    }
 
     public void DeleteUpdatesExcept(string keep)
     {

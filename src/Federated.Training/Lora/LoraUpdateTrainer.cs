@@ -18,7 +18,7 @@ public static class LoraUpdateTrainer
 {
     public static (LoraAdapter Update, TrainingSummary Summary) Train(LlamaForCausalLM model, LoraTask task,
         IReadOnlyList<TrainingExample> examples, int padId, long seed,
-        IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default, TrainingCheckpoint? checkpoint = null)
     {
         if (examples.Count == 0) throw new ArgumentException("no local training examples");
         LoraInjection.Inject(model, task.TargetModules, task.Rank, task.Alpha, task.Dropout, seed: seed);
@@ -31,7 +31,7 @@ public static class LoraUpdateTrainer
                     MaxSteps = task.LocalSteps, LearningRate = task.LearningRate, WarmupSteps = Math.Max(1, task.LocalSteps / 10),
                     MinLearningRateRatio = 0.1, Seed = seed,
                 },
-                progress, cancellation);
+                progress, cancellation, checkpoint);
             return (LoraInjection.Export(model, task.BaseModel), summary);
         }
         finally

@@ -83,6 +83,55 @@ public sealed class ResumeTests : IAsyncLifetime
         Assert.Equal("Completed", (await _coordinator.Admin.GetAsync($"/api/federations/{federation}"))["status"]!.GetValue<string>());
     }
 
+    /// <summary>
+    /// Killed (SIGKILL) a tenth into its local training, an agent restarted on the same state directory continues from
+    /// the training checkpoint, and uploads byte for byte the update of an agent that was never interrupted (training is
+    /// deterministic on the CPU, and the update's SHA-256 covers its bytes).
+    /// </summary>
+    [Fact]
+    public async Task An_agent_killed_mid_training_continues_from_its_checkpoint_and_uploads_the_uninterrupted_update()
+    {
+        string model = TestFiles.TinyModel(Path.Combine(_dir, "base"));
+        string data = TestFiles.TextSlice(Path.Combine(_dir, "data.txt"), "GPL-3", 0, 4000);
+        object Federation() => new
+        {
+            baseModel = "tiny-llama", rankPolicy = new { cpuRank = 4, tiers = Array.Empty<object>() },
+            training = new { localSteps = 400, batchSize = 4, learningRate = 0.01 }, rounds = 1, clientsPerRound = 1, quorum = 1, roundDeadline = "10m",
+        };
+        static string UpdateSha(IEnumerable<string> lines) =>
+            lines.Select(l => System.Text.RegularExpressions.Regex.Match(l, "trained; .* update ([0-9a-f]{64})")).Single(m => m.Success).Groups[1].Value;
+
+        await _coordinator.Admin.CreateFederationAsync("checkpoint-reference", Federation());
+        string uninterrupted;
+        using (var reference = AgentProcess.Start(_dir, _coordinator.AgentArgs("checkpoint-reference", model, data,
+            "--Agent:StateDirectory=" + Path.Combine(_dir, "reference-state"))))
+        {
+            await _coordinator.Admin.StartWhenEnrolledAsync("checkpoint-reference", Startup);
+            Assert.True(await reference.WaitForExitAsync(Run) == 0, reference.Output);
+            uninterrupted = UpdateSha(reference.Lines);
+        }
+
+        const string federation = "checkpoint";
+        await _coordinator.Admin.CreateFederationAsync(federation, Federation());
+        string[] args = _coordinator.AgentArgs(federation, model, data, "--Agent:CheckpointInterval=00:00:00");
+        using (var first = AgentProcess.Start(_dir, args))
+        {
+            await _coordinator.Admin.StartWhenEnrolledAsync(federation, Startup);
+            await first.WaitForLineAsync("step 40/400", Run);
+            first.Kill();
+            Assert.DoesNotContain(first.Lines, l => l.Contains("trained;", StringComparison.Ordinal));
+        }
+
+        using var second = AgentProcess.Start(_dir, args);
+        Assert.True(await second.WaitForExitAsync(Run) == 0, second.Output);
+        var resumedAt = second.Lines.Select(l => System.Text.RegularExpressions.Regex.Match(l, "continued local training from its checkpoint at step ([0-9]+) of 400"))
+            .Single(m => m.Success).Groups[1].Value;
+        Assert.InRange(int.Parse(resumedAt, System.Globalization.CultureInfo.InvariantCulture), 40, 399);
+        Assert.Equal(uninterrupted, UpdateSha(second.Lines));
+        Assert.Contains(second.Lines, l => l.Contains("update ACCEPTED", StringComparison.Ordinal));
+        Assert.False(Directory.Exists(Path.Combine(_dir, "state", "training")), "the checkpoint is deleted once the update is saved");
+    }
+
     [Fact]
     public async Task SIGTERM_during_training_stops_between_steps_and_exits_zero()
     {
