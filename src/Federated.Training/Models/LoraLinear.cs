@@ -46,7 +46,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         // and backward) per branch, and small models' steps are bound by the number of operations.
         bool mixed = x.dtype != lora.A.dtype;
         var h = mixed ? x.to(lora.A.dtype) : x;
-        if (lora.Dropout > 0) h = nn.functional.dropout(h, lora.Dropout, training);
+        if (lora.Dropout > 0) h = DropoutGenerator.Dropout(h, lora.Dropout, training);
         var branch = nn.functional.linear(nn.functional.linear(h, lora.A), lora.B);
         // y + s (B A h) as one operation: add's alpha is the scale.
         return (mixed ? y.to(branch.dtype).add_(branch, lora.Scale).to(y.dtype) : y.add_(branch, lora.Scale)).MoveToOuterDisposeScope();

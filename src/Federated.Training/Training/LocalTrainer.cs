@@ -24,14 +24,16 @@ public static class LocalTrainer
         options.Validated();
         if (parameters.Count == 0) throw new ArgumentException("nothing to train: no parameters");
         int totalSteps = options.MaxSteps ?? options.Epochs * Math.Max(1, CountAndDispose(batches(0)) / options.GradientAccumulation);
-        random.manual_seed(options.Seed);
-        model.train();
         var device = parameters[0].device;
+        // The run's own dropout stream (see DropoutGenerator), on the model's device.
+        using var dropoutGenerator = new Generator((ulong)options.Seed, device);
+        using var _ = DropoutGenerator.Use(dropoutGenerator);
+        model.train();
         AdamW NewOptimizer() => optim.AdamW(parameters, options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay);
         var optimizer = NewOptimizer();
 
         string identity = checkpoint?.Identity(options, totalSteps, parameters) ?? "";
-        var resumed = checkpoint?.TryRestore(identity, parameters, optimizer);
+        var resumed = checkpoint?.TryRestore(identity, parameters, optimizer, dropoutGenerator);
         if (checkpoint is not null && resumed is null)
         {
             optimizer.Dispose(); // a file that broke off may have restored part of it
@@ -85,7 +87,7 @@ public static class LocalTrainer
                     if (checkpoint is not null && (lastSave.Elapsed >= checkpoint.Interval || step == totalSteps))
                     {
                         checkpoint.Save(new TrainingCheckpoint.Position(identity, step, epoch, intoEpoch, firstLoss, lastLoss, tokens,
-                            earlierSeconds + clock.Elapsed.TotalSeconds), parameters, optimizer);
+                            earlierSeconds + clock.Elapsed.TotalSeconds), parameters, optimizer, dropoutGenerator);
                         lastSave.Restart();
                     }
                     if (step >= totalSteps) break;

@@ -10,7 +10,7 @@ namespace Federated.Training.Training;
 /// Where <see cref="LocalTrainer"/> saves its state, so that a process restarted mid-training continues at the last
 /// saved step instead of starting over: the trained parameters, AdamW's moments, the dropout generator and the position
 /// in the data, in one file replaced atomically. Resuming gives exactly the parameters of an uninterrupted run on the
-/// CPU, whichever step was saved last (a GPU's dropout generator and kernels are not covered).
+/// CPU, whichever step was saved last (GPU kernels are not deterministic to begin with).
 /// </summary>
 /// <param name="Path">The checkpoint file.</param>
 /// <param name="Interval">Time between saves; zero saves after every step.</param>
@@ -25,7 +25,7 @@ public sealed record TrainingCheckpoint(string Path, TimeSpan Interval, string R
     /// <summary>Where a run stood after an optimiser step.</summary>
     internal sealed record Position(string Identity, int Step, int Epoch, int MicroBatchesIntoEpoch, double FirstLoss, double LastLoss, long Tokens, double Seconds);
 
-    internal void Save(Position position, IReadOnlyList<Parameter> parameters, OptimizerHelper optimizer)
+    internal void Save(Position position, IReadOnlyList<Parameter> parameters, OptimizerHelper optimizer, Generator dropout)
     {
         string temporary = Path + ".tmp";
         using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
@@ -35,7 +35,7 @@ public sealed record TrainingCheckpoint(string Path, TimeSpan Interval, string R
             writer.Write(JsonSerializer.Serialize(position));
             foreach (var parameter in parameters) parameter.Save(writer);
             optimizer.save_state_dict(writer);
-            using (var rng = random.get_rng_state()) rng.Save(writer);
+            using (var rng = dropout.get_state()) rng.Save(writer);
             writer.Flush();
             file.Flush(flushToDisk: true);
         }
@@ -43,7 +43,7 @@ public sealed record TrainingCheckpoint(string Path, TimeSpan Interval, string R
     }
 
     /// <summary>Restores a saved state of the same run into the parameters, the optimiser and the generator; null when there is none.</summary>
-    internal Position? TryRestore(string identity, IReadOnlyList<Parameter> parameters, OptimizerHelper optimizer)
+    internal Position? TryRestore(string identity, IReadOnlyList<Parameter> parameters, OptimizerHelper optimizer, Generator dropout)
     {
         if (!File.Exists(Path)) return null;
         try
@@ -61,7 +61,7 @@ public sealed record TrainingCheckpoint(string Path, TimeSpan Interval, string R
                 using var rng = Tensor.Load(reader);
                 using (no_grad())
                     foreach (var (value, parameter) in values.Zip(parameters)) parameter.copy_(value);
-                random.set_rng_state(rng);
+                dropout.set_state(rng);
                 return position;
             }
             finally

@@ -78,6 +78,39 @@ public class LocalTrainerTests
         Assert.True(first.Modules.Any(m => m.B.abs().sum().item<float>() > 0), "training must move B off zero");
     }
 
+    /// <summary>
+    /// Dropout draws from the run's own generator (DropoutGenerator): the simulator trains clients side by side on threads,
+    /// and each must end where it ends alone. With libtorch's global generator the two runs took numbers from one stream.
+    /// </summary>
+    [Fact]
+    public async Task Runs_training_side_by_side_with_dropout_end_as_each_ends_alone()
+    {
+        var (train, _) = Split();
+        Federated.Core.Adapters.LoraAdapter Run(long seed)
+        {
+            using var model = LlamaForCausalLM.Create(LlamaConfig.Preset("tiny"), seed: 1);
+            LoraInjection.Inject(model, ["q_proj", "v_proj"], rank: 4, alpha: 8, dropout: 0.2, seed: 3);
+            LocalTrainer.Train(model, LoraInjection.TrainableParameters(model), epoch => Batches(train, seed: 10 + epoch),
+                new TrainerOptions { MaxSteps = 10, LearningRate = 1e-2, Seed = seed });
+            return LoraInjection.Export(model);
+        }
+        using var aloneA = Run(1);
+        using var aloneB = Run(2);
+        using var start = new Barrier(2);
+        var together = new[] { 1L, 2L }.Select(seed => Task.Factory.StartNew(() => { start.SignalAndWait(); return Run(seed); }, TaskCreationOptions.LongRunning)).ToArray();
+        var results = await Task.WhenAll(together);
+        using var togetherA = results[0];
+        using var togetherB = results[1];
+
+        foreach (var (alone, side) in new[] { (aloneA, togetherA), (aloneB, togetherB) })
+            foreach (var m in alone.Modules)
+            {
+                Assert.True(m.A.eq(side[m.Name].A).all().item<bool>(), m.Name + ".A");
+                Assert.True(m.B.eq(side[m.Name].B).all().item<bool>(), m.Name + ".B");
+            }
+        Assert.False(aloneA.Modules[0].B.eq(aloneB.Modules[0].B).all().item<bool>(), "different seeds drop differently");
+    }
+
     /// <summary>PyTorch's set_to_none: after every step the next backward assigns gradients instead of adding into zeros.</summary>
     [Fact]
     public void Gradients_are_dropped_after_every_step_and_at_the_end()
