@@ -35,15 +35,6 @@ public class TrainingCheckpointTests
         return LoraInjection.Export(model);
     }
 
-    static void AssertIdentical(LoraAdapter expected, LoraAdapter actual)
-    {
-        foreach (var m in expected.Modules)
-        {
-            Assert.True(m.A.eq(actual[m.Name].A).all().item<bool>(), m.Name + ".A");
-            Assert.True(m.B.eq(actual[m.Name].B).all().item<bool>(), m.Name + ".B");
-        }
-    }
-
     [Fact]
     public void A_run_stopped_mid_way_and_restarted_ends_with_exactly_the_parameters_of_an_uninterrupted_run()
     {
