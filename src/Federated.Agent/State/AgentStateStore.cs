@@ -36,14 +36,14 @@ public sealed class AgentStateStore
     public string PartialAdapterPath(string sha256) => AdapterPath(sha256) + ".partial";
 
     public string UpdatePath(string federationId, int round) =>
-        Path.Combine(Directory, "updates", $"{Sanitize(federationId)}-round-{round}.safetensors");
+        Path.Combine(Directory, "updates", RoundFileName(federationId, round) + ".safetensors");
 
     /// <summary>Local training's checkpoint for the round (its directory is created).</summary>
     public string CheckpointPath(string federationId, int round)
     {
         string directory = Path.Combine(Directory, "training");
         System.IO.Directory.CreateDirectory(directory);
-        return Path.Combine(directory, $"{Sanitize(federationId)}-round-{round}.ckpt");
+        return Path.Combine(directory, RoundFileName(federationId, round) + ".ckpt");
     }
 
     /// <summary>Once a round's update is saved its training is done: no checkpoint is kept.</summary>
@@ -59,6 +59,8 @@ public sealed class AgentStateStore
         foreach (var file in System.IO.Directory.EnumerateFiles(directory, "*.safetensors"))
             if (Path.GetFullPath(file) != Path.GetFullPath(keep)) File.Delete(file);
     }
+
+    static string RoundFileName(string federationId, int round) => $"{Sanitize(federationId)}-round-{round}";
 
     static string Sanitize(string name) => string.Concat(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_'));
 }

@@ -40,8 +40,7 @@ public static class LocalTrainer
             optimizer = NewOptimizer();
         }
         var clock = Stopwatch.StartNew();
-        var lastSave = Stopwatch.StartNew();
-        double earlierSeconds = resumed?.Seconds ?? 0;
+        double earlierSeconds = resumed?.Seconds ?? 0, savedAt = 0;
         long tokens = resumed?.Tokens ?? 0;
         int step = resumed?.Step ?? 0, micro = 0;
         double stepLoss = 0, firstLoss = resumed?.FirstLoss ?? double.NaN, lastLoss = resumed?.LastLoss ?? double.NaN;
@@ -84,11 +83,11 @@ public static class LocalTrainer
                     stepLoss = 0;
                     micro = 0;
                     ++step;
-                    if (checkpoint is not null && (lastSave.Elapsed >= checkpoint.Interval || step == totalSteps))
+                    if (checkpoint is not null && (clock.Elapsed.TotalSeconds - savedAt >= checkpoint.Interval.TotalSeconds || step == totalSteps))
                     {
+                        savedAt = clock.Elapsed.TotalSeconds;
                         checkpoint.Save(new TrainingCheckpoint.Position(identity, step, epoch, intoEpoch, firstLoss, lastLoss, tokens,
-                            earlierSeconds + clock.Elapsed.TotalSeconds), parameters, optimizer, dropoutGenerator);
-                        lastSave.Restart();
+                            earlierSeconds + savedAt), parameters, optimizer, dropoutGenerator);
                     }
                     if (step >= totalSteps) break;
                 }
