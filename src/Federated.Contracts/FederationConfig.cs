@@ -8,7 +8,11 @@ namespace Federated.Contracts;
 /// <param name="ClientTimeout">A client not heard from for this long is not selected.</param>
 /// <param name="MinReputation">Clients whose reputation fell below this (see <see cref="ClientView.Reputation"/>) are not selected.</param>
 /// <param name="MaxConsecutiveFailures">The federation fails after this many failed rounds in a row.</param>
-/// <param name="Seed">Seeds client selection, so a federation's selections are reproducible.</param>
+/// <param name="Seed">Seeds client selection and the shared initial adapter, so a federation is reproducible.</param>
+/// <param name="Architecture">
+/// The base model's shape (from its config.json): pins every target module's dimensions, so uploads are checked against
+/// the base, never against each other. Required by strategies whose clients start from one shared seeded adapter.
+/// </param>
 [GenerateSerializer, Immutable, Alias("fl.FederationConfig")]
 public sealed record FederationConfig(
     [property: Id(0)] string BaseModel,
@@ -23,7 +27,8 @@ public sealed record FederationConfig(
     [property: Id(9)] TimeSpan ClientTimeout,
     [property: Id(10)] double MinReputation = 0.25,
     [property: Id(11)] int MaxConsecutiveFailures = 3,
-    [property: Id(12)] long Seed = 0)
+    [property: Id(12)] long Seed = 0,
+    [property: Id(13)] ModelArchitecture? Architecture = null)
 {
     /// <summary>Sensible defaults for a base model: q/v LoRA, FLoRA stacking, 10 rounds of 10 clients, quorum 5.</summary>
     public static FederationConfig Default(string baseModel) => new(
@@ -54,6 +59,9 @@ public sealed record RankPolicy(
     }
 
     public double AlphaFor(int rank) => AlphaPerRank * rank;
+
+    /// <summary>Every rank a client can be assigned, ascending.</summary>
+    public int[] Ranks() => Tiers.Select(t => t.Rank).Append(CpuRank).Distinct().Order().ToArray();
 }
 
 [GenerateSerializer, Immutable, Alias("fl.RankTier")]
@@ -65,7 +73,7 @@ public sealed record RankTier([property: Id(0)] long MinGpuMemoryBytes, [propert
 /// <param name="PreAggregator">bucketing or nnm before a Gram-based rule, or null.</param>
 /// <param name="ByzantineCount">f: the assumed number of Byzantine clients per round.</param>
 /// <param name="Tau">Clipping radius for centered-clipping / norm-bound (null: adaptive, the median).</param>
-/// <param name="OutputRank">Target rank of flexlora (null: the largest client rank).</param>
+/// <param name="OutputRank">Target rank of flexlora in one-shot aggregation (<c>fed aggregate</c>); federations keep flexlora's exact sum.</param>
 /// <param name="NormCap">Updates with ||dW||_F above this are rejected.</param>
 [GenerateSerializer, Immutable, Alias("fl.AggregationSettings")]
 public sealed record AggregationSettings(
@@ -89,4 +97,22 @@ public sealed record TrainingPlan(
     [property: Id(3)] double LoraDropout = 0)
 {
     public static TrainingPlan Default { get; } = new();
+}
+
+/// <summary>
+/// The shape of a Llama-family base model (Llama, Qwen2, Mistral), with HF config.json's field names: what the
+/// dimensions of every LoRA target module follow from.
+/// </summary>
+/// <param name="HeadDim">config.json's head_dim when it is not hidden_size / num_attention_heads.</param>
+[GenerateSerializer, Immutable, Alias("fl.ModelArchitecture")]
+public sealed record ModelArchitecture(
+    [property: Id(0)] int HiddenSize,
+    [property: Id(1)] int NumHiddenLayers,
+    [property: Id(2)] int NumAttentionHeads,
+    [property: Id(3)] int NumKeyValueHeads,
+    [property: Id(4)] int IntermediateSize,
+    [property: Id(5)] int? HeadDim = null)
+{
+    /// <summary>Output width of k_proj and v_proj (grouped-query attention).</summary>
+    public int KeyValueDim => NumKeyValueHeads * (HeadDim ?? (NumAttentionHeads > 0 ? HiddenSize / NumAttentionHeads : 0));
 }

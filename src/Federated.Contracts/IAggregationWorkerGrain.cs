@@ -8,6 +8,27 @@ namespace Federated.Contracts;
 public interface IAggregationWorkerGrain : IGrainWithIntegerKey
 {
     [Alias("Aggregate")] Task<AggregationOutcome> AggregateAsync(AggregationJob job);
+
+    /// <summary>The model of round 1: for strategies that share a seeded adapter, it and each rank's init, stored.</summary>
+    [Alias("Initialize")] Task<FederationModel> InitializeAsync(ModelJob job);
+}
+
+/// <summary>What forming a federation's model needs beyond the updates.</summary>
+/// <param name="Ranks">Every rank a client can be assigned: an init is stored for each.</param>
+[GenerateSerializer, Immutable, Alias("fl.ModelJob")]
+public sealed record ModelJob(
+    [property: Id(0)] string FederationId,
+    [property: Id(1)] string BaseModel,
+    [property: Id(2)] string Strategy,
+    [property: Id(3)] string[] TargetModules,
+    [property: Id(4)] ModelArchitecture? Architecture,
+    [property: Id(5)] int[] Ranks,
+    [property: Id(6)] double AlphaPerRank,
+    [property: Id(7)] long Seed,
+    [property: Id(8)] FederationModel Model)
+{
+    public static ModelJob For(string federationId, FederationConfig c, FederationModel model) => new(federationId, c.BaseModel,
+        c.Aggregation.Strategy, c.TargetModules, c.Architecture, c.RankPolicy.Ranks(), c.RankPolicy.AlphaPerRank, c.Seed, model);
 }
 
 [GenerateSerializer, Immutable, Alias("fl.AggregationJob")]
@@ -17,7 +38,8 @@ public sealed record AggregationJob(
     [property: Id(2)] string BaseModel,
     [property: Id(3)] AggregationSettings Settings,
     [property: Id(4)] JobUpdate[] Updates,
-    [property: Id(5)] string[] TargetModules);
+    [property: Id(5)] string[] TargetModules,
+    [property: Id(6)] ModelJob? Model = null);
 
 /// <param name="AllowedRank">The client's assigned rank: a higher-rank update is rejected.</param>
 [GenerateSerializer, Immutable, Alias("fl.JobUpdate")]
@@ -25,15 +47,18 @@ public sealed record JobUpdate(
     [property: Id(0)] string ClientId,
     [property: Id(1)] StoredUpdate Update,
     [property: Id(2)] long ExampleCount,
-    [property: Id(3)] int AllowedRank);
+    [property: Id(3)] int AllowedRank,
+    [property: Id(4)] StoredUpdate? Init = null);
 
-/// <param name="Global">The stored global adapter; null when every update was rejected (see <paramref name="Failure"/>).</param>
+/// <param name="Global">The stored round aggregate; null when every update was rejected (see <paramref name="Failure"/>).</param>
+/// <param name="Model">The federation's model after this round (history extended, or the live adapter replaced, with new inits).</param>
 [GenerateSerializer, Immutable, Alias("fl.AggregationOutcome")]
 public sealed record AggregationOutcome(
     [property: Id(0)] StoredUpdate? Global,
     [property: Id(1)] ClientOutcomeView[] Clients,
     [property: Id(2)] TimeSpan Duration,
-    [property: Id(3)] string? Failure);
+    [property: Id(3)] string? Failure,
+    [property: Id(4)] FederationModel? Model = null);
 
 /// <param name="Coefficient">gamma_k, the update's share of the global adapter (0 when rejected or excluded).</param>
 [GenerateSerializer, Immutable, Alias("fl.ClientOutcomeView")]

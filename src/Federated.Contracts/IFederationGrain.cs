@@ -36,7 +36,8 @@ public sealed record FederationView(
     [property: Id(5)] StoredUpdate? GlobalAdapter,
     [property: Id(6)] RoundRecord[] History,
     [property: Id(7)] string? FailureReason,
-    [property: Id(8)] DateTime CreatedAt);
+    [property: Id(8)] DateTime CreatedAt,
+    [property: Id(9)] FederationModel? Model = null);
 
 /// <summary>A finished round as the federation remembers it.</summary>
 [GenerateSerializer, Immutable, Alias("fl.RoundRecord")]

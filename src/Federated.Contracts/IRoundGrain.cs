@@ -30,15 +30,21 @@ public interface IRoundGrain : IGrainWithStringKey
 
 public enum RoundStatus { Open, Aggregating, Closed, Failed }
 
-/// <param name="Global">The global adapter this round starts from (null in the first round: LoRA starts from the base).</param>
+/// <param name="Global">The latest global adapter (null in the first round: LoRA starts from the base).</param>
+/// <param name="Model">The federation's model this round starts from: what selected clients merge and continue.</param>
 [GenerateSerializer, Immutable, Alias("fl.RoundSpec")]
 public sealed record RoundSpec(
     [property: Id(0)] string FederationId,
     [property: Id(1)] int Round,
     [property: Id(2)] FederationConfig Config,
-    [property: Id(3)] StoredUpdate? Global);
+    [property: Id(3)] StoredUpdate? Global,
+    [property: Id(4)] FederationModel? Model = null);
 
 /// <summary>What a selected client is to do in a round.</summary>
+/// <param name="History">The deltas to merge into the base before training, oldest first.</param>
+/// <param name="Init">The adapter to continue training at <paramref name="Rank"/>; null: fresh branches seeded by <paramref name="Seed"/>.</param>
+/// <param name="FreezeA">A is not trained: the upload's A must equal the init's.</param>
+/// <param name="Seed">For this client's fresh branches in this round (from the federation's seed).</param>
 [GenerateSerializer, Immutable, Alias("fl.Assignment")]
 public sealed record Assignment(
     [property: Id(0)] string FederationId,
@@ -51,7 +57,13 @@ public sealed record Assignment(
     [property: Id(7)] StoredUpdate? Global,
     [property: Id(8)] DateTime Deadline,
     [property: Id(9)] RoundStatus Status,
-    [property: Id(10)] bool Submitted);
+    [property: Id(10)] bool Submitted,
+    [property: Id(11)] RoundDelta[]? History = null,
+    [property: Id(12)] StoredUpdate? Init = null,
+    [property: Id(13)] bool FreezeA = false,
+    [property: Id(14)] long Seed = 0,
+    [property: Id(15)] string? Strategy = null,
+    [property: Id(16)] ModelArchitecture? Architecture = null);
 
 /// <param name="Update">The payload, already complete in the update store.</param>
 /// <param name="ExampleCount">Local training examples (the update's weight p_k).</param>
@@ -94,4 +106,5 @@ public sealed record RoundView(
     [property: Id(9)] StoredUpdate? Global,
     [property: Id(10)] ClientOutcomeView[] Outcomes,
     [property: Id(11)] string? FailureReason,
-    [property: Id(12)] TimeSpan? AggregationTime);
+    [property: Id(12)] TimeSpan? AggregationTime,
+    [property: Id(13)] FederationModel? Model = null);

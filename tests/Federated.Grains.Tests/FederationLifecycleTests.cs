@@ -129,7 +129,7 @@ public sealed class FederationLifecycleTests(EmbeddedCoordinator fixture) : ICla
         Assert.Equal(RoundStatus.Closed, closed.Status);
         var outcome = closed.Outcomes.ToDictionary(o => o.ClientId);
         Assert.StartsWith("malformed:", outcome[selected[0]].Rejection);
-        Assert.Contains("adapts k_proj, outside the federation's target modules", outcome[selected[1]].Rejection);
+        Assert.Contains("the adapter adapts k_proj; the federation's target modules are", outcome[selected[1]].Rejection);
         Assert.Contains("trained on base model 'another-model'", outcome[selected[2]].Rejection);
         Assert.True(outcome[selected[3]].Accepted);
         Assert.Equal(1.0, outcome[selected[3]].Coefficient);

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
-using Federated.Core.Aggregation;
+using Federated.Core.Federation;
 using Federated.Core.Attacks;
 using Federated.Core.Robust;
 using Federated.Training.Lora;
@@ -110,11 +110,12 @@ public static class ExperimentLoader
         Require(s.AlphaPerRank > 0, $"alphaPerRank: must be positive, not {s.AlphaPerRank}");
         Require(s.TargetModules.Length > 0 && s.TargetModules.All(LoraInjection.TargetNames.Contains),
             $"targetModules: one or more of {string.Join(", ", LoraInjection.TargetNames)}");
-        Require(AggregationStrategies.Names.Contains(s.Strategy), $"strategy: '{s.Strategy}' is not one of {string.Join(", ", AggregationStrategies.Names)}");
+        bool known = FederatedStrategies.TryGet(s.Strategy, out var strategy);
+        Require(known, $"strategy: '{s.Strategy}' is not one of {string.Join(", ", FederatedStrategies.Names)}");
         var rules = RobustRules.Names.Concat(RobustRules.CoordinateWiseNames).Where(r => r != "fltrust").ToList();
         Require(s.Rule is null || rules.Contains(s.Rule), $"rule: '{s.Rule}' is not one of {string.Join(", ", rules)}");
         Require(s.PreAggregator is null || RobustRules.PreAggregatorNames.Contains(s.PreAggregator), $"preAggregator: '{s.PreAggregator}' is not one of {string.Join(", ", RobustRules.PreAggregatorNames)}");
-        Require(s.Strategy is not ("fedit" or "ffa") || s.Ranks.Distinct().Count() == 1, $"strategy: {s.Strategy} needs one rank for all clients, but ranks are [{string.Join(", ", s.Ranks)}]");
+        Require(!known || strategy.MixedRanks || s.Ranks.Distinct().Count() == 1, $"strategy: {s.Strategy} needs one rank for all clients, but ranks are [{string.Join(", ", s.Ranks)}]");
         // What each rule needs of the clients that answer; checked here so that no run fails round after round.
         int minimum = s.Rule switch
         {

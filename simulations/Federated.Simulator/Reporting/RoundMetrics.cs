@@ -1,6 +1,7 @@
 namespace Federated.Simulator.Reporting;
 
 /// <summary>One row of a run's metrics.csv. Round 0 is the base model before any federated training.</summary>
+/// <param name="Refused">Updates the coordinator's admission check refused at upload (never submitted).</param>
 public sealed record RoundMetrics(
     int Round,
     string Status,
@@ -17,13 +18,14 @@ public sealed record RoundMetrics(
     double ClientEvalLoss,
     int GlobalRank,
     double RoundSeconds,
-    double AggregationSeconds)
+    double AggregationSeconds,
+    int Refused = 0)
 {
     public double EvalPerplexity => Math.Exp(EvalLoss);
 
     public static readonly string[] Columns =
     [
-        "round", "status", "selected", "submitted", "accepted", "rejected", "dropped", "late", "attackers_submitted", "attackers_excluded",
+        "round", "status", "selected", "submitted", "accepted", "rejected", "refused", "dropped", "late", "attackers_submitted", "attackers_excluded",
         "train_loss", "eval_loss", "eval_perplexity", "client_eval_loss", "global_rank", "round_seconds", "aggregation_seconds",
     ];
 
@@ -32,7 +34,7 @@ public sealed record RoundMetrics(
         var c = System.Globalization.CultureInfo.InvariantCulture;
         return
         [
-            Round.ToString(c), Status, Selected.ToString(c), Submitted.ToString(c), Accepted.ToString(c), Rejected.ToString(c),
+            Round.ToString(c), Status, Selected.ToString(c), Submitted.ToString(c), Accepted.ToString(c), Rejected.ToString(c), Refused.ToString(c),
             Dropped.ToString(c), Late.ToString(c), AttackersSubmitted.ToString(c), AttackersExcluded.ToString(c),
             TrainLoss.ToString("G6", c), EvalLoss.ToString("G6", c), EvalPerplexity.ToString("G6", c), ClientEvalLoss.ToString("G6", c),
             GlobalRank.ToString(c), RoundSeconds.ToString("F3", c), AggregationSeconds.ToString("F3", c),

@@ -1,37 +1,33 @@
 using System.Threading.Channels;
-using Federated.Core.Adapters;
-using Federated.Training.Lora;
 using Federated.Training.Models;
+using Federated.Training.Rounds;
 
 namespace Federated.Simulator.Runtime;
 
 /// <summary>
-/// The frozen base model, once per concurrently training virtual client (bounded parallelism), not once per
-/// client: a virtual client owns only its LoRA branches and optimiser state while it trains. Every replica
-/// takes each round's global adapter into its base weights.
+/// The frozen base model, once per concurrently training virtual client (bounded parallelism), not once per client,
+/// each wrapped in the agent's <see cref="ClientRound"/>: a virtual client owns only its LoRA branches and optimiser
+/// state while it trains, and each replica merges the federation's history itself, as an agent does.
 /// </summary>
 sealed class ModelReplicas : IDisposable
 {
-    readonly LlamaForCausalLM[] _replicas;
-    readonly Channel<LlamaForCausalLM> _free;
+    readonly LlamaForCausalLM[] _models;
+    readonly ClientRound[] _replicas;
+    readonly Channel<ClientRound> _free;
 
-    public ModelReplicas(string baseDirectory, int count)
+    public ModelReplicas(string baseDirectory, int count, int padId)
     {
-        _replicas = Enumerable.Range(0, count).Select(_ => HfCheckpoint.Load(baseDirectory)).ToArray();
-        _free = Channel.CreateBounded<LlamaForCausalLM>(count);
+        _models = Enumerable.Range(0, count).Select(_ => HfCheckpoint.Load(baseDirectory)).ToArray();
+        _replicas = _models.Select(m => new ClientRound(m, padId)).ToArray();
+        _free = Channel.CreateBounded<ClientRound>(count);
         foreach (var replica in _replicas) _free.Writer.TryWrite(replica);
     }
 
     /// <summary>For evaluation between rounds, when no client trains.</summary>
-    public LlamaForCausalLM Any => _replicas[0];
-
-    public void Merge(LoraAdapter global)
-    {
-        foreach (var replica in _replicas) LoraInjection.Merge(replica, global);
-    }
+    public ClientRound Any => _replicas[0];
 
     /// <summary>Runs <paramref name="work"/> on a free replica, on a thread-pool thread.</summary>
-    public async Task<T> RunAsync<T>(Func<LlamaForCausalLM, T> work, CancellationToken cancellation)
+    public async Task<T> RunAsync<T>(Func<ClientRound, T> work, CancellationToken cancellation)
     {
         var replica = await _free.Reader.ReadAsync(cancellation);
         try
@@ -47,5 +43,6 @@ sealed class ModelReplicas : IDisposable
     public void Dispose()
     {
         foreach (var replica in _replicas) replica.Dispose();
+        foreach (var model in _models) model.Dispose();
     }
 }

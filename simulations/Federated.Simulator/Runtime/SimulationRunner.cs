@@ -7,17 +7,21 @@ using Federated.Grains;
 using Federated.Simulator.Experiments;
 using Federated.Simulator.Reporting;
 using Federated.Training.Data;
-using Federated.Training.Evaluation;
-using Federated.Training.Lora;
+using Federated.Core.Federation;
+using Federated.Grains.Federations;
+using Federated.Training.Models;
+using Federated.Training.Rounds;
 using Federated.Training.Tokenization;
 using TorchSharp;
 
 namespace Federated.Simulator.Runtime;
 
 /// <summary>
-/// Runs one experiment run: the real coordinator in-process, virtual clients that train with the agent's code
-/// (<see cref="LoraUpdateTrainer"/>) on their own data at their own rank, attackers, dropouts and stragglers,
-/// and the global model evaluated after every round. Deterministic for a seed.
+/// Runs one experiment run: the real coordinator in-process, virtual clients that run the agent's client round
+/// (<see cref="ClientRound"/>: merge the history, continue the adapter the federation hands them or start fresh, train)
+/// on their own data at their own rank, attackers, dropouts and stragglers, every upload through the coordinator's
+/// admission check (<see cref="UpdateAdmission"/>), and the federation's whole model evaluated after every round.
+/// Deterministic for a seed.
 /// </summary>
 public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTokenizer, SimulationData> data, ISimulationProgress progress)
 {
@@ -34,14 +38,14 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
         // Clients train side by side with one intra-op thread each, rather than fighting over all cores.
         torch.set_num_threads(Math.Max(1, Environment.ProcessorCount / s.Parallelism));
 
-        using var replicas = new ModelReplicas(baseDir, s.Parallelism);
+        using var replicas = new ModelReplicas(baseDir, s.Parallelism, padId);
         string coordinatorDir = Path.Combine(outputDirectory, ".coordinator");
         await using var coordinator = await SimulatedCoordinator.StartAsync(coordinatorDir, cancellation);
         string fed = run.Experiment;
         var attackers = Attackers(s);
         await SetUpAsync(coordinator, fed, run, s, baseDir);
 
-        var rows = new List<RoundMetrics> { Baseline(replicas, clientsData, s, padId) };
+        var rows = new List<RoundMetrics> { Baseline(replicas, clientsData, s) };
         progress.RoundDone(run, rows[0]);
         var federation = coordinator.Grains.GetGrain<IFederationGrain>(fed);
         int previous = 0;
@@ -72,7 +76,7 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
             Training: new TrainingPlan(s.LocalSteps, s.BatchSize, s.LearningRate),
             Rounds: s.Rounds, ClientsPerRound: s.ClientsPerRound, Quorum: run.Quorum,
             RoundDeadline: TimeSpan.FromDays(1), ClientTimeout: TimeSpan.FromDays(1),
-            MinReputation: 0, MaxConsecutiveFailures: s.Rounds, Seed: s.Seed);
+            MinReputation: 0, MaxConsecutiveFailures: s.Rounds, Seed: s.Seed, Architecture: Architecture(LlamaConfig.Read(Path.Combine(baseDir, "config.json"))));
         await coordinator.Grains.GetGrain<IFederationGrain>(fed).CreateAsync(config);
         for (int i = 0; i < s.Clients; i++)
         {
@@ -97,13 +101,22 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
         var trained = await Task.WhenAll(training.Select(async client =>
         {
             var assignment = (await round.GetAssignmentAsync(client))!;
-            var task = new LoraTask(assignment.TargetModules, assignment.Rank, assignment.Alpha, assignment.Training.LoraDropout,
-                assignment.Training.LocalSteps, assignment.Training.BatchSize, assignment.Training.LearningRate, assignment.BaseModel);
+            var history = await LoadAllAsync(coordinator, (assignment.History ?? []).Select(h => h.Adapter));
+            using var init = assignment.Init is { } i ? await LoadAsync(coordinator, i) : null;
+            var task = new ClientRoundTask(assignment.TargetModules, assignment.Rank, assignment.Alpha, assignment.Training.LoraDropout,
+                assignment.Training.LocalSteps, assignment.Training.BatchSize, assignment.Training.LearningRate,
+                Seed: unchecked(assignment.Seed ^ (s.Seed * 1_000_003 + roundNumber * 1009 + IndexOf(client))), assignment.BaseModel, assignment.FreezeA);
             var examples = clientsData.Clients[IndexOf(client)].Train;
-            var (update, summary) = await replicas.RunAsync(model => LoraUpdateTrainer.Train(model, task, examples, padId,
-                seed: s.Seed * 1_000_003 + roundNumber * 1009 + IndexOf(client)), cancellation);
+            var (update, metrics) = await replicas.RunAsync(replica =>
+            {
+                replica.MergeHistory(history);
+                return replica.Train(task, init, examples);
+            }, cancellation);
             progress.ClientTrained(run, roundNumber);
-            return (Client: client, Update: update, Loss: summary.LastLoss, Examples: examples.Count);
+            // What the coordinator admits from this client (the frozen A is compared with what it was handed).
+            var rules = BaseModelManifest.Admission(assignment.BaseModel, assignment.TargetModules, assignment.Architecture, assignment.Rank,
+                assignment.FreezeA ? init?.Clone() : null);
+            return (Client: client, Update: update, Loss: metrics.TrainLoss, Examples: examples.Count, Rules: rules);
         }));
         var uploads = new Dictionary<string, LoraAdapter>();
         try
@@ -117,23 +130,28 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
                         trained.Length, attackerCount, seed: s.Seed + roundNumber * 31 + IndexOf(t.Client)))
                     : t.Update;
             }
+            // Refused at upload, as the gRPC path refuses it: never submitted.
+            var refused = trained.Where(t => UpdateAdmission.Check(uploads[t.Client], uploads[t.Client].Modules.Max(m => m.Rank), t.Rules) is not null)
+                .Select(t => t.Client).ToHashSet();
 
-            var onTime = trained.Where(t => fates[t.Client] == ClientFate.OnTime).ToList();
+            var onTime = trained.Where(t => fates[t.Client] == ClientFate.OnTime && !refused.Contains(t.Client)).ToList();
             await Task.WhenAll(onTime.Select(t => SubmitAsync(coordinator, round, t.Client, uploads[t.Client], t.Examples)));
             await round.CloseAsync(); // the simulator's clock runs faster than deadlines: whoever answered is in
             var closed = await WaitFinishedAsync(round, cancellation);
             int late = 0;
-            foreach (var t in trained.Where(t => fates[t.Client] == ClientFate.Late))
+            foreach (var t in trained.Where(t => fates[t.Client] == ClientFate.Late && !refused.Contains(t.Client)))
                 if (!(await SubmitAsync(coordinator, round, t.Client, uploads[t.Client], t.Examples)).IsAccepted) late++;
 
             double evalLoss = double.NaN, clientEval = double.NaN;
             int globalRank = 0;
-            if (closed.Status == RoundStatus.Closed)
+            if (closed.Status == RoundStatus.Closed && closed.Model is { } model)
             {
-                using var global = AdapterPayload.Read(await coordinator.Store.ReadAsync(closed.Global!.ToReference()));
-                replicas.Merge(global);
-                globalRank = global.Modules.Max(m => m.Rank);
-                (evalLoss, clientEval) = Evaluate(replicas, clientsData, s, padId);
+                // The federation's whole model: base + merged history, with the live adapter attached.
+                replicas.Any.MergeHistory(await LoadAllAsync(coordinator, model.History.Select(h => h.Adapter)));
+                using var live = model.Live is { } l ? await LoadAsync(coordinator, l) : null;
+                using var latest = live is null && model.History.Length > 0 ? await LoadAsync(coordinator, model.History[^1].Adapter) : null;
+                globalRank = (live ?? latest)?.Modules.Max(m => m.Rank) ?? 0;
+                (evalLoss, clientEval) = Evaluate(replicas, clientsData, s, live);
             }
             var outcomes = closed.Outcomes.ToDictionary(o => o.ClientId);
             // Only a closed round says who the rule let in; a failed one excluded everybody alike.
@@ -143,7 +161,7 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
                 fates.Values.Count(f => f == ClientFate.Dropped), late,
                 attackerOutcomes.Count, attackerOutcomes.Count(o => !o.Accepted || o.Coefficient == 0),
                 trained.Length == 0 ? double.NaN : trained.Average(t => t.Loss), evalLoss, clientEval, globalRank,
-                clock.Elapsed.TotalSeconds, closed.AggregationTime?.TotalSeconds ?? 0);
+                clock.Elapsed.TotalSeconds, closed.AggregationTime?.TotalSeconds ?? 0, refused.Count);
         }
         finally
         {
@@ -151,6 +169,7 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
             {
                 if (uploads.TryGetValue(t.Client, out var upload) && !ReferenceEquals(upload, t.Update)) upload.Dispose();
                 t.Update.Dispose();
+                t.Rules.FrozenA?.Dispose();
             }
         }
     }
@@ -160,6 +179,24 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
         var reference = await coordinator.Store.PutAsync(new MemoryStream(AdapterPayload.ToBytes(update)));
         return await round.SubmitAsync(client, new Submission(reference.ToStoredUpdate(), examples, update.Modules.Max(m => m.Rank)));
     }
+
+    static async Task<LoraAdapter> LoadAsync(SimulatedCoordinator coordinator, StoredUpdate adapter) =>
+        AdapterPayload.Read(await coordinator.Store.ReadAsync(adapter.ToReference()), adapter.ToString());
+
+    /// <summary>The history as (key, loader) pairs, its bytes read now so a replica's thread does not wait on the store.</summary>
+    static async Task<IReadOnlyList<(string Key, Func<LoraAdapter> Load)>> LoadAllAsync(SimulatedCoordinator coordinator, IEnumerable<StoredUpdate> deltas)
+    {
+        var loaded = new List<(string, Func<LoraAdapter>)>();
+        foreach (var d in deltas)
+        {
+            var bytes = await coordinator.Store.ReadAsync(d.ToReference());
+            loaded.Add((d.Sha256, () => AdapterPayload.Read(bytes, d.ToString())));
+        }
+        return loaded;
+    }
+
+    static ModelArchitecture Architecture(LlamaConfig c) =>
+        new(c.HiddenSize, c.NumHiddenLayers, c.NumAttentionHeads, c.KeyValueHeads, c.IntermediateSize, c.HeadDimOverride);
 
     /// <summary>
     /// The federation once it has moved past <paramref name="previous"/> and opened the next round (or stopped): a round
@@ -194,19 +231,19 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
         }
     }
 
-    static RoundMetrics Baseline(ModelReplicas replicas, SimulationData data, RunSettings s, int padId)
+    static RoundMetrics Baseline(ModelReplicas replicas, SimulationData data, RunSettings s)
     {
-        var (evalLoss, clientEval) = Evaluate(replicas, data, s, padId);
-        return new RoundMetrics(0, "base", 0, 0, 0, 0, 0, 0, 0, 0, double.NaN, evalLoss, clientEval, 0, 0, 0);
+        var (evalLoss, clientEval) = Evaluate(replicas, data, s, live: null);
+        return new RoundMetrics(0, "base", 0, 0, 0, 0, 0, 0, 0, 0, double.NaN, evalLoss, clientEval, 0, 0, 0, 0);
     }
 
-    /// <summary>The global model's loss on the global held-out set, and the mean over clients of their own held-out slices.</summary>
-    static (double Global, double ClientMean) Evaluate(ModelReplicas replicas, SimulationData data, RunSettings s, int padId)
+    /// <summary>The model's loss on the global held-out set, and the mean over clients of their own held-out slices.</summary>
+    static (double Global, double ClientMean) Evaluate(ModelReplicas replicas, SimulationData data, RunSettings s, LoraAdapter? live)
     {
         var model = replicas.Any;
-        double global = Evaluator.Evaluate(model, TrainingBatcher.Batches(data.GlobalEval, s.BatchSize * 2, padId, seed: null)).MeanLoss;
+        double global = model.Evaluate(data.GlobalEval, s.BatchSize * 2, live);
         double clients = data.Clients.Where(c => c.Eval.Count > 0)
-            .Select(c => Evaluator.Evaluate(model, TrainingBatcher.Batches(c.Eval, s.BatchSize * 2, padId, seed: null)).MeanLoss)
+            .Select(c => model.Evaluate(c.Eval, s.BatchSize * 2, live))
             .DefaultIfEmpty(double.NaN).Average();
         return (global, clients);
     }

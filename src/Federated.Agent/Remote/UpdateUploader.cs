@@ -8,7 +8,7 @@ using Microsoft.Extensions.Logging;
 namespace Federated.Agent.Remote;
 
 /// <summary>What an upload ended with, and how many bytes this process actually sent for it.</summary>
-public sealed record UploadResult(string Status, AdapterRef? Update, long ResumedAt, long BytesSent);
+public sealed record UploadResult(UploadStatus Status, AdapterRef? Update, long ResumedAt, long BytesSent);
 
 /// <summary>
 /// Streams a trained update to the coordinator: a header, then data chunks. The upload id is fixed (and persisted)
@@ -18,6 +18,9 @@ public sealed record UploadResult(string Status, AdapterRef? Update, long Resume
 public sealed class UpdateUploader(CoordinatorConnection connection, AgentStateStore state, RetryPolicy retry, UploadSettings settings,
     ILogger<UpdateUploader> logger)
 {
+    /// <summary>The coordinator's typed trailer on a stream opened at the wrong offset: the offset to resume from.</summary>
+    public const string AcknowledgedOffsetTrailer = "acknowledged-offset";
+
     /// <summary>Stable across retries and restarts of the same update; 1 to 64 of [A-Za-z0-9_-].</summary>
     public static string UploadIdFor(RoundProgress progress) => $"r{progress.Round}-{progress.UpdateSha256![..40]}";
 
@@ -44,19 +47,19 @@ public sealed class UpdateUploader(CoordinatorConnection connection, AgentStateS
                     return (response, offset, bytes);
                 }, cancellation);
                 if (resumedAt < 0) resumedAt = offset;
-                if (response.Status == "INCOMPLETE")
+                if (response.UploadStatus == UploadStatus.Incomplete)
                 {
                     logger.LogWarning("Upload {UploadId} stopped at byte {Offset:N0} of {Size:N0}; resuming", progress.UploadId, response.AcknowledgedOffset, progress.UpdateSize);
                     continue;
                 }
-                var result = new UploadResult(response.Status, response.Update, resumedAt, sent);
+                var result = new UploadResult(response.UploadStatus, response.Update, resumedAt, sent);
                 progress = progress with { Phase = RoundPhase.Uploaded };
                 state.SaveProgress(progress);
                 return (progress, result);
             }
-            catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition && e.Status.Detail.Contains("resume from", StringComparison.Ordinal) && ++refusals < 5)
+            catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition && e.Trailers.Get(AcknowledgedOffsetTrailer) is not null && ++refusals < 5)
             {
-                // Another stream acknowledged more in the meantime: ask again where to continue.
+                // Another stream acknowledged more in the meantime (the trailer says how much): ask again where to continue.
                 logger.LogInformation("Upload {UploadId}: {Reason}", progress.UploadId, e.Status.Detail);
             }
         }

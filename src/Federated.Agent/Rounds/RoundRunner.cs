@@ -1,7 +1,9 @@
 using Federated.Agent.Hosting;
 using Federated.Agent.Remote;
 using Federated.Agent.State;
+using Federated.Core.Formats;
 using Federated.Protocol.V1;
+using Federated.Training.Rounds;
 using Federated.Training.Training;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
@@ -37,7 +39,7 @@ public sealed class RoundRunner(CoordinatorConnection connection, AgentStateStor
         }
         var (uploaded, result) = await uploader.UploadAsync(progress, cancellation);
         logger.LogInformation("Round {Federation}/{Round}: update {Status}; sent {Sent:N0} of {Size:N0} bytes (resumed at byte {ResumedAt:N0})",
-            task.FederationId, task.Round, result.Status, result.BytesSent, uploaded.UpdateSize, result.ResumedAt);
+            task.FederationId, task.Round, result.Status.ToString().ToUpperInvariant(), result.BytesSent, uploaded.UpdateSize, result.ResumedAt);
         await ReportAsync(uploaded, cancellation);
         return true;
     }
@@ -45,24 +47,34 @@ public sealed class RoundRunner(CoordinatorConnection connection, AgentStateStor
     async Task<RoundProgress> TrainAsync(TrainingTask task, CancellationToken cancellation)
     {
         var chain = await GlobalChainAsync(task, cancellation);
-        int rank = options.MaxRank is { } max ? Math.Min(max, task.Rank) : task.Rank;
+        var initRef = task.InitAdapter is { Size: > 0 } i ? i : null;
+        if (initRef is not null) await downloader.DownloadAsync(initRef, cancellation);
+        // An init fixes the rank (the federation handed this client its share at the assigned rank); fresh branches may train lower.
+        int rank = initRef is null && options.MaxRank is { } max ? Math.Min(max, task.Rank) : task.Rank;
+        if (initRef is not null && options.MaxRank < task.Rank)
+            logger.LogWarning("Round {Federation}/{Round}: Agent:MaxRank {MaxRank} is below the assigned rank {Rank}, but {Strategy} continues the adapter it hands out at that rank",
+                task.FederationId, task.Round, options.MaxRank, task.Rank, task.Strategy);
         // Below the assigned rank, alpha shrinks with it so the LoRA scale alpha / r stays what the federation chose.
         double alpha = task.LoraAlpha * rank / task.Rank;
-        var plan = new LocalTrainingPlan(task.BaseModel, task.TargetModules, rank, alpha, task.Training.LoraDropout,
-            task.Training.LocalSteps, task.Training.BatchSize, task.Training.LearningRate, Seed: options.Seed * 100_003L + task.Round);
-        logger.LogInformation("Round {Federation}/{Round}: training rank {Rank} (assigned {Assigned}) on {Modules} for {Steps} steps, batch {Batch}, lr {LearningRate:G3}, {Examples:N0} examples, {Globals} global adapter(s) merged",
-            task.FederationId, task.Round, rank, task.Rank, string.Join(",", task.TargetModules), plan.Steps, plan.BatchSize, plan.LearningRate, model.TrainingExamples, chain.Count);
+        // The coordinator's seed makes fresh branches reproducible per federation; the agent's own seed varies its data order.
+        long seed = unchecked(task.Seed ^ (options.Seed * 100_003L + task.Round));
+        var plan = new ClientRoundTask(task.TargetModules, rank, alpha, task.Training.LoraDropout,
+            task.Training.LocalSteps, task.Training.BatchSize, task.Training.LearningRate, seed, task.BaseModel, task.Frozen == FrozenFactors.A);
+        logger.LogInformation("Round {Federation}/{Round}: {Strategy}, training rank {Rank} (assigned {Assigned}) on {Modules} for {Steps} steps, batch {Batch}, lr {LearningRate:G3}, {Examples:N0} examples, {Globals} history delta(s) merged, {Start}",
+            task.FederationId, task.Round, task.Strategy, rank, task.Rank, string.Join(",", task.TargetModules), plan.Steps, plan.BatchSize, plan.LearningRate, model.TrainingExamples, chain.Count,
+            initRef is null ? "fresh branches" : $"continuing {initRef.Sha256[..12]}{(plan.FreezeA ? " with A frozen" : "")}");
 
         string updatePath = state.UpdatePath(task.FederationId, task.Round);
         var compression = UploadCompression.FromOptions(options);
         // Everything that shapes the training (the record prints its values, but not a list's): a checkpoint of anything else is not continued.
         string run = string.Join("|", task.FederationId, task.Round, plan with { TargetModules = [] }, string.Join(",", plan.TargetModules),
-            string.Join(",", chain.Select(g => g.Sha256)));
+            string.Join(",", chain.Select(g => g.Sha256)), initRef?.Sha256);
         var checkpoint = new TrainingCheckpoint(state.CheckpointPath(task.FederationId, task.Round), options.CheckpointInterval, run);
         var update = await Task.Run(() =>
         {
             model.MergeGlobals(chain.Select(g => (g.Sha256, state.AdapterPath(g.Sha256))).ToList());
-            return model.Train(plan, updatePath, new StepLogger(logger, plan.Steps), cancellation, compression, checkpoint);
+            using var init = initRef is null ? null : AdapterPayload.Read(File.ReadAllBytes(state.AdapterPath(initRef.Sha256)), $"init {initRef.Sha256}");
+            return model.Train(plan, updatePath, new StepLogger(logger, plan.Steps), cancellation, compression, checkpoint, init);
         }, cancellation);
         if (update.Metrics.TryGetValue("resumed_at_step", out var resumedAt))
             logger.LogInformation("Round {Federation}/{Round}: continued local training from its checkpoint at step {Step} of {Steps}",

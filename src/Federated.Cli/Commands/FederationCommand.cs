@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Federated.Cli.Remote;
+using Federated.Training;
+using Federated.Training.Models;
 
 namespace Federated.Cli.Commands;
 
@@ -24,7 +26,12 @@ static class FederationCommand
     {
         var id = new Argument<string>("id") { Description = "Federation id: 1 to 64 letters, digits, '-', '_' or '.'" };
         var config = new Option<string?>("--config") { Description = "A JSON file holding the config (the API's \"config\" object); the options below override it" };
-        var baseModel = new Option<string?>("--base-model") { Description = "The base model every participant holds (required unless in --config)" };
+        var baseModel = new Option<string?>("--base-model") { Description = "The base model every participant holds (required unless in --config or --base-model-dir)" };
+        var baseModelDir = new Option<string?>("--base-model-dir")
+        {
+            Description = "An HF model directory: its config.json pins every target module's shape (the federation's architecture), " +
+                          "so uploads are checked against the base; also the base model's name unless --base-model gives one",
+        };
         var modules = new Option<string?>("--target-modules") { Description = "PEFT target modules, comma-separated (default: q_proj,v_proj)" };
         var strategy = new Option<string?>("--strategy") { Description = "fedit, zero-padding, hetlora, flora, flexlora or ffa (default: flora)" };
         var rule = new Option<string?>("--rule") { Description = "Robust rule, as in fed aggregate (default: none, the weighted mean)" };
@@ -47,12 +54,17 @@ static class FederationCommand
 
         var command = new Command("create", "Create a federation (fields not given take the coordinator's defaults)")
         {
-            id, config, baseModel, modules, strategy, rule, pre, byzantine, normCap, rounds, perRound, quorum, deadline,
+            id, config, baseModel, baseModelDir, modules, strategy, rule, pre, byzantine, normCap, rounds, perRound, quorum, deadline,
             clientTimeout, rankPolicy, localSteps, learningRate, seed,
         };
         command.SetAction(async (parse, ct) =>
         {
             var body = parse.GetValue(config) is { } file ? ReadConfig(file) : [];
+            if (parse.GetValue(baseModelDir) is { } dir)
+            {
+                body["architecture"] = Architecture(dir);
+                Set(body, "baseModel", Path.GetFileName(Path.GetFullPath(dir).TrimEnd('/')));
+            }
             Set(body, "baseModel", parse.GetValue(baseModel));
             if (parse.GetValue(modules) is { } m)
                 body["targetModules"] = new JsonArray(m.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => (JsonNode)s!).ToArray());
@@ -86,6 +98,23 @@ static class FederationCommand
             return FedCommandLine.ExitOk;
         });
         return command;
+    }
+
+    /// <summary>The architecture fields of an HF config.json (as the API's "architecture" object).</summary>
+    static JsonObject Architecture(string directory)
+    {
+        string path = Path.Combine(directory, "config.json");
+        if (!File.Exists(path)) throw new ArgumentException($"--base-model-dir: no config.json in {directory}");
+        LlamaConfig c;
+        try { c = LlamaConfig.Read(path); }
+        catch (ModelFormatException e) { throw new ArgumentException($"--base-model-dir: {e.Message}"); }
+        var architecture = new JsonObject
+        {
+            ["hiddenSize"] = c.HiddenSize, ["numHiddenLayers"] = c.NumHiddenLayers, ["numAttentionHeads"] = c.NumAttentionHeads,
+            ["numKeyValueHeads"] = c.KeyValueHeads, ["intermediateSize"] = c.IntermediateSize,
+        };
+        if (c.HeadDimOverride is { } headDim) architecture["headDim"] = headDim;
+        return architecture;
     }
 
     static Command CreateList(RemoteOptions remote)

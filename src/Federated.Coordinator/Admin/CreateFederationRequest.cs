@@ -19,7 +19,8 @@ public sealed record FederationConfigRequest(
     TimeSpan? ClientTimeout = null,
     double? MinReputation = null,
     int? MaxConsecutiveFailures = null,
-    long? Seed = null)
+    long? Seed = null,
+    ModelArchitecture? Architecture = null)
 {
     /// <exception cref="FederationException">InvalidArgument without a base model. Everything else the federation grain checks.</exception>
     public FederationConfig ToConfig()
@@ -42,6 +43,7 @@ public sealed record FederationConfigRequest(
             MinReputation = MinReputation ?? d.MinReputation,
             MaxConsecutiveFailures = MaxConsecutiveFailures ?? d.MaxConsecutiveFailures,
             Seed = Seed ?? d.Seed,
+            Architecture = Architecture,
         };
     }
 }

@@ -61,9 +61,9 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
             case FederationStatus.Created:
                 return Wait(RoundBusyRetry, $"federation '{federation.Id}' has not started");
             case FederationStatus.Completed:
-                return new GetTaskResponse { Done = new Done { Reason = $"federation '{federation.Id}' completed {federation.CompletedRounds} rounds", FinalAdapter = Ref(federation.GlobalAdapter) } };
+                return Done(federation, DoneStatus.Completed, $"federation '{federation.Id}' completed {federation.CompletedRounds} rounds");
             case FederationStatus.Failed:
-                return new GetTaskResponse { Done = new Done { Reason = $"federation '{federation.Id}' failed: {federation.FailureReason}", FinalAdapter = Ref(federation.GlobalAdapter) } };
+                return Done(federation, DoneStatus.Failed, $"federation '{federation.Id}' failed: {federation.FailureReason}");
         }
 
         var round = grains.GetGrain<IRoundGrain>(GrainKeys.Round(federation.Id, federation.CurrentRound));
@@ -94,13 +94,21 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
             GlobalAdapter = Ref(assignment.Global),
             Deadline = Timestamp.FromDateTime(DateTime.SpecifyKind(assignment.Deadline, DateTimeKind.Utc)),
             Submitted = assignment.Submitted,
+            InitAdapter = Ref(assignment.Init),
+            Frozen = assignment.FreezeA ? FrozenFactors.A : FrozenFactors.None,
+            Seed = assignment.Seed,
+            Strategy = assignment.Strategy ?? "",
         };
         task.TargetModules.Add(assignment.TargetModules);
-        task.GlobalAdapters.Add(federation.History
-            .Where(r => r.Status == RoundStatus.Closed && r.GlobalAdapter is not null && r.Round < assignment.Round)
-            .OrderBy(r => r.Round)
-            .Select(r => new RoundAdapter { Round = r.Round, Adapter = Ref(r.GlobalAdapter) }));
+        task.GlobalAdapters.Add((assignment.History ?? []).Select(d => new RoundAdapter { Round = d.Round, Adapter = Ref(d.Adapter) }));
         return new GetTaskResponse { Task = task };
+    }
+
+    static GetTaskResponse Done(FederationView federation, DoneStatus status, string reason)
+    {
+        var done = new Done { Reason = reason, Status = status, FinalAdapter = Ref(federation.GlobalAdapter) };
+        done.Model.Add((federation.Model ?? FederationModel.Empty).Deltas().Select(d => Ref(d)));
+        return new GetTaskResponse { Done = done };
     }
 
     public override async Task DownloadAdapter(DownloadAdapterRequest request, IServerStreamWriter<AdapterChunk> responseStream, ServerCallContext context)
@@ -112,7 +120,7 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
         var view = await Call(grains.GetGrain<IClientGrain>(AgentAuthentication.ClientOf(context)).GetAsync);
         var federation = await Call(() => grains.GetGrain<IFederationGrain>(view.FederationId).GetAsync());
         var stored = new StoredUpdate(wanted.Sha256, wanted.Size);
-        if (federation.GlobalAdapter != stored && federation.History.All(r => r.GlobalAdapter != stored))
+        if (federation.GlobalAdapter != stored && federation.History.All(r => r.GlobalAdapter != stored) && federation.Model?.References(stored) != true)
             throw new RpcException(new Status(StatusCode.NotFound, $"no adapter {stored} in federation '{federation.Id}'"));
 
         await using var content = await store.OpenReadAsync(wanted, request.Offset, context.CancellationToken);
@@ -148,16 +156,16 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
         catch (UploadException e) { throw AgentStatus.From(e); }
         catch (ArgumentException e) { throw AgentStatus.Invalid(e.Message); }
         if (header.Offset != offset)
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"upload '{header.UploadId}' continues at offset {offset}, not {header.Offset}: resume from {offset}"));
+            throw AgentStatus.ResumeAt(offset, $"upload '{header.UploadId}' continues at offset {offset}, not {header.Offset}: resume from {offset}");
 
         offset = await ReceiveAsync(requestStream, clientId, header, offset, ct);
         if (offset < header.Size)
-            return new UploadUpdateResponse { Status = "INCOMPLETE", AcknowledgedOffset = offset };
+            return new UploadUpdateResponse { Status = "INCOMPLETE", UploadStatus = UploadStatus.Incomplete, AcknowledgedOffset = offset };
 
         UpdateReference reference;
         try
         {
-            reference = await staging.CompleteAsync(clientId, header.UploadId, new UploadValidation(store, assignment, header.Size), ct);
+            reference = await staging.CompleteAsync(clientId, header.UploadId, new UploadValidation(store, assignment, header.Size, header.Rank), ct);
         }
         catch (UploadException e) { throw AgentStatus.From(e); }
         catch (RpcException)
@@ -171,9 +179,11 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
         if (!receipt.IsAccepted) throw AgentStatus.From(receipt);
         logger.LogInformation("Client {Client} submitted {Update} to round {Federation}/{Round} ({Status})",
             clientId, reference, header.FederationId, header.Round, receipt.Status);
+        bool duplicate = receipt.Status == SubmissionStatus.Duplicate;
         return new UploadUpdateResponse
         {
-            Status = receipt.Status == SubmissionStatus.Duplicate ? "DUPLICATE" : "ACCEPTED",
+            Status = duplicate ? "DUPLICATE" : "ACCEPTED",
+            UploadStatus = duplicate ? UploadStatus.Duplicate : UploadStatus.Accepted,
             Update = Ref(reference.ToStoredUpdate()),
             AcknowledgedOffset = header.Size,
         };

@@ -1,14 +1,19 @@
 using Federated.Contracts;
 using Federated.Core.Adapters;
+using Federated.Core.Federation;
 using Federated.Core.Formats;
+using Federated.Grains;
+using Federated.Grains.Federations;
 using Federated.Storage;
+using Grpc.Core;
 
 namespace Federated.Coordinator.Agents;
 
 /// <summary>
 /// Sits between a completed upload and the update store: a payload that is not an adapter this client may
-/// submit in this round (malformed, other modules, another base model, rank above its assignment) is refused
-/// with InvalidArgument before anything is stored.
+/// submit in this round (malformed, or refused by <see cref="UpdateAdmission"/>: another base model, modules or shapes
+/// other than the base model's, rank above its assignment or other than declared, a changed frozen factor) is refused
+/// with InvalidArgument naming the module and both shapes, before anything is stored.
 /// <para>
 /// Streaming: only the safetensors header is read and checked (<see cref="AdapterPayload.Describe(ReadOnlyMemory{byte}, long, string)"/>:
 /// everything a full read checks of a plain payload), then the header and the rest of the bytes flow on into the store,
@@ -19,7 +24,8 @@ namespace Federated.Coordinator.Agents;
 /// </para>
 /// </summary>
 /// <param name="size">The declared size: the staging delivers exactly these bytes or fails the put with a hash mismatch.</param>
-sealed class UploadValidation(IUpdateStore store, Assignment assignment, long size) : IAdoptingUpdateStore
+/// <param name="declaredRank">The upload header's rank: the payload's must be the same.</param>
+sealed class UploadValidation(IUpdateStore store, Assignment assignment, long size, int declaredRank) : IAdoptingUpdateStore
 {
     /// <summary>
     /// A header bigger than this is refused: it is read into memory before any check. Real headers are tens of KB
@@ -31,13 +37,13 @@ sealed class UploadValidation(IUpdateStore store, Assignment assignment, long si
     public async Task<UpdateReference> PutAsync(Stream content, CancellationToken cancellationToken = default)
     {
         var (prefix, description) = await ReadHeaderAsync(content, cancellationToken);
-        if (description.Compression is not null)
+        if (NeedsValues(description))
         {
-            var buffer = await ReadCompressedAsync(prefix, content, cancellationToken);
+            var buffer = await ReadWholeAsync(prefix, content, cancellationToken);
             buffer.Position = 0;
             return await store.PutAsync(buffer, cancellationToken);
         }
-        Check(description.BaseModel, description.TargetModules, description.Modules.Select(m => (m.Name, m.Rank)));
+        Check(description);
         return await store.PutAsync(new PrefixedStream(prefix, content), cancellationToken);
     }
 
@@ -47,10 +53,10 @@ sealed class UploadValidation(IUpdateStore store, Assignment assignment, long si
         await using (var content = new FileStream(verifiedFile, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous))
         {
             var (prefix, description) = await ReadHeaderAsync(content, cancellationToken);
-            if (description.Compression is not null)
-                await (await ReadCompressedAsync(prefix, content, cancellationToken)).DisposeAsync();
+            if (NeedsValues(description))
+                await (await ReadWholeAsync(prefix, content, cancellationToken)).DisposeAsync();
             else
-                Check(description.BaseModel, description.TargetModules, description.Modules.Select(m => (m.Name, m.Rank)));
+                Check(description);
         }
         return await adopting.TryAdoptAsync(verifiedFile, reference, cancellationToken);
     }
@@ -72,9 +78,14 @@ sealed class UploadValidation(IUpdateStore store, Assignment assignment, long si
         }
     }
 
-    /// <summary>Reads a compressed payload whole and checks it; returns its bytes.</summary>
-    async Task<MemoryStream> ReadCompressedAsync(byte[] prefix, Stream rest, CancellationToken cancellationToken)
+    /// <summary>A compressed payload's shapes live in its data; a frozen factor is compared by value.</summary>
+    bool NeedsValues(AdapterDescription description) => description.Compression is not null || assignment.FreezeA;
+
+    /// <summary>Reads a payload whole and checks it with its values; returns its bytes.</summary>
+    async Task<MemoryStream> ReadWholeAsync(byte[] prefix, Stream rest, CancellationToken cancellationToken)
     {
+        // The header passed first: structure is refused before the data is read.
+        if (AdapterPayload.Describe(prefix, size, Source) is { Compression: null } plain) Check(plain);
         var buffer = new MemoryStream();
         buffer.Write(prefix);
         await rest.CopyToAsync(buffer, cancellationToken);
@@ -88,20 +99,26 @@ sealed class UploadValidation(IUpdateStore store, Assignment assignment, long si
             throw AgentStatus.Invalid($"malformed adapter: {e.Message}");
         }
         using (adapter)
-            Check(adapter.BaseModel, adapter.TargetModules, adapter.Modules.Select(m => (m.Name, m.Rank)));
+        using (var frozen = assignment.FreezeA ? await ReadInitAsync(cancellationToken) : null)
+            Refuse(UpdateAdmission.Check(adapter, declaredRank, Rules(frozen)));
         return buffer;
     }
 
-    void Check(string? baseModel, IReadOnlyList<string> targetModules, IEnumerable<(string Name, int Rank)> modules)
+    async Task<LoraAdapter> ReadInitAsync(CancellationToken cancellationToken)
     {
-        if (baseModel is { } trainedOn && trainedOn != assignment.BaseModel)
-            throw AgentStatus.Invalid($"the adapter was trained on '{trainedOn}', the federation's base model is '{assignment.BaseModel}'");
-        var foreign = targetModules.Except(assignment.TargetModules).ToList();
-        if (foreign.Count > 0)
-            throw AgentStatus.Invalid($"the adapter adapts {string.Join(", ", foreign)}; the federation's target modules are {string.Join(", ", assignment.TargetModules)}");
-        foreach (var (name, rank) in modules)
-            if (rank > assignment.Rank)
-                throw AgentStatus.Invalid($"module '{name}' has rank {rank}, above the assigned rank {assignment.Rank}");
+        if (assignment.Init is not { } init)
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, "the round freezes A, but this client was handed no adapter to take it from"));
+        return AdapterPayload.Read(await store.ReadAsync(init.ToReference(), cancellationToken), $"init {init}");
+    }
+
+    void Check(AdapterDescription description) => Refuse(UpdateAdmission.Check(description, declaredRank, Rules(null)));
+
+    AdmissionRules Rules(LoraAdapter? frozen) =>
+        BaseModelManifest.Admission(assignment.BaseModel, assignment.TargetModules, assignment.Architecture, assignment.Rank, frozen);
+
+    static void Refuse(AdmissionRefusal? refusal)
+    {
+        if (refusal is not null) throw AgentStatus.Invalid(refusal.Message);
     }
 
     public Task<byte[]> ReadAsync(UpdateReference reference, CancellationToken cancellationToken = default) => store.ReadAsync(reference, cancellationToken);

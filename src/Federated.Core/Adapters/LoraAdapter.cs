@@ -44,6 +44,8 @@ public sealed class LoraAdapter : IDisposable
 
     public long ParameterCount => Modules.Sum(m => m.A.numel() + m.B.numel());
 
+    public LoraAdapter Clone() => new(Modules.Select(m => m.Clone()), BaseModel);
+
     /// <summary>A copy with every factor converted to <paramref name="dtype"/>.</summary>
     public LoraAdapter To(ScalarType dtype) =>
         new(Modules.Select(m => m.With(m.A.to(dtype).detach().clone(), m.B.to(dtype).detach().clone(), m.Alpha)), BaseModel);

@@ -22,9 +22,11 @@ public sealed record AggregatorOptions(
 {
     /// <param name="rootUpdate">fltrust: the server's own update on clean root data.</param>
     /// <exception cref="ArgumentException">An unknown name, or a combination that does not exist (e.g. a pre-aggregator without a Gram rule).</exception>
-    public Aggregator Build(LoraAdapter? rootUpdate = null)
+    /// <param name="combiner">Combines the factors instead of <see cref="Strategy"/>'s one-shot form (a federation's strategy across rounds).</param>
+    /// <param name="expectedModules">The base model's target modules: updates are checked against them instead of against each other.</param>
+    public Aggregator Build(LoraAdapter? rootUpdate = null, IAggregationStrategy? combiner = null, IReadOnlyList<ModuleShape>? expectedModules = null)
     {
-        var limits = new HygieneLimits(NormCap);
+        var limits = new HygieneLimits(NormCap, expectedModules);
         if (Rule is not null && RobustRules.CoordinateWiseNames.Contains(Rule.ToLowerInvariant()))
         {
             if (PreAggregator is not null) throw new ArgumentException($"a pre-aggregator works with the Gram-based rules, not {Rule}");
@@ -33,6 +35,6 @@ public sealed record AggregatorOptions(
         var robust = Rule is not null ? RobustRules.Create(Rule, F, Tau, rootUpdate) : null;
         if (PreAggregator is not null)
             robust = RobustRules.WithPreAggregator(PreAggregator, robust ?? throw new ArgumentException("a pre-aggregator needs a rule to run after it"), F);
-        return new Aggregator(AggregationStrategies.Create(Strategy, Rank, DType), robust, limits);
+        return new Aggregator(combiner ?? AggregationStrategies.Create(Strategy, Rank, DType), robust, limits);
     }
 }

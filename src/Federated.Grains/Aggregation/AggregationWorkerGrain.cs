@@ -1,17 +1,21 @@
 using System.Diagnostics;
 using Federated.Contracts;
 using Federated.Core.Adapters;
+using Federated.Core.Federation;
 using Federated.Core.Formats;
 using Federated.Core.Robust;
+using Federated.Grains.Federations;
 using Federated.Storage;
 using Orleans.Concurrency;
 
 namespace Federated.Grains.Aggregation;
 
 /// <summary>
-/// Loads a round's updates from the store, reads and checks them, and runs Federated.Core's
-/// <see cref="Aggregator"/>. The math runs on the thread pool, not on the silo's scheduler threads.
-/// An update that cannot be loaded or read is rejected with its reason; the others still aggregate.
+/// Loads a round's updates from the store, admits them (<see cref="UpdateAdmission"/>, against the base model's manifest),
+/// runs Federated.Core's <see cref="Aggregator"/> with the federation's strategy, and forms the federation's next model:
+/// the round's aggregate joins the history, or becomes the live adapter with each rank's init. The math runs on the
+/// thread pool, not on the silo's scheduler threads. An update that cannot be loaded or admitted is rejected with its
+/// reason; the others still aggregate.
 /// </summary>
 [StatelessWorker]
 public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetrics metrics) : Grain, IAggregationWorkerGrain
@@ -19,21 +23,80 @@ public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetric
     public async Task<AggregationOutcome> AggregateAsync(AggregationJob job)
     {
         long started = Stopwatch.GetTimestamp();
-        var payloads = await Task.WhenAll(job.Updates.Select(LoadAsync));
-        var (global, outcomes, failure) = await Task.Run(() => Aggregate(job, payloads));
-        StoredUpdate? stored = null;
-        if (global is not null)
-            stored = (await store.PutAsync(new MemoryStream(global, writable: false))).ToStoredUpdate();
-        var duration = Stopwatch.GetElapsedTime(started);
-        metrics.AggregationFinished(duration);
-        return new AggregationOutcome(stored, outcomes, duration, failure);
+        var strategy = FederatedStrategies.Get(job.Settings.Strategy);
+        var payloads = await Task.WhenAll(job.Updates.Select(u => LoadAsync(u.Update)));
+        var inits = strategy.FreezesA ? await LoadDistinctAsync(job.Updates.Select(u => u.Init)) : [];
+        try
+        {
+            var (global, outcomes, failure) = await Task.Run(() => Aggregate(job, strategy, payloads, inits));
+            if (global is null)
+                return new AggregationOutcome(null, outcomes, Elapsed(started), failure);
+            var (stored, model) = await NextModelAsync(job, strategy, global);
+            return new AggregationOutcome(stored, outcomes, Elapsed(started), null, model);
+        }
+        finally
+        {
+            foreach (var init in inits.Values) init?.Dispose();
+        }
     }
 
-    async Task<(byte[]? Bytes, string? Error)> LoadAsync(JobUpdate update)
+    public async Task<FederationModel> InitializeAsync(ModelJob job)
+    {
+        var strategy = FederatedStrategies.Get(job.Strategy);
+        var shapes = BaseModelManifest.ModuleShapes(job.Architecture, job.TargetModules);
+        int rank = job.Ranks.Max();
+        using var live = shapes is null ? null : strategy.InitialLive(shapes, rank, job.AlphaPerRank * rank, job.Seed, job.BaseModel);
+        if (live is null) return FederationModel.Empty;
+        return new FederationModel([], await PutAsync(live), await InitsAsync(job, strategy, live));
+    }
+
+    TimeSpan Elapsed(long started)
+    {
+        var duration = Stopwatch.GetElapsedTime(started);
+        metrics.AggregationFinished(duration);
+        return duration;
+    }
+
+    /// <summary>Flora: the stack joins the history. Otherwise: the next live adapter, and what each rank continues from.</summary>
+    async Task<(StoredUpdate Global, FederationModel? Model)> NextModelAsync(AggregationJob job, FederatedStrategy strategy, LoraAdapter aggregate)
+    {
+        if (job.Model is not { } m)
+        {
+            using (aggregate) return (await PutAsync(aggregate), null);
+        }
+        if (strategy.AccumulatesHistory)
+        {
+            using (aggregate)
+            {
+                var stored = await PutAsync(aggregate);
+                return (stored, m.Model with { History = [.. m.Model.History, new RoundDelta(job.Round, stored)], Live = null, Inits = [] });
+            }
+        }
+        using var previous = m.Model.Live is { } liveRef ? Read(await store.ReadAsync(liveRef.ToReference()), $"live adapter {liveRef}") : null;
+        using var live = strategy.NextLive(previous, aggregate);
+        var storedLive = await PutAsync(live);
+        return (storedLive, m.Model with { Live = storedLive, Inits = await InitsAsync(m, strategy, live) });
+    }
+
+    async Task<RankedAdapter[]> InitsAsync(ModelJob job, FederatedStrategy strategy, LoraAdapter live)
+    {
+        var inits = new List<RankedAdapter>();
+        foreach (int rank in job.Ranks)
+        {
+            using var init = await Task.Run(() => strategy.ClientInit(live, rank, job.AlphaPerRank * rank));
+            if (init is not null) inits.Add(new RankedAdapter(rank, await PutAsync(init)));
+        }
+        return [.. inits];
+    }
+
+    async Task<StoredUpdate> PutAsync(LoraAdapter adapter) =>
+        (await store.PutAsync(new MemoryStream(AdapterPayload.ToBytes(adapter), writable: false))).ToStoredUpdate();
+
+    async Task<(byte[]? Bytes, string? Error)> LoadAsync(StoredUpdate update)
     {
         try
         {
-            return (await store.ReadAsync(update.Update.ToReference()), null);
+            return (await store.ReadAsync(update.ToReference()), null);
         }
         catch (UpdateStoreException e)
         {
@@ -41,17 +104,31 @@ public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetric
         }
     }
 
-    static (byte[]? Global, ClientOutcomeView[] Outcomes, string? Failure) Aggregate(AggregationJob job, (byte[]? Bytes, string? Error)[] payloads)
+    /// <summary>The inits clients were handed (for the frozen-factor check), each read once.</summary>
+    async Task<Dictionary<StoredUpdate, LoraAdapter?>> LoadDistinctAsync(IEnumerable<StoredUpdate?> references)
+    {
+        var loaded = new Dictionary<StoredUpdate, LoraAdapter?>();
+        foreach (var reference in references.OfType<StoredUpdate>().Distinct())
+        {
+            var (bytes, _) = await LoadAsync(reference);
+            loaded[reference] = bytes is null ? null : Read(bytes, $"init {reference}");
+        }
+        return loaded;
+    }
+
+    static (LoraAdapter? Global, ClientOutcomeView[] Outcomes, string? Failure) Aggregate(AggregationJob job, FederatedStrategy strategy,
+        (byte[]? Bytes, string? Error)[] payloads, Dictionary<StoredUpdate, LoraAdapter?> inits)
     {
         var outcomes = new ClientOutcomeView?[job.Updates.Length];
         var updates = new List<ClientUpdate>();
         var positions = new List<int>();
+        var architecture = job.Model?.Architecture;
         try
         {
             for (int k = 0; k < job.Updates.Length; k++)
             {
                 var u = job.Updates[k];
-                var (adapter, error) = payloads[k].Error is { } loadError ? (null, loadError) : Read(u, payloads[k].Bytes!, job);
+                var (adapter, error) = payloads[k].Error is { } loadError ? (null, loadError) : Admit(u, payloads[k].Bytes!, job, strategy, inits);
                 if (adapter is null)
                 {
                     outcomes[k] = new ClientOutcomeView(u.ClientId, false, 0, 0, null, error);
@@ -67,7 +144,9 @@ public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetric
             AggregationResult result;
             try
             {
-                result = new AggregatorOptions(s.Strategy, s.Rule, s.PreAggregator, s.ByzantineCount, s.Tau, s.OutputRank, s.NormCap).Build().Aggregate(updates);
+                result = new AggregatorOptions(s.Strategy, s.Rule, s.PreAggregator, s.ByzantineCount, s.Tau, s.OutputRank, s.NormCap)
+                    .Build(combiner: strategy.Combiner(), expectedModules: BaseModelManifest.ModuleShapes(architecture, job.TargetModules))
+                    .Aggregate(updates);
             }
             // Deterministic refusals (incompatible updates, a rule that needs more clients than arrived): retrying
             // cannot help, so the round fails with the reason instead.
@@ -77,12 +156,9 @@ public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetric
                     outcomes[k] = new ClientOutcomeView(job.Updates[k].ClientId, false, 0, 0, null, $"not aggregated: {e.Message}");
                 return (null, Complete(outcomes), e.Message);
             }
-            using (result)
-            {
-                foreach (var (c, k) in result.Report.Clients.Zip(positions))
-                    outcomes[k] = new ClientOutcomeView(c.ClientId, c.Accepted, c.Weight, c.Coefficient, c.Norm, c.RejectionMessage);
-                return (AdapterPayload.ToBytes(result.Global), Complete(outcomes), null);
-            }
+            foreach (var (c, k) in result.Report.Clients.Zip(positions))
+                outcomes[k] = new ClientOutcomeView(c.ClientId, c.Accepted, c.Weight, c.Coefficient, c.Norm, c.RejectionMessage);
+            return (result.Global, Complete(outcomes), null);
         }
         finally
         {
@@ -90,26 +166,33 @@ public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetric
         }
     }
 
-    static (LoraAdapter? Adapter, string? Error) Read(JobUpdate u, byte[] bytes, AggregationJob job)
+    /// <summary>Reads an update and runs the admission check the upload path ran on its header, now with its values.</summary>
+    static (LoraAdapter? Adapter, string? Error) Admit(JobUpdate u, byte[] bytes, AggregationJob job, FederatedStrategy strategy,
+        Dictionary<StoredUpdate, LoraAdapter?> inits)
     {
         LoraAdapter adapter;
         try
         {
-            adapter = AdapterPayload.Read(bytes, $"update {u.Update}");
+            adapter = Read(bytes, $"update {u.Update}");
         }
         catch (AdapterFormatException e)
         {
             return (null, $"malformed: {e.Message}");
         }
-        string? error = null;
-        if (adapter.BaseModel is { } trainedOn && trainedOn != job.BaseModel)
-            error = $"trained on base model '{trainedOn}', but the federation's is '{job.BaseModel}'";
-        else if (adapter.TargetModules.Except(job.TargetModules).ToList() is { Count: > 0 } foreign)
-            error = $"adapts {string.Join(", ", foreign)}, outside the federation's target modules ({string.Join(", ", job.TargetModules)})";
-        if (error is null) return (adapter, null);
+        LoraAdapter? frozen = null;
+        if (strategy.FreezesA && (u.Init is null || !inits.TryGetValue(u.Init, out frozen) || frozen is null))
+        {
+            adapter.Dispose();
+            return (null, $"the frozen A this client was handed ({u.Init?.ToString() ?? "none"}) cannot be read");
+        }
+        var refusal = UpdateAdmission.Check(adapter, declaredRank: null,
+            BaseModelManifest.Admission(job.BaseModel, job.TargetModules, job.Model?.Architecture, u.AllowedRank, frozen));
+        if (refusal is null) return (adapter, null);
         adapter.Dispose();
-        return (null, error);
+        return (null, refusal.Message);
     }
+
+    static LoraAdapter Read(byte[] bytes, string source) => AdapterPayload.Read(bytes, source);
 
     static ClientOutcomeView[] Complete(ClientOutcomeView?[] outcomes) => outcomes.Select(o => o!).ToArray();
 }

@@ -1,5 +1,5 @@
 using Federated.Contracts;
-using Federated.Core.Aggregation;
+using Federated.Core.Federation;
 using Federated.Core.Robust;
 
 namespace Federated.Grains.Federations;
@@ -40,6 +40,7 @@ static class FederationConfigValidation
         Require(c.ClientTimeout > TimeSpan.Zero, $"clientTimeout: must be positive, not {c.ClientTimeout}");
         Require(c.MinReputation is >= 0 and < 1, $"minReputation: must be in [0, 1), not {c.MinReputation}");
         Require(c.MaxConsecutiveFailures >= 1, $"maxConsecutiveFailures: must be at least 1, not {c.MaxConsecutiveFailures}");
+        if (c.Architecture is { } arch) ValidateArchitecture(arch, c, errors);
 
         if (errors.Count > 0)
             throw new FederationException(FederationError.InvalidArgument, $"federation '{id}': " + string.Join("; ", errors));
@@ -48,8 +49,8 @@ static class FederationConfigValidation
     static void ValidateAggregation(FederationConfig c, List<string> errors)
     {
         var a = c.Aggregation;
-        if (!AggregationStrategies.Names.Contains(a.Strategy))
-            errors.Add($"aggregation.strategy: '{a.Strategy}' is not one of {string.Join(", ", AggregationStrategies.Names)}");
+        if (!FederatedStrategies.TryGet(a.Strategy ?? "", out var strategy))
+            errors.Add($"aggregation.strategy: '{a.Strategy}' is not one of {string.Join(", ", FederatedStrategies.Names)}");
         var rules = RobustRules.Names.Concat(RobustRules.CoordinateWiseNames).Where(r => r != "fltrust").ToList();
         if (a.Rule == "fltrust")
             errors.Add("aggregation.rule: fltrust needs a root data set on the coordinator, which federations do not have yet");
@@ -63,9 +64,31 @@ static class FederationConfigValidation
         if (a.Tau is { } tau && !(tau > 0)) errors.Add($"aggregation.tau: must be positive, not {tau}");
         if (a.OutputRank is { } rank && rank < 1) errors.Add($"aggregation.outputRank: must be at least 1, not {rank}");
         if (a.NormCap is { } cap && !(cap > 0)) errors.Add($"aggregation.normCap: must be positive, not {cap}");
-        // These two average factors entry by entry, which only means something when every client has one rank.
-        if (a.Strategy is "fedit" or "ffa" && c.RankPolicy is { } p && p.Tiers.Any(t => t.Rank != p.CpuRank))
-            errors.Add($"aggregation.strategy: {a.Strategy} needs one rank for every client; use a fixed rank policy or a heterogeneous-rank strategy (flora, flexlora, zero-padding, hetlora)");
+        if (strategy is null) return;
+        if (!strategy.MixedRanks && c.RankPolicy is { } p && p.Ranks().Length > 1)
+            errors.Add($"aggregation.strategy: {strategy.Name} needs one rank for every client; use a fixed rank policy or a heterogeneous-rank strategy ({string.Join(", ", FederatedStrategies.All.Where(s => s.MixedRanks).Select(s => s.Name))})");
+        if (strategy.SeedsInitialAdapter && c.Architecture is null)
+            errors.Add($"architecture: required by {strategy.Name}, whose clients start from one adapter drawn from the federation's seed: " +
+                       "the base model's hiddenSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads and intermediateSize (fed federation create --base-model-dir reads them from config.json)");
+        if (a.Rule is not null && RobustRules.CoordinateWiseNames.Contains(a.Rule) && !strategy.AcceptsDenseResult)
+            errors.Add($"aggregation.rule: {a.Rule} returns a dense delta, which only a strategy that merges each round into the base can take (flora), not {strategy.Name}");
+    }
+
+    static void ValidateArchitecture(ModelArchitecture a, FederationConfig c, List<string> errors)
+    {
+        if (a.HiddenSize < 1 || a.NumHiddenLayers < 1 || a.NumAttentionHeads < 1 || a.NumKeyValueHeads < 1 || a.IntermediateSize < 1 || a.HeadDim is < 1)
+        {
+            errors.Add("architecture: hiddenSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, intermediateSize (and headDim when given) must be at least 1");
+            return;
+        }
+        if (a.HeadDim is null && a.HiddenSize % a.NumAttentionHeads != 0)
+            errors.Add($"architecture: hiddenSize {a.HiddenSize} is not a multiple of numAttentionHeads {a.NumAttentionHeads}; give headDim");
+        if (a.NumAttentionHeads % a.NumKeyValueHeads != 0)
+            errors.Add($"architecture: numAttentionHeads {a.NumAttentionHeads} is not a multiple of numKeyValueHeads {a.NumKeyValueHeads}");
+        if ((long)a.HiddenSize * a.NumHiddenLayers > 1L << 24 || a.IntermediateSize > 1 << 20)
+            errors.Add("architecture: larger than any model this coordinator can serve (hiddenSize x numHiddenLayers above 2^24, or intermediateSize above 2^20)");
+        if (c.TargetModules is { } targets && targets.Except(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]).FirstOrDefault() is { } unknown)
+            errors.Add($"targetModules: '{unknown}' is not a linear layer of a Llama-family base (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
     }
 
     /// <summary>Configs compared by value (records compare arrays by reference).</summary>

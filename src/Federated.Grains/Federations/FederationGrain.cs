@@ -15,6 +15,8 @@ public sealed class FederationState
     [Id(6)] public string? FailureReason { get; set; }
     [Id(7)] public DateTime CreatedAt { get; set; }
     [Id(8)] public int ConsecutiveFailures { get; set; }
+    /// <summary>History, live adapter and next inits: what the next round starts from.</summary>
+    [Id(9)] public FederationModel Model { get; set; } = FederationModel.Empty;
 }
 
 /// <summary>
@@ -73,6 +75,8 @@ public sealed class FederationGrain(
             throw new FederationException(FederationError.FailedPrecondition,
                 $"federation '{Id}' has {registered} registered client(s); a round needs a quorum of {config.Quorum}");
 
+        // Strategies whose clients share one seeded adapter draw and store it (and each rank's share of it) once, here.
+        S.Model = await GrainFactory.GetGrain<IAggregationWorkerGrain>(0).InitializeAsync(ModelJob.For(Id, config, FederationModel.Empty));
         S.Status = FederationStatus.Running;
         S.CurrentRound = 1;
         await state.WriteStateAsync();
@@ -110,7 +114,7 @@ public sealed class FederationGrain(
         while (S.Status == FederationStatus.Running)
         {
             var round = GrainFactory.GetGrain<IRoundGrain>(GrainKeys.Round(Id, S.CurrentRound));
-            var view = await round.OpenAsync(new RoundSpec(Id, S.CurrentRound, S.Config!, S.Global));
+            var view = await round.OpenAsync(new RoundSpec(Id, S.CurrentRound, S.Config!, S.Global, S.Model));
             if (view.Status != RoundStatus.Failed) return;
             Record(view);
             await state.WriteStateAsync();
@@ -126,6 +130,7 @@ public sealed class FederationGrain(
         if (round.Status == RoundStatus.Closed)
         {
             S.Global = round.Global;
+            if (round.Model is { } model) S.Model = model;
             S.CompletedRounds++;
             S.ConsecutiveFailures = 0;
             logger.LogInformation("Federation {Federation} round {Round} closed: {Accepted} update(s) aggregated into {Global}",
@@ -153,5 +158,5 @@ public sealed class FederationGrain(
     FederationConfig RequireConfig() => S.Config
         ?? throw new FederationException(FederationError.NotFound, $"no federation '{Id}'");
 
-    FederationView View() => new(Id, S.Config!, S.Status, S.CurrentRound, S.CompletedRounds, S.Global, [.. S.History], S.FailureReason, S.CreatedAt);
+    FederationView View() => new(Id, S.Config!, S.Status, S.CurrentRound, S.CompletedRounds, S.Global, [.. S.History], S.FailureReason, S.CreatedAt, S.Model);
 }

@@ -1,4 +1,5 @@
 using Federated.Contracts;
+using Federated.Core.Federation;
 using Federated.Storage;
 using Microsoft.Extensions.Logging;
 using Orleans.Concurrency;
@@ -90,8 +91,20 @@ public sealed class RoundGrain : Grain, IRoundGrain, IRemindable
     {
         if (S.Spec is not { } spec || !S.Selected.TryGetValue(clientId, out int rank)) return Task.FromResult<Assignment?>(null);
         var c = spec.Config;
+        var model = spec.Model ?? FederationModel.Empty;
+        var strategy = FederatedStrategies.Get(c.Aggregation.Strategy);
         return Task.FromResult<Assignment?>(new Assignment(spec.FederationId, spec.Round, c.BaseModel, c.TargetModules, rank,
-            c.RankPolicy.AlphaFor(rank), c.Training, spec.Global, S.Deadline, S.Status, S.Submissions.ContainsKey(clientId)));
+            c.RankPolicy.AlphaFor(rank), c.Training, spec.Global, S.Deadline, S.Status, S.Submissions.ContainsKey(clientId),
+            model.History, model.InitFor(rank), strategy.FreezesA, BranchSeed(c.Seed, spec.Round, clientId), strategy.Name, c.Architecture));
+    }
+
+    /// <summary>A client's fresh-branch seed for a round: the federation's seed, the round and the client mixed (FNV-1a), so runs repeat.</summary>
+    static long BranchSeed(long seed, int round, string clientId)
+    {
+        ulong hash = 14695981039346656037UL ^ (ulong)seed;
+        foreach (byte b in System.Text.Encoding.UTF8.GetBytes($"{round}/{clientId}"))
+            hash = (hash ^ b) * 1099511628211UL;
+        return (long)(hash >> 1);
     }
 
     public async Task<SubmissionReceipt> SubmitAsync(string clientId, Submission submission)
@@ -218,10 +231,11 @@ public sealed class RoundGrain : Grain, IRoundGrain, IRemindable
         var spec = S.Spec!;
         S.AggregationAttempts++;
         await _writer.WriteAsync();
+        var model = spec.Model ?? FederationModel.Empty;
         var job = new AggregationJob(spec.FederationId, spec.Round, spec.Config.BaseModel, spec.Config.Aggregation,
             S.Submissions.OrderBy(p => p.Key, StringComparer.Ordinal)
-                .Select(p => new JobUpdate(p.Key, p.Value.Update, p.Value.ExampleCount, S.Selected[p.Key])).ToArray(),
-            spec.Config.TargetModules);
+                .Select(p => new JobUpdate(p.Key, p.Value.Update, p.Value.ExampleCount, S.Selected[p.Key], model.InitFor(S.Selected[p.Key]))).ToArray(),
+            spec.Config.TargetModules, ModelJob.For(spec.FederationId, spec.Config, model));
 
         AggregationOutcome outcome;
         try
@@ -238,6 +252,7 @@ public sealed class RoundGrain : Grain, IRoundGrain, IRemindable
         if (outcome.Global is { } global)
         {
             S.Global = global;
+            S.Model = outcome.Model;
             S.Status = RoundStatus.Closed;
             S.ClosedAt = DateTime.UtcNow;
             _metrics.RoundFinished("closed", S.ClosedAt.Value - S.OpenedAt);
@@ -279,6 +294,6 @@ public sealed class RoundGrain : Grain, IRoundGrain, IRemindable
     {
         var spec = S.Spec!;
         return new RoundView(spec.FederationId, spec.Round, S.Status, S.Selected.Keys.Order(StringComparer.Ordinal).ToArray(), S.Submissions.Count,
-            spec.Config.Quorum, S.OpenedAt, S.Deadline, S.ClosedAt, S.Global, S.Outcomes, S.FailureReason, S.AggregationTime);
+            spec.Config.Quorum, S.OpenedAt, S.Deadline, S.ClosedAt, S.Global, S.Outcomes, S.FailureReason, S.AggregationTime, S.Model);
     }
 }

@@ -20,6 +20,8 @@ public sealed class RoundState
     /// <summary>The federation has been told the round finished (the watchdog reminder retries until it has).</summary>
     [Id(11)] public bool FederationNotified { get; set; }
     [Id(12)] public int AggregationAttempts { get; set; }
+    /// <summary>The federation's model after this round, once it closed.</summary>
+    [Id(13)] public FederationModel? Model { get; set; }
 }
 
 [GenerateSerializer, Immutable, Alias("fl.AcceptedSubmission")]

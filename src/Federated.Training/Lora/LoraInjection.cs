@@ -32,9 +32,14 @@ public static class LoraInjection
             layer.Attach(LoraBranch.Fresh(layer.InFeatures, layer.OutFeatures, rank, alpha, useRsLora, dropout, generator, layer.Weight.device));
     }
 
-    /// <summary>The trainable tensors: every branch's A and B.</summary>
-    public static IReadOnlyList<Parameter> TrainableParameters(LlamaForCausalLM model) =>
-        model.Projections().Where(p => p.Layer.Lora is not null).SelectMany(p => new[] { p.Layer.Lora!.A, p.Layer.Lora!.B }).ToList();
+    /// <summary>The trainable tensors: every branch's A and B, or only B (<paramref name="freezeA"/>: A stops taking gradients).</summary>
+    public static IReadOnlyList<Parameter> TrainableParameters(LlamaForCausalLM model, bool freezeA = false)
+    {
+        var branches = model.Projections().Where(p => p.Layer.Lora is not null).Select(p => p.Layer.Lora!).ToList();
+        if (!freezeA) return branches.SelectMany(b => new[] { b.A, b.B }).ToList();
+        foreach (var b in branches) b.A.requires_grad = false;
+        return branches.Select(b => b.B).ToList();
+    }
 
     /// <summary>A snapshot of the branches as an adapter (factors copied, float32).</summary>
     public static LoraAdapter Export(LlamaForCausalLM model, string? baseModel = null)

@@ -10,21 +10,28 @@ public sealed record LoraTask(IReadOnlyList<string> TargetModules, int Rank, dou
     int LocalSteps, int BatchSize, double LearningRate, string? BaseModel);
 
 /// <summary>
-/// One client's local work in a round, shared by the agent and the simulator: fresh LoRA branches at the
-/// assigned rank on a model whose base already holds the global adapter, a few optimiser steps on local data,
-/// and the trained branches exported as the update. The model is left without branches afterwards.
+/// The optimiser steps of one client's round, shared by the agent and the simulator (through <see cref="Rounds.ClientRound"/>):
+/// LoRA branches on a model whose base already holds the federation's merged history, either fresh at the assigned rank
+/// (seeded) or continuing the adapter the federation handed the client (<paramref name="init"/>, with A frozen when the
+/// strategy says so), a few optimiser steps on local data, and the trained branches exported as the update. The model is
+/// left without branches afterwards.
 /// </summary>
 public static class LoraUpdateTrainer
 {
+    /// <param name="init">The adapter to continue (its ranks and alphas replace the task's); null: fresh branches from <paramref name="seed"/>.</param>
+    /// <param name="freezeA">Train B only; A stays the init's, bit for bit.</param>
     public static (LoraAdapter Update, TrainingSummary Summary) Train(LlamaForCausalLM model, LoraTask task,
         IReadOnlyList<TrainingExample> examples, int padId, long seed,
-        IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default, TrainingCheckpoint? checkpoint = null)
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default, TrainingCheckpoint? checkpoint = null,
+        LoraAdapter? init = null, bool freezeA = false)
     {
         if (examples.Count == 0) throw new ArgumentException("no local training examples");
-        LoraInjection.Inject(model, task.TargetModules, task.Rank, task.Alpha, task.Dropout, seed: seed);
+        if (freezeA && init is null) throw new ArgumentException("a frozen A needs the adapter it is taken from");
+        if (init is null) LoraInjection.Inject(model, task.TargetModules, task.Rank, task.Alpha, task.Dropout, seed: seed);
+        else LoraInjection.Import(model, init, task.Dropout);
         try
         {
-            var summary = LocalTrainer.Train(model, LoraInjection.TrainableParameters(model),
+            var summary = LocalTrainer.Train(model, LoraInjection.TrainableParameters(model, freezeA),
                 epoch => TrainingBatcher.Batches(examples, task.BatchSize, padId, unchecked((int)seed) + epoch),
                 new TrainerOptions
                 {

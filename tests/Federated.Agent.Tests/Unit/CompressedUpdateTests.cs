@@ -1,3 +1,4 @@
+using Federated.Training.Rounds;
 using System.Security.Cryptography;
 using Federated.Agent.Rounds;
 using Federated.Agent.Tests.Processes;
@@ -25,8 +26,8 @@ public sealed class CompressedUpdateTests : IDisposable
         string data = TestFiles.TextSlice(Path.Combine(_dir, "data.txt"), "GPL-3", 0, 3000);
         using var model = LocalModel.Load(modelDir, data, evalData: null, maxSequenceLength: 64, CPU);
         // Rank 8 on the tiny model's 64-wide projections: B's rows hold 8 entries, so its per-row float32 scale costs 4 of 12 bytes.
-        var plan = new LocalTrainingPlan("tiny-llama", ["q_proj", "v_proj"], Rank: 8, Alpha: 16, Dropout: 0, Steps: 3, BatchSize: 4,
-            LearningRate: 0.01, Seed: 5);
+        var plan = new ClientRoundTask(["q_proj", "v_proj"], Rank: 8, Alpha: 16, Dropout: 0, Steps: 3, BatchSize: 4,
+            LearningRate: 0.01, Seed: 5, BaseModel: "tiny-llama");
         var plain = model.Train(plan, Path.Combine(_dir, "plain.safetensors"), new Progress<TrainingProgress>(), CancellationToken.None);
         var int8 = model.Train(plan, Path.Combine(_dir, "int8.safetensors"), new Progress<TrainingProgress>(), CancellationToken.None,
             new UploadCompression("int8", 0.1));

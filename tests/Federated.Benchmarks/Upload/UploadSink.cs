@@ -45,7 +45,7 @@ static class UploadSink
                 received += requestStream.Current.Data.Length;
             if (received != header.Size)
                 throw new RpcException(new Status(StatusCode.DataLoss, $"received {received:N0} of {header.Size:N0} bytes"));
-            return new UploadUpdateResponse { Status = "ACCEPTED", AcknowledgedOffset = received };
+            return new UploadUpdateResponse { Status = "ACCEPTED", UploadStatus = UploadStatus.Accepted, AcknowledgedOffset = received };
         }
     }
 }

@@ -65,7 +65,10 @@ public sealed class FedRemoteCommandsTests(CoordinatorHost coordinator) : IDispo
     public void Create_from_a_config_file_lets_options_override_it()
     {
         string file = Path.Combine(_dir, "config.json");
-        File.WriteAllText(file, """{"baseModel": "from-file", "rounds": 3, "aggregation": {"strategy": "zero-padding", "normCap": 50}}""");
+        File.WriteAllText(file, """
+            {"baseModel": "from-file", "rounds": 3, "aggregation": {"strategy": "zero-padding", "normCap": 50},
+             "architecture": {"hiddenSize": 64, "numHiddenLayers": 2, "numAttentionHeads": 4, "numKeyValueHeads": 2, "intermediateSize": 176}}
+            """);
         string id = CoordinatorHost.NewId("cli");
         var created = Fed("federation", "create", id, "--config", file, "--rounds", "5", "--json");
         Assert.True(created.Exit == 0, created.Err);

@@ -1,0 +1,29 @@
+using Federated.Core.Adapters;
+using static TorchSharp.torch;
+
+namespace Federated.Core.Federation;
+
+/// <summary>
+/// The adapter every client of a federation starts from in round 1 when the strategy shares one: A as PEFT initialises
+/// it (Kaiming-uniform, bound 1/sqrt(d_in)) drawn on the CPU from the federation's seed, B = 0. Drawn once by the
+/// coordinator and handed out as a stored payload, so no two devices need to agree on a random stream.
+/// </summary>
+public static class SeededAdapter
+{
+    public static LoraAdapter Create(IReadOnlyList<ModuleShape> modules, int rank, double alpha, long seed, string? baseModel)
+    {
+        if (rank <= 0) throw new ArgumentException($"rank must be positive, got {rank}");
+        if (modules.Count == 0) throw new ArgumentException("no modules to initialise");
+        using var generator = new Generator(unchecked((ulong)seed));
+        var built = new List<LoraModule>(modules.Count);
+        foreach (var m in modules)
+        {
+            double bound = 1.0 / Math.Sqrt(m.InFeatures);
+            using var scope = NewDisposeScope();
+            var a = (rand(rank, m.InFeatures, float32, generator: generator) * (2 * bound) - bound).MoveToOuterDisposeScope();
+            var b = zeros(m.OutFeatures, rank, float32).MoveToOuterDisposeScope();
+            built.Add(new LoraModule(m.Name, a, b, alpha));
+        }
+        return new LoraAdapter(built, baseModel);
+    }
+}

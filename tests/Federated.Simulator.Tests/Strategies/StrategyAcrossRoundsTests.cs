@@ -1,0 +1,219 @@
+using Federated.Contracts;
+using Federated.Core.Adapters;
+using Federated.Core.Federation;
+using Federated.Grains.Federations;
+using Federated.Training.Rounds;
+using static TorchSharp.torch;
+
+namespace Federated.Simulator.Tests.Strategies;
+
+/// <summary>
+/// Each strategy across three rounds, as its paper defines it, through the real coordinator grains and the client round
+/// the agent and the simulator share (tiny Llama model, real training).
+/// </summary>
+public sealed class StrategyAcrossRoundsTests
+{
+    const int Rounds = 3;
+
+    [Fact]
+    public async Task Fedit_with_identical_clients_equals_centralised_training_of_one_lora_for_the_same_steps()
+    {
+        await using var h = await StrategyHarness.StartAsync(clients: 3, identicalData: true);
+        string fed = await h.CreateAsync("fedit", [4, 4, 4]);
+        const long dataSeed = 5;
+        FederationModel? model = null;
+        for (int t = 1; t <= Rounds; t++)
+        {
+            var (round, updates, assignments) = await h.RunRoundAsync(fed, t, 3, dataSeed);
+            foreach (var u in updates) u.Dispose();
+            Assert.Equal(RoundStatus.Closed, round.Status);
+            Assert.All(assignments, a => Assert.NotNull(a.Init));
+            Assert.Single(assignments.Select(a => a.Init).Distinct()); // one shared adapter, not one per client
+            model = round.Model!;
+            Assert.Empty(model.History);
+        }
+
+        // One LoRA trained centrally for the same three stretches of steps, from the federation's seeded A and B = 0.
+        var config = (await h.Grains.GetGrain<IFederationGrain>(fed).GetAsync()).Config;
+        var shapes = BaseModelManifest.ModuleShapes(config.Architecture, config.TargetModules)!;
+        var adapter = SeededAdapter.Create(shapes, 4, config.RankPolicy.AlphaFor(4), config.Seed, config.BaseModel);
+        var task = new ClientRoundTask(config.TargetModules, 4, config.RankPolicy.AlphaFor(4), 0, config.Training.LocalSteps,
+            config.Training.BatchSize, config.Training.LearningRate, dataSeed, config.BaseModel);
+        for (int t = 1; t <= Rounds; t++)
+        {
+            var (next, _) = h.Client.Train(task, adapter, h.Data[0]);
+            adapter.Dispose();
+            adapter = next;
+        }
+        using (adapter)
+        using (var live = await h.ReadAsync(model!.Live!))
+            AssertSameDelta(adapter, live, 1e-5);
+    }
+
+    [Fact]
+    public async Task Ffa_keeps_one_frozen_A_bit_for_bit_across_rounds_and_refuses_an_update_with_another_A()
+    {
+        await using var h = await StrategyHarness.StartAsync(clients: 3);
+        string fed = await h.CreateAsync("ffa", [4, 8, 8]);
+        var start = (await h.FederationAtAsync(fed, 1)).Model!;
+        using var firstLive = await h.ReadAsync(start.Live!);
+        for (int t = 1; t <= Rounds; t++)
+        {
+            var (round, updates, assignments) = await h.RunRoundAsync(fed, t, 3);
+            Assert.Equal(RoundStatus.Closed, round.Status);
+            Assert.All(round.Outcomes, o => Assert.True(o.Accepted, o.Rejection));
+            for (int k = 0; k < 3; k++)
+                using (updates[k])
+                using (var init = await h.ReadAsync(assignments[k].Init!))
+                    foreach (var m in updates[k].Modules)
+                    {
+                        Assert.True(Same(m.A, init[m.Name].A), $"round {t}, client {k}: A of {m.Name} was trained");
+                        Assert.True(Same(m.A, firstLive[m.Name].A.narrow(0, 0, m.Rank)));
+                    }
+            using var live = await h.ReadAsync(round.Model!.Live!);
+            foreach (var m in live.Modules)
+                Assert.True(Same(m.A, firstLive[m.Name].A), $"round {t}: the live A of {m.Name} moved");
+        }
+
+        // An upload whose A differs: the admission check refuses it (as the upload path does), and the worker does too.
+        await using var h2 = await StrategyHarness.StartAsync(clients: 3);
+        string other = await h2.CreateAsync("ffa", [4, 4, 4], rounds: 1);
+        await h2.FederationAtAsync(other, 1);
+        var a = (await h2.Round(other, 1).GetAssignmentAsync(StrategyHarness.ClientId(0)))!;
+        using var honest = await h2.TrainAsync(a, 0);
+        using var tampered = new LoraAdapter(honest.Modules.Select(m => m.With(m.A + 1e-3f, m.B.clone(), m.Alpha)), honest.BaseModel);
+        using (var init = await h2.ReadAsync(a.Init!))
+        {
+            var refusal = UpdateAdmission.Check(tampered, 4, BaseModelManifest.Admission(a.BaseModel, a.TargetModules, a.Architecture, a.Rank, init));
+            Assert.Equal(AdmissionError.FrozenFactorChanged, refusal?.Error);
+            Assert.Null(UpdateAdmission.Check(honest, 4, BaseModelManifest.Admission(a.BaseModel, a.TargetModules, a.Architecture, a.Rank, init)));
+        }
+        Assert.True((await h2.SubmitAsync(other, 1, 0, tampered)).IsAccepted); // the grain takes references; the worker reads values
+        for (int k = 1; k < 3; k++)
+        {
+            var ak = (await h2.Round(other, 1).GetAssignmentAsync(StrategyHarness.ClientId(k)))!;
+            using var u = await h2.TrainAsync(ak, k);
+            await h2.SubmitAsync(other, 1, k, u);
+        }
+        var closed = await h2.CloseAsync(other, 1);
+        var outcome = closed.Outcomes.Single(o => o.ClientId == StrategyHarness.ClientId(0));
+        Assert.False(outcome.Accepted);
+        Assert.Contains("differs from the frozen A", outcome.Rejection);
+        Assert.Equal(RoundStatus.Closed, closed.Status);
+    }
+
+    [Fact]
+    public async Task Flexlora_hands_each_client_the_rank_r_truncated_svd_of_the_exact_global()
+    {
+        await using var h = await StrategyHarness.StartAsync(clients: 3);
+        string fed = await h.CreateAsync("flexlora", [2, 4, 8]);
+        for (int t = 1; t <= Rounds; t++)
+        {
+            var (round, updates, assignments) = await h.RunRoundAsync(fed, t, 3);
+            Assert.Equal(RoundStatus.Closed, round.Status);
+            if (t == 1) Assert.All(assignments, a => Assert.Null(a.Init)); // the global is still zero: fresh branches
+            else Assert.All(assignments, a => Assert.NotNull(a.Init));
+
+            // The live global is the exact weighted sum of what the clients uploaded (their whole adapters).
+            var model = round.Model!;
+            using var live = await h.ReadAsync(model.Live!);
+            foreach (var m in live.Modules)
+            {
+                using var scope = NewDisposeScope();
+                var expected = updates.Select(u => u[m.Name].DenseDelta(float64) / 3.0).Aggregate((x, y) => x + y);
+                AssertClose(expected, m.DenseDelta(float64), 1e-5);
+            }
+            foreach (var u in updates) u.Dispose();
+
+            // Each rank's init: the best rank-r approximation of the global (dense SVD on this small model).
+            foreach (var init in model.Inits)
+            {
+                using var adapter = await h.ReadAsync(init.Adapter);
+                foreach (var m in adapter.Modules)
+                {
+                    using var scope = NewDisposeScope();
+                    Assert.Equal(init.Rank, m.Rank);
+                    Assert.Equal(2.0, m.Scale, 12); // the client's own alpha (alpha per rank 2)
+                    var (u, s, vh) = linalg.svd(live[m.Name].DenseDelta(float64), fullMatrices: false);
+                    var best = u.narrow(1, 0, init.Rank).matmul(diag(s.narrow(0, 0, init.Rank))).matmul(vh.narrow(0, 0, init.Rank));
+                    AssertClose(best, m.DenseDelta(float64), 1e-5);
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Hetlora_hands_each_client_the_live_adapter_truncated_to_its_rank()
+    {
+        await using var h = await StrategyHarness.StartAsync(clients: 3);
+        string fed = await h.CreateAsync("hetlora", [2, 4, 8]);
+        for (int t = 1; t <= Rounds; t++)
+        {
+            var before = (await h.FederationAtAsync(fed, t)).Model!;
+            using var live = await h.ReadAsync(before.Live!);
+            Assert.Equal(8, live.Modules.Max(m => m.Rank)); // kept at the largest rank
+            foreach (var init in before.Inits)
+            {
+                using var adapter = await h.ReadAsync(init.Adapter);
+                foreach (var m in adapter.Modules)
+                {
+                    using var scope = NewDisposeScope();
+                    var g = live[m.Name];
+                    Assert.True(Same(m.A, g.A.narrow(0, 0, init.Rank)));
+                    AssertClose(g.B.narrow(1, 0, init.Rank).to(float64) * g.Scale, m.B.to(float64) * m.Scale, 1e-6);
+                }
+            }
+            var (round, updates, _) = await h.RunRoundAsync(fed, t, 3);
+            foreach (var u in updates) u.Dispose();
+            Assert.Equal(RoundStatus.Closed, round.Status);
+        }
+    }
+
+    [Fact]
+    public async Task Flora_merges_each_rounds_exact_stack_into_the_history_and_clients_start_fresh()
+    {
+        await using var h = await StrategyHarness.StartAsync(clients: 3);
+        string fed = await h.CreateAsync("flora", [2, 4, 8]);
+        for (int t = 1; t <= Rounds; t++)
+        {
+            var (round, updates, assignments) = await h.RunRoundAsync(fed, t, 3);
+            Assert.Equal(RoundStatus.Closed, round.Status);
+            Assert.All(assignments, a => { Assert.Null(a.Init); Assert.Equal(t - 1, a.History!.Length); });
+            Assert.Distinct(assignments.Select(a => a.Seed)); // fresh branches, seeded per client
+            var model = round.Model!;
+            Assert.Null(model.Live);
+            Assert.Equal(Enumerable.Range(1, t), model.History.Select(d => d.Round));
+            using var stack = await h.ReadAsync(model.History[^1].Adapter);
+            Assert.Equal(14, stack.Modules.Max(m => m.Rank));
+            foreach (var m in stack.Modules)
+            {
+                using var scope = NewDisposeScope();
+                var expected = updates.Select(u => u[m.Name].DenseDelta(float64) / 3.0).Aggregate((x, y) => x + y);
+                AssertClose(expected, m.DenseDelta(float64), 1e-5);
+            }
+            foreach (var u in updates) u.Dispose();
+        }
+    }
+
+    /// <summary>Bit for bit: same dtype, shape and every value.</summary>
+    static bool Same(Tensor x, Tensor y)
+    {
+        using var scope = NewDisposeScope();
+        return x.dtype == y.dtype && x.shape.SequenceEqual(y.shape) && x.eq(y).all().item<bool>();
+    }
+
+    static void AssertSameDelta(LoraAdapter expected, LoraAdapter actual, double tolerance)
+    {
+        foreach (var m in expected.Modules)
+        {
+            using var scope = NewDisposeScope();
+            AssertClose(m.DenseDelta(float64), actual[m.Name].DenseDelta(float64), tolerance);
+        }
+    }
+
+    static void AssertClose(Tensor expected, Tensor actual, double relative)
+    {
+        double error = (actual - expected).norm().item<double>(), scale = expected.norm().item<double>();
+        Assert.True(error <= relative * Math.Max(scale, 1e-12), $"relative error {error / scale:E3} > {relative:E1}");
+    }
+}
