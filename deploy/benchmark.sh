@@ -12,6 +12,9 @@
 #                                                     vs the same messages to a discarding gRPC server and raw TCP copies
 #                                                     of the same bytes, and coordinator RSS under 20 concurrent 64 MB uploads;
 #                                                     appends to tests/Federated.Benchmarks/RESULTS.md
+#   deploy/benchmark.sh export                        a federation's whole history (Qwen2-0.5B q/v, 10 rounds of 10 clients
+#                                                     at rank 16) exported exactly and truncated to rank 64, against a memory
+#                                                     copy of it: wall time and peak RSS (a process per mode); appends to RESULTS.md
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(--filter '*')

@@ -1,11 +1,13 @@
 using BenchmarkDotNet.Running;
 using Federated.Benchmarks.Coordinator;
+using Federated.Benchmarks.Export;
 using Federated.Benchmarks.Training;
 using Federated.Benchmarks.Upload;
 
 // "training" compares LoRA and full fine-tuning in separate processes; "coordinator" measures rounds of
 // 1,000 of 10,000 clients on a real silo (embedded and Redis); "upload" measures agent upload throughput against raw
-// socket copies and the coordinator's memory under 20 concurrent uploads; anything else goes to BenchmarkDotNet.
+// socket copies and the coordinator's memory under 20 concurrent uploads; "export" exports a federation's 10-round history
+// (exact and truncated) against a memory copy of it; anything else goes to BenchmarkDotNet.
 return args switch
 {
     ["coordinator", .. var modes] => CoordinatorRoundBenchmark.Run(modes),
@@ -13,6 +15,8 @@ return args switch
     ["upload", .. var parts] => await UploadBenchmark.RunAsync(parts),
     ["upload-sink", var port] => await UploadSink.RunAsync(int.Parse(port, System.Globalization.CultureInfo.InvariantCulture)),
     ["training"] => TrainingStepBenchmark.Run(),
+    ["export"] => ExportBenchmark.Run(),
+    ["export-worker", var mode, var history] => ExportBenchmark.Worker(mode, history),
     ["training-worker", var preset, var mode] => TrainingStepBenchmark.Worker(preset, mode),
     _ => Run(args),
 };

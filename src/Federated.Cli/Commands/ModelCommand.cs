@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Federated.Core.Adapters;
 using Federated.Core.Formats.Peft;
 using Federated.Training.Data;
 using Federated.Training.Evaluation;
@@ -10,12 +11,12 @@ using TorchSharp;
 
 namespace Federated.Cli.Commands;
 
-/// <summary><c>fed model init | eval | pretrain</c>: base models in the HF directory format.</summary>
+/// <summary><c>fed model init | eval | pretrain | merge</c>: base models in the HF directory format.</summary>
 static class ModelCommand
 {
     public static Command Create() => new("model", "Create, evaluate and pretrain base models (HF directory format)")
     {
-        CreateInit(), CreateEval(), CreatePretrain(),
+        CreateInit(), CreateEval(), CreatePretrain(), CreateMerge(),
     };
 
     static Command CreateInit()
@@ -113,6 +114,44 @@ static class ModelCommand
             return Task.FromResult(FedCommandLine.ExitOk);
         });
         return pretrain;
+    }
+
+    static Command CreateMerge()
+    {
+        var model = new Option<string>("--model") { Description = "Base model directory", Required = true };
+        var adapters = new Option<string[]>("--adapter")
+        {
+            Description = "A PEFT adapter directory to merge in; repeat for several, e.g. a federation's exported history and a live adapter",
+            Required = true,
+        };
+        var shardSize = new Option<string>("--max-shard-size")
+        {
+            Description = "Shard the weights above this size (HF's model-0000k-of-0000n.safetensors + index), e.g. 2GB, 500MB, 1GiB",
+            DefaultValueFactory = _ => "2GB",
+            Validators = { r => { if (!ByteSize.TryParse(r.GetValueOrDefault<string>(), out _)) r.AddError($"'{r.GetValueOrDefault<string>()}' is not a size (e.g. 2GB, 500MB, 1GiB or bytes)"); } },
+        };
+        var output = CommandOptions.Out("Directory to create with the merged checkpoint (config.json, weights, tokenizer files)");
+        var merge = new Command("merge", "Merge adapters into a base model's weights and write a standalone HF checkpoint") { model, adapters, shardSize, output };
+        merge.SetAction(parse =>
+        {
+            var o = parse.InvocationConfiguration.Output;
+            string dir = parse.GetValue(model)!, outDir = parse.GetValue(output)!;
+            var loaded = new List<LoraAdapter>();
+            try
+            {
+                foreach (var adapterDir in parse.GetValue(adapters)!)
+                    loaded.Add(PeftAdapterDirectory.Read(adapterDir));
+                var merged = CheckpointMerge.Write(dir, loaded, outDir, ByteSize.Parse(parse.GetValue(shardSize)!), o.WriteLine);
+                o.WriteLine($"merged {loaded.Count} adapter(s), {merged.MergedModules} modules, into {merged.Parameters:N0} parameters ({AdapterDTypes.Name(merged.DType)}), " +
+                    $"{merged.WeightFiles} weight file(s), {merged.WeightBytes / 1e6:N1} MB -> {merged.Directory}");
+                return FedCommandLine.ExitOk;
+            }
+            finally
+            {
+                foreach (var a in loaded) a.Dispose();
+            }
+        });
+        return merge;
     }
 
     static Option<string> DeviceOption() => new("--device") { Description = "auto (CUDA when this build has a GPU), cpu or cuda", DefaultValueFactory = _ => "auto" };

@@ -18,7 +18,13 @@ public static class AdapterPayload
     /// <summary>Metadata entry holding the adapter_config.json text.</summary>
     public const string ConfigMetadataKey = "federated.adapter_config";
 
-    public static void Write(Stream stream, LoraAdapter adapter)
+    public static void Write(Stream stream, LoraAdapter adapter) => Write(stream, adapter, extraMetadata: null);
+
+    /// <summary>
+    /// <see cref="Write(Stream, LoraAdapter)"/> with further metadata entries, e.g. an export's report; <see cref="Read"/>
+    /// ignores them. The payload's own entries cannot be replaced.
+    /// </summary>
+    public static void Write(Stream stream, LoraAdapter adapter, IReadOnlyDictionary<string, string>? extraMetadata)
     {
         var config = PeftAdapterDirectory.ConfigFor(adapter);
         var tensors = adapter.Modules.SelectMany(m => new[] { (PeftKeys.A(m.Name), m.A), (PeftKeys.B(m.Name), m.B) });
@@ -28,7 +34,18 @@ public static class AdapterPayload
             [PeftAdapterDirectory.ModuleOrderMetadataKey] = JsonSerializer.Serialize(adapter.Modules.Select(m => m.Name)),
             [ConfigMetadataKey] = config.ToJson(),
         };
+        foreach (var (key, value) in extraMetadata ?? new Dictionary<string, string>())
+            if (!metadata.TryAdd(key, value))
+                throw new ArgumentException($"metadata '{key}' is the payload's own and cannot be replaced", nameof(extraMetadata));
         SafetensorsWriter.Write(stream, tensors, metadata);
+    }
+
+    /// <summary>The payload's metadata entries, from its header alone (see <see cref="Describe(Stream, string)"/>); the position moves past the header.</summary>
+    /// <exception cref="AdapterFormatException">The header is malformed.</exception>
+    public static IReadOnlyDictionary<string, string> ReadMetadata(Stream stream, string source = "adapter payload")
+    {
+        var (prefix, payloadLength) = ReadPrefix(stream, source);
+        return SafetensorsHeader.Parse(prefix.AsMemory(LengthPrefixBytes), payloadLength - prefix.Length, source).Metadata;
     }
 
     public static byte[] ToBytes(LoraAdapter adapter)
@@ -144,13 +161,20 @@ public static class AdapterPayload
     /// <summary><see cref="Describe(ReadOnlyMemory{byte}, long, string)"/> of a seekable stream from its current position to its end; the position moves past the header.</summary>
     public static AdapterDescription Describe(Stream stream, string source = "adapter payload")
     {
+        var (prefix, payloadLength) = ReadPrefix(stream, source);
+        return Describe(prefix, payloadLength, source);
+    }
+
+    /// <summary>The length prefix and JSON header from a seekable stream's position, and the payload's length from there.</summary>
+    static (byte[] Prefix, long PayloadLength) ReadPrefix(Stream stream, string source)
+    {
         var payloadLength = stream.Length - stream.Position;
         var first = new byte[LengthPrefixBytes];
         var got = stream.ReadAtLeast(first, LengthPrefixBytes, throwOnEndOfStream: false);
         var prefix = new byte[PrefixLength(first.AsSpan(0, got), payloadLength, SafetensorsHeader.MaxLength, source)];
         first.CopyTo(prefix, 0);
         stream.ReadExactly(prefix.AsSpan(LengthPrefixBytes));
-        return Describe(prefix, payloadLength, source);
+        return (prefix, payloadLength);
     }
 
     static PeftAdapterConfig ParseConfig(IReadOnlyDictionary<string, string> metadata, string source)

@@ -102,6 +102,19 @@ public static class HfCheckpoint
         File.WriteAllText(Path.Combine(directory, IndexFileName), index.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 
+    /// <summary>
+    /// The dtype most of the checkpoint's weights are stored in, from the first weight file's header (no tensor is read):
+    /// what a rewritten copy (e.g. with adapters merged) keeps, whatever the config's torch_dtype says or omits.
+    /// </summary>
+    /// <exception cref="ModelFormatException">No weight file, or a malformed header.</exception>
+    public static ScalarType StoredDType(string directory)
+    {
+        if (!Directory.Exists(directory)) throw new ModelFormatException($"model directory '{directory}' does not exist");
+        var (tensors, _) = SafetensorsReader.ReadHeader(WeightFiles(directory).First());
+        return tensors.Where(t => AdapterDTypes.IsSupported(t.DType)).GroupBy(t => t.DType)
+            .OrderByDescending(g => g.Count()).Select(g => g.Key).FirstOrDefault(ScalarType.Float32);
+    }
+
     /// <summary>The weight files of a directory: the index's shards in order, or the single file.</summary>
     static IEnumerable<string> WeightFiles(string directory)
     {

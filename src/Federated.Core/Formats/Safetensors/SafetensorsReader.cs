@@ -27,6 +27,37 @@ public static class SafetensorsReader
             return Read(copy, source);
         }
 
+        var (entries, metadata) = ReadHeader(stream, source);
+
+        // Validation guarantees the entries tile the rest of the stream in this order, so it is read sequentially.
+        var tensors = new List<(string Name, Tensor Tensor)>(entries.Count);
+        try
+        {
+            foreach (var entry in entries)
+                tensors.Add((entry.Name, ReadTensor(stream, entry)));
+        }
+        catch
+        {
+            foreach (var (_, tensor) in tensors) tensor.Dispose();
+            throw;
+        }
+        return new SafetensorsFile(tensors, metadata);
+    }
+
+    /// <summary>
+    /// The tensors a file holds (names, dtypes, shapes) and its metadata, from its header alone, validated as <see cref="Read(string)"/>
+    /// validates it: e.g. to learn a checkpoint's stored dtype without loading gigabytes.
+    /// </summary>
+    public static (IReadOnlyList<(string Name, ScalarType DType, long[] Shape)> Tensors, IReadOnlyDictionary<string, string> Metadata) ReadHeader(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        var (entries, metadata) = ReadHeader(stream, path);
+        return (entries.Select(e => (e.Name, e.DType, e.Shape)).ToList(), metadata);
+    }
+
+    /// <summary>Reads and parses the header at a seekable stream's position, checked against the bytes that follow it.</summary>
+    static (List<SafetensorsEntry> Entries, Dictionary<string, string> Metadata) ReadHeader(Stream stream, string source)
+    {
         var available = stream.Length - stream.Position;
         if (available < 8)
             throw new SafetensorsFormatException(SafetensorsError.Truncated,
@@ -45,21 +76,7 @@ public static class SafetensorsReader
 
         var header = new byte[headerLength];
         stream.ReadExactly(header);
-        var (entries, metadata) = SafetensorsHeader.Parse(header, available - 8 - (long)headerLength, source);
-
-        // Validation guarantees the entries tile the rest of the stream in this order, so it is read sequentially.
-        var tensors = new List<(string Name, Tensor Tensor)>(entries.Count);
-        try
-        {
-            foreach (var entry in entries)
-                tensors.Add((entry.Name, ReadTensor(stream, entry)));
-        }
-        catch
-        {
-            foreach (var (_, tensor) in tensors) tensor.Dispose();
-            throw;
-        }
-        return new SafetensorsFile(tensors, metadata);
+        return SafetensorsHeader.Parse(header, available - 8 - (long)headerLength, source);
     }
 
     static Tensor ReadTensor(Stream stream, SafetensorsEntry entry)
