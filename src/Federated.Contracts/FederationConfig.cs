@@ -13,6 +13,7 @@ namespace Federated.Contracts;
 /// The base model's shape (from its config.json): pins every target module's dimensions, so uploads are checked against
 /// the base, never against each other. Required by strategies whose clients start from one shared seeded adapter.
 /// </param>
+/// <param name="Compaction">Re-factor the merged history every few rounds, so what late joiners download stays bounded; null: never.</param>
 [GenerateSerializer, Immutable, Alias("fl.FederationConfig")]
 public sealed record FederationConfig(
     [property: Id(0)] string BaseModel,
@@ -28,7 +29,8 @@ public sealed record FederationConfig(
     [property: Id(10)] double MinReputation = 0.25,
     [property: Id(11)] int MaxConsecutiveFailures = 3,
     [property: Id(12)] long Seed = 0,
-    [property: Id(13)] ModelArchitecture? Architecture = null)
+    [property: Id(13)] ModelArchitecture? Architecture = null,
+    [property: Id(14)] HistoryCompaction? Compaction = null)
 {
     /// <summary>Sensible defaults for a base model: q/v LoRA, FLoRA stacking, 10 rounds of 10 clients, quorum 5.</summary>
     public static FederationConfig Default(string baseModel) => new(
@@ -116,3 +118,14 @@ public sealed record ModelArchitecture(
     /// <summary>Output width of k_proj and v_proj (grouped-query attention).</summary>
     public int KeyValueDim => NumKeyValueHeads * (HeadDim ?? (NumAttentionHeads > 0 ? HiddenSize / NumAttentionHeads : 0));
 }
+
+/// <summary>
+/// Every <paramref name="EveryRounds"/> rounds the merged history is replaced by one delta: the truncated SVD of its exact
+/// sum at <paramref name="Rank"/>, or at the smallest rank (of those vLLM allows) within <paramref name="MaxError"/>
+/// relative Frobenius error per module. The error is recorded in the round's view.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("fl.HistoryCompaction")]
+public sealed record HistoryCompaction(
+    [property: Id(0)] int EveryRounds,
+    [property: Id(1)] int? Rank = null,
+    [property: Id(2)] double? MaxError = null);

@@ -11,6 +11,23 @@ public interface IAggregationWorkerGrain : IGrainWithIntegerKey
 
     /// <summary>The model of round 1: for strategies that share a seeded adapter, it and each rank's init, stored.</summary>
     [Alias("Initialize")] Task<FederationModel> InitializeAsync(ModelJob job);
+
+    /// <summary>The federation's whole model (every delta, in order) as one stored adapter payload, with its export report in the metadata.</summary>
+    [Alias("Export")] Task<StoredUpdate> ExportAsync(ExportJob job);
+}
+
+/// <summary>How to export a federation's model as one adapter.</summary>
+/// <param name="Rank">Truncate every module to this rank (SVD of the exact sum, from the factors); null: exact, or <paramref name="MaxError"/>.</param>
+/// <param name="MaxError">Pick the smallest rank vLLM allows whose relative Frobenius error stays within this; null: <paramref name="Rank"/> or exact.</param>
+[GenerateSerializer, Immutable, Alias("fl.ExportJob")]
+public sealed record ExportJob(
+    [property: Id(0)] string BaseModel,
+    [property: Id(1)] StoredUpdate[] Deltas,
+    [property: Id(2)] int? Rank = null,
+    [property: Id(3)] double? MaxError = null)
+{
+    /// <summary>A stable name for the kind of export (the federation caches one payload per kind and model).</summary>
+    public string Kind => Rank is { } r ? $"rank-{r}" : MaxError is { } e ? $"vllm-{e:R}" : "exact";
 }
 
 /// <summary>What forming a federation's model needs beyond the updates.</summary>
@@ -25,10 +42,11 @@ public sealed record ModelJob(
     [property: Id(5)] int[] Ranks,
     [property: Id(6)] double AlphaPerRank,
     [property: Id(7)] long Seed,
-    [property: Id(8)] FederationModel Model)
+    [property: Id(8)] FederationModel Model,
+    [property: Id(9)] HistoryCompaction? Compaction = null)
 {
     public static ModelJob For(string federationId, FederationConfig c, FederationModel model) => new(federationId, c.BaseModel,
-        c.Aggregation.Strategy, c.TargetModules, c.Architecture, c.RankPolicy.Ranks(), c.RankPolicy.AlphaPerRank, c.Seed, model);
+        c.Aggregation.Strategy, c.TargetModules, c.Architecture, c.RankPolicy.Ranks(), c.RankPolicy.AlphaPerRank, c.Seed, model, c.Compaction);
 }
 
 [GenerateSerializer, Immutable, Alias("fl.AggregationJob")]
@@ -52,13 +70,15 @@ public sealed record JobUpdate(
 
 /// <param name="Global">The stored round aggregate; null when every update was rejected (see <paramref name="Failure"/>).</param>
 /// <param name="Model">The federation's model after this round (history extended, or the live adapter replaced, with new inits).</param>
+/// <param name="CompactionError">When this round re-factored the history: the largest relative Frobenius error of a module.</param>
 [GenerateSerializer, Immutable, Alias("fl.AggregationOutcome")]
 public sealed record AggregationOutcome(
     [property: Id(0)] StoredUpdate? Global,
     [property: Id(1)] ClientOutcomeView[] Clients,
     [property: Id(2)] TimeSpan Duration,
     [property: Id(3)] string? Failure,
-    [property: Id(4)] FederationModel? Model = null);
+    [property: Id(4)] FederationModel? Model = null,
+    [property: Id(5)] double? CompactionError = null);
 
 /// <param name="Coefficient">gamma_k, the update's share of the global adapter (0 when rejected or excluded).</param>
 [GenerateSerializer, Immutable, Alias("fl.ClientOutcomeView")]

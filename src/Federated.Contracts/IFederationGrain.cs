@@ -22,7 +22,19 @@ public interface IFederationGrain : IGrainWithStringKey
 
     /// <summary>Called by a round when it closed or failed; idempotent, and opens the next round.</summary>
     [Alias("RoundFinished")] Task RoundFinishedAsync(RoundView round);
+
+    /// <summary>
+    /// The federation's whole model (base + history + live adapter) as one stored adapter: exact (rank = the sum of the
+    /// deltas' ranks), truncated to <paramref name="rank"/>, or sized for vLLM within <paramref name="maxError"/>.
+    /// Computed once per model and kind, then served from the store.
+    /// </summary>
+    /// <exception cref="FederationException">NotFound before the first round closed; InvalidArgument for a bad rank or bound.</exception>
+    [Alias("ExportModel")] Task<ModelExport> ExportModelAsync(int? rank = null, double? maxError = null);
 }
+
+/// <summary>A stored export of a federation's model after <paramref name="CompletedRounds"/> rounds.</summary>
+[GenerateSerializer, Immutable, Alias("fl.ModelExport")]
+public sealed record ModelExport([property: Id(0)] StoredUpdate Payload, [property: Id(1)] int CompletedRounds, [property: Id(2)] string Kind);
 
 public enum FederationStatus { Created, Running, Completed, Failed }
 
@@ -37,7 +49,8 @@ public sealed record FederationView(
     [property: Id(6)] RoundRecord[] History,
     [property: Id(7)] string? FailureReason,
     [property: Id(8)] DateTime CreatedAt,
-    [property: Id(9)] FederationModel? Model = null);
+    [property: Id(9)] FederationModel? Model = null,
+    [property: Id(10)] StoredUpdate? FinalModel = null);
 
 /// <summary>A finished round as the federation remembers it.</summary>
 [GenerateSerializer, Immutable, Alias("fl.RoundRecord")]
@@ -50,7 +63,8 @@ public sealed record RoundRecord(
     [property: Id(5)] int Rejected,
     [property: Id(6)] DateTime OpenedAt,
     [property: Id(7)] DateTime? ClosedAt,
-    [property: Id(8)] string? FailureReason);
+    [property: Id(8)] string? FailureReason,
+    [property: Id(9)] double? CompactionError = null);
 
 /// <summary>Lists the federations of the cluster (a single grain, key 0).</summary>
 [Alias("fl.IFederationDirectoryGrain")]

@@ -44,7 +44,7 @@ public sealed record RoundSpec(
 /// <param name="History">The deltas to merge into the base before training, oldest first.</param>
 /// <param name="Init">The adapter to continue training at <paramref name="Rank"/>; null: fresh branches seeded by <paramref name="Seed"/>.</param>
 /// <param name="FreezeA">A is not trained: the upload's A must equal the init's.</param>
-/// <param name="Seed">For this client's fresh branches in this round (from the federation's seed).</param>
+/// <param name="Seed">For fresh branches in this round (from the federation's seed and the round; clients mix in their own).</param>
 [GenerateSerializer, Immutable, Alias("fl.Assignment")]
 public sealed record Assignment(
     [property: Id(0)] string FederationId,
@@ -107,4 +107,5 @@ public sealed record RoundView(
     [property: Id(10)] ClientOutcomeView[] Outcomes,
     [property: Id(11)] string? FailureReason,
     [property: Id(12)] TimeSpan? AggregationTime,
-    [property: Id(13)] FederationModel? Model = null);
+    [property: Id(13)] FederationModel? Model = null,
+    [property: Id(14)] double? CompactionError = null);

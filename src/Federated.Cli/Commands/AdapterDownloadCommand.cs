@@ -1,27 +1,47 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Security.Cryptography;
 using Federated.Cli.Remote;
 using Federated.Core.Adapters;
+using Federated.Core.Export;
 using Federated.Core.Formats;
 using Federated.Core.Formats.Peft;
 
 namespace Federated.Cli.Commands;
 
-/// <summary><c>fed adapter download ID [--round N] --out DIR</c>: a federation's global adapter as a PEFT directory.</summary>
+/// <summary>
+/// <c>fed adapter download ID --out DIR</c>: a federation's whole model (base + merged history + live adapter) as one PEFT
+/// adapter directory, exact or truncated (<c>--rank</c>, <c>--for-vllm</c>) with its error report; <c>--round N</c> is
+/// that round's delta alone, for inspection.
+/// </summary>
 static class AdapterDownloadCommand
 {
     public static Command Create()
     {
         var remote = new RemoteOptions();
         var id = new Argument<string>("id") { Description = "Federation id" };
-        var round = new Option<int?>("--round") { Description = "The global adapter after this round (default: the latest)" };
-        var output = CommandOptions.Out("Directory to write the adapter to (PEFT: adapter_model.safetensors + adapter_config.json)");
-        var command = new Command("download", "Download a federation's global adapter from a coordinator as a PEFT adapter directory") { id, round, output };
+        var round = new Option<int?>("--round") { Description = "Only this round's delta (the round's aggregate), for inspection; the model is every round's" };
+        var rank = new Option<int?>("--rank") { Description = "Truncate every module to this rank (SVD of the exact model, from the factors); reports each module's error" };
+        var forVllm = new Option<bool>("--for-vllm") { Description = "The smallest rank vLLM serves (max_lora_rank 1, 8, 16, ..., 512) within --max-error" };
+        var maxError = new Option<double>("--max-error") { Description = "With --for-vllm: largest relative Frobenius error per module (default 0.01)", DefaultValueFactory = _ => 0.01 };
+        var output = CommandOptions.Out("Directory to write the adapter to (PEFT: adapter_model.safetensors + adapter_config.json, and export_report.json)");
+        var command = new Command("download", "Download a federation's model from a coordinator as one PEFT adapter directory (loads in Python PEFT and vLLM)")
+        {
+            id, round, rank, forVllm, maxError, output,
+        };
         command.Options.Add(remote.Coordinator);
         command.SetAction(async (parse, ct) =>
         {
             string federation = parse.GetValue(id)!;
-            string path = $"api/federations/{Uri.EscapeDataString(federation)}/adapter" + (parse.GetValue(round) is { } r ? $"?round={r}" : "");
+            int? r = parse.GetValue(round), keep = parse.GetValue(rank);
+            bool vllm = parse.GetValue(forVllm);
+            if ((r is not null ? 1 : 0) + (keep is not null ? 1 : 0) + (vllm ? 1 : 0) > 1)
+                throw new ArgumentException("--round, --rank and --for-vllm exclude each other");
+            string escaped = Uri.EscapeDataString(federation);
+            string path = r is { } n ? $"api/federations/{escaped}/adapter?round={n}"
+                : keep is { } k ? $"api/federations/{escaped}/model?rank={k}"
+                : vllm ? $"api/federations/{escaped}/model?maxError={parse.GetValue(maxError).ToString("R", CultureInfo.InvariantCulture)}"
+                : $"api/federations/{escaped}/model";
             using var client = remote.Client(parse);
             using var response = await client.DownloadAsync(path, ct);
             byte[] payload = await response.Content.ReadAsByteArrayAsync(ct);
@@ -30,17 +50,32 @@ static class AdapterDownloadCommand
             string actual = Convert.ToHexStringLower(SHA256.HashData(payload));
             if (expected is not null && !string.Equals(expected, actual, StringComparison.OrdinalIgnoreCase))
                 throw new CoordinatorException($"the downloaded adapter's SHA-256 is {actual}, but the coordinator announced {expected}: transfer corrupted, try again");
-            string adapterRound = response.Headers.TryGetValues("X-Federated-Round", out var rounds) ? rounds.First() : "?";
+            string atRound = response.Headers.TryGetValues("X-Federated-Round", out var rounds) ? rounds.First() : "?";
 
-            using var adapter = AdapterPayload.Read(payload, $"global adapter of '{federation}' (round {adapterRound})");
+            string what = r is null ? $"model of '{federation}' after round {atRound}" : $"round {atRound} delta of '{federation}'";
+            using var adapter = AdapterPayload.Read(payload, what);
+            ExportReport? report;
+            using (var stream = new MemoryStream(payload, writable: false)) report = ExportFiles.ReadPayloadReport(stream, what);
             string outDir = parse.GetValue(output)!;
-            PeftAdapterDirectory.Write(adapter, outDir);
-            parse.InvocationConfiguration.Output.WriteLine(
-                $"round {adapterRound} global adapter of {federation}: {adapter.Modules.Count} modules, ranks " +
-                $"{string.Join("/", adapter.Modules.Select(m => m.Rank).Distinct().Order())}, {adapter.ParameterCount:N0} parameters, " +
-                $"sha256:{actual[..12]} -> {Path.GetFullPath(outDir)}");
+            if (report is null) PeftAdapterDirectory.Write(adapter, outDir);
+            else ExportFiles.WriteDirectory(adapter, report, outDir);
+
+            var o = parse.InvocationConfiguration.Output;
+            o.WriteLine($"{what}: {adapter.Modules.Count} modules, ranks {string.Join("/", adapter.Modules.Select(m => m.Rank).Distinct().Order())}, " +
+                        $"{adapter.ParameterCount:N0} parameters, sha256:{actual[..12]} -> {Path.GetFullPath(outDir)}");
+            if (report is not null) PrintReport(o, report);
             return FedCommandLine.ExitOk;
         });
         return command;
+    }
+
+    static void PrintReport(TextWriter o, ExportReport report)
+    {
+        o.WriteLine(report.Mode == "exact"
+            ? $"exact: the sum of {report.Deltas} delta(s); vLLM needs max_lora_rank >= {report.VllmMaxLoraRank?.ToString(CultureInfo.InvariantCulture) ?? "(above 512: use --rank or --for-vllm)"}"
+            : $"{report.Mode} at rank {report.Rank}: largest relative Frobenius error {report.MaxRelativeError:P2} (export_report.json has every module)");
+        if (report.Mode == "exact") return;
+        foreach (var m in report.Modules.OrderByDescending(m => m.RelativeError).Take(5))
+            o.WriteLine($"  {m.Name}: kept {m.KeptRank} of {m.StackedRank}, energy {m.RetainedEnergy:P3}, error {m.RelativeError:P3}");
     }
 }

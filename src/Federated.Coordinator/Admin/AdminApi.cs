@@ -33,6 +33,7 @@ public static class AdminApi
         api.MapGet("/federations/{id}/rounds/{round}", GetRound);
         api.MapPost("/federations/{id}/rounds/{round}/close", CloseRound);
         api.MapGet("/federations/{id}/adapter", DownloadAdapter);
+        api.MapGet("/federations/{id}/model", DownloadModel);
         api.MapGet("/clients/{clientId}", GetClient);
         return app;
     }
@@ -94,11 +95,27 @@ public static class AdminApi
             adapter = record.GlobalAdapter ?? throw NotFound($"round {round} of federation '{id}' produced no global adapter ({record.Status}{(record.FailureReason is { } why ? $": {why}" : "")})");
             adapterRound = record.Round;
         }
+        return await StreamAsync(adapter, adapterRound, $"{id}-round-{adapterRound}.safetensors", store, http);
+    }
+
+    /// <summary>
+    /// The federation's whole model (base + merged history + live adapter) as one adapter payload with its export report in
+    /// the metadata: exact, at <paramref name="rank"/>, or the smallest vLLM rank within <paramref name="maxError"/>.
+    /// </summary>
+    static async Task<FileStreamHttpResult> DownloadModel(string id, int? rank, double? maxError, IGrainFactory grains, IUpdateStore store, HttpContext http)
+    {
+        if (rank is not null && maxError is not null) throw Invalid("give rank or maxError, not both");
+        var export = await grains.GetGrain<IFederationGrain>(CheckedId(id)).ExportModelAsync(rank, maxError);
+        return await StreamAsync(export.Payload, export.CompletedRounds, $"{id}-model-{export.Kind}-round-{export.CompletedRounds}.safetensors", store, http);
+    }
+
+    static async Task<FileStreamHttpResult> StreamAsync(StoredUpdate adapter, int round, string fileName, IUpdateStore store, HttpContext http)
+    {
         var stream = await store.OpenReadAsync(adapter.ToReference(), cancellationToken: http.RequestAborted);
         // The client checks what it received against these.
-        http.Response.Headers["X-Federated-Round"] = adapterRound.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        http.Response.Headers["X-Federated-Round"] = round.ToString(System.Globalization.CultureInfo.InvariantCulture);
         http.Response.Headers["X-Federated-Sha256"] = adapter.Sha256;
-        return TypedResults.Stream(stream, "application/octet-stream", $"{id}-round-{adapterRound}.safetensors",
+        return TypedResults.Stream(stream, "application/octet-stream", fileName,
             entityTag: new Microsoft.Net.Http.Headers.EntityTagHeaderValue($"\"{adapter.Sha256}\""), enableRangeProcessing: true);
     }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Federated.Contracts;
 using Federated.Core.Adapters;
+using Federated.Core.Export;
 using Federated.Core.Federation;
 using Federated.Core.Formats;
 using Federated.Core.Robust;
@@ -31,8 +32,8 @@ public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetric
             var (global, outcomes, failure) = await Task.Run(() => Aggregate(job, strategy, payloads, inits));
             if (global is null)
                 return new AggregationOutcome(null, outcomes, Elapsed(started), failure);
-            var (stored, model) = await NextModelAsync(job, strategy, global);
-            return new AggregationOutcome(stored, outcomes, Elapsed(started), null, model);
+            var (stored, model, compactionError) = await NextModelAsync(job, strategy, global);
+            return new AggregationOutcome(stored, outcomes, Elapsed(started), null, model, compactionError);
         }
         finally
         {
@@ -57,25 +58,67 @@ public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetric
         return duration;
     }
 
-    /// <summary>Flora: the stack joins the history. Otherwise: the next live adapter, and what each rank continues from.</summary>
-    async Task<(StoredUpdate Global, FederationModel? Model)> NextModelAsync(AggregationJob job, FederatedStrategy strategy, LoraAdapter aggregate)
+    public async Task<StoredUpdate> ExportAsync(ExportJob job)
+    {
+        var deltas = new List<LoraAdapter>();
+        try
+        {
+            foreach (var d in job.Deltas) deltas.Add(Read(await store.ReadAsync(d.ToReference()), $"model delta {d}"));
+            LoraAdapter adapter;
+            ExportReport report;
+            // A bound no allowed rank meets is the caller's to change: it crosses the grain call as an ArgumentException.
+            try { (adapter, report) = await Task.Run(() => Export(deltas, job.Rank, job.MaxError, job.BaseModel)); }
+            catch (AdapterException e) { throw new ArgumentException(e.Message); }
+            using (adapter)
+            {
+                using var payload = new MemoryStream();
+                ExportFiles.WritePayload(payload, adapter, report);
+                payload.Position = 0;
+                return (await store.PutAsync(payload)).ToStoredUpdate();
+            }
+        }
+        finally
+        {
+            foreach (var d in deltas) d.Dispose();
+        }
+    }
+
+    static (LoraAdapter Adapter, ExportReport Report) Export(IReadOnlyList<LoraAdapter> deltas, int? rank, double? maxError, string baseModel) =>
+        rank is { } r ? CumulativeExport.Truncated(deltas, r, baseModel)
+        : maxError is { } e ? CumulativeExport.ForVllm(deltas, e, baseModel)
+        : (CumulativeExport.Exact(deltas, baseModel), CumulativeExport.ExactReport(deltas));
+
+    /// <summary>Flora: the stack joins the history (re-factored when due). Otherwise: the next live adapter, and what each rank continues from.</summary>
+    async Task<(StoredUpdate Global, FederationModel? Model, double? CompactionError)> NextModelAsync(AggregationJob job, FederatedStrategy strategy, LoraAdapter aggregate)
     {
         if (job.Model is not { } m)
         {
-            using (aggregate) return (await PutAsync(aggregate), null);
+            using (aggregate) return (await PutAsync(aggregate), null, null);
         }
         if (strategy.AccumulatesHistory)
         {
-            using (aggregate)
+            StoredUpdate stored;
+            using (aggregate) stored = await PutAsync(aggregate);
+            RoundDelta[] history = [.. m.Model.History, new RoundDelta(job.Round, stored)];
+            double? error = null;
+            if (m.Compaction is { } c && job.Round % c.EveryRounds == 0 && history.Length > 1)
             {
-                var stored = await PutAsync(aggregate);
-                return (stored, m.Model with { History = [.. m.Model.History, new RoundDelta(job.Round, stored)], Live = null, Inits = [] });
+                try
+                {
+                    var compacted = await ExportAsync(new ExportJob(job.BaseModel, history.Select(h => h.Adapter).ToArray(), c.Rank, c.MaxError ?? (c.Rank is null ? 0.01 : null)));
+                    using (var file = new MemoryStream(await store.ReadAsync(compacted.ToReference())))
+                        error = ExportFiles.ReadPayloadReport(file)?.MaxRelativeError;
+                    history = [new RoundDelta(job.Round, compacted)];
+                }
+                catch (ArgumentException) { } // no rank meets the bound: the history stays exact, and the next due round tries again
+
             }
+            return (stored, m.Model with { History = history, Live = null, Inits = [] }, error);
         }
         using var previous = m.Model.Live is { } liveRef ? Read(await store.ReadAsync(liveRef.ToReference()), $"live adapter {liveRef}") : null;
         using var live = strategy.NextLive(previous, aggregate);
         var storedLive = await PutAsync(live);
-        return (storedLive, m.Model with { Live = storedLive, Inits = await InitsAsync(m, strategy, live) });
+        return (storedLive, m.Model with { Live = storedLive, Inits = await InitsAsync(m, strategy, live) }, null);
     }
 
     async Task<RankedAdapter[]> InitsAsync(ModelJob job, FederatedStrategy strategy, LoraAdapter live)

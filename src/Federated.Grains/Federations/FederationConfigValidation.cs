@@ -41,6 +41,13 @@ static class FederationConfigValidation
         Require(c.MinReputation is >= 0 and < 1, $"minReputation: must be in [0, 1), not {c.MinReputation}");
         Require(c.MaxConsecutiveFailures >= 1, $"maxConsecutiveFailures: must be at least 1, not {c.MaxConsecutiveFailures}");
         if (c.Architecture is { } arch) ValidateArchitecture(arch, c, errors);
+        if (c.Compaction is { } k)
+        {
+            Require(k.EveryRounds >= 1, $"compaction.everyRounds: must be at least 1, not {k.EveryRounds}");
+            Require(k.Rank is null or >= 1, $"compaction.rank: must be at least 1, not {k.Rank}");
+            Require(k.MaxError is null or (> 0 and < 1), $"compaction.maxError: must be in (0, 1), not {k.MaxError}");
+            Require(k.Rank is null || k.MaxError is null, "compaction: give rank or maxError, not both");
+        }
 
         if (errors.Count > 0)
             throw new FederationException(FederationError.InvalidArgument, $"federation '{id}': " + string.Join("; ", errors));

@@ -17,6 +17,10 @@ public sealed class FederationState
     [Id(8)] public int ConsecutiveFailures { get; set; }
     /// <summary>History, live adapter and next inits: what the next round starts from.</summary>
     [Id(9)] public FederationModel Model { get; set; } = FederationModel.Empty;
+    /// <summary>Exports of <see cref="Model"/> by kind (exact, rank-R, vllm-E), dropped when the model moves on.</summary>
+    [Id(10)] public Dictionary<string, ModelExport> Exports { get; set; } = new(StringComparer.Ordinal);
+    /// <summary>The exact export of the whole model once the federation stopped.</summary>
+    [Id(11)] public StoredUpdate? FinalModel { get; set; }
 }
 
 /// <summary>
@@ -106,6 +110,38 @@ public sealed class FederationGrain(
         Record(round);
         await state.WriteStateAsync();
         await OpenCurrentRoundAsync();
+        await FinishAsync();
+    }
+
+    public async Task<ModelExport> ExportModelAsync(int? rank = null, double? maxError = null)
+    {
+        var config = RequireConfig();
+        if (rank is < 1 or > 65536)
+            throw new FederationException(FederationError.InvalidArgument, $"rank: must be between 1 and 65536, not {rank}");
+        if (maxError is { } e && !(e > 0 && e < 1))
+            throw new FederationException(FederationError.InvalidArgument, $"maxError: must be in (0, 1), not {maxError}");
+        var deltas = S.Model.Deltas().ToArray();
+        if (deltas.Length == 0)
+            throw new FederationException(FederationError.NotFound, $"federation '{Id}' has no model yet (completed rounds: {S.CompletedRounds})");
+        var job = new ExportJob(config.BaseModel, deltas, rank, maxError);
+        if (S.Exports.TryGetValue(job.Kind, out var cached) && cached.CompletedRounds == S.CompletedRounds) return cached;
+        StoredUpdate payload;
+        try { payload = await GrainFactory.GetGrain<IAggregationWorkerGrain>(0).ExportAsync(job); }
+        catch (ArgumentException ex) { throw new FederationException(FederationError.InvalidArgument, ex.Message); }
+        var export = new ModelExport(payload, S.CompletedRounds, job.Kind);
+        S.Exports[job.Kind] = export;
+        await state.WriteStateAsync();
+        return export;
+    }
+
+    /// <summary>A federation that stopped references its whole model, exported exactly once (Done.final_model).</summary>
+    async Task FinishAsync()
+    {
+        if (S.Status is FederationStatus.Completed or FederationStatus.Failed && S.FinalModel is null && S.Model.Deltas().Any())
+        {
+            S.FinalModel = (await ExportModelAsync()).Payload;
+            await state.WriteStateAsync();
+        }
     }
 
     /// <summary>Opens <see cref="FederationState.CurrentRound"/>; a round that fails at once (too few live clients) is recorded and the next one tried.</summary>
@@ -119,6 +155,7 @@ public sealed class FederationGrain(
             Record(view);
             await state.WriteStateAsync();
         }
+        await FinishAsync();
     }
 
     /// <summary>Records a finished round and advances the counter (and the status when the federation is done).</summary>
@@ -126,11 +163,15 @@ public sealed class FederationGrain(
     {
         var config = S.Config!;
         S.History.Add(new RoundRecord(round.Round, round.Status, round.Global, round.Selected.Length,
-            round.Outcomes.Count(o => o.Accepted), round.Outcomes.Count(o => !o.Accepted), round.OpenedAt, round.ClosedAt, round.FailureReason));
+            round.Outcomes.Count(o => o.Accepted), round.Outcomes.Count(o => !o.Accepted), round.OpenedAt, round.ClosedAt, round.FailureReason, round.CompactionError));
         if (round.Status == RoundStatus.Closed)
         {
             S.Global = round.Global;
-            if (round.Model is { } model) S.Model = model;
+            if (round.Model is { } model && model != S.Model)
+            {
+                S.Model = model;
+                S.Exports.Clear();
+            }
             S.CompletedRounds++;
             S.ConsecutiveFailures = 0;
             logger.LogInformation("Federation {Federation} round {Round} closed: {Accepted} update(s) aggregated into {Global}",
@@ -158,5 +199,5 @@ public sealed class FederationGrain(
     FederationConfig RequireConfig() => S.Config
         ?? throw new FederationException(FederationError.NotFound, $"no federation '{Id}'");
 
-    FederationView View() => new(Id, S.Config!, S.Status, S.CurrentRound, S.CompletedRounds, S.Global, [.. S.History], S.FailureReason, S.CreatedAt, S.Model);
+    FederationView View() => new(Id, S.Config!, S.Status, S.CurrentRound, S.CompletedRounds, S.Global, [.. S.History], S.FailureReason, S.CreatedAt, S.Model, S.FinalModel);
 }

@@ -95,14 +95,18 @@ public sealed class RoundGrain : Grain, IRoundGrain, IRemindable
         var strategy = FederatedStrategies.Get(c.Aggregation.Strategy);
         return Task.FromResult<Assignment?>(new Assignment(spec.FederationId, spec.Round, c.BaseModel, c.TargetModules, rank,
             c.RankPolicy.AlphaFor(rank), c.Training, spec.Global, S.Deadline, S.Status, S.Submissions.ContainsKey(clientId),
-            model.History, model.InitFor(rank), strategy.FreezesA, BranchSeed(c.Seed, spec.Round, clientId), strategy.Name, c.Architecture));
+            model.History, model.InitFor(rank), strategy.FreezesA, BranchSeed(c.Seed, spec.Round), strategy.Name, c.Architecture));
     }
 
-    /// <summary>A client's fresh-branch seed for a round: the federation's seed, the round and the client mixed (FNV-1a), so runs repeat.</summary>
-    static long BranchSeed(long seed, int round, string clientId)
+    /// <summary>
+    /// The round's seed for fresh branches: the federation's seed and the round mixed (FNV-1a), so a federation repeats.
+    /// Clients mix in their own seed (Agent:Seed; the simulator its client index), which keeps an agent's update a
+    /// function of its own settings and data, whatever id it enrolled under.
+    /// </summary>
+    static long BranchSeed(long seed, int round)
     {
         ulong hash = 14695981039346656037UL ^ (ulong)seed;
-        foreach (byte b in System.Text.Encoding.UTF8.GetBytes($"{round}/{clientId}"))
+        foreach (byte b in BitConverter.GetBytes(round))
             hash = (hash ^ b) * 1099511628211UL;
         return (long)(hash >> 1);
     }
@@ -253,6 +257,7 @@ public sealed class RoundGrain : Grain, IRoundGrain, IRemindable
         {
             S.Global = global;
             S.Model = outcome.Model;
+            S.CompactionError = outcome.CompactionError;
             S.Status = RoundStatus.Closed;
             S.ClosedAt = DateTime.UtcNow;
             _metrics.RoundFinished("closed", S.ClosedAt.Value - S.OpenedAt);
@@ -294,6 +299,6 @@ public sealed class RoundGrain : Grain, IRoundGrain, IRemindable
     {
         var spec = S.Spec!;
         return new RoundView(spec.FederationId, spec.Round, S.Status, S.Selected.Keys.Order(StringComparer.Ordinal).ToArray(), S.Submissions.Count,
-            spec.Config.Quorum, S.OpenedAt, S.Deadline, S.ClosedAt, S.Global, S.Outcomes, S.FailureReason, S.AggregationTime, S.Model);
+            spec.Config.Quorum, S.OpenedAt, S.Deadline, S.ClosedAt, S.Global, S.Outcomes, S.FailureReason, S.AggregationTime, S.Model, S.CompactionError);
     }
 }

@@ -22,6 +22,7 @@ public sealed class RoundState
     [Id(12)] public int AggregationAttempts { get; set; }
     /// <summary>The federation's model after this round, once it closed.</summary>
     [Id(13)] public FederationModel? Model { get; set; }
+    [Id(14)] public double? CompactionError { get; set; }
 }
 
 [GenerateSerializer, Immutable, Alias("fl.AcceptedSubmission")]

@@ -179,7 +179,7 @@ public sealed class StrategyAcrossRoundsTests
             var (round, updates, assignments) = await h.RunRoundAsync(fed, t, 3);
             Assert.Equal(RoundStatus.Closed, round.Status);
             Assert.All(assignments, a => { Assert.Null(a.Init); Assert.Equal(t - 1, a.History!.Length); });
-            Assert.Distinct(assignments.Select(a => a.Seed)); // fresh branches, seeded per client
+            Assert.Single(assignments.Select(a => a.Seed).Distinct()); // the round's seed; each client mixes in its own
             var model = round.Model!;
             Assert.Null(model.Live);
             Assert.Equal(Enumerable.Range(1, t), model.History.Select(d => d.Round));
@@ -193,6 +193,69 @@ public sealed class StrategyAcrossRoundsTests
             }
             foreach (var u in updates) u.Dispose();
         }
+
+        // The whole model users download: base + every round's delta, as one adapter (exact), and truncated with its error.
+        var federation = h.Grains.GetGrain<IFederationGrain>(fed);
+        var view = await federation.GetAsync();
+        Assert.Equal(FederationStatus.Completed, view.Status);
+        var rounds = new List<LoraAdapter>();
+        foreach (var d in view.Model!.History) rounds.Add(await h.ReadAsync(d.Adapter));
+        try
+        {
+            Assert.NotNull(view.FinalModel);
+            Assert.Equal(view.FinalModel, (await federation.ExportModelAsync()).Payload);
+            using var exact = await h.ReadAsync(view.FinalModel!);
+            var export = await federation.ExportModelAsync(rank: 6);
+            using var truncated = await h.ReadAsync(export.Payload);
+            var report = await h.ReadReportAsync(export.Payload);
+            foreach (var m in exact.Modules)
+            {
+                using var scope = NewDisposeScope();
+                var sum = rounds.Select(r => r[m.Name].DenseDelta(float64)).Aggregate((x, y) => x + y);
+                AssertClose(sum, m.DenseDelta(float64), 1e-5);
+                Assert.Equal(42, m.Rank); // 3 rounds of 2 + 4 + 8
+                var svd = linalg.svdvals(sum);
+                double kept = svd.narrow(0, 0, 6).square().sum().item<double>(), all = svd.square().sum().item<double>();
+                var module = report!.Modules.Single(x => x.Name == m.Name);
+                Assert.Equal(Math.Sqrt(1 - kept / all), module.RelativeError, 1e-6);
+                Assert.Equal(6, truncated[m.Name].Rank);
+            }
+        }
+        finally
+        {
+            foreach (var r in rounds) r.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task A_history_compacted_every_two_rounds_is_one_delta_whose_recorded_error_is_the_dense_svd_error()
+    {
+        await using var h = await StrategyHarness.StartAsync(clients: 3);
+        string fed = await h.CreateAsync("flora", [2, 4, 8], compaction: new HistoryCompaction(2, Rank: 5));
+        var (first, u1, _) = await h.RunRoundAsync(fed, 1, 3);
+        var (second, u2, _) = await h.RunRoundAsync(fed, 2, 3);
+        Assert.Null(first.CompactionError);
+        var compacted = Assert.Single(second.Model!.History);
+        using var delta = await h.ReadAsync(compacted.Adapter);
+        double worst = 0;
+        foreach (var m in delta.Modules)
+        {
+            using var scope = NewDisposeScope();
+            Assert.Equal(5, m.Rank);
+            var exact = u1.Concat(u2).Select(u => u[m.Name].DenseDelta(float64) / 3.0).Aggregate((x, y) => x + y);
+            var s = linalg.svdvals(exact);
+            worst = Math.Max(worst, Math.Sqrt(s.narrow(0, 5, s.shape[0] - 5).square().sum().item<double>() / s.square().sum().item<double>()));
+        }
+        Assert.Equal(worst, second.CompactionError!.Value, 1e-6);
+        var recorded = (await h.Grains.GetGrain<IFederationGrain>(fed).GetAsync()).History.Single(r => r.Round == 2);
+        Assert.Equal(second.CompactionError, recorded.CompactionError);
+        foreach (var u in u1.Concat(u2)) u.Dispose();
+
+        // A client of round 3 merges the one compacted delta.
+        var (third, u3, assignments) = await h.RunRoundAsync(fed, 3, 3);
+        foreach (var u in u3) u.Dispose();
+        Assert.All(assignments, a => Assert.Equal([compacted], a.History!));
+        Assert.Equal(RoundStatus.Closed, third.Status);
     }
 
     /// <summary>Bit for bit: same dtype, shape and every value.</summary>

@@ -1,5 +1,6 @@
 using Federated.Contracts;
 using Federated.Core.Adapters;
+using Federated.Core.Export;
 using Federated.Core.Formats;
 using Federated.Grains;
 using Federated.Simulator.Runtime;
@@ -49,7 +50,7 @@ sealed class StrategyHarness : IAsyncDisposable
     public IGrainFactory Grains => _coordinator.Grains;
 
     /// <summary>A federation of <paramref name="ranks"/>.Length clients, client k at ranks[k], every client in every round.</summary>
-    public async Task<string> CreateAsync(string strategy, int[] ranks, int rounds = 3, int localSteps = 4, long seed = 11)
+    public async Task<string> CreateAsync(string strategy, int[] ranks, int rounds = 3, int localSteps = 4, long seed = 11, HistoryCompaction? compaction = null)
     {
         string id = "fed-" + strategy;
         var distinct = ranks.Distinct().Order().ToArray();
@@ -58,7 +59,7 @@ sealed class StrategyHarness : IAsyncDisposable
         {
             RankPolicy = policy, Aggregation = new AggregationSettings(strategy), Training = new TrainingPlan(localSteps, 4, 5e-3),
             Rounds = rounds, ClientsPerRound = ranks.Length, Quorum = ranks.Length, RoundDeadline = TimeSpan.FromDays(1),
-            ClientTimeout = TimeSpan.FromDays(1), Seed = seed, Architecture = Architecture,
+            ClientTimeout = TimeSpan.FromDays(1), Seed = seed, Architecture = Architecture, Compaction = compaction,
         };
         await Grains.GetGrain<IFederationGrain>(id).CreateAsync(config);
         for (int k = 0; k < ranks.Length; k++)
@@ -73,6 +74,12 @@ sealed class StrategyHarness : IAsyncDisposable
 
     public async Task<LoraAdapter> ReadAsync(StoredUpdate adapter) =>
         AdapterPayload.Read(await _coordinator.Store.ReadAsync(adapter.ToReference()), adapter.ToString());
+
+    public async Task<ExportReport?> ReadReportAsync(StoredUpdate payload)
+    {
+        using var stream = new MemoryStream(await _coordinator.Store.ReadAsync(payload.ToReference()));
+        return ExportFiles.ReadPayloadReport(stream);
+    }
 
     public async Task<StoredUpdate> PutAsync(LoraAdapter adapter) =>
         (await _coordinator.Store.PutAsync(new MemoryStream(AdapterPayload.ToBytes(adapter)))).ToStoredUpdate();
@@ -89,7 +96,7 @@ sealed class StrategyHarness : IAsyncDisposable
         using var init = a.Init is { } i ? await ReadAsync(i) : null;
         Client.MergeHistory(history);
         var task = new ClientRoundTask(a.TargetModules, a.Rank, a.Alpha, a.Training.LoraDropout, a.Training.LocalSteps, a.Training.BatchSize,
-            a.Training.LearningRate, dataSeed ?? a.Seed, a.BaseModel, a.FreezeA);
+            a.Training.LearningRate, dataSeed ?? a.Seed ^ k, a.BaseModel, a.FreezeA);
         return Client.Train(task, init, Data[k]).Update;
     }
 
