@@ -61,8 +61,9 @@ public sealed class AgentWorker(CoordinatorConnection connection, Enrollment enr
                 switch (response.OutcomeCase)
                 {
                     case GetTaskResponse.OutcomeOneofCase.Done:
-                        logger.LogInformation("Federation finished: {Reason}{Final}", response.Done.Reason,
-                            response.Done.FinalAdapter is { } final ? $"; final global adapter {final.Sha256} ({final.Size:N0} bytes)" : "");
+                        var done = response.Done;
+                        logger.LogInformation("Federation {Outcome}: {Reason}{Final}", done.Status == DoneStatus.Failed ? "failed" : "finished", done.Reason,
+                            done.FinalModel is { } final ? $"; its model (base + every round, exact) is adapter {final.Sha256} ({final.Size:N0} bytes)" : "");
                         return;
                     case GetTaskResponse.OutcomeOneofCase.Wait:
                         if (response.Wait.Reason != lastWait) logger.LogInformation("Waiting: {Reason}", response.Wait.Reason);

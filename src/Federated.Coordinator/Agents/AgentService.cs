@@ -106,9 +106,7 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
 
     static GetTaskResponse Done(FederationView federation, DoneStatus status, string reason)
     {
-        var done = new Done { Reason = reason, Status = status, FinalAdapter = Ref(federation.GlobalAdapter) };
-        done.Model.Add((federation.Model ?? FederationModel.Empty).Deltas().Select(d => Ref(d)));
-        return new GetTaskResponse { Done = done };
+        return new GetTaskResponse { Done = new Done { Reason = reason, Status = status, FinalAdapter = Ref(federation.GlobalAdapter), FinalModel = Ref(federation.FinalModel) } };
     }
 
     public override async Task DownloadAdapter(DownloadAdapterRequest request, IServerStreamWriter<AdapterChunk> responseStream, ServerCallContext context)
@@ -120,7 +118,8 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
         var view = await Call(grains.GetGrain<IClientGrain>(AgentAuthentication.ClientOf(context)).GetAsync);
         var federation = await Call(() => grains.GetGrain<IFederationGrain>(view.FederationId).GetAsync());
         var stored = new StoredUpdate(wanted.Sha256, wanted.Size);
-        if (federation.GlobalAdapter != stored && federation.History.All(r => r.GlobalAdapter != stored) && federation.Model?.References(stored) != true)
+        if (federation.GlobalAdapter != stored && federation.FinalModel != stored && federation.History.All(r => r.GlobalAdapter != stored)
+            && federation.Model?.References(stored) != true)
             throw new RpcException(new Status(StatusCode.NotFound, $"no adapter {stored} in federation '{federation.Id}'"));
 
         await using var content = await store.OpenReadAsync(wanted, request.Offset, context.CancellationToken);

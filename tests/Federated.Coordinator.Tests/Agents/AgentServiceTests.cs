@@ -28,12 +28,17 @@ public sealed class AgentServiceTests(CoordinatorHost coordinator) : IDisposable
 
     sealed record Agent(string ClientId, Metadata Auth);
 
-    async Task<string> CreateFederationAsync(int clients = 2, int quorum = 2)
+    /// <summary>hidden 32, 2 layers, 4 heads of which 2 key/value heads: q_proj is 32x32, v_proj 16x32.</summary>
+    static readonly ModelArchitecture Architecture = new(32, 2, 4, 2, 64);
+    static readonly IReadOnlyList<ModuleShape> BaseShapes = ModuleShape.LlamaFamily(32, 2, ["q_proj", "v_proj"], kvDim: 16);
+
+    async Task<string> CreateFederationAsync(int clients = 2, int quorum = 2, string strategy = "flora", bool pinned = false, int rounds = 2)
     {
         string id = CoordinatorHost.NewId("agents");
         await coordinator.Grains.GetGrain<IFederationGrain>(id).CreateAsync(FederationConfig.Default("tiny-llama") with
         {
-            Rounds = 2, ClientsPerRound = clients, Quorum = quorum, RankPolicy = RankPolicy.Fixed(4),
+            Rounds = rounds, ClientsPerRound = clients, Quorum = quorum, RankPolicy = RankPolicy.Fixed(4),
+            Aggregation = new AggregationSettings(strategy), Architecture = pinned ? Architecture : null,
         });
         return id;
     }
@@ -49,9 +54,10 @@ public sealed class AgentServiceTests(CoordinatorHost coordinator) : IDisposable
     }
 
     /// <summary>A started federation whose agents are all selected for round 1, with their tasks.</summary>
-    async Task<(string Federation, List<(Agent Agent, TrainingTask Task)> Agents)> StartedAsync(int clients = 2)
+    async Task<(string Federation, List<(Agent Agent, TrainingTask Task)> Agents)> StartedAsync(int clients = 2, int? quorum = null,
+        string strategy = "flora", bool pinned = false, int rounds = 2)
     {
-        string fed = await CreateFederationAsync(clients, clients);
+        string fed = await CreateFederationAsync(clients, quorum ?? clients, strategy, pinned, rounds);
         var agents = new List<Agent>();
         for (int i = 0; i < clients; i++) agents.Add(await RegisterAsync(fed));
         await coordinator.Grains.GetGrain<IFederationGrain>(fed).StartAsync();
@@ -156,15 +162,18 @@ public sealed class AgentServiceTests(CoordinatorHost coordinator) : IDisposable
 
         var partial = await UploadAsync(agent, task, bytes, "resumable", count: half);
         Assert.Equal("INCOMPLETE", partial.Status);
+        Assert.Equal(UploadStatus.Incomplete, partial.UploadStatus);
         Assert.Equal(half, partial.AcknowledgedOffset);
         Assert.Equal(half, (await Agents.GetUploadStatusAsync(new GetUploadStatusRequest { UploadId = "resumable" }, agent.Auth)).AcknowledgedOffset);
 
         var wrongOffset = await Assert.ThrowsAsync<RpcException>(() => UploadAsync(agent, task, bytes, "resumable", offset: 0));
         Assert.Equal(StatusCode.FailedPrecondition, wrongOffset.StatusCode);
         Assert.Contains($"resume from {half}", wrongOffset.Status.Detail);
+        Assert.Equal(half.ToString(System.Globalization.CultureInfo.InvariantCulture), wrongOffset.Trailers.GetValue("acknowledged-offset")); // typed: no parsing
 
         var done = await UploadAsync(agent, task, bytes, "resumable", offset: half);
         Assert.Equal("ACCEPTED", done.Status);
+        Assert.Equal(UploadStatus.Accepted, done.UploadStatus);
         Assert.Equal(bytes, await Store.ReadAsync(new UpdateReference(Sha(bytes), bytes.Length)));
     }
 
@@ -196,12 +205,95 @@ public sealed class AgentServiceTests(CoordinatorHost coordinator) : IDisposable
         var otherBase = Payload(task, seed: 5, baseModel: "another-model");
         await Refused(StatusCode.InvalidArgument, () => UploadAsync(agent, task, otherBase, "base"), otherBase);
         await Refused(StatusCode.InvalidArgument, () => UploadAsync(agent, task, bytes, "rank", rank: task.Rank + 1), bytes);
+        var declared = await Assert.ThrowsAsync<RpcException>(() => UploadAsync(agent, task, bytes, "declared", rank: task.Rank - 1));
+        Assert.Equal(StatusCode.InvalidArgument, declared.StatusCode);
+        Assert.Contains($"declares rank {task.Rank - 1}, but the adapter's rank is {task.Rank}", declared.Status.Detail);
         // Acting outside its own round or federation.
         await Refused(StatusCode.PermissionDenied, () => UploadAsync(agent, task, bytes, "round", round: 2), bytes);
         await Refused(StatusCode.PermissionDenied, () => UploadAsync(agent, task, bytes, "fed", federation: fed + "-other"), bytes);
 
         var round = await coordinator.Grains.GetGrain<IRoundGrain>(GrainKeys.Round(fed, 1)).GetAsync();
         Assert.Equal(0, round.Submitted);
+    }
+
+    /// <summary>
+    /// Two clients whose v_proj ignores the grouped key/value heads (32x32) would outvote the one correct update (16x32) if
+    /// updates were checked against each other; against the base model's manifest they are refused at upload, naming the
+    /// module and both shapes, and the correct one is aggregated.
+    /// </summary>
+    [Fact]
+    public async Task A_mis_shaped_majority_is_refused_at_upload_and_the_correct_update_is_aggregated()
+    {
+        var (fed, agents) = await StartedAsync(clients: 3, quorum: 1, pinned: true, rounds: 1);
+        var wrongShapes = ModuleShape.LlamaFamily(32, 2, ["q_proj", "v_proj"]);
+        for (int i = 0; i < 2; i++)
+        {
+            var (agent, task) = agents[i];
+            var refused = await Assert.ThrowsAsync<RpcException>(() => UploadAsync(agent, task, Payload(task, seed: 10 + i, shapes: wrongShapes), "wrong"));
+            Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
+            Assert.Equal("module 'model.layers.0.self_attn.v_proj' is 32x32; the base model's layer is 16x32", refused.Status.Detail);
+        }
+        var (good, goodTask) = agents[2];
+        Assert.Equal(UploadStatus.Accepted, (await UploadAsync(good, goodTask, Payload(goodTask, seed: 12, shapes: BaseShapes), "right")).UploadStatus);
+        await coordinator.Grains.GetGrain<IRoundGrain>(GrainKeys.Round(fed, 1)).CloseAsync();
+        var closed = await WaitClosedAsync(fed, 1);
+        Assert.Equal(RoundStatus.Closed, closed.Status);
+        var outcome = Assert.Single(closed.Outcomes);
+        Assert.True(outcome.Accepted);
+        Assert.Equal(good.ClientId, outcome.ClientId);
+        using var global = AdapterPayload.Read(await Store.ReadAsync(closed.Global!.ToReference()));
+        Assert.Equal(16, global["model.layers.1.self_attn.v_proj"].OutFeatures);
+    }
+
+    /// <summary>FFA: the task hands out the federation's frozen A; an upload whose A differs is refused at upload.</summary>
+    [Fact]
+    public async Task Under_ffa_the_task_hands_out_the_frozen_A_and_an_upload_with_another_A_is_refused()
+    {
+        var (fed, agents) = await StartedAsync(clients: 2, strategy: "ffa", pinned: true, rounds: 1);
+        var (agent, task) = agents[0];
+        Assert.Equal(FrozenFactors.A, task.Frozen);
+        Assert.Equal("ffa", task.Strategy);
+        using var init = AdapterPayload.Read(await DownloadAsync(agent, task.InitAdapter, 0));
+        Assert.Equal(task.Rank, init.PredominantRank);
+
+        using var changedA = new LoraAdapter(init.Modules.Select(m => m.With(m.A * 1.01f, m.B + 0.1f, m.Alpha)), init.BaseModel);
+        var bytes = AdapterPayload.ToBytes(changedA);
+        var refused = await Assert.ThrowsAsync<RpcException>(() => UploadAsync(agent, task, bytes, "changed-a"));
+        Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
+        Assert.Contains("differs from the frozen A", refused.Status.Detail);
+        Assert.False(await Store.ContainsAsync(new UpdateReference(Sha(bytes), bytes.Length)));
+
+        using var trainedB = new LoraAdapter(init.Modules.Select(m => m.With(m.A.clone(), m.B + 0.1f, m.Alpha)), init.BaseModel);
+        Assert.Equal(UploadStatus.Accepted, (await UploadAsync(agent, task, AdapterPayload.ToBytes(trainedB), "b-only")).UploadStatus);
+        Assert.Equal(1, (await coordinator.Grains.GetGrain<IRoundGrain>(GrainKeys.Round(fed, 1)).GetAsync()).Submitted);
+    }
+
+    /// <summary>A finished federation's Done says how it ended, typed, and references its whole model, which the agent may download.</summary>
+    [Fact]
+    public async Task Done_is_typed_and_references_the_whole_model_which_downloads()
+    {
+        var (fed, agents) = await StartedAsync(rounds: 1);
+        foreach (var (agent, task) in agents)
+            await UploadAsync(agent, task, Payload(task, seed: agent.ClientId.GetHashCode()), "u");
+        await WaitClosedAsync(fed, 1);
+        var (me, _) = agents[0];
+        var response = await Agents.GetTaskAsync(new GetTaskRequest(), me.Auth);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (response.Done?.FinalModel is null && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+            response = await Agents.GetTaskAsync(new GetTaskRequest(), me.Auth);
+        }
+        var done = response.Done ?? throw new Xunit.Sdk.XunitException($"no Done within 30 s: {response}");
+        Assert.Equal(DoneStatus.Completed, done.Status);
+        using var model = AdapterPayload.Read(await DownloadAsync(me, done.FinalModel, 0));
+        using var round = AdapterPayload.Read(await Store.ReadAsync(new UpdateReference(done.FinalAdapter.Sha256, done.FinalAdapter.Size)));
+        foreach (var m in round.Modules)
+        {
+            using var scope = TorchSharp.torch.NewDisposeScope();
+            var expected = m.DenseDelta();
+            Assert.True((model[m.Name].DenseDelta() - expected).norm().item<float>() <= 1e-5f * expected.norm().item<float>());
+        }
     }
 
     static byte[] Pad(byte[] bytes, int length)
