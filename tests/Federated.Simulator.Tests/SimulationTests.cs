@@ -58,6 +58,26 @@ public sealed class SimulationTests : IDisposable
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], png[..4]);
     }
 
+    /// <summary>
+    /// The simulator submits through the coordinator's admission check: under ffa an attacker that rescales its factors
+    /// changes the frozen A, and is refused at upload in every round (never submitted), as the gRPC path refuses it.
+    /// </summary>
+    [Fact]
+    public void An_update_the_coordinator_refuses_is_refused_in_simulation_too()
+    {
+        string exp = Experiment("refused", """, "ranks": [4], "strategy": "ffa", "attack": { "fraction": 0.34, "type": "factor-rescaling", "strength": 3 } """);
+        var (exit, output, error) = Run(exp, Path.Combine(_dir, "out"));
+
+        Assert.True(exit == 0, error + output);
+        var csv = File.ReadAllLines(Path.Combine(_dir, "out", "refused", "refused", RunResults.MetricsFile));
+        int refused = Array.IndexOf(csv[0].Split(','), "refused"), submitted = Array.IndexOf(csv[0].Split(','), "submitted"), status = Array.IndexOf(csv[0].Split(','), "status");
+        Assert.All(csv.Skip(2), l =>
+        {
+            var row = l.Split(',');
+            Assert.Equal(("closed", "1", "2"), (row[status], row[refused], row[submitted]));
+        });
+    }
+
     [Fact]
     public void A_run_is_reproducible_from_its_seed()
     {

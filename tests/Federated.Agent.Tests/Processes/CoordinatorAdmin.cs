@@ -68,6 +68,9 @@ public sealed class CoordinatorAdmin(Uri address) : IDisposable
 
     public Task<byte[]> GlobalAdapterAsync(string id, int round) => _http.GetByteArrayAsync($"/api/federations/{id}/adapter?round={round}");
 
+    /// <summary>The federation's whole model as one adapter payload (what <c>fed adapter download</c> fetches).</summary>
+    public Task<byte[]> ModelAsync(string id, string query = "") => _http.GetByteArrayAsync($"/api/federations/{id}/model{query}");
+
     public static JsonSerializerOptions Json { get; } = new(JsonSerializerDefaults.Web);
 
     public void Dispose() => _http.Dispose();
