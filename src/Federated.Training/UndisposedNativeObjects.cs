@@ -1,3 +1,5 @@
+using Federated.Core.Runtime;
+
 namespace Federated.Training;
 
 /// <summary>
@@ -17,11 +19,14 @@ static class UndisposedNativeObjects
     const long IntervalMs = 100;
     static long s_lastCollection = Environment.TickCount64;
 
-    /// <summary>A generation-0 collection if none ran in the last interval (process-wide, like the GC itself).</summary>
+    /// <summary>
+    /// A generation-0 collection if none ran in the last interval (process-wide, like the GC itself), between other threads'
+    /// units of TorchSharp work (<see cref="NativeWork"/>). Call it outside a <see cref="NativeWork.Scope"/>.
+    /// </summary>
     public static void Release()
     {
         long now = Environment.TickCount64, last = Interlocked.Read(ref s_lastCollection);
-        if (now - last < IntervalMs || Interlocked.CompareExchange(ref s_lastCollection, now, last) != last) return;
-        GC.Collect(0);
+        if (now - last < IntervalMs || NativeWork.IsInside || Interlocked.CompareExchange(ref s_lastCollection, now, last) != last) return;
+        NativeWork.Collect(0);
     }
 }

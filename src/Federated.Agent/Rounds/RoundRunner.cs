@@ -93,32 +93,18 @@ public sealed class RoundRunner(CoordinatorConnection connection, AgentStateStor
     }
 
     /// <summary>
-    /// The global adapters to merge, oldest first. Each round's global is the aggregate of that round's updates alone
-    /// (a FLoRA stack), so the base must carry every earlier one; the task lists them all, so an agent that missed
-    /// rounds catches up. (A coordinator that sends only the latest leaves the agent to keep the chain it was given.)
+    /// The history to merge, oldest first: the task lists every delta, so an agent that missed rounds catches up. (The
+    /// latest global alone is not merged: under a continuing strategy it is the live adapter, which the task hands out
+    /// to continue, never to merge.)
     /// </summary>
     async Task<IReadOnlyList<MergedAdapter>> GlobalChainAsync(TrainingTask task, CancellationToken cancellation)
     {
-        List<MergedAdapter> chain;
-        if (task.GlobalAdapters.Count > 0)
-            chain = task.GlobalAdapters.Select(g => new MergedAdapter(g.Round, g.Adapter.Sha256, g.Adapter.Size)).ToList();
-        else if (task.GlobalAdapter is { } latest)
-        {
-            chain = state.LoadChain().ToList();
-            int known = chain.FindIndex(g => g.Sha256 == latest.Sha256);
-            if (known >= 0) chain.RemoveRange(known + 1, chain.Count - known - 1);
-            else chain.Add(new MergedAdapter(task.Round - 1, latest.Sha256, latest.Size));
-            if (chain.Count < task.Round - 1)
-                logger.LogWarning("Round {Federation}/{Round}: the coordinator lists no earlier global adapters and this agent holds {Count}; rounds it missed are not merged",
-                    task.FederationId, task.Round, chain.Count);
-        }
-        else chain = []; // a first round: nothing is merged
-
+        var chain = task.GlobalAdapters.Select(g => new MergedAdapter(g.Round, g.Adapter.Sha256, g.Adapter.Size)).ToList();
         foreach (var g in chain)
             await downloader.DownloadAsync(new AdapterRef { Sha256 = g.Sha256, Size = g.Size }, cancellation);
         state.SaveChain(chain);
-        if (task.GlobalAdapter is not null)
-            state.SaveProgress(new RoundProgress(task.FederationId, task.Round, RoundPhase.Downloaded, task.GlobalAdapter.Sha256));
+        if (chain.Count > 0)
+            state.SaveProgress(new RoundProgress(task.FederationId, task.Round, RoundPhase.Downloaded, chain[^1].Sha256));
         return chain;
     }
 

@@ -50,12 +50,15 @@ static class FederationCommand
         };
         var localSteps = new Option<int?>("--local-steps") { Description = "Local optimiser steps per round (default: 50)" };
         var learningRate = new Option<double?>("--learning-rate") { Description = "Local learning rate (default: 2e-4)" };
-        var seed = new Option<long?>("--seed") { Description = "Seeds client selection" };
+        var seed = new Option<long?>("--seed") { Description = "Seeds client selection and the shared initial adapter" };
+        var historyEvery = new Option<int?>("--history-every") { Description = "Re-factor the merged history into one delta every N rounds (with --history-rank or --history-max-error)" };
+        var historyRank = new Option<int?>("--history-rank") { Description = "The rank the history is re-factored to" };
+        var historyError = new Option<double?>("--history-max-error") { Description = "Re-factor the history to the smallest vLLM rank within this relative error (default 0.01)" };
 
         var command = new Command("create", "Create a federation (fields not given take the coordinator's defaults)")
         {
             id, config, baseModel, baseModelDir, modules, strategy, rule, pre, byzantine, normCap, rounds, perRound, quorum, deadline,
-            clientTimeout, rankPolicy, localSteps, learningRate, seed,
+            clientTimeout, rankPolicy, localSteps, learningRate, seed, historyEvery, historyRank, historyError,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -85,6 +88,10 @@ static class FederationCommand
             Set(body, "roundDeadline", parse.GetValue(deadline));
             Set(body, "clientTimeout", parse.GetValue(clientTimeout));
             Set(body, "seed", parse.GetValue(seed));
+            if (parse.GetValue(historyEvery) is { } every)
+                body["compaction"] = new JsonObject { ["everyRounds"] = every, ["rank"] = parse.GetValue(historyRank), ["maxError"] = parse.GetValue(historyError) };
+            else if (parse.GetValue(historyRank) is not null || parse.GetValue(historyError) is not null)
+                throw new ArgumentException("--history-rank and --history-max-error need --history-every");
             if (aggregation.Count == 0) body.Remove("aggregation");
             if (training.Count == 0) body.Remove("training");
 

@@ -20,7 +20,8 @@ public sealed record FederationConfigRequest(
     double? MinReputation = null,
     int? MaxConsecutiveFailures = null,
     long? Seed = null,
-    ModelArchitecture? Architecture = null)
+    ModelArchitecture? Architecture = null,
+    HistoryCompaction? Compaction = null)
 {
     /// <exception cref="FederationException">InvalidArgument without a base model. Everything else the federation grain checks.</exception>
     public FederationConfig ToConfig()
@@ -44,6 +45,7 @@ public sealed record FederationConfigRequest(
             MaxConsecutiveFailures = MaxConsecutiveFailures ?? d.MaxConsecutiveFailures,
             Seed = Seed ?? d.Seed,
             Architecture = Architecture,
+            Compaction = Compaction,
         };
     }
 }

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Federated.Core.Aggregation;
 
 /// <summary>
-/// FlexLoRA-style aggregation (ALGORITHMS.md A3): the truncated SVD of sum_k c_k dW_k, computed exactly
+/// FlexLoRA-style aggregation (ALGORITHMS.md A4): the truncated SVD of sum_k c_k dW_k, computed exactly
 /// from the FLoRA stack without forming d_out x d_in (the FLoRIST form, via thin QR of both stacked
 /// factors and an SVD of the small R x R core). The result is in SVD order (B = U S, A = V^T, scale 1)
 /// at <c>rank</c> (default: the largest client rank of each module), so <see cref="RankTruncation"/>

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Federated.Core.Aggregation;
 
 /// <summary>
-/// Zero-padding for mixed ranks (HetLoRA, ALGORITHMS.md A3): factors padded to the largest rank per
+/// Zero-padding for mixed ranks (HetLoRA, ALGORITHMS.md A5): factors padded to the largest rank per
 /// module, then averaged like FedIT. With <paramref name="normWeighted"/> (HetLoRA's sparsity-weighted
 /// aggregation) client k's weight per module is c_k ||dW_k||_F, normalised; otherwise c_k.
 /// Norm-proportional weights reward large updates, so clip or use a robust rule first.

@@ -6,7 +6,7 @@ namespace Federated.Core.Robust;
 /// Flag Aggregator (Almasi et al., ICLR'24), lambda = 0, run entirely in the span of the updates.
 /// With unit updates x^_i = x_i / ||x_i||, K their Gram and W = diag(w), the weighted flag mean's
 /// subspace Y (m columns) is Z V L^(-1/2) where Z = [w_i x^_i] and W K W = V L V^T (top m), so every
-/// quantity is an n x n computation (ALGORITHMS.md B-LoRA 2). IRLS: w_i = (|1 - ||Y^T x^_i||^2| + eps)^(-1/4),
+/// quantity is an n x n computation (ALGORITHMS.md B1, B2). IRLS: w_i = (|1 - ||Y^T x^_i||^2| + eps)^(-1/4),
 /// starting from w = 1 (in the span; the reference starts from a random Y). The output
 /// (1/m) sum_i Y Y^T x^_i has coefficients c = (1/m) W V L^-1 V^T W K 1 on the unit updates. Flag
 /// discards magnitudes, so the result is rescaled to the median update norm (the reference returns the

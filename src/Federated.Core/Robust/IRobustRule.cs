@@ -3,7 +3,7 @@ namespace Federated.Core.Robust;
 /// <summary>
 /// A Byzantine-robust rule that decides how much each update counts. It returns coefficients gamma_k,
 /// and the robust aggregate is sum_k gamma_k dW_k: a FLoRA stack with gamma in place of p, so robust
-/// aggregation and heterogeneous ranks compose exactly (ALGORITHMS.md B-LoRA 3).
+/// aggregation and heterogeneous ranks compose exactly (ALGORITHMS.md B1).
 /// </summary>
 public interface IRobustRule
 {

@@ -6,7 +6,7 @@ namespace Federated.Core.Robust;
 
 /// <summary>
 /// The Gram matrix of K updates in weight space, G_ij = sum over modules of &lt;dW_i, dW_j&gt;_F, from the
-/// factors alone (ALGORITHMS.md B-LoRA): with the module's stack A_st (row block k = s_k A_k) and
+/// factors alone (ALGORITHMS.md B1): with the module's stack A_st (row block k = s_k A_k) and
 /// B_st = [B_1 .. B_K], &lt;dW_i, dW_j&gt; = tr((B_i^T B_j)(A_j A_i^T)) is the sum over block (i, j) of
 /// (B_st^T B_st) o (A_st A_st^T). Two R x R GEMMs per module (R = sum r_k), never d_out x d_in, for any
 /// mix of ranks and alphas. Every distance or inner-product rule needs only this matrix.

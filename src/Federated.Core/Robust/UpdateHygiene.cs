@@ -25,7 +25,7 @@ public sealed record Rejection(RejectionReason Reason, string Message);
 public sealed record HygieneLimits(double? NormCap = null, IReadOnlyList<ModuleShape>? ExpectedModules = null);
 
 /// <summary>
-/// Checks run on every update before any rule (ALGORITHMS.md B-LoRA 5): module set and shapes, rank
+/// Checks run on every update before any rule (ALGORITHMS.md B5): module set and shapes, rank
 /// within the client's assignment, finite values, norm cap. A rejected update is reported with its
 /// reason and leaves the others untouched.
 /// </summary>

@@ -5,6 +5,7 @@ using Federated.Core.Export;
 using Federated.Core.Federation;
 using Federated.Core.Formats;
 using Federated.Core.Robust;
+using Federated.Core.Runtime;
 using Federated.Grains.Federations;
 using Federated.Storage;
 using Orleans.Concurrency;
@@ -29,7 +30,7 @@ public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetric
         var inits = strategy.FreezesA ? await LoadDistinctAsync(job.Updates.Select(u => u.Init)) : [];
         try
         {
-            var (global, outcomes, failure) = await Task.Run(() => Aggregate(job, strategy, payloads, inits));
+            var (global, outcomes, failure) = await Compute(() => Aggregate(job, strategy, payloads, inits));
             if (global is null)
                 return new AggregationOutcome(null, outcomes, Elapsed(started), failure);
             var (stored, model, compactionError) = await NextModelAsync(job, strategy, global);
@@ -46,10 +47,16 @@ public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetric
         var strategy = FederatedStrategies.Get(job.Strategy);
         var shapes = BaseModelManifest.ModuleShapes(job.Architecture, job.TargetModules);
         int rank = job.Ranks.Max();
-        using var live = shapes is null ? null : strategy.InitialLive(shapes, rank, job.AlphaPerRank * rank, job.Seed, job.BaseModel);
+        using var live = shapes is null ? null : await Compute(() => strategy.InitialLive(shapes, rank, job.AlphaPerRank * rank, job.Seed, job.BaseModel));
         if (live is null) return FederationModel.Empty;
         return new FederationModel([], await PutAsync(live), await InitsAsync(job, strategy, live));
     }
+
+    /// <summary>The math on the thread pool, inside a <see cref="NativeWork"/> scope (a simulator trains clients beside it).</summary>
+    static Task<T> Compute<T>(Func<T> work) => Task.Run(() =>
+    {
+        using (NativeWork.Enter()) return work();
+    });
 
     TimeSpan Elapsed(long started)
     {
@@ -67,7 +74,7 @@ public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetric
             LoraAdapter adapter;
             ExportReport report;
             // A bound no allowed rank meets is the caller's to change: it crosses the grain call as an ArgumentException.
-            try { (adapter, report) = await Task.Run(() => Export(deltas, job.Rank, job.MaxError, job.BaseModel)); }
+            try { (adapter, report) = await Compute(() => Export(deltas, job.Rank, job.MaxError, job.BaseModel)); }
             catch (AdapterException e) { throw new ArgumentException(e.Message); }
             using (adapter)
             {
@@ -116,7 +123,7 @@ public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetric
             return (stored, m.Model with { History = history, Live = null, Inits = [] }, error);
         }
         using var previous = m.Model.Live is { } liveRef ? Read(await store.ReadAsync(liveRef.ToReference()), $"live adapter {liveRef}") : null;
-        using var live = strategy.NextLive(previous, aggregate);
+        using var live = await Compute(() => strategy.NextLive(previous, aggregate));
         var storedLive = await PutAsync(live);
         return (storedLive, m.Model with { Live = storedLive, Inits = await InitsAsync(m, strategy, live) }, null);
     }
@@ -126,7 +133,7 @@ public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetric
         var inits = new List<RankedAdapter>();
         foreach (int rank in job.Ranks)
         {
-            using var init = await Task.Run(() => strategy.ClientInit(live, rank, job.AlphaPerRank * rank));
+            using var init = await Compute(() => strategy.ClientInit(live, rank, job.AlphaPerRank * rank));
             if (init is not null) inits.Add(new RankedAdapter(rank, await PutAsync(init)));
         }
         return [.. inits];

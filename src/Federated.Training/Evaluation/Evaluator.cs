@@ -1,3 +1,4 @@
+using Federated.Core.Runtime;
 using Federated.Training.Data;
 using Federated.Training.Models;
 using static TorchSharp.torch;
@@ -23,14 +24,17 @@ public static class Evaluator
         long count = 0;
         foreach (var batch in batches)
         {
-            using var _batch = batch;
-            using var scope = NewDisposeScope();
-            var (inputIds, labels) = (batch.InputIds.to(device), batch.Labels.to(device));
-            var logits = model.forward(inputIds);
-            var predicted = logits.view(-1, logits.size(2)).to(float32);
-            var targets = LlamaForCausalLM.NextTokenTargets(labels).view(-1);
-            total += nn.functional.cross_entropy(predicted, targets, ignore_index: LlamaForCausalLM.IgnoreIndex, reduction: nn.Reduction.Sum).item<float>();
-            count += targets.ne(LlamaForCausalLM.IgnoreIndex).sum().item<long>();
+            using (batch)
+            using (NativeWork.Enter())
+            using (var scope = NewDisposeScope())
+            {
+                var (inputIds, labels) = (batch.InputIds.to(device), batch.Labels.to(device));
+                var logits = model.forward(inputIds);
+                var predicted = logits.view(-1, logits.size(2)).to(float32);
+                var targets = LlamaForCausalLM.NextTokenTargets(labels).view(-1);
+                total += nn.functional.cross_entropy(predicted, targets, ignore_index: LlamaForCausalLM.IgnoreIndex, reduction: nn.Reduction.Sum).item<float>();
+                count += targets.ne(LlamaForCausalLM.IgnoreIndex).sum().item<long>();
+            }
             UndisposedNativeObjects.Release();
         }
         if (count == 0) throw new ArgumentException("the evaluation data holds no labelled tokens");

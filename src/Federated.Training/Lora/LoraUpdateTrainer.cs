@@ -1,3 +1,4 @@
+using Federated.Core.Runtime;
 using Federated.Core.Adapters;
 using Federated.Training.Data;
 using Federated.Training.Models;
@@ -27,8 +28,11 @@ public static class LoraUpdateTrainer
     {
         if (examples.Count == 0) throw new ArgumentException("no local training examples");
         if (freezeA && init is null) throw new ArgumentException("a frozen A needs the adapter it is taken from");
-        if (init is null) LoraInjection.Inject(model, task.TargetModules, task.Rank, task.Alpha, task.Dropout, seed: seed);
-        else LoraInjection.Import(model, init, task.Dropout);
+        using (NativeWork.Enter())
+        {
+            if (init is null) LoraInjection.Inject(model, task.TargetModules, task.Rank, task.Alpha, task.Dropout, seed: seed);
+            else LoraInjection.Import(model, init, task.Dropout);
+        }
         try
         {
             var summary = LocalTrainer.Train(model, LoraInjection.TrainableParameters(model, freezeA),
@@ -39,11 +43,11 @@ public static class LoraUpdateTrainer
                     MinLearningRateRatio = 0.1, Seed = seed,
                 },
                 progress, cancellation, checkpoint);
-            return (LoraInjection.Export(model, task.BaseModel), summary);
+            using (NativeWork.Enter()) return (LoraInjection.Export(model, task.BaseModel), summary);
         }
         finally
         {
-            LoraInjection.Remove(model);
+            using (NativeWork.Enter()) LoraInjection.Remove(model);
         }
     }
 }

@@ -1,4 +1,5 @@
 using Federated.Core.Adapters;
+using Federated.Core.Runtime;
 using Federated.Training.Data;
 using Federated.Training.Evaluation;
 using Federated.Training.Lora;
@@ -51,9 +52,14 @@ public sealed class ClientRound(LlamaForCausalLM model, int padId) : IDisposable
     /// <summary>Mean loss of the model as it stands (base + history), with <paramref name="adapter"/> attached when given.</summary>
     public double Evaluate(IReadOnlyList<TrainingExample> examples, int batchSize, LoraAdapter? adapter = null)
     {
-        if (adapter is not null) LoraInjection.Import(model, adapter);
+        if (adapter is not null)
+            using (NativeWork.Enter()) LoraInjection.Import(model, adapter);
         try { return Evaluator.Evaluate(model, TrainingBatcher.Batches(examples, batchSize, padId, seed: null)).MeanLoss; }
-        finally { if (adapter is not null) LoraInjection.Remove(model); }
+        finally
+        {
+            if (adapter is not null)
+                using (NativeWork.Enter()) LoraInjection.Remove(model);
+        }
     }
 
     /// <param name="init">The adapter to continue; null: fresh branches at the task's rank.</param>

@@ -1,4 +1,5 @@
 using Federated.Core.Adapters;
+using Federated.Core.Runtime;
 using Federated.Training.Lora;
 using Federated.Training.Models;
 using static TorchSharp.torch;
@@ -21,6 +22,7 @@ public sealed class MergedHistory(LlamaForCausalLM model) : IDisposable
     /// <param name="deltas">(a key naming the delta's content, e.g. its SHA-256; how to load it), oldest first.</param>
     public void Apply(IReadOnlyList<(string Key, Func<LoraAdapter> Load)> deltas)
     {
+        using var work = NativeWork.Enter();
         LoraInjection.Remove(model);
         bool extends = _merged.Count <= deltas.Count && _merged.SequenceEqual(deltas.Take(_merged.Count).Select(d => d.Key));
         if (!extends) Restore();

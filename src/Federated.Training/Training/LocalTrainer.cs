@@ -1,3 +1,4 @@
+using Federated.Core.Runtime;
 using System.Diagnostics;
 using Federated.Training.Data;
 using Federated.Training.Models;
@@ -58,23 +59,27 @@ public static class LocalTrainer
                         batch.Dispose(); // trained before the restart
                         continue;
                     }
-                    using (batch)
-                    using (var scope = NewDisposeScope())
+                    double lr, norm;
+                    using (NativeWork.Enter())
                     {
-                        cancellation.ThrowIfCancellationRequested();
-                        // Batches are built on the CPU; the model may live on a GPU.
-                        var loss = model.Loss(batch.InputIds.to(device), batch.Labels.to(device)) / options.GradientAccumulation;
-                        loss.backward();
-                        stepLoss += loss.item<float>();
-                        tokens += batch.InputIds.numel();
-                    }
-                    if (++micro < options.GradientAccumulation) continue;
+                        using (batch)
+                        using (var scope = NewDisposeScope())
+                        {
+                            cancellation.ThrowIfCancellationRequested();
+                            // Batches are built on the CPU; the model may live on a GPU.
+                            var loss = model.Loss(batch.InputIds.to(device), batch.Labels.to(device)) / options.GradientAccumulation;
+                            loss.backward();
+                            stepLoss += loss.item<float>();
+                            tokens += batch.InputIds.numel();
+                        }
+                        if (++micro < options.GradientAccumulation) continue;
 
-                    double lr = LearningRateSchedule.At(step, totalSteps, options.LearningRate, options.WarmupSteps, options.MinLearningRateRatio);
-                    foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
-                    double norm = options.MaxGradNorm is { } max ? nn.utils.clip_grad_norm_(parameters, max) : double.NaN;
-                    optimizer.step();
-                    DropGradients(parameters);
+                        lr = LearningRateSchedule.At(step, totalSteps, options.LearningRate, options.WarmupSteps, options.MinLearningRateRatio);
+                        foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+                        norm = options.MaxGradNorm is { } max ? nn.utils.clip_grad_norm_(parameters, max) : double.NaN;
+                        optimizer.step();
+                        DropGradients(parameters);
+                    }
                     UndisposedNativeObjects.Release();
 
                     if (double.IsNaN(firstLoss)) firstLoss = stepLoss;

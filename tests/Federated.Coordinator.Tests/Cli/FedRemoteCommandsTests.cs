@@ -80,6 +80,27 @@ public sealed class FedRemoteCommandsTests(CoordinatorHost coordinator) : IDispo
     }
 
     [Fact]
+    public void Create_with_a_base_model_directory_pins_its_architecture_and_a_history_compaction()
+    {
+        string model = Path.Combine(_dir, "tiny-base");
+        Directory.CreateDirectory(model);
+        Federated.Training.Models.LlamaConfig.Preset("tiny").Write(Path.Combine(model, "config.json"));
+        string id = CoordinatorHost.NewId("cli");
+        var created = Fed("federation", "create", id, "--base-model-dir", model, "--strategy", "hetlora", "--history-every", "3", "--history-rank", "16", "--json");
+        Assert.True(created.Exit == 0, created.Err);
+        var config = JsonDocument.Parse(created.Out).RootElement.GetProperty("config");
+        Assert.Equal("tiny-base", config.GetProperty("baseModel").GetString());
+        var architecture = config.GetProperty("architecture");
+        Assert.Equal((64, 2, 4, 2, 176), (architecture.GetProperty("hiddenSize").GetInt32(), architecture.GetProperty("numHiddenLayers").GetInt32(),
+            architecture.GetProperty("numAttentionHeads").GetInt32(), architecture.GetProperty("numKeyValueHeads").GetInt32(), architecture.GetProperty("intermediateSize").GetInt32()));
+        Assert.Equal(3, config.GetProperty("compaction").GetProperty("everyRounds").GetInt32());
+        Assert.Equal(16, config.GetProperty("compaction").GetProperty("rank").GetInt32());
+
+        Assert.Contains("--base-model-dir: no config.json", OneErrorLine(Fed("federation", "create", CoordinatorHost.NewId("cli"), "--base-model-dir", _dir).Err));
+        Assert.Contains("architecture: required by ffa", OneErrorLine(Fed("federation", "create", CoordinatorHost.NewId("cli"), "--base-model", "m", "--strategy", "ffa", "--rank-policy", "fixed:4").Err));
+    }
+
+    [Fact]
     public void A_refused_create_prints_the_coordinators_reason_on_one_line_and_exits_1()
     {
         string id = CoordinatorHost.NewId("cli");

@@ -1,0 +1,47 @@
+namespace Federated.Core.Runtime;
+
+/// <summary>
+/// TorchSharp turns plain numbers into native scalars inside its operators and optimisers and leaves them to the finalizer
+/// (dotnet/TorchSharp#1496). Such a scalar is unreachable once its handle has been read, so a collection while the native
+/// call still runs can finalize it in use. A collection forced on one thread while another computes is exactly that: a
+/// simulation training two clients side by side crashed in AdamW's addcdiv_, whose float range check read a freed scalar.
+/// Work that calls TorchSharp from several threads holds a shared scope (<see cref="Enter"/>, synchronous code only: the
+/// lock is the thread's); a forced collection (<see cref="Collect"/>) takes it exclusively, between other threads' units of
+/// work, and waits for the finalizers it queued before they resume.
+/// </summary>
+public static class NativeWork
+{
+    static readonly ReaderWriterLockSlim s_lock = new(LockRecursionPolicy.SupportsRecursion);
+
+    public static Scope Enter()
+    {
+        s_lock.EnterReadLock();
+        return new Scope();
+    }
+
+    /// <summary>Whether this thread is inside a <see cref="Scope"/>, where a forced collection would wait for itself.</summary>
+    public static bool IsInside => s_lock.IsReadLockHeld;
+
+    /// <summary>A collection of <paramref name="generation"/> and the finalizers it queues, while no thread is inside a scope.</summary>
+    /// <returns>False, doing nothing, when called from inside a scope.</returns>
+    public static bool Collect(int generation)
+    {
+        if (IsInside) return false;
+        s_lock.EnterWriteLock();
+        try
+        {
+            GC.Collect(generation);
+            GC.WaitForPendingFinalizers();
+            return true;
+        }
+        finally
+        {
+            s_lock.ExitWriteLock();
+        }
+    }
+
+    public readonly struct Scope : IDisposable
+    {
+        public void Dispose() => s_lock.ExitReadLock();
+    }
+}
