@@ -9,6 +9,9 @@ namespace Federated.Grains.Tests;
 public sealed class FederationDriver(CoordinatorCluster coordinator)
 {
     public static readonly IReadOnlyList<ModuleShape> Shapes = ModuleShape.LlamaFamily(32, 2, ["q_proj", "v_proj"]);
+
+    /// <summary>The base model <see cref="Shapes"/> belong to: hidden 32, 2 layers, 4 heads, as many key/value heads.</summary>
+    public static readonly ModelArchitecture Architecture = new(32, 2, 4, 4, 128);
     const long GiB = 1L << 30;
 
     public IGrainFactory Grains => coordinator.Grains;

@@ -29,7 +29,15 @@ public sealed class FederationLifecycleTests(EmbeddedCoordinator fixture) : ICla
         var fedit = FederationDriver.Config() with { Aggregation = new AggregationSettings("fedit") };
         var mixed = await Assert.ThrowsAsync<FederationException>(() => Federation(FederationDriver.NewId()).CreateAsync(fedit));
         Assert.Contains("fedit needs one rank for every client", mixed.Message);
-        await Federation(FederationDriver.NewId()).CreateAsync(fedit with { RankPolicy = RankPolicy.Fixed(8) });
+        var unpinned = await Assert.ThrowsAsync<FederationException>(() => Federation(FederationDriver.NewId()).CreateAsync(fedit with { RankPolicy = RankPolicy.Fixed(8) }));
+        Assert.Contains("architecture: required by fedit", unpinned.Message); // it seeds one shared adapter of the base's shapes
+        var dense = await Assert.ThrowsAsync<FederationException>(() => Federation(FederationDriver.NewId()).CreateAsync(
+            fedit with { RankPolicy = RankPolicy.Fixed(8), Architecture = FederationDriver.Architecture, Aggregation = new AggregationSettings("fedit", Rule: "median") }));
+        Assert.Contains("aggregation.rule: median returns a dense delta", dense.Message);
+        var krum = await Assert.ThrowsAsync<FederationException>(() => Federation(FederationDriver.NewId()).CreateAsync(
+            FederationDriver.Config(clientsPerRound: 6, quorum: 4) with { Aggregation = new AggregationSettings("flora", Rule: "krum", ByzantineCount: 1) }));
+        Assert.Contains("quorum: krum with byzantineCount 1 needs at least 5 updates a round", krum.Message);
+        await Federation(FederationDriver.NewId()).CreateAsync(fedit with { RankPolicy = RankPolicy.Fixed(8), Architecture = FederationDriver.Architecture });
     }
 
     [Fact]
@@ -130,7 +138,7 @@ public sealed class FederationLifecycleTests(EmbeddedCoordinator fixture) : ICla
         var outcome = closed.Outcomes.ToDictionary(o => o.ClientId);
         Assert.StartsWith("malformed:", outcome[selected[0]].Rejection);
         Assert.Contains("the adapter adapts k_proj; the federation's target modules are", outcome[selected[1]].Rejection);
-        Assert.Contains("trained on base model 'another-model'", outcome[selected[2]].Rejection);
+        Assert.Contains("the adapter was trained on 'another-model'", outcome[selected[2]].Rejection);
         Assert.True(outcome[selected[3]].Accepted);
         Assert.Equal(1.0, outcome[selected[3]].Coefficient);
 

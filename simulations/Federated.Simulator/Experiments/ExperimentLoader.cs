@@ -112,19 +112,14 @@ public static class ExperimentLoader
             $"targetModules: one or more of {string.Join(", ", LoraInjection.TargetNames)}");
         bool known = FederatedStrategies.TryGet(s.Strategy, out var strategy);
         Require(known, $"strategy: '{s.Strategy}' is not one of {string.Join(", ", FederatedStrategies.Names)}");
-        var rules = RobustRules.Names.Concat(RobustRules.CoordinateWiseNames).Where(r => r != "fltrust").ToList();
+        var rules = RobustRules.FederationNames;
         Require(s.Rule is null || rules.Contains(s.Rule), $"rule: '{s.Rule}' is not one of {string.Join(", ", rules)}");
         Require(s.PreAggregator is null || RobustRules.PreAggregatorNames.Contains(s.PreAggregator), $"preAggregator: '{s.PreAggregator}' is not one of {string.Join(", ", RobustRules.PreAggregatorNames)}");
         Require(!known || strategy.MixedRanks || s.Ranks.Distinct().Count() == 1, $"strategy: {s.Strategy} needs one rank for all clients, but ranks are [{string.Join(", ", s.Ranks)}]");
         // What each rule needs of the clients that answer; checked here so that no run fails round after round.
-        int minimum = s.Rule switch
-        {
-            "krum" or "multi-krum" => 2 * s.ByzantineCount + 3,
-            "bulyan" => 4 * s.ByzantineCount + 3,
-            "trimmed-mean" => 2 * s.ByzantineCount + 1,
-            _ => 1,
-        };
+        int minimum = RobustRules.MinimumClients(s.Rule, s.ByzantineCount);
         Require(s.ClientsPerRound >= minimum, $"rule: {s.Rule} with byzantineCount {s.ByzantineCount} needs at least {minimum} clients per round, not {s.ClientsPerRound}");
+        Require(s.Quorum is null || s.Quorum >= minimum, $"quorum: {s.Rule} with byzantineCount {s.ByzantineCount} needs at least {minimum} updates a round, not a quorum of {s.Quorum}");
         Require(s.OutputRank is null or >= 1, $"outputRank: must be at least 1, not {s.OutputRank}");
         Require(s.DropoutRate is >= 0 and < 1, $"dropoutRate: must be in [0, 1), not {s.DropoutRate}");
         Require(s.StragglerRate is >= 0 and < 1, $"stragglerRate: must be in [0, 1), not {s.StragglerRate}");

@@ -33,7 +33,11 @@ static class FederationCommand
                           "so uploads are checked against the base; also the base model's name unless --base-model gives one",
         };
         var modules = new Option<string?>("--target-modules") { Description = "PEFT target modules, comma-separated (default: q_proj,v_proj)" };
-        var strategy = new Option<string?>("--strategy") { Description = "fedit, zero-padding, hetlora, flora, flexlora or ffa (default: flora)" };
+        var strategy = new Option<string?>("--strategy")
+        {
+            Description = "How updates combine across rounds (default: flora): " +
+                          string.Join("; ", Federated.Core.Federation.FederatedStrategies.All.Select(s => $"{s.Name}: {s.Description}")),
+        };
         var rule = new Option<string?>("--rule") { Description = "Robust rule, as in fed aggregate (default: none, the weighted mean)" };
         var pre = new Option<string?>("--pre") { Description = "bucketing or nnm before the rule" };
         var byzantine = new Option<int?>("--f") { Description = "Assumed Byzantine clients per round" };

@@ -23,6 +23,21 @@ public static class RobustRules
         _ => throw new ArgumentException($"unknown rule '{name}' (expected one of: {string.Join(", ", Names)})"),
     };
 
+    /// <summary>Rules that need the server's own update on clean root data (a federation has none yet).</summary>
+    public static bool NeedsRootUpdate(string name) => name.Equals("fltrust", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The rules a federation can run: every rule that needs no root update.</summary>
+    public static IReadOnlyList<string> FederationNames => [.. Names.Concat(CoordinateWiseNames).Where(r => !NeedsRootUpdate(r))];
+
+    /// <summary>How many updates a rule needs, given f Byzantine clients (null: the plain mean, which needs one).</summary>
+    public static int MinimumClients(string? name, int f) => name?.ToLowerInvariant() switch
+    {
+        "krum" or "multi-krum" => 2 * f + 3,
+        "bulyan" => 4 * f + 3,
+        "trimmed-mean" => 2 * f + 1,
+        _ => 1,
+    };
+
     /// <summary>Rules that work on materialised per-module deltas (see <see cref="CoordinateWiseRule"/> for their memory cost).</summary>
     public static readonly IReadOnlyList<string> CoordinateWiseNames = ["median", "trimmed-mean", "bulyan"];
 

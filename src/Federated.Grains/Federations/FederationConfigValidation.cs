@@ -58,11 +58,13 @@ static class FederationConfigValidation
         var a = c.Aggregation;
         if (!FederatedStrategies.TryGet(a.Strategy ?? "", out var strategy))
             errors.Add($"aggregation.strategy: '{a.Strategy}' is not one of {string.Join(", ", FederatedStrategies.Names)}");
-        var rules = RobustRules.Names.Concat(RobustRules.CoordinateWiseNames).Where(r => r != "fltrust").ToList();
-        if (a.Rule == "fltrust")
-            errors.Add("aggregation.rule: fltrust needs a root data set on the coordinator, which federations do not have yet");
+        var rules = RobustRules.FederationNames;
+        if (a.Rule is not null && RobustRules.NeedsRootUpdate(a.Rule))
+            errors.Add($"aggregation.rule: {a.Rule} needs a root data set on the coordinator, which federations do not have yet");
         else if (a.Rule is not null && !rules.Contains(a.Rule))
             errors.Add($"aggregation.rule: '{a.Rule}' is not one of {string.Join(", ", rules)}");
+        else if (RobustRules.MinimumClients(a.Rule, a.ByzantineCount) is var minimum && c.Quorum < minimum)
+            errors.Add($"quorum: {a.Rule} with byzantineCount {a.ByzantineCount} needs at least {minimum} updates a round, so a quorum of at least {minimum}, not {c.Quorum}");
         if (a.PreAggregator is not null && !RobustRules.PreAggregatorNames.Contains(a.PreAggregator))
             errors.Add($"aggregation.preAggregator: '{a.PreAggregator}' is not one of {string.Join(", ", RobustRules.PreAggregatorNames)}");
         else if (a.PreAggregator is not null && (a.Rule is null || RobustRules.CoordinateWiseNames.Contains(a.Rule)))

@@ -34,7 +34,7 @@ public sealed class FedRemoteCommandsTests(CoordinatorHost coordinator) : IDispo
         string id = CoordinatorHost.NewId("cli");
         var created = Fed("federation", "create", id, "--base-model", "tiny-llama", "--target-modules", "q_proj,o_proj",
             "--strategy", "flexlora", "--rule", "multi-krum", "--f", "1", "--rounds", "7", "--clients-per-round", "6",
-            "--quorum", "4", "--deadline", "20m", "--rank-policy", "fixed:8");
+            "--quorum", "5", "--deadline", "20m", "--rank-policy", "fixed:8");
         Assert.True(created.Exit == 0, created.Err);
         Assert.Contains($"federation {id} created", created.Out);
 
@@ -51,7 +51,7 @@ public sealed class FedRemoteCommandsTests(CoordinatorHost coordinator) : IDispo
         Assert.True(show.Exit == 0, show.Err);
         Assert.Contains("target modules : q_proj, o_proj", show.Out);
         Assert.Contains("rank policy    : fixed 8", show.Out);
-        Assert.Contains("per round      : 6 clients, quorum 4, deadline 00:20:00", show.Out);
+        Assert.Contains("per round      : 6 clients, quorum 5, deadline 00:20:00", show.Out);
 
         var json = Fed("federation", "show", id, "--json");
         Assert.True(json.Exit == 0, json.Err);
