@@ -8,18 +8,13 @@ namespace Federated.Core.Federation;
 /// FedIT (ALGORITHMS.md A1): one live (A, B) at one rank; round 1 starts every client from the same seeded A and B = 0,
 /// clients continue training it, and the next live adapter is the weighted average of the factors.
 /// </summary>
-public sealed class FedItStrategy : FederatedStrategy
+public sealed class FedItStrategy : SeededLiveStrategy
 {
     public override string Name => "fedit";
     public override string Description => "FedAvg of A and B; every client continues the shared live adapter (one rank for all)";
     public override bool MixedRanks => false;
     public override bool Exact => false;
     public override IAggregationStrategy Combiner(ScalarType? outputDType = null) => new FedItAveraging(outputDType);
-
-    public override bool SeedsInitialAdapter => true;
-
-    public override LoraAdapter? InitialLive(IReadOnlyList<ModuleShape> modules, int rank, double alpha, long seed, string? baseModel) =>
-        SeededAdapter.Create(modules, rank, alpha, seed, baseModel);
 
     public override LoraAdapter? ClientInit(LoraAdapter live, int rank, double alpha)
     {

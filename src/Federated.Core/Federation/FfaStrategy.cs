@@ -8,7 +8,7 @@ namespace Federated.Core.Federation;
 /// FFA-LoRA (ALGORITHMS.md A3): A drawn once from the federation's seed at the largest rank and frozen for the whole
 /// federation; a client at rank r gets its first r rows and trains only B; averaging B (zero-padded) is exact.
 /// </summary>
-public sealed class FfaStrategy : FederatedStrategy
+public sealed class FfaStrategy : SeededLiveStrategy
 {
     public override string Name => "ffa";
     public override string Description => "frozen shared A from the federation's seed, only B trained and averaged (exact, any ranks)";
@@ -16,13 +16,6 @@ public sealed class FfaStrategy : FederatedStrategy
     public override bool Exact => true;
     public override bool FreezesA => true;
     public override IAggregationStrategy Combiner(ScalarType? outputDType = null) => new FfaLora(outputDType);
-
-    public override bool SeedsInitialAdapter => true;
-
-    public override LoraAdapter? InitialLive(IReadOnlyList<ModuleShape> modules, int rank, double alpha, long seed, string? baseModel) =>
-        SeededAdapter.Create(modules, rank, alpha, seed, baseModel);
-
-    public override LoraAdapter? ClientInit(LoraAdapter live, int rank, double alpha) => RankTruncation.Truncate(live, rank, alpha);
 
     /// <summary>The live A stays (the round's aggregate may hold fewer rows when no top-rank client took part); B is padded to it.</summary>
     public override LoraAdapter NextLive(LoraAdapter? live, LoraAdapter aggregate) =>

@@ -9,7 +9,7 @@ namespace Federated.Core.Federation;
 /// its truncation B[:, :r], A[:r, :] and continues; the server zero-pads the returned factors and averages them, weighted
 /// by p_k ||dW_k||_F (hetlora) or p_k (zero-padding). Norm weights reward large updates: cap norms or use a robust rule.
 /// </summary>
-public sealed class HetLoraStrategy(bool normWeighted) : FederatedStrategy
+public sealed class HetLoraStrategy(bool normWeighted) : SeededLiveStrategy
 {
     public override string Name => normWeighted ? "hetlora" : "zero-padding";
     public override string Description => normWeighted
@@ -18,13 +18,6 @@ public sealed class HetLoraStrategy(bool normWeighted) : FederatedStrategy
     public override bool MixedRanks => true;
     public override bool Exact => false;
     public override IAggregationStrategy Combiner(ScalarType? outputDType = null) => new ZeroPadding(normWeighted, outputDType);
-
-    public override bool SeedsInitialAdapter => true;
-
-    public override LoraAdapter? InitialLive(IReadOnlyList<ModuleShape> modules, int rank, double alpha, long seed, string? baseModel) =>
-        SeededAdapter.Create(modules, rank, alpha, seed, baseModel);
-
-    public override LoraAdapter? ClientInit(LoraAdapter live, int rank, double alpha) => RankTruncation.Truncate(live, rank, alpha);
 
     /// <summary>Padding to the live rank is zero-padding's definition: components no client trained this round are zero.</summary>
     public override LoraAdapter NextLive(LoraAdapter? live, LoraAdapter aggregate) =>
