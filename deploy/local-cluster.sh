@@ -61,6 +61,8 @@ FED="$REPO_ROOT/src/Federated.Cli/$BIN/fed.dll"
 AGENT="$REPO_ROOT/src/Federated.Agent/$BIN/fed-agent.dll"
 LOGS="$OUT/logs"
 MODEL="$OUT/models/base"
+# Compose's base model volume is the local model directory here.
+create_flags="${create_flags//\/models\/base/$MODEL}"
 
 coordinator_env() { # N HTTP GRPC SILO GATEWAY
   echo "Coordinator__Mode=Cluster Coordinator__Redis=127.0.0.1:$redis_port Coordinator__ClusterId=$cluster_id" \

@@ -11,7 +11,7 @@ namespace Federated.Contracts;
 /// <param name="Seed">Seeds client selection and the shared initial adapter, so a federation is reproducible.</param>
 /// <param name="Architecture">
 /// The base model's shape (from its config.json): pins every target module's dimensions, so uploads are checked against
-/// the base, never against each other. Required by strategies whose clients start from one shared seeded adapter.
+/// the base, never against each other (and gives the shapes of the adapter fedit, ffa and hetlora seed). Required.
 /// </param>
 /// <param name="Compaction">Re-factor the merged history every few rounds, so what late joiners download stays bounded; null: never.</param>
 [GenerateSerializer, Immutable, Alias("fl.FederationConfig")]
@@ -32,10 +32,11 @@ public sealed record FederationConfig(
     [property: Id(13)] ModelArchitecture? Architecture = null,
     [property: Id(14)] HistoryCompaction? Compaction = null)
 {
-    /// <summary>Sensible defaults for a base model: q/v LoRA, FLoRA stacking, 10 rounds of 10 clients, quorum 5.</summary>
-    public static FederationConfig Default(string baseModel) => new(
+    /// <summary>Sensible defaults for a base model of <paramref name="architecture"/>: q/v LoRA, FLoRA stacking, 10 rounds of 10 clients, quorum 5.</summary>
+    public static FederationConfig Default(string baseModel, ModelArchitecture? architecture) => new(
         baseModel, ["q_proj", "v_proj"], RankPolicy.Default, AggregationSettings.Default, TrainingPlan.Default,
-        Rounds: 10, ClientsPerRound: 10, Quorum: 5, RoundDeadline: TimeSpan.FromMinutes(30), ClientTimeout: TimeSpan.FromMinutes(5));
+        Rounds: 10, ClientsPerRound: 10, Quorum: 5, RoundDeadline: TimeSpan.FromMinutes(30), ClientTimeout: TimeSpan.FromMinutes(5),
+        Architecture: architecture);
 }
 
 /// <summary>How a client's LoRA rank follows from its hardware: the highest tier its GPU memory reaches, else <paramref name="CpuRank"/>.</summary>

@@ -63,7 +63,9 @@ public sealed class LocalClusterTests
         var services = Services();
         string composeCreate = string.Join(' ', services["federation"].Items("command").Cast<YamlScalarNode>().Select(n => n.Value));
         string create = Assert.Single(DryRun.Value, l => l.StartsWith("fed federation create ", StringComparison.Ordinal));
-        string flags = create[(create.IndexOf(" --base-model", StringComparison.Ordinal) + 1)..];
+        // The local model directory stands where compose mounts the base model.
+        string flags = System.Text.RegularExpressions.Regex.Replace(create[(create.IndexOf(" --base-model", StringComparison.Ordinal) + 1)..],
+            @"--base-model-dir \S+", "--base-model-dir /models/base");
         Assert.Contains(flags + ";", string.Join(' ', composeCreate.Split((char[])[' ', '\n'], StringSplitOptions.RemoveEmptyEntries)));
 
         var silo1 = Settings("coordinator-1")["Kestrel__Endpoints__grpc__Url"];

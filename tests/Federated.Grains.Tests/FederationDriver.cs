@@ -19,7 +19,7 @@ public sealed class FederationDriver(CoordinatorCluster coordinator)
 
     /// <summary>FLoRA stacking; ranks 4 (CPU), 8 (8 GiB GPU) and 16 (16 GiB GPU); a long deadline unless given.</summary>
     public static FederationConfig Config(int rounds = 3, int clientsPerRound = 4, int quorum = 2, TimeSpan? deadline = null) =>
-        FederationConfig.Default("tiny-llama") with
+        FederationConfig.Default("tiny-llama", Architecture) with
         {
             RankPolicy = new RankPolicy(4, [new RankTier(8 * GiB, 8), new RankTier(16 * GiB, 16)]),
             Rounds = rounds,

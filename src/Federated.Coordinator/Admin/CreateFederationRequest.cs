@@ -2,7 +2,7 @@ using Federated.Contracts;
 
 namespace Federated.Coordinator.Admin;
 
-/// <summary>Body of <c>POST /api/federations</c>: an id and a config of which only <c>baseModel</c> is required.</summary>
+/// <summary>Body of <c>POST /api/federations</c>: an id and a config of which only <c>baseModel</c> and <c>architecture</c> are required.</summary>
 public sealed record CreateFederationRequest(string? Id = null, FederationConfigRequest? Config = null);
 
 /// <summary>A <see cref="FederationConfig"/> whose omitted fields take <see cref="FederationConfig.Default"/>'s values.</summary>
@@ -28,7 +28,7 @@ public sealed record FederationConfigRequest(
     {
         if (string.IsNullOrWhiteSpace(BaseModel))
             throw new FederationException(FederationError.InvalidArgument, "config.baseModel is required (the base model every participant holds, e.g. an HF repo id)");
-        var d = FederationConfig.Default(BaseModel);
+        var d = FederationConfig.Default(BaseModel, Architecture);
         return d with
         {
             TargetModules = TargetModules ?? d.TargetModules,
@@ -44,7 +44,6 @@ public sealed record FederationConfigRequest(
             MinReputation = MinReputation ?? d.MinReputation,
             MaxConsecutiveFailures = MaxConsecutiveFailures ?? d.MaxConsecutiveFailures,
             Seed = Seed ?? d.Seed,
-            Architecture = Architecture,
             Compaction = Compaction,
         };
     }

@@ -41,6 +41,8 @@ static class FederationConfigValidation
         Require(c.MinReputation is >= 0 and < 1, $"minReputation: must be in [0, 1), not {c.MinReputation}");
         Require(c.MaxConsecutiveFailures >= 1, $"maxConsecutiveFailures: must be at least 1, not {c.MaxConsecutiveFailures}");
         if (c.Architecture is { } arch) ValidateArchitecture(arch, c, errors);
+        else errors.Add("architecture: required: the base model's hiddenSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads and " +
+                        "intermediateSize (from its config.json; fed federation create --base-model-dir reads them), which pin the shape every upload is checked against");
         if (c.Compaction is { } k)
         {
             Require(k.EveryRounds >= 1, $"compaction.everyRounds: must be at least 1, not {k.EveryRounds}");
@@ -76,9 +78,6 @@ static class FederationConfigValidation
         if (strategy is null) return;
         if (!strategy.MixedRanks && c.RankPolicy is { } p && p.Ranks().Length > 1)
             errors.Add($"aggregation.strategy: {strategy.Name} needs one rank for every client; use a fixed rank policy or a heterogeneous-rank strategy ({string.Join(", ", FederatedStrategies.All.Where(s => s.MixedRanks).Select(s => s.Name))})");
-        if (strategy.SeedsInitialAdapter && c.Architecture is null)
-            errors.Add($"architecture: required by {strategy.Name}, whose clients start from one adapter drawn from the federation's seed: " +
-                       "the base model's hiddenSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads and intermediateSize (fed federation create --base-model-dir reads them from config.json)");
         if (a.Rule is not null && RobustRules.CoordinateWiseNames.Contains(a.Rule) && !strategy.AcceptsDenseResult)
             errors.Add($"aggregation.rule: {a.Rule} returns a dense delta, which only a strategy that merges each round into the base can take (flora), not {strategy.Name}");
     }

@@ -40,7 +40,7 @@ public sealed class FederatedModelTests(ITestOutputHelper output) : IDisposable
             rankPolicy = new { cpuRank, tiers = new[] { new { minGpuMemoryBytes = 8L << 30, rank = rank8 }, new { minGpuMemoryBytes = 16L << 30, rank = rank16 } } },
             aggregation = new { strategy },
             // The tiny preset's shape (fed federation create --base-model-dir reads it from config.json).
-            architecture = new { hiddenSize = 64, numHiddenLayers = 2, numAttentionHeads = 4, numKeyValueHeads = 2, intermediateSize = 176 },
+            architecture = CoordinatorAdmin.TinyArchitecture,
             training = new { localSteps = 10, batchSize = 8, learningRate = 0.01 },
             rounds = 3, clientsPerRound = 3, quorum = 3, roundDeadline = "10m",
         });

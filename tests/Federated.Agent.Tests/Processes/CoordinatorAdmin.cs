@@ -31,9 +31,15 @@ public sealed class CoordinatorAdmin(Uri address) : IDisposable
         ], new Uri($"http://127.0.0.1:{http}"), new Uri($"http://127.0.0.1:{grpc}"));
     }
 
+    /// <summary>The tiny preset every agent test trains (<see cref="TestFiles.TinyModel"/>): what its config.json pins.</summary>
+    public static readonly object TinyArchitecture = new { hiddenSize = 64, numHiddenLayers = 2, numAttentionHeads = 4, numKeyValueHeads = 2, intermediateSize = 176 };
+
+    /// <param name="config">The API's config object; without an "architecture", the tiny preset's (<see cref="TinyArchitecture"/>).</param>
     public async Task CreateFederationAsync(string id, object config)
     {
-        var response = await _http.PostAsJsonAsync("/api/federations", new { id, config });
+        var body = JsonSerializer.SerializeToNode(config, Json)!.AsObject();
+        body.TryAdd("architecture", JsonSerializer.SerializeToNode(TinyArchitecture, Json));
+        var response = await _http.PostAsJsonAsync("/api/federations", new { id, config = body });
         Assert.True(response.IsSuccessStatusCode, $"create {id}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
     }
 

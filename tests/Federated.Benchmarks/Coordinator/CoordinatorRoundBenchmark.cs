@@ -32,6 +32,8 @@ static class CoordinatorRoundBenchmark
     const int TotalRounds = WarmupRounds + 2 * MeasuredRounds;
     const double TargetSeconds = 2, TargetBytes = 1L << 30;
     static readonly ModuleShape[] Shapes = [new("model.layers.0.self_attn.q_proj", 8, 8)];
+    /// <summary>One layer of width 8: its q_proj is <see cref="Shapes"/>.</summary>
+    static readonly ModelArchitecture Architecture = new(8, 1, 2, 2, 16);
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
     public static int Run(string[] modes)
@@ -105,7 +107,7 @@ static class CoordinatorRoundBenchmark
             result.AfterStart = Memory.Now();
 
             string fed = "bench-" + mode;
-            var config = FederationConfig.Default("bench-model") with
+            var config = FederationConfig.Default("bench-model", Architecture) with
             {
                 TargetModules = ["q_proj"],
                 RankPolicy = RankPolicy.Fixed(1),

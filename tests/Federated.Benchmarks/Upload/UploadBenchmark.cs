@@ -81,7 +81,7 @@ static class UploadBenchmark
                 {
                     Log($"{label} in {chunk >> 10} KiB messages: payload {payload.Length:N0} bytes; {Repetitions} repetitions after a warm-up");
                     // One agent per upload (an agent submits once per round), plus one that never uploads so the round stays open.
-                    var agents = await coordinator.StartedFederationAsync(Repetitions + 2);
+                    var agents = await coordinator.StartedFederationAsync(Repetitions + 2, layers);
                     var grpc = new List<double>();
                     var discarded = new List<double>();
                     var cpu = new List<(double Coordinator, double Sink, double Agent)>();
@@ -141,7 +141,7 @@ static class UploadBenchmark
         Log($"warm-up: {Uploads} uploads per message size to each server");
         foreach (int chunk in ChunkSizes)
         {
-            var agents = await coordinator.StartedFederationAsync(Uploads + 1);
+            var agents = await coordinator.StartedFederationAsync(Uploads + 1, layers: 8);
             for (int i = 0; i < Uploads; i++)
             {
                 Stamp(payload, 1000 + i + chunk);
@@ -165,7 +165,7 @@ static class UploadBenchmark
         }).ToArray();
 
         await using var coordinator = await CoordinatorChild.StartAsync();
-        var agents = await coordinator.StartedFederationAsync(ConcurrentAgents + 2);
+        var agents = await coordinator.StartedFederationAsync(ConcurrentAgents + 2, layers: 8);
         long started = coordinator.Rss;
         // One upload first: JIT, gRPC and Kestrel pools, thread pool growth are not what the 20 uploads cost.
         var warm = await agents[ConcurrentAgents].UploadAsync(variants[ConcurrentAgents].Bytes, variants[ConcurrentAgents].Sha, "warm-up");
@@ -385,7 +385,8 @@ static class UploadBenchmark
         }
 
         /// <summary>A started federation (through the admin API) whose <paramref name="agents"/> enrolled agents are all in round 1, each with its own channel.</summary>
-        public async Task<List<Agent>> StartedFederationAsync(int agents)
+        /// <param name="layers">Of the base model the payloads' shapes come from (<see cref="Payload"/>): its manifest.</param>
+        public async Task<List<Agent>> StartedFederationAsync(int agents, int layers)
         {
             string id = $"upload-bench-{Guid.NewGuid():N}"[..24];
             var created = await _client.PostAsJsonAsync("/api/federations", new
@@ -395,6 +396,7 @@ static class UploadBenchmark
                 {
                     baseModel = BaseModel, targetModules = Targets, rankPolicy = new { cpuRank = Rank, tiers = Array.Empty<object>() },
                     rounds = 1, clientsPerRound = agents, quorum = agents, roundDeadline = "04:00:00", clientTimeout = "04:00:00",
+                    architecture = new { hiddenSize = Hidden, numHiddenLayers = layers, numAttentionHeads = 32, numKeyValueHeads = 32, intermediateSize = 11008 },
                 },
             });
             if (!created.IsSuccessStatusCode) throw new InvalidOperationException($"create federation: {created.StatusCode} {await created.Content.ReadAsStringAsync()}");

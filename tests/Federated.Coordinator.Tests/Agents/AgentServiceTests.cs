@@ -28,17 +28,18 @@ public sealed class AgentServiceTests(CoordinatorHost coordinator) : IDisposable
 
     sealed record Agent(string ClientId, Metadata Auth);
 
+    /// <summary>hidden 32, 2 layers, 4 heads and as many key/value heads: the base of <see cref="Shapes"/>.</summary>
+    static readonly ModelArchitecture Architecture = new(32, 2, 4, 4, 64);
     /// <summary>hidden 32, 2 layers, 4 heads of which 2 key/value heads: q_proj is 32x32, v_proj 16x32.</summary>
-    static readonly ModelArchitecture Architecture = new(32, 2, 4, 2, 64);
+    static readonly ModelArchitecture GroupedArchitecture = new(32, 2, 4, 2, 64);
     static readonly IReadOnlyList<ModuleShape> BaseShapes = ModuleShape.LlamaFamily(32, 2, ["q_proj", "v_proj"], kvDim: 16);
 
-    async Task<string> CreateFederationAsync(int clients = 2, int quorum = 2, string strategy = "flora", bool pinned = false, int rounds = 2)
+    async Task<string> CreateFederationAsync(int clients = 2, int quorum = 2, string strategy = "flora", bool grouped = false, int rounds = 2)
     {
         string id = CoordinatorHost.NewId("agents");
-        await coordinator.Grains.GetGrain<IFederationGrain>(id).CreateAsync(FederationConfig.Default("tiny-llama") with
+        await coordinator.Grains.GetGrain<IFederationGrain>(id).CreateAsync(FederationConfig.Default("tiny-llama", grouped ? GroupedArchitecture : Architecture) with
         {
-            Rounds = rounds, ClientsPerRound = clients, Quorum = quorum, RankPolicy = RankPolicy.Fixed(4),
-            Aggregation = new AggregationSettings(strategy), Architecture = pinned ? Architecture : null,
+            Rounds = rounds, ClientsPerRound = clients, Quorum = quorum, RankPolicy = RankPolicy.Fixed(4), Aggregation = new AggregationSettings(strategy),
         });
         return id;
     }
@@ -55,9 +56,9 @@ public sealed class AgentServiceTests(CoordinatorHost coordinator) : IDisposable
 
     /// <summary>A started federation whose agents are all selected for round 1, with their tasks.</summary>
     async Task<(string Federation, List<(Agent Agent, TrainingTask Task)> Agents)> StartedAsync(int clients = 2, int? quorum = null,
-        string strategy = "flora", bool pinned = false, int rounds = 2)
+        string strategy = "flora", bool grouped = false, int rounds = 2)
     {
-        string fed = await CreateFederationAsync(clients, quorum ?? clients, strategy, pinned, rounds);
+        string fed = await CreateFederationAsync(clients, quorum ?? clients, strategy, grouped, rounds);
         var agents = new List<Agent>();
         for (int i = 0; i < clients; i++) agents.Add(await RegisterAsync(fed));
         await coordinator.Grains.GetGrain<IFederationGrain>(fed).StartAsync();
@@ -224,7 +225,7 @@ public sealed class AgentServiceTests(CoordinatorHost coordinator) : IDisposable
     [Fact]
     public async Task A_mis_shaped_majority_is_refused_at_upload_and_the_correct_update_is_aggregated()
     {
-        var (fed, agents) = await StartedAsync(clients: 3, quorum: 1, pinned: true, rounds: 1);
+        var (fed, agents) = await StartedAsync(clients: 3, quorum: 1, grouped: true, rounds: 1);
         var wrongShapes = ModuleShape.LlamaFamily(32, 2, ["q_proj", "v_proj"]);
         for (int i = 0; i < 2; i++)
         {
@@ -249,7 +250,7 @@ public sealed class AgentServiceTests(CoordinatorHost coordinator) : IDisposable
     [Fact]
     public async Task Under_ffa_the_task_hands_out_the_frozen_A_and_an_upload_with_another_A_is_refused()
     {
-        var (fed, agents) = await StartedAsync(clients: 2, strategy: "ffa", pinned: true, rounds: 1);
+        var (fed, agents) = await StartedAsync(clients: 2, strategy: "ffa", rounds: 1);
         var (agent, task) = agents[0];
         Assert.Equal(FrozenFactors.A, task.Frozen);
         Assert.Equal("ffa", task.Strategy);

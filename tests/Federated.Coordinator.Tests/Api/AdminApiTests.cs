@@ -8,6 +8,9 @@ namespace Federated.Coordinator.Tests.Api;
 [Collection(CoordinatorCollection.Name)]
 public sealed class AdminApiTests(CoordinatorHost coordinator)
 {
+    /// <summary>The base model's manifest every federation pins (the tiny preset's config.json fields).</summary>
+    const string Tiny = "\"architecture\": {\"hiddenSize\": 64, \"numHiddenLayers\": 2, \"numAttentionHeads\": 4, \"numKeyValueHeads\": 2, \"intermediateSize\": 176}";
+
     HttpClient Http => coordinator.Http;
 
     Task<HttpResponseMessage> PostJson(string path, string json) =>
@@ -32,7 +35,7 @@ public sealed class AdminApiTests(CoordinatorHost coordinator)
     {
         string id = CoordinatorHost.NewId();
         var created = await PostJson("/api/federations", $$$"""
-            {"id": "{{{id}}}", "config": {"baseModel": "tiny-llama", "targetModules": ["q_proj", "k_proj"], "rounds": 4,
+            {"id": "{{{id}}}", "config": { {{{Tiny}}}, "baseModel": "tiny-llama", "targetModules": ["q_proj", "k_proj"], "rounds": 4,
              "clientsPerRound": 6, "quorum": 3, "roundDeadline": "45m", "rankPolicy": {"cpuRank": 8, "tiers": []},
              "aggregation": {"strategy": "flexlora", "rule": "geometric-median"} } }
             """);
@@ -63,7 +66,7 @@ public sealed class AdminApiTests(CoordinatorHost coordinator)
     public async Task Creating_with_only_a_base_model_takes_every_default()
     {
         string id = CoordinatorHost.NewId();
-        var created = await PostJson("/api/federations", $$$"""{"id": "{{{id}}}", "config": {"baseModel": "m"}}""");
+        var created = await PostJson("/api/federations", $$$"""{"id": "{{{id}}}", "config": { {{{Tiny}}}, "baseModel": "m"}}""");
         Assert.Equal(HttpStatusCode.Created, created.StatusCode);
         var config = (await Json(created)).GetProperty("config");
         Assert.Equal(10, config.GetProperty("rounds").GetInt32());
@@ -77,11 +80,11 @@ public sealed class AdminApiTests(CoordinatorHost coordinator)
     public async Task Creating_again_with_the_same_config_succeeds_and_with_another_is_409_saying_so()
     {
         string id = CoordinatorHost.NewId();
-        string body = $$$"""{"id": "{{{id}}}", "config": {"baseModel": "a"}}""";
+        string body = $$$"""{"id": "{{{id}}}", "config": { {{{Tiny}}}, "baseModel": "a"}}""";
         Assert.Equal(HttpStatusCode.Created, (await PostJson("/api/federations", body)).StatusCode);
         Assert.Equal(HttpStatusCode.Created, (await PostJson("/api/federations", body)).StatusCode);
 
-        var again = await PostJson("/api/federations", $$$"""{"id": "{{{id}}}", "config": {"baseModel": "b"}}""");
+        var again = await PostJson("/api/federations", $$$"""{"id": "{{{id}}}", "config": { {{{Tiny}}}, "baseModel": "b"}}""");
         string detail = await Problem(again, HttpStatusCode.Conflict);
         Assert.Contains(id, detail);
         Assert.Contains("already exists", detail);
@@ -100,7 +103,7 @@ public sealed class AdminApiTests(CoordinatorHost coordinator)
     [Fact]
     public async Task A_quorum_above_the_clients_per_round_is_400_naming_the_field()
     {
-        var response = await PostJson("/api/federations", $$$"""{"id": "{{{CoordinatorHost.NewId()}}}", "config": {"baseModel": "m", "clientsPerRound": 3, "quorum": 4}}""");
+        var response = await PostJson("/api/federations", $$$"""{"id": "{{{CoordinatorHost.NewId()}}}", "config": { {{{Tiny}}}, "baseModel": "m", "clientsPerRound": 3, "quorum": 4}}""");
         string detail = await Problem(response, HttpStatusCode.BadRequest);
         Assert.Contains("quorum", detail);
         Assert.Contains("clientsPerRound (3)", detail);
@@ -109,7 +112,7 @@ public sealed class AdminApiTests(CoordinatorHost coordinator)
     [Fact]
     public async Task An_unknown_strategy_is_400_naming_the_field_and_the_choices()
     {
-        var response = await PostJson("/api/federations", $$$"""{"id": "{{{CoordinatorHost.NewId()}}}", "config": {"baseModel": "m", "aggregation": {"strategy": "fedavg"} } }""");
+        var response = await PostJson("/api/federations", $$$"""{"id": "{{{CoordinatorHost.NewId()}}}", "config": { {{{Tiny}}}, "baseModel": "m", "aggregation": {"strategy": "fedavg"} } }""");
         string detail = await Problem(response, HttpStatusCode.BadRequest);
         Assert.Contains("aggregation.strategy", detail);
         Assert.Contains("'fedavg'", detail);
@@ -123,6 +126,7 @@ public sealed class AdminApiTests(CoordinatorHost coordinator)
     [InlineData("""{"id": "x", "config": {"baseModel": "m", "roundDeadline": "soon"}}""", "'soon' is not a duration")]
     [InlineData("""{"id": "x", "config": {"baseModel": "m", "rankPolicy": {"tiers": [{"rank": 8}]}}}""", "minGpuMemoryBytes")]
     [InlineData("""{"id": "x", "config": {"rounds": 3}}""", "config.baseModel is required")]
+    [InlineData("""{"id": "x", "config": {"baseModel": "m"}}""", "architecture: required")]
     [InlineData("""{"id": "x"}""", "config is required")]
     [InlineData("""{"config": {"baseModel": "m"}}""", "id is required")]
     [InlineData("""{"id": "not/valid", "config": {"baseModel": "m"}}""", "not a valid federation id")]
@@ -145,8 +149,8 @@ public sealed class AdminApiTests(CoordinatorHost coordinator)
     public async Task The_list_holds_every_created_federation_with_its_view()
     {
         string a = CoordinatorHost.NewId("list"), b = CoordinatorHost.NewId("list");
-        await PostJson("/api/federations", $$$"""{"id": "{{{a}}}", "config": {"baseModel": "m1"}}""");
-        await PostJson("/api/federations", $$$"""{"id": "{{{b}}}", "config": {"baseModel": "m2"}}""");
+        await PostJson("/api/federations", $$$"""{"id": "{{{a}}}", "config": { {{{Tiny}}}, "baseModel": "m1"}}""");
+        await PostJson("/api/federations", $$$"""{"id": "{{{b}}}", "config": { {{{Tiny}}}, "baseModel": "m2"}}""");
         var list = await Json(await Http.GetAsync("/api/federations"));
         var byId = list.EnumerateArray().ToDictionary(f => f.GetProperty("id").GetString()!);
         Assert.Equal("m1", byId[a].GetProperty("config").GetProperty("baseModel").GetString());
@@ -158,7 +162,7 @@ public sealed class AdminApiTests(CoordinatorHost coordinator)
     public async Task Starting_without_enough_registered_clients_is_409_saying_what_is_missing()
     {
         string id = CoordinatorHost.NewId();
-        await PostJson("/api/federations", $$$"""{"id": "{{{id}}}", "config": {"baseModel": "m", "clientsPerRound": 2, "quorum": 2}}""");
+        await PostJson("/api/federations", $$$"""{"id": "{{{id}}}", "config": { {{{Tiny}}}, "baseModel": "m", "clientsPerRound": 2, "quorum": 2}}""");
         string detail = await Problem(await Http.PostAsync($"/api/federations/{id}/start", null), HttpStatusCode.Conflict);
         Assert.Contains("quorum", detail);
     }
@@ -167,7 +171,7 @@ public sealed class AdminApiTests(CoordinatorHost coordinator)
     public async Task A_federation_without_finished_rounds_has_no_adapter_to_download()
     {
         string id = CoordinatorHost.NewId();
-        await PostJson("/api/federations", $$$"""{"id": "{{{id}}}", "config": {"baseModel": "m"}}""");
+        await PostJson("/api/federations", $$$"""{"id": "{{{id}}}", "config": { {{{Tiny}}}, "baseModel": "m"}}""");
         Assert.Contains("no global adapter yet", await Problem(await Http.GetAsync($"/api/federations/{id}/adapter"), HttpStatusCode.NotFound));
         Assert.Contains("no finished round 3", await Problem(await Http.GetAsync($"/api/federations/{id}/adapter?round=3"), HttpStatusCode.NotFound));
     }
@@ -182,7 +186,7 @@ public sealed class AdminApiTests(CoordinatorHost coordinator)
     public async Task Enums_are_strings_and_names_are_camel_case()
     {
         string id = CoordinatorHost.NewId();
-        var view = await Json(await PostJson("/api/federations", $$$"""{"id": "{{{id}}}", "config": {"baseModel": "m"}}"""));
+        var view = await Json(await PostJson("/api/federations", $$$"""{"id": "{{{id}}}", "config": { {{{Tiny}}}, "baseModel": "m"}}"""));
         Assert.Equal(JsonValueKind.String, view.GetProperty("status").ValueKind);
         Assert.True(view.TryGetProperty("completedRounds", out _));
         Assert.True(view.TryGetProperty("createdAt", out _));

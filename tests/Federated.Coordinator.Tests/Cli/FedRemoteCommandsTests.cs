@@ -32,7 +32,7 @@ public sealed class FedRemoteCommandsTests(CoordinatorHost coordinator) : IDispo
     public void Create_list_and_show_round_trip_a_federation()
     {
         string id = CoordinatorHost.NewId("cli");
-        var created = Fed("federation", "create", id, "--base-model", "tiny-llama", "--target-modules", "q_proj,o_proj",
+        var created = Fed("federation", "create", id, "--base-model", "tiny-llama", "--base-model-dir", BaseModelDirectory.Tiny(_dir), "--target-modules", "q_proj,o_proj",
             "--strategy", "flexlora", "--rule", "multi-krum", "--f", "1", "--rounds", "7", "--clients-per-round", "6",
             "--quorum", "5", "--deadline", "20m", "--rank-policy", "fixed:8");
         Assert.True(created.Exit == 0, created.Err);
@@ -82,9 +82,7 @@ public sealed class FedRemoteCommandsTests(CoordinatorHost coordinator) : IDispo
     [Fact]
     public void Create_with_a_base_model_directory_pins_its_architecture_and_a_history_compaction()
     {
-        string model = Path.Combine(_dir, "tiny-base");
-        Directory.CreateDirectory(model);
-        Federated.Training.Models.LlamaConfig.Preset("tiny").Write(Path.Combine(model, "config.json"));
+        string model = BaseModelDirectory.Tiny(_dir);
         string id = CoordinatorHost.NewId("cli");
         var created = Fed("federation", "create", id, "--base-model-dir", model, "--strategy", "hetlora", "--history-every", "3", "--history-rank", "16", "--json");
         Assert.True(created.Exit == 0, created.Err);
@@ -97,15 +95,16 @@ public sealed class FedRemoteCommandsTests(CoordinatorHost coordinator) : IDispo
         Assert.Equal(16, config.GetProperty("compaction").GetProperty("rank").GetInt32());
 
         Assert.Contains("--base-model-dir: no config.json", OneErrorLine(Fed("federation", "create", CoordinatorHost.NewId("cli"), "--base-model-dir", _dir).Err));
-        Assert.Contains("architecture: required by ffa", OneErrorLine(Fed("federation", "create", CoordinatorHost.NewId("cli"), "--base-model", "m", "--strategy", "ffa", "--rank-policy", "fixed:4").Err));
+        Assert.Contains("architecture: required", OneErrorLine(Fed("federation", "create", CoordinatorHost.NewId("cli"), "--base-model", "m").Err));
     }
 
     [Fact]
     public void A_refused_create_prints_the_coordinators_reason_on_one_line_and_exits_1()
     {
         string id = CoordinatorHost.NewId("cli");
-        Assert.Equal(0, Fed("federation", "create", id, "--base-model", "a").Exit);
-        var again = Fed("federation", "create", id, "--base-model", "b");
+        string model = BaseModelDirectory.Tiny(_dir);
+        Assert.Equal(0, Fed("federation", "create", id, "--base-model", "a", "--base-model-dir", model).Exit);
+        var again = Fed("federation", "create", id, "--base-model", "b", "--base-model-dir", model);
         Assert.Equal(FedCommandLine.ExitFailure, again.Exit);
         Assert.Equal($"fed: error: federation '{id}' already exists with a different config", OneErrorLine(again.Err));
 

@@ -37,7 +37,8 @@ public sealed class FederationRoundTripTests(CoordinatorHost coordinator) : IDis
     public async Task A_round_of_mixed_rank_clients_yields_a_downloadable_global_adapter_equal_to_the_weighted_sum()
     {
         string id = CoordinatorHost.NewId("e2e");
-        var create = Fed("federation", "create", id, "--base-model", "tiny-llama", "--rounds", "1", "--clients-per-round", "3", "--quorum", "2");
+        var create = Fed("federation", "create", id, "--base-model", "tiny-llama", "--base-model-dir", BaseModelDirectory.Width32(_dir),
+            "--rounds", "1", "--clients-per-round", "3", "--quorum", "2");
         Assert.True(create.Exit == 0, create.Err);
 
         // Ranks from the default tiers: CPU 4, 8 GiB -> 8, 16 GiB -> 16.
@@ -115,7 +116,8 @@ public sealed class FederationRoundTripTests(CoordinatorHost coordinator) : IDis
     public async Task Closing_a_round_early_aggregates_the_quorum_that_submitted_and_below_quorum_fails_it()
     {
         string id = CoordinatorHost.NewId("close");
-        Assert.Equal(0, Fed("federation", "create", id, "--base-model", "tiny-llama", "--rounds", "2", "--clients-per-round", "3", "--quorum", "2").Exit);
+        Assert.Equal(0, Fed("federation", "create", id, "--base-model", "tiny-llama", "--base-model-dir", BaseModelDirectory.Width32(_dir),
+            "--rounds", "2", "--clients-per-round", "3", "--quorum", "2").Exit);
         string[] clients = [$"{id}-a", $"{id}-b", $"{id}-c"];
         foreach (string client in clients)
             await coordinator.Grains.GetGrain<IClientGrain>(client).RegisterAsync(id, new ClientCapabilities("cpu", 0));

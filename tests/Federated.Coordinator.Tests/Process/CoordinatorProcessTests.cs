@@ -125,7 +125,9 @@ public sealed class CoordinatorProcessTests
             using (var first = CoordinatorProcess.Start([.. args, $"--Kestrel:Endpoints:http:Url={url}", $"--Kestrel:Endpoints:grpc:Url=http://127.0.0.1:{CoordinatorHost.FreePort()}"]))
             {
                 await first.WaitUntilServingAsync($"{url}/readyz", TimeSpan.FromSeconds(60));
-                var (exit, _, err) = Fed("federation", "create", id, "--base-model", "m", "--rounds", "2", "--coordinator", url);
+                string model = BaseModelDirectory.Tiny(Directory.CreateTempSubdirectory("fed-process-").FullName);
+                var (exit, _, err) = Fed("federation", "create", id, "--base-model", "m", "--base-model-dir", model, "--rounds", "2", "--coordinator", url);
+                Directory.Delete(Path.GetDirectoryName(model)!, recursive: true);
                 Assert.True(exit == 0, err);
                 Assert.Equal(0, await first.StopAsync(Exit));
                 Assert.All(first.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => Assert.StartsWith("{\"@t\":", l));

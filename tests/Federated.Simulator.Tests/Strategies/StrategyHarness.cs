@@ -55,11 +55,11 @@ sealed class StrategyHarness : IAsyncDisposable
         string id = "fed-" + strategy;
         var distinct = ranks.Distinct().Order().ToArray();
         var policy = distinct.Length == 1 ? RankPolicy.Fixed(distinct[0]) : new RankPolicy(distinct[0], distinct.Skip(1).Select(r => new RankTier(r * GiB, r)).ToArray());
-        var config = FederationConfig.Default("tiny-llama") with
+        var config = FederationConfig.Default("tiny-llama", Architecture) with
         {
             RankPolicy = policy, Aggregation = new AggregationSettings(strategy), Training = new TrainingPlan(localSteps, 4, 5e-3),
             Rounds = rounds, ClientsPerRound = ranks.Length, Quorum = ranks.Length, RoundDeadline = TimeSpan.FromDays(1),
-            ClientTimeout = TimeSpan.FromDays(1), Seed = seed, Architecture = Architecture, Compaction = compaction,
+            ClientTimeout = TimeSpan.FromDays(1), Seed = seed, Compaction = compaction,
         };
         await Grains.GetGrain<IFederationGrain>(id).CreateAsync(config);
         for (int k = 0; k < ranks.Length; k++)
