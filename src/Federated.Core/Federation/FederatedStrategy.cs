@@ -30,10 +30,11 @@ public abstract class FederatedStrategy
     /// <summary>Clients never train A: every upload's A must equal the A it was handed, bit for bit.</summary>
     public virtual bool FreezesA => false;
 
-    /// <summary>The round's aggregate joins the merged history; false: it becomes the live adapter.</summary>
+    /// <summary>
+    /// The round's aggregate joins the merged history and clients start fresh branches (A seeded, B = 0) on base + history;
+    /// false: it becomes the live adapter, which clients continue from <see cref="ClientInit"/> (fresh only while there is none).
+    /// </summary>
     public virtual bool AccumulatesHistory => false;
-
-    public virtual ClientStart Start => ClientStart.FromInit;
 
     /// <summary>Round 1's clients start from one adapter drawn from the federation's seed (needs the base's module shapes).</summary>
     public virtual bool SeedsInitialAdapter => false;

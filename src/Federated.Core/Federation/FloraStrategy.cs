@@ -11,6 +11,5 @@ public sealed class FloraStrategy : FederatedStrategy
     public override bool MixedRanks => true;
     public override bool Exact => true;
     public override bool AccumulatesHistory => true;
-    public override ClientStart Start => ClientStart.FreshBranches;
     public override IAggregationStrategy Combiner(ScalarType? outputDType = null) => new FloraStacking(outputDType);
 }

@@ -103,14 +103,17 @@ public sealed class FederationGrain(
     public async Task RoundFinishedAsync(RoundView round)
     {
         RequireConfig();
-        if (S.Status != FederationStatus.Running || round.Round < S.CurrentRound) return; // already recorded: a retried report
+        if (S.Status != FederationStatus.Running || round.Round < S.CurrentRound)
+        {
+            await FinishAsync(); // already recorded: a retried report (which also retries an export that failed)
+            return;
+        }
         if (round.Round > S.CurrentRound || round.Status is RoundStatus.Open or RoundStatus.Aggregating)
             throw new FederationException(FederationError.FailedPrecondition,
                 $"round {round.Round} ({round.Status}) reported to federation '{Id}', which is at round {S.CurrentRound}");
         Record(round);
         await state.WriteStateAsync();
         await OpenCurrentRoundAsync();
-        await FinishAsync();
     }
 
     public async Task<ModelExport> ExportModelAsync(int? rank = null, double? maxError = null)
@@ -167,11 +170,8 @@ public sealed class FederationGrain(
         if (round.Status == RoundStatus.Closed)
         {
             S.Global = round.Global;
-            if (round.Model is { } model && model != S.Model)
-            {
-                S.Model = model;
-                S.Exports.Clear();
-            }
+            if (round.Model is { } model) S.Model = model;
+            S.Exports.Clear(); // of the model before this round
             S.CompletedRounds++;
             S.ConsecutiveFailures = 0;
             logger.LogInformation("Federation {Federation} round {Round} closed: {Accepted} update(s) aggregated into {Global}",
