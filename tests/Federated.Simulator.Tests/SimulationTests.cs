@@ -5,6 +5,7 @@ using Federated.Simulator.Reporting;
 namespace Federated.Simulator.Tests;
 
 /// <summary>Whole simulations, small: the real coordinator in-process, virtual clients training a tiny model on WordNet.</summary>
+[Collection(TorchSharpCollection.Name)]
 public sealed class SimulationTests : IDisposable
 {
     readonly string _dir = Directory.CreateTempSubdirectory("fed-sim-").FullName;

@@ -19,6 +19,25 @@ public static class NativeWork
         return new Scope();
     }
 
+    /// <summary>
+    /// <paramref name="source"/>'s items, each produced inside a scope (building a training batch calls TorchSharp), and
+    /// handed out outside it.
+    /// </summary>
+    public static IEnumerable<T> Each<T>(IEnumerable<T> source)
+    {
+        using var items = source.GetEnumerator();
+        while (true)
+        {
+            T item;
+            using (Enter())
+            {
+                if (!items.MoveNext()) yield break;
+                item = items.Current;
+            }
+            yield return item;
+        }
+    }
+
     /// <summary>Whether this thread is inside a <see cref="Scope"/>, where a forced collection would wait for itself.</summary>
     public static bool IsInside => s_lock.IsReadLockHeld;
 

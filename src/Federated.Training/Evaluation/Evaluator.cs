@@ -22,7 +22,7 @@ public static class Evaluator
         var device = model.parameters().First().device;
         double total = 0;
         long count = 0;
-        foreach (var batch in batches)
+        foreach (var batch in NativeWork.Each(batches))
         {
             using (batch)
             using (NativeWork.Enter())

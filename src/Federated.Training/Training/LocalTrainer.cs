@@ -24,7 +24,7 @@ public static class LocalTrainer
     {
         options.Validated();
         if (parameters.Count == 0) throw new ArgumentException("nothing to train: no parameters");
-        int totalSteps = options.MaxSteps ?? options.Epochs * Math.Max(1, CountAndDispose(batches(0)) / options.GradientAccumulation);
+        int totalSteps = options.MaxSteps ?? options.Epochs * Math.Max(1, CountAndDispose(NativeWork.Each(batches(0))) / options.GradientAccumulation);
         var device = parameters[0].device;
         // The run's own dropout stream (see DropoutGenerator), on the model's device.
         using var dropoutGenerator = new Generator((ulong)options.Seed, device);
@@ -51,7 +51,7 @@ public static class LocalTrainer
             {
                 bool any = false;
                 int skip = epoch == resumed?.Epoch ? resumed.MicroBatchesIntoEpoch : 0, intoEpoch = 0;
-                foreach (var batch in batches(epoch))
+                foreach (var batch in NativeWork.Each(batches(epoch)))
                 {
                     any = true;
                     if (intoEpoch++ < skip)

@@ -11,6 +11,7 @@ namespace Federated.Simulator.Tests.Strategies;
 /// Each strategy across three rounds, as its paper defines it, through the real coordinator grains and the client round
 /// the agent and the simulator share (tiny Llama model, real training).
 /// </summary>
+[Collection(TorchSharpCollection.Name)]
 public sealed class StrategyAcrossRoundsTests
 {
     const int Rounds = 3;
