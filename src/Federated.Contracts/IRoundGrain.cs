@@ -30,14 +30,12 @@ public interface IRoundGrain : IGrainWithStringKey
 
 public enum RoundStatus { Open, Aggregating, Closed, Failed }
 
-/// <param name="Global">The latest global adapter (null in the first round: LoRA starts from the base).</param>
 /// <param name="Model">The federation's model this round starts from: what selected clients merge and continue.</param>
 [GenerateSerializer, Immutable, Alias("fl.RoundSpec")]
 public sealed record RoundSpec(
     [property: Id(0)] string FederationId,
     [property: Id(1)] int Round,
     [property: Id(2)] FederationConfig Config,
-    [property: Id(3)] StoredUpdate? Global,
     [property: Id(4)] FederationModel? Model = null);
 
 /// <summary>What a selected client is to do in a round.</summary>
@@ -54,7 +52,6 @@ public sealed record Assignment(
     [property: Id(4)] int Rank,
     [property: Id(5)] double Alpha,
     [property: Id(6)] TrainingPlan Training,
-    [property: Id(7)] StoredUpdate? Global,
     [property: Id(8)] DateTime Deadline,
     [property: Id(9)] RoundStatus Status,
     [property: Id(10)] bool Submitted,

@@ -101,7 +101,7 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
         var trained = await Task.WhenAll(training.Select(async client =>
         {
             var assignment = (await round.GetAssignmentAsync(client))!;
-            var history = await LoadAllAsync(coordinator, (assignment.History ?? []).Select(h => h.Adapter));
+            var history = History(coordinator, (assignment.History ?? []).Select(h => h.Adapter));
             using var init = assignment.Init is { } i ? await LoadAsync(coordinator, i) : null;
             var task = new ClientRoundTask(assignment.TargetModules, assignment.Rank, assignment.Alpha, assignment.Training.LoraDropout,
                 assignment.Training.LocalSteps, assignment.Training.BatchSize, assignment.Training.LearningRate,
@@ -147,7 +147,7 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
             if (closed.Status == RoundStatus.Closed && closed.Model is { } model)
             {
                 // The federation's whole model: base + merged history, with the live adapter attached.
-                replicas.Any.MergeHistory(await LoadAllAsync(coordinator, model.History.Select(h => h.Adapter)));
+                replicas.Any.MergeHistory(History(coordinator, model.History.Select(h => h.Adapter)));
                 using var live = model.Live is { } l ? await LoadAsync(coordinator, l) : null;
                 using var latest = live is null && model.History.Length > 0 ? await LoadAsync(coordinator, model.History[^1].Adapter) : null;
                 globalRank = (live ?? latest)?.Modules.Max(m => m.Rank) ?? 0;
@@ -183,17 +183,12 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
     static async Task<LoraAdapter> LoadAsync(SimulatedCoordinator coordinator, StoredUpdate adapter) =>
         AdapterPayload.Read(await coordinator.Store.ReadAsync(adapter.ToReference()), adapter.ToString());
 
-    /// <summary>The history as (key, loader) pairs, its bytes read now so a replica's thread does not wait on the store.</summary>
-    static async Task<IReadOnlyList<(string Key, Func<LoraAdapter> Load)>> LoadAllAsync(SimulatedCoordinator coordinator, IEnumerable<StoredUpdate> deltas)
-    {
-        var loaded = new List<(string, Func<LoraAdapter>)>();
-        foreach (var d in deltas)
-        {
-            var bytes = await coordinator.Store.ReadAsync(d.ToReference());
-            loaded.Add((d.Sha256, () => AdapterPayload.Read(bytes, d.ToString())));
-        }
-        return loaded;
-    }
+    /// <summary>
+    /// The history as (key, loader) pairs: a replica reads only the deltas it has not merged yet, on its own thread, instead
+    /// of every client reading the whole history every round.
+    /// </summary>
+    static IReadOnlyList<(string Key, Func<LoraAdapter> Load)> History(SimulatedCoordinator coordinator, IEnumerable<StoredUpdate> deltas) =>
+        deltas.Select(d => (d.Sha256, (Func<LoraAdapter>)(() => LoadAsync(coordinator, d).GetAwaiter().GetResult()))).ToList();
 
     static ModelArchitecture Architecture(LlamaConfig c) =>
         new(c.HiddenSize, c.NumHiddenLayers, c.NumAttentionHeads, c.KeyValueHeads, c.IntermediateSize, c.HeadDimOverride);

@@ -18,9 +18,6 @@ public sealed record UploadResult(UploadStatus Status, AdapterRef? Update, long 
 public sealed class UpdateUploader(CoordinatorConnection connection, AgentStateStore state, RetryPolicy retry, UploadSettings settings,
     ILogger<UpdateUploader> logger)
 {
-    /// <summary>The coordinator's typed trailer on a stream opened at the wrong offset: the offset to resume from.</summary>
-    public const string AcknowledgedOffsetTrailer = "acknowledged-offset";
-
     /// <summary>Stable across retries and restarts of the same update; 1 to 64 of [A-Za-z0-9_-].</summary>
     public static string UploadIdFor(RoundProgress progress) => $"r{progress.Round}-{progress.UpdateSha256![..40]}";
 
@@ -57,7 +54,7 @@ public sealed class UpdateUploader(CoordinatorConnection connection, AgentStateS
                 state.SaveProgress(progress);
                 return (progress, result);
             }
-            catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition && e.Trailers.Get(AcknowledgedOffsetTrailer) is not null && ++refusals < 5)
+            catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition && e.Trailers.Get(UploadTrailers.AcknowledgedOffset) is not null && ++refusals < 5)
             {
                 // Another stream acknowledged more in the meantime (the trailer says how much): ask again where to continue.
                 logger.LogInformation("Upload {UploadId}: {Reason}", progress.UploadId, e.Status.Detail);

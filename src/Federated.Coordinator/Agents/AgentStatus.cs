@@ -15,9 +15,6 @@ static class AgentStatus
         _ => StatusCode.FailedPrecondition,
     }, e.Message));
 
-    /// <summary>The trailer that carries, as a decimal, the offset an upload opened at the wrong offset resumes from.</summary>
-    public const string AcknowledgedOffsetTrailer = "acknowledged-offset";
-
     public static RpcException From(UploadException e) => e is UploadOffsetMismatchException mismatch
         ? ResumeAt(mismatch.ExpectedOffset, e.Message)
         : new(new Status(e switch
@@ -31,7 +28,7 @@ static class AgentStatus
 
     /// <summary>FailedPrecondition with the offset to resume from as a typed trailer, so agents need not parse the message.</summary>
     public static RpcException ResumeAt(long offset, string message) =>
-        new(new Status(StatusCode.FailedPrecondition, message), new Metadata { { AcknowledgedOffsetTrailer, offset.ToString(System.Globalization.CultureInfo.InvariantCulture) } });
+        new(new Status(StatusCode.FailedPrecondition, message), new Metadata { { Protocol.V1.UploadTrailers.AcknowledgedOffset, offset.ToString(System.Globalization.CultureInfo.InvariantCulture) } });
 
     public static RpcException From(SubmissionReceipt receipt) => new(new Status(receipt.Status switch
     {

@@ -39,7 +39,7 @@ sealed class UploadValidation(IUpdateStore store, Assignment assignment, long si
         var (prefix, description) = await ReadHeaderAsync(content, cancellationToken);
         if (NeedsValues(description))
         {
-            var buffer = await ReadWholeAsync(prefix, content, cancellationToken);
+            var buffer = await ReadWholeAsync(prefix, description, content, cancellationToken);
             buffer.Position = 0;
             return await store.PutAsync(buffer, cancellationToken);
         }
@@ -54,7 +54,7 @@ sealed class UploadValidation(IUpdateStore store, Assignment assignment, long si
         {
             var (prefix, description) = await ReadHeaderAsync(content, cancellationToken);
             if (NeedsValues(description))
-                await (await ReadWholeAsync(prefix, content, cancellationToken)).DisposeAsync();
+                await (await ReadWholeAsync(prefix, description, content, cancellationToken)).DisposeAsync();
             else
                 Check(description);
         }
@@ -82,10 +82,10 @@ sealed class UploadValidation(IUpdateStore store, Assignment assignment, long si
     bool NeedsValues(AdapterDescription description) => description.Compression is not null || assignment.FreezeA;
 
     /// <summary>Reads a payload whole and checks it with its values; returns its bytes.</summary>
-    async Task<MemoryStream> ReadWholeAsync(byte[] prefix, Stream rest, CancellationToken cancellationToken)
+    async Task<MemoryStream> ReadWholeAsync(byte[] prefix, AdapterDescription description, Stream rest, CancellationToken cancellationToken)
     {
-        // The header passed first: structure is refused before the data is read.
-        if (AdapterPayload.Describe(prefix, size, Source) is { Compression: null } plain) Check(plain);
+        // The header passes first: structure is refused before the data is read.
+        if (description.Compression is null) Check(description);
         var buffer = new MemoryStream();
         buffer.Write(prefix);
         await rest.CopyToAsync(buffer, cancellationToken);

@@ -9,12 +9,13 @@ static class LivePadding
     /// <param name="keepLiveA">Use the live A (FFA's frozen A, of which the aggregate's A is a prefix); else pad A with zero rows.</param>
     public static LoraAdapter PadTo(LoraAdapter live, LoraAdapter aggregate, bool keepLiveA)
     {
+        if (!keepLiveA && aggregate.Modules.All(m => m.Rank >= live[m.Name].Rank)) return aggregate;
         try
         {
             var modules = aggregate.Modules.Select(m =>
             {
                 var target = live[m.Name];
-                if (m.Rank >= target.Rank && !keepLiveA) return m.Clone();
+                if (m.Rank >= target.Rank && !keepLiveA) return m.Clone(); // another module needed padding
                 using var scope = NewDisposeScope();
                 // B' = [B s_agg / s_live, 0], so s_live B' A' = s_agg B A on the aggregate's rows.
                 var b = zeros(m.OutFeatures, target.Rank, m.DType, m.B.device);

@@ -17,13 +17,15 @@ public static class SeededAdapter
         using var generator = new Generator(unchecked((ulong)seed));
         var built = new List<LoraModule>(modules.Count);
         foreach (var m in modules)
-        {
-            double bound = 1.0 / Math.Sqrt(m.InFeatures);
-            using var scope = NewDisposeScope();
-            var a = (rand(rank, m.InFeatures, float32, generator: generator) * (2 * bound) - bound).MoveToOuterDisposeScope();
-            var b = zeros(m.OutFeatures, rank, float32).MoveToOuterDisposeScope();
-            built.Add(new LoraModule(m.Name, a, b, alpha));
-        }
+            built.Add(new LoraModule(m.Name, FreshA(rank, m.InFeatures, generator), zeros(m.OutFeatures, rank, float32), alpha));
         return new LoraAdapter(built, baseModel);
+    }
+
+    /// <summary>A as PEFT initialises it: Kaiming-uniform with a = sqrt(5), i.e. U(-1/sqrt(d_in), 1/sqrt(d_in)), float32 on the CPU.</summary>
+    public static Tensor FreshA(int rank, long inFeatures, Generator generator)
+    {
+        double bound = 1.0 / Math.Sqrt(inFeatures);
+        using var scope = NewDisposeScope();
+        return (rand(rank, inFeatures, float32, generator: generator) * (2 * bound) - bound).MoveToOuterDisposeScope();
     }
 }

@@ -82,7 +82,7 @@ public static class UpdateAdmission
             var extra = modules.Select(m => m.Name).Except(expected.Select(e => e.Name)).ToList();
             if (missing.Count > 0 || extra.Count > 0)
                 return new(AdmissionError.ModuleSet, "the adapter's modules are not the base model's target layers: " +
-                    string.Join(", ", new[] { Names("missing", missing), Names("unknown", extra) }.Where(s => s.Length > 0)));
+                    string.Join(", ", new[] { ModuleNames.Describe("missing", missing), ModuleNames.Describe("unknown", extra) }.Where(s => s.Length > 0)));
             foreach (var e in expected)
             {
                 var m = byName[e.Name];
@@ -99,11 +99,4 @@ public static class UpdateAdmission
     }
 
     static string TargetName(string path) => path[(path.LastIndexOf('.') + 1)..];
-
-    static string Names(string what, List<string> names) => names.Count switch
-    {
-        0 => "",
-        <= 3 => $"{what} {string.Join(", ", names.Select(n => $"'{n}'"))}",
-        _ => $"{what} '{names[0]}' and {names.Count - 1} more",
-    };
 }

@@ -44,7 +44,7 @@ public static class UpdateHygiene
         var extra = update.Modules.Select(m => m.Name).Except(expected.Select(s => s.Name)).ToList();
         if (missing.Count > 0 || extra.Count > 0)
             return new(RejectionReason.ModuleSet, "adapts different modules than the round: " +
-                string.Join(", ", new[] { Names("missing", missing), Names("extra", extra) }.Where(s => s.Length > 0)));
+                string.Join(", ", new[] { ModuleNames.Describe("missing", missing), ModuleNames.Describe("extra", extra) }.Where(s => s.Length > 0)));
 
         foreach (var s in expected)
         {
@@ -76,10 +76,4 @@ public static class UpdateHygiene
             .GroupBy(layout => string.Join(";", layout))
             .OrderByDescending(g => g.Count()).First().First(); // ties: the layout seen first
 
-    static string Names(string what, List<string> names) => names.Count switch
-    {
-        0 => "",
-        <= 3 => $"{what} {string.Join(", ", names.Select(n => $"'{n}'"))}",
-        _ => $"{what} '{names[0]}' and {names.Count - 1} more",
-    };
 }

@@ -65,7 +65,9 @@ public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetric
         return duration;
     }
 
-    public async Task<StoredUpdate> ExportAsync(ExportJob job)
+    public async Task<StoredUpdate> ExportAsync(ExportJob job) => (await ExportAndReportAsync(job)).Payload;
+
+    async Task<(StoredUpdate Payload, ExportReport Report)> ExportAndReportAsync(ExportJob job)
     {
         var deltas = new List<LoraAdapter>();
         try
@@ -81,7 +83,7 @@ public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetric
                 using var payload = new MemoryStream();
                 ExportFiles.WritePayload(payload, adapter, report);
                 payload.Position = 0;
-                return (await store.PutAsync(payload)).ToStoredUpdate();
+                return ((await store.PutAsync(payload)).ToStoredUpdate(), report);
             }
         }
         finally
@@ -112,13 +114,12 @@ public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetric
             {
                 try
                 {
-                    var compacted = await ExportAsync(new ExportJob(job.BaseModel, history.Select(h => h.Adapter).ToArray(), c.Rank, c.MaxError ?? (c.Rank is null ? 0.01 : null)));
-                    using (var file = new MemoryStream(await store.ReadAsync(compacted.ToReference())))
-                        error = ExportFiles.ReadPayloadReport(file)?.MaxRelativeError;
+                    var (compacted, report) = await ExportAndReportAsync(new ExportJob(job.BaseModel, history.Select(h => h.Adapter).ToArray(), c.Rank,
+                        c.MaxError ?? (c.Rank is null ? 0.01 : null)));
+                    error = report.MaxRelativeError;
                     history = [new RoundDelta(job.Round, compacted)];
                 }
                 catch (ArgumentException) { } // no rank meets the bound: the history stays exact, and the next due round tries again
-
             }
             return (stored, m.Model with { History = history, Live = null, Inits = [] }, error);
         }

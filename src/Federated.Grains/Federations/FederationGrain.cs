@@ -153,7 +153,7 @@ public sealed class FederationGrain(
         while (S.Status == FederationStatus.Running)
         {
             var round = GrainFactory.GetGrain<IRoundGrain>(GrainKeys.Round(Id, S.CurrentRound));
-            var view = await round.OpenAsync(new RoundSpec(Id, S.CurrentRound, S.Config!, S.Global, S.Model));
+            var view = await round.OpenAsync(new RoundSpec(Id, S.CurrentRound, S.Config!, S.Model));
             if (view.Status != RoundStatus.Failed) return;
             Record(view);
             await state.WriteStateAsync();

@@ -94,7 +94,7 @@ public sealed class RoundGrain : Grain, IRoundGrain, IRemindable
         var model = spec.Model ?? FederationModel.Empty;
         var strategy = FederatedStrategies.Get(c.Aggregation.Strategy);
         return Task.FromResult<Assignment?>(new Assignment(spec.FederationId, spec.Round, c.BaseModel, c.TargetModules, rank,
-            c.RankPolicy.AlphaFor(rank), c.Training, spec.Global, S.Deadline, S.Status, S.Submissions.ContainsKey(clientId),
+            c.RankPolicy.AlphaFor(rank), c.Training, S.Deadline, S.Status, S.Submissions.ContainsKey(clientId),
             model.History, model.InitFor(rank), strategy.FreezesA, BranchSeed(c.Seed, spec.Round), strategy.Name, c.Architecture));
     }
 

@@ -1,4 +1,5 @@
 using Federated.Core.Adapters;
+using Federated.Core.Federation;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -104,9 +105,8 @@ public sealed class LoraBranch : IDisposable
     public static LoraBranch Fresh(long inFeatures, long outFeatures, int rank, double alpha, bool useRsLora, double dropout,
         Generator generator, Device device)
     {
-        double bound = 1.0 / Math.Sqrt(inFeatures);
         using var scope = NewDisposeScope();
-        var a = (rand(rank, inFeatures, float32, generator: generator) * (2 * bound) - bound).to(device);
+        var a = SeededAdapter.FreshA(rank, inFeatures, generator).to(device);
         var b = zeros(outFeatures, rank, float32, device);
         return new LoraBranch(a.MoveToOuterDisposeScope(), b.MoveToOuterDisposeScope(), alpha, useRsLora, dropout);
     }
