@@ -78,6 +78,8 @@ public sealed record RankTier([property: Id(0)] long MinGpuMemoryBytes, [propert
 /// <param name="Tau">Clipping radius for centered-clipping / norm-bound (null: adaptive, the median).</param>
 /// <param name="OutputRank">Target rank of flexlora in one-shot aggregation (<c>fed aggregate</c>); federations keep flexlora's exact sum.</param>
 /// <param name="NormCap">Updates with ||dW||_F above this are rejected.</param>
+/// <param name="MaxExampleCount">A client's claimed example count counts at most this much (null: no cap). Claims are unverifiable.</param>
+/// <param name="Weighting">How clients are weighted; null: <see cref="ClientWeighting.Equal"/> under a robust rule, else by examples.</param>
 [GenerateSerializer, Immutable, Alias("fl.AggregationSettings")]
 public sealed record AggregationSettings(
     [property: Id(0)] string Strategy = "flora",
@@ -86,9 +88,31 @@ public sealed record AggregationSettings(
     [property: Id(3)] int ByzantineCount = 0,
     [property: Id(4)] double? Tau = null,
     [property: Id(5)] int? OutputRank = null,
-    [property: Id(6)] double? NormCap = null)
+    [property: Id(6)] double? NormCap = null,
+    [property: Id(7)] long? MaxExampleCount = null,
+    [property: Id(8)] ClientWeighting? Weighting = null)
 {
     public static AggregationSettings Default { get; } = new();
+
+    /// <summary>
+    /// The weighting in force. A robust rule's premise is one client, one vote: a client claiming a million examples
+    /// must not outweigh the rest, so unless the operator says otherwise, robust rounds weight clients equally.
+    /// </summary>
+    public ClientWeighting EffectiveWeighting => Weighting ?? (Rule is null ? ClientWeighting.Examples : ClientWeighting.Equal);
+
+    /// <summary>What a client's claimed example count counts for in its weight p_k: 1 each when equal, else the claim up to the cap.</summary>
+    public long CountedExamples(long claimed) =>
+        EffectiveWeighting == ClientWeighting.Equal ? 1 : Math.Clamp(claimed, 1, MaxExampleCount ?? long.MaxValue);
+}
+
+/// <summary>How a round weights its clients' updates (p_k, before a robust rule's coefficients).</summary>
+public enum ClientWeighting
+{
+    /// <summary>By claimed example counts (FedAvg), capped by <see cref="AggregationSettings.MaxExampleCount"/>.</summary>
+    Examples,
+
+    /// <summary>Every client alike: one client, one vote.</summary>
+    Equal,
 }
 
 /// <summary>Local training hyper-parameters handed to agents with their task.</summary>

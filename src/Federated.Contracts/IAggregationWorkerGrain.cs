@@ -59,6 +59,7 @@ public sealed record AggregationJob(
     [property: Id(5)] string[] TargetModules,
     [property: Id(6)] ModelJob? Model = null);
 
+/// <param name="ExampleCount">What the client's claim counts for (<see cref="AggregationSettings.CountedExamples"/>), not the raw claim.</param>
 /// <param name="AllowedRank">The client's assigned rank: a higher-rank update is rejected.</param>
 [GenerateSerializer, Immutable, Alias("fl.JobUpdate")]
 public sealed record JobUpdate(
@@ -80,7 +81,9 @@ public sealed record AggregationOutcome(
     [property: Id(4)] FederationModel? Model = null,
     [property: Id(5)] double? CompactionError = null);
 
+/// <param name="Weight">p_k, from <paramref name="CountedExamples"/> over the accepted updates (0 when rejected).</param>
 /// <param name="Coefficient">gamma_k, the update's share of the global adapter (0 when rejected or excluded).</param>
+/// <param name="CountedExamples">What the client's claimed example count counted for, under the federation's weighting and cap.</param>
 [GenerateSerializer, Immutable, Alias("fl.ClientOutcomeView")]
 public sealed record ClientOutcomeView(
     [property: Id(0)] string ClientId,
@@ -88,4 +91,5 @@ public sealed record ClientOutcomeView(
     [property: Id(2)] double Weight,
     [property: Id(3)] double Coefficient,
     [property: Id(4)] double? Norm,
-    [property: Id(5)] string? Rejection);
+    [property: Id(5)] string? Rejection,
+    [property: Id(6)] long CountedExamples = 0);

@@ -186,6 +186,39 @@ public sealed class FederationLifecycleTests(EmbeddedCoordinator fixture) : ICla
         Assert.All(closed.Outcomes.Where(o => o.ClientId != attacker), o => Assert.True(o.Coefficient > 0));
     }
 
+    [Theory]
+    [InlineData("median", null, null, 1, 1)]                   // a robust rule: one client, one vote, whatever it claims
+    [InlineData(null, 100L, null, 100, 10)]                    // the plain mean: a claim counts up to the cap
+    [InlineData("median", null, "examples", 1_000_000, 10)]    // an operator may ask for example weights under a rule
+    public async Task An_inflated_example_count_gets_the_weight_the_federation_policy_allows(string? rule, long? cap, string? weighting,
+        long countedInflated, long countedHonest)
+    {
+        var config = FederationDriver.Config(rounds: 1, clientsPerRound: 3, quorum: 3) with
+        {
+            RankPolicy = RankPolicy.Fixed(4),
+            Aggregation = new AggregationSettings("flora", Rule: rule, MaxExampleCount: cap,
+                Weighting: weighting is null ? null : Enum.Parse<ClientWeighting>(weighting, ignoreCase: true)),
+        };
+        string fed = await _driver.CreateAsync(config, clients: 3);
+        await Federation(fed).StartAsync();
+        var round = _driver.Round(fed, 1);
+        var selected = (await round.GetAsync()).Selected;
+        string inflated = selected[0];
+        foreach (var client in selected)
+        {
+            var (adapter, submission) = await _driver.UploadAsync((await round.GetAssignmentAsync(client))!, client);
+            adapter.Dispose();
+            await round.SubmitAsync(client, submission with { ExampleCount = client == inflated ? 1_000_000 : 10 });
+        }
+
+        var outcomes = (await _driver.WaitForRoundAsync(fed, 1, FederationDriver.IsFinished)).Outcomes.ToDictionary(o => o.ClientId);
+
+        double total = countedInflated + 2.0 * countedHonest;
+        Assert.Equal(countedInflated / total, outcomes[inflated].Weight, 12);
+        Assert.Equal(countedInflated, outcomes[inflated].CountedExamples);
+        Assert.All(selected.Skip(1), client => Assert.Equal(countedHonest / total, outcomes[client].Weight, 12));
+    }
+
     [Fact]
     public void Selection_is_reproducible_from_the_seed_independent_of_candidate_order_and_varies_by_round()
     {

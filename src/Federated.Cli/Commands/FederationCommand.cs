@@ -42,6 +42,12 @@ static class FederationCommand
         var pre = new Option<string?>("--pre") { Description = "bucketing or nnm before the rule" };
         var byzantine = new Option<int?>("--f") { Description = "Assumed Byzantine clients per round" };
         var normCap = new Option<double?>("--norm-cap") { Description = "Reject updates with ||dW||_F above this" };
+        var maxExamples = new Option<long?>("--max-examples") { Description = "A client's claimed example count counts at most this much in its weight (default: no cap)" };
+        var weighting = new Option<string?>("--weighting")
+        {
+            Description = "examples (FedAvg: by claimed example counts) or equal (one client, one vote); default: equal under a robust rule, else examples",
+        };
+        weighting.AcceptOnlyFromAmong("examples", "equal");
         var rounds = new Option<int?>("--rounds") { Description = "Rounds to run (default: 10)" };
         var perRound = new Option<int?>("--clients-per-round") { Description = "Clients selected per round (default: 10)" };
         var quorum = new Option<int?>("--quorum") { Description = "Accepted updates a round needs at its deadline (default: 5)" };
@@ -61,7 +67,7 @@ static class FederationCommand
 
         var command = new Command("create", "Create a federation (fields not given take the coordinator's defaults)")
         {
-            id, config, baseModel, baseModelDir, modules, strategy, rule, pre, byzantine, normCap, rounds, perRound, quorum, deadline,
+            id, config, baseModel, baseModelDir, modules, strategy, rule, pre, byzantine, normCap, maxExamples, weighting, rounds, perRound, quorum, deadline,
             clientTimeout, rankPolicy, localSteps, learningRate, seed, historyEvery, historyRank, historyError,
         };
         command.SetAction(async (parse, ct) =>
@@ -83,6 +89,8 @@ static class FederationCommand
             Set(aggregation, "preAggregator", parse.GetValue(pre));
             Set(aggregation, "byzantineCount", parse.GetValue(byzantine));
             Set(aggregation, "normCap", parse.GetValue(normCap));
+            Set(aggregation, "maxExampleCount", parse.GetValue(maxExamples));
+            Set(aggregation, "weighting", parse.GetValue(weighting));
             var training = Section(body, "training");
             Set(training, "localSteps", parse.GetValue(localSteps));
             Set(training, "learningRate", parse.GetValue(learningRate));

@@ -50,9 +50,9 @@ static class RoundCommand
         if (outcomes.Count == 0)
             return;
         o.WriteLine();
-        var table = new TextTable("CLIENT", "ACCEPTED", "WEIGHT", "COEFFICIENT", "NORM", "REJECTION");
+        var table = new TextTable("CLIENT", "ACCEPTED", "EXAMPLES", "WEIGHT", "COEFFICIENT", "NORM", "REJECTION");
         foreach (var c in outcomes)
-            table.Add(c.Text("clientId"), c.Text("accepted"), c.Text("weight"), c.Text("coefficient"), c.Text("norm"), c.Text("rejection"));
+            table.Add(c.Text("clientId"), c.Text("accepted"), c.Text("countedExamples"), c.Text("weight"), c.Text("coefficient"), c.Text("norm"), c.Text("rejection"));
         table.Write(o);
     }
 }

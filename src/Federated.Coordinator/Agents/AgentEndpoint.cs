@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Federated.Coordinator.Hosting;
 
@@ -11,11 +12,14 @@ public static class AgentEndpoint
     {
         RequireTlsOffLoopback(builder.Configuration, options);
         builder.Services.AddSingleton<AgentAuthentication>();
+        builder.Services.AddSingleton<RefusalSummary>();
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddGrpc(o =>
         {
             // A data chunk plus the message framing; anything larger is refused by gRPC itself (ResourceExhausted).
             o.MaxReceiveMessageSize = options.MaxChunkBytes + 4096;
             o.MaxSendMessageSize = options.MaxChunkBytes + 4096;
+            o.Interceptors.Add<RefusalSummary>(); // outermost: sees every refusal, authentication's included
             o.Interceptors.Add<AgentAuthentication>();
         });
         builder.Services.AddGrpcHealthChecks(); // reports the same checks as /readyz

@@ -255,13 +255,17 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
         catch (ArgumentException e) { throw AgentStatus.Invalid(e.Message); }
     }
 
-    public override Task<ReportMetricsResponse> ReportMetrics(ReportMetricsRequest request, ServerCallContext context)
+    public override async Task<ReportMetricsResponse> ReportMetrics(ReportMetricsRequest request, ServerCallContext context)
     {
-        using (logger.BeginScope(request.Metrics.ToDictionary(m => m.Key, m => (object)m.Value)))
-            logger.LogInformation("Client {Client} reports round {Federation}/{Round}: {Metrics}",
-                AgentAuthentication.ClientOf(context), request.FederationId, request.Round,
-                string.Join(", ", request.Metrics.OrderBy(m => m.Key).Select(m => $"{m.Key}={m.Value:G4}")));
-        return Task.FromResult(new ReportMetricsResponse());
+        var metrics = MetricsReport.Check(request);
+        string clientId = AgentAuthentication.ClientOf(context);
+        // Only about the client's own federation: a report names nothing the client does not belong to.
+        var view = await Call(grains.GetGrain<IClientGrain>(clientId).GetAsync);
+        if (view.FederationId != request.FederationId)
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"client '{clientId}' belongs to federation '{view.FederationId}', not '{request.FederationId}'"));
+        // Structured: each metric a property of the event (names checked above), never text spliced into the message.
+        logger.LogInformation("Client {Client} reports round {Federation}/{Round}: {@Metrics}", clientId, request.FederationId, request.Round, metrics);
+        return new ReportMetricsResponse();
     }
 
     bool EnrollmentTokenValid(string federationId, string token)

@@ -22,6 +22,8 @@ public static class CoordinatorLogging
         var logger = new LoggerConfiguration()
             .ReadFrom.Configuration(configuration)
             .Enrich.FromLogContext()
+            // Last, so it also sees what the other enrichers added.
+            .Enrich.With<ControlCharacterEscaping>()
             // Program.cs reports a failed start itself: one line when an operator can fix it, the exception otherwise.
             .Filter.ByExcluding(e => e.MessageTemplate.Text == "Hosting failed to start");
         if (!configuration.GetSection("Serilog:WriteTo").Exists())

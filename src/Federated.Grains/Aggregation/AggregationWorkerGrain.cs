@@ -182,7 +182,7 @@ public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetric
                 var (adapter, error) = payloads[k].Error is { } loadError ? (null, loadError) : Admit(u, payloads[k].Bytes!, job, strategy, inits);
                 if (adapter is null)
                 {
-                    outcomes[k] = new ClientOutcomeView(u.ClientId, false, 0, 0, null, error);
+                    outcomes[k] = new ClientOutcomeView(u.ClientId, false, 0, 0, null, error, u.ExampleCount);
                     continue;
                 }
                 updates.Add(new ClientUpdate(u.ClientId, adapter, u.ExampleCount, u.AllowedRank));
@@ -204,11 +204,11 @@ public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetric
             catch (Exception e) when (e is AdapterException or RobustRuleException or ArgumentException)
             {
                 foreach (var k in positions)
-                    outcomes[k] = new ClientOutcomeView(job.Updates[k].ClientId, false, 0, 0, null, $"not aggregated: {e.Message}");
+                    outcomes[k] = new ClientOutcomeView(job.Updates[k].ClientId, false, 0, 0, null, $"not aggregated: {e.Message}", job.Updates[k].ExampleCount);
                 return (null, Complete(outcomes), e.Message);
             }
             foreach (var (c, k) in result.Report.Clients.Zip(positions))
-                outcomes[k] = new ClientOutcomeView(c.ClientId, c.Accepted, c.Weight, c.Coefficient, c.Norm, c.RejectionMessage);
+                outcomes[k] = new ClientOutcomeView(c.ClientId, c.Accepted, c.Weight, c.Coefficient, c.Norm, c.RejectionMessage, c.ExampleCount);
             return (result.Global, Complete(outcomes), null);
         }
         finally

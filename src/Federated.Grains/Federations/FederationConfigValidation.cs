@@ -75,6 +75,8 @@ static class FederationConfigValidation
         if (a.Tau is { } tau && !(tau > 0)) errors.Add($"aggregation.tau: must be positive, not {tau}");
         if (a.OutputRank is { } rank && rank < 1) errors.Add($"aggregation.outputRank: must be at least 1, not {rank}");
         if (a.NormCap is { } cap && !(cap > 0)) errors.Add($"aggregation.normCap: must be positive, not {cap}");
+        if (a.MaxExampleCount is < 1) errors.Add($"aggregation.maxExampleCount: must be at least 1, not {a.MaxExampleCount}");
+        if (a.Weighting is { } w && !Enum.IsDefined(w)) errors.Add($"aggregation.weighting: must be examples or equal, not {w}");
         if (strategy is null) return;
         if (!strategy.MixedRanks && c.RankPolicy is { } p && p.Ranks().Length > 1)
             errors.Add($"aggregation.strategy: {strategy.Name} needs one rank for every client; use a fixed rank policy or a heterogeneous-rank strategy ({string.Join(", ", FederatedStrategies.All.Where(s => s.MixedRanks).Select(s => s.Name))})");

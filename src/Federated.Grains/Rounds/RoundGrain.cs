@@ -238,7 +238,7 @@ public sealed class RoundGrain : Grain, IRoundGrain, IRemindable
         var model = spec.Model ?? FederationModel.Empty;
         var job = new AggregationJob(spec.FederationId, spec.Round, spec.Config.BaseModel, spec.Config.Aggregation,
             S.Submissions.OrderBy(p => p.Key, StringComparer.Ordinal)
-                .Select(p => new JobUpdate(p.Key, p.Value.Update, p.Value.ExampleCount, S.Selected[p.Key], model.InitFor(S.Selected[p.Key]))).ToArray(),
+                .Select(p => new JobUpdate(p.Key, p.Value.Update, spec.Config.Aggregation.CountedExamples(p.Value.ExampleCount), S.Selected[p.Key], model.InitFor(S.Selected[p.Key]))).ToArray(),
             spec.Config.TargetModules, ModelJob.For(spec.FederationId, spec.Config, model));
 
         AggregationOutcome outcome;

@@ -1,0 +1,123 @@
+using Federated.Contracts;
+using Federated.Coordinator.Agents;
+using Federated.Coordinator.Tests.Api;
+using Federated.Protocol.V1;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Federated.Coordinator.Tests.Agents;
+
+/// <summary>What a client may report and how refusals are logged: bounded before anything is logged, summarised when they repeat.</summary>
+[Collection(CoordinatorCollection.Name)]
+public sealed class MetricsReportTests(CoordinatorHost coordinator) : IDisposable
+{
+    readonly GrpcChannel _channel = GrpcChannel.ForAddress(coordinator.GrpcAddress);
+    Protocol.V1.AgentService.AgentServiceClient Agents => new(_channel);
+
+    public void Dispose() => _channel.Dispose();
+
+    async Task<(string Federation, Metadata Auth)> EnrolledAsync()
+    {
+        string id = CoordinatorHost.NewId("metrics");
+        await coordinator.Grains.GetGrain<IFederationGrain>(id).CreateAsync(FederationConfig.Default("tiny-llama", new ModelArchitecture(32, 2, 4, 4, 64)));
+        var response = await Agents.RegisterAsync(new RegisterRequest
+        {
+            FederationId = id, EnrollmentToken = CoordinatorHost.EnrollmentToken, Device = new DeviceInfo { Device = "cpu" },
+        });
+        return (id, new Metadata { { "authorization", "Bearer " + response.ClientCredential } });
+    }
+
+    [Fact]
+    public async Task A_report_of_a_few_named_finite_metrics_is_accepted()
+    {
+        var (fed, auth) = await EnrolledAsync();
+        var request = new ReportMetricsRequest { FederationId = fed, Round = 1 };
+        request.Metrics.Add(new Dictionary<string, double> { ["train_loss"] = 2.5, ["eval_loss"] = 2.7, ["tokens_per_second"] = 1234, ["diverged_loss"] = double.NaN });
+        await Agents.ReportMetricsAsync(request, auth);
+    }
+
+    [Theory]
+    [InlineData("too-many")]
+    [InlineData("newline")]
+    [InlineData("long-name")]
+    [InlineData("bad-round")]
+    public async Task An_unbounded_or_malformed_report_is_InvalidArgument(string kind)
+    {
+        var (fed, auth) = await EnrolledAsync();
+        var request = new ReportMetricsRequest { FederationId = fed, Round = kind == "bad-round" ? 0 : 1 };
+        switch (kind)
+        {
+            case "too-many": for (int i = 0; i < 3_000; i++) request.Metrics[$"m{i}"] = i; break;
+            case "newline": request.Metrics["loss\n[ERR] forged line"] = 1; break;
+            case "long-name": request.Metrics[new string('m', MetricsReport.MaxNameLength + 1)] = 1; break;
+        }
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await Agents.ReportMetricsAsync(request, auth));
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_report_about_another_federation_is_PermissionDenied()
+    {
+        var (_, auth) = await EnrolledAsync();
+        var (other, _) = await EnrolledAsync();
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await Agents.ReportMetricsAsync(new ReportMetricsRequest { FederationId = other, Round = 1 }, auth));
+        Assert.Equal(StatusCode.PermissionDenied, e.StatusCode);
+    }
+
+    [Fact]
+    public async Task Repeated_refusals_are_logged_once_per_kind_then_summarised_once_per_window()
+    {
+        var time = new FakeTimeProvider();
+        var logs = new CollectingLogger();
+        using var summary = new RefusalSummary(logs, time, TimeSpan.FromMinutes(1));
+        var context = new TestContext("/federated.v1.AgentService/GetTask", "ipv4:10.0.0.7:51234");
+        for (int i = 0; i < 30_000; i++)
+            await Assert.ThrowsAsync<RpcException>(() => summary.UnaryServerHandler<GetTaskRequest, GetTaskResponse>(new GetTaskRequest(), context,
+                (_, _) => throw new RpcException(new Status(StatusCode.Unauthenticated, "unknown or revoked credential"))));
+
+        Assert.Single(logs.Lines);
+        Assert.Contains("Unauthenticated", logs.Lines[0]);
+        time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(2, logs.Lines.Count);
+        Assert.Contains("30000", logs.Lines[1].Replace(",", ""));
+        Assert.Contains("from 1 addresses", logs.Lines[1]);
+        time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(2, logs.Lines.Count); // a quiet window says nothing
+    }
+
+    [Theory]
+    [InlineData("ipv4:10.0.0.7:51234", "10.0.0.7")]
+    [InlineData("ipv6:[::1]:5000", "::1")]
+    [InlineData("unix:/tmp/socket", "/tmp/socket")]
+    public void A_peer_address_is_its_host_without_the_port(string peer, string address) =>
+        Assert.Equal(address, RefusalSummary.AddressOf(peer));
+
+    sealed class CollectingLogger : ILogger<RefusalSummary>
+    {
+        public List<string> Lines { get; } = [];
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(LogLevel logLevel) => true;
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (Lines) Lines.Add(formatter(state, exception));
+        }
+    }
+
+    sealed class TestContext(string method, string peer) : ServerCallContext
+    {
+        protected override string MethodCore => method;
+        protected override string HostCore => "localhost";
+        protected override string PeerCore => peer;
+        protected override DateTime DeadlineCore => DateTime.MaxValue;
+        protected override Metadata RequestHeadersCore { get; } = [];
+        protected override CancellationToken CancellationTokenCore => CancellationToken.None;
+        protected override Metadata ResponseTrailersCore { get; } = [];
+        protected override Status StatusCore { get; set; }
+        protected override WriteOptions? WriteOptionsCore { get; set; }
+        protected override AuthContext AuthContextCore => new(null, []);
+        protected override ContextPropagationToken CreatePropagationTokenCore(ContextPropagationOptions? options) => throw new NotSupportedException();
+        protected override Task WriteResponseHeadersAsyncCore(Metadata responseHeaders) => Task.CompletedTask;
+    }
+}
