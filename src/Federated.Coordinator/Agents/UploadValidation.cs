@@ -72,7 +72,7 @@ sealed class UploadValidation(IUpdateStore store, Assignment assignment, long si
             var prefix = new byte[AdapterPayload.PrefixLength(first.AsSpan(0, got), size, MaxHeaderBytes, Source)];
             first.CopyTo(prefix, 0);
             await content.ReadExactlyAsync(prefix.AsMemory(first.Length), cancellationToken);
-            return (prefix, AdapterPayload.Describe(prefix, size, Source));
+            return (prefix, AdapterPayload.Describe(prefix, size, Source, KnownModules()));
         }
         catch (AdapterFormatException e)
         {
@@ -110,6 +110,10 @@ sealed class UploadValidation(IUpdateStore store, Assignment assignment, long si
             throw new RpcException(new Status(StatusCode.FailedPrecondition, "the round freezes A, but this client was handed no adapter to take it from"));
         return AdapterPayload.Read(await store.ReadAsync(init.ToReference(), cancellationToken), $"init {init}");
     }
+
+    /// <summary>The manifest's module names: the upload's PEFT patterns are matched against these only.</summary>
+    IReadOnlySet<string>? KnownModules() =>
+        BaseModelManifest.ModuleShapes(assignment.Architecture, assignment.TargetModules) is { } shapes ? shapes.Select(m => m.Name).ToHashSet(StringComparer.Ordinal) : null;
 
     void Check(AdapterDescription description) => Refuse(UpdateAdmission.Check(description, declaredRank, Rules(null)));
 

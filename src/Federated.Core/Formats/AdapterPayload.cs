@@ -141,8 +141,13 @@ public static class AdapterPayload
     /// Memory is the header's, whatever the payload's size: for streaming uploads.
     /// </summary>
     /// <param name="prefix">At least the payload's first <see cref="PrefixLength"/> bytes (more are ignored).</param>
+    /// <param name="knownModules">
+    /// The base model's target layers, when known: a module outside them is refused before the config's rank_pattern and
+    /// alpha_pattern are matched, so that cost is bounded by the model (see <see cref="PeftAdapterDirectory"/>).
+    /// </param>
     /// <exception cref="AdapterFormatException">What <see cref="Read"/> would reject for the same reason.</exception>
-    public static AdapterDescription Describe(ReadOnlyMemory<byte> prefix, long payloadLength, string source = "adapter payload")
+    public static AdapterDescription Describe(ReadOnlyMemory<byte> prefix, long payloadLength, string source = "adapter payload",
+        IReadOnlySet<string>? knownModules = null)
     {
         var length = PrefixLength(prefix.Span, payloadLength, SafetensorsHeader.MaxLength, source);
         if (prefix.Length < length)
@@ -162,7 +167,7 @@ public static class AdapterPayload
         var config = ParseConfig(metadata, source);
         try
         {
-            var layout = PeftAdapterDirectory.Layout(entries.Select(e => (e.Name, e.DType, e.Shape)), metadata, config, source, source);
+            var layout = PeftAdapterDirectory.Layout(entries.Select(e => (e.Name, e.DType, e.Shape)), metadata, config, source, source, knownModules);
             return new AdapterDescription(
                 layout.Select(m => new AdapterModuleInfo(m.Name, m.Rank, m.InFeatures, m.OutFeatures, m.DType, m.Alpha)).ToList(),
                 config.BaseModelNameOrPath, config.UseRsLora, Compression: null, length);
