@@ -61,11 +61,7 @@ public sealed class RedisUpdateStore(IConnectionMultiplexer redis, int chunkByte
     public async Task<byte[]> ReadAsync(UpdateReference reference, CancellationToken cancellationToken = default)
     {
         var db = Db;
-        var manifest = await db.StringGetAsync(Manifest(reference));
-        if (manifest.IsNull) throw new UpdateNotFoundException(reference);
-        var parts = ((string)manifest!).Split(':');
-        if (parts.Length != 2 || !long.TryParse(parts[0], CultureInfo.InvariantCulture, out long size) || !int.TryParse(parts[1], CultureInfo.InvariantCulture, out int count) || size != reference.Size)
-            throw new UpdateCorruptedException(reference, $"manifest '{manifest}' does not describe it");
+        var (_, count) = await ReadManifestAsync(db, reference);
         var values = await Task.WhenAll(Enumerable.Range(0, count).Select(i => db.StringGetAsync(Chunk(reference, i))));
         if (values.Any(v => v.IsNull)) throw new UpdateCorruptedException(reference, "a chunk is missing");
         var content = new byte[values.Sum(v => ((byte[])v!).LongLength)];
@@ -80,13 +76,32 @@ public sealed class RedisUpdateStore(IConnectionMultiplexer redis, int chunkByte
         return content;
     }
 
-    /// <remarks>Reads the whole payload into memory, verified, and returns a stream from <paramref name="offset"/>.</remarks>
+    /// <remarks>
+    /// Streams the chunks with GETRANGE, a bounded piece per read (<see cref="RedisPayloadStream"/>), from <paramref name="offset"/>:
+    /// never the whole payload, so a download that stalls holds one piece. The stream is seekable (HTTP ranges); the reader
+    /// verifies the hash, and a missing or short chunk fails the read with <see cref="UpdateCorruptedException"/>.
+    /// </remarks>
     public async Task<Stream> OpenReadAsync(UpdateReference reference, long offset = 0, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(offset, reference.Size);
-        var content = await ReadAsync(reference, cancellationToken);
-        return new MemoryStream(content, (int)offset, content.Length - (int)offset, writable: false);
+        var db = Db;
+        var (_, count) = await ReadManifestAsync(db, reference);
+        // Every chunk but the last holds the chunk size the payload was written with (maybe another process's setting).
+        long chunk = count <= 1 ? Math.Max(reference.Size, 1) : await db.StringLengthAsync(Chunk(reference, 0));
+        if (count > 1 && (chunk <= 0 || (count - 1) * chunk >= reference.Size || count * chunk < reference.Size))
+            throw new UpdateCorruptedException(reference, $"its first chunk holds {chunk:N0} bytes, which {count} chunks cannot tile");
+        return new RedisPayloadStream(db, reference, i => Chunk(reference, checked((int)i)), chunk, count) { Position = offset };
+    }
+
+    async Task<(long Size, int Count)> ReadManifestAsync(IDatabase db, UpdateReference reference)
+    {
+        var manifest = await db.StringGetAsync(Manifest(reference));
+        if (manifest.IsNull) throw new UpdateNotFoundException(reference);
+        var parts = ((string)manifest!).Split(':');
+        if (parts.Length != 2 || !long.TryParse(parts[0], CultureInfo.InvariantCulture, out long size) || !int.TryParse(parts[1], CultureInfo.InvariantCulture, out int count) || size != reference.Size)
+            throw new UpdateCorruptedException(reference, $"manifest '{manifest}' does not describe it");
+        return (size, count);
     }
 
     public async Task<bool> ContainsAsync(UpdateReference reference, CancellationToken cancellationToken = default)

@@ -160,6 +160,8 @@ public class ChartTests
         var redis = docs.Single(d => d.Kind() == "StatefulSet" && d.Name() == $"{Helm.Release}-federated-redis");
         string command = string.Join(' ', redis.Items("spec", "template", "spec", "containers").Single().Items("args").Select(a => ((YamlScalarNode)a).Value));
         Assert.Contains("--appendonly yes", command);
+        // Bounded, and full means refused writes, never evicted state.
+        Assert.Contains("--maxmemory 1536mb --maxmemory-policy noeviction", command);
         Assert.Contains("requirepass", command);
         Assert.DoesNotContain("--requirepass", command);   // not on the command line
         Assert.Equal("data", redis.Items("spec", "volumeClaimTemplates").Single().Str("metadata", "name"));
@@ -168,6 +170,19 @@ public class ChartTests
         var rule = policy.Items("spec", "ingress").Single();
         Assert.Equal("coordinator", rule.Items("from").Single().Str("podSelector", "matchLabels", "app.kubernetes.io/component"));
         Assert.Equal("6379", rule.Items("ports").Single().Str("port"));
+    }
+
+    [Fact]
+    public void Redis_maxmemory_is_configurable_and_an_evicting_policy_for_state_is_refused()
+    {
+        var docs = Helm.Template("", "--set", "redis.internal.maxmemory=4gb", "--set", "redis.internal.maxmemoryPolicy=volatile-ttl");
+        var redis = docs.Single(d => d.Kind() == "StatefulSet" && d.Name() == $"{Helm.Release}-federated-redis");
+        string command = string.Join(' ', redis.Items("spec", "template", "spec", "containers").Single().Items("args").Select(a => ((YamlScalarNode)a).Value));
+        Assert.Contains("--maxmemory 4gb --maxmemory-policy volatile-ttl", command);
+        // allkeys-* would evict membership, grain state and stored updates.
+        var (code, _, stderr) = Helm.Run("template", Helm.Release, Helm.Chart, "--set", "redis.internal.maxmemoryPolicy=allkeys-lru");
+        Assert.NotEqual(0, code);
+        Assert.Contains("maxmemoryPolicy", stderr);
     }
 
     [Fact]

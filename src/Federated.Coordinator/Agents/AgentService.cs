@@ -165,7 +165,7 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
         UpdateReference reference;
         try
         {
-            reference = await staging.CompleteAsync(clientId, header.UploadId, new UploadValidation(store, assignment, header.Size, header.Rank), ct);
+            reference = await staging.CompleteAsync(clientId, header.UploadId, new UploadValidation(store, assignment, header.Size, header.Rank, options.MaxUpdateBytes), ct);
         }
         catch (UploadException e) { throw AgentStatus.From(e); }
         catch (RpcException)

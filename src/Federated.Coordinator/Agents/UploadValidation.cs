@@ -17,15 +17,18 @@ namespace Federated.Coordinator.Agents;
 /// <para>
 /// Streaming: only the safetensors header is read and checked (<see cref="AdapterPayload.Describe(ReadOnlyMemory{byte}, long, string)"/>:
 /// everything a full read checks of a plain payload), then the header and the rest of the bytes flow on into the store,
-/// so memory per upload is the header's plus the store's copy buffer, not the payload's. Compressed payloads are the
-/// exception: their shapes live in their data, so they are read whole (they are a fraction of a plain payload's size).
+/// so memory per upload is the header's plus the store's copy buffer, not the payload's. A compressed payload declares the
+/// shapes it decompresses to in its header, so it is admitted or refused on them (and on its dense size against
+/// <c>Coordinator:MaxUpdateBytes</c>) like a plain one, before anything is read whole or decompressed; then it is read
+/// whole (it is a fraction of a plain payload's size) to check its values, and decompression refuses any other shapes.
 /// A staged file the store adopts (<see cref="TryAdoptAsync"/>) is checked the same way, from the file, before the store
 /// takes it.
 /// </para>
 /// </summary>
 /// <param name="size">The declared size: the staging delivers exactly these bytes or fails the put with a hash mismatch.</param>
 /// <param name="declaredRank">The upload header's rank: the payload's must be the same.</param>
-sealed class UploadValidation(IUpdateStore store, Assignment assignment, long size, int declaredRank) : IAdoptingUpdateStore
+/// <param name="maxDenseBytes">The most bytes an update's factors may take once read: a compressed payload may not expand beyond it.</param>
+sealed class UploadValidation(IUpdateStore store, Assignment assignment, long size, int declaredRank, long maxDenseBytes) : IAdoptingUpdateStore
 {
     /// <summary>
     /// A header bigger than this is refused: it is read into memory before any check. Real headers are tens of KB
@@ -37,13 +40,13 @@ sealed class UploadValidation(IUpdateStore store, Assignment assignment, long si
     public async Task<UpdateReference> PutAsync(Stream content, CancellationToken cancellationToken = default)
     {
         var (prefix, description) = await ReadHeaderAsync(content, cancellationToken);
+        Check(description); // structure, shapes and dense size, from the header alone
         if (NeedsValues(description))
         {
-            var buffer = await ReadWholeAsync(prefix, description, content, cancellationToken);
+            var buffer = await ReadWholeAsync(prefix, content, cancellationToken);
             buffer.Position = 0;
             return await store.PutAsync(buffer, cancellationToken);
         }
-        Check(description);
         return await store.PutAsync(new PrefixedStream(prefix, content), cancellationToken);
     }
 
@@ -53,10 +56,9 @@ sealed class UploadValidation(IUpdateStore store, Assignment assignment, long si
         await using (var content = new FileStream(verifiedFile, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous))
         {
             var (prefix, description) = await ReadHeaderAsync(content, cancellationToken);
+            Check(description);
             if (NeedsValues(description))
-                await (await ReadWholeAsync(prefix, description, content, cancellationToken)).DisposeAsync();
-            else
-                Check(description);
+                await (await ReadWholeAsync(prefix, content, cancellationToken)).DisposeAsync();
         }
         return await adopting.TryAdoptAsync(verifiedFile, reference, cancellationToken);
     }
@@ -70,7 +72,7 @@ sealed class UploadValidation(IUpdateStore store, Assignment assignment, long si
             var prefix = new byte[AdapterPayload.PrefixLength(first.AsSpan(0, got), size, MaxHeaderBytes, Source)];
             first.CopyTo(prefix, 0);
             await content.ReadExactlyAsync(prefix.AsMemory(first.Length), cancellationToken);
-            return (prefix, AdapterPayload.Describe(prefix, size, Source));
+            return (prefix, AdapterPayload.Describe(prefix, size, Source, KnownModules()));
         }
         catch (AdapterFormatException e)
         {
@@ -78,21 +80,19 @@ sealed class UploadValidation(IUpdateStore store, Assignment assignment, long si
         }
     }
 
-    /// <summary>A compressed payload's shapes live in its data; a frozen factor is compared by value.</summary>
+    /// <summary>A compressed payload's values are checked decompressed; a frozen factor is compared by value.</summary>
     bool NeedsValues(AdapterDescription description) => description.Compression is not null || assignment.FreezeA;
 
-    /// <summary>Reads a payload whole and checks it with its values; returns its bytes.</summary>
-    async Task<MemoryStream> ReadWholeAsync(byte[] prefix, AdapterDescription description, Stream rest, CancellationToken cancellationToken)
+    /// <summary>Reads a payload whose header passed whole and checks it with its values; returns its bytes.</summary>
+    async Task<MemoryStream> ReadWholeAsync(byte[] prefix, Stream rest, CancellationToken cancellationToken)
     {
-        // The header passes first: structure is refused before the data is read.
-        if (description.Compression is null) Check(description);
         var buffer = new MemoryStream();
         buffer.Write(prefix);
         await rest.CopyToAsync(buffer, cancellationToken);
         LoraAdapter adapter;
         try
         {
-            adapter = AdapterPayload.Read(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), Source);
+            adapter = AdapterPayload.Read(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), Source, maxDenseBytes);
         }
         catch (AdapterFormatException e)
         {
@@ -111,10 +111,15 @@ sealed class UploadValidation(IUpdateStore store, Assignment assignment, long si
         return AdapterPayload.Read(await store.ReadAsync(init.ToReference(), cancellationToken), $"init {init}");
     }
 
+    /// <summary>The manifest's module names: the upload's PEFT patterns are matched against these only.</summary>
+    IReadOnlySet<string>? KnownModules() =>
+        BaseModelManifest.ModuleShapes(assignment.Architecture, assignment.TargetModules) is { } shapes ? shapes.Select(m => m.Name).ToHashSet(StringComparer.Ordinal) : null;
+
     void Check(AdapterDescription description) => Refuse(UpdateAdmission.Check(description, declaredRank, Rules(null)));
 
     AdmissionRules Rules(LoraAdapter? frozen) =>
-        BaseModelManifest.Admission(assignment.BaseModel, assignment.TargetModules, assignment.Architecture, assignment.Rank, frozen);
+        BaseModelManifest.Admission(assignment.BaseModel, assignment.TargetModules, assignment.Architecture, assignment.Rank, frozen)
+            with { MaxDenseBytes = maxDenseBytes };
 
     static void Refuse(AdmissionRefusal? refusal)
     {

@@ -17,7 +17,11 @@ public static class CompressedAdapterFile
     public const string FileName = "adapter_model.compressed.safetensors";
 
     public const string SchemeMetadataKey = "federated.compression";
-    /// <summary>JSON array of <c>{"name": module path, "alpha": lora_alpha}</c>, in module order.</summary>
+    /// <summary>
+    /// JSON array of <c>{"name": module path, "alpha": lora_alpha, "rank": r, "in": in_features, "out": out_features}</c>, in
+    /// module order: the shapes the factors decompress to, declared up front so that a payload is checked (and its dense size
+    /// known) from its header alone, before anything is expanded.
+    /// </summary>
     public const string ModulesMetadataKey = "federated.modules";
     public const string RsLoraMetadataKey = "federated.use_rslora";
     public const string BaseModelMetadataKey = "federated.base_model";
@@ -56,7 +60,7 @@ public static class CompressedAdapterFile
         var metadata = new Dictionary<string, string>
         {
             [SchemeMetadataKey] = CompressionSchemes.Name(adapter.Scheme),
-            [ModulesMetadataKey] = JsonSerializer.Serialize(adapter.Modules.Select(m => new { name = m.Name, alpha = m.Alpha })),
+            [ModulesMetadataKey] = JsonSerializer.Serialize(adapter.Modules.Select(m => new { name = m.Name, alpha = m.Alpha, rank = m.Rank, @in = m.A.Columns, @out = m.B.Rows })),
             [RsLoraMetadataKey] = adapter.UseRsLora ? "true" : "false",
         };
         if (adapter.BaseModel is not null)

@@ -21,6 +21,8 @@ public enum AdmissionError
     NonFinite,
     /// <summary>A factor the strategy freezes differs from the one the client was handed.</summary>
     FrozenFactorChanged,
+    /// <summary>The factors, read (a compressed payload: decompressed), would exceed the size limit.</summary>
+    TooLarge,
 }
 
 public sealed record AdmissionRefusal(AdmissionError Error, string Message)
@@ -31,8 +33,9 @@ public sealed record AdmissionRefusal(AdmissionError Error, string Message)
 /// <summary>What a round admits from one client.</summary>
 /// <param name="Modules">Every target module of the base model with its dimensions (the base-model manifest); null when the federation pinned none, then only names are checked.</param>
 /// <param name="FrozenA">The init the client was handed when the strategy freezes A: each upload's A must equal its A bit for bit.</param>
+/// <param name="MaxDenseBytes">The most bytes the factors may take once read (decompressed): a compressed payload's expansion is bounded by it.</param>
 public sealed record AdmissionRules(string BaseModel, IReadOnlyList<string> TargetModules, IReadOnlyList<ModuleShape>? Modules, int AssignedRank,
-    LoraAdapter? FrozenA = null);
+    LoraAdapter? FrozenA = null, long? MaxDenseBytes = null);
 
 /// <summary>
 /// The one check an update passes to enter a round, used by the upload path (on the header, before the bytes are stored),
@@ -43,13 +46,16 @@ public static class UpdateAdmission
 {
     /// <summary>The structural checks, from a payload's header alone.</summary>
     /// <param name="declaredRank">The rank the upload header states; null when there is none.</param>
+    /// <remarks>A compressed payload is described by the shapes it decompresses to, so it is admitted or refused before it is expanded.</remarks>
     public static AdmissionRefusal? Check(AdapterDescription description, int? declaredRank, AdmissionRules rules) =>
-        CheckStructure(description.BaseModel, description.Modules.Select(m => (m.Name, m.Rank, m.InFeatures, m.OutFeatures)).ToList(), declaredRank, rules);
+        CheckStructure(description.BaseModel, description.Modules.Select(m => (m.Name, m.Rank, m.InFeatures, m.OutFeatures)).ToList(),
+            description.DenseBytes, declaredRank, rules);
 
     /// <summary>The structural checks, then finite values and frozen factors.</summary>
     public static AdmissionRefusal? Check(LoraAdapter update, int? declaredRank, AdmissionRules rules)
     {
-        var structural = CheckStructure(update.BaseModel, update.Modules.Select(m => (m.Name, m.Rank, m.InFeatures, m.OutFeatures)).ToList(), declaredRank, rules);
+        var structural = CheckStructure(update.BaseModel, update.Modules.Select(m => (m.Name, m.Rank, m.InFeatures, m.OutFeatures)).ToList(),
+            update.Modules.Sum(m => m.A.NumberOfElements * m.A.ElementSize + m.B.NumberOfElements * m.B.ElementSize), declaredRank, rules);
         if (structural is not null) return structural;
         foreach (var m in update.Modules)
         {
@@ -68,7 +74,8 @@ public static class UpdateAdmission
         return null;
     }
 
-    static AdmissionRefusal? CheckStructure(string? baseModel, IReadOnlyList<(string Name, int Rank, int In, int Out)> modules, int? declaredRank, AdmissionRules rules)
+    static AdmissionRefusal? CheckStructure(string? baseModel, IReadOnlyList<(string Name, int Rank, int In, int Out)> modules, long denseBytes,
+        int? declaredRank, AdmissionRules rules)
     {
         if (baseModel is { } trainedOn && trainedOn != rules.BaseModel)
             return new(AdmissionError.BaseModel, $"the adapter was trained on '{trainedOn}', the federation's base model is '{rules.BaseModel}'");
@@ -90,6 +97,8 @@ public static class UpdateAdmission
                     return new(AdmissionError.Shape, $"module '{e.Name}' is {m.Out}x{m.In}; the base model's layer is {e.OutFeatures}x{e.InFeatures}");
             }
         }
+        if (denseBytes > rules.MaxDenseBytes)
+            return new(AdmissionError.TooLarge, $"the adapter's factors take {denseBytes:N0} bytes once read, over the {rules.MaxDenseBytes:N0}-byte limit");
         foreach (var m in modules)
             if (m.Rank > rules.AssignedRank)
                 return new(AdmissionError.RankAboveAssigned, $"module '{m.Name}' has rank {m.Rank}, above the assigned rank {rules.AssignedRank}");

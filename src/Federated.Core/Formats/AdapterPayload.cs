@@ -55,11 +55,19 @@ public static class AdapterPayload
         return buffer.ToArray();
     }
 
+    /// <summary>
+    /// The most bytes <see cref="Read"/> expands a compressed payload to unless told otherwise: 4 GiB of float32 factors, more
+    /// than any adapter of a 70B model at rank 64. Callers that know the model check its shapes first (<see cref="Describe(ReadOnlyMemory{byte}, long, string)"/>).
+    /// </summary>
+    public const long DefaultMaxDenseBytes = 4L << 30;
+
     /// <summary>Reads a payload written by <see cref="Write"/>, or a compressed upload (decompressed to float32).</summary>
     /// <param name="source">Names the payload in error messages.</param>
+    /// <param name="maxDenseBytes">A compressed payload whose declared float32 factors exceed this is refused before anything is expanded.</param>
     /// <exception cref="AdapterFormatException">Malformed safetensors, a missing or invalid config, or factors that disagree with it.</exception>
-    public static LoraAdapter Read(ReadOnlyMemory<byte> payload, string source = "adapter payload")
+    public static LoraAdapter Read(ReadOnlyMemory<byte> payload, string source = "adapter payload", long maxDenseBytes = DefaultMaxDenseBytes)
     {
+
         SafetensorsFile file;
         try
         {
@@ -73,7 +81,12 @@ public static class AdapterPayload
 
         if (file.Metadata.ContainsKey(CompressedAdapterFile.SchemeMetadataKey))
         {
+            // Parsing checks the data against the declared shapes; the dense size is known before anything is expanded.
             using var compressed = CompressedAdapterParser.Parse(file, source);
+            long dense = compressed.Modules.Sum(m => (m.A.ElementCount + m.B.ElementCount) * sizeof(float));
+            if (dense > maxDenseBytes)
+                throw new AdapterFormatException(
+                    $"{source}: the compressed adapter declares {dense:N0} bytes of float32 factors, over the {maxDenseBytes:N0}-byte limit");
             return compressed.Decompress();
         }
         try
@@ -122,13 +135,19 @@ public static class AdapterPayload
     /// safetensors header is validated as <see cref="Read"/> validates it (dtypes, shapes, data offsets tiling exactly the
     /// bytes after the header), and so is the adapter structure (LoRA factor names, A/B pairs, ranks against the config,
     /// dtypes, alphas). A plain payload that passes is one <see cref="Read"/> accepts: its tensor bytes are not looked at,
-    /// and no check of <see cref="Read"/> looks at them either. A compressed payload is described by its metadata only
-    /// (<see cref="AdapterDescription.Compression"/> set, no modules): its shapes and values live in its data, so read it whole.
+    /// and no check of <see cref="Read"/> looks at them either. A compressed payload is described by the shapes its metadata
+    /// declares (<see cref="AdapterDescription.Compression"/> set), checked against its payload tensors; a full read refuses data
+    /// that would decompress to anything else, so admitting the description bounds what decompression allocates.
     /// Memory is the header's, whatever the payload's size: for streaming uploads.
     /// </summary>
     /// <param name="prefix">At least the payload's first <see cref="PrefixLength"/> bytes (more are ignored).</param>
+    /// <param name="knownModules">
+    /// The base model's target layers, when known: a module outside them is refused before the config's rank_pattern and
+    /// alpha_pattern are matched, so that cost is bounded by the model (see <see cref="PeftAdapterDirectory"/>).
+    /// </param>
     /// <exception cref="AdapterFormatException">What <see cref="Read"/> would reject for the same reason.</exception>
-    public static AdapterDescription Describe(ReadOnlyMemory<byte> prefix, long payloadLength, string source = "adapter payload")
+    public static AdapterDescription Describe(ReadOnlyMemory<byte> prefix, long payloadLength, string source = "adapter payload",
+        IReadOnlySet<string>? knownModules = null)
     {
         var length = PrefixLength(prefix.Span, payloadLength, SafetensorsHeader.MaxLength, source);
         if (prefix.Length < length)
@@ -137,17 +156,18 @@ public static class AdapterPayload
 
         if (metadata.ContainsKey(CompressedAdapterFile.SchemeMetadataKey))
         {
-            var name = metadata[CompressedAdapterFile.SchemeMetadataKey];
-            if (!CompressionSchemes.TryParse(name, out var scheme))
-                throw new AdapterFormatException($"{source}: metadata '{CompressedAdapterFile.SchemeMetadataKey}' is '{name}', not a known compression scheme (int8, topk, ternary)");
-            metadata.TryGetValue(CompressedAdapterFile.BaseModelMetadataKey, out var compressedBase);
-            return new AdapterDescription([], compressedBase, UseRsLora: false, scheme, length);
+            // Described like a plain payload: the shapes it decompresses to are declared in its metadata and checked
+            // against its payload tensors here, so admission sees them before anything is expanded.
+            var compressed = CompressedAdapterParser.Describe(entries.Select(e => (e.Name, e.DType, e.Shape)), metadata, source);
+            return new AdapterDescription(
+                compressed.Modules.Select(m => new AdapterModuleInfo(m.Name, m.Rank, m.InFeatures, m.OutFeatures, ScalarType.Float32, m.Alpha)).ToList(),
+                compressed.BaseModel, compressed.UseRsLora, compressed.Scheme, length);
         }
 
         var config = ParseConfig(metadata, source);
         try
         {
-            var layout = PeftAdapterDirectory.Layout(entries.Select(e => (e.Name, e.DType, e.Shape)), metadata, config, source, source);
+            var layout = PeftAdapterDirectory.Layout(entries.Select(e => (e.Name, e.DType, e.Shape)), metadata, config, source, source, knownModules);
             return new AdapterDescription(
                 layout.Select(m => new AdapterModuleInfo(m.Name, m.Rank, m.InFeatures, m.OutFeatures, m.DType, m.Alpha)).ToList(),
                 config.BaseModelNameOrPath, config.UseRsLora, Compression: null, length);
@@ -198,11 +218,14 @@ public sealed record AdapterModuleInfo(string Name, int Rank, int InFeatures, in
 }
 
 /// <summary>An adapter payload's structure, read from its header without its tensor data.</summary>
-/// <param name="Modules">In the payload's module order; empty for a compressed payload.</param>
-/// <param name="Compression">The scheme of a compressed payload, whose modules only a full read reveals; null for a plain one.</param>
+/// <param name="Modules">In the payload's module order; for a compressed payload as it decompresses (float32).</param>
+/// <param name="Compression">The scheme of a compressed payload; null for a plain one.</param>
 /// <param name="HeaderBytes">Bytes before the tensor data: the length prefix and the JSON header.</param>
 public sealed record AdapterDescription(IReadOnlyList<AdapterModuleInfo> Modules, string? BaseModel, bool UseRsLora, CompressionScheme? Compression, long HeaderBytes)
 {
+    /// <summary>The bytes the factors take once read (decompressed, for a compressed payload): what admission bounds.</summary>
+    public long DenseBytes => Modules.Sum(m => ((long)m.Rank * m.InFeatures + (long)m.OutFeatures * m.Rank) * Safetensors.SafetensorsDType.ElementSize(m.DType));
+
     /// <summary>The distinct last path segments (PEFT's <c>target_modules</c>), sorted, as <see cref="LoraAdapter.TargetModules"/>.</summary>
     public IReadOnlyList<string> TargetModules => Modules.Select(m => m.TargetName).Distinct().Order(StringComparer.Ordinal).ToList();
 }

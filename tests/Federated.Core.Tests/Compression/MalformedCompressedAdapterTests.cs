@@ -137,7 +137,8 @@ public sealed class MalformedCompressedAdapterTests : IDisposable
             Replace(tensors, A0 + ".q", t => t[..4].clone());
             Replace(tensors, A0 + ".scale", t => t[..4].clone());
         });
-        AssertRejected(path, "model.layers.0.self_attn.q_proj", "disagree on the rank");
+        // The header declares rank 8: the shorter A is refused against that declaration, before any data is read.
+        AssertRejected(path, A0 + ".q", "is 4 x 64, but the factor is declared 8 x 64");
     }
 
     /// <summary>Writes a valid file of <paramref name="scheme"/>, then rewrites it with its tensors or metadata altered.</summary>

@@ -140,8 +140,12 @@ public static class PeftAdapterDirectory
     /// Every structural check of <see cref="Build"/>, on tensor names, dtypes and shapes alone: what the adapter would be,
     /// without its data. Shared by reading (then the tensors are attached) and by header-only inspection of uploads.
     /// </summary>
+    /// <param name="knownModules">
+    /// When the base model is known: its target layers. A module outside it is refused before the config's patterns are
+    /// matched, so the patterns' cost is bounded by the model, not by the payload.
+    /// </param>
     internal static List<ModuleLayout> Layout(IEnumerable<(string Key, ScalarType DType, long[] Shape)> tensors, IReadOnlyDictionary<string, string> metadata,
-        PeftAdapterConfig config, string weightsPath, string configPath)
+        PeftAdapterConfig config, string weightsPath, string configPath, IReadOnlySet<string>? knownModules = null)
     {
         var factors = new Dictionary<string, (string? AKey, TensorInfo? A, string? BKey, TensorInfo? B)>(StringComparer.Ordinal);
         foreach (var (key, dtype, shape) in tensors)
@@ -158,6 +162,8 @@ public static class PeftAdapterDirectory
         }
         if (factors.Count == 0)
             throw new AdapterFormatException($"{weightsPath}: the file holds no LoRA tensors");
+        if (knownModules is not null && factors.Keys.FirstOrDefault(m => !knownModules.Contains(m)) is { } unknown)
+            throw new AdapterFormatException($"{weightsPath}: module '{unknown}' is not one of the base model's {knownModules.Count} target layers");
 
         var ranks = new PeftPattern<int>(config.RankPattern, "rank_pattern", configPath);
         var alphas = new PeftPattern<double>(config.AlphaPattern, "alpha_pattern", configPath);

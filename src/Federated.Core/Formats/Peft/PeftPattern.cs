@@ -3,24 +3,50 @@ using Federated.Core.Adapters;
 
 namespace Federated.Core.Formats.Peft;
 
-/// <summary>PEFT's rank_pattern / alpha_pattern lookup (<c>peft.utils.other.get_pattern_key</c>), with each key compiled once.</summary>
+/// <summary>
+/// PEFT's rank_pattern / alpha_pattern lookup (<c>peft.utils.other.get_pattern_key</c>). The patterns come from untrusted
+/// configs, so their cost is bounded: at most <see cref="MaxKeys"/> keys of at most <see cref="MaxKeyLength"/> characters;
+/// a key that is a module path (letters, digits, '_', '-', '.') is matched without a regex in time linear in the path, and
+/// at most <see cref="MaxRegexKeys"/> other keys are compiled with the non-backtracking engine (linear in the input, no
+/// catastrophic backtracking) and a match timeout.
+/// </summary>
 internal sealed class PeftPattern<T>
 {
-    readonly List<(string Key, Regex Regex, T Value)> _entries = [];
+    /// <summary>Keys per pattern: PEFT writes one per module whose rank or alpha differs, a few hundred for the largest models.</summary>
+    public const int MaxKeys = 1024;
+    public const int MaxKeyLength = 256;
+    /// <summary>Keys that are real regular expressions (anything but a module path).</summary>
+    public const int MaxRegexKeys = 32;
+    static readonly TimeSpan MatchTimeout = TimeSpan.FromMilliseconds(100);
+
+    readonly List<(string Key, Regex? Regex, T Value)> _entries = [];
 
     public PeftPattern(IEnumerable<KeyValuePair<string, T>> pattern, string field, string source)
     {
         Field = field;
-        foreach (var (key, value) in pattern)
+        var keys = pattern.ToList();
+        if (keys.Count > MaxKeys)
+            throw new AdapterFormatException($"{source}: {field} has {keys.Count} keys, more than the {MaxKeys} accepted");
+        int regexes = 0;
+        foreach (var (key, value) in keys)
         {
+            if (key.Length is 0 or > MaxKeyLength)
+                throw new AdapterFormatException($"{source}: {field} key '{Shorten(key)}' has {key.Length} characters; keys have 1 to {MaxKeyLength}");
+            if (IsModulePath(key))
+            {
+                _entries.Add((key, null, value));
+                continue;
+            }
+            if (++regexes > MaxRegexKeys)
+                throw new AdapterFormatException($"{source}: {field} has more than {MaxRegexKeys} regular-expression keys (keys that are module paths: up to {MaxKeys})");
             try
             {
                 // PEFT: re.match(rf"(.*\.)?({key})$", module_path) - the key is a regex matching whole trailing path segments.
-                _entries.Add((key, new Regex($"^(.*\\.)?(?:{key})$", RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)), value));
+                _entries.Add((key, new Regex($"^(.*\\.)?(?:{key})$", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking, MatchTimeout), value));
             }
-            catch (ArgumentException e)
+            catch (Exception e) when (e is ArgumentException or NotSupportedException)
             {
-                throw new AdapterFormatException($"{source}: {field} key '{key}' is not a valid regular expression ({e.Message})", e);
+                throw new AdapterFormatException($"{source}: {field} key '{Shorten(key)}' is not a supported regular expression ({e.Message})", e);
             }
         }
     }
@@ -36,11 +62,11 @@ internal sealed class PeftPattern<T>
             bool matched;
             try
             {
-                matched = entry.Regex.IsMatch(modulePath);
+                matched = entry.Regex?.IsMatch(modulePath) ?? MatchesPath(entry.Key, modulePath);
             }
             catch (RegexMatchTimeoutException e)
             {
-                throw new AdapterFormatException($"{Field} key '{entry.Key}' took too long to match '{modulePath}'", e);
+                throw new AdapterFormatException($"{Field} key '{Shorten(entry.Key)}' took too long to match '{modulePath}'", e);
             }
             if (matched)
             {
@@ -51,4 +77,21 @@ internal sealed class PeftPattern<T>
         (key, value) = ("", default!);
         return false;
     }
+
+    static bool IsModulePath(string key) => key.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.');
+
+    /// <summary>
+    /// <c>^(.*\.)?(key)$</c> for a key whose only metacharacter is '.' (any character): the path ends with the key, starting
+    /// at the path's start or after a '.'.
+    /// </summary>
+    static bool MatchesPath(string key, string path)
+    {
+        int start = path.Length - key.Length;
+        if (start < 0 || (start > 0 && path[start - 1] != '.')) return false;
+        for (int i = 0; i < key.Length; i++)
+            if (key[i] == '.' ? path[start + i] == '\n' : key[i] != path[start + i]) return false;
+        return true;
+    }
+
+    static string Shorten(string key) => key.Length <= 64 ? key : key[..64] + "...";
 }
