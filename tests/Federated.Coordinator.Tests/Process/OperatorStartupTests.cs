@@ -81,4 +81,59 @@ public sealed class OperatorStartupTests
         Assert.NotEqual(0, await p.WaitForExitAsync(Exit));
         Assert.Contains("Coordinator:Admin:Endpoint is 'admin', but Kestrel:Endpoints defines 'grpc', 'http'", Assert.Single(Lines(p), l => l.Contains("coordinator not started")));
     }
+
+    [Fact]
+    public async Task Over_TLS_the_admin_api_answers_on_the_admin_endpoint_and_404_on_the_agents_endpoint()
+    {
+        string dir = Directory.CreateTempSubdirectory("fed-admin-tls-").FullName;
+        try
+        {
+            // A self-signed certificate for 127.0.0.1, as PEM files (what Kestrel:Endpoints:*:Certificate reads).
+            using var key = System.Security.Cryptography.ECDsa.Create();
+            var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=127.0.0.1", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+            var names = new System.Security.Cryptography.X509Certificates.SubjectAlternativeNameBuilder();
+            names.AddIpAddress(IPAddress.Loopback);
+            request.CertificateExtensions.Add(names.Build());
+            using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+            string crt = Path.Combine(dir, "tls.crt"), pem = Path.Combine(dir, "tls.key");
+            File.WriteAllText(crt, certificate.ExportCertificatePem());
+            File.WriteAllText(pem, key.ExportPkcs8PrivateKeyPem());
+
+            int http = CoordinatorHost.FreePort(), grpc = CoordinatorHost.FreePort();
+            using var p = CoordinatorProcess.Start(
+            [
+                .. TestOperators.Args, "--Coordinator:InMemoryState=true", $"--Coordinator:DataDirectory={Path.Combine(dir, "data")}",
+                $"--Coordinator:SiloPort={CoordinatorHost.FreePort()}", $"--Coordinator:GatewayPort={CoordinatorHost.FreePort()}",
+                $"--Kestrel:Endpoints:http:Url=https://127.0.0.1:{http}", "--Kestrel:Endpoints:http:Protocols=Http1AndHttp2",
+                $"--Kestrel:Endpoints:http:Certificate:Path={crt}", $"--Kestrel:Endpoints:http:Certificate:KeyPath={pem}",
+                $"--Kestrel:Endpoints:grpc:Url=https://127.0.0.1:{grpc}",
+                $"--Kestrel:Endpoints:grpc:Certificate:Path={crt}", $"--Kestrel:Endpoints:grpc:Certificate:KeyPath={pem}",
+            ]);
+            // Trust exactly this certificate.
+            using var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, c, _, _) => c?.Thumbprint == certificate.Thumbprint };
+            using var client = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(10) };
+            client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", TestOperators.ViewerKey);
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (true)
+            {
+                Assert.False(p.HasExited, string.Join('\n', Lines(p)));
+                try
+                {
+                    if ((await client.GetAsync($"https://127.0.0.1:{http}/readyz")).IsSuccessStatusCode) break;
+                }
+                catch (HttpRequestException) { }
+                catch (TaskCanceledException) { }
+                Assert.True(DateTime.UtcNow < deadline, string.Join('\n', Lines(p)));
+                await Task.Delay(200);
+            }
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync($"https://127.0.0.1:{http}/api/federations")).StatusCode);
+            var onAgents = new HttpRequestMessage(HttpMethod.Get, $"https://127.0.0.1:{grpc}/api/federations") { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+            Assert.Equal(HttpStatusCode.NotFound, (await client.SendAsync(onAgents)).StatusCode);
+            Assert.Equal(0, await p.StopAsync(Exit));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
