@@ -35,13 +35,20 @@ compose_value() {
     END { if (!found) exit 1 }' "$COMPOSE" || { echo "error: no $2 under $1 in $COMPOSE" >&2; exit 1; }
 }
 # ${VAR:-default} as compose resolves it, from this environment.
-resolve() { local v="$1"; if [[ "$v" =~ ^\$\{([A-Za-z_]+):-(.*)\}$ ]]; then v="${!BASH_REMATCH[1]:-${BASH_REMATCH[2]}}"; fi; echo "$v"; }
+resolve() { local v="$1"; if [[ "$v" =~ ^\$\{([A-Za-z_][A-Za-z0-9_]*):-(.*)\}$ ]]; then v="${!BASH_REMATCH[1]:-${BASH_REMATCH[2]}}"; fi; echo "$v"; }
 
 cluster_id="$(compose_value '^x-coordinator-env:' Coordinator__ClusterId)"
 service_id="$(compose_value '^x-coordinator-env:' Coordinator__ServiceId)"
 silo_token_key="Coordinator__EnrollmentTokens__$(compose_value '^x-agent-env:' Agent__FederationId)__0"
 token="$(resolve "$(compose_value '^x-coordinator-env:' "$silo_token_key")")"
 federation="$(compose_value '^x-agent-env:' Agent__FederationId)"
+# The operator key: its hash and roles for the silos, the key itself for fed (as the compose `federation` service).
+api_key_hash_key="Coordinator__Operators__ApiKeys__demo__Sha256"
+api_key_roles_key="Coordinator__Operators__ApiKeys__demo__Roles"
+api_key_hash="$(resolve "$(compose_value '^x-coordinator-env:' "$api_key_hash_key")")"
+api_key_roles="$(compose_value '^x-coordinator-env:' "$api_key_roles_key")"
+FED_API_KEY="$(resolve "$(compose_value '^  federation:' FED_API_KEY)")"
+export FED_API_KEY
 # The `federation` service's create command, minus the container's paths and address.
 create_flags="$(awk '/federation create/ { f = 1 } f { printf "%s ", $0 } f && /; do/ { exit }' "$COMPOSE" \
   | sed -E 's/.*federation create [^ ]+ --coordinator [^ ]+ +//; s/;.*//; s/ +/ /g; s/ $//')"
@@ -68,7 +75,7 @@ coordinator_env() { # N HTTP GRPC SILO GATEWAY
   echo "Coordinator__Mode=Cluster Coordinator__Redis=127.0.0.1:$redis_port Coordinator__ClusterId=$cluster_id" \
     "Coordinator__ServiceId=$service_id Coordinator__AdvertisedAddress=127.0.0.1 Coordinator__SiloPort=$4" \
     "Coordinator__GatewayPort=$5 Kestrel__Endpoints__http__Url=http://127.0.0.1:$2 Kestrel__Endpoints__grpc__Url=http://127.0.0.1:$3" \
-    "$silo_token_key=$token"
+    "$silo_token_key=$token $api_key_hash_key=$api_key_hash $api_key_roles_key=$api_key_roles"
 }
 agent_env() { # N
   local n="$1"
@@ -84,6 +91,7 @@ if $dry_run; then
   echo "coordinator-1: $(coordinator_env 1 "$http1" "$grpc1" "$silo1" "$gateway1")"
   echo "coordinator-2: $(coordinator_env 2 "$http2" "$grpc2" "$silo2" "$gateway2")"
   echo "fed model init --preset tiny --out $MODEL"
+  echo "fed: FED_API_KEY=$FED_API_KEY"
   echo "fed federation create $federation --coordinator http://127.0.0.1:$http1 $create_flags"
   echo "fed federation start $federation --coordinator http://127.0.0.1:$http1"
   for n in 1 2 3; do echo "agent-$n: $(agent_env "$n")"; done
@@ -191,6 +199,7 @@ Local cluster (deploy/compose.yaml without Docker) is up; Ctrl-C stops everythin
   base model     $MODEL
   logs           $LOGS/{redis,coordinator-1,coordinator-2,agent-1,agent-2,agent-3}.log
 
+  export FED_API_KEY=$FED_API_KEY   # the demo operator key (admin), from compose.yaml
   dotnet $FED federation show $federation --coordinator http://127.0.0.1:$http1
   dotnet $FED round show $federation 1 --coordinator http://127.0.0.1:$http2
 EOF

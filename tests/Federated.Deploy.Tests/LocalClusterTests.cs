@@ -17,6 +17,8 @@ public sealed class LocalClusterTests
         };
         start.Environment.Remove("FED_ENROLLMENT_TOKEN");
         start.Environment.Remove("FED_LOCAL_PORTS");
+        start.Environment.Remove("FED_API_KEY");
+        start.Environment.Remove("FED_API_KEY_SHA256");
         using var p = Process.Start(start)!;
         string output = p.StandardOutput.ReadToEnd(), error = p.StandardError.ReadToEnd();
         p.WaitForExit();
@@ -82,5 +84,20 @@ public sealed class LocalClusterTests
         }
         // Agents start on different silos, each with the other as its fallback.
         Assert.NotEqual(Settings("agent-1")["Agent__Coordinator"].Split(',')[0], Settings("agent-3")["Agent__Coordinator"].Split(',')[0]);
+    }
+
+    [Fact]
+    public void The_local_silos_accept_the_compose_operator_key_that_fed_uses()
+    {
+        var services = Services();
+        string key = Assert.Single(DryRun.Value, l => l.StartsWith("fed: FED_API_KEY=", StringComparison.Ordinal))["fed: FED_API_KEY=".Length..];
+        Assert.Equal(services["federation"].Str("environment", "FED_API_KEY"), "${FED_API_KEY:-" + key + "}");
+        string hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)));
+        foreach (string silo in new[] { "coordinator-1", "coordinator-2" })
+        {
+            Assert.Equal(hash, Settings(silo)["Coordinator__Operators__ApiKeys__demo__Sha256"]);
+            Assert.Equal("admin", Settings(silo)["Coordinator__Operators__ApiKeys__demo__Roles"]);
+            Assert.Equal("${FED_API_KEY_SHA256:-" + hash + "}", services[silo].Str("environment", "Coordinator__Operators__ApiKeys__demo__Sha256"));
+        }
     }
 }

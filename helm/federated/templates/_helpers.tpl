@@ -52,6 +52,12 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- define "federated.siloService" -}}{{ include "federated.fullname" . }}-silo{{- end -}}
 {{- define "federated.redisService" -}}{{ include "federated.fullname" . }}-redis{{- end -}}
 {{- define "federated.tokensSecret" -}}{{ include "federated.fullname" . }}-enrollment{{- end -}}
+{{- define "federated.operatorsSecret" -}}{{ include "federated.fullname" . }}-operators{{- end -}}
+{{- define "federated.operatorKeySecret" -}}{{ include "federated.fullname" . }}-operator-key{{- end -}}
+{{/* Non-empty when no operator credential is configured: the chart generates an admin key. */}}
+{{- define "federated.operatorKeyGenerated" -}}
+{{- if and (not .Values.operators.apiKeys) (not .Values.operators.existingSecret) (not .Values.operators.jwt.authority) -}}true{{- end -}}
+{{- end -}}
 {{- define "federated.agentSecret" -}}{{ include "federated.fullname" . }}-agent{{- end -}}
 
 {{- define "federated.tlsSecret" -}}
@@ -163,6 +169,9 @@ seccompProfile:
 {{- end -}}
 {{- if and .Values.agents.enrollmentToken.value (lt (len .Values.agents.enrollmentToken.value) 16) -}}
 {{- fail "agents.enrollmentToken.value needs at least 16 characters" -}}
+{{- end -}}
+{{- if and .Values.operators.jwt.authority (not .Values.operators.jwt.audience) -}}
+{{- fail "operators.jwt.authority needs operators.jwt.audience (the audience the provider issues tokens for)" -}}
 {{- end -}}
 {{- range .Values.enrollment.tokens -}}
 {{- if and .value (lt (len .value) 16) -}}

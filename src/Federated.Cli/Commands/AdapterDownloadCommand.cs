@@ -29,7 +29,7 @@ static class AdapterDownloadCommand
         {
             id, round, rank, forVllm, maxError, output,
         };
-        command.Options.Add(remote.Coordinator);
+        remote.AddConnectionTo(command);
         command.SetAction(async (parse, ct) =>
         {
             string federation = parse.GetValue(id)!;

@@ -10,11 +10,24 @@ public sealed class CoordinatorException(string message, Exception? inner = null
 
 /// <summary>
 /// The coordinator's admin API (<c>/api</c>) as JSON in, JSON out. Refusals arrive as RFC 7807 problem details;
-/// their <c>detail</c> becomes the <see cref="CoordinatorException"/> message.
+/// their <c>detail</c> becomes the <see cref="CoordinatorException"/> message. With <paramref name="apiKey"/> (an API key or a
+/// JWT), every request carries it as <c>Authorization: Bearer</c>; 401 and 403 become "not authenticated: ..." and "not allowed: ...".
 /// </summary>
-sealed class CoordinatorClient(Uri baseAddress) : IDisposable
+sealed class CoordinatorClient(Uri baseAddress, string? apiKey = null) : IDisposable
 {
-    readonly HttpClient _http = new() { BaseAddress = baseAddress, Timeout = TimeSpan.FromMinutes(5) };
+    readonly HttpClient _http = CreateHttp(baseAddress, apiKey);
+
+    static HttpClient CreateHttp(Uri baseAddress, string? apiKey)
+    {
+        var http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromMinutes(5) };
+        if (apiKey is not null)
+        {
+            if (!AuthenticationHeaderValue.TryParse($"Bearer {apiKey}", out var header) || apiKey.Any(char.IsWhiteSpace))
+                throw new ArgumentException("--api-key / FED_API_KEY is not a valid key (it has spaces or control characters)");
+            http.DefaultRequestHeaders.Authorization = header;
+        }
+        return http;
+    }
 
     public Uri BaseAddress => baseAddress;
 
@@ -57,7 +70,15 @@ sealed class CoordinatorClient(Uri baseAddress) : IDisposable
             if (response.IsSuccessStatusCode)
                 return response;
             using (response)
-                throw new CoordinatorException(await ProblemOf(response, cancellationToken));
+            {
+                string problem = await ProblemOf(response, cancellationToken);
+                throw new CoordinatorException(response.StatusCode switch
+                {
+                    System.Net.HttpStatusCode.Unauthorized => $"not authenticated: {problem}",
+                    System.Net.HttpStatusCode.Forbidden => $"not allowed: {problem}",
+                    _ => problem,
+                });
+            }
         }
     }
 

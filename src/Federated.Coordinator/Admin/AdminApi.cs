@@ -1,4 +1,5 @@
 using Federated.Contracts;
+using Federated.Coordinator.Security;
 using Federated.Grains;
 using Federated.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -8,7 +9,7 @@ namespace Federated.Coordinator.Admin;
 /// <summary>
 /// The operator's HTTP API under <c>/api</c> (what <c>fed federation|round|adapter|client</c> call): create, list,
 /// inspect and start federations, inspect and close rounds, inspect clients, download global adapters. JSON per <see cref="AdminJson"/>;
-/// refusals are problem details (<see cref="AdminProblems"/>).
+/// refusals are problem details (<see cref="AdminProblems"/>). Who may call which route: <see cref="OperatorPolicies"/>.
 /// </summary>
 public static class AdminApi
 {
@@ -24,19 +25,26 @@ public static class AdminApi
 
     public static WebApplication MapAdminApi(this WebApplication app)
     {
-        var api = app.MapGroup("/api");
-        api.MapPost("/federations", CreateFederation);
-        api.MapGet("/federations", ListFederations);
-        api.MapGet("/federations/{id}", GetFederation);
-        api.MapPost("/federations/{id}/start", StartFederation);
+        var api = app.MapOperatorApi();
+        api.MapPost("/federations", CreateFederation).RequireAuthorization(OperatorPolicies.Admin);
+        api.MapGet("/federations", ListFederations).RequireAuthorization(OperatorPolicies.Viewer);
+        api.MapGet("/federations/{id}", GetFederation).RequireAuthorization(OperatorPolicies.Viewer);
+        api.MapPost("/federations/{id}/start", StartFederation).RequireAuthorization(OperatorPolicies.Admin);
         // No route constraint on round: "abc" is a 400 that says so, not a 404.
-        api.MapGet("/federations/{id}/rounds/{round}", GetRound);
-        api.MapPost("/federations/{id}/rounds/{round}/close", CloseRound);
-        api.MapGet("/federations/{id}/adapter", DownloadAdapter);
-        api.MapGet("/federations/{id}/model", DownloadModel);
-        api.MapGet("/clients/{clientId}", GetClient);
+        api.MapGet("/federations/{id}/rounds/{round}", GetRound).RequireAuthorization(OperatorPolicies.Viewer);
+        api.MapPost("/federations/{id}/rounds/{round}/close", CloseRound).RequireAuthorization(OperatorPolicies.Admin);
+        api.MapGet("/federations/{id}/adapter", DownloadAdapter).RequireAuthorization(OperatorPolicies.Download).WithMetadata(AuditedMetadata.Instance);
+        api.MapGet("/federations/{id}/model", DownloadModel).RequireAuthorization(OperatorPolicies.Download).WithMetadata(AuditedMetadata.Instance);
+        api.MapGet("/clients/{clientId}", GetClient).RequireAuthorization(OperatorPolicies.Viewer);
         return app;
     }
+
+    /// <summary>
+    /// The <c>/api</c> group every operator route belongs to: served on the admin endpoint only, authenticated (each route
+    /// adds its <see cref="OperatorPolicies"/> policy), and audited (every change, see <see cref="OperatorAudit"/>).
+    /// </summary>
+    public static RouteGroupBuilder MapOperatorApi(this WebApplication app) =>
+        app.MapGroup("/api").OnlyOnAdminEndpoint().RequireAuthorization().AddEndpointFilter<OperatorAuditFilter>();
 
     static async Task<Created<FederationView>> CreateFederation(CreateFederationRequest request, IGrainFactory grains)
     {

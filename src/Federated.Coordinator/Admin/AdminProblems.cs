@@ -25,7 +25,7 @@ sealed partial class AdminProblems(IProblemDetailsService problems) : IException
         });
     }
 
-    static int? StatusOf(Exception e) => e switch
+    internal static int? StatusOf(Exception e) => e switch
     {
         FederationException { Error: FederationError.NotFound } => StatusCodes.Status404NotFound,
         FederationException { Error: FederationError.AlreadyExists } => StatusCodes.Status409Conflict,

@@ -3,7 +3,10 @@ using Federated.Contracts;
 namespace Federated.Coordinator.Admin;
 
 /// <summary>Body of <c>POST /api/federations</c>: an id and a config of which only <c>baseModel</c> and <c>architecture</c> are required.</summary>
-public sealed record CreateFederationRequest(string? Id = null, FederationConfigRequest? Config = null);
+public sealed record CreateFederationRequest(string? Id = null, FederationConfigRequest? Config = null) : Security.IAuditTarget
+{
+    string Security.IAuditTarget.AuditTarget => $"id={Id}";
+}
 
 /// <summary>A <see cref="FederationConfig"/> whose omitted fields take <see cref="FederationConfig.Default"/>'s values.</summary>
 public sealed record FederationConfigRequest(

@@ -1,5 +1,6 @@
 using Federated.Coordinator.Admin;
 using Federated.Coordinator.Agents;
+using Federated.Coordinator.Security;
 
 namespace Federated.Coordinator.Hosting;
 
@@ -13,6 +14,8 @@ public static class CoordinatorApplication
         builder.AddCoordinatorLogging(options);
         builder.UseOrleans(silo => silo.AddFederatedCoordinator(options));
         builder.AddCoordinatorObservability();
+        builder.AddAdminEndpoint();
+        builder.AddOperatorAuthentication(options);
         builder.AddAdminApi();
         builder.AddAgentEndpoint(options);
         return builder;
@@ -33,6 +36,10 @@ public static class CoordinatorApplication
                 string.Join(", ", app.Urls), o.Mode,
                 o.Mode == CoordinatorMode.Cluster ? "state in Redis" : o.InMemoryState ? $"state in memory, updates in {Path.GetFullPath(o.DataDirectory)}" : $"state and updates in {Path.GetFullPath(o.DataDirectory)}",
                 o.SiloPort, o.GatewayPort);
+            if (app.Services.GetRequiredService<OperatorApiKeys>().GeneratedKeyFile is { } keyFile)
+                app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Federated.Coordinator").LogWarning(
+                    "No operator credentials configured ({Section}:ApiKeys, :Jwt): the admin API accepts the admin key generated in {KeyFile} " +
+                    "(export FED_API_KEY=\"$(cat FILE)\", or fed --api-key)", OperatorOptions.Section, keyFile);
         });
         return app;
     }

@@ -5,12 +5,17 @@ namespace Federated.Coordinator.Hosting;
 
 public static class CoordinatorStartup
 {
-    /// <summary>Request logging, then refusals as problem details (see Admin/AdminProblems) and bodiless 4xx as problem details too.</summary>
+    /// <summary>
+    /// Request logging, then refusals as problem details (see Admin/AdminProblems) and bodiless 4xx as problem details too,
+    /// then operator authentication and authorization (see Security/OperatorAuthentication; 401/403 are problem details).
+    /// </summary>
     public static WebApplication UseCoordinatorPipeline(this WebApplication app)
     {
         app.UseSerilogRequestLogging();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseAuthentication();
+        app.UseAuthorization();
         return app;
     }
 

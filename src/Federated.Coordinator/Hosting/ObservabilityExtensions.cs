@@ -1,3 +1,4 @@
+using Federated.Coordinator.Security;
 using Federated.Grains;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using OpenTelemetry.Metrics;
@@ -33,9 +34,10 @@ public static class ObservabilityExtensions
 
     public static WebApplication MapCoordinatorObservability(this WebApplication app)
     {
-        app.MapPrometheusScrapingEndpoint("/metrics");
-        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(Live) });
-        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(Ready) });
+        // Open (no authentication) but on the admin endpoint only; the agents' port has grpc.health.v1.
+        app.MapPrometheusScrapingEndpoint("/metrics").OnlyOnAdminEndpoint();
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(Live) }).OnlyOnAdminEndpoint();
+        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(Ready) }).OnlyOnAdminEndpoint();
         return app;
     }
 }

@@ -3,13 +3,14 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Federated.Coordinator.Tests.Api;
 
 namespace Federated.Agent.Tests.Processes;
 
-/// <summary>The coordinator's admin HTTP API (src/Federated.Coordinator/Admin), as an operator drives it.</summary>
+/// <summary>The coordinator's admin HTTP API (src/Federated.Coordinator/Admin), as an operator drives it (with the admin's API key).</summary>
 public sealed class CoordinatorAdmin(Uri address) : IDisposable
 {
-    readonly HttpClient _http = new() { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
+    readonly HttpClient _http = TestOperators.Client(address, TestOperators.AdminKey, TimeSpan.FromSeconds(30));
 
     public const string EnrollmentToken = "agent-tests-enrollment-token-0123456789";
 
@@ -20,14 +21,14 @@ public sealed class CoordinatorAdmin(Uri address) : IDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    /// <summary>Flags for a coordinator process on free loopback ports that enrolls agents with <see cref="EnrollmentToken"/>.</summary>
+    /// <summary>Flags for a coordinator process on free loopback ports that enrolls agents with <see cref="EnrollmentToken"/> and accepts <see cref="TestOperators"/>' keys.</summary>
     public static (string[] Args, Uri Http, Uri Grpc) ProcessArgs(params string[] extra)
     {
         int http = FreePort(), grpc = FreePort();
         return ([
             $"--Kestrel:Endpoints:http:Url=http://127.0.0.1:{http}", $"--Kestrel:Endpoints:grpc:Url=http://127.0.0.1:{grpc}",
             $"--Coordinator:SiloPort={FreePort()}", $"--Coordinator:GatewayPort={FreePort()}",
-            $"--Coordinator:EnrollmentTokens:*:0={EnrollmentToken}", .. extra,
+            $"--Coordinator:EnrollmentTokens:*:0={EnrollmentToken}", .. TestOperators.Args, .. extra,
         ], new Uri($"http://127.0.0.1:{http}"), new Uri($"http://127.0.0.1:{grpc}"));
     }
 

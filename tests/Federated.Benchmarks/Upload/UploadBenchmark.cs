@@ -338,7 +338,7 @@ static class UploadBenchmark
         CoordinatorChild(Process process, string data, Uri http, Uri grpc)
         {
             (_process, _data, _http, _grpc) = (process, data, http, grpc);
-            _client = new HttpClient { BaseAddress = http };
+            _client = Federated.Coordinator.Tests.Api.TestOperators.Client(http);
         }
 
         public long Rss => ProcessMemory.Read($"/proc/{_process.Id}/status", "VmRSS:");
@@ -356,6 +356,7 @@ static class UploadBenchmark
                 $"--Coordinator:SiloPort={FreePort()}", $"--Coordinator:GatewayPort={FreePort()}",
                 $"--Kestrel:Endpoints:http:Url=http://127.0.0.1:{http}", $"--Kestrel:Endpoints:grpc:Url=http://127.0.0.1:{grpc}",
                 $"--Coordinator:EnrollmentTokens:*:0={Token}", "--Serilog:MinimumLevel:Default=Warning",
+                .. Federated.Coordinator.Tests.Api.TestOperators.Args,
             ])
             {
                 WorkingDirectory = AppContext.BaseDirectory, // the content root, with appsettings.json

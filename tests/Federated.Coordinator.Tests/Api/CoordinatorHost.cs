@@ -20,6 +20,7 @@ public sealed class CoordinatorHost : IAsyncLifetime
     public Uri GrpcAddress { get; private set; } = null!;
     /// <summary>Accepted for every federation.</summary>
     public const string EnrollmentToken = "test-enrollment-token-0123456789";
+    /// <summary>Sends <see cref="TestOperators.AdminKey"/>.</summary>
     public HttpClient Http { get; private set; } = null!;
     public IGrainFactory Grains => App.Services.GetRequiredService<IGrainFactory>();
 
@@ -36,6 +37,7 @@ public sealed class CoordinatorHost : IAsyncLifetime
             $"--Kestrel:Endpoints:grpc:Url=http://127.0.0.1:{grpcPort}",
             $"--Coordinator:EnrollmentTokens:*:0={EnrollmentToken}",
             "--Serilog:MinimumLevel:Default=Warning",
+            .. TestOperators.Args,
         ];
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.AddCoordinator();
@@ -44,7 +46,7 @@ public sealed class CoordinatorHost : IAsyncLifetime
         await _app.StartAsync();
         GrpcAddress = new Uri($"http://127.0.0.1:{grpcPort}");
         Address = new Uri(_app.Urls.Single(u => new Uri(u).Port != grpcPort));
-        Http = new HttpClient { BaseAddress = Address };
+        Http = TestOperators.Client(Address);
     }
 
     public async Task DisposeAsync()

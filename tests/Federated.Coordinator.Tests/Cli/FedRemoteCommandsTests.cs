@@ -16,7 +16,7 @@ public sealed class FedRemoteCommandsTests(CoordinatorHost coordinator) : IDispo
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        int exit = FedCommandLine.Run([.. args, "--coordinator", coordinator.Address.ToString()], output, error);
+        int exit = FedCommandLine.Run([.. args, "--coordinator", coordinator.Address.ToString(), "--api-key", TestOperators.AdminKey], output, error);
         return (exit, output.ToString(), error.ToString());
     }
 

@@ -29,7 +29,7 @@ public sealed class FederationRoundTripTests(CoordinatorHost coordinator) : IDis
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        int exit = FedCommandLine.Run([.. args, "--coordinator", coordinator.Address.ToString()], output, error);
+        int exit = FedCommandLine.Run([.. args, "--coordinator", coordinator.Address.ToString(), "--api-key", TestOperators.AdminKey], output, error);
         return (exit, output.ToString(), error.ToString());
     }
 

@@ -117,7 +117,7 @@ public sealed class CoordinatorProcessTests
             [
                 "--Coordinator:Mode=Cluster", $"--Coordinator:Redis={redis.Configuration}", "--Coordinator:AdvertisedAddress=127.0.0.1",
                 $"--Coordinator:ClusterId=test-{Guid.NewGuid():N}", $"--Coordinator:SiloPort={CoordinatorHost.FreePort()}",
-                $"--Coordinator:GatewayPort={CoordinatorHost.FreePort()}",
+                $"--Coordinator:GatewayPort={CoordinatorHost.FreePort()}", .. TestOperators.Args,
             ];
             string id = CoordinatorHost.NewId("redis");
             int http = CoordinatorHost.FreePort();
@@ -126,7 +126,7 @@ public sealed class CoordinatorProcessTests
             {
                 await first.WaitUntilServingAsync($"{url}/readyz", TimeSpan.FromSeconds(60));
                 string model = BaseModelDirectory.Tiny(Directory.CreateTempSubdirectory("fed-process-").FullName);
-                var (exit, _, err) = Fed("federation", "create", id, "--base-model", "m", "--base-model-dir", model, "--rounds", "2", "--coordinator", url);
+                var (exit, _, err) = Fed("federation", "create", id, "--base-model", "m", "--base-model-dir", model, "--rounds", "2", "--coordinator", url, "--api-key", TestOperators.AdminKey);
                 Directory.Delete(Path.GetDirectoryName(model)!, recursive: true);
                 Assert.True(exit == 0, err);
                 Assert.Equal(0, await first.StopAsync(Exit));
@@ -134,7 +134,7 @@ public sealed class CoordinatorProcessTests
             }
             using var second = CoordinatorProcess.Start([.. args, $"--Kestrel:Endpoints:http:Url={url}", $"--Kestrel:Endpoints:grpc:Url=http://127.0.0.1:{CoordinatorHost.FreePort()}"]);
             await second.WaitUntilServingAsync($"{url}/readyz", TimeSpan.FromSeconds(60));
-            var show = Fed("federation", "show", id, "--json", "--coordinator", url);
+            var show = Fed("federation", "show", id, "--json", "--coordinator", url, "--api-key", TestOperators.ViewerKey);
             Assert.True(show.Exit == 0, show.Err);
             Assert.Contains("\"rounds\": 2", show.Out);
             await second.StopAsync(Exit);
@@ -157,7 +157,7 @@ public sealed class CoordinatorProcessTests
     public async Task Cluster_mode_with_redis_unreachable_logs_json_and_exits_with_one_fatal_line()
     {
         using var p = CoordinatorProcess.Start(["--Coordinator:Mode=Cluster", "--Coordinator:Redis=127.0.0.1:1,connectTimeout=200,abortConnect=true",
-            $"--Kestrel:Endpoints:http:Url=http://127.0.0.1:{CoordinatorHost.FreePort()}", $"--Kestrel:Endpoints:grpc:Url=http://127.0.0.1:{CoordinatorHost.FreePort()}"]);
+            $"--Kestrel:Endpoints:http:Url=http://127.0.0.1:{CoordinatorHost.FreePort()}", $"--Kestrel:Endpoints:grpc:Url=http://127.0.0.1:{CoordinatorHost.FreePort()}", .. TestOperators.Args]);
         // Nothing listens on port 1: the silo cannot join, so the process logs and exits on its own.
         Assert.NotEqual(0, await p.WaitForExitAsync(TimeSpan.FromSeconds(120)));
         var lines = p.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
