@@ -21,6 +21,7 @@ public static class FedCommandLine
         root.Subcommands.Add(FederationCommand.Create());
         root.Subcommands.Add(RoundCommand.Create());
         root.Subcommands.Add(ClientCommand.Create());
+        root.Subcommands.Add(TokenCommand.Create());
         return root;
     }
 

@@ -35,6 +35,7 @@ public static class AdminApi
         api.MapGet("/federations/{id}/adapter", DownloadAdapter);
         api.MapGet("/federations/{id}/model", DownloadModel);
         api.MapGet("/clients/{clientId}", GetClient);
+        api.MapEnrollmentApi();
         return app;
     }
 

@@ -1,0 +1,65 @@
+using System.Threading.RateLimiting;
+using Federated.Coordinator.Hosting;
+using Grpc.Core;
+
+namespace Federated.Coordinator.Agents;
+
+/// <summary>
+/// Budgets per source address (<see cref="PeerAddress"/>), spent before any grain is touched: all calls, registrations,
+/// and failed authentications. Once an address's failures are spent, its calls are refused unread until the budget refills,
+/// so made-up credentials cost the coordinator one token-bucket lookup each. Idle partitions are dropped by the limiter.
+/// </summary>
+public sealed class AddressRateLimits : IDisposable
+{
+    readonly CoordinatorOptions _options;
+    readonly PartitionedRateLimiter<string> _calls, _registrations, _failures;
+
+    public AddressRateLimits(CoordinatorOptions options)
+    {
+        _options = options;
+        _calls = Buckets(options.AddressCallsPerSecond * 2, options.AddressCallsPerSecond, TimeSpan.FromSeconds(1));
+        // Per minute, replenished evenly: a burst of a minute's worth, then one every 60/n seconds.
+        _registrations = Buckets(options.RegistrationsPerMinute, 1, TimeSpan.FromMinutes(1.0 / options.RegistrationsPerMinute));
+        _failures = Buckets(options.FailedAuthenticationsPerMinute, 1, TimeSpan.FromMinutes(1.0 / options.FailedAuthenticationsPerMinute));
+    }
+
+    static PartitionedRateLimiter<string> Buckets(int limit, int perPeriod, TimeSpan period) =>
+        PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = limit,
+            TokensPerPeriod = perPeriod,
+            ReplenishmentPeriod = period,
+            QueueLimit = 0,
+        }));
+
+    /// <summary>Every call, first: the address's overall budget, then whether it still has failures to spend.</summary>
+    /// <exception cref="RpcException">ResourceExhausted, saying which budget and the address.</exception>
+    public void AdmitCall(string address)
+    {
+        using (var lease = _calls.AttemptAcquire(address))
+            if (!lease.IsAcquired)
+                throw Exhausted($"at most {_options.AddressCallsPerSecond} calls per second from {address}");
+        if (_failures.GetStatistics(address) is { CurrentAvailablePermits: <= 0 })
+            throw Exhausted($"too many failed authentications from {address} (at most {_options.FailedAuthenticationsPerMinute} a minute); calls from it are refused until that budget refills");
+    }
+
+    /// <exception cref="RpcException">ResourceExhausted when the address registered too often.</exception>
+    public void AdmitRegistration(string address)
+    {
+        using var lease = _registrations.AttemptAcquire(address);
+        if (!lease.IsAcquired)
+            throw Exhausted($"at most {_options.RegistrationsPerMinute} registrations a minute from {address}");
+    }
+
+    /// <summary>Spends one of the address's failures (a refused credential or enrollment token).</summary>
+    public void RecordFailure(string address) => _failures.AttemptAcquire(address).Dispose();
+
+    static RpcException Exhausted(string why) => new(new Status(StatusCode.ResourceExhausted, $"rate limit: {why}; slow down and retry later"));
+
+    public void Dispose()
+    {
+        _calls.Dispose();
+        _registrations.Dispose();
+        _failures.Dispose();
+    }
+}
