@@ -12,7 +12,8 @@ namespace Federated.Coordinator.Agents;
 public sealed class AddressRateLimits : IDisposable
 {
     readonly CoordinatorOptions _options;
-    readonly PartitionedRateLimiter<string> _calls, _registrations, _failures;
+    readonly PartitionedRateLimiter<string> _calls, _registrations;
+    readonly FailureBudget _failures;
 
     public AddressRateLimits(CoordinatorOptions options)
     {
@@ -20,7 +21,7 @@ public sealed class AddressRateLimits : IDisposable
         _calls = Buckets(options.AddressCallsPerSecond * 2, options.AddressCallsPerSecond, TimeSpan.FromSeconds(1));
         // Per minute, replenished evenly: a burst of a minute's worth, then one every 60/n seconds.
         _registrations = Buckets(options.RegistrationsPerMinute, 1, TimeSpan.FromMinutes(1.0 / options.RegistrationsPerMinute));
-        _failures = Buckets(options.FailedAuthenticationsPerMinute, 1, TimeSpan.FromMinutes(1.0 / options.FailedAuthenticationsPerMinute));
+        _failures = new FailureBudget(options.FailedAuthenticationsPerMinute);
     }
 
     static PartitionedRateLimiter<string> Buckets(int limit, int perPeriod, TimeSpan period) =>
@@ -32,15 +33,31 @@ public sealed class AddressRateLimits : IDisposable
             QueueLimit = 0,
         }));
 
-    /// <summary>Every call, first: the address's overall budget, then whether it still has failures to spend.</summary>
+    /// <summary>Every call, first: the address's overall budget.</summary>
     /// <exception cref="RpcException">ResourceExhausted, saying which budget and the address.</exception>
     public void AdmitCall(string address)
     {
-        using (var lease = _calls.AttemptAcquire(address))
-            if (!lease.IsAcquired)
-                throw Exhausted($"at most {_options.AddressCallsPerSecond} calls per second from {address}");
-        if (_failures.GetStatistics(address) is { CurrentAvailablePermits: <= 0 })
-            throw Exhausted($"too many failed authentications from {address} (at most {_options.FailedAuthenticationsPerMinute} a minute); calls from it are refused until that budget refills");
+        using var lease = _calls.AttemptAcquire(address);
+        if (!lease.IsAcquired)
+            throw Exhausted($"at most {_options.AddressCallsPerSecond} calls per second from {address}");
+    }
+
+    /// <summary>
+    /// Runs a credential or token lookup for <paramref name="address"/> within its failure budget: refused unread when the budget
+    /// is spent, and a refusal (Unauthenticated) spends one unit.
+    /// </summary>
+    public async Task<T> AuthenticateAsync<T>(string address, Func<Task<T>> lookup)
+    {
+        if (!_failures.TryBegin(address))
+            throw Exhausted($"too many failed authentications from {address} (at most {_options.FailedAuthenticationsPerMinute} a minute); its calls are refused until that budget refills");
+        bool failed = false;
+        try { return await lookup(); }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Unauthenticated)
+        {
+            failed = true;
+            throw;
+        }
+        finally { _failures.End(address, failed); }
     }
 
     /// <exception cref="RpcException">ResourceExhausted when the address registered too often.</exception>
@@ -51,15 +68,11 @@ public sealed class AddressRateLimits : IDisposable
             throw Exhausted($"at most {_options.RegistrationsPerMinute} registrations a minute from {address}");
     }
 
-    /// <summary>Spends one of the address's failures (a refused credential or enrollment token).</summary>
-    public void RecordFailure(string address) => _failures.AttemptAcquire(address).Dispose();
-
     static RpcException Exhausted(string why) => new(new Status(StatusCode.ResourceExhausted, $"rate limit: {why}; slow down and retry later"));
 
     public void Dispose()
     {
         _calls.Dispose();
         _registrations.Dispose();
-        _failures.Dispose();
     }
 }

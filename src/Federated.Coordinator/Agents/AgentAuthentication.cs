@@ -53,13 +53,7 @@ public sealed class AgentAuthentication : Interceptor, IDisposable
             _addresses.AdmitRegistration(address);
             return;
         }
-        string client;
-        try { client = await AuthenticateAsync(context); }
-        catch (RpcException e) when (e.StatusCode == StatusCode.Unauthenticated)
-        {
-            _addresses.RecordFailure(address);
-            throw;
-        }
+        string client = await _addresses.AuthenticateAsync(address, () => AuthenticateAsync(context));
         context.UserState[ClientKey] = client;
         using var lease = _limiter.AttemptAcquire("client:" + client);
         if (!lease.IsAcquired)
@@ -89,12 +83,10 @@ public sealed class AgentAuthentication : Interceptor, IDisposable
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {
         await AdmitAsync(context);
-        try { return await continuation(request, context); }
-        catch (RpcException e) when (e.StatusCode == StatusCode.Unauthenticated && IsRegister(context))
-        {
-            _addresses.RecordFailure(PeerAddress.Of(context.Peer)); // a refused enrollment token
-            throw;
-        }
+        // Register checks its enrollment token within the same failure budget as credentials.
+        return IsRegister(context)
+            ? await _addresses.AuthenticateAsync(PeerAddress.Of(context.Peer), () => continuation(request, context))
+            : await continuation(request, context);
     }
 
     public override async Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
