@@ -22,6 +22,7 @@ public static class FedCommandLine
         root.Subcommands.Add(RoundCommand.Create());
         root.Subcommands.Add(ClientCommand.Create());
         root.Subcommands.Add(ApiKeyCommand.Create());
+        root.Subcommands.Add(TokenCommand.Create());
         return root;
     }
 

@@ -7,6 +7,8 @@ public enum FederationError
     AlreadyExists,
     InvalidArgument,
     FailedPrecondition,
+    /// <summary>The caller's credential is no longer valid (e.g. revoked); agents get gRPC Unauthenticated.</summary>
+    Unauthenticated,
 }
 
 /// <summary>A refused request, with a message that says what to do differently. Crosses grain calls intact.</summary>

@@ -17,6 +17,20 @@ public interface IClientGrain : IGrainWithStringKey
     /// <summary>True when <paramref name="credentialSha256"/> is the hash of the credential this client was issued.</summary>
     [Alias("Authenticate")] Task<bool> AuthenticateAsync(string credentialSha256);
 
+    /// <summary>Whether <paramref name="credentialSha256"/> is this client's credential, and whether it was revoked; an unknown client deactivates at once (nothing lasting for a made-up id).</summary>
+    [Alias("Verify")] Task<CredentialStatus> VerifyAsync(string credentialSha256);
+
+    /// <summary>Revokes the client's credential for good (idempotent) and drops it from its federation's roster.</summary>
+    /// <exception cref="FederationException">NotFound before registration.</exception>
+    [Alias("Revoke")] Task<ClientView> RevokeAsync(string? revokedBy);
+
+    /// <summary>
+    /// Submits the client's update to a round of its federation, unless it was revoked: the client grain handles one call at
+    /// a time, so a revocation either precedes the submission (refused) or follows its acceptance.
+    /// </summary>
+    /// <exception cref="FederationException">Unauthenticated once revoked; NotFound before registration.</exception>
+    [Alias("Submit")] Task<SubmissionReceipt> SubmitAsync(int round, Submission submission);
+
     /// <exception cref="FederationException">NotFound before registration.</exception>
     [Alias("Heartbeat")] Task HeartbeatAsync();
 
@@ -36,4 +50,9 @@ public sealed record ClientView(
     [property: Id(6)] DateTime LastSeen,
     [property: Id(7)] double Reputation,
     [property: Id(8)] int RoundsIncluded,
-    [property: Id(9)] int RoundsExcluded);
+    [property: Id(9)] int RoundsExcluded,
+    [property: Id(10)] DateTime? RevokedAt = null,
+    [property: Id(11)] string? RevokedBy = null);
+
+/// <summary>The outcome of checking a presented credential against a client's.</summary>
+public enum CredentialStatus { Valid, Unknown, Revoked }

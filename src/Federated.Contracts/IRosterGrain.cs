@@ -11,6 +11,9 @@ public interface IRosterGrain : IGrainWithStringKey
 {
     [Alias("Add")] Task AddAsync(string clientId, int rank);
 
+    /// <summary>Drops a client (revoked): it is never selected again. A no-op for a non-member.</summary>
+    [Alias("Remove")] Task RemoveAsync(string clientId);
+
     [Alias("Touch"), OneWay] Task TouchAsync(string clientId);
 
     /// <summary>Clients seen at or after <paramref name="aliveSince"/> with at least <paramref name="minReputation"/>.</summary>

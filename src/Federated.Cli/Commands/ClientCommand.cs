@@ -3,7 +3,7 @@ using Federated.Cli.Remote;
 
 namespace Federated.Cli.Commands;
 
-/// <summary><c>fed client show ID</c>: a participant's registration, assigned rank and reputation.</summary>
+/// <summary><c>fed client show|revoke ID</c>: a participant's registration, assigned rank and reputation; revoking its credential.</summary>
 static class ClientCommand
 {
     public static Command Create()
@@ -28,9 +28,23 @@ static class ClientCommand
             o.WriteLine($"rank        : {c.Text("assignedRank")}, alpha {c.Text("alpha")}");
             o.WriteLine($"reputation  : {c.Text("reputation")} ({c.Text("roundsIncluded")} rounds included, {c.Text("roundsExcluded")} excluded)");
             o.WriteLine($"registered  : {c.Text("registeredAt")}, last seen {c.Text("lastSeen")}");
+            if (c.Field("revokedAt") is not null)
+                o.WriteLine($"revoked     : {c.Text("revokedAt")} by {c.Text("revokedBy")}");
             return FedCommandLine.ExitOk;
         });
-        var command = new Command("client", "Inspect participants on a coordinator") { show };
+        var revoke = new Command("revoke", "Revoke a client's credential: its calls and uploads are refused from now on, and it is never selected again") { id };
+        revoke.SetAction(async (parse, ct) =>
+        {
+            using var client = remote.Client(parse);
+            var c = await client.PostAsync($"api/clients/{Uri.EscapeDataString(parse.GetValue(id)!)}/revoke", null, ct);
+            var o = parse.InvocationConfiguration.Output;
+            if (parse.GetValue(remote.Json))
+                RemoteOptions.PrintJson(o, c);
+            else
+                o.WriteLine($"client {c.Text("clientId")} of federation {c.Text("federationId")} revoked at {c.Text("revokedAt")}");
+            return FedCommandLine.ExitOk;
+        });
+        var command = new Command("client", "Inspect and revoke participants on a coordinator") { show, revoke };
         remote.AddTo(command);
         return command;
     }

@@ -44,6 +44,12 @@ sealed class CoordinatorClient(Uri baseAddress, string? apiKey = null) : IDispos
         return await ReadJsonAsync(response, cancellationToken);
     }
 
+    public async Task<JsonElement> DeleteAsync(string path, CancellationToken cancellationToken)
+    {
+        using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Delete, path), cancellationToken);
+        return await ReadJsonAsync(response, cancellationToken);
+    }
+
     /// <summary>A successful response whose body the caller reads (and disposes).</summary>
     public Task<HttpResponseMessage> DownloadAsync(string path, CancellationToken cancellationToken) =>
         SendAsync(new HttpRequestMessage(HttpMethod.Get, path), cancellationToken, HttpCompletionOption.ResponseHeadersRead);

@@ -36,6 +36,7 @@ public static class AdminApi
         api.MapGet("/federations/{id}/adapter", DownloadAdapter).RequireAuthorization(OperatorPolicies.Download).WithMetadata(AuditedMetadata.Instance);
         api.MapGet("/federations/{id}/model", DownloadModel).RequireAuthorization(OperatorPolicies.Download).WithMetadata(AuditedMetadata.Instance);
         api.MapGet("/clients/{clientId}", GetClient).RequireAuthorization(OperatorPolicies.Viewer);
+        api.MapEnrollmentApi();
         return app;
     }
 

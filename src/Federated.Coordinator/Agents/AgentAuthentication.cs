@@ -10,8 +10,10 @@ namespace Federated.Coordinator.Agents;
 
 /// <summary>
 /// Every agent call but Register must carry <c>authorization: Bearer &lt;client_id&gt;.&lt;secret&gt;</c>; the client's
-/// grain checks the credential's SHA-256 against the one it stored at enrollment. Calls are rate-limited per
-/// client (Register per peer address), so one agent cannot starve the others.
+/// grain checks the credential's SHA-256 against the one it stored at enrollment. Before any grain is touched, each call
+/// spends its source address's budgets (<see cref="AddressRateLimits"/>: calls, registrations, failed authentications), and
+/// a credential not shaped as Register issues it is refused unread. Authenticated calls are then rate-limited per client,
+/// so one agent cannot starve the others.
 /// </summary>
 public sealed class AgentAuthentication : Interceptor, IDisposable
 {
@@ -19,10 +21,12 @@ public sealed class AgentAuthentication : Interceptor, IDisposable
     readonly IGrainFactory _grains;
     readonly PartitionedRateLimiter<string> _limiter;
     readonly int _callsPerSecond;
+    readonly AddressRateLimits _addresses;
 
     public AgentAuthentication(IGrainFactory grains, CoordinatorOptions options)
     {
         _grains = grains;
+        _addresses = new AddressRateLimits(options);
         _callsPerSecond = options.AgentCallsPerSecond;
         _limiter = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
         {
@@ -38,18 +42,20 @@ public sealed class AgentAuthentication : Interceptor, IDisposable
 
     public static string HashCredential(string credential) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(credential)));
 
+    static bool IsRegister(ServerCallContext context) => context.Method.EndsWith("/Register", StringComparison.Ordinal);
+
     async Task AdmitAsync(ServerCallContext context)
     {
-        string partition;
-        if (context.Method.EndsWith("/Register", StringComparison.Ordinal))
-            partition = "peer:" + context.Peer;
-        else
+        string address = PeerAddress.Of(context.Peer);
+        _addresses.AdmitCall(address);
+        if (IsRegister(context))
         {
-            string client = await AuthenticateAsync(context);
-            context.UserState[ClientKey] = client;
-            partition = "client:" + client;
+            _addresses.AdmitRegistration(address);
+            return;
         }
-        using var lease = _limiter.AttemptAcquire(partition);
+        string client = await _addresses.AuthenticateAsync(address, () => AuthenticateAsync(context));
+        context.UserState[ClientKey] = client;
+        using var lease = _limiter.AttemptAcquire("client:" + client);
         if (!lease.IsAcquired)
             throw new RpcException(new Status(StatusCode.ResourceExhausted, $"rate limit: at most {_callsPerSecond} calls per second per client; slow down and retry"));
     }
@@ -64,15 +70,23 @@ public sealed class AgentAuthentication : Interceptor, IDisposable
         if (dot <= 0 || dot == credential.Length - 1)
             throw new RpcException(new Status(StatusCode.Unauthenticated, "malformed credential: expected '<client_id>.<secret>' as Register returned it"));
         string client = credential[..dot];
-        if (!await _grains.GetGrain<IClientGrain>(client).AuthenticateAsync(HashCredential(credential)))
-            throw new RpcException(new Status(StatusCode.Unauthenticated, "unknown or revoked credential: register again with an enrollment token"));
-        return client;
+        if (!CredentialFormat.IsIssued(credential))
+            throw new RpcException(new Status(StatusCode.Unauthenticated, "unknown credential: register again with an enrollment token"));
+        return await _grains.GetGrain<IClientGrain>(client).VerifyAsync(HashCredential(credential)) switch
+        {
+            CredentialStatus.Valid => client,
+            CredentialStatus.Revoked => throw new RpcException(new Status(StatusCode.Unauthenticated, $"credential revoked: client '{client}' was revoked by an operator; enroll again only with a new enrollment token")),
+            _ => throw new RpcException(new Status(StatusCode.Unauthenticated, "unknown credential: register again with an enrollment token")),
+        };
     }
 
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {
         await AdmitAsync(context);
-        return await continuation(request, context);
+        // Register checks its enrollment token within the same failure budget as credentials.
+        return IsRegister(context)
+            ? await _addresses.AuthenticateAsync(PeerAddress.Of(context.Peer), () => continuation(request, context))
+            : await continuation(request, context);
     }
 
     public override async Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
@@ -93,5 +107,9 @@ public sealed class AgentAuthentication : Interceptor, IDisposable
         await continuation(requestStream, responseStream, context);
     }
 
-    public void Dispose() => _limiter.Dispose();
+    public void Dispose()
+    {
+        _limiter.Dispose();
+        _addresses.Dispose();
+    }
 }

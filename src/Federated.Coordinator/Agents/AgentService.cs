@@ -24,16 +24,14 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
 
     public override async Task<RegisterResponse> Register(RegisterRequest request, ServerCallContext context)
     {
-        if (!EnrollmentTokenValid(request.FederationId, request.EnrollmentToken))
-            throw new RpcException(new Status(StatusCode.Unauthenticated, options.EnrollmentTokens.Count == 0
-                ? "enrollment is closed: the coordinator has no enrollment tokens (Coordinator:EnrollmentTokens)"
-                : $"invalid enrollment token for federation '{request.FederationId}'"));
+        AgentRequestLimits.Register(request);
         var capabilities = Capabilities(request.Device);
+        string admittedBy = await EnrollmentGate.AdmitAsync(grains, options, request.FederationId, request.EnrollmentToken);
         string clientId = "c-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
         string credential = $"{clientId}.{Base64Url(RandomNumberGenerator.GetBytes(32))}";
         var view = await Call(() => grains.GetGrain<IClientGrain>(clientId).EnrollAsync(request.FederationId, capabilities, AgentAuthentication.HashCredential(credential)));
-        logger.LogInformation("Client {Client} enrolled in {Federation} from {Peer}: {Device}, rank {Rank}",
-            clientId, request.FederationId, context.Peer, capabilities.Device, view.AssignedRank);
+        logger.LogInformation("Client {Client} enrolled in {Federation} from {Peer} with enrollment token {EnrollmentToken}: {Device}, rank {Rank}",
+            clientId, request.FederationId, context.Peer, admittedBy, capabilities.Device, view.AssignedRank);
         return new RegisterResponse { ClientId = clientId, ClientCredential = credential, AssignedRank = view.AssignedRank, LoraAlpha = view.Alpha };
     }
 
@@ -174,8 +172,9 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
             throw;
         }
 
-        var receipt = await grains.GetGrain<IRoundGrain>(GrainKeys.Round(header.FederationId, header.Round))
-            .SubmitAsync(clientId, new Submission(reference.ToStoredUpdate(), header.ExampleCount, header.Rank));
+        // Through the client grain: an update that finishes uploading after the client was revoked is not accepted.
+        var receipt = await Call(() => grains.GetGrain<IClientGrain>(clientId)
+            .SubmitAsync(header.Round, new Submission(reference.ToStoredUpdate(), header.ExampleCount, header.Rank)));
         if (!receipt.IsAccepted) throw AgentStatus.From(receipt);
         logger.LogInformation("Client {Client} submitted {Update} to round {Federation}/{Round} ({Status})",
             clientId, reference, header.FederationId, header.Round, receipt.Status);
@@ -192,6 +191,7 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
     /// <summary>Everything about the upload that can be refused before a byte is received.</summary>
     async Task<Assignment> AuthorizeUploadAsync(string clientId, UploadHeader header)
     {
+        AgentRequestLimits.Upload(header);
         if (header.Size <= 0 || header.ExampleCount < 1 || header.Rank < 1 || header.Offset < 0)
             throw AgentStatus.Invalid("header: size, example_count and rank must be positive and offset non-negative");
         if (header.Size > options.MaxUpdateBytes)
@@ -247,6 +247,7 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
 
     public override async Task<GetUploadStatusResponse> GetUploadStatus(GetUploadStatusRequest request, ServerCallContext context)
     {
+        AgentRequestLimits.UploadId(request.UploadId);
         try
         {
             return new GetUploadStatusResponse { AcknowledgedOffset = await staging.GetOffsetAsync(AgentAuthentication.ClientOf(context), request.UploadId, context.CancellationToken) };
@@ -268,16 +269,9 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
         return new ReportMetricsResponse();
     }
 
-    bool EnrollmentTokenValid(string federationId, string token)
-    {
-        var presented = System.Text.Encoding.UTF8.GetBytes(token ?? "");
-        return new[] { federationId, "*" }
-            .SelectMany(key => options.EnrollmentTokens.TryGetValue(key, out var tokens) ? tokens : [])
-            .Any(t => CryptographicOperations.FixedTimeEquals(System.Text.Encoding.UTF8.GetBytes(t), presented));
-    }
-
     static ClientCapabilities Capabilities(DeviceInfo? device)
     {
+        AgentRequestLimits.Device(device);
         if (device is null || string.IsNullOrWhiteSpace(device.Device) || device.GpuMemoryBytes < 0)
             throw AgentStatus.Invalid("device: a device name (cpu or cuda) and non-negative GPU memory are required");
         return new ClientCapabilities(device.Device, device.GpuMemoryBytes, string.IsNullOrEmpty(device.AgentVersion) ? null : device.AgentVersion);

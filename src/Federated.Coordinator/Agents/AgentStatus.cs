@@ -12,6 +12,7 @@ static class AgentStatus
         FederationError.NotFound => StatusCode.NotFound,
         FederationError.AlreadyExists => StatusCode.AlreadyExists,
         FederationError.InvalidArgument => StatusCode.InvalidArgument,
+        FederationError.Unauthenticated => StatusCode.Unauthenticated,
         _ => StatusCode.FailedPrecondition,
     }, e.Message));
 

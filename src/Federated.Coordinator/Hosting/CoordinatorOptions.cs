@@ -34,8 +34,9 @@ public sealed class CoordinatorOptions
     public long MaxUpdateBytes { get; set; } = 2L << 30;
 
     /// <summary>
-    /// Enrollment tokens agents present to register, by federation id ("*": any federation); e.g.
-    /// <c>Coordinator__EnrollmentTokens__fed-a__0=...</c>. Without any, enrollment over the network is closed.
+    /// Bootstrap enrollment tokens, by federation id ("*": any federation); e.g. <c>Coordinator__EnrollmentTokens__fed-a__0=...</c>.
+    /// Unlike the tokens operators issue (<c>fed token create</c>: per federation, limited uses, expiring, revocable), these are
+    /// reusable and never expire: for a first deployment and tests; leave them empty once operators issue tokens.
     /// </summary>
     public Dictionary<string, string[]> EnrollmentTokens { get; set; } = new(StringComparer.Ordinal);
 
@@ -44,6 +45,18 @@ public sealed class CoordinatorOptions
 
     /// <summary>Agent calls per second each client (or, for Register, each peer address) may make, with bursts of twice that.</summary>
     public int AgentCallsPerSecond { get; set; } = 50;
+
+    /// <summary>Agent calls per second one source address (IPv4, or IPv6 /64) may make before any is authenticated, with bursts of twice that.</summary>
+    public int AddressCallsPerSecond { get; set; } = 1000;
+
+    /// <summary>Registrations one source address may make per minute (a burst of that many, then evenly).</summary>
+    public int RegistrationsPerMinute { get; set; } = 60;
+
+    /// <summary>
+    /// Failed authentications (bad credentials, bad enrollment tokens) one source address may have per minute; beyond that,
+    /// all its calls are refused (ResourceExhausted) before any lookup until the budget refills.
+    /// </summary>
+    public int FailedAuthenticationsPerMinute { get; set; } = 30;
 
     /// <summary>Serve plaintext HTTP on non-loopback addresses (only behind a TLS-terminating proxy or mesh).</summary>
     public bool AllowPlaintextOnNetwork { get; set; }
@@ -55,12 +68,14 @@ public sealed class CoordinatorOptions
             throw new InvalidOperationException($"{Section}:Redis is required in cluster mode (a StackExchange.Redis configuration string such as 'redis:6379')");
         if (Mode == CoordinatorMode.Embedded && string.IsNullOrWhiteSpace(DataDirectory))
             throw new InvalidOperationException($"{Section}:DataDirectory must not be empty in embedded mode");
-        if (EnrollmentTokens.Any(t => t.Value is null || t.Value.Any(v => string.IsNullOrWhiteSpace(v) || v.Length < 16)))
-            throw new InvalidOperationException($"{Section}:EnrollmentTokens: every token must have at least 16 characters");
+        if (EnrollmentTokens.Any(t => t.Value is null || t.Value.Any(v => string.IsNullOrWhiteSpace(v) || v.Length is < 16 or > Contracts.EnrollmentTokenLimits.MaxTokenLength)))
+            throw new InvalidOperationException($"{Section}:EnrollmentTokens: every token must have 16 to {Contracts.EnrollmentTokenLimits.MaxTokenLength} characters");
         if (MaxChunkBytes is < 1024 or > 64 << 20)
             throw new InvalidOperationException($"{Section}:MaxChunkBytes must be between 1 KiB and 64 MiB, not {MaxChunkBytes}");
         if (AgentCallsPerSecond < 1)
             throw new InvalidOperationException($"{Section}:AgentCallsPerSecond must be at least 1, not {AgentCallsPerSecond}");
+        if (AddressCallsPerSecond < 1 || RegistrationsPerMinute < 1 || FailedAuthenticationsPerMinute < 1)
+            throw new InvalidOperationException($"{Section}:AddressCallsPerSecond, RegistrationsPerMinute and FailedAuthenticationsPerMinute must be at least 1");
         if (MaxUpdateBytes <= 0)
             throw new InvalidOperationException($"{Section}:MaxUpdateBytes must be positive, not {MaxUpdateBytes}");
     }

@@ -13,11 +13,14 @@ public sealed class ClientState
     [Id(3)] public double Alpha { get; set; }
     [Id(4)] public DateTime RegisteredAt { get; set; }
     [Id(5)] public string? CredentialSha256 { get; set; }
+    [Id(6)] public DateTime? RevokedAt { get; set; }
+    [Id(7)] public string? RevokedBy { get; set; }
 }
 
 /// <summary>
 /// A participant's identity and hardware; its rank follows from the federation's rank policy. What selection
 /// needs (rank, liveness, reputation) lives in its roster shard, so a round never calls 10,000 client grains.
+/// A revoked client keeps its record (so its credential is refused as revoked, not unknown) but leaves the roster.
 /// </summary>
 public sealed class ClientGrain(
     [PersistentState("client", GrainStorage.Name)] IPersistentState<ClientState> state) : Grain, IClientGrain
@@ -32,14 +35,45 @@ public sealed class ClientGrain(
     public Task<ClientView> EnrollAsync(string federationId, ClientCapabilities capabilities, string credentialSha256) =>
         RegisterAsync(federationId, capabilities, credentialSha256);
 
-    public Task<bool> AuthenticateAsync(string credentialSha256) =>
-        Task.FromResult(S.CredentialSha256 is { } stored && CryptographicOperations.FixedTimeEquals(
-            Encoding.ASCII.GetBytes(stored), Encoding.ASCII.GetBytes(credentialSha256)));
+    public async Task<bool> AuthenticateAsync(string credentialSha256) => await VerifyAsync(credentialSha256) == CredentialStatus.Valid;
+
+    public Task<CredentialStatus> VerifyAsync(string credentialSha256)
+    {
+        if (S.CredentialSha256 is not { } stored)
+        {
+            // A made-up id: nothing to keep in memory for it.
+            if (S.FederationId is null) DeactivateOnIdle();
+            return Task.FromResult(CredentialStatus.Unknown);
+        }
+        if (!CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(stored), Encoding.ASCII.GetBytes(credentialSha256)))
+            return Task.FromResult(CredentialStatus.Unknown);
+        return Task.FromResult(S.RevokedAt is null ? CredentialStatus.Valid : CredentialStatus.Revoked);
+    }
+
+    public async Task<ClientView> RevokeAsync(string? revokedBy)
+    {
+        RequireRegistered();
+        if (S.RevokedAt is null)
+        {
+            S.RevokedAt = DateTime.UtcNow;
+            S.RevokedBy = revokedBy;
+            await state.WriteStateAsync();
+        }
+        await Roster.RemoveAsync(Id); // also when a first attempt stopped short of it
+        return View(null);
+    }
+
+    public async Task<SubmissionReceipt> SubmitAsync(int round, Submission submission)
+    {
+        RequireActive();
+        return await GrainFactory.GetGrain<IRoundGrain>(GrainKeys.Round(S.FederationId!, round)).SubmitAsync(Id, submission);
+    }
 
     async Task<ClientView> RegisterAsync(string federationId, ClientCapabilities capabilities, string? credentialSha256)
     {
         if (S.FederationId is { } existing && existing != federationId)
             throw new FederationException(FederationError.FailedPrecondition, $"client '{Id}' is registered with federation '{existing}', not '{federationId}'");
+        if (S.RevokedAt is not null) RequireActive();
         if (string.IsNullOrWhiteSpace(capabilities.Device) || capabilities.GpuMemoryBytes < 0)
             throw new FederationException(FederationError.InvalidArgument, $"client '{Id}': capabilities need a device and non-negative GPU memory");
 
@@ -60,21 +94,32 @@ public sealed class ClientGrain(
     public Task HeartbeatAsync()
     {
         RequireRegistered();
-        return Roster.TouchAsync(Id);
+        return S.RevokedAt is null ? Roster.TouchAsync(Id) : Task.CompletedTask;
     }
 
     public async Task<ClientView> GetAsync()
     {
         RequireRegistered();
-        var entry = await Roster.GetAsync(Id);
-        return new ClientView(Id, S.FederationId!, S.Capabilities, S.Rank, S.Alpha, S.RegisteredAt,
-            entry?.LastSeen ?? S.RegisteredAt,
-            entry?.Reputation ?? 0.5, entry?.RoundsIncluded ?? 0, entry?.RoundsExcluded ?? 0);
+        return View(await Roster.GetAsync(Id));
     }
+
+    ClientView View(RosterEntry? entry) => new(Id, S.FederationId!, S.Capabilities, S.Rank, S.Alpha, S.RegisteredAt,
+        entry?.LastSeen ?? S.RegisteredAt,
+        entry?.Reputation ?? 0.5, entry?.RoundsIncluded ?? 0, entry?.RoundsExcluded ?? 0, S.RevokedAt, S.RevokedBy);
 
     void RequireRegistered()
     {
         if (S.FederationId is null)
+        {
+            DeactivateOnIdle(); // asked about an id that names nobody: keep nothing
             throw new FederationException(FederationError.NotFound, $"client '{Id}' is not registered");
+        }
+    }
+
+    void RequireActive()
+    {
+        RequireRegistered();
+        if (S.RevokedAt is { } at)
+            throw new FederationException(FederationError.Unauthenticated, $"credential revoked: client '{Id}' was revoked at {at:u}");
     }
 }

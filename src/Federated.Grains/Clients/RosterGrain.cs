@@ -43,6 +43,13 @@ public sealed class RosterGrain(
         await state.WriteStateAsync();
     }
 
+    public async Task RemoveAsync(string clientId)
+    {
+        _lastSeen.Remove(clientId);
+        if (state.State.Members.Remove(clientId))
+            await state.WriteStateAsync();
+    }
+
     public Task TouchAsync(string clientId)
     {
         if (state.State.Members.ContainsKey(clientId))
