@@ -5,6 +5,7 @@ using Federated.Agent.Tests.Processes;
 using Federated.Protocol.V1;
 using Google.Protobuf;
 using Grpc.Core;
+using Xunit.Abstractions;
 
 namespace Federated.Agent.Tests.Hostile;
 
@@ -29,7 +30,7 @@ public sealed class HostileFiles : IDisposable
 /// declared, adapters that do not fit the local model or expand on read, absurd task fields. The agent refuses each
 /// with one line, touches nothing outside its state directory, stays bounded in memory and keeps running.
 /// </summary>
-public sealed class HostileCoordinatorTests(HostileFiles files) : IClassFixture<HostileFiles>, IAsyncLifetime
+public sealed class HostileCoordinatorTests(HostileFiles files, ITestOutputHelper output) : IClassFixture<HostileFiles>, IAsyncLifetime
 {
     static readonly TimeSpan Startup = TimeSpan.FromSeconds(90), Step = TimeSpan.FromSeconds(60);
     readonly string _dir = Directory.CreateTempSubdirectory("fed-agent-hostile-run-").FullName;
@@ -133,6 +134,7 @@ public sealed class HostileCoordinatorTests(HostileFiles files) : IClassFixture<
         await System.Threading.Tasks.Task.Delay(TimeSpan.FromSeconds(5));
         watching.Cancel();
 
+        output.WriteLine($"download attempts {_coordinator.DownloadCalls}, largest file {await largest:N0} bytes, junk bytes the server got out {Interlocked.Read(ref served):N0}");
         Assert.Equal(3, _coordinator.DownloadCalls);
         Assert.True(_coordinator.GetTaskCalls > polls, "the agent goes on polling for the next task");
         Assert.InRange(await largest, 0, 1000);
@@ -160,6 +162,7 @@ public sealed class HostileCoordinatorTests(HostileFiles files) : IClassFixture<
         await System.Threading.Tasks.Task.Delay(TimeSpan.FromSeconds(2));
         var (peakAfter, rss) = Memory(agent.Id);
 
+        output.WriteLine($"agent memory: VmHWM {peakBefore >> 20} -> {peakAfter >> 20} MiB (+{(peakAfter - peakBefore) >> 10} KiB), VmRSS {rss >> 20} MiB");
         Assert.Contains("history delta 0", misfit);
         Assert.Contains("does not fit the local model: module 'model.layers.0.self_attn.q_proj' is 96x48; the base model's layer is 64x64", misfit);
         Assert.Contains("is a compressed (topk) payload", compressed);
