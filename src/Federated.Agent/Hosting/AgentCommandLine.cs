@@ -60,6 +60,8 @@ public static class AgentCommandLine
                                                          rounding; ~0.3 of float32), topk or ternary (ComPEFT)
           --upload-compression-fraction F  Agent:UploadCompressionFraction  topk, ternary: fraction of each
                                                          factor sent, in (0, 1] (default 0.1)
+                                Agent:MaxAdapterBytes    largest adapter downloaded (default 4294967296); a
+                                                         larger reference from the coordinator is refused
                                 Agent:MaxRetryDelay      longest backoff between retries (default 00:01:00)
                                 Agent:CheckpointInterval  how often training saves its state, so a restart continues
                                                          it (default 00:01:00; 00:00:00 after every step)

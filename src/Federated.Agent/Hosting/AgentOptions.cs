@@ -54,6 +54,12 @@ public sealed class AgentOptions
     public double UploadCompressionFraction { get; set; } = 0.1;
     /// <summary>The longest pause between retries of a failed call.</summary>
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(60);
+    /// <summary>
+    /// The largest adapter the agent downloads (a global adapter, the init adapter): a reference declaring more is refused
+    /// before any byte is fetched, and a download stops at the size its reference declares.
+    /// </summary>
+    public long MaxAdapterBytes { get; set; } = DefaultMaxAdapterBytes;
+    public const long DefaultMaxAdapterBytes = 4L << 30;
     /// <summary>How often local training saves its state, so a restarted agent loses at most this much of it; zero: every step.</summary>
     public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(60);
 }

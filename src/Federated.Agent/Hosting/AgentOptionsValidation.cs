@@ -59,6 +59,8 @@ public static class AgentOptionsValidation
             throw Invalid($"{S}:CheckpointInterval must not be negative (00:00:00 saves after every step), not {o.CheckpointInterval}");
         if (o.UploadChunkBytes is < 1 or > 1 << 20)
             throw Invalid($"{S}:UploadChunkBytes must be between 1 and 1048576 (the coordinator's chunk limit), not {o.UploadChunkBytes}");
+        if (o.MaxAdapterBytes < 1024)
+            throw Invalid($"{S}:MaxAdapterBytes must be at least 1024 (the largest adapter to download, in bytes; default {AgentOptions.DefaultMaxAdapterBytes}), not {o.MaxAdapterBytes}");
         if (o.UploadBytesPerSecond is < 1)
             throw Invalid($"{S}:UploadBytesPerSecond must be positive, not {o.UploadBytesPerSecond}");
         if (!UploadCompression.IsSetting(o.UploadCompression))

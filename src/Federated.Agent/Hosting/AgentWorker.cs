@@ -1,6 +1,7 @@
 using Federated.Agent.Remote;
 using Federated.Agent.Rounds;
 using Federated.Agent.State;
+using Federated.Agent.Trust;
 using Federated.Core.Adapters;
 using Federated.Protocol.V1;
 using Grpc.Core;
@@ -32,7 +33,7 @@ public sealed class AgentWorker(CoordinatorConnection connection, Enrollment enr
         {
             logger.LogInformation("Stopping: progress is saved in {StateDirectory}", Path.GetFullPath(options.StateDirectory));
         }
-        catch (Exception e) when (e is AgentStateException or RpcException or CoordinatorTlsException)
+        catch (Exception e) when (e is AgentStateException or RpcException or CoordinatorTlsException or CoordinatorInputException)
         {
             logger.LogCritical("fed-agent stopped: {Reason}", RetryPolicy.Describe(e));
             exit.Code = AgentExit.Failed;
@@ -52,7 +53,7 @@ public sealed class AgentWorker(CoordinatorConnection connection, Enrollment enr
     {
         var failures = new Backoff(options.PollInterval, options.MaxRetryDelay);
         int failed = 0;
-        string? lastWait = null;
+        string? lastWait = null, lastFailure = null;
         while (true)
         {
             try
@@ -62,11 +63,11 @@ public sealed class AgentWorker(CoordinatorConnection connection, Enrollment enr
                 {
                     case GetTaskResponse.OutcomeOneofCase.Done:
                         var done = response.Done;
-                        logger.LogInformation("Federation {Outcome}: {Reason}{Final}", done.Status == DoneStatus.Failed ? "failed" : "finished", done.Reason,
-                            done.FinalModel is { } final ? $"; its model (base + every round, exact) is adapter {final.Sha256} ({final.Size:N0} bytes)" : "");
+                        logger.LogInformation("Federation {Outcome}: {Reason}{Final}", done.Status == DoneStatus.Failed ? "failed" : "finished",
+                            CoordinatorText.Preview(done.Reason, CoordinatorLimits.MaxTextLength), FinalModel(done));
                         return;
                     case GetTaskResponse.OutcomeOneofCase.Wait:
-                        if (response.Wait.Reason != lastWait) logger.LogInformation("Waiting: {Reason}", response.Wait.Reason);
+                        if (response.Wait.Reason != lastWait) logger.LogInformation("Waiting: {Reason}", CoordinatorText.Preview(response.Wait.Reason, CoordinatorLimits.MaxTextLength));
                         lastWait = response.Wait.Reason;
                         await Task.Delay(Clamp(response.Wait.RetryAfter?.ToTimeSpan() ?? options.PollInterval), stop);
                         break;
@@ -80,22 +81,45 @@ public sealed class AgentWorker(CoordinatorConnection connection, Enrollment enr
                         break;
                 }
                 failed = 0;
+                lastFailure = null;
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.Unauthenticated && !stop.IsCancellationRequested)
             {
-                await enrollment.ReenrollAsync(e.Status.Detail, stop);
+                // A coordinator that refuses every fresh credential must not drive Register in a tight loop.
+                if (failed > 0) await Task.Delay(failures.Delay(failed - 1), stop);
+                failed++;
+                await enrollment.ReenrollAsync(CoordinatorText.Preview(e.Status.Detail, CoordinatorLimits.MaxTextLength), stop);
             }
             catch (Exception e) when (!stop.IsCancellationRequested && IsRoundFailure(e))
             {
                 var delay = failures.Delay(failed++);
-                logger.LogError("Round not completed: {Reason}; asking for the next task in {Delay:0.0} s", RetryPolicy.Describe(e), delay.TotalSeconds);
+                string reason = RetryPolicy.Describe(e);
+                // The same refusal again (a coordinator that keeps sending the same bad task) is one line, not one per poll.
+                var level = reason == lastFailure ? LogLevel.Debug : LogLevel.Error;
+                logger.Log(level, "Round not completed: {Reason}; asking for the next task in {Delay:0.0} s", reason, delay.TotalSeconds);
+                lastFailure = reason;
                 await Task.Delay(delay, stop);
             }
         }
     }
 
     /// <summary>Refusals and untrainable tasks: the next task may be fine, so the agent keeps going.</summary>
-    static bool IsRoundFailure(Exception e) => e is RpcException or AdapterException or ArgumentException or IOException;
+    static bool IsRoundFailure(Exception e) => e is RpcException or AdapterException or ArgumentException or IOException or CoordinatorInputException;
+
+    /// <summary>Done's model reference as the log states it; only a well-formed one is quoted.</summary>
+    string FinalModel(Done done)
+    {
+        if (done.FinalModel is null) return "";
+        try
+        {
+            var model = AdapterReference.From(done.FinalModel, "final_model", options.MaxAdapterBytes);
+            return $"; its model (base + every round, exact) is adapter {model.Sha256} ({model.Size:N0} bytes)";
+        }
+        catch (CoordinatorInputException e)
+        {
+            return $"; its model reference is refused ({e.Message})";
+        }
+    }
 
     static TimeSpan Clamp(TimeSpan wait) => wait < MinWait ? MinWait : wait > MaxWait ? MaxWait : wait;
 }

@@ -1,6 +1,7 @@
 using Federated.Agent.Devices;
 using Federated.Agent.Hosting;
 using Federated.Agent.State;
+using Federated.Agent.Trust;
 using Federated.Protocol.V1;
 using Microsoft.Extensions.Logging;
 
@@ -46,12 +47,22 @@ public sealed class Enrollment(CoordinatorConnection connection, AgentStateStore
         var request = new RegisterRequest { FederationId = options.FederationId, EnrollmentToken = options.EnrollmentToken, Device = device.ToProto() };
         connection.UseCredential(null);
         var response = await retry.RunAsync("Register", ct => connection.Client.RegisterAsync(request, connection.Options(ct, TimeSpan.FromSeconds(30))).ResponseAsync, cancellation);
+        CheckRegistration(response);
         var identity = new ClientIdentity(connection.Address.ToString(), options.FederationId!, response.ClientId, response.ClientCredential,
             response.AssignedRank, DateTimeOffset.UtcNow);
         state.SaveIdentity(identity);
         logger.LogInformation("Enrolled in federation {Federation} as {ClientId} on {Device}: assigned rank {Rank}, alpha {Alpha}",
             identity.FederationId, identity.ClientId, device.ToString(), response.AssignedRank, response.LoraAlpha);
         return Use(identity);
+    }
+
+    /// <summary>The identity is stored and sent with every call: a short id and a credential of visible ASCII (a header value).</summary>
+    static void CheckRegistration(RegisterResponse response)
+    {
+        if (response.ClientId.Length is 0 or > CoordinatorLimits.MaxClientIdLength || !response.ClientId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+            throw new CoordinatorInputException($"Register: the coordinator's client_id '{CoordinatorText.Preview(response.ClientId)}' is not 1 to {CoordinatorLimits.MaxClientIdLength} letters, digits, '-', '_' or '.'");
+        if (response.ClientCredential.Length is 0 or > CoordinatorLimits.MaxCredentialLength || !response.ClientCredential.All(c => c is > ' ' and < '\x7f'))
+            throw new CoordinatorInputException($"Register: the coordinator's credential is not 1 to {CoordinatorLimits.MaxCredentialLength} visible ASCII characters");
     }
 
     ClientIdentity Use(ClientIdentity identity)

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Federated.Agent.State;
+using Federated.Agent.Trust;
 using Federated.Protocol.V1;
 using Google.Protobuf;
 using Grpc.Core;
@@ -8,7 +9,8 @@ using Microsoft.Extensions.Logging;
 namespace Federated.Agent.Remote;
 
 /// <summary>What an upload ended with, and how many bytes this process actually sent for it.</summary>
-public sealed record UploadResult(UploadStatus Status, AdapterRef? Update, long ResumedAt, long BytesSent);
+/// <param name="Update">The coordinator's receipt: the update it holds, checked like every reference it sends.</param>
+public sealed record UploadResult(UploadStatus Status, AdapterReference? Update, long ResumedAt, long BytesSent);
 
 /// <summary>
 /// Streams a trained update to the coordinator: a header, then data chunks. The upload id is fixed (and persisted)
@@ -49,7 +51,8 @@ public sealed class UpdateUploader(CoordinatorConnection connection, AgentStateS
                     logger.LogWarning("Upload {UploadId} stopped at byte {Offset:N0} of {Size:N0}; resuming", progress.UploadId, response.AcknowledgedOffset, progress.UpdateSize);
                     continue;
                 }
-                var result = new UploadResult(response.UploadStatus, response.Update, resumedAt, sent);
+                var receipt = response.Update is null ? null : AdapterReference.From(response.Update, "the upload receipt", long.MaxValue);
+                var result = new UploadResult(response.UploadStatus, receipt, resumedAt, sent);
                 progress = progress with { Phase = RoundPhase.Uploaded };
                 state.SaveProgress(progress);
                 return (progress, result);

@@ -50,8 +50,12 @@ public sealed class LocalModel : IDisposable
         var model = HfCheckpoint.Load(modelDirectory, dtype);
         model.to(device);
         model.eval();
-        return new LocalModel(model, tokenizer, train, eval);
+        var layers = model.Projections().Select(p => new ModuleShape(p.Name, (int)p.Layer.InFeatures, (int)p.Layer.OutFeatures)).ToList();
+        return new LocalModel(model, tokenizer, train, eval) { Layers = layers };
     }
+
+    /// <summary>Every linear layer of the base model with its dimensions: what a task's target modules and a downloaded adapter must fit.</summary>
+    public IReadOnlyList<ModuleShape> Layers { get; private init; } = [];
 
     public int TrainingExamples => _train.Count;
     public int? EvaluationExamples => _eval?.Count;

@@ -1,6 +1,7 @@
 using Federated.Agent.Hosting;
 using Federated.Agent.Remote;
 using Federated.Agent.State;
+using Federated.Agent.Trust;
 using Federated.Core.Formats;
 using Federated.Protocol.V1;
 using Federated.Training.Rounds;
@@ -18,8 +19,10 @@ public sealed class RoundRunner(CoordinatorConnection connection, AgentStateStor
     LocalModel model, RetryPolicy retry, AgentOptions options, ILogger<RoundRunner> logger)
 {
     /// <returns>True when the agent did something; false when the round needs nothing more from it.</returns>
+    /// <exception cref="CoordinatorInputException">The task, or an adapter it names, is refused (<see cref="TrainingTaskCheck"/>, <see cref="AdapterFit"/>).</exception>
     public async Task<bool> RunAsync(TrainingTask task, CancellationToken cancellation)
     {
+        var accepted = TrainingTaskCheck.Accept(task, options.FederationId!, options.MaxAdapterBytes, model.Layers);
         var progress = state.LoadProgress();
         var action = ResumePlanner.Decide(task.FederationId, task.Round, task.Submitted, progress, ResumePlanner.UpdateFileIntact(progress));
         switch (action)
@@ -34,7 +37,7 @@ public sealed class RoundRunner(CoordinatorConnection connection, AgentStateStor
                     task.FederationId, task.Round, progress!.UpdateSha256);
                 break;
             default:
-                progress = await TrainAsync(task, cancellation);
+                progress = await TrainAsync(accepted, cancellation);
                 break;
         }
         var (uploaded, result) = await uploader.UploadAsync(progress, cancellation);
@@ -44,11 +47,12 @@ public sealed class RoundRunner(CoordinatorConnection connection, AgentStateStor
         return true;
     }
 
-    async Task<RoundProgress> TrainAsync(TrainingTask task, CancellationToken cancellation)
+    async Task<RoundProgress> TrainAsync(AcceptedTask accepted, CancellationToken cancellation)
     {
-        var chain = await GlobalChainAsync(task, cancellation);
-        var initRef = task.InitAdapter is { Size: > 0 } i ? i : null;
-        if (initRef is not null) await downloader.DownloadAsync(initRef, cancellation);
+        var task = accepted.Task;
+        var chain = await GlobalChainAsync(accepted, cancellation);
+        var initRef = accepted.Init;
+        if (initRef is not null) await DownloadFittingAsync(initRef, "init adapter", accepted, cancellation);
         // An init fixes the rank (the federation handed this client its share at the assigned rank); fresh branches may train lower.
         int rank = initRef is null && options.MaxRank is { } max ? Math.Min(max, task.Rank) : task.Rank;
         if (initRef is not null && options.MaxRank < task.Rank)
@@ -80,7 +84,7 @@ public sealed class RoundRunner(CoordinatorConnection connection, AgentStateStor
             logger.LogInformation("Round {Federation}/{Round}: continued local training from its checkpoint at step {Step} of {Steps}",
                 task.FederationId, task.Round, resumedAt, plan.Steps);
 
-        var progress = new RoundProgress(task.FederationId, task.Round, RoundPhase.Trained, task.GlobalAdapter?.Sha256, update.Path, update.Sha256,
+        var progress = new RoundProgress(task.FederationId, task.Round, RoundPhase.Trained, accepted.Latest?.Sha256, update.Path, update.Sha256,
             update.Size, UploadId: null, update.ExampleCount, rank, update.Metrics);
         state.SaveProgress(progress);
         state.DeleteCheckpoints();
@@ -97,15 +101,38 @@ public sealed class RoundRunner(CoordinatorConnection connection, AgentStateStor
     /// latest global alone is not merged: under a continuing strategy it is the live adapter, which the task hands out
     /// to continue, never to merge.)
     /// </summary>
-    async Task<IReadOnlyList<MergedAdapter>> GlobalChainAsync(TrainingTask task, CancellationToken cancellation)
+    async Task<IReadOnlyList<MergedAdapter>> GlobalChainAsync(AcceptedTask accepted, CancellationToken cancellation)
     {
-        var chain = task.GlobalAdapters.Select(g => new MergedAdapter(g.Round, g.Adapter.Sha256, g.Adapter.Size)).ToList();
-        foreach (var g in chain)
-            await downloader.DownloadAsync(new AdapterRef { Sha256 = g.Sha256, Size = g.Size }, cancellation);
+        var task = accepted.Task;
+        for (int i = 0; i < accepted.History.Count; i++)
+            await DownloadFittingAsync(accepted.History[i].Adapter, $"history delta {i}", accepted, cancellation);
+        var chain = accepted.History.Select(h => new MergedAdapter(h.Round, h.Adapter.Sha256, h.Adapter.Size)).ToList();
         state.SaveChain(chain);
         if (chain.Count > 0)
             state.SaveProgress(new RoundProgress(task.FederationId, task.Round, RoundPhase.Downloaded, chain[^1].Sha256));
         return chain;
+    }
+
+    /// <summary>Downloads an adapter and checks its header against the local model before anything reads its tensors.</summary>
+    async Task DownloadFittingAsync(AdapterReference adapter, string role, AcceptedTask accepted, CancellationToken cancellation)
+    {
+        try
+        {
+            string path = await downloader.DownloadAsync(adapter, cancellation);
+            try
+            {
+                AdapterFit.Check(path, adapter, role, accepted.Task.BaseModel, accepted.Layers);
+            }
+            catch (CoordinatorInputException e)
+            {
+                downloader.Refuse(adapter, e.Message);
+                throw;
+            }
+        }
+        catch (CoordinatorInputException e)
+        {
+            throw new CoordinatorInputException($"round {accepted.Task.Round}: {e.Message}");
+        }
     }
 
     async Task ReportAsync(RoundProgress progress, CancellationToken cancellation)

@@ -1,3 +1,5 @@
+using Federated.Agent.Trust;
+
 namespace Federated.Agent.State;
 
 /// <summary>
@@ -32,7 +34,10 @@ public sealed class AgentStateStore
     public IReadOnlyList<MergedAdapter> LoadChain() => AtomicFile.ReadJson<List<MergedAdapter>>(ChainPath) ?? [];
     public void SaveChain(IReadOnlyList<MergedAdapter> chain) => AtomicFile.WriteJson(ChainPath, chain);
 
-    public string AdapterPath(string sha256) => Path.Combine(Directory, "adapters", sha256 + ".safetensors");
+    /// <exception cref="ArgumentException">Not a lowercase hex SHA-256: anything else could name a path outside the directory.</exception>
+    public string AdapterPath(string sha256) => AdapterReference.IsSha256(sha256)
+        ? Path.Combine(Directory, "adapters", sha256 + ".safetensors")
+        : throw new ArgumentException($"'{CoordinatorText.Preview(sha256)}' is not a SHA-256 (64 lowercase hex digits)", nameof(sha256));
     public string PartialAdapterPath(string sha256) => AdapterPath(sha256) + ".partial";
 
     public string UpdatePath(string federationId, int round) =>

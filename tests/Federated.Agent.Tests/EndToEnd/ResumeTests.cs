@@ -1,6 +1,8 @@
+using Federated.Agent.Hosting;
 using Federated.Agent.Remote;
 using Federated.Agent.State;
 using Federated.Agent.Tests.Processes;
+using Federated.Agent.Trust;
 using Federated.Protocol.V1;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -169,19 +171,21 @@ public sealed class ResumeTests : IAsyncLifetime
             Assert.True(await agent.WaitForExitAsync(Run) == 0, agent.Output);
         }
         var global = await _coordinator.Admin.GlobalAdapterAsync(federation, 1);
-        var reference = new AdapterRef { Sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(global)), Size = global.Length };
+        var reference = AdapterReference.From(new AdapterRef { Sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(global)), Size = global.Length },
+            "global", AgentOptions.DefaultMaxAdapterBytes);
         var identity = new AgentStateStore(Path.Combine(_dir, "state")).LoadIdentity()!;
 
         using var connection = new CoordinatorConnection(_coordinator.Grpc, null);
         connection.UseCredential(identity.Credential);
-        var retry = new RetryPolicy(new Backoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1)), NullLogger<RetryPolicy>.Instance);
+        var backoff = new Backoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1));
+        var retry = new RetryPolicy(backoff, NullLogger<RetryPolicy>.Instance);
 
         // Half of it already on disk, as a broken stream leaves it.
         var resumed = new AgentStateStore(Path.Combine(_dir, "download-1"));
         Directory.CreateDirectory(Path.GetDirectoryName(resumed.PartialAdapterPath(reference.Sha256))!);
         File.WriteAllBytes(resumed.PartialAdapterPath(reference.Sha256), global[..(global.Length / 2)]);
         var log = new ListLogger<AdapterDownloader>();
-        string path = await new AdapterDownloader(connection, resumed, retry, log).DownloadAsync(reference, default);
+        string path = await new AdapterDownloader(connection, resumed, retry, backoff, log).DownloadAsync(reference, default);
         Assert.Equal(global, File.ReadAllBytes(path));
         Assert.False(File.Exists(resumed.PartialAdapterPath(reference.Sha256)));
         Assert.Contains(log.Lines, l => l.Contains($"at byte {global.Length / 2:N0} of {global.Length:N0}", StringComparison.Ordinal));
@@ -191,8 +195,16 @@ public sealed class ResumeTests : IAsyncLifetime
         Directory.CreateDirectory(Path.GetDirectoryName(corrupt.PartialAdapterPath(reference.Sha256))!);
         File.WriteAllBytes(corrupt.PartialAdapterPath(reference.Sha256), new byte[global.Length / 3]);
         var log2 = new ListLogger<AdapterDownloader>();
-        path = await new AdapterDownloader(connection, corrupt, retry, log2).DownloadAsync(reference, default);
+        path = await new AdapterDownloader(connection, corrupt, retry, backoff, log2).DownloadAsync(reference, default);
         Assert.Equal(global, File.ReadAllBytes(path));
-        Assert.Contains(log2.Lines, l => l.Contains("do not match the SHA-256", StringComparison.Ordinal));
+        Assert.Contains(log2.Lines, l => l.Contains("do not match its SHA-256; discarded, downloading again", StringComparison.Ordinal));
+
+        // A partial file longer than the adapter (not one this agent wrote): truncated and downloaded again, once, not forever.
+        var longer = new AgentStateStore(Path.Combine(_dir, "download-3"));
+        Directory.CreateDirectory(Path.GetDirectoryName(longer.PartialAdapterPath(reference.Sha256))!);
+        File.WriteAllBytes(longer.PartialAdapterPath(reference.Sha256), new byte[global.Length + 100]);
+        var download = new AdapterDownloader(connection, longer, retry, backoff, NullLogger<AdapterDownloader>.Instance).DownloadAsync(reference, default);
+        Assert.Same(download, await System.Threading.Tasks.Task.WhenAny(download, System.Threading.Tasks.Task.Delay(TimeSpan.FromSeconds(30))));
+        Assert.Equal(global, File.ReadAllBytes(await download));
     }
 }

@@ -41,6 +41,8 @@ public sealed class AgentProcess : IDisposable
     public string Output { get { lock (_output) return _output.ToString(); } }
     public string[] Lines => Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
     public bool HasExited => _process.HasExited;
+    /// <summary>The agent's own process (dotnet runs the dll in-process): its /proc entry holds its memory use.</summary>
+    public int Id => _process.Id;
 
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {

@@ -69,6 +69,7 @@ public sealed class ConfigurationTests : IDisposable
         { "TorchThreads=-1", "Agent:TorchThreads must be 0" },
         { "MaxSequenceLength=1", "Agent:MaxSequenceLength must be at least 2" },
         { "MaxRank=0", "Agent:MaxRank must be positive" },
+        { "MaxAdapterBytes=0", "Agent:MaxAdapterBytes must be at least 1024" },
         { "UploadChunkBytes=2000000", "Agent:UploadChunkBytes must be between 1 and 1048576" },
         { "CaCertificate=/nonexistent.pem", "Agent:CaCertificate" },
         { "CaCertificate=/usr/share/common-licenses/GPL-3", "Agent:CaCertificate: '/usr/share/common-licenses/GPL-3' is not a certificate" },
