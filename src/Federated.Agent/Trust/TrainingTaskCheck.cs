@@ -75,10 +75,11 @@ public static class TrainingTaskCheck
 
     static void CheckNumbers(TrainingTask task, IReadOnlyList<ModuleShape> layers)
     {
-        // A rank above a layer's smaller dimension adds parameters but no expressiveness: the bound that keeps fresh branches small.
-        int maxRank = layers.Min(l => Math.Min(l.InFeatures, l.OutFeatures));
+        // Fresh branches then cost at most as much as the layer itself (rank x (in + out) <= 2 in x out). A rank above a layer's
+        // smaller dimension adds no expressiveness, but the coordinator's rank policy may assign it: refuse only what is absurd.
+        int maxRank = layers.Max(l => Math.Max(l.InFeatures, l.OutFeatures));
         if (task.Rank < 1 || task.Rank > maxRank)
-            throw new CoordinatorInputException($"rank {task.Rank:N0} is outside 1..{maxRank} (the smallest dimension of the local target layers)");
+            throw new CoordinatorInputException($"rank {task.Rank:N0} is outside 1..{maxRank} (the largest dimension of the local target layers)");
         if (!double.IsFinite(task.LoraAlpha) || task.LoraAlpha <= 0 || task.LoraAlpha > MaxLoraAlpha)
             throw new CoordinatorInputException($"lora_alpha {task.LoraAlpha} is not a finite number in (0, {MaxLoraAlpha:G}]");
         var plan = task.Training ?? throw new CoordinatorInputException("training is missing");
