@@ -17,6 +17,16 @@ public interface IClientGrain : IGrainWithStringKey
     /// <summary>True when <paramref name="credentialSha256"/> is the hash of the credential this client was issued.</summary>
     [Alias("Authenticate")] Task<bool> AuthenticateAsync(string credentialSha256);
 
+    /// <summary>
+    /// Binds the client to the public key of the TLS client certificate it enrolled with (lowercase hex SHA-256 of its
+    /// SubjectPublicKeyInfo): with client certificates on, every later call must present that key.
+    /// </summary>
+    /// <exception cref="FederationException">NotFound before registration; FailedPrecondition when already bound to another key.</exception>
+    [Alias("BindCertificate")] Task BindCertificateAsync(string keySha256);
+
+    /// <summary>The key hash the client is bound to (<see cref="BindCertificateAsync"/>), or null when it enrolled without a certificate.</summary>
+    [Alias("GetCertificateBinding")] Task<string?> GetCertificateBindingAsync();
+
     /// <exception cref="FederationException">NotFound before registration.</exception>
     [Alias("Heartbeat")] Task HeartbeatAsync();
 
