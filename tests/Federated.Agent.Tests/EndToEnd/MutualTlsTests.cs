@@ -151,3 +151,43 @@ public sealed class OptionalClientCertificateTests(OptionalClientCertificatesCoo
         await MutualTls.AssertRefusedAtTlsAsync(coordinator, connection, federation);
     }
 }
+
+/// <summary>
+/// <c>Coordinator:SecretsDirectory</c>: settings from files, one per key (how the chart passes enrollment tokens from a
+/// mounted Secret), so no token is on the coordinator's command line or in its environment.
+/// </summary>
+public sealed class SecretFilesTests : IAsyncLifetime
+{
+    readonly string _dir = Directory.CreateTempSubdirectory("fed-secret-files-").FullName;
+    public Task InitializeAsync() => Task.CompletedTask;
+    public Task DisposeAsync() { Directory.Delete(_dir, recursive: true); return Task.CompletedTask; }
+
+    [Fact]
+    public async Task An_enrollment_token_from_a_file_in_the_secrets_directory_enrolls_an_agent()
+    {
+        string secrets = Directory.CreateDirectory(Path.Combine(_dir, "secrets")).FullName;
+        const string token = "token-from-a-file-0123456789";
+        File.WriteAllText(Path.Combine(secrets, "Coordinator__EnrollmentTokens__*__0"), token + "\n");
+        var (args, http, grpc) = CoordinatorAdmin.ProcessArgs("--Coordinator:InMemoryState=true", $"--Coordinator:DataDirectory={Path.Combine(_dir, "coordinator")}");
+        // Without the token the helper passes as an argument: only the file holds one.
+        args = [.. args.Where(a => !a.StartsWith("--Coordinator:EnrollmentTokens", StringComparison.Ordinal)), $"--Coordinator:SecretsDirectory={secrets}"];
+        using var process = Federated.Coordinator.Tests.Process.CoordinatorProcess.Start(args);
+        try
+        {
+            await process.WaitUntilServingAsync(new Uri(http, "/readyz").ToString(), TimeSpan.FromSeconds(90));
+            using var admin = new CoordinatorAdmin(http);
+            await admin.CreateFederationAsync("from-file", new { baseModel = "tiny-llama", targetModules = new[] { "q_proj" }, rankPolicy = new { cpuRank = 2, tiers = Array.Empty<object>() }, rounds = 1, clientsPerRound = 1, quorum = 1 });
+            using var connection = new CoordinatorConnection(grpc, null);
+            var request = new RegisterRequest { FederationId = "from-file", EnrollmentToken = token, Device = new DeviceInfo { Device = "cpu", AgentVersion = "test" } };
+            var registered = await connection.Client.RegisterAsync(request, connection.Options(default, MutualTls.Call));
+            Assert.StartsWith("c-", registered.ClientId);
+            request.EnrollmentToken = "some-other-token-0123456789";
+            var refused = await Assert.ThrowsAsync<RpcException>(async () => await connection.Client.RegisterAsync(request, connection.Options(default, MutualTls.Call)));
+            Assert.Equal(StatusCode.Unauthenticated, refused.StatusCode);
+        }
+        finally
+        {
+            await process.StopAsync(TimeSpan.FromSeconds(60));
+        }
+    }
+}
