@@ -31,6 +31,16 @@ public interface IClientGrain : IGrainWithStringKey
     /// <exception cref="FederationException">Unauthenticated once revoked; NotFound before registration.</exception>
     [Alias("Submit")] Task<SubmissionReceipt> SubmitAsync(int round, Submission submission);
 
+    /// <summary>
+    /// Binds the client to the public key of the TLS client certificate it enrolled with (lowercase hex SHA-256 of its
+    /// SubjectPublicKeyInfo): with client certificates on, every later call must present that key.
+    /// </summary>
+    /// <exception cref="FederationException">NotFound before registration; FailedPrecondition when already bound to another key.</exception>
+    [Alias("BindCertificate")] Task BindCertificateAsync(string keySha256);
+
+    /// <summary>The key hash the client is bound to (<see cref="BindCertificateAsync"/>), or null when it enrolled without a certificate.</summary>
+    [Alias("GetCertificateBinding")] Task<string?> GetCertificateBindingAsync();
+
     /// <exception cref="FederationException">NotFound before registration.</exception>
     [Alias("Heartbeat")] Task HeartbeatAsync();
 

@@ -239,19 +239,42 @@ public class ChartTests
 
     [Theory]
     [MemberData(nameof(OptionSets))]
-    public void Enrollment_tokens_come_from_secrets_as_settings(string optionSet)
+    public void Enrollment_tokens_reach_coordinator_and_agents_as_mounted_secret_files_never_as_arguments_or_variables(string optionSet)
     {
         var docs = Helm.Template(optionSet);
         var c = CoordinatorContainer(docs);
-        foreach (string arg in c.Items("args").Select(a => ((YamlScalarNode)a).Value!))
+        var pod = Coordinator(docs).Get("spec", "template", "spec");
+        Assert.DoesNotContain(c.Items("args").Select(a => ((YamlScalarNode)a).Value!), a => a.Contains("EnrollmentToken", StringComparison.Ordinal));
+        Assert.DoesNotContain(c.Items("env"), e => e.Str("name")!.Contains("ENROLLMENT", StringComparison.OrdinalIgnoreCase) || e.Str("name")!.Contains("EnrollmentToken", StringComparison.Ordinal));
+        var tokens = pod.Items("volumes").SingleOrDefault(v => v.Str("name") == "enrollment-tokens");
+        if (tokens is not null)
         {
-            var m = System.Text.RegularExpressions.Regex.Match(arg, @"^--Coordinator:EnrollmentTokens:[^:]+:\d+=\$\((\w+)\)$");
-            Assert.True(m.Success, $"unexpected argument {arg}");
-            var env = c.Items("env").Single(e => e.Str("name") == m.Groups[1].Value);
-            Assert.NotNull(env.Get("valueFrom", "secretKeyRef", "name"));
+            // One file per token, named as the setting it is (key-per-file): Coordinator__EnrollmentTokens__<federation>__<n>.
+            var paths = tokens.Items("projected", "sources").SelectMany(s => s.Items("secret", "items")).Select(i => i.Str("path")!).ToList();
+            Assert.NotEmpty(paths);
+            Assert.All(paths, p => Assert.Matches(@"^Coordinator__EnrollmentTokens__[^_/]+__\d+$", p));
+            Assert.Equal(paths.Count, paths.Distinct().Count());
+            string mount = c.Items("volumeMounts").Single(m => m.Str("name") == "enrollment-tokens").Str("mountPath")!;
+            Assert.Equal(mount, Env(c, "Coordinator__SecretsDirectory"));
         }
-        if (optionSet.Contains("gpu-agents", StringComparison.Ordinal))
-            Assert.Contains(c.Items("args"), a => ((YamlScalarNode)a).Value!.StartsWith("--Coordinator:EnrollmentTokens:demo:", StringComparison.Ordinal));
+        else
+            Assert.Null(Env(c, "Coordinator__SecretsDirectory"));
+
+        foreach (var agents in docs.Where(d => d.Kind() == "StatefulSet" && d.Name() == $"{Helm.Release}-federated-agent"))
+        {
+            var agentPod = agents.Get("spec", "template", "spec");
+            var agent = agentPod.Items("containers").Single();
+            Assert.Null(Env(agent, "Agent__EnrollmentToken"));
+            Assert.DoesNotContain(agent.Items("env"), e => e.Get("valueFrom", "secretKeyRef") is not null);
+            string file = Env(agent, "Agent__EnrollmentTokenFile")!;
+            var volume = agentPod.Items("volumes").Single(v => v.Str("name") == "enrollment");
+            string mount = agent.Items("volumeMounts").Single(m => m.Str("name") == "enrollment").Str("mountPath")!;
+            Assert.Equal(file, $"{mount}/{volume.Items("secret", "items").Single().Str("path")}");
+            // The coordinator reads the same Secret's key as a token for the agents' federation.
+            string secret = volume.Str("secret", "secretName")!;
+            Assert.Contains(tokens!.Items("projected", "sources"), s => s.Str("secret", "name") == secret
+                && s.Items("secret", "items").Single().Str("path")!.StartsWith($"Coordinator__EnrollmentTokens__{Env(agent, "Agent__FederationId")}__", StringComparison.Ordinal));
+        }
     }
 
     [Theory]
@@ -298,11 +321,8 @@ public class ChartTests
         Assert.Equal("8", Env(c, "Agent__TorchThreads"));
         Assert.Equal("int8", Env(c, "Agent__UploadCompression"));
         Assert.Equal("00:05:00", Env(c, "Agent__CheckpointInterval"));
-        var token = c.Items("env").Single(e => e.Str("name") == "Agent__EnrollmentToken");
-        string secret = token.Str("valueFrom", "secretKeyRef", "name")!;
+        string secret = pod.Items("volumes").Single(v => v.Str("name") == "enrollment").Str("secret", "secretName")!;
         Assert.Contains(docs, d => d.Kind() == "Secret" && d.Name() == secret);
-        // The coordinator accepts the same secret for that federation.
-        Assert.Contains(CoordinatorContainer(docs).Items("env"), e => e.Str("valueFrom", "secretKeyRef", "name") == secret);
     }
 
     [Fact]
@@ -331,6 +351,118 @@ public class ChartTests
         var services = docs.Where(d => d.Kind() == "Service" && selector.All(s => d.Str("metadata", "labels", s.Key) == s.Value)).ToList();
         Assert.Equal($"{Helm.Release}-federated-admin", Assert.Single(services).Name());
     }
+
+    [Fact]
+    public void Service_monitor_verifies_the_admin_certificate_against_the_chart_CA_and_refuses_to_skip_verification()
+    {
+        var docs = Helm.Template("servicemonitor-values.yaml");
+        var tls = docs.Single(d => d.Kind() == "ServiceMonitor").Items("spec", "endpoints").Single().Get("tlsConfig");
+        Assert.Null(tls.Str("insecureSkipVerify"));
+        Assert.Equal($"{Helm.Release}-federated-tls", tls.Str("ca", "secret", "name"));
+        Assert.Equal("ca.crt", tls.Str("ca", "secret", "key"));
+        string serverName = tls.Str("serverName")!;
+        Assert.Equal($"{Helm.Release}-federated-admin.{Helm.Namespace}.svc", serverName);
+        // The name Prometheus checks is in the chart's certificate.
+        using var certificate = SecretCertificate(docs, $"{Helm.Release}-federated-tls", "tls.crt");
+        Assert.True(certificate.MatchesHostname(serverName), $"{serverName} not in the admin certificate");
+
+        var (code, _, stderr) = Helm.Run(["template", Helm.Release, Helm.Chart, .. Helm.ValuesArgs("servicemonitor-values.yaml"), "--set", "metrics.serviceMonitor.tlsConfig.insecureSkipVerify=true"]);
+        Assert.NotEqual(0, code);
+        Assert.Contains("insecureSkipVerify", stderr);
+    }
+
+    [Theory]
+    [MemberData(nameof(OptionSets))]
+    public void Admin_port_admits_only_the_configured_selectors_never_the_whole_namespace_or_the_agents(string optionSet)
+    {
+        var docs = Helm.Template(optionSet);
+        var policy = docs.SingleOrDefault(d => d.Kind() == "NetworkPolicy" && d.Name() == $"{Helm.Release}-federated-coordinator");
+        if (policy is null) return; // networkPolicy.enabled=false
+        var rule = policy.Items("spec", "ingress").Single(r => r.Items("ports").Any(p => p.Str("port") == "5080"));
+        var from = rule.Items("from").ToList();
+        Assert.NotEmpty(from);
+        var agentLabels = new Dictionary<string, string?>
+        {
+            ["app.kubernetes.io/name"] = "federated", ["app.kubernetes.io/instance"] = Helm.Release, ["app.kubernetes.io/component"] = "agent",
+        };
+        foreach (var agents in docs.Where(d => d.Kind() == "StatefulSet" && d.Name() == $"{Helm.Release}-federated-agent"))
+            agentLabels = agents.Entries("spec", "template", "metadata", "labels").ToDictionary(kv => kv.Key, kv => ((YamlScalarNode)kv.Value).Value);
+        foreach (var peer in from)
+        {
+            if (peer.Get("namespaceSelector") is not null) continue; // another namespace, by name
+            var labels = peer.Entries("podSelector", "matchLabels").ToList();
+            Assert.True(labels.Count > 0 || peer.Get("podSelector", "matchExpressions") is not null, "a bare podSelector admits every pod of the namespace");
+            Assert.False(labels.All(l => agentLabels.TryGetValue(l.Key, out var v) && v == ((YamlScalarNode)l.Value).Value), "the agents' pods match the admin selector");
+        }
+
+        var (code, _, stderr) = Helm.Run(["template", Helm.Release, Helm.Chart, "--set-json", "networkPolicy.adminFrom=[{\"podSelector\":{}}]"]);
+        Assert.NotEqual(0, code);
+        Assert.Contains("every pod of the namespace", stderr);
+    }
+
+    [Fact]
+    public void The_generated_internal_CA_signs_the_silo_and_agent_certificates_the_pods_mount_and_the_config_names()
+    {
+        var docs = Helm.Template("mtls-values.yaml");
+        string secret = $"{Helm.Release}-federated-mtls";
+        using var ca = SecretCertificate(docs, secret, "ca.crt");
+        foreach (string name in new[] { "silo", "agent" })
+        {
+            using var certificate = SecretCertificate(docs, secret, $"{name}.crt");
+            using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
+            chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.Add(ca);
+            chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+            Assert.True(chain.Build(certificate), $"{name}.crt does not chain to ca.crt: {string.Join(", ", chain.ChainStatus.Select(s => s.Status))}");
+            Assert.Contains("PRIVATE KEY", SecretText(docs, secret, $"{name}.key"));
+        }
+
+        var settings = AppSettings(docs).GetProperty("Coordinator");
+        Assert.Equal("Required", settings.GetProperty("Agents").GetProperty("ClientCertificates").GetString());
+        var mounted = MountedFiles(Coordinator(docs).Get("spec", "template", "spec"), CoordinatorContainer(docs), secret);
+        Assert.Contains(settings.GetProperty("Agents").GetProperty("ClientCaPath").GetString(), mounted);
+        foreach (string key in new[] { "CertificatePath", "KeyPath", "CaPath" })
+            Assert.Contains(settings.GetProperty("Cluster").GetProperty("Tls").GetProperty(key).GetString(), mounted);
+
+        var agents = docs.Single(d => d.Kind() == "StatefulSet" && d.Name() == $"{Helm.Release}-federated-agent").Get("spec", "template", "spec");
+        var agent = agents.Items("containers").Single();
+        var agentFiles = MountedFiles(agents, agent, secret);
+        Assert.Contains(Env(agent, "Agent__ClientCertificate"), agentFiles);
+        Assert.Contains(Env(agent, "Agent__ClientKey"), agentFiles);
+
+        // Client certificates are part of the TLS handshake: not without TLS.
+        var (code, _, stderr) = Helm.Run(["template", Helm.Release, Helm.Chart, "--set", "mtls.agentClientCertificates=Required", "--set", "tls.enabled=false"]);
+        Assert.NotEqual(0, code);
+        Assert.Contains("mtls.agentClientCertificates needs tls.enabled", stderr);
+    }
+
+    [Fact]
+    public void Mutual_TLS_is_off_by_default()
+    {
+        var docs = Helm.Template("");
+        var settings = AppSettings(docs).GetProperty("Coordinator");
+        Assert.False(settings.TryGetProperty("Agents", out _));
+        Assert.False(settings.TryGetProperty("Cluster", out _));
+        Assert.DoesNotContain(docs, d => d.Kind() == "Secret" && d.Name() == $"{Helm.Release}-federated-mtls");
+    }
+
+    /// <summary>Full paths of the files a container mounts from <paramref name="secret"/>.</summary>
+    static List<string> MountedFiles(YamlNode? pod, YamlNode container, string secret)
+    {
+        var files = new List<string>();
+        foreach (var volume in pod.Items("volumes").Where(v => v.Str("secret", "secretName") == secret))
+        {
+            string mount = container.Items("volumeMounts").Single(m => m.Str("name") == volume.Str("name")).Str("mountPath")!;
+            files.AddRange(volume.Items("secret", "items").Select(i => $"{mount}/{i.Str("path")}"));
+        }
+        return files;
+    }
+
+    static string SecretText(List<YamlMappingNode> docs, string secret, string key) =>
+        Encoding.UTF8.GetString(Convert.FromBase64String(docs.Single(d => d.Kind() == "Secret" && d.Name() == secret).Str("data", key)!));
+
+    static System.Security.Cryptography.X509Certificates.X509Certificate2 SecretCertificate(List<YamlMappingNode> docs, string secret, string key) =>
+        System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(SecretText(docs, secret, key));
 
     [Theory]
     [MemberData(nameof(OptionSets))]

@@ -102,6 +102,22 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- if .Values.agents.enrollmentToken.existingSecret.name -}}{{ .Values.agents.enrollmentToken.existingSecret.key }}{{- else -}}enrollment-token{{- end -}}
 {{- end -}}
 
+{{/* Mutual TLS: the CA Secret, and whether anything uses it */}}
+{{- define "federated.mtlsSecret" -}}
+{{- if eq .Values.mtls.ca.source "existingSecret" -}}
+{{- required "mtls.ca.existingSecret is required when mtls.ca.source=existingSecret" .Values.mtls.ca.existingSecret -}}
+{{- else -}}
+{{- include "federated.fullname" . }}-mtls
+{{- end -}}
+{{- end -}}
+{{- define "federated.agentsMtls" -}}{{ if ne .Values.mtls.agentClientCertificates "Off" }}true{{ end }}{{- end -}}
+{{- define "federated.mtlsEnabled" -}}{{ if or .Values.mtls.silos (include "federated.agentsMtls" .) }}true{{ end }}{{- end -}}
+
+{{/* Whether the coordinator has enrollment tokens from Secrets (mounted as files) */}}
+{{- define "federated.coordinatorTokens" -}}
+{{- if or (and .Values.enrollment.existingSecret.name .Values.enrollment.existingSecret.tokens) (and (not .Values.enrollment.existingSecret.name) .Values.enrollment.tokens) .Values.agents.enabled }}true{{ end -}}
+{{- end -}}
+
 {{/* https or http */}}
 {{- define "federated.scheme" -}}{{ if .Values.tls.enabled }}https{{ else }}http{{ end }}{{- end -}}
 
@@ -172,6 +188,22 @@ seccompProfile:
 {{- end -}}
 {{- if and .Values.operators.jwt.authority (not .Values.operators.jwt.audience) -}}
 {{- fail "operators.jwt.authority needs operators.jwt.audience (the audience the provider issues tokens for)" -}}
+{{- end -}}
+{{- if and (include "federated.agentsMtls" .) (not .Values.tls.enabled) -}}
+{{- fail "mtls.agentClientCertificates needs tls.enabled: client certificates are part of the TLS handshake" -}}
+{{- end -}}
+{{- if and .Values.metrics.serviceMonitor.tlsConfig .Values.metrics.serviceMonitor.tlsConfig.insecureSkipVerify -}}
+{{- fail "metrics.serviceMonitor.tlsConfig.insecureSkipVerify is refused: leave tlsConfig empty to verify against the chart's CA, or give your ca" -}}
+{{- end -}}
+{{- if .Values.networkPolicy.enabled -}}
+{{- if not .Values.networkPolicy.adminFrom -}}
+{{- fail "networkPolicy.adminFrom must name who may reach the admin port (a podSelector and/or namespaceSelector); empty would admit everyone" -}}
+{{- end -}}
+{{- range .Values.networkPolicy.adminFrom -}}
+{{- if and (hasKey . "podSelector") (empty .podSelector) (not (hasKey . "namespaceSelector")) -}}
+{{- fail "networkPolicy.adminFrom: 'podSelector: {}' admits every pod of the namespace, the agents included; select your operator pods by label" -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- range .Values.enrollment.tokens -}}
 {{- if and .value (lt (len .value) 16) -}}

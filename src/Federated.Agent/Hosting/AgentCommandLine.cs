@@ -9,6 +9,9 @@ public static class AgentCommandLine
         ["--ca-cert"] = "Agent:CaCertificate",
         ["--federation"] = "Agent:FederationId",
         ["--token"] = "Agent:EnrollmentToken",
+        ["--enrollment-token-file"] = "Agent:EnrollmentTokenFile",
+        ["--client-cert"] = "Agent:ClientCertificate",
+        ["--client-key"] = "Agent:ClientKey",
         ["--state"] = "Agent:StateDirectory",
         ["--model"] = "Agent:ModelDirectory",
         ["--data"] = "Agent:Data",
@@ -40,6 +43,10 @@ public static class AgentCommandLine
           --ca-cert FILE        Agent:CaCertificate      PEM CA that signed the coordinator's certificate (private PKI)
           --federation ID       Agent:FederationId       the federation to join
           --token TOKEN         Agent:EnrollmentToken    issued by the operator; needed only until enrolled
+          --enrollment-token-file FILE  Agent:EnrollmentTokenFile  the token read from a file instead (a mounted
+                                                         Secret): not visible in process listings
+          --client-cert FILE    Agent:ClientCertificate  PEM client certificate when the coordinator asks for one
+          --client-key FILE     Agent:ClientKey          (mutual TLS); its key: the enrolled client is bound to it
           --state DIR           Agent:StateDirectory     credential and round progress (default ./agent-state)
           --model DIR           Agent:ModelDirectory     HF model directory of the federation's base model
           --data FILE           Agent:Data               training data: .jsonl instructions (Alpaca/Dolly) or plain text

@@ -76,7 +76,8 @@ public static class AgentHost
         services.AddSingleton(device);
         services.AddSingleton(new AgentExit());
         services.AddSingleton(_ => new AgentStateStore(options.StateDirectory));
-        services.AddSingleton(_ => new CoordinatorConnection(address, options.CaCertificate, options.AllowPlaintextOnNetwork));
+        services.AddSingleton(_ => new CoordinatorConnection(address, options.CaCertificate, options.AllowPlaintextOnNetwork,
+            options.ClientCertificate is { } certificate ? ClientCertificateFile.Load(certificate, options.ClientKey!) : null));
         services.AddSingleton(_ => new Backoff(TimeSpan.FromSeconds(1), options.MaxRetryDelay));
         services.AddSingleton<RetryPolicy>();
         services.AddSingleton(new UploadSettings(options.UploadChunkBytes, options.UploadBytesPerSecond));

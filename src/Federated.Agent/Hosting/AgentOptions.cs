@@ -21,6 +21,15 @@ public sealed class AgentOptions
     public string? FederationId { get; set; }
     /// <summary>Needed only to enroll; once the state directory holds a credential it is not used.</summary>
     public string? EnrollmentToken { get; set; }
+    /// <summary>
+    /// A file holding the enrollment token (e.g. a mounted Kubernetes Secret), instead of <see cref="EnrollmentToken"/>:
+    /// a token on the command line or in the environment is readable by other processes and ends up in process listings.
+    /// </summary>
+    public string? EnrollmentTokenFile { get; set; }
+    /// <summary>PEM client certificate for mutual TLS (the coordinator's <c>Coordinator:Agents:ClientCertificates</c>); needs <see cref="ClientKey"/>.</summary>
+    public string? ClientCertificate { get; set; }
+    /// <summary>PEM private key of <see cref="ClientCertificate"/> (PKCS#8 or the key type's own format, unencrypted).</summary>
+    public string? ClientKey { get; set; }
     public string StateDirectory { get; set; } = "agent-state";
     /// <summary>An HF model directory (config.json, safetensors, tokenizer), e.g. from <c>fed model init</c>.</summary>
     public string? ModelDirectory { get; set; }

@@ -1,4 +1,5 @@
 using System.Net;
+using Federated.Agent.Remote;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Federated.Agent.Rounds;
@@ -25,6 +26,8 @@ public static class AgentOptionsValidation
             throw Invalid($"{S}:CaCertificate: '{ca}' does not exist (a PEM file with the CA that signed the coordinator's certificate)");
         if (o.CaCertificate is { } file && !IsCertificate(file))
             throw Invalid($"{S}:CaCertificate: '{file}' is not a certificate (a PEM file with the CA that signed the coordinator's certificate)");
+        ReadEnrollmentTokenFile(o);
+        ValidateClientCertificate(o);
         if (string.IsNullOrWhiteSpace(o.FederationId))
             throw Invalid($"{S}:FederationId is required (the federation to join, as the operator created it)");
         if (!enrolled && string.IsNullOrWhiteSpace(o.EnrollmentToken))
@@ -68,6 +71,41 @@ public static class AgentOptionsValidation
         if (!AdapterCompressors.IsFraction(o.UploadCompressionFraction))
             throw Invalid($"{S}:UploadCompressionFraction must be in (0, 1] (the fraction of each factor sent by topk and ternary), not {o.UploadCompressionFraction}");
         return coordinator;
+    }
+
+    /// <summary>The token file's content becomes <see cref="AgentOptions.EnrollmentToken"/> (one of the two, not both).</summary>
+    static void ReadEnrollmentTokenFile(AgentOptions o)
+    {
+        if (string.IsNullOrWhiteSpace(o.EnrollmentTokenFile)) return;
+        if (!string.IsNullOrWhiteSpace(o.EnrollmentToken))
+            throw Invalid($"{S}:EnrollmentToken and {S}:EnrollmentTokenFile are both set; set one (the file keeps the token off the command line)");
+        var file = new FileInfo(o.EnrollmentTokenFile);
+        if (!file.Exists)
+            throw Invalid($"{S}:EnrollmentTokenFile: '{o.EnrollmentTokenFile}' does not exist");
+        if (file.Length > 4096)
+            throw Invalid($"{S}:EnrollmentTokenFile: '{o.EnrollmentTokenFile}' has {file.Length:N0} bytes; an enrollment token is one short line");
+        o.EnrollmentToken = File.ReadAllText(file.FullName).Trim();
+        if (o.EnrollmentToken.Length == 0)
+            throw Invalid($"{S}:EnrollmentTokenFile: '{o.EnrollmentTokenFile}' is empty");
+    }
+
+    static void ValidateClientCertificate(AgentOptions o)
+    {
+        bool certificate = !string.IsNullOrWhiteSpace(o.ClientCertificate), key = !string.IsNullOrWhiteSpace(o.ClientKey);
+        if (certificate != key)
+            throw Invalid($"{S}:ClientCertificate and {S}:ClientKey go together (--client-cert and --client-key: PEM files of the certificate and its private key)");
+        if (!certificate) return;
+        foreach (var (name, path) in new[] { ("ClientCertificate", o.ClientCertificate!), ("ClientKey", o.ClientKey!) })
+            if (!File.Exists(path))
+                throw Invalid($"{S}:{name}: '{path}' does not exist");
+        try
+        {
+            using var loaded = ClientCertificateFile.Load(o.ClientCertificate!, o.ClientKey!);
+        }
+        catch (CryptographicException e)
+        {
+            throw Invalid($"{S}:ClientCertificate/{S}:ClientKey: '{o.ClientCertificate}' and '{o.ClientKey}' are not a PEM certificate and its unencrypted private key ({e.Message})");
+        }
     }
 
     /// <summary>One or more comma-separated addresses of the same coordinator (the silos of a cluster), each a <see cref="CoordinatorAddress"/>.</summary>

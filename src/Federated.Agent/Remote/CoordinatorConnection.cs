@@ -22,11 +22,12 @@ public sealed class CoordinatorConnection : IDisposable
     volatile string? _credential;
     int _current;
 
-    public CoordinatorConnection(Uri address, string? caCertificatePath, bool allowPlaintextOnNetwork = false)
-        : this([address], caCertificatePath, allowPlaintextOnNetwork) { }
+    public CoordinatorConnection(Uri address, string? caCertificatePath, bool allowPlaintextOnNetwork = false, X509Certificate2? clientCertificate = null)
+        : this([address], caCertificatePath, allowPlaintextOnNetwork, clientCertificate) { }
 
     /// <param name="addresses">Addresses of the same coordinator; the first is used first.</param>
-    public CoordinatorConnection(IReadOnlyList<Uri> addresses, string? caCertificatePath, bool allowPlaintextOnNetwork = false)
+    /// <param name="clientCertificate">Presented when the coordinator asks for one (mutual TLS); owned by the caller.</param>
+    public CoordinatorConnection(IReadOnlyList<Uri> addresses, string? caCertificatePath, bool allowPlaintextOnNetwork = false, X509Certificate2? clientCertificate = null)
     {
         if (addresses.Count == 0) throw new ArgumentException("at least one coordinator address is needed", nameof(addresses));
         Addresses = addresses;
@@ -35,11 +36,11 @@ public sealed class CoordinatorConnection : IDisposable
             if (_credential is { } credential) metadata.Add("authorization", "Bearer " + credential);
             return Task.CompletedTask;
         });
-        _channels = [.. addresses.Select(a => Open(a, caCertificatePath, allowPlaintextOnNetwork))];
+        _channels = [.. addresses.Select(a => Open(a, caCertificatePath, allowPlaintextOnNetwork, clientCertificate))];
         _clients = [.. _channels.Select(c => new AgentService.AgentServiceClient(c))];
     }
 
-    GrpcChannel Open(Uri address, string? caCertificatePath, bool allowPlaintextOnNetwork)
+    GrpcChannel Open(Uri address, string? caCertificatePath, bool allowPlaintextOnNetwork, X509Certificate2? clientCertificate)
     {
         var handler = new SocketsHttpHandler
         {
@@ -48,6 +49,12 @@ public sealed class CoordinatorConnection : IDisposable
             KeepAlivePingTimeout = TimeSpan.FromSeconds(30),
         };
         if (caCertificatePath is not null) handler.SslOptions = TrustOnly(caCertificatePath);
+        if (clientCertificate is not null)
+        {
+            handler.SslOptions.ClientCertificates = [clientCertificate];
+            // Always this one: the coordinator need not name its client CA in the handshake for the agent to pick it.
+            handler.SslOptions.LocalCertificateSelectionCallback = (_, _, _, _, _) => clientCertificate;
+        }
         bool plaintext = address.Scheme == Uri.UriSchemeHttp;
         return GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {

@@ -22,12 +22,14 @@ public sealed class AgentAuthentication : Interceptor, IDisposable
     readonly PartitionedRateLimiter<string> _limiter;
     readonly int _callsPerSecond;
     readonly AddressRateLimits _addresses;
+    readonly ClientCertificateRequirement _certificates;
 
     public AgentAuthentication(IGrainFactory grains, CoordinatorOptions options)
     {
         _grains = grains;
         _addresses = new AddressRateLimits(options);
         _callsPerSecond = options.AgentCallsPerSecond;
+        _certificates = options.Agents.ClientCertificates;
         _limiter = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
         {
             TokenLimit = 2 * _callsPerSecond,
@@ -54,6 +56,7 @@ public sealed class AgentAuthentication : Interceptor, IDisposable
             return;
         }
         string client = await _addresses.AuthenticateAsync(address, () => AuthenticateAsync(context));
+        await RequireBoundCertificateAsync(context, client);
         context.UserState[ClientKey] = client;
         using var lease = _limiter.AttemptAcquire("client:" + client);
         if (!lease.IsAcquired)
@@ -78,6 +81,28 @@ public sealed class AgentAuthentication : Interceptor, IDisposable
             CredentialStatus.Revoked => throw new RpcException(new Status(StatusCode.Unauthenticated, $"credential revoked: client '{client}' was revoked by an operator; enroll again only with a new enrollment token")),
             _ => throw new RpcException(new Status(StatusCode.Unauthenticated, "unknown credential: register again with an enrollment token")),
         };
+    }
+
+    /// <summary>
+    /// With client certificates on, a credential is valid only over a connection presenting the certificate key its client
+    /// enrolled with: a stolen credential is useless without that key. A client that enrolled without a certificate
+    /// (Optional) is not bound; under Required it is refused (it enrolled before certificates were required).
+    /// </summary>
+    async Task RequireBoundCertificateAsync(ServerCallContext context, string client)
+    {
+        if (_certificates == ClientCertificateRequirement.Off) return;
+        string? bound = await _grains.GetGrain<IClientGrain>(client).GetCertificateBindingAsync();
+        string? presented = ClientCertificates.PresentedKeySha256(context);
+        if (bound is null)
+        {
+            if (_certificates == ClientCertificateRequirement.Required)
+                throw new RpcException(new Status(StatusCode.Unauthenticated, "this client enrolled without a client certificate, which this coordinator now requires: enroll again with one"));
+            return;
+        }
+        if (presented is null || !CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(bound), Encoding.ASCII.GetBytes(presented)))
+            throw new RpcException(new Status(StatusCode.Unauthenticated, presented is null
+                ? "this client is bound to the client certificate it enrolled with: present that certificate"
+                : "the client certificate is not the one this client enrolled with: present that certificate (or enroll again with this one)"));
     }
 
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)

@@ -1,6 +1,8 @@
 using System.Net;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Federated.Coordinator.Hosting;
 
 namespace Federated.Coordinator.Agents;
@@ -8,9 +10,13 @@ namespace Federated.Coordinator.Agents;
 /// <summary>The gRPC endpoint agents talk to, with its health service (the standard grpc.health.v1, for probes).</summary>
 public static class AgentEndpoint
 {
+    /// <summary>The Kestrel endpoint agents use (<c>Kestrel:Endpoints:grpc</c>): client certificates are asked for on it alone.</summary>
+    public const string KestrelEndpointName = "grpc";
+
     public static WebApplicationBuilder AddAgentEndpoint(this WebApplicationBuilder builder, CoordinatorOptions options)
     {
         RequireTlsOffLoopback(builder.Configuration, options);
+        RequestClientCertificates(builder, options.Agents);
         builder.Services.AddSingleton<AgentAuthentication>();
         builder.Services.AddSingleton<RefusalSummary>();
         builder.Services.TryAddSingleton(TimeProvider.System);
@@ -43,6 +49,36 @@ public static class AgentEndpoint
         app.MapGrpcService<AgentService>();
         app.MapGrpcHealthChecksService();
         return app;
+    }
+
+    /// <summary>
+    /// Mutual TLS on the agents' endpoint (<c>Coordinator:Agents:ClientCertificates</c>): Kestrel asks for a client
+    /// certificate during the handshake (HTTP/2 cannot ask later) and accepts only one chaining to the configured CA, so a
+    /// missing (Required) or foreign certificate ends the connection before any call. Binding to a client id is
+    /// <see cref="AgentAuthentication"/>'s part.
+    /// </summary>
+    static void RequestClientCertificates(WebApplicationBuilder builder, AgentCertificateOptions agents)
+    {
+        if (agents.ClientCertificates == ClientCertificateRequirement.Off) return;
+        string key = $"Kestrel:Endpoints:{KestrelEndpointName}";
+        string? url = builder.Configuration[$"{key}:Url"];
+        if (url is null || !url.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+            throw new InvalidCoordinatorConfigurationException(
+                $"{CoordinatorOptions.Section}:Agents:ClientCertificates={agents.ClientCertificates} needs the agents' endpoint to serve TLS: " +
+                $"{key}:Url must be https:// (with {key}:Certificate:Path and KeyPath), not '{url}'");
+        var ca = X509CertificateLoader.LoadCertificateFromFile(agents.ClientCaPath!);
+        builder.Services.AddSingleton(sp => new ClientCertificates(ca, sp.GetRequiredService<ILogger<ClientCertificates>>()));
+        var mode = agents.ClientCertificates == ClientCertificateRequirement.Required
+            ? ClientCertificateMode.RequireCertificate
+            : ClientCertificateMode.AllowCertificate;
+        builder.WebHost.ConfigureKestrel((context, kestrel) =>
+            // Replaces the host's loader for the same section, adding the agents' endpoint's handshake settings.
+            kestrel.Configure(context.Configuration.GetSection("Kestrel")).Endpoint(KestrelEndpointName, endpoint =>
+            {
+                var certificates = kestrel.ApplicationServices.GetRequiredService<ClientCertificates>();
+                endpoint.HttpsOptions.ClientCertificateMode = mode;
+                endpoint.HttpsOptions.ClientCertificateValidation = certificates.Validate;
+            }));
     }
 
     /// <summary>Plaintext (h2c) only on loopback: credentials and adapters cross the network encrypted or not at all.</summary>

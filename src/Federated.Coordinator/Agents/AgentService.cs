@@ -30,6 +30,9 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
         string clientId = "c-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
         string credential = $"{clientId}.{Base64Url(RandomNumberGenerator.GetBytes(32))}";
         var view = await Call(() => grains.GetGrain<IClientGrain>(clientId).EnrollAsync(request.FederationId, capabilities, AgentAuthentication.HashCredential(credential)));
+        // Mutual TLS: the client id is bound to the certificate's key before the agent learns its credential.
+        if (options.Agents.ClientCertificates != ClientCertificateRequirement.Off && ClientCertificates.PresentedKeySha256(context) is { } key)
+            await Call(() => grains.GetGrain<IClientGrain>(clientId).BindCertificateAsync(key));
         logger.LogInformation("Client {Client} enrolled in {Federation} from {Peer} with enrollment token {EnrollmentToken}: {Device}, rank {Rank}",
             clientId, request.FederationId, context.Peer, admittedBy, capabilities.Device, view.AssignedRank);
         return new RegisterResponse { ClientId = clientId, ClientCredential = credential, AssignedRank = view.AssignedRank, LoraAlpha = view.Alpha };

@@ -10,6 +10,7 @@ public static class CoordinatorApplication
     /// <exception cref="InvalidCoordinatorConfigurationException">A <c>Coordinator</c> setting is missing or wrong.</exception>
     public static WebApplicationBuilder AddCoordinator(this WebApplicationBuilder builder)
     {
+        builder.AddSecretFiles(); // before the options are bound: tokens may come from files
         var options = builder.AddCoordinatorOptions();
         builder.AddCoordinatorLogging(options);
         builder.UseOrleans(silo => silo.AddFederatedCoordinator(options));

@@ -61,6 +61,12 @@ public sealed class CoordinatorOptions
     /// <summary>Serve plaintext HTTP on non-loopback addresses (only behind a TLS-terminating proxy or mesh).</summary>
     public bool AllowPlaintextOnNetwork { get; set; }
 
+    /// <summary>Transport security of the agents' endpoint: client certificates (mutual TLS).</summary>
+    public Federated.Coordinator.Agents.AgentCertificateOptions Agents { get; set; } = new();
+
+    /// <summary>Transport security between silos: TLS on the silo and gateway ports.</summary>
+    public CoordinatorClusterOptions Cluster { get; set; } = new();
+
     /// <exception cref="InvalidOperationException">A setting is missing or contradicts the mode; the message names it.</exception>
     public void Validate()
     {
@@ -78,5 +84,7 @@ public sealed class CoordinatorOptions
             throw new InvalidOperationException($"{Section}:AddressCallsPerSecond, RegistrationsPerMinute and FailedAuthenticationsPerMinute must be at least 1");
         if (MaxUpdateBytes <= 0)
             throw new InvalidOperationException($"{Section}:MaxUpdateBytes must be positive, not {MaxUpdateBytes}");
+        Agents.Validate(Section);
+        Cluster.Tls.Validate(Section);
     }
 }

@@ -48,6 +48,7 @@ public static class CoordinatorSilo
             silo.UseRedisClustering(o => o.ConfigurationOptions = redis.Clone());
             var advertised = options.AdvertisedAddress is { } a ? IPAddress.Parse(a) : null;
             silo.ConfigureEndpoints(advertised ?? FirstNonLoopbackAddress(), options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: true);
+            silo.UseClusterTls(options.Cluster.Tls); // off unless Coordinator:Cluster:Tls:CertificatePath is set
         }
         silo.AddRedisGrainStorage(GrainStorage.Name, o => o.ConfigurationOptions = redis.Clone());
         silo.UseRedisReminderService(o => o.ConfigurationOptions = redis.Clone());

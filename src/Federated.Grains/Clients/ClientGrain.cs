@@ -15,6 +15,8 @@ public sealed class ClientState
     [Id(5)] public string? CredentialSha256 { get; set; }
     [Id(6)] public DateTime? RevokedAt { get; set; }
     [Id(7)] public string? RevokedBy { get; set; }
+    /// <summary>SHA-256 of the public key of the client certificate it enrolled with (mutual TLS), or null.</summary>
+    [Id(16)] public string? CertificateKeySha256 { get; set; }
 }
 
 /// <summary>
@@ -90,6 +92,18 @@ public sealed class ClientGrain(
         await Roster.AddAsync(Id, rank);
         return await GetAsync();
     }
+
+    public async Task BindCertificateAsync(string keySha256)
+    {
+        RequireRegistered();
+        if (S.CertificateKeySha256 == keySha256) return;
+        if (S.CertificateKeySha256 is not null)
+            throw new FederationException(FederationError.FailedPrecondition, $"client '{Id}' is already bound to another certificate key");
+        S.CertificateKeySha256 = keySha256;
+        await state.WriteStateAsync();
+    }
+
+    public Task<string?> GetCertificateBindingAsync() => Task.FromResult(S.CertificateKeySha256);
 
     public Task HeartbeatAsync()
     {

@@ -59,6 +59,9 @@ public sealed class CoordinatorAdmin(Uri address) : IDisposable
         }
     }
 
+    /// <summary>One start request: 409 Conflict while too few agents have enrolled.</summary>
+    public async Task<HttpStatusCode> TryStartAsync(string id) => (await _http.PostAsync($"/api/federations/{id}/start", null)).StatusCode;
+
     public async Task<JsonNode> GetAsync(string path) => JsonNode.Parse(await _http.GetStringAsync(path))!;
 
     public async Task<JsonNode> WaitForStatusAsync(string id, string status, TimeSpan timeout)

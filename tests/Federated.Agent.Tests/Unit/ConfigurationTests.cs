@@ -31,6 +31,43 @@ public sealed class ConfigurationTests : IDisposable
     }
 
     [Fact]
+    public void The_enrollment_token_can_come_from_a_file_and_not_also_from_a_setting()
+    {
+        string file = Path.Combine(_dir, "token");
+        File.WriteAllText(file, "token-from-a-mounted-secret-0123\n");
+        var options = Valid();
+        options.EnrollmentToken = null;
+        options.EnrollmentTokenFile = file;
+        AgentOptionsValidation.Validate(options, enrolled: false);
+        Assert.Equal("token-from-a-mounted-secret-0123", options.EnrollmentToken);
+
+        var both = Valid();
+        both.EnrollmentTokenFile = file;
+        Assert.Contains("both set", Assert.Throws<AgentConfigurationException>(() => AgentOptionsValidation.Validate(both, enrolled: false)).Message);
+        var missing = Valid();
+        missing.EnrollmentToken = null;
+        missing.EnrollmentTokenFile = Path.Combine(_dir, "no-such-token");
+        Assert.Contains("does not exist", Assert.Throws<AgentConfigurationException>(() => AgentOptionsValidation.Validate(missing, enrolled: false)).Message);
+    }
+
+    [Fact]
+    public void A_client_certificate_needs_its_key_and_both_must_be_PEM()
+    {
+        using var ca = new TestCertificateAuthority(_dir, "client-ca");
+        var issued = ca.Issue("agent");
+        var good = Valid();
+        (good.ClientCertificate, good.ClientKey) = (issued.Certificate, issued.Key);
+        AgentOptionsValidation.Validate(good, enrolled: false);
+
+        var alone = Valid();
+        alone.ClientCertificate = issued.Certificate;
+        Assert.Contains("go together", Assert.Throws<AgentConfigurationException>(() => AgentOptionsValidation.Validate(alone, enrolled: false)).Message);
+        var swapped = Valid();
+        (swapped.ClientCertificate, swapped.ClientKey) = (issued.Key, issued.Certificate);
+        Assert.Contains("not a PEM certificate", Assert.Throws<AgentConfigurationException>(() => AgentOptionsValidation.Validate(swapped, enrolled: false)).Message);
+    }
+
+    [Fact]
     public void Comma_separated_coordinator_addresses_are_the_silos_of_one_cluster_in_order_and_each_is_checked()
     {
         Assert.Equal([new Uri("http://127.0.0.1:5081"), new Uri("https://coordinator-2.example:443")],
