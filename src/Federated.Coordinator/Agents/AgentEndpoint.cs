@@ -71,14 +71,12 @@ public static class AgentEndpoint
         var mode = agents.ClientCertificates == ClientCertificateRequirement.Required
             ? ClientCertificateMode.RequireCertificate
             : ClientCertificateMode.AllowCertificate;
-        builder.WebHost.ConfigureKestrel((context, kestrel) =>
-            // Replaces the host's loader for the same section, adding the agents' endpoint's handshake settings.
-            kestrel.Configure(context.Configuration.GetSection("Kestrel")).Endpoint(KestrelEndpointName, endpoint =>
-            {
-                var certificates = kestrel.ApplicationServices.GetRequiredService<ClientCertificates>();
-                endpoint.HttpsOptions.ClientCertificateMode = mode;
-                endpoint.HttpsOptions.ClientCertificateValidation = certificates.Validate;
-            }));
+        builder.ConfigureEndpoint(KestrelEndpointName, (endpoint, services) =>
+        {
+            var certificates = services.GetRequiredService<ClientCertificates>();
+            endpoint.HttpsOptions.ClientCertificateMode = mode;
+            endpoint.HttpsOptions.ClientCertificateValidation = certificates.Validate;
+        });
     }
 
     /// <summary>Plaintext (h2c) only on loopback: credentials and adapters cross the network encrypted or not at all.</summary>

@@ -25,12 +25,11 @@ public static class AdminEndpoint
         if (!endpoints.Contains(name, StringComparer.OrdinalIgnoreCase))
             throw new InvalidCoordinatorConfigurationException(
                 $"{EndpointKey} is '{name}', but Kestrel:Endpoints defines {(endpoints.Count == 0 ? "no endpoints" : string.Join(", ", endpoints.Select(e => $"'{e}'")))}: the admin API would be unreachable");
-        builder.WebHost.ConfigureKestrel((context, kestrel) => kestrel.Configure(context.Configuration.GetSection("Kestrel"))
-            .Endpoint(name, endpoint => endpoint.ListenOptions.Use(next => connection =>
-            {
-                connection.Items[Tag] = name;
-                return next(connection);
-            })));
+        builder.ConfigureEndpoint(name, (endpoint, _) => endpoint.ListenOptions.Use(next => connection =>
+        {
+            connection.Items[Tag] = name;
+            return next(connection);
+        }));
         builder.Services.AddSingleton<MatcherPolicy, AdminOnlyMatcherPolicy>();
         return builder;
     }
