@@ -45,6 +45,9 @@ public sealed class CoordinatorOptions
     /// <summary>Agent calls per second each client (or, for Register, each peer address) may make, with bursts of twice that.</summary>
     public int AgentCallsPerSecond { get; set; } = 50;
 
+    /// <summary>Open uploads: quota and idle timeout (<c>Coordinator:Staging:*</c>).</summary>
+    public StagingOptions Staging { get; set; } = new();
+
     /// <summary>Serve plaintext HTTP on non-loopback addresses (only behind a TLS-terminating proxy or mesh).</summary>
     public bool AllowPlaintextOnNetwork { get; set; }
 
@@ -63,5 +66,6 @@ public sealed class CoordinatorOptions
             throw new InvalidOperationException($"{Section}:AgentCallsPerSecond must be at least 1, not {AgentCallsPerSecond}");
         if (MaxUpdateBytes <= 0)
             throw new InvalidOperationException($"{Section}:MaxUpdateBytes must be positive, not {MaxUpdateBytes}");
+        Staging.Validate(MaxUpdateBytes);
     }
 }

@@ -22,6 +22,8 @@ public sealed class CoordinatorHost : IAsyncLifetime
     public const string EnrollmentToken = "test-enrollment-token-0123456789";
     public HttpClient Http { get; private set; } = null!;
     public IGrainFactory Grains => App.Services.GetRequiredService<IGrainFactory>();
+    /// <summary>More command-line settings, after (and so over) the defaults, for a host of a test's own.</summary>
+    public string[] ExtraArgs { get; init; } = [];
 
     public async Task InitializeAsync()
     {
@@ -36,6 +38,7 @@ public sealed class CoordinatorHost : IAsyncLifetime
             $"--Kestrel:Endpoints:grpc:Url=http://127.0.0.1:{grpcPort}",
             $"--Coordinator:EnrollmentTokens:*:0={EnrollmentToken}",
             "--Serilog:MinimumLevel:Default=Warning",
+            .. ExtraArgs,
         ];
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.AddCoordinator();
