@@ -32,10 +32,16 @@ namespace Federated.Storage;
 /// rename), so its bytes are written to disk once; other stores get them through <see cref="IUpdateStore.PutAsync"/>.
 /// </para>
 /// <para>One process owns a data directory (as in embedded mode); within it, operations on one upload are serialized.</para>
+/// <para>
+/// The open uploads are indexed in memory (rebuilt from the manifests at start) to enforce <see cref="StagingLimits"/>:
+/// begins are serialized, each decides what it replaces and whether it fits before writing anything. The limits are
+/// this process's, which in embedded mode is the coordinator's.
+/// </para>
 /// </summary>
 public sealed class DirectoryUploadStaging : IUploadStaging
 {
-    public static readonly TimeSpan DefaultIdleTtl = TimeSpan.FromHours(24);
+    /// <summary>The default round deadline: an upload nobody wrote to for a whole round is abandoned.</summary>
+    public static readonly TimeSpan DefaultIdleTtl = TimeSpan.FromMinutes(30);
     public const int DefaultSyncBytes = 32 << 20;
 
     const string TicketFile = "ticket.json", DataFile = "data", AcksFile = "acks";
@@ -44,13 +50,19 @@ public sealed class DirectoryUploadStaging : IUploadStaging
     readonly string _staging;
     readonly long _maxBytes;
     readonly int _syncBytes;
-    readonly TimeSpan _idleTtl, _sweepInterval;
+    readonly TimeSpan _idleTtl;
+    readonly StagingLimits _limits;
+    readonly TimeProvider _time;
     readonly KeyedLock _locks = new();
+    /// <summary>Begins one at a time: each sees the open uploads as the one before left them.</summary>
+    readonly SemaphoreSlim _admission = new(1, 1);
+    /// <summary>Per upload directory: the open (not completed) uploads and when they began, for the limits.</summary>
+    readonly ConcurrentDictionary<string, OpenUpload> _open = new(StringComparer.Ordinal);
     /// <summary>Per upload directory: what this process wrote and hashed. Absent after a restart, rebuilt from the files.</summary>
     readonly ConcurrentDictionary<string, Progress> _progress = new(StringComparer.Ordinal);
-    long _nextSweep = long.MinValue;
-
     sealed record Manifest(UploadTicket Ticket, bool Completed);
+
+    sealed record OpenUpload(UploadTicket Ticket, DateTimeOffset Began);
 
     /// <summary>An upload's state in memory, read and changed only under its lock.</summary>
     sealed class Progress(UploadTicket ticket, long acked, long journalLength, IncrementalHash hash) : IDisposable
@@ -112,7 +124,9 @@ public sealed class DirectoryUploadStaging : IUploadStaging
 
     /// <param name="root">The same root as the <see cref="DirectoryUpdateStore"/> is fine: staging lives in <c>.staging</c> beside its files.</param>
     /// <param name="syncBytes">Written but unacknowledged bytes that trigger a sync point: what a crash may cost a client to resend.</param>
-    public DirectoryUploadStaging(string root, long maxBytes = DirectoryUpdateStore.DefaultMaxBytes, TimeSpan? idleTtl = null, int syncBytes = DefaultSyncBytes)
+    /// <param name="time">The clock idleness is measured by (file times are compared with it).</param>
+    public DirectoryUploadStaging(string root, long maxBytes = DirectoryUpdateStore.DefaultMaxBytes, TimeSpan? idleTtl = null, int syncBytes = DefaultSyncBytes,
+        StagingLimits? limits = null, TimeProvider? time = null)
     {
         _staging = Path.Combine(Path.GetFullPath(root), ".staging");
         _maxBytes = maxBytes;
@@ -120,28 +134,75 @@ public sealed class DirectoryUploadStaging : IUploadStaging
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(_idleTtl, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(syncBytes, 0);
         _syncBytes = syncBytes;
-        _sweepInterval = TimeSpan.FromTicks(Math.Min(_idleTtl.Ticks / 4, TimeSpan.TicksPerHour));
+        _limits = limits ?? StagingLimits.Unbounded;
+        _time = time ?? TimeProvider.System;
         Directory.CreateDirectory(_staging);
+        // Uploads left open by an earlier run count against the limits until they complete or expire.
+        foreach (string dir in UploadDirectories())
+            if (Load(dir) is { Completed: false } manifest)
+                _open[dir] = new OpenUpload(manifest.Ticket, File.GetLastWriteTimeUtc(Path.Combine(dir, TicketFile)));
     }
+
+    IEnumerable<string> UploadDirectories() => Directory.EnumerateDirectories(_staging).SelectMany(Directory.EnumerateDirectories);
 
     string UploadDirectory(string owner, string uploadId) => Path.Combine(_staging, UploadNames.OwnerKey(owner), uploadId);
 
     public async Task<long> BeginAsync(UploadTicket ticket, CancellationToken cancellationToken = default)
     {
         ticket = UploadNames.Normalize(ticket, _maxBytes);
-        await SweepIfDueAsync(cancellationToken);
         string dir = UploadDirectory(ticket.Owner, ticket.UploadId);
-        using var _ = await _locks.AcquireAsync(dir, cancellationToken);
-
-        if (Load(dir) is { } existing)
+        await _admission.WaitAsync(cancellationToken);
+        try
         {
-            if (existing.Ticket != ticket)
-                throw new UploadConflictException(ticket.UploadId, existing.Ticket.Owner == ticket.Owner ? existing.Ticket : null);
-            // Resuming counts as activity: the idle clock starts again.
-            File.SetLastWriteTimeUtc(Path.Combine(dir, existing.Completed ? TicketFile : AcksFile), DateTime.UtcNow);
-            return existing.Completed ? ticket.Size : AckedOffset(dir);
-        }
+            using var _ = await _locks.AcquireAsync(dir, cancellationToken);
+            if (Load(dir) is { } existing)
+            {
+                if (existing.Ticket != ticket)
+                    throw new UploadConflictException(ticket.UploadId, existing.Ticket.Owner == ticket.Owner ? existing.Ticket : null);
+                // Resuming counts as activity: the idle clock starts again.
+                File.SetLastWriteTimeUtc(Path.Combine(dir, existing.Completed ? TicketFile : AcksFile), _time.GetUtcNow().UtcDateTime);
+                return existing.Completed ? ticket.Size : AckedOffset(dir);
+            }
 
+            // Decide everything before touching anything: a refused begin replaces nothing.
+            var replaced = Replaced(ticket);
+            long uploads = _open.Count, bytes = _open.Values.Sum(u => u.Ticket.Size);
+            long freed = replaced.Sum(d => _open.TryGetValue(d, out var u) ? u.Ticket.Size : 0);
+            if (!_limits.Admits(uploads - replaced.Count + 1, bytes - freed + ticket.Size))
+                throw new StagingFullException(uploads, bytes, _limits);
+            foreach (string victim in replaced)
+            {
+                using var __ = await _locks.AcquireAsync(victim, CancellationToken.None);
+                Discard(victim);
+            }
+            Create(dir, ticket);
+            return 0;
+        }
+        finally
+        {
+            _admission.Release();
+        }
+    }
+
+    /// <summary>The owner's open uploads that <paramref name="ticket"/> replaces: the one in its slot, then the oldest while over the per-owner limit.</summary>
+    List<string> Replaced(UploadTicket ticket)
+    {
+        var mine = _open.Where(u => u.Value.Ticket.Owner == ticket.Owner).OrderBy(u => u.Value.Began).ToList();
+        var replaced = mine.Where(u => ticket.Slot is not null && u.Value.Ticket.Slot == ticket.Slot).Select(u => u.Key).ToList();
+        long kept = mine.Count - replaced.Count;
+        foreach (var (dir, _) in mine)
+        {
+            if (kept < _limits.MaxUploadsPerOwner) break;
+            if (replaced.Contains(dir)) continue;
+            replaced.Add(dir);
+            kept--;
+        }
+        return replaced;
+    }
+
+    /// <summary>A new upload's directory, durable, and its place among the open uploads. Call under its lock.</summary>
+    void Create(string dir, UploadTicket ticket)
+    {
         // Whatever is here without a ticket is a begin that was interrupted: start over.
         Discard(dir);
         Directory.CreateDirectory(dir);
@@ -153,7 +214,7 @@ public sealed class DirectoryUploadStaging : IUploadStaging
         FileSystemSync.FlushDirectory(Path.GetDirectoryName(dir)!);
         FileSystemSync.FlushDirectory(_staging);
         _progress[dir] = new Progress(ticket, 0, 0, IncrementalHash.CreateHash(HashAlgorithmName.SHA256));
-        return 0;
+        _open[dir] = new OpenUpload(ticket, _time.GetUtcNow());
     }
 
     public async Task<long> GetOffsetAsync(string owner, string uploadId, CancellationToken cancellationToken = default)
@@ -362,6 +423,7 @@ public sealed class DirectoryUploadStaging : IUploadStaging
         File.Delete(Path.Combine(dir, DataFile));
         File.Delete(Path.Combine(dir, AcksFile));
         Forget(dir);
+        _open.TryRemove(dir, out _);
     }
 
     public async Task AbortAsync(string owner, string uploadId, CancellationToken cancellationToken = default)
@@ -395,7 +457,7 @@ public sealed class DirectoryUploadStaging : IUploadStaging
     {
         // Data is written between acknowledgements: a long stretch without one is not idleness.
         var last = new[] { TicketFile, AcksFile, DataFile }.Max(name => File.GetLastWriteTimeUtc(Path.Combine(dir, name)));
-        return DateTime.UtcNow - last > _idleTtl;
+        return _time.GetUtcNow().UtcDateTime - last > _idleTtl;
     }
 
     static long AckedOffset(string dir)
@@ -459,6 +521,7 @@ public sealed class DirectoryUploadStaging : IUploadStaging
     {
         Forget(dir);
         DeleteDirectory(dir);
+        _open.TryRemove(dir, out _);
     }
 
     void Forget(string dir)
@@ -472,17 +535,17 @@ public sealed class DirectoryUploadStaging : IUploadStaging
         catch (DirectoryNotFoundException) { }
     }
 
-    /// <summary>Removes idle uploads nobody came back for, at most every quarter of the idle time-to-live (and hourly at most).</summary>
-    async Task SweepIfDueAsync(CancellationToken cancellationToken)
+    public async Task<int> SweepAsync(CancellationToken cancellationToken = default)
     {
-        long now = Environment.TickCount64, due = Interlocked.Read(ref _nextSweep);
-        if (now < due || Interlocked.CompareExchange(ref _nextSweep, now + (long)_sweepInterval.TotalMilliseconds, due) != due) return;
-        foreach (string ownerDir in Directory.EnumerateDirectories(_staging))
-        foreach (string dir in Directory.EnumerateDirectories(ownerDir))
+        int removed = 0;
+        foreach (string dir in UploadDirectories().ToList())
         {
             if (!IsIdle(dir)) continue;
             using var _ = await _locks.AcquireAsync(dir, cancellationToken);
-            if (Directory.Exists(dir) && IsIdle(dir)) Discard(dir);
+            if (!Directory.Exists(dir) || !IsIdle(dir)) continue;
+            Discard(dir);
+            removed++;
         }
+        return removed;
     }
 }

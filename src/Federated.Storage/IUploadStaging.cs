@@ -6,10 +6,15 @@ namespace Federated.Storage;
 /// <summary>
 /// What a client declares when it starts an upload: its id for the upload (1 to 64 of
 /// <c>[A-Za-z0-9_-]</c>, chosen by the client so that it can resume after a restart), who it is, and the
-/// SHA-256 (hex) and size of the bytes it will send.
+/// SHA-256 (hex) and size of the bytes it will send, and optionally the slot the upload fills (e.g. the federation and round
+/// it is for, <see cref="SlotOf"/>): an owner has at most one open upload per slot, and a new upload id in a slot replaces the
+/// open one (an agent that retrained uploads other bytes under a new id; the old upload can no longer be wanted).
 /// </summary>
-public sealed record UploadTicket(string UploadId, string Owner, string Sha256, long Size)
+public sealed record UploadTicket(string UploadId, string Owner, string Sha256, long Size, string? Slot = null)
 {
+    /// <summary>The slot of an update for <paramref name="round"/> of <paramref name="federationId"/>.</summary>
+    public static string SlotOf(string federationId, long round) => $"{federationId}/{round.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+
     /// <summary>What the upload becomes in an <see cref="IUpdateStore"/> once completed.</summary>
     public UpdateReference Reference => new(Sha256, Size);
 }
@@ -22,7 +27,12 @@ public sealed record UploadTicket(string UploadId, string Owner, string Sha256, 
 /// <para>
 /// Upload ids are scoped to their owner: another client using the same id gets its own, separate
 /// upload, and can neither see nor touch this one. Uploads idle for longer than the staging's idle
-/// time-to-live (24 h by default) vanish, so abandoned ones do not accumulate.
+/// time-to-live (30 min by default) vanish, so abandoned ones do not accumulate: <see cref="SweepAsync"/> removes them,
+/// called on a timer by the host.
+/// </para>
+/// <para>
+/// Open uploads are bounded by <see cref="StagingLimits"/>: one per owner and slot, a few per owner, and a global count
+/// and sum of declared sizes; an upload that does not fit is refused by <see cref="BeginAsync"/> before anything is written.
 /// </para>
 /// </summary>
 public interface IUploadStaging
@@ -36,6 +46,7 @@ public interface IUploadStaging
     /// <exception cref="ArgumentException">A malformed id, owner or SHA-256, or a size that is not positive.</exception>
     /// <exception cref="UploadTooLargeException"/>
     /// <exception cref="UploadConflictException">The owner's id is in use for other bytes.</exception>
+    /// <exception cref="StagingFullException">The global count or bytes of open uploads would exceed the limits; nothing was staged or replaced.</exception>
     Task<long> BeginAsync(UploadTicket ticket, CancellationToken cancellationToken = default);
 
     /// <summary>The acknowledged offset (the declared size once completed).</summary>
@@ -80,17 +91,28 @@ public interface IUploadStaging
 
     /// <summary>Discards the upload (or the memory of its completion) if there is one.</summary>
     Task AbortAsync(string owner, string uploadId, CancellationToken cancellationToken = default);
+
+    /// <summary>Removes the uploads idle longer than the idle time-to-live (and their share of the quota); returns how many.</summary>
+    Task<int> SweepAsync(CancellationToken cancellationToken = default);
 }
 
 /// <summary>A refused upload operation; the message says what the client should do next.</summary>
 public abstract class UploadException(string message) : UpdateStoreException(message);
 
 public sealed class UploadNotFoundException(string uploadId, string? detail = null)
-    : UploadException($"no upload '{uploadId}' for this client{(detail is null ? " (never begun, aborted, or idle too long)" : $" ({detail})")}: begin it again from offset 0");
+    : UploadException($"no upload '{uploadId}' for this client{(detail is null ? " (never begun, replaced by a newer upload for the same round, aborted, or idle too long)" : $" ({detail})")}: begin it again from offset 0");
 
 /// <param name="existing">The ticket in the way, when it is the same owner's (another owner's is never shown).</param>
 public sealed class UploadConflictException(string uploadId, UploadTicket? existing)
     : UploadException($"upload id '{uploadId}' is already in use{(existing is null ? "" : $" for sha256:{existing.Sha256} ({existing.Size:N0} bytes)")}: choose a new upload id, or abort that upload first");
+
+/// <summary>The staging holds as many open uploads, or as many declared bytes, as it may: nothing was staged.</summary>
+public sealed class StagingFullException(long uploads, long bytes, StagingLimits limits)
+    : UploadException($"the coordinator's staging is full: {uploads:N0} uploads / {bytes:N0} bytes open (limits {limits.MaxUploads:N0} uploads / {limits.MaxBytes:N0} bytes); retry later")
+{
+    public long Uploads { get; } = uploads;
+    public long Bytes { get; } = bytes;
+}
 
 public sealed class UploadTooLargeException(long size, long limit)
     : UploadException($"the declared size of {size:N0} bytes exceeds the {limit:N0}-byte limit: nothing was staged");

@@ -18,26 +18,93 @@ namespace Federated.Storage;
 /// acknowledged by Redis: run it with <c>appendonly yes</c> (and <c>appendfsync always</c> to survive a
 /// power loss, not only a crash) for acknowledged bytes to outlive a restart.
 /// </para>
+/// <para>
+/// The open uploads of all silos are indexed in one hash <c>prefix open</c> (field: the upload's hash key; value: declared
+/// size, owner hash, begin time, slot), changed by the same scripts that begin, complete and discard uploads, so the
+/// <see cref="StagingLimits"/> are the cluster's, not a silo's. An upload whose hash expired is dropped from the index
+/// (and its chunks deleted, not left to their longer time-to-live) by the next begin or <see cref="SweepAsync"/>.
+/// The scripts name keys of other uploads and the index: a single Redis (or a primary with replicas), not Redis Cluster.
+/// </para>
 /// </summary>
 public sealed class RedisUploadStaging : IUploadStaging
 {
     const int Lost = -4, RefreshNeeded = -5, Overrun = -3, Mismatch = -2, Missing = -1;
 
-    // KEYS: hash, every chunk the size allows. ARGV: owner, id, sha, size, ttl. Returns {state, offset | sha, size}.
-    // A new upload first drops chunks an expired one under the same id may have left (they outlive its hash).
-    const string BeginScript = """
-        local m = redis.call('HMGET', KEYS[1], 'owner', 'id', 'sha', 'size', 'offset', 'done')
-        if not m[1] then
-          for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
-          redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'id', ARGV[2], 'sha', ARGV[3], 'size', ARGV[4], 'offset', '0', 'done', '0')
-          redis.call('PEXPIRE', KEYS[1], ARGV[5])
-          return {'new', '0'}
+    // Shared by the scripts that change the index. ARGV[1] of the caller is never read here.
+    // drop: deletes an upload's hash and every chunk its declared size allows. prune: drops the index entries whose
+    // upload expired and returns the live ones as {key, size, owner hash, began, slot}.
+    const string IndexFunctions = """
+        local function drop(key, size, chunk)
+          local n = math.ceil(size / chunk)
+          for i = 0, n - 1 do redis.call('DEL', key .. ':' .. string.format('%d', i)) end
+          redis.call('DEL', key)
         end
-        if m[1] ~= ARGV[1] then return {'conflict', '', ''} end
-        if m[2] ~= ARGV[2] or m[3] ~= ARGV[3] or m[4] ~= ARGV[4] then return {'conflict', m[3], m[4]} end
+        local function prune(index, chunk)
+          local live, entries = {}, redis.call('HGETALL', index)
+          for i = 1, #entries, 2 do
+            local size, owner, began, slot = string.match(entries[i + 1], '^(%d+)|(%x*)|(%d+)|(.*)$')
+            size = tonumber(size)
+            if redis.call('EXISTS', entries[i]) == 0 then
+              drop(entries[i], size, chunk)
+              redis.call('HDEL', index, entries[i])
+            else
+              live[#live + 1] = {entries[i], size, owner, tonumber(began), slot}
+            end
+          end
+          return live
+        end
+
+        """;
+
+    // KEYS: hash, index. ARGV: owner, id, sha, size, ttl, slot, owner hash, now (ms), chunk bytes, max uploads, max bytes,
+    // max per owner. Returns {state, offset | sha, size | uploads, bytes}. A new upload first drops chunks an expired one
+    // under the same id may have left (they outlive its hash), then replaces the owner's upload in its slot and its oldest
+    // ones over the per-owner limit, unless the global limits refuse it: then nothing changes.
+    const string BeginScript = IndexFunctions + """
+        local m = redis.call('HMGET', KEYS[1], 'owner', 'id', 'sha', 'size', 'offset', 'done', 'slot')
+        if m[1] then
+          if m[1] ~= ARGV[1] then return {'conflict', '', ''} end
+          if m[2] ~= ARGV[2] or m[3] ~= ARGV[3] or m[4] ~= ARGV[4] or (m[7] or '') ~= ARGV[6] then return {'conflict', m[3], m[4]} end
+          redis.call('PEXPIRE', KEYS[1], ARGV[5])
+          if m[6] == '1' then return {'done', m[4]} end
+          return {'open', m[5]}
+        end
+        local chunk, size = tonumber(ARGV[9]), tonumber(ARGV[4])
+        drop(KEYS[1], size, chunk)
+        redis.call('HDEL', KEYS[2], KEYS[1])
+        local live = prune(KEYS[2], chunk)
+        local uploads, bytes, mine = #live, 0, {}
+        for _, u in ipairs(live) do
+          bytes = bytes + u[2]
+          if u[3] == ARGV[7] then mine[#mine + 1] = u end
+        end
+        table.sort(mine, function(a, b) return a[4] < b[4] end)
+        local replaced, freed, kept = {}, 0, #mine
+        for _, u in ipairs(mine) do
+          if ARGV[6] ~= '' and u[5] == ARGV[6] then replaced[#replaced + 1] = u; u.gone = true; kept = kept - 1 end
+        end
+        for _, u in ipairs(mine) do
+          if kept < tonumber(ARGV[12]) then break end
+          if not u.gone then replaced[#replaced + 1] = u; kept = kept - 1 end
+        end
+        for _, u in ipairs(replaced) do freed = freed + u[2] end
+        if uploads - #replaced + 1 > tonumber(ARGV[10]) or bytes - freed + size > tonumber(ARGV[11]) then
+          return {'full', string.format('%d', uploads), string.format('%d', bytes)}
+        end
+        for _, u in ipairs(replaced) do
+          drop(u[1], u[2], chunk)
+          redis.call('HDEL', KEYS[2], u[1])
+        end
+        redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'id', ARGV[2], 'sha', ARGV[3], 'size', ARGV[4], 'offset', '0', 'done', '0', 'slot', ARGV[6])
         redis.call('PEXPIRE', KEYS[1], ARGV[5])
-        if m[6] == '1' then return {'done', m[4]} end
-        return {'open', m[5]}
+        redis.call('HSET', KEYS[2], KEYS[1], ARGV[4] .. '|' .. ARGV[7] .. '|' .. ARGV[8] .. '|' .. ARGV[6])
+        return {'new', '0'}
+        """;
+
+    // KEYS: index. ARGV: chunk bytes. Returns how many expired uploads were dropped.
+    const string SweepScript = IndexFunctions + """
+        local before = redis.call('HLEN', KEYS[1])
+        return before - #prune(KEYS[1], tonumber(ARGV[1]))
         """;
 
     // KEYS: hash, chunk, first chunk. ARGV: owner, offset, data, hash ttl, chunk ttl, bytes already in the chunk,
@@ -71,12 +138,13 @@ public sealed class RedisUploadStaging : IUploadStaging
         return 1
         """;
 
-    // KEYS: hash, chunks... ARGV: owner, hash ttl. Marks the upload completed and drops its bytes.
+    // KEYS: hash, index, chunks... ARGV: owner, hash ttl. Marks the upload completed (no longer open) and drops its bytes.
     const string FinishScript = """
         if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
         redis.call('HSET', KEYS[1], 'done', '1', 'offset', redis.call('HGET', KEYS[1], 'size'))
         redis.call('PEXPIRE', KEYS[1], ARGV[2])
-        for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
+        redis.call('HDEL', KEYS[2], KEYS[1])
+        for i = 3, #KEYS do redis.call('DEL', KEYS[i]) end
         return 1
         """;
 
@@ -85,10 +153,14 @@ public sealed class RedisUploadStaging : IUploadStaging
     readonly int _chunkBytes;
     readonly long _hashTtlMs, _chunkTtlMs;
     readonly string _keyPrefix;
+    readonly RedisKey _index;
+    readonly StagingLimits _limits;
+    readonly TimeProvider _time;
 
     /// <param name="redis">The process's one multiplexer.</param>
+    /// <param name="time">Orders an owner's uploads by when they began (the idle time-to-live is Redis's own clock).</param>
     public RedisUploadStaging(IConnectionMultiplexer redis, long maxBytes = DirectoryUpdateStore.DefaultMaxBytes, int chunkBytes = 1 << 20,
-        TimeSpan? idleTtl = null, string keyPrefix = "fed:upload:")
+        TimeSpan? idleTtl = null, string keyPrefix = "fed:upload:", StagingLimits? limits = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(redis);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(chunkBytes, 0);
@@ -100,6 +172,9 @@ public sealed class RedisUploadStaging : IUploadStaging
         _hashTtlMs = (long)ttl.TotalMilliseconds;
         _chunkTtlMs = 2 * _hashTtlMs;
         _keyPrefix = keyPrefix;
+        _index = keyPrefix + "open";
+        _limits = limits ?? StagingLimits.Unbounded;
+        _time = time ?? TimeProvider.System;
     }
 
     IDatabase Db => _redis.GetDatabase();
@@ -125,11 +200,15 @@ public sealed class RedisUploadStaging : IUploadStaging
         ticket = UploadNames.Normalize(ticket, _maxBytes);
         string hash = HashKey(ticket.Owner, ticket.UploadId);
         string size = ticket.Size.ToString(CultureInfo.InvariantCulture);
-        var result = (RedisResult[])(await Db.ScriptEvaluateAsync(BeginScript, Keys(hash, ticket.Size),
-            [ticket.Owner, ticket.UploadId, ticket.Sha256, size, Ms(_hashTtlMs)]))!;
+        var result = (RedisResult[])(await Db.ScriptEvaluateAsync(BeginScript, [hash, _index],
+            [ticket.Owner, ticket.UploadId, ticket.Sha256, size, Ms(_hashTtlMs), ticket.Slot ?? "", UploadNames.OwnerKey(ticket.Owner),
+             Ms(_time.GetUtcNow().ToUnixTimeMilliseconds()), _chunkBytes, Ms(_limits.MaxUploads), Ms(_limits.MaxBytes), _limits.MaxUploadsPerOwner]))!;
         switch ((string)result[0]!)
         {
             case "new": return 0;
+            case "full":
+                throw new StagingFullException(long.Parse((string)result[1]!, CultureInfo.InvariantCulture),
+                    long.Parse((string)result[2]!, CultureInfo.InvariantCulture), _limits);
             case "done": return ticket.Size;
             case "conflict":
                 string sha = (string)result[1]!;
@@ -258,7 +337,7 @@ public sealed class RedisUploadStaging : IUploadStaging
             await DiscardAsync(owner, uploadId);
             throw new UploadHashMismatchException(uploadId, ticket.Sha256, stored.Sha256);
         }
-        await Db.ScriptEvaluateAsync(FinishScript, keys, [owner, Ms(_hashTtlMs)]);
+        await Db.ScriptEvaluateAsync(FinishScript, [hash, _index, .. chunks], [owner, Ms(_hashTtlMs)]);
         return reference;
     }
 
@@ -276,7 +355,11 @@ public sealed class RedisUploadStaging : IUploadStaging
         var m = await db.HashGetAsync(hash, ["owner", "size"]);
         if (m[0] != owner) return;
         await db.KeyDeleteAsync(Keys(hash, (long)m[1]));
+        await db.HashDeleteAsync(_index, hash);
     }
+
+    public async Task<int> SweepAsync(CancellationToken cancellationToken = default) =>
+        (int)await Db.ScriptEvaluateAsync(SweepScript, [_index], [_chunkBytes]);
 
     /// <summary>Reads chunks one at a time, so completing a large upload never holds it whole in memory.</summary>
     sealed class ChunkStream(IDatabase db, RedisKey[] chunks, string uploadId) : ForwardOnlyReadStream

@@ -5,7 +5,7 @@ using StackExchange.Redis;
 namespace Federated.Storage.Tests;
 
 /// <summary>What every upload staging promises, run against each implementation.</summary>
-public abstract class UploadStagingContract
+public abstract partial class UploadStagingContract
 {
     protected const long Limit = 1 << 20;
     protected const string Owner = "client-7";
@@ -14,7 +14,10 @@ public abstract class UploadStagingContract
     /// A staging with a 1 MiB limit (chunked at 64 KiB where chunks exist) over this test's state; a
     /// second call is a coordinator that restarted: a new instance over the same directory or Redis.
     /// </summary>
-    protected abstract IUploadStaging NewStaging(TimeSpan? idleTtl = null);
+    protected abstract IUploadStaging NewStaging(TimeSpan? idleTtl = null, StagingLimits? limits = null);
+
+    /// <summary>How many uploads (open or completed) the staging holds: upload directories, upload hashes.</summary>
+    protected abstract Task<int> CountUploadsAsync();
 
     /// <summary>Where completed uploads go.</summary>
     protected abstract IUpdateStore Store { get; }
@@ -428,7 +431,15 @@ public sealed class DirectoryUploadStagingTests : UploadStagingContract, IDispos
     /// <summary>Sync points every 64 KiB of written bytes, so that the tests' uploads cross several.</summary>
     const int SyncBytes = 65_536;
 
-    protected override IUploadStaging NewStaging(TimeSpan? idleTtl = null) => new DirectoryUploadStaging(_root, Limit, idleTtl, SyncBytes);
+    protected override IUploadStaging NewStaging(TimeSpan? idleTtl = null, StagingLimits? limits = null) =>
+        new DirectoryUploadStaging(_root, Limit, idleTtl, SyncBytes, limits);
+
+    protected override Task<int> CountUploadsAsync() =>
+        Task.FromResult(Directory.EnumerateDirectories(Path.Combine(_root, ".staging")).SelectMany(Directory.EnumerateDirectories).Count());
+
+    protected override Task<bool> HasStagedBytesOfAsync(UploadTicket ticket) =>
+        Task.FromResult(Directory.EnumerateFiles(Path.Combine(_root, ".staging"), "data", SearchOption.AllDirectories)
+            .Any(f => Path.GetFileName(Path.GetDirectoryName(f)) == ticket.UploadId));
 
     protected override IUpdateStore Store { get; }
 
@@ -649,8 +660,15 @@ public sealed class RedisUploadStagingTests(RedisServer redis) : UploadStagingCo
 {
     readonly string _prefix = $"test:{Guid.NewGuid():N}:";
 
-    protected override IUploadStaging NewStaging(TimeSpan? idleTtl = null) =>
-        new RedisUploadStaging(redis.Connection, Limit, chunkBytes: 65_536, idleTtl, keyPrefix: _prefix + "upload:");
+    protected override IUploadStaging NewStaging(TimeSpan? idleTtl = null, StagingLimits? limits = null) =>
+        new RedisUploadStaging(redis.Connection, Limit, chunkBytes: 65_536, idleTtl, keyPrefix: _prefix + "upload:", limits);
+
+    /// <summary>An upload's hash key ends in <c>}</c>.</summary>
+    protected override Task<int> CountUploadsAsync() =>
+        Task.FromResult(redis.Connection.GetServers()[0].Keys(pattern: $"{_prefix}upload:*}}").Count());
+
+    protected override Task<bool> HasStagedBytesOfAsync(UploadTicket ticket) =>
+        Task.FromResult(redis.Connection.GetServers()[0].Keys(pattern: $"{_prefix}upload:*:{ticket.UploadId}}}*").Any());
 
     protected override IUpdateStore Store => new RedisUpdateStore(redis.Connection, chunkBytes: 65_536, maxBytes: Limit, keyPrefix: _prefix + "update:");
 
@@ -669,7 +687,7 @@ public sealed class RedisUploadStagingTests(RedisServer redis) : UploadStagingCo
 
         var server = redis.Connection.GetServers()[0];
         var db = redis.Connection.GetDatabase();
-        var keys = server.Keys(pattern: $"{_prefix}upload:*").Select(k => (string)k!).Order().ToArray();
+        var keys = server.Keys(pattern: $"{_prefix}upload:{{*").Select(k => (string)k!).Order().ToArray();
         Assert.Equal(4, keys.Length);
         string hash = keys[0];
         Assert.Equal([hash + ":0", hash + ":1", hash + ":2"], keys[1..]);
@@ -677,7 +695,8 @@ public sealed class RedisUploadStagingTests(RedisServer redis) : UploadStagingCo
         Assert.Equal(new[] { 65_536L, 65_536L, 140_000L - 2 * 65_536 }, lengths);
         Assert.Equal("140000", (string?)await db.HashGetAsync(hash, "offset"));
         foreach (string key in keys)
-            Assert.InRange((await db.KeyTimeToLiveAsync(key))!.Value, TimeSpan.FromHours(23), TimeSpan.FromHours(48));
+            Assert.InRange((await db.KeyTimeToLiveAsync(key))!.Value, TimeSpan.FromMinutes(29), TimeSpan.FromMinutes(60));
+        Assert.Equal((long)content.Length, long.Parse(((string)(await db.HashGetAsync(_prefix + "upload:open", hash))!).Split('|')[0]));
     }
 
     [Fact]

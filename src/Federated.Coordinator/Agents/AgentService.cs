@@ -151,7 +151,8 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
         var header = requestStream.Current.Header;
         var assignment = await AuthorizeUploadAsync(clientId, header);
 
-        var ticket = new UploadTicket(header.UploadId, clientId, header.Sha256, header.Size);
+        // One open upload per client and round: a new upload id for the round replaces the open one (see IUploadStaging).
+        var ticket = new UploadTicket(header.UploadId, clientId, header.Sha256, header.Size, UploadTicket.SlotOf(header.FederationId, header.Round));
         long offset;
         try { offset = await staging.BeginAsync(ticket, ct); }
         catch (UploadException e) { throw AgentStatus.From(e); }

@@ -21,7 +21,7 @@ static class AgentStatus
         : new(new Status(e switch
         {
             UploadHashMismatchException => StatusCode.DataLoss,
-            UploadTooLargeException or UploadOverrunException => StatusCode.ResourceExhausted,
+            UploadTooLargeException or UploadOverrunException or StagingFullException => StatusCode.ResourceExhausted,
             UploadNotFoundException => StatusCode.NotFound,
             UploadConflictException => StatusCode.AlreadyExists,
             _ => StatusCode.FailedPrecondition, // incomplete: the message says what is missing

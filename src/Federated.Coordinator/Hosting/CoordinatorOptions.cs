@@ -58,6 +58,9 @@ public sealed class CoordinatorOptions
     /// </summary>
     public int FailedAuthenticationsPerMinute { get; set; } = 30;
 
+    /// <summary>Open uploads: quota and idle timeout (<c>Coordinator:Staging:*</c>).</summary>
+    public StagingOptions Staging { get; set; } = new();
+
     /// <summary>Serve plaintext HTTP on non-loopback addresses (only behind a TLS-terminating proxy or mesh).</summary>
     public bool AllowPlaintextOnNetwork { get; set; }
 
@@ -86,5 +89,6 @@ public sealed class CoordinatorOptions
             throw new InvalidOperationException($"{Section}:MaxUpdateBytes must be positive, not {MaxUpdateBytes}");
         Agents.Validate(Section);
         Cluster.Tls.Validate(Section);
+        Staging.Validate(MaxUpdateBytes);
     }
 }

@@ -37,6 +37,7 @@ public static class CoordinatorSilo
         silo.Services.AddMetrics();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RoundRecovery>();
         silo.Services.AddSingleton<CoordinatorMetrics>();
+        silo.Services.AddHostedService<StagingSweeper>();
         return silo;
     }
 
@@ -57,7 +58,8 @@ public static class CoordinatorSilo
         silo.Services.AddSingleton<IUpdateStore>(sp =>
             new RedisUpdateStore(sp.GetRequiredService<IConnectionMultiplexer>(), maxBytes: options.MaxUpdateBytes));
         silo.Services.AddSingleton<IUploadStaging>(sp =>
-            new RedisUploadStaging(sp.GetRequiredService<IConnectionMultiplexer>(), options.MaxUpdateBytes));
+            new RedisUploadStaging(sp.GetRequiredService<IConnectionMultiplexer>(), options.MaxUpdateBytes,
+                idleTtl: options.Staging.IdleTimeout, limits: options.Staging.Limits));
     }
 
     static void UseLocalDisk(ISiloBuilder silo, CoordinatorOptions options, bool clustering)
@@ -71,7 +73,8 @@ public static class CoordinatorSilo
             silo.AddFileGrainStorage(GrainStorage.Name, o => o.RootDirectory = Path.Combine(root, "grains"));
         silo.UseInMemoryReminderService();
         silo.Services.AddSingleton<IUpdateStore>(_ => new DirectoryUpdateStore(Path.Combine(root, "updates"), options.MaxUpdateBytes));
-        silo.Services.AddSingleton<IUploadStaging>(_ => new DirectoryUploadStaging(Path.Combine(root, "uploads"), options.MaxUpdateBytes));
+        silo.Services.AddSingleton<IUploadStaging>(_ => new DirectoryUploadStaging(Path.Combine(root, "uploads"), options.MaxUpdateBytes,
+            options.Staging.IdleTimeout, limits: options.Staging.Limits));
     }
 
     static IPAddress FirstNonLoopbackAddress() =>

@@ -23,6 +23,8 @@ public sealed class CoordinatorHost : IAsyncLifetime
     /// <summary>Sends <see cref="TestOperators.AdminKey"/>.</summary>
     public HttpClient Http { get; private set; } = null!;
     public IGrainFactory Grains => App.Services.GetRequiredService<IGrainFactory>();
+    /// <summary>More command-line settings, after (and so over) the defaults, for a host of a test's own.</summary>
+    public string[] ExtraArgs { get; init; } = [];
 
     public async Task InitializeAsync()
     {
@@ -38,6 +40,7 @@ public sealed class CoordinatorHost : IAsyncLifetime
             $"--Coordinator:EnrollmentTokens:*:0={EnrollmentToken}",
             "--Serilog:MinimumLevel:Default=Warning",
             .. TestOperators.Args,
+            .. ExtraArgs,
         ];
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.AddCoordinator();
