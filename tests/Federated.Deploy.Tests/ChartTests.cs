@@ -186,6 +186,17 @@ public class ChartTests
     }
 
     [Fact]
+    public void Staging_limits_reach_the_coordinator_and_a_staging_smaller_than_one_update_is_refused()
+    {
+        var staging = AppSettings(Helm.Template("", "--set", "coordinator.staging.maxUploads=7")).GetProperty("Coordinator").GetProperty("Staging");
+        Assert.Equal(7, staging.GetProperty("MaxUploads").GetInt32());
+        Assert.Equal("00:30:00", staging.GetProperty("IdleTimeout").GetString());
+        var (code, _, stderr) = Helm.Run("template", Helm.Release, Helm.Chart, "--set", "coordinator.staging.maxBytes=1000");
+        Assert.NotEqual(0, code);
+        Assert.Contains("coordinator.staging.maxBytes must be at least coordinator.maxUpdateBytes", stderr);
+    }
+
+    [Fact]
     public void Silo_ports_are_open_only_between_silos()
     {
         var docs = Helm.Template("");

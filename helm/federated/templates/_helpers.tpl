@@ -186,6 +186,9 @@ seccompProfile:
 {{- if and .Values.agents.enrollmentToken.value (lt (len .Values.agents.enrollmentToken.value) 16) -}}
 {{- fail "agents.enrollmentToken.value needs at least 16 characters" -}}
 {{- end -}}
+{{- if lt (int64 .Values.coordinator.staging.maxBytes) (int64 .Values.coordinator.maxUpdateBytes) -}}
+{{- fail "coordinator.staging.maxBytes must be at least coordinator.maxUpdateBytes: one largest upload must fit the staging" -}}
+{{- end -}}
 {{- if and .Values.operators.jwt.authority (not .Values.operators.jwt.audience) -}}
 {{- fail "operators.jwt.authority needs operators.jwt.audience (the audience the provider issues tokens for)" -}}
 {{- end -}}
