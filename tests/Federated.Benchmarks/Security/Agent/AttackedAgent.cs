@@ -21,6 +21,9 @@ sealed class AttackedAgent : IAsyncDisposable
     public bool HasExited => _process.HasExited;
     public string Tail(int lines = 15) => _process.Tail(lines);
 
+    /// <summary>How many of the agent's output lines contain <paramref name="text"/>.</summary>
+    public int CountLines(string text) => _process.Lines.Count(l => l.Contains(text, StringComparison.Ordinal));
+
     /// <summary>The agent's last output line containing <paramref name="text"/> (e.g. why it gave up a round), shortened.</summary>
     public string? LastLine(string text) => _process.Lines.LastOrDefault(l => l.Contains(text, StringComparison.Ordinal)) is { } line
         ? (line.Length <= 160 ? line.Trim() : line.Trim()[..157] + "...") : null;

@@ -5,7 +5,8 @@ namespace Federated.Benchmarks.Security.Agent;
 
 /// <summary>
 /// Issue 15, item 8: an adapter declared as 1,000 bytes for which the coordinator streams 300 MiB. The agent must stop at the
-/// declared size (disk and memory bounded) and not retry in a tight loop: download attempts are counted over 20 s.
+/// declared size (disk and memory bounded) and not retry in a tight loop: over 20 s, the DownloadAdapter calls the server
+/// saw and the failed attempts the agent logged (a retry that fails before calling, as after a bad download, is only in the log).
 /// </summary>
 static class OversizedDownloadAttack
 {
@@ -52,11 +53,12 @@ static class OversizedDownloadAttack
             await Task.Delay(100);
         }
         long disk = peak - baseline;
+        int failed = agent.CountLines("DownloadAdapter failed") + agent.CountLines("Round not completed");
         string observed = FormattableString.Invariant(
-            $"{script.DownloadCalls} attempts in {Window.TotalSeconds:0} s, {script.BytesSent / 1048576.0:F0} MiB sent, peak disk +{disk / 1048576.0:F1} MiB");
+            $"in {Window.TotalSeconds:0} s: {script.DownloadCalls} downloads served ({script.BytesSent / 1048576.0:F0} MiB sent), {failed} failed attempts logged, peak disk +{disk / 1048576.0:F1} MiB");
         var problems = new List<string>();
         if (disk >= MaxDisk) problems.Add(FormattableString.Invariant($"wrote {disk / 1048576.0:F0} MiB for a {Declared:N0}-byte adapter"));
-        if (script.DownloadCalls > MaxAttempts) problems.Add($"{script.DownloadCalls} attempts");
+        if (Math.Max(script.DownloadCalls, failed) > MaxAttempts) problems.Add($"{Math.Max(script.DownloadCalls, failed)} attempts in {Window.TotalSeconds:0} s");
         if (agent.HasExited) problems.Add("the agent exited");
         return AttackOutcome.RefusedIf(problems.Count == 0, observed, string.Join("; ", problems));
     }

@@ -32,6 +32,9 @@ sealed class AttackedCoordinator : IAsyncDisposable
     public ProcessProbe Probe => _process.Probe;
     public IReadOnlyList<string> Output => _process.Lines;
 
+    /// <summary>The coordinator's last error (JSON log in cluster mode, text otherwise), for a report that says why; null when none.</summary>
+    public string? LastError() => Output.LastOrDefault(l => l.Contains("\"@l\":\"Error\"", StringComparison.Ordinal) || l.Contains("[ERR]", StringComparison.Ordinal));
+
     /// <param name="redis">Cluster mode on this Redis; embedded when null.</param>
     public static async Task<AttackedCoordinator> StartAsync(string? redis = null)
     {
