@@ -5,11 +5,11 @@ namespace Federated.Benchmarks.Security.Coordinator;
 /// <summary>
 /// Issue 15, item 5: a genuine small adapter whose PEFT config (the payload header's <c>federated.adapter_config</c>) carries
 /// 4,000 backtracking rank_pattern regexes (~0.4 MiB of header) that match no module. The cost is modules x patterns, so
-/// the federation's model has 12 layers (24 q/v modules; a real 0.5B model has 168 targetable ones).
+/// the federation's model has 48 layers (96 q/v modules; a real 0.5B model has 168 targetable ones).
 /// </summary>
 static class PatternCpuAttack
 {
-    static readonly FederationSpec Deep = new(Clients: 3, Layers: 12);
+    static readonly FederationSpec Deep = new(Clients: 3, Layers: 48);
 
     public static SecurityAttack Attack => new("pattern-cpu", "coordinator", "InvalidArgument (pattern count/length bounded); CPU < 1 s",
         () => OnCoordinator.RunAsync(c => OnCoordinator.WarmFederationAsync(c, Deep), RunAsync, TimeSpan.FromSeconds(1)));
