@@ -15,9 +15,21 @@
 #   deploy/benchmark.sh export                        a federation's whole history (Qwen2-0.5B q/v, 10 rounds of 10 clients
 #                                                     at rank 16) exported exactly and truncated to rank 64, against a memory
 #                                                     copy of it: wall time and peak RSS (a process per mode); appends to RESULTS.md
+#   deploy/benchmark.sh security [names...] [--strict] issue 15's attack suite against fresh real processes (coordinator,
+#                                                     cluster mode with its own redis-server for stalled-downloads, fed-agent
+#                                                     facing a hostile coordinator): per attack the outcome, the verdict
+#                                                     (REFUSED/BOUNDED/FAILED) and the attacked process's peak RSS growth and
+#                                                     CPU time (targets < 100 MiB, < 1 s); appends the table to RESULTS.md.
+#                                                     Names: admin-anonymous bomb pattern-cpu uploads-per-client abandoned-upload
+#                                                     stalled-downloads sybil unauthenticated-flood log-injection inflated-examples
+#                                                     agent-path-traversal agent-oversized-download agent-bomb-global (all by
+#                                                     default). Exit 0 (a report); --strict: 1 when an attack misses its target
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(--filter '*')
+if [ "${args[0]}" = security ] && ! command -v redis-server >/dev/null 2>&1; then
+  echo "warning: redis-server is not installed (apt-get install redis-server): stalled-downloads will fail to run" >&2
+fi
 if [ "${args[0]}" = coordinator ] && ! command -v redis-server >/dev/null 2>&1 && [[ " ${args[*]:1} " != " embedded " ]]; then
   echo "error: 'deploy/benchmark.sh coordinator' needs redis-server for cluster mode (apt-get install redis-server)," >&2
   echo "       or run 'deploy/benchmark.sh coordinator embedded'" >&2

@@ -88,7 +88,8 @@ public sealed class AgentWorker(CoordinatorConnection connection, Enrollment enr
                 // A coordinator that refuses every fresh credential must not drive Register in a tight loop.
                 if (failed > 0) await Task.Delay(failures.Delay(failed - 1), stop);
                 failed++;
-                await enrollment.ReenrollAsync(CoordinatorText.Preview(e.Status.Detail, CoordinatorLimits.MaxTextLength), stop);
+                await enrollment.ReenrollAsync(CoordinatorText.Preview(e.Status.Detail, CoordinatorLimits.MaxTextLength),
+                    e.Trailers.GetValue(CredentialTrailers.Status) == CredentialTrailers.Revoked, stop);
             }
             catch (Exception e) when (!stop.IsCancellationRequested && IsRoundFailure(e))
             {

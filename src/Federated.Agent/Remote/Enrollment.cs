@@ -32,8 +32,14 @@ public sealed class Enrollment(CoordinatorConnection connection, AgentStateStore
     }
 
     /// <summary>The coordinator no longer knows the credential (its state was reset, or it was revoked): enroll anew if a token is set.</summary>
-    public async Task<ClientIdentity> ReenrollAsync(string reason, CancellationToken cancellation)
+    /// <param name="revoked">An operator revoked this client: forget it and stop instead (enrolling again is the participant's decision).</param>
+    public async Task<ClientIdentity> ReenrollAsync(string reason, bool revoked, CancellationToken cancellation)
     {
+        if (revoked)
+        {
+            state.ForgetIdentity();
+            throw new AgentStateException($"the coordinator's operator revoked this client ({reason}); its identity is forgotten, and a restart enrolls again with the configured token");
+        }
         if (string.IsNullOrWhiteSpace(options.EnrollmentToken))
             throw new AgentStateException($"the coordinator refused this agent's credential ({reason}) and no {AgentOptions.Section}:EnrollmentToken is set to enroll again");
         logger.LogWarning("The coordinator refused the stored credential ({Reason}); enrolling again", reason);

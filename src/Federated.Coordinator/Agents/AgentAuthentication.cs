@@ -3,6 +3,7 @@ using System.Text;
 using System.Threading.RateLimiting;
 using Federated.Contracts;
 using Federated.Coordinator.Hosting;
+using Federated.Protocol.V1;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 
@@ -78,7 +79,8 @@ public sealed class AgentAuthentication : Interceptor, IDisposable
         return await _grains.GetGrain<IClientGrain>(client).VerifyAsync(HashCredential(credential)) switch
         {
             CredentialStatus.Valid => client,
-            CredentialStatus.Revoked => throw new RpcException(new Status(StatusCode.Unauthenticated, $"credential revoked: client '{client}' was revoked by an operator; enroll again only with a new enrollment token")),
+            CredentialStatus.Revoked => throw new RpcException(new Status(StatusCode.Unauthenticated, $"credential revoked: client '{client}' was revoked by an operator; enroll again only with a new enrollment token"),
+                new Metadata { { CredentialTrailers.Status, CredentialTrailers.Revoked } }),
             _ => throw new RpcException(new Status(StatusCode.Unauthenticated, "unknown credential: register again with an enrollment token")),
         };
     }

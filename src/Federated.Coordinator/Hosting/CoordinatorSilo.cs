@@ -37,7 +37,8 @@ public static class CoordinatorSilo
         silo.Services.AddMetrics();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RoundRecovery>();
         silo.Services.AddSingleton<CoordinatorMetrics>();
-        silo.Services.AddHostedService<StagingSweeper>();
+        silo.Services.AddHostedService(sp => new StagingSweeper(sp.GetRequiredService<IUploadStaging>(), options.Staging,
+            sp.GetRequiredService<ILogger<StagingSweeper>>(), sp.GetService<TimeProvider>()));
         return silo;
     }
 

@@ -64,6 +64,13 @@ public sealed class CoordinatorAdmin(Uri address) : IDisposable
 
     public async Task<JsonNode> GetAsync(string path) => JsonNode.Parse(await _http.GetStringAsync(path))!;
 
+    /// <summary>Revokes a client's credential, as <c>fed client revoke</c> does.</summary>
+    public async Task RevokeClientAsync(string clientId)
+    {
+        var response = await _http.PostAsync($"/api/clients/{clientId}/revoke", null);
+        Assert.True(response.IsSuccessStatusCode, $"revoke {clientId}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+    }
+
     public async Task<JsonNode> WaitForStatusAsync(string id, string status, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;

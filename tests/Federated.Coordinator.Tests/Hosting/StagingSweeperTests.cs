@@ -14,7 +14,7 @@ public sealed class StagingSweeperTests
         new(uploadId, owner, Convert.ToHexStringLower(SHA256.HashData(content)), content.Length, UploadTicket.SlotOf("fed", 1));
 
     static StagingSweeper Sweeper(IUploadStaging staging, TimeSpan idle, TimeProvider? time = null) =>
-        new(staging, new CoordinatorOptions { Staging = { IdleTimeout = idle } }, NullLogger<StagingSweeper>.Instance, time);
+        new(staging, new StagingOptions { IdleTimeout = idle }, NullLogger<StagingSweeper>.Instance, time);
 
     static async Task Eventually(Func<Task<bool>> condition, string what)
     {

@@ -1,0 +1,11 @@
+namespace Federated.Protocol.V1;
+
+/// <summary>Trailers of UNAUTHENTICATED answers, which both sides name the same way (see agent.proto).</summary>
+public static class CredentialTrailers
+{
+    /// <summary>Why a credential was refused, when the agent should act on it; <see cref="Revoked"/> is the one value so far.</summary>
+    public const string Status = "credential-status";
+
+    /// <summary>An operator revoked the client: it must not enroll again by itself (a multi-use token would let it).</summary>
+    public const string Revoked = "revoked";
+}
