@@ -269,7 +269,7 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
         if (view.FederationId != request.FederationId)
             throw new RpcException(new Status(StatusCode.PermissionDenied, $"client '{clientId}' belongs to federation '{view.FederationId}', not '{request.FederationId}'"));
         // Structured: each metric a property of the event (names checked above), never text spliced into the message.
-        logger.LogInformation("Client {Client} reports round {Federation}/{Round}: {@Metrics}", clientId, request.FederationId, request.Round, metrics);
+        logger.LogInformation("Client {Client} reports round {Federation}/{Round}: {Metrics}", clientId, request.FederationId, request.Round, metrics);
         return new ReportMetricsResponse();
     }
 

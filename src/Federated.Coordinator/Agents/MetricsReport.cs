@@ -18,7 +18,7 @@ public static partial class MetricsReport
     private static partial Regex NamePattern();
 
     /// <summary>The report's metrics in name order, or InvalidArgument naming the first thing out of bounds.</summary>
-    public static SortedDictionary<string, double> Check(ReportMetricsRequest request)
+    public static Dictionary<string, double> Check(ReportMetricsRequest request)
     {
         if (!GrainKeys.IsValidId(request.FederationId))
             throw AgentStatus.Invalid("federation_id: 1 to 64 letters, digits, '-', '_' or '.'");
@@ -26,8 +26,8 @@ public static partial class MetricsReport
             throw AgentStatus.Invalid($"round must be 1 or more, not {request.Round}");
         if (request.Metrics.Count > MaxMetrics)
             throw AgentStatus.Invalid($"{request.Metrics.Count} metrics in one report; at most {MaxMetrics}");
-        var metrics = new SortedDictionary<string, double>(StringComparer.Ordinal);
-        foreach (var (name, value) in request.Metrics)
+        var metrics = new Dictionary<string, double>(request.Metrics.Count, StringComparer.Ordinal);
+        foreach (var (name, value) in request.Metrics.OrderBy(m => m.Key, StringComparer.Ordinal))
         {
             if (name.Length > MaxNameLength || !NamePattern().IsMatch(name))
                 throw AgentStatus.Invalid($"metric names are identifiers of up to {MaxNameLength} letters, digits, '_', '.' or '-' (starting with a letter); one is not");

@@ -101,7 +101,7 @@ public sealed class ClusterFederationTests : IAsyncLifetime
             Assert.True(after < before - 0.05, $"held-out loss {before:F4} (base) -> {after:F4} (base + global adapters)");
             Assert.Equal(0, await coordinator.StopAsync(TimeSpan.FromSeconds(60)));
             // The compressing agent reports what compression saved with its losses.
-            Assert.Contains("upload_compression_ratio=0.3125", coordinator.Output);
+            Assert.Contains("\"upload_compression_ratio\":0.3125", coordinator.Output); // a structured property of the report
         }
         catch
         {

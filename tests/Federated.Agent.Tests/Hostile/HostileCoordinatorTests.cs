@@ -197,7 +197,7 @@ public sealed class HostileCoordinatorTests(HostileFiles files, ITestOutputHelpe
             _coordinator.Tasks.Enqueue(Answer(task));
         using var agent = StartAgent();
 
-        Assert.Contains("rank 1,000,000,000 is outside 1..32", await agent.WaitForLineAsync("task for round 1 is refused", Startup));
+        Assert.Contains("rank 1,000,000,000 is outside 1..64", await agent.WaitForLineAsync("task for round 1 is refused", Startup));
         Assert.Contains("global_adapters lists 12,000 history deltas, over the 10,000 allowed", await agent.WaitForLineAsync("task for round 2 is refused", Step));
         Assert.Contains("base_model is 300,016 characters long, over the 256 allowed", await agent.WaitForLineAsync("task for round 3 is refused", Step));
         Assert.Contains("training.learning_rate NaN is not a finite number", await agent.WaitForLineAsync("task for round 4 is refused", Step));

@@ -31,7 +31,7 @@ public static class HostilePayloads
 
     /// <summary>
     /// A topk payload of about a kilobyte that declares q_proj factors of 8 x 250,000,000 and 250,000,000 x 8: expanded
-    /// to dense float32 it is 16 GB, one stored entry each.
+    /// to dense float32 it is 16 GB, one stored entry each. Its header declares those shapes, as the format requires.
     /// </summary>
     public static byte[] CompressedBomb()
     {
@@ -47,7 +47,7 @@ public static class HostilePayloads
         var metadata = new Dictionary<string, string>
         {
             [CompressedAdapterFile.SchemeMetadataKey] = "topk",
-            [CompressedAdapterFile.ModulesMetadataKey] = JsonSerializer.Serialize(new[] { new { name = module, alpha = 16.0 } }),
+            [CompressedAdapterFile.ModulesMetadataKey] = JsonSerializer.Serialize(new[] { new { name = module, alpha = 16.0, rank = 8, @in = huge, @out = huge } }),
             [CompressedAdapterFile.RsLoraMetadataKey] = "false",
             [CompressedAdapterFile.BaseModelMetadataKey] = BaseModel,
         };

@@ -71,8 +71,8 @@ public sealed class CoordinatorInputTests : IDisposable
     {
         { "federation", t => t.FederationId = "other", "it is for federation 'other', but this agent enrolled in 'f'" },
         { "round", t => t.Round = -1, "its round is negative" },
-        { "rank", t => t.Rank = 1_000_000_000, "rank 1,000,000,000 is outside 1..176 (the largest dimension of the local target layers)" },
-        { "zero rank", t => t.Rank = 0, "rank 0 is outside 1..32" },
+        { "rank", t => t.Rank = 1_000_000_000, "rank 1,000,000,000 is outside 1..64 (the largest dimension of the local target layers)" },
+        { "zero rank", t => t.Rank = 0, "rank 0 is outside 1..64" },
         { "alpha", t => t.LoraAlpha = double.PositiveInfinity, "is not a finite number in (0, 1000000]" },
         { "steps", t => t.Training.LocalSteps = 0, "training.local_steps 0 is outside 1..1,000,000" },
         { "batch", t => t.Training.BatchSize = 1_000_000, "training.batch_size 1,000,000 is outside 1..4,096" },

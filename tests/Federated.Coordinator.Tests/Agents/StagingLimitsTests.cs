@@ -26,6 +26,8 @@ public sealed class StagingLimitsTests : IAsyncLifetime
         ExtraArgs =
         [
             "--Coordinator:AgentCallsPerSecond=1000", // so that all of a flood reaches the staging, not the rate limiter
+            // Authentications in flight from one address count against its failure budget until they succeed: 200 at once need room.
+            "--Coordinator:FailedAuthenticationsPerMinute=1000",
             "--Coordinator:Staging:MaxUploads=3",
             $"--Coordinator:Staging:MaxBytes={5L << 30}",
         ],

@@ -22,7 +22,7 @@ public sealed partial class FedTokenCommandsTests(CoordinatorHost coordinator) :
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        int exit = FedCommandLine.Run([.. args, "--coordinator", coordinator.Address.ToString()], output, error);
+        int exit = FedCommandLine.Run([.. args, "--coordinator", coordinator.Address.ToString(), "--api-key", TestOperators.AdminKey], output, error);
         return (exit, output.ToString(), error.ToString());
     }
 
