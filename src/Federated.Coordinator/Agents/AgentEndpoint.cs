@@ -19,6 +19,7 @@ public static class AgentEndpoint
         RequestClientCertificates(builder, options.Agents);
         builder.Services.AddSingleton<AgentAuthentication>();
         builder.Services.AddSingleton<RefusalSummary>();
+        builder.Services.AddSingleton(new UploadStreams(options.Staging.MaxUploadsPerClient));
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddGrpc(o =>
         {

@@ -16,7 +16,7 @@ namespace Federated.Coordinator.Agents;
 /// go to the upload staging and the update store, grains see only references. Callers are authenticated by
 /// <see cref="AgentAuthentication"/>; every refusal is a precise gRPC status with a message saying why.
 /// </summary>
-public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUploadStaging staging, CoordinatorOptions options,
+public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUploadStaging staging, UploadStreams streams, CoordinatorOptions options,
     ILogger<AgentService> logger) : Protocol.V1.AgentService.AgentServiceBase
 {
     static readonly Duration NotSelectedRetry = Duration.FromTimeSpan(TimeSpan.FromSeconds(10));
@@ -145,6 +145,7 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
     public override async Task<UploadUpdateResponse> UploadUpdate(IAsyncStreamReader<UploadUpdateRequest> requestStream, ServerCallContext context)
     {
         string clientId = AgentAuthentication.ClientOf(context);
+        using var stream = streams.Open(clientId);
         var ct = context.CancellationToken;
         if (!await requestStream.MoveNext(ct) || requestStream.Current.PartCase != UploadUpdateRequest.PartOneofCase.Header)
             throw AgentStatus.Invalid("an upload starts with a header message");

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Serilog;
+using Serilog.Events;
 
 namespace Federated.Coordinator.Hosting;
 
@@ -11,13 +12,22 @@ public static class CoordinatorStartup
     /// </summary>
     public static WebApplication UseCoordinatorPipeline(this WebApplication app)
     {
-        app.UseSerilogRequestLogging();
+        app.UseSerilogRequestLogging(o => o.GetLevel = RequestLogLevel);
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseAuthentication();
         app.UseAuthorization();
         return app;
     }
+
+    /// <summary>
+    /// Operators' requests are logged one line each; agents' gRPC calls only at Debug: thousands of agents poll, and a
+    /// flood of refused calls must not become a flood of log lines (<see cref="Agents.RefusalSummary"/> summarises those).
+    /// </summary>
+    static LogEventLevel RequestLogLevel(HttpContext http, double elapsedMs, Exception? error) =>
+        error is not null || http.Response.StatusCode >= 500 ? LogEventLevel.Error
+        : http.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true ? LogEventLevel.Debug
+        : LogEventLevel.Information;
 
     /// <summary>
     /// Why the coordinator could not start, when an operator can fix it (a bad setting, a port in use), as one line;

@@ -135,8 +135,10 @@ public sealed class StagingLimitsTests : IAsyncLifetime
 
         Assert.Equal(1, StagedUploadsOf(agent.ClientId));
         Assert.InRange(maxStaged, 0, 1);
-        // Each call either staged its piece (and was replaced by a later one, or is the one left) or found itself replaced mid-stream.
-        Assert.All(outcomes, o => Assert.True(o == "INCOMPLETE" || (o.StartsWith("NotFound: ") && o.Contains("replaced by a newer upload")), o));
+        // Each call either staged its piece (and was replaced by a later one, or is the one left), found itself replaced
+        // mid-stream, or was refused at once because the client already had its upload streams open.
+        Assert.All(outcomes, o => Assert.True(o == "INCOMPLETE" || (o.StartsWith("NotFound: ") && o.Contains("replaced by a newer upload"))
+            || (o.StartsWith("ResourceExhausted: rate limit: ") && o.Contains("upload streams open")), o));
         var statuses = await Task.WhenAll(Enumerable.Range(0, 200).Select(i => OffsetOrMissing(agent, $"flood-{i}")));
         Assert.Equal(64 << 10, Assert.Single(statuses, s => s >= 0));
 
@@ -152,6 +154,22 @@ public sealed class StagingLimitsTests : IAsyncLifetime
         Assert.Equal(-1, await OffsetOrMissing(agent, $"flood-{Array.FindIndex(statuses, s => s >= 0)}")); // replaced by the real one
         var done = await ResumeAsync(agent, "r1-real", payload, half, sha);
         Assert.Equal(UploadStatus.Accepted, done.UploadStatus);
+    }
+
+    [Fact]
+    public void A_client_may_hold_only_its_allowance_of_upload_streams_and_a_closed_one_frees_its_place()
+    {
+        var streams = new Federated.Coordinator.Agents.UploadStreams(perClient: 2);
+        using var first = streams.Open("c-1");
+        var second = streams.Open("c-1");
+        var refused = Assert.Throws<RpcException>(() => streams.Open("c-1"));
+        Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);
+        Assert.StartsWith("rate limit: ", refused.Status.Detail); // agents retry rate limits
+        using var other = streams.Open("c-2");                    // per client
+        second.Dispose();
+        second.Dispose();                                          // closing twice frees one place, not two
+        using var again = streams.Open("c-1");
+        Assert.Throws<RpcException>(() => streams.Open("c-1"));
     }
 
     async Task<long> OffsetOrMissing(Agent agent, string uploadId)
