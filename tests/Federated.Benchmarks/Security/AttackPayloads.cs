@@ -30,7 +30,8 @@ static class AttackPayloads
     /// <summary>
     /// A ~1 KB top-k compressed adapter (the format <see cref="CompressedAdapterFile"/> writes: per factor a shape, the kept
     /// positions and their values) for one real module, whose factors declare <paramref name="rank"/> x <paramref name="features"/>
-    /// and <paramref name="features"/> x <paramref name="rank"/>: expanded to dense float32 that is 8 * rank * features bytes.
+    /// and <paramref name="features"/> x <paramref name="rank"/>: expanded to dense float32 that is 8 * rank * features bytes. Its
+    /// header declares those shapes, as the format requires, so the defence measured is the shape check, not a format error.
     /// </summary>
     public static byte[] DecompressionBomb(string module = "model.layers.0.self_attn.q_proj", int rank = 8192, int features = 16384)
     {
@@ -46,7 +47,7 @@ static class AttackPayloads
         var metadata = new Dictionary<string, string>
         {
             [CompressedAdapterFile.SchemeMetadataKey] = "topk",
-            [CompressedAdapterFile.ModulesMetadataKey] = JsonSerializer.Serialize(new[] { new { name = module, alpha = 16.0 } }),
+            [CompressedAdapterFile.ModulesMetadataKey] = JsonSerializer.Serialize(new[] { new { name = module, alpha = 16.0, rank, @in = features, @out = features } }),
             [CompressedAdapterFile.RsLoraMetadataKey] = "false",
             [CompressedAdapterFile.BaseModelMetadataKey] = FederationSpec.BaseModel,
         };
