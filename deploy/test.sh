@@ -27,7 +27,8 @@ dotnet build Federated.sln -c Release -v quiet -nologo
 echo "==> test"
 log="$(mktemp)"
 set +e
-dotnet test Federated.sln -c Release --no-build -v quiet -nologo "$@" 2>&1 | tee "$log"
+# Failed tests with their messages (quiet alone prints only their names).
+dotnet test Federated.sln -c Release --no-build -v quiet -nologo --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # One closing line over all test assemblies.
