@@ -28,7 +28,7 @@ echo "==> test"
 log="$(mktemp)"
 set +e
 # Failed tests with their messages (quiet alone prints only their names).
-dotnet test Federated.sln -c Release --no-build -v quiet -nologo --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"
+dotnet test Federated.sln -c Release --no-build -v quiet -nologo --logger "console;verbosity=minimal" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # One closing line over all test assemblies.

@@ -25,7 +25,8 @@ public static class ObservabilityExtensions
     {
         builder.Services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService("federated-coordinator"))
-            .WithMetrics(metrics => metrics.AddMeter(Meters).AddPrometheusExporter());
+                        // No scrape cache: a scrape shows what has been recorded, not what was 300 ms ago.
+            .WithMetrics(metrics => metrics.AddMeter(Meters).AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
         builder.Services.AddHealthChecks()
             .AddCheck("process", () => Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy(), tags: [Live])
             .AddCheck<CoordinatorReadinessCheck>("coordinator", tags: [Ready]);

@@ -12,18 +12,28 @@ public sealed class StagingSweeper(IUploadStaging staging, StagingOptions option
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(options.SweepInterval, time ?? TimeProvider.System);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
+        try
         {
-            try
-            {
-                int removed = await staging.SweepAsync(stoppingToken);
-                if (removed > 0)
-                    logger.LogInformation("Removed {Uploads} uploads idle for longer than {IdleTimeout}", removed, options.IdleTimeout);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                logger.LogWarning(e, "Sweeping the upload staging failed; retrying in {Interval}", options.SweepInterval);
-            }
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+                await SweepAsync(stoppingToken);
+        }
+        // Stopping (or a host disposed without stopping, which cancels the token the same way): nothing left to do.
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    async Task SweepAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            int removed = await staging.SweepAsync(stoppingToken);
+            if (removed > 0)
+                logger.LogInformation("Removed {Uploads} uploads idle for longer than {IdleTimeout}", removed, options.IdleTimeout);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning(e, "Sweeping the upload staging failed; retrying in {Interval}", options.SweepInterval);
         }
     }
 }

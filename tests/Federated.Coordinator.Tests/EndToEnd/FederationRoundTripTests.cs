@@ -106,10 +106,17 @@ public sealed class FederationRoundTripTests(CoordinatorHost coordinator) : IDis
         }
         foreach (var u in updates) u.Dispose();
 
-        // The grains' instruments reach Prometheus through the host's meter provider.
-        string metrics = await coordinator.Http.GetStringAsync("/metrics");
-        Assert.Matches(@"(?m)^federated_updates_accepted_total\{[^}]*\} [1-9]", metrics);
-        Assert.Matches(@"(?m)^federated_rounds_total\{[^}]*status=""[^""]+""[^}]*\} [1-9]", metrics);
+        // The grains' instruments reach Prometheus through the host's meter provider. The round records its counters as it
+        // closes, which may be just after the federation reports completion: poll briefly.
+        const string accepted = @"(?m)^federated_updates_accepted_total\{[^}]*\} [1-9]", rounds = @"(?m)^federated_rounds_total\{[^}]*status=""[^""]+""[^}]*\} [1-9]";
+        string metrics = "";
+        for (var until = DateTime.UtcNow.AddSeconds(10); DateTime.UtcNow < until; await Task.Delay(100))
+        {
+            metrics = await coordinator.Http.GetStringAsync("/metrics");
+            if (System.Text.RegularExpressions.Regex.IsMatch(metrics, accepted) && System.Text.RegularExpressions.Regex.IsMatch(metrics, rounds)) break;
+        }
+        Assert.Matches(accepted, metrics);
+        Assert.Matches(rounds, metrics);
     }
 
     [Fact]
