@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Net;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 
@@ -42,7 +41,7 @@ public sealed class RefusalSummary : Interceptor, IDisposable
             var key = (method, refusal.StatusCode);
             first = !_counts.ContainsKey(key);
             _counts[key] = _counts.GetValueOrDefault(key) + 1;
-            if (_addresses.Count < MaxAddresses) _addresses.Add(AddressOf(context.Peer));
+            if (_addresses.Count < MaxAddresses) _addresses.Add(PeerAddress.Of(context.Peer));
         }
         if (first)
             _logger.LogInformation("Refused {Method} from {Peer}: {Status} {Reason} (further refusals of this kind are summarised every {Window})",
@@ -63,15 +62,6 @@ public sealed class RefusalSummary : Interceptor, IDisposable
         var kinds = counts.OrderByDescending(c => c.Value).ToDictionary(c => $"{c.Key.Method} {c.Key.Status}", c => c.Value);
         _logger.LogWarning("Refused {Count} agent calls in the last {Window} from {Addresses}{More} addresses: {@Refusals}",
             counts.Values.Sum(), _window, addresses.Count, addresses.Count >= MaxAddresses ? "+" : "", kinds);
-    }
-
-    /// <summary>The address of a gRPC peer string (<c>ipv4:10.0.0.7:51234</c>, <c>ipv6:[::1]:5000</c>) without its port.</summary>
-    public static string AddressOf(string peer)
-    {
-        int colon = peer.IndexOf(':');
-        string rest = colon >= 0 ? peer[(colon + 1)..] : peer;
-        if (IPEndPoint.TryParse(rest, out var endpoint)) return endpoint.Address.ToString();
-        return rest;
     }
 
     async Task<T> Observe<T>(ServerCallContext context, Func<Task<T>> call)

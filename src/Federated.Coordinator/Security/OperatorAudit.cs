@@ -1,4 +1,4 @@
-using System.Text;
+using Federated.Coordinator.Hosting;
 
 namespace Federated.Coordinator.Security;
 
@@ -67,14 +67,10 @@ public sealed partial class OperatorAudit(ILoggerFactory loggers)
 
     static string Address(HttpContext context) => context.Connection.RemoteIpAddress?.ToString() ?? "-";
 
-    /// <summary>Control characters escaped and length bounded: values an operator sent must not forge log lines.</summary>
-    static string Clean(string value)
-    {
-        var text = new StringBuilder(Math.Min(value.Length, MaxTarget));
-        foreach (char c in value.Length > MaxTarget ? value[..MaxTarget] : value)
-            text.Append(char.IsControl(c) ? $"\\u{(int)c:x4}" : c);
-        return value.Length > MaxTarget ? text.Append('…').ToString() : text.ToString();
-    }
+    /// <summary>Length bounded and control characters escaped: values an operator sent must not forge log lines.</summary>
+    static string Clean(string value) => value.Length > MaxTarget
+        ? ControlCharacterEscaping.Escape(value[..MaxTarget]) + "…"
+        : ControlCharacterEscaping.Escape(value);
 
     [LoggerMessage(EventId = 900, EventName = "OperatorAudit", Level = LogLevel.Information,
         Message = "audit: {Operator} {Method} {Action} {Target}: {Outcome} ({Status}) from {RemoteAddress}")]

@@ -90,9 +90,9 @@ public sealed class MetricsReportTests(CoordinatorHost coordinator) : IDisposabl
     [Theory]
     [InlineData("ipv4:10.0.0.7:51234", "10.0.0.7")]
     [InlineData("ipv6:[::1]:5000", "::1")]
-    [InlineData("unix:/tmp/socket", "/tmp/socket")]
-    public void A_peer_address_is_its_host_without_the_port(string peer, string address) =>
-        Assert.Equal(address, RefusalSummary.AddressOf(peer));
+    [InlineData("unix:/tmp/socket", "unix:/tmp/socket")]
+    public void A_refusal_is_counted_by_the_address_the_rate_limits_key_by(string peer, string address) =>
+        Assert.Equal(address, PeerAddress.Of(peer));
 
     sealed class CollectingLogger : ILogger<RefusalSummary>
     {
