@@ -7,13 +7,17 @@ namespace Federated.Coordinator.Agents;
 /// <summary>
 /// Budgets per source address (<see cref="PeerAddress"/>), spent before any grain is touched: all calls, registrations,
 /// and failed authentications. Once an address's failures are spent, its calls are refused unread until the budget refills,
-/// so made-up credentials cost the coordinator one token-bucket lookup each. Idle partitions are dropped by the limiter.
+/// so made-up credentials cost the coordinator one token-bucket lookup each, and <see cref="AgentConnections"/> closes its
+/// connections and refuses new ones at accept, so they cost nothing more. Idle partitions are dropped by the limiter.
 /// </summary>
 public sealed class AddressRateLimits : IDisposable
 {
     readonly CoordinatorOptions _options;
     readonly PartitionedRateLimiter<string> _calls, _registrations;
     readonly FailureBudget _failures;
+
+    /// <summary>Raised once when an address spends its last failed authentication.</summary>
+    public event Action<string>? Blocked;
 
     public AddressRateLimits(CoordinatorOptions options)
     {
@@ -57,8 +61,14 @@ public sealed class AddressRateLimits : IDisposable
             failed = true;
             throw;
         }
-        finally { _failures.End(address, failed); }
+        finally
+        {
+            if (_failures.End(address, failed)) Blocked?.Invoke(address);
+        }
     }
+
+    /// <summary>Whether <paramref name="address"/> has spent its failed authentications: its calls would be refused unread.</summary>
+    public bool IsBlocked(string address) => _failures.IsSpent(address);
 
     /// <exception cref="RpcException">ResourceExhausted when the address registered too often.</exception>
     public void AdmitRegistration(string address)

@@ -25,10 +25,10 @@ public sealed class AgentAuthentication : Interceptor, IDisposable
     readonly AddressRateLimits _addresses;
     readonly ClientCertificateRequirement _certificates;
 
-    public AgentAuthentication(IGrainFactory grains, CoordinatorOptions options)
+    public AgentAuthentication(IGrainFactory grains, CoordinatorOptions options, AddressRateLimits addresses)
     {
         _grains = grains;
-        _addresses = new AddressRateLimits(options);
+        _addresses = addresses;
         _callsPerSecond = options.AgentCallsPerSecond;
         _certificates = options.Agents.ClientCertificates;
         _limiter = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
@@ -134,9 +134,5 @@ public sealed class AgentAuthentication : Interceptor, IDisposable
         await continuation(requestStream, responseStream, context);
     }
 
-    public void Dispose()
-    {
-        _limiter.Dispose();
-        _addresses.Dispose();
-    }
+    public void Dispose() => _limiter.Dispose();
 }

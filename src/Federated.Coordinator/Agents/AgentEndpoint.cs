@@ -17,6 +17,8 @@ public static class AgentEndpoint
     {
         RequireTlsOffLoopback(builder.Configuration, options);
         RequestClientCertificates(builder, options.Agents);
+        builder.Services.AddSingleton<AddressRateLimits>();
+        builder.Services.AddSingleton<AgentConnections>();
         builder.Services.AddSingleton<AgentAuthentication>();
         builder.Services.AddSingleton<RefusalSummary>();
         builder.Services.AddSingleton(new UploadStreams(options.Staging.MaxUploadsPerClient));
@@ -31,6 +33,8 @@ public static class AgentEndpoint
         });
         builder.Services.AddGrpcHealthChecks(); // reports the same checks as /readyz
         builder.WebHost.ConfigureKestrel(kestrel => SizeWindowsForUploads(kestrel.Limits.Http2, options.MaxChunkBytes));
+        // Outermost on the agents' connections, before TLS: a blocked address costs an accept and a close.
+        builder.ConfigureEndpoint(KestrelEndpointName, (endpoint, services) => endpoint.ListenOptions.Use(services.GetRequiredService<AgentConnections>().Gate));
         return builder;
     }
 

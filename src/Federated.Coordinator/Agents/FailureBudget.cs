@@ -37,13 +37,29 @@ public sealed class FailureBudget(int perMinute, TimeProvider? time = null)
     }
 
     /// <summary>Ends a lookup begun with <see cref="TryBegin"/>; a failure spends its unit.</summary>
-    public void End(string address, bool failed)
+    /// <returns>True when this failure spent the address's last unit.</returns>
+    public bool End(string address, bool failed)
     {
         lock (_entries)
         {
-            if (!_entries.TryGetValue(address, out var e)) return;
+            if (!_entries.TryGetValue(address, out var e)) return false;
             e.InFlight--;
-            if (failed) e.Tokens = Math.Max(0, e.Tokens - 1);
+            if (!failed) return false;
+            bool had = e.Tokens >= 1;
+            e.Tokens = Math.Max(0, e.Tokens - 1);
+            return had && e.Tokens < 1;
+        }
+    }
+
+    /// <summary>Whether <paramref name="address"/> has no unit left (none reserved counts as spent here too).</summary>
+    public bool IsSpent(string address)
+    {
+        long now = _time.GetTimestamp();
+        lock (_entries)
+        {
+            if (!_entries.TryGetValue(address, out var e)) return false;
+            Refill(e, now);
+            return e.Tokens - e.InFlight < 1;
         }
     }
 

@@ -26,6 +26,12 @@ public static class PeerAddress
         }
         if (host is null || !IPAddress.TryParse(host, out var ip))
             return peer.Length <= 128 ? peer : peer[..128];
+        return Of(ip);
+    }
+
+    /// <summary>The same key for a connection's remote address, as Kestrel reports it at accept.</summary>
+    public static string Of(IPAddress ip)
+    {
         if (ip.IsIPv4MappedToIPv6) ip = ip.MapToIPv4();
         if (ip.AddressFamily == AddressFamily.InterNetworkV6 && !IPAddress.IsLoopback(ip))
         {

@@ -52,7 +52,7 @@ public sealed class AgentAbuseTests(CoordinatorHost coordinator, Xunit.Abstracti
     }
 
     [Fact]
-    public async Task Thirty_thousand_calls_with_made_up_credentials_leave_no_client_grains_and_little_memory()
+    public async Task Thirty_thousand_calls_with_made_up_credentials_leave_no_client_grains_and_mostly_never_reach_a_handler()
     {
         var management = coordinator.Grains.GetGrain<IManagementGrain>(0);
         async Task<int> ClientActivations() => (await management.GetSimpleGrainStatistics())
@@ -85,11 +85,18 @@ public sealed class AgentAbuseTests(CoordinatorHost coordinator, Xunit.Abstracti
         output.WriteLine($"{Addresses * CallsPerAddress:N0} calls in {clock.Elapsed.TotalSeconds:0.0} s: {string.Join(", ", counts.Select(c => $"{c.Key} {c.Value:N0}"))}; " +
             $"client activations {activationsBefore} -> {activationsAfter}; managed heap {(heapAfter - heapBefore) / (1 << 20):+0.0;-0.0} MiB");
         Assert.Equal(Addresses * CallsPerAddress, counts.Values.Sum());
-        Assert.Equal([StatusCode.ResourceExhausted, StatusCode.Unauthenticated], counts.Keys.Order());
+        // Refused by the coordinator's handlers, or by the client itself once its connection was closed at accept (the
+        // client reports a connection reset as Unavailable, a connection closed before the HTTP/2 handshake as Internal).
+        Assert.Subset(new HashSet<StatusCode> { StatusCode.ResourceExhausted, StatusCode.Unauthenticated, StatusCode.Unavailable, StatusCode.Internal }, counts.Keys.ToHashSet());
         // Each address spends its failure budget (30 a minute), then is refused before any lookup.
         Assert.InRange(counts[StatusCode.Unauthenticated], Addresses * 30, Addresses * (30 + 1 + (int)(clock.Elapsed.TotalSeconds / 2)));
+        // ...and its connections are closed: calls in flight finish with their refusal, the rest never reach gRPC.
+        int handled = counts.GetValueOrDefault(StatusCode.Unauthenticated) + counts.GetValueOrDefault(StatusCode.ResourceExhausted);
+        Assert.InRange(handled, 0, Addresses * CallsPerAddress / 10);
         Assert.InRange(activationsAfter - activationsBefore, int.MinValue, 5);
-        Assert.InRange(heapAfter - heapBefore, long.MinValue, 16L << 20);
+        // The heap is the whole test process's, shared with collections running beside this one: 32 MiB still refuses
+        // what an activation per call cost (6 KiB a call, 180 MiB here).
+        Assert.InRange(heapAfter - heapBefore, long.MinValue, 32L << 20);
     }
 
     /// <summary>A credential shaped as Register issues them, for a client id that does not exist.</summary>

@@ -19,7 +19,7 @@ static class OnAgent
             if (DateTime.UtcNow > deadline) throw new TimeoutException($"fed-agent did not poll within {Startup}:\n{agent.Tail()}");
             await Task.Delay(100);
         }
-        await Task.Delay(1000);
+        await agent.Probe.WaitQuietAsync();
         return await agent.Probe.MeasureAsync(() =>
         {
             script.Armed = true;

@@ -1,4 +1,6 @@
+using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Sockets;
 using System.Net.Http.Json;
 using Federated.Protocol.V1;
 using Google.Protobuf;
@@ -60,10 +62,35 @@ sealed class AttackedCoordinator : IAsyncDisposable
         return coordinator;
     }
 
-    /// <summary>A new connection to the agents' port (a fresh HTTP/2 connection, as a new attacker's socket).</summary>
+    /// <summary>Loopback source addresses of an attack run twice (the coordinator listens on 127.0.0.1; all of 127/8 reaches it).</summary>
+    public static readonly IPAddress FirstRunSource = IPAddress.Parse("127.0.0.2"), SecondRunSource = IPAddress.Parse("127.0.0.3");
+
+    /// <summary>The address new agent connections come from; the coordinator budgets per source address.</summary>
+    public IPAddress Source { get; set; } = IPAddress.Loopback;
+
+    /// <summary>A new connection to the agents' port from <see cref="Source"/> (a fresh HTTP/2 connection, as a new attacker's socket).</summary>
     public AgentService.AgentServiceClient NewAgentClient()
     {
-        var channel = GrpcChannel.ForAddress(AgentsAddress, new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20 });
+        var source = Source;
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, cancellation) =>
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    socket.Bind(new IPEndPoint(source, 0));
+                    await socket.ConnectAsync(context.DnsEndPoint, cancellation);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        var channel = GrpcChannel.ForAddress(AgentsAddress, new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20, HttpHandler = handler });
         lock (_channels) _channels.Add(channel);
         return new AgentService.AgentServiceClient(channel);
     }

@@ -22,7 +22,7 @@ static class StalledDownloadsAttack
         async () =>
         {
             await using var redis = await RedisProcess.StartAsync();
-            return await OnCoordinator.RunAsync(SetUpAsync, RunAsync, TimeSpan.FromSeconds(1), redis.Configuration);
+            return await OnCoordinator.RunAsync(SetUpAsync, RunAsync, TimeSpan.FromSeconds(1), redis.Configuration, twice: true);
         });
 
     static async Task<(Participant Member, AdapterRef Global)> SetUpAsync(AttackedCoordinator coordinator)

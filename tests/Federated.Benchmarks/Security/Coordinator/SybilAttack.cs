@@ -13,7 +13,7 @@ static class SybilAttack
 
     public static SecurityAttack Attack => new("sybil", "coordinator",
         $"<= {CoordinatorLaunch.RegistrationBurst} of {Registrations} enrolled, the rest ResourceExhausted; 512 KiB device name InvalidArgument",
-        () => OnCoordinator.RunAsync(c => c.FederationAsync(new FederationSpec(Start: false, Clients: 0, Quorum: 1)), RunAsync, TimeSpan.FromSeconds(1)));
+        () => OnCoordinator.RunAsync(c => c.FederationAsync(new FederationSpec(Start: false, Clients: 0, Quorum: 1)), RunAsync, TimeSpan.FromSeconds(1), twice: true));
 
     static async Task<AttackOutcome> RunAsync(AttackedCoordinator coordinator, SuiteFederation federation)
     {
