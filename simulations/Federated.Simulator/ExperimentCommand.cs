@@ -70,7 +70,7 @@ public static class ExperimentCommand
 
         return new RootCommand("fed-sim: simulate federated LoRA fine-tuning with virtual clients on one machine (real coordinator, real training)")
         {
-            run, validate,
+            run, validate, BaseModel.BaseModelCommand.Create(output),
         };
     }
 
