@@ -92,6 +92,10 @@ public sealed class SimulationTests : IDisposable
             Assert.Equal([false, true, false], csv.Skip(1).Select(l => double.IsNaN(Number(l.Split(',')[accuracy]))));
         }
         Assert.Contains("\"seed\": 2", File.ReadAllText(Path.Combine(dir, "fedit_seed-2", RunResults.SummaryFile)));
+        // One seed's variants start from the same base on the same items: its task result is measured once and shared.
+        string[] Base(string run) => File.ReadAllLines(Path.Combine(dir, run, RunResults.MetricsFile))[1].Split(',');
+        Assert.Equal(Base("flora_seed-1")[^8..^1], Base("fedit_seed-1")[^8..^1]);
+        Assert.Equal("0.000", Base("fedit_seed-1")[^1]);
         var table = File.ReadAllText(Path.Combine(dir, ExperimentReport.TableFile));
         Assert.Contains("## Mean ± sd over seeds", table);
         Assert.Matches(@"\| fedit \| 2 \| \d\.\d{4} ± \d\.\d{4} \|", table);

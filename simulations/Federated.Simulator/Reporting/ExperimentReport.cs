@@ -27,7 +27,9 @@ public static class ExperimentReport
                 Plot(Path.Combine(directory, $"task_{MultipleChoiceResult.Key(direction).Replace('-', '_')}.png"),
                     $"{experiment.Name}: WordNet multiple choice, {MultipleChoiceResult.Label(direction)}", "accuracy (4 options)", groups,
                     r => r.TaskAccuracy(direction), r => r.Task?[direction].Accuracy);
-        File.WriteAllText(Path.Combine(directory, TableFile), Table(experiment, results, groups));
+        // Rows are built cell by cell with "| " separators: no trailing blanks in the committed Markdown.
+        var table = string.Join('\n', Table(experiment, results, groups).Split('\n').Select(l => l.TrimEnd()));
+        File.WriteAllText(Path.Combine(directory, TableFile), table);
     }
 
     static bool HasTask(IReadOnlyList<(ExperimentRun Run, IReadOnlyList<RoundMetrics> Rows)> results) => results.Any(r => r.Rows.Any(x => x.Task is not null));
@@ -60,6 +62,13 @@ public static class ExperimentReport
             var line = plot.Add.Scatter(xs, points.Select(p => p.Summary.Mean).ToArray());
             line.Color = color;
             line.LegendText = group.Name;
+        }
+        if (interval is not null)
+        {
+            var chance = plot.Add.HorizontalLine(1.0 / WordNetChoiceItems.Options);
+            chance.LinePattern = LinePattern.Dashed;
+            chance.Color = Colors.Gray;
+            chance.LegendText = $"chance (1/{WordNetChoiceItems.Options})";
         }
         plot.Title(title + (seeds ? " (mean ± sd over seeds)" : interval is not null ? " (95% Wilson band)" : ""));
         plot.XLabel("round (0 = base model)");

@@ -48,7 +48,7 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
         var attackers = Attackers(s);
         await SetUpAsync(coordinator, fed, run, s, baseDir);
 
-        var rows = new List<RoundMetrics> { Baseline(replicas, clientsData, s, tokenizer) };
+        var rows = new List<RoundMetrics> { Baseline(replicas, clientsData, s, tokenizer, baseDir) };
         progress.RoundDone(run, rows[0]);
         var federation = coordinator.Grains.GetGrain<IFederationGrain>(fed);
         int previous = 0;
@@ -235,11 +235,25 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
         }
     }
 
-    static RoundMetrics Baseline(ModelReplicas replicas, SimulationData data, RunSettings s, ITextTokenizer tokenizer)
+    // The base model's task result per (base model, items): the variants of one seed share it, and it costs seconds.
+    readonly Dictionary<string, MultipleChoiceResult?> _baseTasks = [];
+
+    RoundMetrics Baseline(ModelReplicas replicas, SimulationData data, RunSettings s, ITextTokenizer tokenizer, string baseDir)
     {
         var (evalLoss, clientEval) = Evaluate(replicas, data, s, live: null);
-        var (task, taskSeconds) = EvaluateTask(replicas, data, s, live: null, tokenizer);
-        return new RoundMetrics(0, "base", 0, 0, 0, 0, 0, 0, 0, 0, double.NaN, evalLoss, clientEval, 0, 0, 0, 0, task, taskSeconds);
+        string key = baseDir + "\n" + Fingerprint(data.TaskItems ?? []);
+        double taskSeconds = 0;
+        if (!_baseTasks.ContainsKey(key))
+            (_baseTasks[key], taskSeconds) = EvaluateTask(replicas, data, s, live: null, tokenizer);
+        return new RoundMetrics(0, "base", 0, 0, 0, 0, 0, 0, 0, 0, double.NaN, evalLoss, clientEval, 0, 0, 0, 0, _baseTasks[key], taskSeconds);
+    }
+
+    static string Fingerprint(IReadOnlyList<ChoiceItem> items)
+    {
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var item in items)
+            sha.AppendData(System.Text.Encoding.UTF8.GetBytes($"{item.Direction}\u0001{item.Prompt}\u0001{string.Join("\u0001", item.Options)}\u0001{item.Answer}\u0002"));
+        return Convert.ToHexString(sha.GetHashAndReset());
     }
 
     /// <summary>
