@@ -44,7 +44,7 @@ public sealed class SimulationTests : IDisposable
     [Fact]
     public void A_tiny_simulation_runs_two_mixed_rank_rounds_and_writes_metrics_summary_table_and_plots()
     {
-        string exp = Experiment("tiny", """, "ranks": [2, 4], "strategy": "flora" """);
+        string exp = Experiment("tiny", """, "ranks": [2, 4], "strategy": "flora", "evaluation": { "taskItems": 12, "taskEveryRounds": 1 } """);
         var (exit, output, error) = Run(exp, Path.Combine(_dir, "out"));
 
         Assert.True(exit == 0, error + output);
@@ -57,6 +57,69 @@ public sealed class SimulationTests : IDisposable
         Assert.Contains("| tiny |", File.ReadAllText(Path.Combine(dir, ExperimentReport.TableFile)));
         var png = File.ReadAllBytes(Path.Combine(dir, "eval_loss.png"));
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], png[..4]);
+        // taskEveryRounds 1: the task metric in every row, each accuracy inside its interval.
+        var header = csv[0].Split(',');
+        int accuracy = Array.IndexOf(header, "task_word_to_definition"), items = Array.IndexOf(header, "task_items");
+        Assert.All(csv.Skip(1).Select(l => l.Split(',')), row =>
+        {
+            double value = Number(row[accuracy]), lower = Number(row[accuracy + 1]), upper = Number(row[accuracy + 2]);
+            Assert.InRange(value, lower, upper);
+            Assert.Equal("24", row[items]); // 12 synsets, both directions
+        });
+        Assert.True(File.Exists(Path.Combine(dir, "task_word_to_definition.png")));
+        Assert.Contains("\"finalTask\"", File.ReadAllText(Path.Combine(dir, "tiny", RunResults.SummaryFile)));
+    }
+
+    static double Number(string text) => double.Parse(text, System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Two variants x two seeds, flora the reference: four runs, each seed's kept; the table pools them per method (mean ± sd)
+    /// and gives fedit's paired interval against flora; the task metric is measured at the base and the final round only.
+    /// </summary>
+    [Fact]
+    public void Seeds_expand_every_run_and_the_table_reports_mean_sd_and_paired_intervals_against_the_reference()
+    {
+        string exp = Experiment("seeds", """, "ranks": [4], "seeds": [1, 2], "evaluation": { "taskItems": 10 } """,
+            """, "variants": [{ "name": "flora" }, { "name": "fedit", "strategy": "fedit" }], "reference": "flora" """);
+        var (exit, output, error) = Run(exp, Path.Combine(_dir, "out"));
+
+        Assert.True(exit == 0, error + output);
+        string dir = Path.Combine(_dir, "out", "seeds");
+        foreach (var run in new[] { "flora_seed-1", "flora_seed-2", "fedit_seed-1", "fedit_seed-2" })
+        {
+            var csv = File.ReadAllLines(Path.Combine(dir, run, RunResults.MetricsFile));
+            int accuracy = Array.IndexOf(csv[0].Split(','), "task_definition_to_word");
+            Assert.Equal([false, true, false], csv.Skip(1).Select(l => double.IsNaN(Number(l.Split(',')[accuracy]))));
+        }
+        Assert.Contains("\"seed\": 2", File.ReadAllText(Path.Combine(dir, "fedit_seed-2", RunResults.SummaryFile)));
+        // One seed's variants start from the same base on the same items: its task result is measured once and shared.
+        string[] Base(string run) => File.ReadAllLines(Path.Combine(dir, run, RunResults.MetricsFile))[1].Split(',');
+        Assert.Equal(Base("flora_seed-1")[^8..^1], Base("fedit_seed-1")[^8..^1]);
+        Assert.Equal("0.000", Base("fedit_seed-1")[^1]);
+        var table = File.ReadAllText(Path.Combine(dir, ExperimentReport.TableFile));
+        Assert.Contains("## Mean ± sd over seeds", table);
+        Assert.Matches(@"\| fedit \| 2 \| \d\.\d{4} ± \d\.\d{4} \|", table);
+        Assert.Contains("## Against the reference 'flora'", table);
+        Assert.Matches(@"\| fedit \| 2 \| [+-]\d\.\d{4} \[[+-]\d\.\d{4}, [+-]\d\.\d{4}\] (no difference|\*\*lower\*\*|\*\*higher\*\*) \|", table);
+        Assert.DoesNotMatch(@"\| flora \| \d+ \| [+-]", table.Split("## Against")[1]); // the reference is not compared with itself
+        Assert.True(File.Exists(Path.Combine(dir, "task_definition_to_word.png")));
+    }
+
+    [Fact]
+    public void Seeds_multiply_the_runs_of_every_variant_and_a_variant_may_bring_its_own_seeds()
+    {
+        string exp = Experiment("grid", """, "ranks": [4], "seeds": [3, 4, 5] """,
+            """, "variants": [{ "name": "a" }, { "name": "b", "strategy": "fedit" }, { "name": "c", "seeds": [9] }], "sweep": { "localSteps": [2, 5] } """);
+
+        var runs = ExperimentLoader.Load(exp).Runs;
+
+        Assert.Equal(3 * 2 + 3 * 2 + 1 * 2, runs.Count);
+        Assert.Equal(["a localSteps=2 seed=3", "a localSteps=2 seed=4", "a localSteps=2 seed=5"], runs.Take(3).Select(r => r.Name));
+        Assert.Equal([3L, 4, 5, 3, 4, 5], runs.Where(r => r.Variant == "b").Select(r => r.Settings.Seed));
+        Assert.Equal([9L, 9], runs.Where(r => r.Variant == "c").Select(r => r.Settings.Seed));
+        Assert.All(runs, r => Assert.Null(r.Settings.Seeds));
+        Assert.Equal(["a localSteps=2", "a localSteps=5", "b localSteps=2", "b localSteps=5", "c localSteps=2", "c localSteps=5"], runs.Select(r => r.Group).Distinct());
+        Assert.Equal("localSteps=5", runs.Last().Point);
     }
 
     /// <summary>
@@ -86,9 +149,13 @@ public sealed class SimulationTests : IDisposable
         Assert.Equal(0, Run(exp, Path.Combine(_dir, "first")).Exit);
         Assert.Equal(0, Run(exp, Path.Combine(_dir, "second")).Exit);
 
-        // Everything but the timing columns must match.
-        static IEnumerable<string> Metrics(string path) =>
-            File.ReadAllLines(path).Select(l => string.Join(",", l.Split(',')[..^2]));
+        // Everything but the timing columns must match (the task metric too).
+        static IEnumerable<string> Metrics(string path)
+        {
+            var lines = File.ReadAllLines(path);
+            var kept = lines[0].Split(',').Select((c, i) => (c, i)).Where(p => !p.c.EndsWith("_seconds")).Select(p => p.i).ToArray();
+            return lines.Select(l => string.Join(",", kept.Select(i => l.Split(',')[i])));
+        }
         var first = Metrics(Path.Combine(_dir, "first", "again", "again", RunResults.MetricsFile)).ToList();
         var second = Metrics(Path.Combine(_dir, "second", "again", "again", RunResults.MetricsFile)).ToList();
         Assert.Equal(first, second);
@@ -103,6 +170,9 @@ public sealed class SimulationTests : IDisposable
     [InlineData(""", "attack": { "type": "nonsense" } """, "attack.type: 'nonsense' is not one of")]
     [InlineData(""", "localSteps": "many" """, "could not be converted to System.Int32 (at $.settings.localSteps)")]
     [InlineData(""", "locSteps": 3 """, "locSteps")]
+    [InlineData(""", "seeds": [1, 1] """, "seeds: at least one seed, none twice")]
+    [InlineData(""", "evaluation": { "taskItems": -1 } """, "evaluation.taskItems: must be between 0 and 100000, not -1")]
+    [InlineData(""", "evaluation": { "taskEvery": 2 } """, "taskEvery")]
     public void An_invalid_experiment_file_is_one_precise_error_line(string settings, string expected)
     {
         var (exit, _, error) = Sim("validate", Experiment("bad", settings));
@@ -110,6 +180,16 @@ public sealed class SimulationTests : IDisposable
         Assert.Equal(ExperimentCommand.ExitError, exit);
         Assert.StartsWith("fed-sim: error: ", error);
         Assert.Contains(expected, error);
+        Assert.Single(error.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public void A_reference_that_names_no_variant_is_one_error_line()
+    {
+        var (exit, _, error) = Sim("validate", Experiment("ref", "", """, "variants": [{ "name": "a" }, { "name": "b" }], "reference": "c" """));
+
+        Assert.Equal(ExperimentCommand.ExitError, exit);
+        Assert.Contains("reference: 'c' is not the name of a variant ('a', 'b')", error);
         Assert.Single(error.Trim().Split('\n'));
     }
 

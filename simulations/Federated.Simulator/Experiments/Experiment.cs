@@ -15,12 +15,20 @@ public sealed record Experiment
     public IReadOnlyList<Dictionary<string, System.Text.Json.JsonElement>> Variants { get; init; } = [];
     /// <summary>Setting name -> values, e.g. {"localSteps": [10, 30]}.</summary>
     public Dictionary<string, System.Text.Json.JsonElement[]> Sweep { get; init; } = new();
+    /// <summary>
+    /// The variant every other one is compared with: tables give each method's paired 95% interval of (method - reference)
+    /// over the seeds both ran, at the same sweep point.
+    /// </summary>
+    public string? Reference { get; init; }
 }
 
 /// <summary>Everything one simulation run needs. Defaults make a small, quick run.</summary>
 public sealed record RunSettings
 {
     public long Seed { get; init; } = 1;
+    /// <summary>Several seeds: every run is repeated once per seed (each with its own seed) and tables report mean ± sd; overrides <see cref="Seed"/>.</summary>
+    public long[]? Seeds { get; init; }
+    public EvaluationSettings Evaluation { get; init; } = new();
     public ModelSettings Model { get; init; } = new();
     public DataSettings Data { get; init; } = new();
     public int Clients { get; init; } = 8;
@@ -82,6 +90,20 @@ public sealed record DataSettings
     public int MaxExamplesPerClient { get; init; } = 300;
     public int EvalExamplesPerClient { get; init; } = 40;
     public int GlobalEvalExamples { get; init; } = 200;
+}
+
+/// <summary>
+/// The task metric (WordNet definition multiple choice on the global held-out synsets, both directions) next to the loss.
+/// It is computed for the base model (round 0) and the final round, and every <see cref="TaskEveryRounds"/> rounds between.
+/// </summary>
+public sealed record EvaluationSettings
+{
+    /// <summary>Held-out synsets sampled for the task (each gives one item per direction); 0 turns the task metric off.</summary>
+    public int TaskItems { get; init; } = 100;
+    /// <summary>Also evaluate the task every this many rounds; 0: base and final round only.</summary>
+    public int TaskEveryRounds { get; init; }
+    /// <summary>Sequences per forward pass when scoring options.</summary>
+    public int TaskBatchSize { get; init; } = 32;
 }
 
 /// <summary>A fraction of the clients are Byzantine and upload <see cref="Type"/>'s crafted update instead of their own.</summary>

@@ -52,13 +52,20 @@ public static class ExperimentLoader
             foreach (var combination in Combinations(experiment.Sweep.ToList()))
             {
                 var settings = Apply(experiment.Settings, overrides.Concat(combination), source, variantName);
-                string name = string.Join(" ", new[] { variantName }.Concat(combination.Select(c => $"{c.Key}={Compact(c.Value)}")).Where(s => s.Length > 0));
+                string point = string.Join(" ", combination.Select(c => $"{c.Key}={Compact(c.Value)}"));
+                string name = string.Join(" ", new[] { variantName, point }.Where(s => s.Length > 0));
                 Validate(settings, source, name.Length == 0 ? "the run" : $"run '{name}'");
-                runs.Add(new ExperimentRun(experiment.Name, name.Length == 0 ? experiment.Name : name, settings));
+                string group = name.Length == 0 ? experiment.Name : name;
+                // Seeds expand last: each seed's run is the whole method again with that seed, named "<method> seed=N".
+                foreach (var seed in settings.Seeds ?? [settings.Seed])
+                    runs.Add(new ExperimentRun(experiment.Name, settings.Seeds is null ? group : $"{group} seed={seed}",
+                        settings with { Seed = seed, Seeds = null }, variantName, point, group));
             }
         }
         if (runs.Select(r => r.Name).Distinct().Count() != runs.Count)
             throw new ExperimentException($"{source}: two runs would have the same name; give variants distinct names");
+        if (experiment.Reference is { } reference && !runs.Any(r => r.Variant == reference))
+            throw new ExperimentException($"{source}: reference: '{reference}' is not the name of a variant ({string.Join(", ", runs.Select(r => $"'{r.Variant}'").Distinct())})");
         return runs;
     }
 
@@ -123,6 +130,10 @@ public static class ExperimentLoader
         Require(s.OutputRank is null or >= 1, $"outputRank: must be at least 1, not {s.OutputRank}");
         Require(s.DropoutRate is >= 0 and < 1, $"dropoutRate: must be in [0, 1), not {s.DropoutRate}");
         Require(s.StragglerRate is >= 0 and < 1, $"stragglerRate: must be in [0, 1), not {s.StragglerRate}");
+        Require(s.Seeds is null || (s.Seeds.Length >= 1 && s.Seeds.Distinct().Count() == s.Seeds.Length), "seeds: at least one seed, none twice");
+        Require(s.Evaluation.TaskItems is >= 0 and <= 100_000, $"evaluation.taskItems: must be between 0 and 100000, not {s.Evaluation.TaskItems}");
+        Require(s.Evaluation.TaskEveryRounds >= 0, $"evaluation.taskEveryRounds: must not be negative, not {s.Evaluation.TaskEveryRounds}");
+        Require(s.Evaluation.TaskBatchSize is >= 1 and <= 1024, $"evaluation.taskBatchSize: must be between 1 and 1024, not {s.Evaluation.TaskBatchSize}");
         Require(s.Parallelism >= 1, $"parallelism: must be at least 1, not {s.Parallelism}");
         Require(s.Model.Directory is not null || s.Model.Preset is "tiny" or "small", $"model.preset: '{s.Model.Preset}' is not tiny or small");
         Require(s.Model.Directory is null || Directory.Exists(s.Model.Directory), $"model.directory: '{s.Model.Directory}' does not exist");

@@ -1,32 +1,76 @@
 using System.Globalization;
 using System.Text;
 using Federated.Simulator.Experiments;
+using Federated.Training.Evaluation;
 using ScottPlot;
 
 namespace Federated.Simulator.Reporting;
 
-/// <summary>What a sweep ends with: PNG plots of held-out loss per round per run, and a Markdown table comparing the runs.</summary>
+/// <summary>
+/// What a sweep ends with: PNG plots per round (held-out loss, and task accuracy when measured) with one line per method
+/// (the mean over its seeds, with a ±sd band; with one seed the task plots band its 95% Wilson interval instead), and a
+/// Markdown table: every run, then mean ± sd per method over seeds, then paired 95% intervals against the reference.
+/// </summary>
 public static class ExperimentReport
 {
     public const string TableFile = "results.md";
 
+    static readonly CultureInfo C = CultureInfo.InvariantCulture;
+
     public static void Write(string directory, Experiment experiment, IReadOnlyList<(ExperimentRun Run, IReadOnlyList<RoundMetrics> Rows)> results)
     {
-        Plot(Path.Combine(directory, "eval_loss.png"), $"{experiment.Name}: global held-out loss", "held-out loss", results, r => r.EvalLoss);
-        Plot(Path.Combine(directory, "client_eval_loss.png"), $"{experiment.Name}: clients' own held-out loss (mean)", "held-out loss", results, r => r.ClientEvalLoss);
-        File.WriteAllText(Path.Combine(directory, TableFile), Table(experiment, results));
+        var groups = RunGroup.Of(results);
+        Plot(Path.Combine(directory, "eval_loss.png"), $"{experiment.Name}: global held-out loss", "held-out loss", groups, r => r.EvalLoss);
+        Plot(Path.Combine(directory, "client_eval_loss.png"), $"{experiment.Name}: clients' own held-out loss (mean)", "held-out loss", groups, r => r.ClientEvalLoss);
+        if (HasTask(results))
+            foreach (var direction in Enum.GetValues<ChoiceDirection>())
+                Plot(Path.Combine(directory, $"task_{MultipleChoiceResult.Key(direction).Replace('-', '_')}.png"),
+                    $"{experiment.Name}: WordNet multiple choice, {MultipleChoiceResult.Label(direction)}", "accuracy (4 options)", groups,
+                    r => r.TaskAccuracy(direction), r => r.Task?[direction].Accuracy);
+        // Rows are built cell by cell with "| " separators: no trailing blanks in the committed Markdown.
+        var table = string.Join('\n', Table(experiment, results, groups).Split('\n').Select(l => l.TrimEnd()));
+        File.WriteAllText(Path.Combine(directory, TableFile), table);
     }
 
-    static void Plot(string path, string title, string yLabel, IReadOnlyList<(ExperimentRun Run, IReadOnlyList<RoundMetrics> Rows)> results, Func<RoundMetrics, double> value)
+    static bool HasTask(IReadOnlyList<(ExperimentRun Run, IReadOnlyList<RoundMetrics> Rows)> results) => results.Any(r => r.Rows.Any(x => x.Task is not null));
+
+    static void Plot(string path, string title, string yLabel, IReadOnlyList<RunGroup> groups, Func<RoundMetrics, double> value,
+        Func<RoundMetrics, ProportionEstimate?>? interval = null)
     {
         var plot = new Plot();
-        foreach (var (run, rows) in results)
+        bool seeds = groups.Any(g => g.Runs.Count > 1);
+        foreach (var (group, index) in groups.Select((g, i) => (g, i)))
         {
-            var points = rows.Where(r => !double.IsNaN(value(r))).ToList();
-            var line = plot.Add.Scatter(points.Select(r => (double)r.Round).ToArray(), points.Select(value).ToArray());
-            line.LegendText = run.Name;
+            var color = plot.Add.Palette.GetColor(index);
+            var points = group.Runs.SelectMany(r => r.Rows).Where(r => !double.IsNaN(value(r))).GroupBy(r => r.Round).OrderBy(g => g.Key)
+                .Select(g => (Round: (double)g.Key, Summary: SeedStatistics.Summarise(g.Select(value)), Rows: g.ToList())).ToList();
+            if (points.Count == 0) continue;
+            double[] xs = points.Select(p => p.Round).ToArray();
+            (double[] Low, double[] High)? band = null;
+            if (points.Any(p => p.Summary.N > 1))
+                band = (points.Select(p => p.Summary.N > 1 ? p.Summary.Mean - p.Summary.Sd : p.Summary.Mean).ToArray(),
+                        points.Select(p => p.Summary.N > 1 ? p.Summary.Mean + p.Summary.Sd : p.Summary.Mean).ToArray());
+            else if (interval is not null && group.Runs.Count == 1)
+                band = (points.Select(p => interval(p.Rows[0])!.Lower).ToArray(), points.Select(p => interval(p.Rows[0])!.Upper).ToArray());
+            if (band is { } b)
+            {
+                var fill = plot.Add.FillY(xs, b.Low, b.High);
+                fill.FillColor = color.WithAlpha(0.18);
+                fill.LineWidth = 0;
+                fill.MarkerSize = 0;
+            }
+            var line = plot.Add.Scatter(xs, points.Select(p => p.Summary.Mean).ToArray());
+            line.Color = color;
+            line.LegendText = group.Name;
         }
-        plot.Title(title);
+        if (interval is not null)
+        {
+            var chance = plot.Add.HorizontalLine(1.0 / WordNetChoiceItems.Options);
+            chance.LinePattern = LinePattern.Dashed;
+            chance.Color = Colors.Gray;
+            chance.LegendText = $"chance (1/{WordNetChoiceItems.Options})";
+        }
+        plot.Title(title + (seeds ? " (mean ± sd over seeds)" : interval is not null ? " (95% Wilson band)" : ""));
         plot.XLabel("round (0 = base model)");
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(1); // rounds are whole numbers
         plot.YLabel(yLabel);
@@ -34,25 +78,81 @@ public static class ExperimentReport
         plot.SavePng(path, 1000, 560);
     }
 
-    static string Table(Experiment experiment, IReadOnlyList<(ExperimentRun Run, IReadOnlyList<RoundMetrics> Rows)> results)
+    static string Table(Experiment experiment, IReadOnlyList<(ExperimentRun Run, IReadOnlyList<RoundMetrics> Rows)> results, IReadOnlyList<RunGroup> groups)
     {
-        var c = CultureInfo.InvariantCulture;
         var md = new StringBuilder();
         md.AppendLine($"# {experiment.Name}").AppendLine();
         if (experiment.Description is { } d) md.AppendLine(d).AppendLine();
         bool attacks = results.Any(r => r.Rows.Sum(x => x.AttackersSubmitted) > 0);
-        md.AppendLine("| run | base loss | final loss | change | final perplexity | clients' own loss | rounds closed | " + (attacks ? "attackers excluded | " : "") + "seconds |");
-        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|" + (attacks ? "---:|" : "") + "---:|");
+        bool task = HasTask(results);
+        var directions = Enum.GetValues<ChoiceDirection>();
+        md.AppendLine("| run | base loss | final loss | change | final perplexity | clients' own loss | rounds closed | " + (attacks ? "attackers excluded | " : "") +
+                      (task ? string.Concat(directions.Select(x => $"{MultipleChoiceResult.Label(x)} (95% CI) | ")) : "") + "seconds |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|" + (attacks ? "---:|" : "") + (task ? string.Concat(directions.Select(_ => "---:|")) : "") + "---:|");
         foreach (var (run, rows) in results)
         {
             var last = rows.Last(r => !double.IsNaN(r.EvalLoss));
             int submitted = rows.Sum(r => r.AttackersSubmitted);
             string excluded = submitted == 0 ? "-" : $"{rows.Sum(r => r.AttackersExcluded)}/{submitted}";
-            md.Append(c, $"| {run.Name} | {rows[0].EvalLoss:F4} | {last.EvalLoss:F4} | {last.EvalLoss - rows[0].EvalLoss:+0.0000;-0.0000} | {last.EvalPerplexity:F3} | ")
-              .Append(c, $"{last.ClientEvalLoss:F4} | {rows.Count(r => r.Status == "closed")}/{rows.Count - 1} | ")
+            md.Append(C, $"| {run.Name} | {rows[0].EvalLoss:F4} | {last.EvalLoss:F4} | {last.EvalLoss - rows[0].EvalLoss:+0.0000;-0.0000} | {last.EvalPerplexity:F3} | ")
+              .Append(C, $"{last.ClientEvalLoss:F4} | {rows.Count(r => r.Status == "closed")}/{rows.Count - 1} | ")
               .Append(attacks ? excluded + " | " : "")
-              .AppendLine(string.Create(c, $"{rows.Sum(r => r.RoundSeconds):F0} |"));
+              .Append(task ? string.Concat(directions.Select(x => (FinalTask(rows, x) is { } p ? Estimate(p) : "-") + " | ")) : "")
+              .AppendLine(string.Create(C, $"{rows.Sum(r => r.RoundSeconds):F0} |"));
+        }
+        if (task)
+            md.AppendLine().AppendLine($"Task: WordNet definition multiple choice on held-out synsets ({WordNetChoiceItems.Options} options, distractors from the " +
+                                       "same domain and part of speech, scored by log-likelihood per byte); accuracy at the final round with its 95% Wilson interval.");
+
+        if (groups.Any(g => g.Runs.Count > 1))
+        {
+            md.AppendLine().AppendLine("## Mean ± sd over seeds").AppendLine();
+            md.AppendLine("| method | seeds | final loss | change | " + (task ? string.Concat(directions.Select(x => $"{MultipleChoiceResult.Label(x)} | ")) : ""));
+            md.AppendLine("|---|---:|---:|---:|" + (task ? string.Concat(directions.Select(_ => "---:|")) : ""));
+            foreach (var g in groups)
+            {
+                md.Append(C, $"| {g.Name} | {g.Runs.Count} | {MeanSd(g.Summary(FinalLoss))} | {MeanSd(g.Summary(LossChange))} | ");
+                if (task) md.Append(string.Concat(directions.Select(x => MeanSd(g.Summary(r => FinalAccuracy(r, x))) + " | ")));
+                md.AppendLine();
+            }
+        }
+
+        if (experiment.Reference is { } reference)
+        {
+            md.AppendLine().AppendLine($"## Against the reference '{reference}'").AppendLine();
+            md.AppendLine("Paired differences (method - reference) over the seeds both ran, at the same sweep point: mean " +
+                          "[95% t interval]. A difference is named only where its interval excludes zero.").AppendLine();
+            md.AppendLine("| method | seeds | final loss | " + (task ? string.Concat(directions.Select(x => $"{MultipleChoiceResult.Label(x)} | ")) : ""));
+            md.AppendLine("|---|---:|---:|" + (task ? string.Concat(directions.Select(_ => "---:|")) : ""));
+            foreach (var g in groups.Where(g => g.Variant != reference))
+            {
+                if (groups.FirstOrDefault(r => r.Variant == reference && r.Point == g.Point) is not { } baseline) continue;
+                int paired = g.Runs.Count(r => baseline.Runs.Any(b => b.Run.Settings.Seed == r.Run.Settings.Seed));
+                md.Append(C, $"| {g.Name} | {paired} | {Difference(g.Paired(baseline, FinalLoss), paired)} | ");
+                if (task) md.Append(string.Concat(directions.Select(x => Difference(g.Paired(baseline, r => FinalAccuracy(r, x)), paired) + " | ")));
+                md.AppendLine();
+            }
         }
         return md.ToString();
     }
+
+    /// <summary>The global held-out loss after the last round that has one.</summary>
+    public static double FinalLoss(IReadOnlyList<RoundMetrics> rows) => rows.LastOrDefault(r => !double.IsNaN(r.EvalLoss))?.EvalLoss ?? double.NaN;
+
+    static double LossChange(IReadOnlyList<RoundMetrics> rows) => FinalLoss(rows) - rows[0].EvalLoss;
+
+    /// <summary>The task accuracy of the last round that measured it.</summary>
+    public static ProportionEstimate? FinalTask(IReadOnlyList<RoundMetrics> rows, ChoiceDirection direction) =>
+        rows.LastOrDefault(r => r.Task is not null)?.Task![direction].Accuracy;
+
+    public static double FinalAccuracy(IReadOnlyList<RoundMetrics> rows, ChoiceDirection direction) => FinalTask(rows, direction)?.Value ?? double.NaN;
+
+    static string Estimate(ProportionEstimate p) => p.Trials == 0 ? "-" : string.Create(C, $"{p.Value:F3} [{p.Lower:F3}, {p.Upper:F3}]");
+
+    static string MeanSd(MeanSd s) => s.N == 0 ? "-" : s.N == 1 ? string.Create(C, $"{s.Mean:F4}") : string.Create(C, $"{s.Mean:F4} ± {s.Sd:F4}");
+
+    static string Difference(PairedInterval? d, int paired) => d is null
+        ? $"n/a ({paired} paired seed{(paired == 1 ? "" : "s")}; needs 2)"
+        : string.Create(C, $"{d.Mean:+0.0000;-0.0000} [{d.Lower:+0.0000;-0.0000}, {d.Upper:+0.0000;-0.0000}] ") +
+          (d.ExcludesZero ? d.Mean > 0 ? "**higher**" : "**lower**" : "no difference");
 }

@@ -1,3 +1,4 @@
+using Federated.Training.Evaluation;
 using Federated.Simulator.Experiments;
 using Federated.Simulator.Runtime;
 
@@ -9,7 +10,13 @@ public sealed class LineProgress(TextWriter output) : ISimulationProgress
     public void Log(string message) => output.WriteLine(message);
     public void RoundStarted(ExperimentRun run, int round, int clients) { }
     public void ClientTrained(ExperimentRun run, int round) { }
-    public void RoundDone(ExperimentRun run, RoundMetrics m) => output.WriteLine(m.Round == 0
+    public void RoundDone(ExperimentRun run, RoundMetrics m) => output.WriteLine((m.Round == 0
         ? $"[{run.Name}] base model: held-out loss {m.EvalLoss:F4}"
-        : $"[{run.Name}] round {m.Round} {m.Status}: {m.Accepted} accepted, {m.Rejected} rejected, held-out loss {m.EvalLoss:F4}, {m.RoundSeconds:F1} s");
+        : $"[{run.Name}] round {m.Round} {m.Status}: {m.Accepted} accepted, {m.Rejected} rejected, held-out loss {m.EvalLoss:F4}, {m.RoundSeconds:F1} s")
+        + Task(m));
+
+    /// <summary>", word -> definition 0.310 [0.220, 0.410], ..." when the round measured the task metric.</summary>
+    internal static string Task(RoundMetrics m) => m.Task is not { } task ? "" : string.Concat(task.Directions.Select(d =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $", {MultipleChoiceResult.Label(d.Direction)} {d.Accuracy.Value:F3} [{d.Accuracy.Lower:F3}, {d.Accuracy.Upper:F3}]")));
 }

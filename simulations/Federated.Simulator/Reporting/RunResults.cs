@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Federated.Simulator.Experiments;
+using Federated.Training.Evaluation;
 
 namespace Federated.Simulator.Reporting;
 
@@ -29,6 +30,9 @@ public static class RunResults
                 finalEvalLoss = last.EvalLoss,
                 finalEvalPerplexity = last.EvalPerplexity,
                 finalClientEvalLoss = last.ClientEvalLoss,
+                // WordNet multiple choice (95% Wilson intervals, per domain too): the base model's and the last measured round's.
+                baseTask = TaskSummary(rows[0]),
+                finalTask = rows.LastOrDefault(r => r.Task is not null && r.Round > 0) is { } t ? TaskSummary(t) : null,
                 roundsClosed = rows.Count(r => r.Status == "closed"),
                 roundsFailed = rows.Count(r => r.Status == "failed"),
                 attackersExcludedShare = rows.Sum(r => r.AttackersSubmitted) is var a and > 0 ? rows.Sum(r => r.AttackersExcluded) / (double)a : (double?)null,
@@ -49,6 +53,27 @@ public static class RunResults
         };
         File.WriteAllText(Path.Combine(directory, SummaryFile), JsonSerializer.Serialize(summary, ExperimentLoader.Json) + "\n");
     }
+
+    static object? TaskSummary(RoundMetrics row) => row.Task is not { } task ? null : new
+    {
+        round = row.Round,
+        seconds = Math.Round(row.TaskSeconds, 2),
+        directions = task.Directions.ToDictionary(d => MultipleChoiceResult.Key(d.Direction), d => new
+        {
+            accuracy = Estimate(d.Accuracy),
+            skipped = d.Skipped,
+            byDomain = d.ByDomain.ToDictionary(p => p.Key, p => Estimate(p.Value)),
+        }),
+    };
+
+    static object Estimate(ProportionEstimate p) => new
+    {
+        value = double.IsNaN(p.Value) ? (double?)null : Math.Round(p.Value, 4),
+        lower = double.IsNaN(p.Lower) ? (double?)null : Math.Round(p.Lower, 4),
+        upper = double.IsNaN(p.Upper) ? (double?)null : Math.Round(p.Upper, 4),
+        correct = p.Successes,
+        items = p.Trials,
+    };
 
     /// <summary>A directory name for a run: its name with anything unusual replaced.</summary>
     public static string Slug(string name) =>

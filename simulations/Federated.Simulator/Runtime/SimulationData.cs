@@ -1,4 +1,5 @@
 using Federated.Training.Data;
+using Federated.Training.Evaluation;
 
 namespace Federated.Simulator.Runtime;
 
@@ -6,4 +7,5 @@ namespace Federated.Simulator.Runtime;
 public sealed record ClientData(int Index, IReadOnlyList<string> Domains, IReadOnlyList<TrainingExample> Train, IReadOnlyList<TrainingExample> Eval);
 
 /// <param name="GlobalEval">Held out from every client: the global model's test set.</param>
-public sealed record SimulationData(IReadOnlyList<ClientData> Clients, IReadOnlyList<TrainingExample> GlobalEval);
+/// <param name="TaskItems">WordNet multiple-choice items from the same global hold-out; empty when the data has no WordNet definitions.</param>
+public sealed record SimulationData(IReadOnlyList<ClientData> Clients, IReadOnlyList<TrainingExample> GlobalEval, IReadOnlyList<ChoiceItem>? TaskItems = null);

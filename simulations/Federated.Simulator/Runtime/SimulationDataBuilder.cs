@@ -1,6 +1,7 @@
 using Federated.Simulator.Experiments;
 using Federated.Training.Data;
 using Federated.Training.Data.Corpora;
+using Federated.Training.Evaluation;
 using Federated.Training.Tokenization;
 
 namespace Federated.Simulator.Runtime;
@@ -49,7 +50,9 @@ public static class SimulationDataBuilder
             // A small held-out slice may lose every example to the context length: that client is left out of the clients' mean.
             DomainDatasets.Build(c.Evaluation, tokenizer, context).Examples)).ToList();
         var global = Tokenize(partition.GlobalHeldOut.Take(d.GlobalEvalExamples).ToList(), tokenizer, context, "the global held-out set");
-        return new SimulationData(clients, global);
+        // The task's synsets come from the whole global hold-out, which no client trains on (any source in WordNet's form).
+        var items = WordNetChoiceItems.Build(partition.GlobalHeldOut, options.Seed, settings.Evaluation.TaskItems);
+        return new SimulationData(clients, global, items);
     }
 
     static IReadOnlyList<TrainingExample> Tokenize(IReadOnlyList<DomainExample> examples, ITextTokenizer tokenizer, int context, string what)

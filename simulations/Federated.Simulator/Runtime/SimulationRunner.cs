@@ -9,7 +9,10 @@ using Federated.Simulator.Reporting;
 using Federated.Training.Data;
 using Federated.Core.Federation;
 using Federated.Grains.Federations;
+using Federated.Training.Evaluation;
+using Federated.Training.Lora;
 using Federated.Training.Models;
+using Federated.Core.Runtime;
 using Federated.Training.Rounds;
 using Federated.Training.Tokenization;
 using TorchSharp;
@@ -45,7 +48,7 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
         var attackers = Attackers(s);
         await SetUpAsync(coordinator, fed, run, s, baseDir);
 
-        var rows = new List<RoundMetrics> { Baseline(replicas, clientsData, s) };
+        var rows = new List<RoundMetrics> { Baseline(replicas, clientsData, s, tokenizer, baseDir) };
         progress.RoundDone(run, rows[0]);
         var federation = coordinator.Grains.GetGrain<IFederationGrain>(fed);
         int previous = 0;
@@ -54,7 +57,10 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
             var view = await NextRoundAsync(coordinator, federation, fed, previous, cancellation);
             if (view.Status != FederationStatus.Running) break;
             previous = view.CurrentRound;
-            var row = await RunRoundAsync(coordinator, fed, view.CurrentRound, run, clientsData, attackers, replicas, padId, cancellation);
+            // The task metric at the final round, and every taskEveryRounds rounds on the way (it costs seconds per round).
+            int every = s.Evaluation.TaskEveryRounds;
+            bool task = completed + 1 >= s.Rounds || view.CurrentRound >= s.Rounds || (every > 0 && view.CurrentRound % every == 0);
+            var row = await RunRoundAsync(coordinator, fed, view.CurrentRound, run, clientsData, attackers, replicas, padId, task ? tokenizer : null, cancellation);
             rows.Add(row);
             progress.RoundDone(run, row);
             if (row.Status == "closed") completed++;
@@ -87,7 +93,7 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
     }
 
     async Task<RoundMetrics> RunRoundAsync(SimulatedCoordinator coordinator, string fed, int roundNumber, ExperimentRun run,
-        SimulationData clientsData, HashSet<int> attackers, ModelReplicas replicas, int padId, CancellationToken cancellation)
+        SimulationData clientsData, HashSet<int> attackers, ModelReplicas replicas, int padId, ITextTokenizer? taskTokenizer, CancellationToken cancellation)
     {
         var s = run.Settings;
         var clock = Stopwatch.StartNew();
@@ -142,7 +148,8 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
             foreach (var t in trained.Where(t => fates[t.Client] == ClientFate.Late && !refused.Contains(t.Client)))
                 if (!(await SubmitAsync(coordinator, round, t.Client, uploads[t.Client], t.Examples)).IsAccepted) late++;
 
-            double evalLoss = double.NaN, clientEval = double.NaN;
+            double evalLoss = double.NaN, clientEval = double.NaN, taskSeconds = 0;
+            MultipleChoiceResult? taskResult = null;
             int globalRank = 0;
             if (closed.Status == RoundStatus.Closed && closed.Model is { } model)
             {
@@ -152,6 +159,8 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
                 using var latest = live is null && model.History.Length > 0 ? await LoadAsync(coordinator, model.History[^1].Adapter) : null;
                 globalRank = (live ?? latest)?.Modules.Max(m => m.Rank) ?? 0;
                 (evalLoss, clientEval) = Evaluate(replicas, clientsData, s, live);
+                if (taskTokenizer is not null)
+                    (taskResult, taskSeconds) = EvaluateTask(replicas, clientsData, s, live, taskTokenizer);
             }
             var outcomes = closed.Outcomes.ToDictionary(o => o.ClientId);
             // Only a closed round says who the rule let in; a failed one excluded everybody alike.
@@ -161,7 +170,7 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
                 fates.Values.Count(f => f == ClientFate.Dropped), late,
                 attackerOutcomes.Count, attackerOutcomes.Count(o => !o.Accepted || o.Coefficient == 0),
                 trained.Length == 0 ? double.NaN : trained.Average(t => t.Loss), evalLoss, clientEval, globalRank,
-                clock.Elapsed.TotalSeconds, closed.AggregationTime?.TotalSeconds ?? 0, refused.Count);
+                clock.Elapsed.TotalSeconds, closed.AggregationTime?.TotalSeconds ?? 0, refused.Count, taskResult, taskSeconds);
         }
         finally
         {
@@ -226,10 +235,51 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
         }
     }
 
-    static RoundMetrics Baseline(ModelReplicas replicas, SimulationData data, RunSettings s)
+    // The base model's task result per (base model, items): the variants of one seed share it, and it costs seconds.
+    readonly Dictionary<string, MultipleChoiceResult?> _baseTasks = [];
+
+    RoundMetrics Baseline(ModelReplicas replicas, SimulationData data, RunSettings s, ITextTokenizer tokenizer, string baseDir)
     {
         var (evalLoss, clientEval) = Evaluate(replicas, data, s, live: null);
-        return new RoundMetrics(0, "base", 0, 0, 0, 0, 0, 0, 0, 0, double.NaN, evalLoss, clientEval, 0, 0, 0, 0);
+        string key = baseDir + "\n" + Fingerprint(data.TaskItems ?? []);
+        double taskSeconds = 0;
+        if (!_baseTasks.ContainsKey(key))
+            (_baseTasks[key], taskSeconds) = EvaluateTask(replicas, data, s, live: null, tokenizer);
+        return new RoundMetrics(0, "base", 0, 0, 0, 0, 0, 0, 0, 0, double.NaN, evalLoss, clientEval, 0, 0, 0, 0, _baseTasks[key], taskSeconds);
+    }
+
+    static string Fingerprint(IReadOnlyList<ChoiceItem> items)
+    {
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var item in items)
+            sha.AppendData(System.Text.Encoding.UTF8.GetBytes($"{item.Direction}\u0001{item.Prompt}\u0001{string.Join("\u0001", item.Options)}\u0001{item.Answer}\u0002"));
+        return Convert.ToHexString(sha.GetHashAndReset());
+    }
+
+    /// <summary>
+    /// WordNet multiple choice on the global held-out synsets (the same code as <c>fed model eval --task wordnet-mc</c>),
+    /// with every core: no client trains while the global model is evaluated. Null without items.
+    /// </summary>
+    static (MultipleChoiceResult? Result, double Seconds) EvaluateTask(ModelReplicas replicas, SimulationData data, RunSettings s, LoraAdapter? live, ITextTokenizer tokenizer)
+    {
+        if (data.TaskItems is not { Count: > 0 } items) return (null, 0);
+        var clock = Stopwatch.StartNew();
+        var model = replicas.Any.Model;
+        int threads = torch.get_num_threads();
+        torch.set_num_threads(Environment.ProcessorCount);
+        if (live is not null)
+            using (NativeWork.Enter()) LoraInjection.Import(model, live);
+        try
+        {
+            var scorer = new ModelContinuationScorer(model, tokenizer, s.Evaluation.TaskBatchSize, ModelContinuationScorer.MaxTokens(model));
+            return (MultipleChoiceScorer.Evaluate(items, scorer), clock.Elapsed.TotalSeconds);
+        }
+        finally
+        {
+            if (live is not null)
+                using (NativeWork.Enter()) LoraInjection.Remove(model);
+            torch.set_num_threads(threads);
+        }
     }
 
     /// <summary>The model's loss on the global held-out set, and the mean over clients of their own held-out slices.</summary>

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Federated.Core.Adapters;
 using Federated.Core.Formats.Peft;
 using Federated.Training.Data;
+using Federated.Training.Data.Corpora;
 using Federated.Training.Evaluation;
 using Federated.Training.Lora;
 using Federated.Training.Models;
@@ -14,6 +15,8 @@ namespace Federated.Cli.Commands;
 /// <summary><c>fed model init | eval | pretrain | merge</c>: base models in the HF directory format.</summary>
 static class ModelCommand
 {
+    const string LossTask = "loss";
+
     public static Command Create() => new("model", "Create, evaluate and pretrain base models (HF directory format)")
     {
         CreateInit(), CreateEval(), CreatePretrain(), CreateMerge(),
@@ -44,17 +47,45 @@ static class ModelCommand
     {
         var model = new Option<string>("--model") { Description = "Model directory", Required = true };
         var adapter = new Option<string?>("--adapter") { Description = "A PEFT adapter to apply on top of the base" };
-        var data = new Option<string>("--data") { Description = "Held-out data: .jsonl instruction data (answers scored) or plain text", Required = true };
+        var task = new Option<string>("--task")
+        {
+            Description = "loss: mean next-token loss on --data; wordnet-mc: WordNet definition multiple choice on held-out synsets (accuracy with 95% Wilson intervals)",
+            DefaultValueFactory = _ => LossTask,
+        };
+        task.AcceptOnlyFromAmong(LossTask, WordNetTask.Name);
+        var data = new Option<string?>("--data")
+        {
+            Description = "loss: held-out .jsonl instruction data (answers scored) or plain text. wordnet-mc: optional held-out definition " +
+                          "examples (.jsonl with a domain field, e.g. a partition's global-heldout.jsonl) instead of the simulator's split of --wordnet",
+        };
         var context = ContextOption();
         var batch = BatchOption();
         var device = DeviceOption();
         var precision = PrecisionOption();
-        var eval = new Command("eval", "Print the mean next-token loss and perplexity of a model (and adapter) on held-out data")
+        var wordnet = new Option<string>("--wordnet") { Description = "wordnet-mc: WordNet data directory (Debian's wordnet-base)", DefaultValueFactory = _ => WordNetGlosses.DefaultDirectory };
+        var domains = new Option<string[]>("--domains")
         {
-            model, adapter, data, context, batch, device, precision,
+            Description = "wordnet-mc: lexicographer domains to use, as in the experiment (e.g. noun.animal verb.motion); default all 45",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var seed = new Option<int>("--seed") { Description = "wordnet-mc: the experiment's seed (it picks the held-out split) and the items' seed", DefaultValueFactory = _ => 1 };
+        var items = new Option<int>("--items")
+        {
+            Description = "wordnet-mc: held-out synsets to sample (each gives one item per direction)",
+            DefaultValueFactory = _ => WordNetTask.DefaultSynsets,
+            Validators = { r => { if (r.GetValueOrDefault<int>() is < 1 or > WordNetTask.MaxSynsets) r.AddError($"--items must be between 1 and {WordNetTask.MaxSynsets}"); } },
+        };
+        var eval = new Command("eval", "Print the mean next-token loss and perplexity of a model (and adapter) on held-out data, or its WordNet multiple-choice accuracy")
+        {
+            model, adapter, task, data, context, batch, device, precision, wordnet, domains, seed, items,
         };
         eval.SetAction(parse =>
         {
+            if (parse.GetValue(task) == LossTask && parse.GetValue(data) is null)
+            {
+                parse.InvocationConfiguration.Error.WriteLine("fed: --data is required for --task loss (see 'fed model eval --help')");
+                return FedCommandLine.ExitUsage;
+            }
             string dir = parse.GetValue(model)!;
             var target = ComputeDevice.Select(parse.GetValue(device)!);
             var dtype = ComputePrecision.Select(parse.GetValue(precision)!, target);
@@ -65,6 +96,14 @@ static class ModelCommand
             {
                 using var lora = PeftAdapterDirectory.Read(adapterDir);
                 LoraInjection.Import(lm, lora);
+            }
+            if (parse.GetValue(task) == WordNetTask.Name)
+            {
+                var heldOut = parse.GetValue(data) is { } file ? DomainJsonl.ReadFile(file)
+                    : WordNetTask.HeldOut(parse.GetValue(wordnet)!, parse.GetValue(domains), parse.GetValue(seed));
+                var scorer = new ModelContinuationScorer(lm, tokenizer, parse.GetValue(batch), ModelContinuationScorer.MaxTokens(lm));
+                WordNetTask.Run(heldOut, scorer, parse.GetValue(seed), parse.GetValue(items), parse.InvocationConfiguration.Output);
+                return FedCommandLine.ExitOk;
             }
             var examples = DatasetFiles.Load(parse.GetValue(data)!, tokenizer, parse.GetValue(context));
             var result = Evaluator.Evaluate(lm, TrainingBatcher.Batches(examples, parse.GetValue(batch), PadId(tokenizer), seed: null));

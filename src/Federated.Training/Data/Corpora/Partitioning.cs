@@ -37,18 +37,7 @@ public static class Partitioning
             throw new ArgumentException("every example needs a domain name", nameof(examples));
 
         var random = new Random(options.Seed);
-        var heldOut = new List<int>();
-        var pool = new List<int[]>();
-        foreach (var domain in examples.Select((e, i) => (e.Domain, i)).GroupBy(p => p.Domain, StringComparer.Ordinal)
-                     .OrderBy(g => g.Key, StringComparer.Ordinal))
-        {
-            var indices = domain.Select(p => p.i).ToArray();
-            Shuffle(indices, random);
-            var count = HoldOutCount(indices.Length, options.GlobalHeldOutFraction);
-            heldOut.AddRange(indices[..count]);
-            pool.Add(indices[count..]);
-        }
-        pool.RemoveAll(d => d.Length == 0);
+        var (heldOut, pool) = HoldOut(examples, options.GlobalHeldOutFraction, random);
         var poolSize = pool.Sum(d => d.Length);
         if (poolSize < options.Clients)
             throw new ArgumentException($"{poolSize} examples after the global hold-out cannot serve {options.Clients} clients", nameof(examples));
@@ -74,6 +63,41 @@ public static class Partitioning
         return new FederatedPartition(scheme, options, clients, Pick(heldOut));
 
         IReadOnlyList<DomainExample> Pick(IEnumerable<int> indices) => indices.Select(i => examples[i]).ToList();
+    }
+
+    /// <summary>
+    /// The global hold-out that <see cref="Partition"/> sets aside for the same examples, seed and fraction, without
+    /// partitioning the rest: what evaluations outside a simulation (a task metric, <c>fed model eval</c>) use so that they
+    /// never score an example any client trained on.
+    /// </summary>
+    /// <exception cref="ArgumentException">No examples or an empty domain name.</exception>
+    public static IReadOnlyList<DomainExample> GlobalHeldOut(IReadOnlyList<DomainExample> examples, int seed, double fraction)
+    {
+        ArgumentNullException.ThrowIfNull(examples);
+        new PartitionOptions(1, seed) { GlobalHeldOutFraction = fraction }.Validate();
+        if (examples.Count == 0)
+            throw new ArgumentException("there are no examples to hold out", nameof(examples));
+        if (examples.Any(e => string.IsNullOrEmpty(e.Domain)))
+            throw new ArgumentException("every example needs a domain name", nameof(examples));
+        return HoldOut(examples, fraction, new Random(seed)).HeldOut.Select(i => examples[i]).ToList();
+    }
+
+    // Step 1 of the partition, shared with GlobalHeldOut so the two can never disagree: the random draws come first.
+    private static (List<int> HeldOut, List<int[]> Pool) HoldOut(IReadOnlyList<DomainExample> examples, double fraction, Random random)
+    {
+        var heldOut = new List<int>();
+        var pool = new List<int[]>();
+        foreach (var domain in examples.Select((e, i) => (e.Domain, i)).GroupBy(p => p.Domain, StringComparer.Ordinal)
+                     .OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            var indices = domain.Select(p => p.i).ToArray();
+            Shuffle(indices, random);
+            var count = HoldOutCount(indices.Length, fraction);
+            heldOut.AddRange(indices[..count]);
+            pool.Add(indices[count..]);
+        }
+        pool.RemoveAll(d => d.Length == 0);
+        return (heldOut, pool);
     }
 
     /// <summary>round(count * fraction), but at least one and leaving at least one when count >= 2 and fraction > 0.</summary>

@@ -1,0 +1,18 @@
+using Federated.Simulator.Experiments;
+
+namespace Federated.Simulator.Reporting;
+
+/// <summary>One method of an experiment (variant x sweep point) and its runs, one per seed, in run order.</summary>
+public sealed record RunGroup(string Name, string Variant, string Point, IReadOnlyList<(ExperimentRun Run, IReadOnlyList<RoundMetrics> Rows)> Runs)
+{
+    public static IReadOnlyList<RunGroup> Of(IReadOnlyList<(ExperimentRun Run, IReadOnlyList<RoundMetrics> Rows)> results) =>
+        results.GroupBy(r => r.Run.Group)
+            .Select(g => new RunGroup(g.Key, g.First().Run.Variant, g.First().Run.Point, g.ToList()))
+            .ToList();
+
+    public MeanSd Summary(Func<IReadOnlyList<RoundMetrics>, double> metric) => SeedStatistics.Summarise(Runs.Select(r => metric(r.Rows)));
+
+    /// <summary>The paired interval of this method's metric minus <paramref name="reference"/>'s, over the seeds both ran.</summary>
+    public PairedInterval? Paired(RunGroup reference, Func<IReadOnlyList<RoundMetrics>, double> metric) =>
+        SeedStatistics.Paired(Runs.Join(reference.Runs, r => r.Run.Settings.Seed, r => r.Run.Settings.Seed, (m, r) => (metric(m.Rows), metric(r.Rows))));
+}
