@@ -34,6 +34,15 @@ public static class BaseModelCommand
             output.WriteLine($"{record.Steps} steps in {record.Hours:F2} h; held out {record.HeldOutNatsPerByte:F4} nats/byte -> {Path.GetFullPath(parse.GetValue(outDir)!)}");
             return Task.FromResult(ExperimentCommand.ExitOk);
         });
-        return new Command("base", "The base model simulations start from: its pretraining recipe") { pretrain };
+        var model = new Option<string>("--model") { Description = "A model directory written by 'base pretrain'", Required = true };
+        var card = new Command("card", "Fit byte 3-gram and 5-gram baselines on the same text, plot the loss curve and write the model card") { model };
+        card.SetAction(parse =>
+        {
+            string dir = parse.GetValue(model)!;
+            BaseModelCard.Write(dir, line => output.WriteLine($"[{DateTime.Now:HH:mm:ss}] {line}"));
+            output.WriteLine($"wrote {BaseModelCard.BaselinesFile}, {BaseModelCard.CurveFile} and {BaseModelCard.CardFile} in {Path.GetFullPath(dir)}");
+            return ExperimentCommand.ExitOk;
+        });
+        return new Command("base", "The base model simulations start from: its pretraining recipe and model card") { pretrain, card };
     }
 }

@@ -64,7 +64,7 @@ public sealed record ModelSettings
 {
     /// <summary>tiny or small (ignored when <see cref="Directory"/> is set).</summary>
     public string Preset { get; init; } = "tiny";
-    /// <summary>An HF model directory to start from instead of a preset.</summary>
+    /// <summary>An HF model directory to start from instead of a preset; a relative path is relative to the experiment file.</summary>
     public string? Directory { get; init; }
     /// <summary>Full-parameter steps on the pretraining corpus before federated LoRA starts (cached across runs).</summary>
     public int PretrainSteps { get; init; } = 300;

@@ -35,6 +35,15 @@ public static class ExperimentLoader
         {
             throw new ExperimentException($"{path}: {Describe(e)}", e);
         }
+        // A model directory is relative to the experiment file, so experiments run from any working directory.
+        if (experiment.Settings.Model.Directory is { } model && !Path.IsPathRooted(model))
+            experiment = experiment with
+            {
+                Settings = experiment.Settings with
+                {
+                    Model = experiment.Settings.Model with { Directory = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, model)) },
+                },
+            };
         return (experiment, Expand(experiment, path));
     }
 
