@@ -34,8 +34,9 @@ public sealed class AgentCertificateOptions
     {
         if (CredentialLifetime <= TimeSpan.Zero || CredentialLifetime > TimeSpan.FromDays(3650))
             throw new InvalidOperationException($"{section}:Agents:CredentialLifetime must be positive and at most 3650.00:00:00, not {CredentialLifetime}");
-        if (RotationGrace < TimeSpan.Zero || RotationGrace > CredentialLifetime)
-            throw new InvalidOperationException($"{section}:Agents:RotationGrace must be between 00:00:00 and {section}:Agents:CredentialLifetime ({CredentialLifetime}), not {RotationGrace}");
+        // Longer than the lifetime is harmless: a replaced credential is never valid past its own expiry.
+        if (RotationGrace < TimeSpan.Zero || RotationGrace > TimeSpan.FromDays(3650))
+            throw new InvalidOperationException($"{section}:Agents:RotationGrace must be between 00:00:00 and 3650.00:00:00, not {RotationGrace}");
         if (ClientCertificates == ClientCertificateRequirement.Off) return;
         if (string.IsNullOrWhiteSpace(ClientCaPath))
             throw new InvalidOperationException($"{section}:Agents:ClientCaPath is required when {section}:Agents:ClientCertificates is {ClientCertificates} (a PEM file with the CA that issues agents' client certificates)");

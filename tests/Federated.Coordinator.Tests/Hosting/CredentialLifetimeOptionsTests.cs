@@ -29,7 +29,7 @@ public sealed class CredentialLifetimeOptionsTests
     [InlineData("CredentialLifetime", "00:00:00", "Coordinator:Agents:CredentialLifetime must be positive")]
     [InlineData("CredentialLifetime", "-1.00:00:00", "Coordinator:Agents:CredentialLifetime must be positive")]
     [InlineData("RotationGrace", "-00:00:01", "Coordinator:Agents:RotationGrace must be between")]
-    [InlineData("RotationGrace", "31.00:00:00", "Coordinator:Agents:RotationGrace must be between")]
+    [InlineData("RotationGrace", "4000.00:00:00", "Coordinator:Agents:RotationGrace must be between")]
     public void A_bad_credential_lifetime_setting_is_refused_naming_it(string key, string value, string message)
     {
         var e = Assert.Throws<InvalidOperationException>(() => Bind(($"Coordinator:Agents:{key}", value)).Validate());
