@@ -98,7 +98,11 @@ public sealed class ShortLivedCredentials : IAsyncLifetime
     public Task DisposeAsync() => Coordinator.DisposeAsync();
 }
 
-/// <summary>Expiry and the grace's end over real gRPC, with real (short) time.</summary>
+/// <summary>
+/// Expiry and the grace's end over real gRPC, with real (short) time. In the shared coordinator's collection, though on a host of
+/// its own, so that this second in-process coordinator never runs beside the tests that measure the process's heap.
+/// </summary>
+[Collection(CoordinatorCollection.Name)]
 public sealed class CredentialExpiryTests(ShortLivedCredentials fixture) : IClassFixture<ShortLivedCredentials>, IDisposable
 {
     readonly Participants _p = new(fixture.Coordinator, IPAddress.Parse("127.0.0.62"));
