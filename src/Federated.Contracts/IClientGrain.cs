@@ -10,15 +10,30 @@ public interface IClientGrain : IGrainWithStringKey
 
     /// <summary>
     /// <see cref="RegisterAsync"/> for an agent that enrolled over the network: also stores the SHA-256 of the
-    /// credential it was issued (never the credential itself).
+    /// credential it was issued (never the credential itself), which expires after the coordinator's credential lifetime.
     /// </summary>
     [Alias("Enroll")] Task<ClientView> EnrollAsync(string federationId, ClientCapabilities capabilities, string credentialSha256);
 
     /// <summary>True when <paramref name="credentialSha256"/> is the hash of the credential this client was issued.</summary>
     [Alias("Authenticate")] Task<bool> AuthenticateAsync(string credentialSha256);
 
-    /// <summary>Whether <paramref name="credentialSha256"/> is this client's credential, and whether it was revoked; an unknown client deactivates at once (nothing lasting for a made-up id).</summary>
+    /// <summary>
+    /// Whether <paramref name="credentialSha256"/> is this client's credential, and whether it was revoked or expired; an unknown
+    /// client deactivates at once (nothing lasting for a made-up id). The first use of a rotated credential ends its predecessor.
+    /// </summary>
     [Alias("Verify")] Task<CredentialStatus> VerifyAsync(string credentialSha256);
+
+    /// <summary>
+    /// Replaces the presented credential with <paramref name="newCredentialSha256"/>, which gets a full lifetime; the presented one
+    /// stays valid until the new one is first used or the rotation grace ends, whichever is first (a crash before the agent saved
+    /// the new credential cannot lock it out). Presenting that predecessor again within the grace replaces the unused credential.
+    /// </summary>
+    /// <returns>When the new credential expires (UTC).</returns>
+    /// <exception cref="FederationException">Unauthenticated when the presented credential is revoked, expired or not this client's.</exception>
+    [Alias("RotateCredential")] Task<DateTime> RotateCredentialAsync(string presentedSha256, string newCredentialSha256);
+
+    /// <summary>When the presented credential stops being valid (UTC): its expiry, or for a rotated-out one the end of its grace; null when it is not valid.</summary>
+    [Alias("CredentialExpiry")] Task<DateTime?> CredentialExpiryAsync(string credentialSha256);
 
     /// <summary>Revokes the client's credential for good (idempotent) and drops it from its federation's roster.</summary>
     /// <exception cref="FederationException">NotFound before registration.</exception>
@@ -62,7 +77,18 @@ public sealed record ClientView(
     [property: Id(8)] int RoundsIncluded,
     [property: Id(9)] int RoundsExcluded,
     [property: Id(10)] DateTime? RevokedAt = null,
-    [property: Id(11)] string? RevokedBy = null);
+    [property: Id(11)] string? RevokedBy = null,
+    [property: Id(12)] DateTime? CredentialIssuedAt = null,
+    [property: Id(13)] DateTime? CredentialExpiresAt = null);
 
 /// <summary>The outcome of checking a presented credential against a client's.</summary>
-public enum CredentialStatus { Valid, Unknown, Revoked }
+public enum CredentialStatus
+{
+    Valid,
+    /// <summary>Not this client's credential (or one a rotation replaced, once its grace ended), or no such client.</summary>
+    Unknown,
+    /// <summary>An operator revoked the client.</summary>
+    Revoked,
+    /// <summary>The credential's lifetime ended before it was rotated: the agent must enroll again.</summary>
+    Expired,
+}

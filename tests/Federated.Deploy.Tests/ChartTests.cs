@@ -197,6 +197,17 @@ public class ChartTests
     }
 
     [Fact]
+    public void Credential_lifetime_and_rotation_grace_reach_the_coordinator_and_a_malformed_one_is_refused()
+    {
+        var agents = AppSettings(Helm.Template("", "--set", "coordinator.agents.credentialLifetime=7.00:00:00")).GetProperty("Coordinator").GetProperty("Agents");
+        Assert.Equal("7.00:00:00", agents.GetProperty("CredentialLifetime").GetString());
+        Assert.Equal("00:10:00", agents.GetProperty("RotationGrace").GetString());
+        var (code, _, stderr) = Helm.Run("template", Helm.Release, Helm.Chart, "--set", "coordinator.agents.credentialLifetime=30d");
+        Assert.NotEqual(0, code);
+        Assert.Contains("credentialLifetime", stderr);
+    }
+
+    [Fact]
     public void Silo_ports_are_open_only_between_silos()
     {
         var docs = Helm.Template("");
@@ -452,7 +463,7 @@ public class ChartTests
     {
         var docs = Helm.Template("");
         var settings = AppSettings(docs).GetProperty("Coordinator");
-        Assert.False(settings.TryGetProperty("Agents", out _));
+        Assert.False(settings.GetProperty("Agents").TryGetProperty("ClientCertificates", out _));
         Assert.False(settings.TryGetProperty("Cluster", out _));
         Assert.DoesNotContain(docs, d => d.Kind() == "Secret" && d.Name() == $"{Helm.Release}-federated-mtls");
     }

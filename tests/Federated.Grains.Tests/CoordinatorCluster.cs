@@ -25,11 +25,12 @@ public sealed class CoordinatorCluster : IAsyncDisposable
 
     /// <summary>Embedded default: updates in a directory; grain state in memory, or in files next to the updates.</summary>
     /// <param name="directory">An existing data directory to start on (the caller deletes it); default a new temporary one.</param>
-    public static Task<CoordinatorCluster> EmbeddedAsync(string? directory = null, bool inMemoryState = true)
+    /// <param name="configure">After the host's wiring, e.g. services that replace its own.</param>
+    public static Task<CoordinatorCluster> EmbeddedAsync(string? directory = null, bool inMemoryState = true, Action<ISiloBuilder>? configure = null)
     {
         string root = directory ?? Path.Combine(Path.GetTempPath(), "fed-grains-" + Guid.NewGuid().ToString("N"));
         var options = new CoordinatorOptions { Mode = CoordinatorMode.Embedded, DataDirectory = root, InMemoryState = inMemoryState };
-        return StartAsync(options, 1, new DirectoryUpdateStore(Path.Combine(root, "updates")), directory is null ? root : null);
+        return StartAsync(options, 1, new DirectoryUpdateStore(Path.Combine(root, "updates")), directory is null ? root : null, configure);
     }
 
     /// <summary>Cluster mode: grain state, reminders and updates in a real redis-server.</summary>
@@ -39,11 +40,15 @@ public sealed class CoordinatorCluster : IAsyncDisposable
         return StartAsync(options, silos, new RedisUpdateStore(redis.Connection), null);
     }
 
-    static async Task<CoordinatorCluster> StartAsync(CoordinatorOptions options, int silos, IUpdateStore store, string? directory)
+    static async Task<CoordinatorCluster> StartAsync(CoordinatorOptions options, int silos, IUpdateStore store, string? directory, Action<ISiloBuilder>? configure = null)
     {
         var builder = new InProcessTestClusterBuilder((short)silos);
         // The test cluster brings its own membership; everything else is the host's wiring.
-        builder.ConfigureSilo((_, silo) => silo.AddFederatedCoordinator(options, clustering: false));
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddFederatedCoordinator(options, clustering: false);
+            configure?.Invoke(silo);
+        });
         var cluster = builder.Build();
         await cluster.DeployAsync();
         return new CoordinatorCluster(cluster, store, directory);

@@ -84,6 +84,7 @@ public static class AgentHost
         services.AddSingleton<AdapterDownloader>();
         services.AddSingleton<UpdateUploader>();
         services.AddSingleton<Enrollment>();
+        services.AddSingleton<CredentialRotation>();
         services.AddSingleton(_ => LocalModel.Load(options.ModelDirectory!, options.Data!, options.EvalData, options.MaxSequenceLength, device.Device, device.ComputeDtype));
         services.AddSingleton<RoundRunner>();
         services.AddHostedService<AgentWorker>();

@@ -16,7 +16,7 @@ namespace Federated.Agent.Hosting;
 /// with its reason and the loop asks for the next task. Ctrl-C/SIGTERM cancels between training steps; what was
 /// done is already persisted.
 /// </summary>
-public sealed class AgentWorker(CoordinatorConnection connection, Enrollment enrollment, RoundRunner rounds, RetryPolicy retry,
+public sealed class AgentWorker(CoordinatorConnection connection, Enrollment enrollment, CredentialRotation rotation, RoundRunner rounds, RetryPolicy retry,
     AgentOptions options, AgentExit exit, IHostApplicationLifetime lifetime, ILogger<AgentWorker> logger) : BackgroundService
 {
     static readonly TimeSpan MinWait = TimeSpan.FromMilliseconds(200), MaxWait = TimeSpan.FromMinutes(5);
@@ -59,6 +59,7 @@ public sealed class AgentWorker(CoordinatorConnection connection, Enrollment enr
             try
             {
                 var response = await retry.RunAsync("GetTask", ct => connection.Client.GetTaskAsync(new GetTaskRequest(), connection.Options(ct, TimeSpan.FromSeconds(30))).ResponseAsync, stop);
+                await rotation.AfterGetTaskAsync(response.CredentialExpiresAt, stop);
                 switch (response.OutcomeCase)
                 {
                     case GetTaskResponse.OutcomeOneofCase.Done:
@@ -88,8 +89,7 @@ public sealed class AgentWorker(CoordinatorConnection connection, Enrollment enr
                 // A coordinator that refuses every fresh credential must not drive Register in a tight loop.
                 if (failed > 0) await Task.Delay(failures.Delay(failed - 1), stop);
                 failed++;
-                await enrollment.ReenrollAsync(CoordinatorText.Preview(e.Status.Detail, CoordinatorLimits.MaxTextLength),
-                    e.Trailers.GetValue(CredentialTrailers.Status) == CredentialTrailers.Revoked, stop);
+                await enrollment.ReenrollAsync(CoordinatorText.Preview(e.Status.Detail, CoordinatorLimits.MaxTextLength), CredentialRefusals.Of(e), stop);
             }
             catch (Exception e) when (!stop.IsCancellationRequested && IsRoundFailure(e))
             {

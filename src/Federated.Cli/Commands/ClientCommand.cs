@@ -3,14 +3,14 @@ using Federated.Cli.Remote;
 
 namespace Federated.Cli.Commands;
 
-/// <summary><c>fed client show|revoke ID</c>: a participant's registration, assigned rank and reputation; revoking its credential.</summary>
+/// <summary><c>fed client show|revoke ID</c>: a participant's registration, assigned rank, reputation and credential expiry; revoking its credential.</summary>
 static class ClientCommand
 {
     public static Command Create()
     {
         var remote = new RemoteOptions();
         var id = new Argument<string>("id") { Description = "Client id" };
-        var show = new Command("show", "Show a client: federation, capabilities, assigned rank, last seen and reputation") { id };
+        var show = new Command("show", "Show a client: federation, capabilities, assigned rank, last seen, reputation and when its credential expires") { id };
         show.SetAction(async (parse, ct) =>
         {
             using var client = remote.Client(parse);
@@ -28,6 +28,8 @@ static class ClientCommand
             o.WriteLine($"rank        : {c.Text("assignedRank")}, alpha {c.Text("alpha")}");
             o.WriteLine($"reputation  : {c.Text("reputation")} ({c.Text("roundsIncluded")} rounds included, {c.Text("roundsExcluded")} excluded)");
             o.WriteLine($"registered  : {c.Text("registeredAt")}, last seen {c.Text("lastSeen")}");
+            if (c.Field("credentialExpiresAt") is not null)
+                o.WriteLine($"credential  : issued {c.Text("credentialIssuedAt")}, expires {c.Text("credentialExpiresAt")} (the agent rotates it before)");
             if (c.Field("revokedAt") is not null)
                 o.WriteLine($"revoked     : {c.Text("revokedAt")} by {c.Text("revokedBy")}");
             return FedCommandLine.ExitOk;

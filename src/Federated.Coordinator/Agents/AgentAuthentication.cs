@@ -19,6 +19,7 @@ namespace Federated.Coordinator.Agents;
 public sealed class AgentAuthentication : Interceptor, IDisposable
 {
     const string ClientKey = "federated.client";
+    const string CredentialKey = "federated.credential-sha256";
     readonly IGrainFactory _grains;
     readonly PartitionedRateLimiter<string> _limiter;
     readonly int _callsPerSecond;
@@ -42,6 +43,9 @@ public sealed class AgentAuthentication : Interceptor, IDisposable
 
     /// <summary>The authenticated caller's client id (set by this interceptor before the handler runs).</summary>
     public static string ClientOf(ServerCallContext context) => (string)context.UserState[ClientKey];
+
+    /// <summary>The SHA-256 of the credential the authenticated call presented (what the client grain stores).</summary>
+    public static string CredentialOf(ServerCallContext context) => (string)context.UserState[CredentialKey];
 
     public static string HashCredential(string credential) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(credential)));
 
@@ -76,11 +80,15 @@ public sealed class AgentAuthentication : Interceptor, IDisposable
         string client = credential[..dot];
         if (!CredentialFormat.IsIssued(credential))
             throw new RpcException(new Status(StatusCode.Unauthenticated, "unknown credential: register again with an enrollment token"));
-        return await _grains.GetGrain<IClientGrain>(client).VerifyAsync(HashCredential(credential)) switch
+        string hash = HashCredential(credential);
+        context.UserState[CredentialKey] = hash;
+        return await _grains.GetGrain<IClientGrain>(client).VerifyAsync(hash) switch
         {
             CredentialStatus.Valid => client,
             CredentialStatus.Revoked => throw new RpcException(new Status(StatusCode.Unauthenticated, $"credential revoked: client '{client}' was revoked by an operator; enroll again only with a new enrollment token"),
                 new Metadata { { CredentialTrailers.Status, CredentialTrailers.Revoked } }),
+            CredentialStatus.Expired => throw new RpcException(new Status(StatusCode.Unauthenticated, $"credential expired: client '{client}''s credential outlived its lifetime without being rotated; enroll again with an enrollment token"),
+                new Metadata { { CredentialTrailers.Status, CredentialTrailers.Expired } }),
             _ => throw new RpcException(new Status(StatusCode.Unauthenticated, "unknown credential: register again with an enrollment token")),
         };
     }

@@ -28,14 +28,29 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
         var capabilities = Capabilities(request.Device);
         string admittedBy = await EnrollmentGate.AdmitAsync(grains, options, request.FederationId, request.EnrollmentToken);
         string clientId = "c-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
-        string credential = $"{clientId}.{Base64Url(RandomNumberGenerator.GetBytes(32))}";
+        string credential = CredentialFormat.Issue(clientId);
         var view = await Call(() => grains.GetGrain<IClientGrain>(clientId).EnrollAsync(request.FederationId, capabilities, AgentAuthentication.HashCredential(credential)));
         // Mutual TLS: the client id is bound to the certificate's key before the agent learns its credential.
         if (options.Agents.ClientCertificates != ClientCertificateRequirement.Off && ClientCertificates.PresentedKeySha256(context) is { } key)
             await Call(() => grains.GetGrain<IClientGrain>(clientId).BindCertificateAsync(key));
         logger.LogInformation("Client {Client} enrolled in {Federation} from {Peer} with enrollment token {EnrollmentToken}: {Device}, rank {Rank}",
             clientId, request.FederationId, context.Peer, admittedBy, capabilities.Device, view.AssignedRank);
-        return new RegisterResponse { ClientId = clientId, ClientCredential = credential, AssignedRank = view.AssignedRank, LoraAlpha = view.Alpha };
+        return new RegisterResponse
+        {
+            ClientId = clientId, ClientCredential = credential, AssignedRank = view.AssignedRank, LoraAlpha = view.Alpha,
+            CredentialExpiresAt = UnixSeconds(view.CredentialExpiresAt),
+        };
+    }
+
+    /// <summary>A new credential for the caller; the client grain decides (see <see cref="IClientGrain.RotateCredentialAsync"/>).</summary>
+    public override async Task<RotateCredentialResponse> RotateCredential(RotateCredentialRequest request, ServerCallContext context)
+    {
+        string clientId = AgentAuthentication.ClientOf(context);
+        string credential = CredentialFormat.Issue(clientId);
+        var expiresAt = await Call(() => grains.GetGrain<IClientGrain>(clientId)
+            .RotateCredentialAsync(AgentAuthentication.CredentialOf(context), AgentAuthentication.HashCredential(credential)));
+        logger.LogInformation("Client {Client} rotated its credential from {Peer}; the new one expires at {ExpiresAt:u}", clientId, context.Peer, expiresAt);
+        return new RotateCredentialResponse { ClientCredential = credential, CredentialExpiresAt = UnixSeconds(expiresAt) };
     }
 
     public override async Task<HeartbeatResponse> Heartbeat(HeartbeatRequest request, ServerCallContext context)
@@ -51,6 +66,15 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
     }
 
     public override async Task<GetTaskResponse> GetTask(GetTaskRequest request, ServerCallContext context)
+    {
+        var response = await NextTaskAsync(context);
+        // So the agent learns when to rotate, also after an upgrade gave its credential an expiry.
+        response.CredentialExpiresAt = UnixSeconds(await grains.GetGrain<IClientGrain>(AgentAuthentication.ClientOf(context))
+            .CredentialExpiryAsync(AgentAuthentication.CredentialOf(context)));
+        return response;
+    }
+
+    async Task<GetTaskResponse> NextTaskAsync(ServerCallContext context)
     {
         string clientId = AgentAuthentication.ClientOf(context);
         var client = grains.GetGrain<IClientGrain>(clientId);
@@ -301,5 +325,5 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
     static UpdateReference? ReferenceOf(AdapterRef? adapter) =>
         adapter is not null && StoredUpdates.IsWellFormed(new StoredUpdate(adapter.Sha256, adapter.Size)) ? new UpdateReference(adapter.Sha256, adapter.Size) : null;
 
-    static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    static long UnixSeconds(DateTime? at) => at is { } t ? new DateTimeOffset(DateTime.SpecifyKind(t, DateTimeKind.Utc)).ToUnixTimeSeconds() : 0;
 }

@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+
 namespace Federated.Coordinator.Agents;
 
 /// <summary>
@@ -8,6 +10,10 @@ public static class CredentialFormat
 {
     public const int ClientIdHexDigits = 16, SecretLength = 43;
     public const int Length = 2 + ClientIdHexDigits + 1 + SecretLength;
+
+    /// <summary>A new credential of <paramref name="clientId"/>: a 256-bit random secret, base64url.</summary>
+    public static string Issue(string clientId) =>
+        $"{clientId}.{Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_')}";
 
     public static bool IsIssued(string credential) =>
         credential.Length == Length && credential.StartsWith("c-", StringComparison.Ordinal) && credential[2 + ClientIdHexDigits] == '.'

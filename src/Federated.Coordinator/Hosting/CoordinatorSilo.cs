@@ -1,5 +1,6 @@
 using System.Net;
 using Federated.Grains;
+using Federated.Grains.Clients;
 using Federated.Grains.Federations;
 using Federated.Storage;
 using Orleans.Configuration;
@@ -37,6 +38,7 @@ public static class CoordinatorSilo
         silo.Services.AddMetrics();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RoundRecovery>();
         silo.Services.AddSingleton<CoordinatorMetrics>();
+        silo.Services.AddSingleton(sp => new CredentialPolicy(options.Agents.CredentialLifetime, options.Agents.RotationGrace, sp.GetService<TimeProvider>()));
         silo.Services.AddHostedService(sp => new StagingSweeper(sp.GetRequiredService<IUploadStaging>(), options.Staging,
             sp.GetRequiredService<ILogger<StagingSweeper>>(), sp.GetService<TimeProvider>()));
         return silo;

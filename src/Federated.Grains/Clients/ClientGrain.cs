@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using Federated.Contracts;
 
 namespace Federated.Grains.Clients;
@@ -17,15 +15,22 @@ public sealed class ClientState
     [Id(7)] public string? RevokedBy { get; set; }
     /// <summary>SHA-256 of the public key of the client certificate it enrolled with (mutual TLS), or null.</summary>
     [Id(16)] public string? CertificateKeySha256 { get; set; }
+    /// <summary>When <see cref="CredentialSha256"/> was issued and expires; null in state written before credentials expired (see OnActivateAsync).</summary>
+    [Id(17)] public DateTime? CredentialIssuedAt { get; set; }
+    [Id(18)] public DateTime? CredentialExpiresAt { get; set; }
+    /// <summary>The credential a rotation replaced, valid until <see cref="PreviousValidUntil"/> or the new one's first use.</summary>
+    [Id(19)] public string? PreviousCredentialSha256 { get; set; }
+    [Id(20)] public DateTime? PreviousValidUntil { get; set; }
 }
 
 /// <summary>
 /// A participant's identity and hardware; its rank follows from the federation's rank policy. What selection
 /// needs (rank, liveness, reputation) lives in its roster shard, so a round never calls 10,000 client grains.
 /// A revoked client keeps its record (so its credential is refused as revoked, not unknown) but leaves the roster.
+/// Its credential's lifetime and rotation are in ClientGrain.Credential.cs.
 /// </summary>
-public sealed class ClientGrain(
-    [PersistentState("client", GrainStorage.Name)] IPersistentState<ClientState> state) : Grain, IClientGrain
+public sealed partial class ClientGrain(
+    [PersistentState("client", GrainStorage.Name)] IPersistentState<ClientState> state, CredentialPolicy policy) : Grain, IClientGrain
 {
     ClientState S => state.State;
     string Id => this.GetPrimaryKeyString();
@@ -38,19 +43,6 @@ public sealed class ClientGrain(
         RegisterAsync(federationId, capabilities, credentialSha256);
 
     public async Task<bool> AuthenticateAsync(string credentialSha256) => await VerifyAsync(credentialSha256) == CredentialStatus.Valid;
-
-    public Task<CredentialStatus> VerifyAsync(string credentialSha256)
-    {
-        if (S.CredentialSha256 is not { } stored)
-        {
-            // A made-up id: nothing to keep in memory for it.
-            if (S.FederationId is null) DeactivateOnIdle();
-            return Task.FromResult(CredentialStatus.Unknown);
-        }
-        if (!CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(stored), Encoding.ASCII.GetBytes(credentialSha256)))
-            return Task.FromResult(CredentialStatus.Unknown);
-        return Task.FromResult(S.RevokedAt is null ? CredentialStatus.Valid : CredentialStatus.Revoked);
-    }
 
     public async Task<ClientView> RevokeAsync(string? revokedBy)
     {
@@ -87,7 +79,7 @@ public sealed class ClientGrain(
         S.Capabilities = capabilities;
         S.Rank = rank;
         S.Alpha = federation.Config.RankPolicy.AlphaFor(rank);
-        if (credentialSha256 is not null) S.CredentialSha256 = credentialSha256;
+        if (credentialSha256 is not null) Enroll(credentialSha256);
         await state.WriteStateAsync();
         await Roster.AddAsync(Id, rank);
         return await GetAsync();
@@ -119,7 +111,8 @@ public sealed class ClientGrain(
 
     ClientView View(RosterEntry? entry) => new(Id, S.FederationId!, S.Capabilities, S.Rank, S.Alpha, S.RegisteredAt,
         entry?.LastSeen ?? S.RegisteredAt,
-        entry?.Reputation ?? 0.5, entry?.RoundsIncluded ?? 0, entry?.RoundsExcluded ?? 0, S.RevokedAt, S.RevokedBy);
+        entry?.Reputation ?? 0.5, entry?.RoundsIncluded ?? 0, entry?.RoundsExcluded ?? 0, S.RevokedAt, S.RevokedBy,
+        S.CredentialIssuedAt, S.CredentialExpiresAt);
 
     void RequireRegistered()
     {

@@ -89,4 +89,18 @@ public sealed partial class FedTokenCommandsTests(CoordinatorHost coordinator) :
         Assert.Contains("revoked     : ", Fed("client", "show", clientId).Out);
         Assert.Contains("not registered", Fed("client", "revoke", "c-0000000000000000").Err);
     }
+
+    [Fact]
+    public async Task Client_show_prints_when_the_clients_credential_expires()
+    {
+        string fed = await _p.CreateFederationAsync();
+        var (token, _) = await _p.CreateTokenAsync(fed, uses: 1);
+        var (clientId, _) = await _p.RegisterAsync(fed, token);
+
+        var json = JsonDocument.Parse(Fed("client", "show", clientId, "--json").Out).RootElement;
+        var expiresAt = json.GetProperty("credentialExpiresAt").GetDateTime();
+
+        Assert.InRange(expiresAt, DateTime.UtcNow.AddDays(30).AddMinutes(-5), DateTime.UtcNow.AddDays(30));
+        Assert.Contains($"expires {json.GetProperty("credentialExpiresAt").GetString()}", Fed("client", "show", clientId).Out);
+    }
 }
