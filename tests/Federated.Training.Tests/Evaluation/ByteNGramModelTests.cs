@@ -148,6 +148,16 @@ public sealed class ByteNGramModelTests
         Assert.NotEqual(model.LogProb("he"u8, B(' ')), model.LogProb("e"u8, B(' ')), 1e-6);
     }
 
+    [Fact]
+    public void Counting_in_many_small_chunks_gives_the_same_model_as_counting_at_once()
+    {
+        var (train, heldOut) = Gpl();
+        var atOnce = ByteNGramModel.Fit(4, train);
+        var chunked = ByteNGramModel.Fit(4, train, chunkKeys: 1000); // 31 KB of text: dozens of merges
+        Assert.Equal(atOnce.Grams, chunked.Grams);
+        Assert.Equal(atOnce.NatsPerByte(heldOut), chunked.NatsPerByte(heldOut));
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(7)]
