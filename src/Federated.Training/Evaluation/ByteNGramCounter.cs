@@ -6,8 +6,8 @@ namespace Federated.Training.Evaluation;
 /// Counts every order's n-grams from one sorted table: each position becomes one key holding its byte and the
 /// <c>order - 1</c> bytes before it (9-bit symbols, 256 marking "before the document's start"), with the
 /// predicted byte most significant. Sorted, the distinct keys sharing a k-gram suffix are one run for every k at
-/// once: its length is the k-gram's raw count, and the number of distinct (k+1)-gram suffixes inside it is the
-/// k-gram's continuation count (distinct left extensions, the document start counting as one).
+/// once: the sum of its counts is the k-gram's raw count, and the number of distinct (k+1)-gram suffixes inside it
+/// is the k-gram's continuation count (distinct left extensions, the document start counting as one).
 /// </summary>
 internal static class ByteNGramCounter
 {

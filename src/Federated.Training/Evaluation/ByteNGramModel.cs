@@ -3,6 +3,7 @@ namespace Federated.Training.Evaluation;
 /// <summary>
 /// An interpolated Kneser-Ney language model over bytes, of order 1 to <see cref="MaxOrder"/>: the baseline a
 /// byte-level transformer's held-out nats/byte is compared against (ALGORITHMS.md, E1).
+/// Immutable once fitted, so one model may score from several threads.
 /// </summary>
 /// <remarks>
 /// A query uses the last <c>min(|context|, order - 1)</c> context bytes; the order that answers it, k = that
