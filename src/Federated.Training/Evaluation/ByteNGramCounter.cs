@@ -3,11 +3,11 @@ using System.Runtime.InteropServices;
 namespace Federated.Training.Evaluation;
 
 /// <summary>
-/// Counts every order's n-grams with one sort: each position becomes one key holding its byte and the
+/// Counts every order's n-grams from one sorted table: each position becomes one key holding its byte and the
 /// <c>order - 1</c> bytes before it (9-bit symbols, 256 marking "before the document's start"), with the
-/// predicted byte most significant. Sorted, the positions sharing a k-gram suffix are one run for every k at
-/// once: its length is the k-gram's raw count, and the number of distinct (k+1)-gram suffixes inside it is the
-/// k-gram's continuation count (distinct left extensions, the document start counting as one).
+/// predicted byte most significant. Sorted, the distinct keys sharing a k-gram suffix are one run for every k at
+/// once: the sum of its counts is the k-gram's raw count, and the number of distinct (k+1)-gram suffixes inside it
+/// is the k-gram's continuation count (distinct left extensions, the document start counting as one).
 /// </summary>
 internal static class ByteNGramCounter
 {
@@ -15,14 +15,16 @@ internal static class ByteNGramCounter
     const ulong Start = 256;
     const ulong SymbolMask = (1 << SymbolBits) - 1;
 
-    public static ByteNGramTable[] Count(int order, IEnumerable<ReadOnlyMemory<byte>> documents)
+    /// <summary>Distinct keys a hash table collects before they are sorted into the merged counts.</summary>
+    public const int ChunkKeys = 1 << 22;
+
+    public static ByteNGramTable[] Count(int order, IEnumerable<ReadOnlyMemory<byte>> documents, int chunkKeys = ChunkKeys)
     {
-        var positions = Positions(order, documents);
+        var positions = CountPositions(order, documents, chunkKeys);
         var grams = new GramList[order + 1];
-        Walk(order, positions, grams); // first pass sizes the lists, second fills them
+        Walk(order, positions, grams); // the first pass sizes the lists, the second fills them
         for (int k = 1; k <= order; k++) grams[k].Allocate();
         Walk(order, positions, grams);
-        positions = null; // the largest array: let it go before the per-order sorts
         var tables = new ByteNGramTable[order];
         for (int k = 1; k <= order; k++)
         {
@@ -34,45 +36,47 @@ internal static class ByteNGramCounter
         return tables;
     }
 
-    static ulong[] Positions(int order, IEnumerable<ReadOnlyMemory<byte>> documents)
+    /// <summary>Every distinct position key, sorted, with how many positions have it.</summary>
+    static ByteNGramPositions CountPositions(int order, IEnumerable<ReadOnlyMemory<byte>> documents, int chunkKeys)
     {
-        var list = documents.ToList();
-        long total = list.Sum(d => (long)d.Length);
-        if (total == 0)
-            throw new ArgumentException("the documents hold no bytes to fit", nameof(documents));
-        if (total > Array.MaxLength)
-            throw new ArgumentException($"the documents hold {total} bytes; one fit takes at most {Array.MaxLength}", nameof(documents));
-        var positions = GC.AllocateUninitializedArray<ulong>((int)total);
         int top = SymbolBits * (order - 1);
         ulong before = 0;
         for (int k = 0; k < order; k++) before = before << SymbolBits | Start;
-        int p = 0;
-        foreach (var document in list)
+        var chunk = new Dictionary<ulong, int>(); // counting by hash first is faster than sorting every position
+        long total = 0;
+        var counted = ByteNGramPositions.Empty;
+        foreach (var document in documents)
         {
+            total += document.Length;
+            if (total > int.MaxValue)
+                throw new ArgumentException($"the documents hold more than {int.MaxValue} bytes, the most one fit counts", nameof(documents));
             ulong key = before; // contexts never reach into the previous document
             foreach (byte b in document.Span)
             {
                 key = key >> SymbolBits | (ulong)b << top;
-                positions[p++] = key;
+                CollectionsMarshal.GetValueRefOrAddDefault(chunk, key, out _)++;
+                if (chunk.Count == chunkKeys)
+                {
+                    counted = ByteNGramPositions.Merge(counted, chunk);
+                    chunk.Clear();
+                }
             }
         }
-        positions.AsSpan().Sort();
-        return positions;
+        if (total == 0)
+            throw new ArgumentException("the documents hold no bytes to fit", nameof(documents));
+        return ByteNGramPositions.Merge(counted, chunk);
     }
 
-    static void Walk(int order, ulong[] sorted, GramList[] grams)
+    static void Walk(int order, ByteNGramPositions positions, GramList[] grams)
     {
         Span<ulong> current = stackalloc ulong[order + 1];
         Span<int> raw = stackalloc int[order + 1];
         Span<int> extensions = stackalloc int[order + 1];
         current.Fill(ulong.MaxValue);
         for (int k = 1; k <= order; k++) grams[k].Count = 0;
-        int i = 0;
-        while (i < sorted.Length)
+        for (int i = 0; i < positions.Keys.Length; i++)
         {
-            ulong key = sorted[i];
-            int run = 1;
-            while (i + run < sorted.Length && sorted[i + run] == key) run++;
+            ulong key = positions.Keys[i];
             int first = 1;
             while (first <= order && Suffix(key, order, first) == current[first]) first++;
             for (int k = first; k <= order; k++)
@@ -83,8 +87,7 @@ internal static class ByteNGramCounter
                 extensions[k] = 0;
                 if (k > 1) extensions[k - 1]++; // a new left extension of the (k-1)-gram
             }
-            for (int k = 1; k <= order; k++) raw[k] += run;
-            i += run;
+            for (int k = 1; k <= order; k++) raw[k] += positions.Counts[i];
         }
         for (int k = 1; k <= order; k++) Emit(grams, k, current[k], raw[k], extensions[k]);
     }

@@ -3,6 +3,7 @@ namespace Federated.Training.Evaluation;
 /// <summary>
 /// An interpolated Kneser-Ney language model over bytes, of order 1 to <see cref="MaxOrder"/>: the baseline a
 /// byte-level transformer's held-out nats/byte is compared against (ALGORITHMS.md, E1).
+/// Immutable once fitted, so one model may score from several threads.
 /// </summary>
 /// <remarks>
 /// A query uses the last <c>min(|context|, order - 1)</c> context bytes; the order that answers it, k = that
@@ -36,12 +37,16 @@ public sealed class ByteNGramModel
     /// <summary>Fits the model on whole documents; contexts never reach into a neighbouring document.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The order is outside 1..<see cref="MaxOrder"/>.</exception>
     /// <exception cref="ArgumentException">The documents hold no bytes, or more than one array can.</exception>
-    public static ByteNGramModel Fit(int order, IEnumerable<ReadOnlyMemory<byte>> documents)
+    public static ByteNGramModel Fit(int order, IEnumerable<ReadOnlyMemory<byte>> documents) =>
+        Fit(order, documents, ByteNGramCounter.ChunkKeys);
+
+    /// <param name="chunkKeys">Distinct n-grams counted by hash before they are merged into sorted counts.</param>
+    internal static ByteNGramModel Fit(int order, IEnumerable<ReadOnlyMemory<byte>> documents, int chunkKeys)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(order, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(order, MaxOrder);
         ArgumentNullException.ThrowIfNull(documents);
-        return new ByteNGramModel(ByteNGramCounter.Count(order, documents));
+        return new ByteNGramModel(ByteNGramCounter.Count(order, documents, chunkKeys));
     }
 
     /// <summary>ln p(next | context); the context is the bytes before next, of which the last order - 1 count.</summary>
