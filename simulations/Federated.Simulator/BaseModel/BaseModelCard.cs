@@ -86,9 +86,8 @@ public static class BaseModelCard
         var s = new StringBuilder();
         s.AppendLine(c, $"# {name}: a byte-level Llama base pretrained on English text from Debian");
         s.AppendLine();
-        s.AppendLine(c, $"A {r.Parameters:N0}-parameter Llama-architecture causal language model (the `{r.Plan.Preset}` preset: byte-level vocabulary of 259, " +
-            "fp32 safetensors in the Hugging Face directory layout) that the simulations, the quickstart and the tests start from. " +
-            "No pretrained LLM weights can be downloaded on the machines this project is built on, so the base is pretrained here, once, and shipped.");
+        s.AppendLine(c, $"A {r.Parameters:N0}-parameter Llama-architecture causal language model (the `{r.Plan.Preset}` preset: byte-level vocabulary of 259, fp32 safetensors in the Hugging Face directory layout) that the simulations, the quickstart and the tests start from.");
+        s.AppendLine("No pretrained LLM weights can be downloaded on the machines this project is built on, so the base is pretrained here, once, and shipped.");
         s.AppendLine();
         s.AppendLine("## Held-out score");
         s.AppendLine();
@@ -114,15 +113,14 @@ public static class BaseModelCard
         foreach (var src in r.Sources)
             s.AppendLine(c, $"| {src.Name} (`{src.Path}`) | {src.Package} | {src.Licence} | {src.Documents:N0} | {src.Bytes / 1e6:F1} |");
         s.AppendLine();
-        s.AppendLine(c, $"Documents are GCIDE entries (the 1913 Webster and its later additions; source-tag lines such as `[1913 Webster]` dropped) and single fortunes. " +
-            $"**GCIDE entries that quote WordNet are left out**: the experiments evaluate WordNet definitions, which the base must not have read. " +
-            $"Every 100th document is held out: {r.TrainDocuments:N0} training documents ({r.TrainBytes / 1e6:F1} MB), {r.HeldOutDocuments:N0} held out ({r.HeldOutBytes / 1e6:F2} MB).");
+        s.AppendLine("Documents are GCIDE entries (the 1913 Webster and its later additions; source-tag lines such as `[1913 Webster]` dropped) and single fortunes.");
+        s.AppendLine("**GCIDE entries that quote WordNet are left out**: the experiments evaluate WordNet definitions, which the base must not have read.");
+        s.AppendLine(c, $"Every 100th document is held out: {r.TrainDocuments:N0} training documents ({r.TrainBytes / 1e6:F1} MB), {r.HeldOutDocuments:N0} held out ({r.HeldOutBytes / 1e6:F2} MB).");
         s.AppendLine();
         s.AppendLine("## Training");
         s.AppendLine();
-        s.AppendLine(c, $"Every weight, AdamW, peak learning rate {r.Plan.LearningRate}, {Math.Max(1, r.Plan.Steps / 20)} warm-up steps then cosine decay to 10 %, gradient norm clipped at 1, " +
-            $"{r.Plan.Steps:N0} steps of {r.Plan.BatchSize} x {r.Plan.ContextLength} bytes = {r.TokensSeen / 1e6:F1} M bytes seen " +
-            $"({(double)r.TokensSeen / r.TrainBytes:F2} epochs), seed {r.Plan.Seed}, on a 2-core CPU in {r.Hours:F1} h. Training loss {r.FirstLoss:F3} -> {r.LastLoss:F3}.");
+        s.AppendLine(c, $"Every weight, AdamW, peak learning rate {r.Plan.LearningRate}, {Math.Max(1, r.Plan.Steps / 20)} warm-up steps then cosine decay to 10 %, gradient norm clipped at 1.");
+        s.AppendLine(c, $"{r.Plan.Steps:N0} steps of {r.Plan.BatchSize} x {r.Plan.ContextLength} bytes = {r.TokensSeen / 1e6:F1} M bytes seen ({(double)r.TokensSeen / r.TrainBytes:F2} epochs), seed {r.Plan.Seed}, on a 2-core CPU in {r.Hours:F1} h. Training loss {r.FirstLoss:F3} -> {r.LastLoss:F3}.");
         s.AppendLine();
         s.AppendLine("Reproduce it (Debian 12; about two hours on two idle cores; resumable, run it again after an interruption):");
         s.AppendLine();
