@@ -9,9 +9,10 @@ if ! command -v dotnet >/dev/null 2>&1; then
   exit 1
 fi
 
-# Real text corpora nobody in this project wrote, for simulations and the data tests: WordNet glosses
-# (/usr/share/wordnet) and fortune collections in English, German, Spanish and Italian (/usr/share/games/fortunes).
-CORPUS_PACKAGES=(wordnet-base fortunes fortunes-de fortunes-es fortunes-it)
+# Real text corpora nobody in this project wrote, for simulations, the base model and the data tests: WordNet glosses
+# (/usr/share/wordnet), fortune collections in English, German, Spanish and Italian (/usr/share/games/fortunes) and
+# the GNU Collaborative International Dictionary of English (/usr/share/dictd/gcide.dict.dz), the base model's corpus.
+CORPUS_PACKAGES=(wordnet-base fortunes fortunes-min fortunes-de fortunes-es fortunes-it dict-gcide)
 
 # Prints those of the given Debian packages that are not installed, one per line.
 missing_debian_packages() {

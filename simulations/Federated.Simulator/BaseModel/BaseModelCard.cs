@@ -39,7 +39,7 @@ public static class BaseModelCard
     {
         var corpus = PretrainingCorpus.Load();
         var train = Encoding.UTF8.GetBytes(string.Join("\n\n", corpus.Train));
-        var windows = PlainTextChunker.Chunk(string.Join("\n\n", corpus.HeldOut), ByteLevelTokenizer.Instance, plan.ContextLength)
+        var windows = BasePretraining.HeldOutWindows(corpus, plan)
             .Select(w => (ReadOnlyMemory<byte>)w.InputIds.Select(t => checked((byte)t)).ToArray()).ToList();
         var result = new List<NGramBaseline>();
         foreach (int order in Orders)

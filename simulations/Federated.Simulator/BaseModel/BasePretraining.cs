@@ -30,8 +30,8 @@ public static class BasePretraining
         foreach (var s in corpus.Sources) log($"{s.Name}: {s.Documents:N0} documents, {s.Bytes / 1e6:F1} MB ({s.Package}; {s.Licence})");
         var tokenizer = ByteLevelTokenizer.Instance;
         var train = PlainTextChunker.Chunk(string.Join("\n\n", corpus.Train), tokenizer, plan.ContextLength);
-        var heldOut = PlainTextChunker.Chunk(string.Join("\n\n", corpus.HeldOut), tokenizer, plan.ContextLength);
-        var curve = Enumerable.Range(0, Math.Min(plan.CurveWindows, heldOut.Count)).Select(i => heldOut[i * heldOut.Count / Math.Min(plan.CurveWindows, heldOut.Count)]).ToList();
+        var heldOut = HeldOutWindows(corpus, plan);
+        var curve = CurveWindows(heldOut, plan);
         log($"train: {corpus.Train.Count:N0} documents, {train.Count:N0} windows of {plan.ContextLength} bytes; held out: {corpus.HeldOut.Count:N0} documents, {heldOut.Count:N0} windows");
 
         string work = Path.GetFullPath(outDir) + ".work";
@@ -80,6 +80,17 @@ public static class BasePretraining
         if (Directory.Exists(outDir)) Directory.Delete(outDir, recursive: true);
         Directory.Move(staging, outDir);
         return record;
+    }
+
+    /// <summary>The held-out documents as the model is scored on them: joined as in training, cut into windows of the context length.</summary>
+    public static IReadOnlyList<TrainingExample> HeldOutWindows(PretrainingCorpus corpus, PretrainingPlan plan) =>
+        PlainTextChunker.Chunk(string.Join("\n\n", corpus.HeldOut), ByteLevelTokenizer.Instance, plan.ContextLength);
+
+    /// <summary>The loss curve's held-out windows: <see cref="PretrainingPlan.CurveWindows"/> of them, evenly spaced.</summary>
+    public static IReadOnlyList<TrainingExample> CurveWindows(IReadOnlyList<TrainingExample> heldOut, PretrainingPlan plan)
+    {
+        int n = Math.Min(plan.CurveWindows, heldOut.Count);
+        return Enumerable.Range(0, n).Select(i => heldOut[i * heldOut.Count / n]).ToList();
     }
 
     sealed class Progress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
