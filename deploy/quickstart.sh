@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job: a federated LoRA simulation on this machine. The real coordinator runs in-process on the
-# embedded default (no Redis, no cluster); 8 virtual clients hold their own WordNet domains and train a tiny
-# Llama-architecture model at ranks 4/8/16; FLoRA stacking (exact for mixed ranks) is compared with FedIT.
-# The base model is pretrained once and cached (~/.cache/federated/models). Results: out/quickstart/
+# embedded default (no Redis, no cluster); 6 virtual clients hold their own WordNet domains and fine-tune the
+# committed base (simulations/models/small-en) with LoRA at ranks 4/8/16; FLoRA stacking (exact for mixed ranks)
+# is compared with FedIT. Results: out/quickstart/
 # Other experiments: deploy/quickstart.sh simulations/experiments/<name>.json [--out DIR]
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 

@@ -11,6 +11,9 @@ namespace Federated.Simulator.BaseModel;
 /// <summary>A byte n-gram's held-out score, fitted on the same training text as the model and scored on the same windows.</summary>
 public sealed record NGramBaseline(int Order, double NatsPerByte, long Bytes, double FitSeconds);
 
+/// <summary>Held-out documents that also occur verbatim among the training documents (the sources repeat a few).</summary>
+public sealed record HeldOutOverlap(int Documents, double CharacterFraction);
+
 /// <summary>
 /// Completes a pretrained model directory for users: the held-out score next to byte 3-gram and 5-gram baselines
 /// (<c>baselines.json</c>), the loss curve (<c>loss.png</c>) and a model card (<c>README.md</c>) that says what the model is,
@@ -25,19 +28,22 @@ public static class BaseModelCard
     {
         var record = JsonSerializer.Deserialize<PretrainingRecord>(File.ReadAllText(Path.Combine(modelDir, BasePretraining.RecordFile)))
             ?? throw new InvalidDataException($"{modelDir}/{BasePretraining.RecordFile} is empty");
-        var baselines = Baselines(record.Plan, log);
+        var corpus = PretrainingCorpus.Load();
+        var baselines = Baselines(corpus, record.Plan, log);
+        var trainSet = corpus.Train.ToHashSet(StringComparer.Ordinal);
+        var repeated = corpus.HeldOut.Where(trainSet.Contains).ToList();
+        var overlap = new HeldOutOverlap(repeated.Count, repeated.Sum(d => (double)d.Length) / corpus.HeldOut.Sum(d => (double)d.Length));
         File.WriteAllText(Path.Combine(modelDir, BaselinesFile), JsonSerializer.Serialize(baselines, new JsonSerializerOptions { WriteIndented = true }));
         var rows = File.ReadLines(Path.Combine(modelDir, BasePretraining.LogFile)).Select(l => JsonSerializer.Deserialize<PretrainingLogRow>(l)!)
             .GroupBy(r => r.Step).Select(g => g.Last()).OrderBy(r => r.Step).ToList(); // a resumed run logs some steps twice
         Curve(Path.Combine(modelDir, CurveFile), rows, record, baselines);
-        File.WriteAllText(Path.Combine(modelDir, CardFile), Card(Path.GetFileName(Path.GetFullPath(modelDir)), record, baselines));
+        File.WriteAllText(Path.Combine(modelDir, CardFile), Card(Path.GetFileName(Path.GetFullPath(modelDir)), record, baselines, overlap));
         return baselines;
     }
 
     /// <summary>The n-grams see exactly the text the model trained on (documents joined as it read them) and score the same held-out windows.</summary>
-    static List<NGramBaseline> Baselines(PretrainingPlan plan, Action<string> log)
+    static List<NGramBaseline> Baselines(PretrainingCorpus corpus, PretrainingPlan plan, Action<string> log)
     {
-        var corpus = PretrainingCorpus.Load();
         var train = Encoding.UTF8.GetBytes(string.Join("\n\n", corpus.Train));
         var windows = BasePretraining.HeldOutWindows(corpus, plan)
             .Select(w => (ReadOnlyMemory<byte>)w.InputIds.Select(t => checked((byte)t)).ToArray()).ToList();
@@ -80,7 +86,7 @@ public static class BaseModelCard
         plot.SavePng(path, 1000, 560);
     }
 
-    static string Card(string name, PretrainingRecord r, IReadOnlyList<NGramBaseline> baselines)
+    static string Card(string name, PretrainingRecord r, IReadOnlyList<NGramBaseline> baselines, HeldOutOverlap overlap)
     {
         var c = CultureInfo.InvariantCulture;
         var s = new StringBuilder();
@@ -116,6 +122,7 @@ public static class BaseModelCard
         s.AppendLine("Documents are GCIDE entries (the 1913 Webster and its later additions; source-tag lines such as `[1913 Webster]` dropped) and single fortunes.");
         s.AppendLine("**GCIDE entries that quote WordNet are left out**: the experiments evaluate WordNet definitions, which the base must not have read.");
         s.AppendLine(c, $"Every 100th document is held out: {r.TrainDocuments:N0} training documents ({r.TrainBytes / 1e6:F1} MB), {r.HeldOutDocuments:N0} held out ({r.HeldOutBytes / 1e6:F2} MB).");
+        s.AppendLine(c, $"The sources repeat a few documents: {overlap.Documents} held-out documents ({overlap.CharacterFraction:P2} of the held-out text) also occur verbatim among the training documents.");
         s.AppendLine();
         s.AppendLine("## Training");
         s.AppendLine();
