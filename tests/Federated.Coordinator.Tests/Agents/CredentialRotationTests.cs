@@ -92,6 +92,7 @@ public sealed class ShortLivedCredentials : IAsyncLifetime
     public CoordinatorHost Coordinator { get; } = new()
     {
         ExtraArgs = [$"--Coordinator:Agents:CredentialLifetime={Lifetime}", $"--Coordinator:Agents:RotationGrace={Grace}"],
+        KeepServicesUntilExit = true,
     };
 
     public Task InitializeAsync() => Coordinator.InitializeAsync();

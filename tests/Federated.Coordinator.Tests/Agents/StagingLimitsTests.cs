@@ -31,6 +31,7 @@ public sealed class StagingLimitsTests : IAsyncLifetime
             "--Coordinator:Staging:MaxUploads=3",
             $"--Coordinator:Staging:MaxBytes={5L << 30}",
         ],
+        KeepServicesUntilExit = true, // a second host in this process: see CoordinatorHost
     };
     GrpcChannel _channel = null!;
     AgentService.AgentServiceClient Agents => new(_channel);

@@ -26,6 +26,13 @@ public sealed class CoordinatorHost : IAsyncLifetime
     /// <summary>More command-line settings, after (and so over) the defaults, for a host of a test's own.</summary>
     public string[] ExtraArgs { get; init; } = [];
 
+    /// <summary>
+    /// For a second host in this test process: stop it at the end but leave its services (and so its meters) alive until
+    /// the process exits. OpenTelemetry listens to meters by name across the process, and disposing this host's
+    /// Federated.Coordinator meter would end the metric streams the shared host exports on /metrics.
+    /// </summary>
+    public bool KeepServicesUntilExit { get; init; }
+
     public async Task InitializeAsync()
     {
         int grpcPort = FreePort();
@@ -58,7 +65,7 @@ public sealed class CoordinatorHost : IAsyncLifetime
         if (_app is not null)
         {
             await _app.StopAsync();
-            await _app.DisposeAsync();
+            if (!KeepServicesUntilExit) await _app.DisposeAsync();
         }
         Directory.Delete(_data, recursive: true);
     }
