@@ -23,6 +23,28 @@ public sealed class SimulatedCoordinator : IAsyncDisposable
 
     public static async Task<SimulatedCoordinator> StartAsync(string dataDirectory, CancellationToken cancellation = default)
     {
+        // Ports are found free, then bound by the silo: another process can take one in between (parallel test runs do),
+        // so a start that finds its port taken is retried on fresh ports.
+        for (int attempt = 1; ; attempt++)
+        {
+            var host = Build(dataDirectory);
+            try
+            {
+                await host.StartAsync(cancellation);
+                return new SimulatedCoordinator(host);
+            }
+            catch (Exception e) when (attempt < 5 && PortTaken(e))
+            {
+                host.Dispose();
+            }
+        }
+    }
+
+    static bool PortTaken(Exception? e) =>
+        e is not null && (e is SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse } || PortTaken(e.InnerException));
+
+    static IHost Build(string dataDirectory)
+    {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         // The coordinator's own warnings (e.g. a round that could not advance) matter; the runtime's chatter does not.
         builder.Logging.AddFilter((category, level) => level >= LogLevel.Error || (level >= LogLevel.Warning && category?.StartsWith("Federated", StringComparison.Ordinal) == true));
@@ -33,9 +55,7 @@ public sealed class SimulatedCoordinator : IAsyncDisposable
             SiloPort = FreePort(), GatewayPort = FreePort(),
         };
         builder.UseOrleans(silo => silo.AddFederatedCoordinator(options));
-        var host = builder.Build();
-        await host.StartAsync(cancellation);
-        return new SimulatedCoordinator(host);
+        return builder.Build();
     }
 
     static int FreePort()
