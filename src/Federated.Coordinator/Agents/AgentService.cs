@@ -265,9 +265,11 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
         {
             throw AgentStatus.From(e);
         }
-        catch (Exception) when (ct.IsCancellationRequested && written > acknowledged)
+        catch (Exception) when (written > acknowledged)
         {
-            // The agent went away mid-stream: keep what it sent, so its resume starts later.
+            // The stream broke (the agent went away, or sent something refused): keep the valid bytes it sent before, so its
+            // resume starts later. Not only on cancellation: a reset connection can fault the read before the call's token
+            // is cancelled.
             try { await staging.AppendAsync(clientId, header.UploadId, written, ReadOnlyMemory<byte>.Empty, CancellationToken.None); }
             catch (Exception e) { logger.LogDebug(e, "Could not stage the tail of a broken upload"); }
             throw;
