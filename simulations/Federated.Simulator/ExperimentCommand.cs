@@ -23,8 +23,12 @@ public static class ExperimentCommand
         };
         var only = new Option<string?>("--only") { Description = "Run only the runs whose name contains this text" };
         var plain = new Option<bool>("--plain") { Description = "Plain progress lines instead of live bars (automatic when output is redirected)" };
+        var resume = new Option<bool>("--resume")
+        {
+            Description = "Keep the runs OUT already holds for the same settings (their rows.json) and run only the others: a long experiment can stop and go on",
+        };
 
-        var run = new Command("run", "Run an experiment: every variant and sweep point, then tables and plots") { experiment, outDir, cache, only, plain };
+        var run = new Command("run", "Run an experiment: every variant and sweep point, then tables and plots") { experiment, outDir, cache, only, plain, resume };
         run.SetAction(async (parse, cancellation) =>
         {
             var (exp, runs) = ExperimentLoader.Load(parse.GetValue(experiment)!);
@@ -40,6 +44,12 @@ public static class ExperimentCommand
                 {
                     var clock = Stopwatch.StartNew();
                     string runDir = Path.Combine(dir, RunResults.Slug(r.Name));
+                    if (parse.GetValue(resume) && RunResults.TryRead(runDir, r) is { } done)
+                    {
+                        progress.Log($"[{r.Name}] kept from {runDir}");
+                        results.Add((r, done));
+                        continue;
+                    }
                     var rows = await runner.RunAsync(r, runDir, cancellation);
                     RunResults.Write(runDir, r, rows, clock.Elapsed);
                     results.Add((r, rows));

@@ -1,6 +1,7 @@
 using Federated.Simulator;
 using Federated.Simulator.Experiments;
 using Federated.Simulator.Reporting;
+using Federated.Simulator.Runtime;
 
 namespace Federated.Simulator.Tests;
 
@@ -173,6 +174,10 @@ public sealed class SimulationTests : IDisposable
     [InlineData(""", "seeds": [1, 1] """, "seeds: at least one seed, none twice")]
     [InlineData(""", "evaluation": { "taskItems": -1 } """, "evaluation.taskItems: must be between 0 and 100000, not -1")]
     [InlineData(""", "evaluation": { "taskEvery": 2 } """, "taskEvery")]
+    [InlineData(""", "evaluation": { "lossEveryRounds": 0 } """, "evaluation.lossEveryRounds: must be at least 1, not 0")]
+    [InlineData(""", "rule": "median", "preAggregator": "nnm" """, "preAggregator: nnm needs a Gram-based rule")]
+    [InlineData(""", "mode": "local", "attack": { "type": "alie" } """, "mode: local training is a bound without attackers")]
+    [InlineData(""", "mode": "everywhere" """, "(at $.settings.mode)")]
     public void An_invalid_experiment_file_is_one_precise_error_line(string settings, string expected)
     {
         var (exit, _, error) = Sim("validate", Experiment("bad", settings));
@@ -212,6 +217,98 @@ public sealed class SimulationTests : IDisposable
         Assert.Equal("fedit", runs[0].Settings.Strategy);
         Assert.Equal(5, runs[3].Settings.LocalSteps);
         Assert.Equal(0.1, runs[3].Settings.Data.Alpha);
+    }
+
+    /// <summary>
+    /// Two rules x two conditions x two seeds: conditions cross every variant; the table pivots methods against conditions
+    /// (mean ± sd, paired intervals against the reference under the same condition, attackers left out); one loss plot per
+    /// condition; with lossEveryRounds 2 the loss is measured at the base and round 2 only.
+    /// </summary>
+    [Fact]
+    public void Conditions_cross_every_variant_and_the_table_pivots_methods_against_conditions()
+    {
+        string exp = Experiment("conditions", """, "ranks": [4], "seeds": [1, 2], "localSteps": 2, "evaluation": { "taskItems": 0, "lossEveryRounds": 2 } """,
+            """
+            , "variants": [{ "name": "mean" }, { "name": "median", "rule": "median" }], "reference": "mean",
+              "conditions": [{ "name": "no attack", "attack": null }, { "name": "scaled", "attack": { "type": "scaled", "fraction": 0.34 } }]
+            """);
+        var runs = ExperimentLoader.Load(exp).Runs;
+        Assert.Equal(["mean | no attack seed=1", "mean | no attack seed=2", "mean | scaled seed=1", "mean | scaled seed=2",
+                      "median | no attack seed=1", "median | no attack seed=2", "median | scaled seed=1", "median | scaled seed=2"], runs.Select(r => r.Name));
+        Assert.Null(runs[0].Settings.Attack);
+        Assert.Equal(("scaled", "median", "scaled"), (runs[7].Settings.Attack!.Type, runs[7].Settings.Rule, runs[7].Condition));
+
+        var (exit, output, error) = Run(exp, Path.Combine(_dir, "out"));
+
+        Assert.True(exit == 0, error + output);
+        string dir = Path.Combine(_dir, "out", "conditions");
+        var table = File.ReadAllText(Path.Combine(dir, ExperimentReport.TableFile));
+        Assert.Contains("## Final held-out loss by condition", table);
+        Assert.Contains("| method | no attack | scaled |", table);
+        Assert.Matches(@"\| median \| \d\.\d{4} ± \d\.\d{4} \| \d\.\d{4} ± \d\.\d{4} \|", table);
+        var against = table.Split("## Against 'mean' by condition")[1];
+        Assert.Matches(@"\| median \| [+-]\d\.\d{4} \[[+-]\d\.\d{4}, [+-]\d\.\d{4}\] [^|]+\| [+-]\d\.\d{4} \[", against);
+        Assert.Contains("| mean | - | - |", against);
+        Assert.Contains("## Attackers' updates left out", table);
+        Assert.True(File.Exists(Path.Combine(dir, "eval_loss_no_attack.png")) && File.Exists(Path.Combine(dir, "eval_loss_scaled.png")));
+        var csv = File.ReadAllLines(Path.Combine(dir, "median_scaled_seed-2", RunResults.MetricsFile));
+        int loss = Array.IndexOf(csv[0].Split(','), "eval_loss");
+        Assert.Equal([false, true, false], csv.Skip(1).Select(l => double.IsNaN(Number(l.Split(',')[loss]))));
+    }
+
+    [Fact]
+    public void The_bounds_train_one_client_on_the_union_with_the_federations_steps_or_every_client_alone()
+    {
+        var s = new RunSettings { Clients = 3, ClientsPerRound = 3, LocalSteps = 4, Ranks = [2, 4, 8], Strategy = "flora", Rule = "median", Mode = TrainingMode.Centralised };
+        var centralised = TrainingBounds.Centralised(s);
+        Assert.Equal((1, 1, 12, 8, "fedit", (string?)null, TrainingMode.Federated),
+            (centralised.Clients, centralised.ClientsPerRound, centralised.LocalSteps, centralised.Ranks.Single(), centralised.Strategy, centralised.Rule, centralised.Mode));
+        var local = TrainingBounds.Local(s, 1);
+        Assert.Equal((1, 4, 4), (local.Clients, local.LocalSteps, local.Ranks.Single()));
+
+        string exp = Experiment("bounds", """, "ranks": [2, 4], "localSteps": 2, "evaluation": { "taskItems": 8 } """,
+            """, "variants": [{ "name": "federated" }, { "name": "centralised", "mode": "centralised" }, { "name": "local", "mode": "local" }] """);
+        var (exit, output, error) = Run(exp, Path.Combine(_dir, "out"));
+
+        Assert.True(exit == 0, error + output);
+        string[][] Rows(string run) => File.ReadAllLines(Path.Combine(_dir, "out", "bounds", run, RunResults.MetricsFile)).Skip(1).Select(l => l.Split(',')).ToArray();
+        // accepted per round: the federation's 3 clients; the one centralised client; the 3 clients' own one-client federations, summed.
+        Assert.Equal(["3", "3"], Rows("federated").Skip(1).Select(r => r[4]));
+        Assert.Equal(["1", "1"], Rows("centralised").Skip(1).Select(r => r[4]));
+        Assert.Equal(["3", "3"], Rows("local").Skip(1).Select(r => r[4]));
+        // The same base model, data and held-out sets: the three runs start from the same losses.
+        Assert.Equal(Rows("federated")[0][12], Rows("centralised")[0][12]);
+        Assert.Equal(Rows("federated")[0][12], Rows("local")[0][12]);
+        Assert.All(new[] { "centralised", "local" }, run => Assert.True(double.IsFinite(Number(Rows(run)[^1][12]))));
+        // Local-only has no task result of its own (one evaluation per client model would be needed).
+        Assert.Matches(@"\| local \| [^\n]*\| - \| - \| \d+ \|", File.ReadAllText(Path.Combine(_dir, "out", "bounds", ExperimentReport.TableFile)));
+    }
+
+    [Fact]
+    public void Resume_keeps_the_runs_done_for_the_same_settings_and_runs_the_rest()
+    {
+        string exp = Experiment("resume", """, "ranks": [4], "rounds": 1, "localSteps": 2, "evaluation": { "taskItems": 0 } """,
+            """, "variants": [{ "name": "a" }, { "name": "b", "strategy": "fedit" }] """);
+        string outDir = Path.Combine(_dir, "out"), dir = Path.Combine(outDir, "resume");
+        Assert.Equal(0, Run(exp, outDir).Exit);
+        File.Delete(Path.Combine(dir, "b", RunResults.RowsFile));
+        var kept = File.GetLastWriteTimeUtc(Path.Combine(dir, "a", RunResults.MetricsFile));
+        string table = File.ReadAllText(Path.Combine(dir, ExperimentReport.TableFile));
+
+        var (exit, output, error) = Sim("run", exp, "--out", outDir, "--cache", Path.Combine(_dir, "cache"), "--plain", "--resume");
+
+        Assert.True(exit == 0, error + output);
+        Assert.Contains("[a] kept from", output);
+        Assert.DoesNotContain("[b] kept", output);
+        Assert.Equal(kept, File.GetLastWriteTimeUtc(Path.Combine(dir, "a", RunResults.MetricsFile)));
+        Assert.True(File.Exists(Path.Combine(dir, "b", RunResults.RowsFile)));
+        Assert.Equal(table.Split("| seconds |")[0], File.ReadAllText(Path.Combine(dir, ExperimentReport.TableFile)).Split("| seconds |")[0]);
+        string Row(string t, string run) => t.Split('\n').Single(l => l.StartsWith($"| {run} |"));
+        Assert.Equal(Row(table, "a"), Row(File.ReadAllText(Path.Combine(dir, ExperimentReport.TableFile)), "a"));
+
+        // Other settings are another run: nothing is kept.
+        File.WriteAllText(exp, File.ReadAllText(exp).Replace("\"seed\": 7", "\"seed\": 8"));
+        Assert.DoesNotContain("kept from", Sim("run", exp, "--out", outDir, "--cache", Path.Combine(_dir, "cache"), "--plain", "--resume").Out);
     }
 
     [Fact]

@@ -3,8 +3,8 @@ using System.Text.Json.Serialization;
 namespace Federated.Simulator.Experiments;
 
 /// <summary>
-/// One checked-in experiment (simulations/experiments/*.json): a base run, optional named variants, and a
-/// sweep over any top-level setting. Runs = variants x the cartesian product of the sweep values.
+/// One checked-in experiment (simulations/experiments/*.json): a base run, optional named variants and conditions, and a
+/// sweep over any setting. Runs = variants x conditions x the cartesian product of the sweep values (x seeds).
 /// </summary>
 public sealed record Experiment
 {
@@ -16,6 +16,12 @@ public sealed record Experiment
     /// <summary>Setting name -> values, e.g. {"localSteps": [10, 30]}.</summary>
     public Dictionary<string, System.Text.Json.JsonElement[]> Sweep { get; init; } = new();
     /// <summary>
+    /// Named overrides crossed with every variant, e.g. the attack settings of a robustness study: {"name": "alie 30%",
+    /// "attack": {"type": "alie", "fraction": 0.3}}. Runs = variants x conditions x sweep points x seeds; tables add one
+    /// column per condition.
+    /// </summary>
+    public IReadOnlyList<Dictionary<string, System.Text.Json.JsonElement>> Conditions { get; init; } = [];
+    /// <summary>
     /// The variant every other one is compared with: tables give each method's paired 95% interval of (method - reference)
     /// over the seeds both ran, at the same sweep point.
     /// </summary>
@@ -26,6 +32,8 @@ public sealed record Experiment
 public sealed record RunSettings
 {
     public long Seed { get; init; } = 1;
+    /// <summary>Federated (default), or one of the two bounds a federated result is read against: centralised or local-only training.</summary>
+    public TrainingMode Mode { get; init; } = TrainingMode.Federated;
     /// <summary>Several seeds: every run is repeated once per seed (each with its own seed) and tables report mean ± sd; overrides <see cref="Seed"/>.</summary>
     public long[]? Seeds { get; init; }
     public EvaluationSettings Evaluation { get; init; } = new();
@@ -71,6 +79,16 @@ public sealed record ModelSettings
     public int ContextLength { get; init; } = 96;
 }
 
+/// <summary>
+/// How the clients' data is trained on. <see cref="Centralised"/>: one client holds the union of every client's training
+/// data and takes as many steps as the whole federation (rounds x clients per round x local steps), at the largest rank,
+/// with no aggregation to lose anything: the upper bound. <see cref="Local"/>: every client trains alone on its own data
+/// for the same rounds and steps and never shares: the lower bound for what federation is for (losses are the mean over
+/// the clients' own models; no task metric, which would cost one evaluation per client).
+/// </summary>
+[JsonConverter(typeof(JsonStringEnumConverter<TrainingMode>))]
+public enum TrainingMode { Federated, Centralised, Local }
+
 [JsonConverter(typeof(JsonStringEnumConverter<DataSource>))]
 public enum DataSource { WordNet, Fortunes, Jsonl }
 
@@ -93,8 +111,9 @@ public sealed record DataSettings
 }
 
 /// <summary>
-/// The task metric (WordNet definition multiple choice on the global held-out synsets, both directions) next to the loss.
-/// It is computed for the base model (round 0) and the final round, and every <see cref="TaskEveryRounds"/> rounds between.
+/// How the federation's model is evaluated: the held-out losses, and the task metric (WordNet definition multiple choice on
+/// the global held-out synsets, both directions). Both are computed for the base model (round 0) and the final round, and
+/// every <see cref="LossEveryRounds"/> / <see cref="TaskEveryRounds"/> rounds between.
 /// </summary>
 public sealed record EvaluationSettings
 {
@@ -102,8 +121,13 @@ public sealed record EvaluationSettings
     public int TaskItems { get; init; } = 100;
     /// <summary>Also evaluate the task every this many rounds; 0: base and final round only.</summary>
     public int TaskEveryRounds { get; init; }
-    /// <summary>Sequences per forward pass when scoring options.</summary>
-    public int TaskBatchSize { get; init; } = 32;
+    /// <summary>
+    /// Also measure the held-out losses every this many rounds (default 1: every round); the base model and the final round
+    /// are always measured. Long robustness runs save most of their evaluation time with 5.
+    /// </summary>
+    public int LossEveryRounds { get; init; } = 1;
+    /// <summary>Sequences per forward pass when evaluating (held-out loss and task options); evaluation uses every core.</summary>
+    public int BatchSize { get; init; } = 32;
 }
 
 /// <summary>A fraction of the clients are Byzantine and upload <see cref="Type"/>'s crafted update instead of their own.</summary>

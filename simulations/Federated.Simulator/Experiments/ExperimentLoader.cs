@@ -51,32 +51,39 @@ public static class ExperimentLoader
     {
         if (string.IsNullOrWhiteSpace(experiment.Name) || experiment.Name.Any(c => !char.IsAsciiLetterOrDigit(c) && c is not '-' and not '_'))
             throw new ExperimentException($"{source}: name '{experiment.Name}' must be letters, digits, '-' or '_' (it names the results directory)");
-        var variants = experiment.Variants.Count == 0 ? [new Dictionary<string, JsonElement>()] : experiment.Variants;
+        var variants = Named(experiment.Variants, "variant");
+        var conditions = Named(experiment.Conditions, "condition");
+        if (conditions.Count > 1 && conditions.Any(c => c.Name.Length == 0))
+            throw new ExperimentException($"{source}: conditions: each needs a name (it heads a table column)");
         var runs = new List<ExperimentRun>();
-        foreach (var (variant, index) in variants.Select((v, i) => (v, i)))
-        {
-            string variantName = variant.TryGetValue("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()!
-                : experiment.Variants.Count == 0 ? "" : $"variant{index + 1}";
-            var overrides = variant.Where(p => p.Key != "name").ToList();
-            foreach (var combination in Combinations(experiment.Sweep.ToList()))
-            {
-                var settings = Apply(experiment.Settings, overrides.Concat(combination), source, variantName);
-                string point = string.Join(" ", combination.Select(c => $"{c.Key}={Compact(c.Value)}"));
-                string name = string.Join(" ", new[] { variantName, point }.Where(s => s.Length > 0));
-                Validate(settings, source, name.Length == 0 ? "the run" : $"run '{name}'");
-                string group = name.Length == 0 ? experiment.Name : name;
-                // Seeds expand last: each seed's run is the whole method again with that seed, named "<method> seed=N".
-                foreach (var seed in settings.Seeds ?? [settings.Seed])
-                    runs.Add(new ExperimentRun(experiment.Name, settings.Seeds is null ? group : $"{group} seed={seed}",
-                        settings with { Seed = seed, Seeds = null }, variantName, point, group));
-            }
-        }
+        foreach (var (variantName, overrides) in variants)
+            foreach (var (conditionName, conditionOverrides) in conditions)
+                foreach (var combination in Combinations(experiment.Sweep.ToList()))
+                {
+                    string label = string.Join(" | ", new[] { variantName, conditionName }.Where(s => s.Length > 0));
+                    var settings = Apply(experiment.Settings, overrides.Concat(conditionOverrides).Concat(combination), source, label);
+                    string sweepPoint = string.Join(" ", combination.Select(c => $"{c.Key}={Compact(c.Value)}"));
+                    string point = string.Join(" ", new[] { conditionName, sweepPoint }.Where(s => s.Length > 0));
+                    string name = string.Join(" ", new[] { label, sweepPoint }.Where(s => s.Length > 0));
+                    Validate(settings, source, name.Length == 0 ? "the run" : $"run '{name}'");
+                    string group = name.Length == 0 ? experiment.Name : name;
+                    // Seeds expand last: each seed's run is the whole method again with that seed, named "<method> seed=N".
+                    foreach (var seed in settings.Seeds ?? [settings.Seed])
+                        runs.Add(new ExperimentRun(experiment.Name, settings.Seeds is null ? group : $"{group} seed={seed}",
+                            settings with { Seed = seed, Seeds = null }, variantName, point, group, conditionName));
+                }
         if (runs.Select(r => r.Name).Distinct().Count() != runs.Count)
             throw new ExperimentException($"{source}: two runs would have the same name; give variants distinct names");
         if (experiment.Reference is { } reference && !runs.Any(r => r.Variant == reference))
             throw new ExperimentException($"{source}: reference: '{reference}' is not the name of a variant ({string.Join(", ", runs.Select(r => $"'{r.Variant}'").Distinct())})");
         return runs;
     }
+
+    /// <summary>Variants or conditions as (name, overrides); one unnamed entry without overrides when there are none.</summary>
+    static List<(string Name, List<KeyValuePair<string, JsonElement>> Overrides)> Named(IReadOnlyList<Dictionary<string, JsonElement>> entries, string kind) =>
+        entries.Count == 0 ? [("", [])]
+            : entries.Select((e, i) => (e.TryGetValue("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()! : $"{kind}{i + 1}",
+                e.Where(p => p.Key != "name").ToList())).ToList();
 
     static IEnumerable<List<KeyValuePair<string, JsonElement>>> Combinations(List<KeyValuePair<string, JsonElement[]>> sweep)
     {
@@ -131,6 +138,8 @@ public static class ExperimentLoader
         var rules = RobustRules.FederationNames;
         Require(s.Rule is null || rules.Contains(s.Rule), $"rule: '{s.Rule}' is not one of {string.Join(", ", rules)}");
         Require(s.PreAggregator is null || RobustRules.PreAggregatorNames.Contains(s.PreAggregator), $"preAggregator: '{s.PreAggregator}' is not one of {string.Join(", ", RobustRules.PreAggregatorNames)}");
+        Require(s.PreAggregator is null || RobustRules.TakesPreAggregator(s.Rule),
+            $"preAggregator: {s.PreAggregator} needs a Gram-based rule ({string.Join(", ", RobustRules.Names)}), not {s.Rule ?? "the plain mean"}");
         Require(!known || strategy.MixedRanks || s.Ranks.Distinct().Count() == 1, $"strategy: {s.Strategy} needs one rank for all clients, but ranks are [{string.Join(", ", s.Ranks)}]");
         // What each rule needs of the clients that answer; checked here so that no run fails round after round.
         int minimum = RobustRules.MinimumClients(s.Rule, s.ByzantineCount);
@@ -142,7 +151,8 @@ public static class ExperimentLoader
         Require(s.Seeds is null || (s.Seeds.Length >= 1 && s.Seeds.Distinct().Count() == s.Seeds.Length), "seeds: at least one seed, none twice");
         Require(s.Evaluation.TaskItems is >= 0 and <= 100_000, $"evaluation.taskItems: must be between 0 and 100000, not {s.Evaluation.TaskItems}");
         Require(s.Evaluation.TaskEveryRounds >= 0, $"evaluation.taskEveryRounds: must not be negative, not {s.Evaluation.TaskEveryRounds}");
-        Require(s.Evaluation.TaskBatchSize is >= 1 and <= 1024, $"evaluation.taskBatchSize: must be between 1 and 1024, not {s.Evaluation.TaskBatchSize}");
+        Require(s.Evaluation.LossEveryRounds >= 1, $"evaluation.lossEveryRounds: must be at least 1, not {s.Evaluation.LossEveryRounds}");
+        Require(s.Evaluation.BatchSize is >= 1 and <= 1024, $"evaluation.batchSize: must be between 1 and 1024, not {s.Evaluation.BatchSize}");
         Require(s.Parallelism >= 1, $"parallelism: must be at least 1, not {s.Parallelism}");
         Require(s.Model.Directory is not null || s.Model.Preset is "tiny" or "small", $"model.preset: '{s.Model.Preset}' is not tiny or small");
         Require(s.Model.Directory is null || Directory.Exists(s.Model.Directory), $"model.directory: '{s.Model.Directory}' does not exist");
@@ -152,6 +162,8 @@ public static class ExperimentLoader
         Require(s.Data.Alpha > 0, $"data.alpha: must be positive, not {s.Data.Alpha}");
         Require(s.Data.MaxExamplesPerClient >= 1 && s.Data.EvalExamplesPerClient >= 1 && s.Data.GlobalEvalExamples >= 1,
             "data: maxExamplesPerClient, evalExamplesPerClient and globalEvalExamples must be at least 1");
+        Require(s.Mode == TrainingMode.Federated || (s.Attack is null && s.DropoutRate == 0 && s.StragglerRate == 0),
+            $"mode: {s.Mode.ToString().ToLowerInvariant()} training is a bound without attackers, dropouts or stragglers");
         if (s.Attack is { } a)
         {
             Require(ByzantineAttacks.Names.Contains(a.Type), $"attack.type: '{a.Type}' is not one of {string.Join(", ", ByzantineAttacks.Names)}");

@@ -6,7 +6,9 @@ namespace Federated.Simulator.Experiments;
 /// <param name="Variant">The variant's name ("" without variants).</param>
 /// <param name="Point">The sweep values, e.g. "localSteps=10" ("" without a sweep).</param>
 /// <param name="GroupName">The name without the seed; null: <paramref name="Name"/>.</param>
-public sealed record ExperimentRun(string Experiment, string Name, RunSettings Settings, string Variant = "", string Point = "", string? GroupName = null)
+/// <param name="Condition">The condition's name ("" without conditions); <paramref name="Point"/> includes it.</param>
+public sealed record ExperimentRun(string Experiment, string Name, RunSettings Settings, string Variant = "", string Point = "", string? GroupName = null,
+    string Condition = "")
 {
     /// <summary>The runs of one method, which tables pool over seeds, share it: the name without the seed.</summary>
     public string Group => GroupName ?? Name;

@@ -20,8 +20,14 @@ public static class ExperimentReport
     public static void Write(string directory, Experiment experiment, IReadOnlyList<(ExperimentRun Run, IReadOnlyList<RoundMetrics> Rows)> results)
     {
         var groups = RunGroup.Of(results);
-        Plot(Path.Combine(directory, "eval_loss.png"), $"{experiment.Name}: global held-out loss", "held-out loss", groups, r => r.EvalLoss);
-        Plot(Path.Combine(directory, "client_eval_loss.png"), $"{experiment.Name}: clients' own held-out loss (mean)", "held-out loss", groups, r => r.ClientEvalLoss);
+        // With conditions, one loss plot per condition: the methods side by side under the same condition.
+        foreach (var (condition, members) in groups.GroupBy(g => g.Condition).Select(g => (g.Key, g.ToList())))
+        {
+            string suffix = condition.Length == 0 ? "" : "_" + RunResults.Slug(condition);
+            string title = condition.Length == 0 ? experiment.Name : $"{experiment.Name}, {condition}";
+            Plot(Path.Combine(directory, $"eval_loss{suffix}.png"), $"{title}: global held-out loss", "held-out loss", members, r => r.EvalLoss);
+            Plot(Path.Combine(directory, $"client_eval_loss{suffix}.png"), $"{title}: clients' own held-out loss (mean)", "held-out loss", members, r => r.ClientEvalLoss);
+        }
         if (HasTask(results))
             foreach (var direction in Enum.GetValues<ChoiceDirection>())
                 Plot(Path.Combine(directory, $"task_{MultipleChoiceResult.Key(direction).Replace('-', '_')}.png"),
@@ -86,6 +92,14 @@ public static class ExperimentReport
         bool attacks = results.Any(r => r.Rows.Sum(x => x.AttackersSubmitted) > 0);
         bool task = HasTask(results);
         var directions = Enum.GetValues<ChoiceDirection>();
+        if (groups.Any(g => g.Condition.Length > 0))
+            ByCondition(md, experiment, groups, attacks);
+        if (results.Count > MaxRunRows)
+        {
+            md.AppendLine().AppendLine($"{results.Count} runs: each run's final numbers are in its directory (`summary.json`, `metrics.csv`).");
+            return Summaries(md, experiment, groups, task, directions);
+        }
+        md.AppendLine().AppendLine("## Runs").AppendLine();
         md.AppendLine("| run | base loss | final loss | change | final perplexity | clients' own loss | rounds closed | " + (attacks ? "attackers excluded | " : "") +
                       (task ? string.Concat(directions.Select(x => $"{MultipleChoiceResult.Label(x)} (95% CI) | ")) : "") + "seconds |");
         md.AppendLine("|---|---:|---:|---:|---:|---:|---:|" + (attacks ? "---:|" : "") + (task ? string.Concat(directions.Select(_ => "---:|")) : "") + "---:|");
@@ -104,6 +118,14 @@ public static class ExperimentReport
             md.AppendLine().AppendLine($"Task: WordNet definition multiple choice on held-out synsets ({WordNetChoiceItems.Options} options, distractors from the " +
                                        "same domain and part of speech, scored by log-likelihood per byte); accuracy at the final round with its 95% Wilson interval.");
 
+        return Summaries(md, experiment, groups, task, directions);
+    }
+
+    /// <summary>Past this many runs the table of every run is left out (each run's directory has its numbers).</summary>
+    const int MaxRunRows = 80;
+
+    static string Summaries(StringBuilder md, Experiment experiment, IReadOnlyList<RunGroup> groups, bool task, ChoiceDirection[] directions)
+    {
         if (groups.Any(g => g.Runs.Count > 1))
         {
             md.AppendLine().AppendLine("## Mean ± sd over seeds").AppendLine();
@@ -136,14 +158,45 @@ public static class ExperimentReport
         return md.ToString();
     }
 
+    /// <summary>
+    /// Methods as rows, conditions as columns: the final loss's mean ± sd over seeds, then each method's paired interval
+    /// against the reference under the same condition, and the share of attackers' updates the rule left out.
+    /// </summary>
+    static void ByCondition(StringBuilder md, Experiment experiment, IReadOnlyList<RunGroup> groups, bool attacks)
+    {
+        var conditions = groups.Select(g => g.Condition).Distinct().ToList();
+        var methods = groups.Select(g => g.Method).Distinct().ToList();
+        RunGroup? Cell(string method, string condition) => groups.FirstOrDefault(g => g.Method == method && g.Condition == condition);
+        string header = "| method | " + string.Concat(conditions.Select(c => c + " | ")), rule = "|---|" + string.Concat(conditions.Select(_ => "---:|"));
+        void Pivot(string title, string note, Func<string, RunGroup, string> cell)
+        {
+            md.AppendLine().AppendLine($"## {title}").AppendLine();
+            if (note.Length > 0) md.AppendLine(note).AppendLine();
+            md.AppendLine(header).AppendLine(rule);
+            foreach (var method in methods)
+                md.AppendLine($"| {method} | " + string.Concat(conditions.Select(c => (Cell(method, c) is { } g ? cell(method, g) : "-") + " | ")));
+        }
+        Pivot("Final held-out loss by condition", "Mean ± sd over seeds of the global held-out loss after the last round.", (_, g) => MeanSd(g.Summary(FinalLoss)));
+        if (experiment.Reference is { } reference)
+            Pivot($"Against '{reference}' by condition",
+                "Paired differences of the final loss (method - reference, same condition, same seeds): mean [95% t interval]; " +
+                "**higher**/**lower** only where the interval excludes zero.",
+                (method, g) => method == reference || Cell(reference, g.Condition) is not { } baseline ? "-"
+                    : Difference(g.Paired(baseline, FinalLoss), g.Runs.Count(r => baseline.Runs.Any(b => b.Run.Settings.Seed == r.Run.Settings.Seed))));
+        if (attacks)
+            Pivot("Attackers' updates left out", "Share of the attackers' submitted updates that the rule rejected or gave no weight, over all rounds and seeds.",
+                (_, g) => g.Runs.Sum(r => r.Rows.Sum(x => x.AttackersSubmitted)) is var n and > 0
+                    ? string.Create(C, $"{g.Runs.Sum(r => r.Rows.Sum(x => x.AttackersExcluded)) / (double)n:P0}") : "-");
+    }
+
     /// <summary>The global held-out loss after the last round that has one.</summary>
     public static double FinalLoss(IReadOnlyList<RoundMetrics> rows) => rows.LastOrDefault(r => !double.IsNaN(r.EvalLoss))?.EvalLoss ?? double.NaN;
 
     static double LossChange(IReadOnlyList<RoundMetrics> rows) => FinalLoss(rows) - rows[0].EvalLoss;
 
-    /// <summary>The task accuracy of the last round that measured it.</summary>
+    /// <summary>The task accuracy of the last federated round that measured it (none: the run has no final task result).</summary>
     public static ProportionEstimate? FinalTask(IReadOnlyList<RoundMetrics> rows, ChoiceDirection direction) =>
-        rows.LastOrDefault(r => r.Task is not null)?.Task![direction].Accuracy;
+        rows.LastOrDefault(r => r.Task is not null && r.Round > 0)?.Task![direction].Accuracy;
 
     public static double FinalAccuracy(IReadOnlyList<RoundMetrics> rows, ChoiceDirection direction) => FinalTask(rows, direction)?.Value ?? double.NaN;
 

@@ -11,6 +11,30 @@ public static class RunResults
     public const string MetricsFile = "metrics.csv";
     public const string SummaryFile = "summary.json";
 
+    /// <summary>The rows as they were measured, with the run's settings: what <c>--resume</c> reads instead of running the run again.</summary>
+    public const string RowsFile = "rows.json";
+
+    static readonly JsonSerializerOptions RowsJson = new(ExperimentLoader.Json)
+    {
+        WriteIndented = false,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    sealed record StoredRows(RunSettings Settings, IReadOnlyList<RoundMetrics> Rows);
+
+    /// <summary>A finished run's rows, when <paramref name="directory"/> holds them for exactly these settings; else null.</summary>
+    public static IReadOnlyList<RoundMetrics>? TryRead(string directory, ExperimentRun run)
+    {
+        string path = Path.Combine(directory, RowsFile);
+        if (!File.Exists(path)) return null;
+        try
+        {
+            var stored = JsonSerializer.Deserialize<StoredRows>(File.ReadAllText(path), RowsJson);
+            return stored is not null && JsonSerializer.Serialize(stored.Settings, RowsJson) == JsonSerializer.Serialize(run.Settings, RowsJson) ? stored.Rows : null;
+        }
+        catch (JsonException) { return null; } // written by another version: run it again
+    }
+
     public static void Write(string directory, ExperimentRun run, IReadOnlyList<RoundMetrics> rows, TimeSpan elapsed)
     {
         Directory.CreateDirectory(directory);
@@ -52,6 +76,8 @@ public static class RunResults
             },
         };
         File.WriteAllText(Path.Combine(directory, SummaryFile), JsonSerializer.Serialize(summary, ExperimentLoader.Json) + "\n");
+        // Last: a run cut short while writing leaves no rows (or unreadable ones), and --resume runs it again.
+        File.WriteAllText(Path.Combine(directory, RowsFile), JsonSerializer.Serialize(new StoredRows(run.Settings, rows), RowsJson));
     }
 
     static object? TaskSummary(RoundMetrics row) => row.Task is not { } task ? null : new
@@ -77,5 +103,6 @@ public static class RunResults
 
     /// <summary>A directory name for a run: its name with anything unusual replaced.</summary>
     public static string Slug(string name) =>
-        new string(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : c == '=' ? '-' : '_').ToArray()).Trim('_');
+        System.Text.RegularExpressions.Regex.Replace(
+            new string(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : c == '=' ? '-' : '_').ToArray()), "_{2,}", "_").Trim('_');
 }

@@ -42,13 +42,36 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
         torch.set_num_threads(Math.Max(1, Environment.ProcessorCount / s.Parallelism));
 
         using var replicas = new ModelReplicas(baseDir, s.Parallelism, padId);
-        string coordinatorDir = Path.Combine(outputDirectory, ".coordinator");
+        var context = new RunContext(Path.Combine(outputDirectory, ".coordinator"), baseDir, tokenizer, padId, replicas);
+        switch (s.Mode)
+        {
+            case TrainingMode.Centralised:
+                return await FederateAsync(run with { Settings = TrainingBounds.Centralised(s) }, TrainingBounds.Pooled(clientsData), context, task: true, cancellation);
+            case TrainingMode.Local:
+                var perClient = new List<IReadOnlyList<RoundMetrics>>();
+                for (int i = 0; i < clientsData.Clients.Count; i++)
+                    perClient.Add(await FederateAsync(run with { Settings = TrainingBounds.Local(s, i) }, TrainingBounds.Only(clientsData, i), context, task: false, cancellation));
+                return TrainingBounds.Mean(perClient);
+            default:
+                return await FederateAsync(run, clientsData, context, task: true, cancellation);
+        }
+    }
+
+    /// <summary>What the federations of one run share: the base model, its replicas, where the coordinator keeps its files.</summary>
+    sealed record RunContext(string CoordinatorDirectory, string BaseDirectory, ITextTokenizer Tokenizer, int PadId, ModelReplicas Replicas);
+
+    /// <summary>One federation from the base model to its last round, on a coordinator of its own.</summary>
+    async Task<IReadOnlyList<RoundMetrics>> FederateAsync(ExperimentRun run, SimulationData clientsData, RunContext context, bool task, CancellationToken cancellation)
+    {
+        var s = run.Settings;
+        var (replicas, tokenizer, padId) = (context.Replicas, context.Tokenizer, context.PadId);
+        string coordinatorDir = context.CoordinatorDirectory;
         await using var coordinator = await SimulatedCoordinator.StartAsync(coordinatorDir, cancellation);
         string fed = run.Experiment;
         var attackers = Attackers(s);
-        await SetUpAsync(coordinator, fed, run, s, baseDir);
+        await SetUpAsync(coordinator, fed, run, s, context.BaseDirectory);
 
-        var rows = new List<RoundMetrics> { Baseline(replicas, clientsData, s, tokenizer, baseDir) };
+        var rows = new List<RoundMetrics> { Baseline(replicas, clientsData, s, tokenizer, context.BaseDirectory) };
         progress.RoundDone(run, rows[0]);
         var federation = coordinator.Grains.GetGrain<IFederationGrain>(fed);
         int previous = 0;
@@ -57,10 +80,14 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
             var view = await NextRoundAsync(coordinator, federation, fed, previous, cancellation);
             if (view.Status != FederationStatus.Running) break;
             previous = view.CurrentRound;
-            // The task metric at the final round, and every taskEveryRounds rounds on the way (it costs seconds per round).
+            // Losses and the task metric at the final round, and every lossEveryRounds / taskEveryRounds rounds on the way
+            // (the task costs seconds per round).
+            bool final = completed + 1 >= s.Rounds || view.CurrentRound >= s.Rounds;
             int every = s.Evaluation.TaskEveryRounds;
-            bool task = completed + 1 >= s.Rounds || view.CurrentRound >= s.Rounds || (every > 0 && view.CurrentRound % every == 0);
-            var row = await RunRoundAsync(coordinator, fed, view.CurrentRound, run, clientsData, attackers, replicas, padId, task ? tokenizer : null, cancellation);
+            bool evaluateTask = final || (every > 0 && view.CurrentRound % every == 0);
+            bool loss = evaluateTask || view.CurrentRound % s.Evaluation.LossEveryRounds == 0;
+            var row = await RunRoundAsync(coordinator, fed, view.CurrentRound, run, clientsData, attackers, replicas, padId,
+                loss ? new Evaluation(evaluateTask && task ? tokenizer : null) : null, cancellation);
             rows.Add(row);
             progress.RoundDone(run, row);
             if (row.Status == "closed") completed++;
@@ -93,7 +120,7 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
     }
 
     async Task<RoundMetrics> RunRoundAsync(SimulatedCoordinator coordinator, string fed, int roundNumber, ExperimentRun run,
-        SimulationData clientsData, HashSet<int> attackers, ModelReplicas replicas, int padId, ITextTokenizer? taskTokenizer, CancellationToken cancellation)
+        SimulationData clientsData, HashSet<int> attackers, ModelReplicas replicas, int padId, Evaluation? evaluation, CancellationToken cancellation)
     {
         var s = run.Settings;
         var clock = Stopwatch.StartNew();
@@ -151,7 +178,7 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
             double evalLoss = double.NaN, clientEval = double.NaN, taskSeconds = 0;
             MultipleChoiceResult? taskResult = null;
             int globalRank = 0;
-            if (closed.Status == RoundStatus.Closed && closed.Model is { } model)
+            if (closed.Status == RoundStatus.Closed && closed.Model is { } model && evaluation is not null)
             {
                 // The federation's whole model: base + merged history, with the live adapter attached.
                 replicas.Any.MergeHistory(History(coordinator, model.History.Select(h => h.Adapter)));
@@ -159,7 +186,7 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
                 using var latest = live is null && model.History.Length > 0 ? await LoadAsync(coordinator, model.History[^1].Adapter) : null;
                 globalRank = (live ?? latest)?.Modules.Max(m => m.Rank) ?? 0;
                 (evalLoss, clientEval) = Evaluate(replicas, clientsData, s, live);
-                if (taskTokenizer is not null)
+                if (evaluation.TaskTokenizer is { } taskTokenizer)
                     (taskResult, taskSeconds) = EvaluateTask(replicas, clientsData, s, live, taskTokenizer);
             }
             var outcomes = closed.Outcomes.ToDictionary(o => o.ClientId);
@@ -240,6 +267,7 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
 
     RoundMetrics Baseline(ModelReplicas replicas, SimulationData data, RunSettings s, ITextTokenizer tokenizer, string baseDir)
     {
+        replicas.Any.MergeHistory([]); // the base itself, whatever an earlier federation of this run left merged
         var (evalLoss, clientEval) = Evaluate(replicas, data, s, live: null);
         string key = baseDir + "\n" + Fingerprint(data.TaskItems ?? []);
         double taskSeconds = 0;
@@ -265,20 +293,17 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
         if (data.TaskItems is not { Count: > 0 } items) return (null, 0);
         var clock = Stopwatch.StartNew();
         var model = replicas.Any.Model;
-        int threads = torch.get_num_threads();
-        torch.set_num_threads(Environment.ProcessorCount);
         if (live is not null)
             using (NativeWork.Enter()) LoraInjection.Import(model, live);
         try
         {
-            var scorer = new ModelContinuationScorer(model, tokenizer, s.Evaluation.TaskBatchSize, ModelContinuationScorer.MaxTokens(model));
-            return (MultipleChoiceScorer.Evaluate(items, scorer), clock.Elapsed.TotalSeconds);
+            var scorer = new ModelContinuationScorer(model, tokenizer, s.Evaluation.BatchSize, ModelContinuationScorer.MaxTokens(model));
+            return (WithEveryCore(() => MultipleChoiceScorer.Evaluate(items, scorer)), clock.Elapsed.TotalSeconds);
         }
         finally
         {
             if (live is not null)
                 using (NativeWork.Enter()) LoraInjection.Remove(model);
-            torch.set_num_threads(threads);
         }
     }
 
@@ -286,12 +311,22 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
     static (double Global, double ClientMean) Evaluate(ModelReplicas replicas, SimulationData data, RunSettings s, LoraAdapter? live)
     {
         var model = replicas.Any;
-        double global = model.Evaluate(data.GlobalEval, s.BatchSize * 2, live);
-        double clients = data.Clients.Where(c => c.Eval.Count > 0)
-            .Select(c => model.Evaluate(c.Eval, s.BatchSize * 2, live))
-            .DefaultIfEmpty(double.NaN).Average();
-        return (global, clients);
+        int batch = s.Evaluation.BatchSize;
+        return WithEveryCore(() => (model.Evaluate(data.GlobalEval, batch, live),
+            data.Clients.Where(c => c.Eval.Count > 0).Select(c => model.Evaluate(c.Eval, batch, live)).DefaultIfEmpty(double.NaN).Average()));
     }
+
+    /// <summary>Evaluation runs between rounds, when no client trains: it has every core (clients train with one each).</summary>
+    static T WithEveryCore<T>(Func<T> work)
+    {
+        int threads = torch.get_num_threads();
+        torch.set_num_threads(Environment.ProcessorCount);
+        try { return work(); }
+        finally { torch.set_num_threads(threads); }
+    }
+
+    /// <summary>What a round evaluates: the held-out losses, and the task when a tokenizer is given.</summary>
+    sealed record Evaluation(ITextTokenizer? TaskTokenizer);
 
     enum ClientFate { OnTime, Late, Dropped }
 

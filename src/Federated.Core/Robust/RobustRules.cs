@@ -53,6 +53,9 @@ public static class RobustRules
 
     public static readonly IReadOnlyList<string> PreAggregatorNames = ["bucketing", "nnm"];
 
+    /// <summary>Whether a pre-aggregator can run before <paramref name="rule"/>: only the Gram-based rules take one (not the mean, not coordinate-wise rules).</summary>
+    public static bool TakesPreAggregator(string? rule) => rule is not null && Names.Contains(rule, StringComparer.OrdinalIgnoreCase);
+
     /// <summary>Wraps <paramref name="rule"/> in a pre-aggregator (bucket size 2 for bucketing).</summary>
     public static IRobustRule WithPreAggregator(string name, IRobustRule rule, int f = 0, int seed = 0) => name.ToLowerInvariant() switch
     {

@@ -69,7 +69,7 @@ static class FederationConfigValidation
             errors.Add($"quorum: {a.Rule} with byzantineCount {a.ByzantineCount} needs at least {minimum} updates a round, so a quorum of at least {minimum}, not {c.Quorum}");
         if (a.PreAggregator is not null && !RobustRules.PreAggregatorNames.Contains(a.PreAggregator))
             errors.Add($"aggregation.preAggregator: '{a.PreAggregator}' is not one of {string.Join(", ", RobustRules.PreAggregatorNames)}");
-        else if (a.PreAggregator is not null && (a.Rule is null || RobustRules.CoordinateWiseNames.Contains(a.Rule)))
+        else if (a.PreAggregator is not null && !RobustRules.TakesPreAggregator(a.Rule))
             errors.Add("aggregation.preAggregator: needs a Gram-based rule (krum, multi-krum, geometric-median, centered-clipping, norm-bound, flag)");
         if (a.ByzantineCount < 0) errors.Add($"aggregation.byzantineCount: must not be negative, not {a.ByzantineCount}");
         if (a.Tau is { } tau && !(tau > 0)) errors.Add($"aggregation.tau: must be positive, not {tau}");
