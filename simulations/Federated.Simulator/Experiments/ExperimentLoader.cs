@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Federated.Core.Federation;
-using Federated.Core.Attacks;
+using Federated.Attacks;
 using Federated.Core.Robust;
 using Federated.Training.Lora;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Federated.Contracts;
 using Federated.Core.Adapters;
-using Federated.Core.Attacks;
+using Federated.Attacks;
 using Federated.Core.Formats;
 using Federated.Grains;
 using Federated.Simulator.Experiments;

@@ -1,5 +1,5 @@
 using Federated.Core.Adapters;
-using Federated.Core.Attacks;
+using Federated.Attacks;
 
 namespace Federated.Core.Tests.Attacks;
 

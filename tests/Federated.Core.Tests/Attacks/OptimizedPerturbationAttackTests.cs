@@ -1,4 +1,4 @@
-using Federated.Core.Attacks;
+using Federated.Attacks;
 
 namespace Federated.Core.Tests.Attacks;
 

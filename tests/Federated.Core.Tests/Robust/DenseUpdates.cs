@@ -1,6 +1,6 @@
 using Federated.Core.Adapters;
 using Federated.Core.Aggregation;
-using Federated.Core.Attacks;
+using Federated.Attacks;
 
 namespace Federated.Core.Tests.Robust;
 

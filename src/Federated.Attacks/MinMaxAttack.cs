@@ -1,4 +1,4 @@
-namespace Federated.Core.Attacks;
+namespace Federated.Attacks;
 
 /// <summary>
 /// min-max (NDSS'21): the largest gamma with max_i ||x - x_i||^2 &lt;= max_{i,j} ||x_i - x_j||^2, so x is

@@ -1,6 +1,6 @@
 using Federated.Core.Adapters;
 
-namespace Federated.Core.Attacks;
+namespace Federated.Attacks;
 
 /// <summary>sign-flip: uploads -dW of the own honest update, exactly, as (A, -B) at the own rank and alpha.</summary>
 public sealed class SignFlipAttack : IAttack

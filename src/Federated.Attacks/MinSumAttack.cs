@@ -1,4 +1,4 @@
-namespace Federated.Core.Attacks;
+namespace Federated.Attacks;
 
 /// <summary>
 /// min-sum (NDSS'21): the largest gamma with sum_i ||x - x_i||^2 &lt;= min_i sum_j ||x_i - x_j||^2, so x

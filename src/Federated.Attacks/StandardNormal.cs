@@ -1,4 +1,4 @@
-namespace Federated.Core.Attacks;
+namespace Federated.Attacks;
 
 /// <summary>The standard normal distribution's quantile function, which .NET does not provide.</summary>
 internal static class StandardNormal

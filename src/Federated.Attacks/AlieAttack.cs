@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Federated.Core.Attacks;
+namespace Federated.Attacks;
 
 /// <summary>
 /// alie, "A Little Is Enough" (Baruch et al., NeurIPS'19): x = mu - z_max sigma coordinate-wise over the

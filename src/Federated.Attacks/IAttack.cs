@@ -1,6 +1,6 @@
 using Federated.Core.Adapters;
 
-namespace Federated.Core.Attacks;
+namespace Federated.Attacks;
 
 /// <summary>
 /// A Byzantine client's strategy: the LoRA adapter it uploads instead of its honest update.

@@ -1,7 +1,7 @@
 using Federated.Core.Adapters;
 using static TorchSharp.torch;
 
-namespace Federated.Core.Attacks;
+namespace Federated.Attacks;
 
 /// <summary>Rewrites the factors of the attacker's own update module by module, keeping ranks and alphas.</summary>
 internal static class FactorTransform

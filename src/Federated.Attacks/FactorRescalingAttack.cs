@@ -1,6 +1,6 @@
 using Federated.Core.Adapters;
 
-namespace Federated.Core.Attacks;
+namespace Federated.Attacks;
 
 /// <summary>
 /// factor-rescaling: uploads (A / c, c B) of the own honest update. dW is unchanged (up to float

@@ -1,4 +1,4 @@
-namespace Federated.Core.Attacks;
+namespace Federated.Attacks;
 
 /// <summary>The attacks by name, as the CLI and simulation configs spell them.</summary>
 public static class ByzantineAttacks

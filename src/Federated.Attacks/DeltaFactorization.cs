@@ -1,7 +1,7 @@
 using Federated.Core.Adapters;
 using static TorchSharp.torch;
 
-namespace Federated.Core.Attacks;
+namespace Federated.Attacks;
 
 /// <summary>
 /// Moves between LoRA factors and the dense weight change dW = s B A they stand for. Dense deltas are

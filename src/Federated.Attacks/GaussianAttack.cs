@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Federated.Core.Attacks;
+namespace Federated.Attacks;
 
 /// <summary>
 /// gaussian: dW with i.i.d. N(0, sigma^2) entries drawn from the context's seed. sigma defaults to the

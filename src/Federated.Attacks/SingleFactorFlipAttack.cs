@@ -1,6 +1,6 @@
 using Federated.Core.Adapters;
 
-namespace Federated.Core.Attacks;
+namespace Federated.Attacks;
 
 /// <summary>
 /// single-factor-flip: uploads (-A, B) of the own honest update. In dW space it is exactly sign-flip,

@@ -1,6 +1,6 @@
 using Federated.Core.Adapters;
 
-namespace Federated.Core.Attacks;
+namespace Federated.Attacks;
 
 /// <summary>
 /// What a Byzantine client knows when it crafts its upload. Follows the usual omniscient-attacker

@@ -1,6 +1,6 @@
 using Federated.Core.Adapters;
 
-namespace Federated.Core.Attacks;
+namespace Federated.Attacks;
 
 /// <summary>
 /// scaled: uploads factor x dW of the own honest update, exactly, as (A, factor B) at the own rank and

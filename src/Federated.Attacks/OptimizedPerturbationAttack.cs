@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Federated.Core.Attacks;
+namespace Federated.Attacks;
 
 /// <summary>
 /// The optimisation framework of Shejwalkar &amp; Houmansadr (NDSS'21): x = mu - gamma d over the honest

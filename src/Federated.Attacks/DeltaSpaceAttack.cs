@@ -1,7 +1,7 @@
 using Federated.Core.Adapters;
 using static TorchSharp.torch;
 
-namespace Federated.Core.Attacks;
+namespace Federated.Attacks;
 
 /// <summary>
 /// An attack crafted as one dense dW over the whole adapter, then factored to the attacker's rank and

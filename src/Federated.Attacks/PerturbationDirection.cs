@@ -1,4 +1,4 @@
-namespace Federated.Core.Attacks;
+namespace Federated.Attacks;
 
 /// <summary>The deviation d in the NDSS'21 attacks' x = mu - gamma d (the paper's "inverse" directions).</summary>
 public enum PerturbationDirection

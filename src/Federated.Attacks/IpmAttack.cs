@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Federated.Core.Attacks;
+namespace Federated.Attacks;
 
 /// <summary>
 /// ipm, inner product manipulation (Xie et al., UAI'19): x = -eps mu over the honest dW, to make the

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Federated.Core.Attacks;
+namespace Federated.Attacks;
 
 /// <summary>Coordinate-wise statistics of the observed honest updates, in the flattened dW space.</summary>
 internal static class HonestStatistics
