@@ -35,7 +35,25 @@ public static class ExperimentReport
                     r => r.TaskAccuracy(direction), r => r.Task?[direction].Accuracy);
         // Rows are built cell by cell with "| " separators: no trailing blanks in the committed Markdown.
         var table = string.Join('\n', Table(experiment, results, groups).Split('\n').Select(l => l.TrimEnd()));
-        File.WriteAllText(Path.Combine(directory, TableFile), table);
+        string path = Path.Combine(directory, TableFile);
+        File.WriteAllText(path, WithReading(table, path));
+    }
+
+    /// <summary>
+    /// Between these lines results.md is written by hand (what the numbers support, next to published claims): it stands
+    /// after the description, and regenerating the tables keeps it.
+    /// </summary>
+    public const string ReadingStart = "<!-- reading: written by hand, kept when the tables are regenerated -->", ReadingEnd = "<!-- /reading -->";
+
+    static string WithReading(string table, string path)
+    {
+        string old = File.Exists(path) ? File.ReadAllText(path) : "";
+        int start = old.IndexOf(ReadingStart, StringComparison.Ordinal), end = old.IndexOf(ReadingEnd, StringComparison.Ordinal);
+        if (start < 0 || end < start) return table;
+        // After the title and the description: the first "## " heading of the tables.
+        int at = table.IndexOf("\n## ", StringComparison.Ordinal);
+        string reading = old[start..(end + ReadingEnd.Length)];
+        return at < 0 ? table + "\n" + reading + "\n" : table[..(at + 1)] + reading + "\n" + table[at..];
     }
 
     static bool HasTask(IReadOnlyList<(ExperimentRun Run, IReadOnlyList<RoundMetrics> Rows)> results) => results.Any(r => r.Rows.Any(x => x.Task is not null));
