@@ -66,6 +66,22 @@ public static class ExperimentCommand
             return ExitOk;
         });
 
+        var report = new Command("report", "Write the tables and plots of the runs OUT already holds (a partial report of a long experiment says which runs are missing)")
+        {
+            experiment, outDir,
+        };
+        report.SetAction(parse =>
+        {
+            var (exp, runs) = ExperimentLoader.Load(parse.GetValue(experiment)!);
+            string dir = Path.Combine(parse.GetValue(outDir)!, exp.Name);
+            var done = runs.Select(r => (Run: r, Rows: RunResults.TryRead(Path.Combine(dir, RunResults.Slug(r.Name)), r)))
+                .Where(r => r.Rows is not null).Select(r => (r.Run, (IReadOnlyList<RoundMetrics>)r.Rows!)).ToList();
+            if (done.Count == 0) throw new ExperimentException($"{Path.GetFullPath(dir)} holds none of the {runs.Count} runs of {exp.Name} (fed-sim run writes them)");
+            ExperimentReport.Write(dir, exp, done, runs);
+            output.WriteLine($"{exp.Name}: {done.Count} of {runs.Count} run(s) done -> {Path.Combine(Path.GetFullPath(dir), ExperimentReport.TableFile)}");
+            return ExitOk;
+        });
+
         var validate = new Command("validate", "Check an experiment file and list its runs without running them") { experiment };
         validate.SetAction(parse =>
         {
@@ -80,7 +96,7 @@ public static class ExperimentCommand
 
         return new RootCommand("fed-sim: simulate federated LoRA fine-tuning with virtual clients on one machine (real coordinator, real training)")
         {
-            run, validate, BaseModel.BaseModelCommand.Create(output),
+            run, report, validate, BaseModel.BaseModelCommand.Create(output),
         };
     }
 

@@ -292,8 +292,14 @@ public sealed class SimulationTests : IDisposable
         string outDir = Path.Combine(_dir, "out"), dir = Path.Combine(outDir, "resume");
         Assert.Equal(0, Run(exp, outDir).Exit);
         File.Delete(Path.Combine(dir, "b", RunResults.RowsFile));
+        // report writes the tables of what is done, and says what is not.
+        var partial = Sim("report", exp, "--out", outDir);
+        Assert.True(partial.Exit == 0, partial.Err);
+        Assert.Contains("resume: 1 of 2 run(s) done", partial.Out);
+        Assert.Contains("**Partial: 1 of 2 runs done.** Not run yet: b.", File.ReadAllText(Path.Combine(dir, ExperimentReport.TableFile)));
+        Assert.DoesNotContain("| b |", File.ReadAllText(Path.Combine(dir, ExperimentReport.TableFile)));
         var kept = File.GetLastWriteTimeUtc(Path.Combine(dir, "a", RunResults.MetricsFile));
-        string table = File.ReadAllText(Path.Combine(dir, ExperimentReport.TableFile));
+        string table = File.ReadAllText(Path.Combine(dir, ExperimentReport.TableFile)).Replace("**Partial: 1 of 2 runs done.** Not run yet: b.\n\n", "");
         // A hand-written reading of the numbers, appended to the generated file: regenerating moves it after the description and keeps it.
         string reading = $"{ExperimentReport.ReadingStart}\nThe numbers say little.\n{ExperimentReport.ReadingEnd}";
         File.AppendAllText(Path.Combine(dir, ExperimentReport.TableFile), "\n" + reading + "\n");

@@ -17,7 +17,9 @@ public static class ExperimentReport
 
     static readonly CultureInfo C = CultureInfo.InvariantCulture;
 
-    public static void Write(string directory, Experiment experiment, IReadOnlyList<(ExperimentRun Run, IReadOnlyList<RoundMetrics> Rows)> results)
+    /// <param name="planned">Every run of the experiment, when <paramref name="results"/> may hold only some: the tables then say so.</param>
+    public static void Write(string directory, Experiment experiment, IReadOnlyList<(ExperimentRun Run, IReadOnlyList<RoundMetrics> Rows)> results,
+        IReadOnlyList<ExperimentRun>? planned = null)
     {
         var groups = RunGroup.Of(results);
         // With conditions, one loss plot per condition: the methods side by side under the same condition.
@@ -34,7 +36,7 @@ public static class ExperimentReport
                     $"{experiment.Name}: WordNet multiple choice, {MultipleChoiceResult.Label(direction)}", "accuracy (4 options)", groups,
                     r => r.TaskAccuracy(direction), r => r.Task?[direction].Accuracy);
         // Rows are built cell by cell with "| " separators: no trailing blanks in the committed Markdown.
-        var table = string.Join('\n', Table(experiment, results, groups).Split('\n').Select(l => l.TrimEnd()));
+        var table = string.Join('\n', Table(experiment, results, groups, Missing(results, planned)).Split('\n').Select(l => l.TrimEnd()));
         string path = Path.Combine(directory, TableFile);
         File.WriteAllText(path, WithReading(table, path));
     }
@@ -102,11 +104,18 @@ public static class ExperimentReport
         plot.SavePng(path, 1000, 560);
     }
 
-    static string Table(Experiment experiment, IReadOnlyList<(ExperimentRun Run, IReadOnlyList<RoundMetrics> Rows)> results, IReadOnlyList<RunGroup> groups)
+    static IReadOnlyList<string> Missing(IReadOnlyList<(ExperimentRun Run, IReadOnlyList<RoundMetrics> Rows)> results, IReadOnlyList<ExperimentRun>? planned) =>
+        planned is null ? [] : planned.Select(r => r.Name).Except(results.Select(r => r.Run.Name)).ToList();
+
+    static string Table(Experiment experiment, IReadOnlyList<(ExperimentRun Run, IReadOnlyList<RoundMetrics> Rows)> results, IReadOnlyList<RunGroup> groups,
+        IReadOnlyList<string> missing)
     {
         var md = new StringBuilder();
         md.AppendLine($"# {experiment.Name}").AppendLine();
         if (experiment.Description is { } d) md.AppendLine(d).AppendLine();
+        if (missing.Count > 0)
+            md.AppendLine($"**Partial: {results.Count} of {results.Count + missing.Count} runs done.** Not run yet: " +
+                          (missing.Count <= 12 ? string.Join(", ", missing) : $"{string.Join(", ", missing.Take(12))} and {missing.Count - 12} more") + ".").AppendLine();
         bool attacks = results.Any(r => r.Rows.Sum(x => x.AttackersSubmitted) > 0);
         bool task = HasTask(results);
         var directions = Enum.GetValues<ChoiceDirection>();
