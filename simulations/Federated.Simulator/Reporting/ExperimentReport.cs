@@ -22,19 +22,19 @@ public static class ExperimentReport
         IReadOnlyList<ExperimentRun>? planned = null)
     {
         var groups = RunGroup.Of(results);
-        // With conditions, one loss plot per condition: the methods side by side under the same condition.
-        foreach (var (condition, members) in groups.GroupBy(g => g.Condition).Select(g => (g.Key, g.ToList())))
+        // One set of plots per condition and sweep point: the methods side by side under the same circumstances.
+        foreach (var (point, members) in groups.GroupBy(g => g.Point).Select(g => (g.Key, g.ToList())))
         {
-            string suffix = condition.Length == 0 ? "" : "_" + RunResults.Slug(condition);
-            string title = condition.Length == 0 ? experiment.Name : $"{experiment.Name}, {condition}";
+            string suffix = point.Length == 0 ? "" : "_" + RunResults.Slug(point);
+            string title = point.Length == 0 ? experiment.Name : $"{experiment.Name}, {point}";
             Plot(Path.Combine(directory, $"eval_loss{suffix}.png"), $"{title}: global held-out loss", "held-out loss", members, r => r.EvalLoss);
             Plot(Path.Combine(directory, $"client_eval_loss{suffix}.png"), $"{title}: clients' own held-out loss (mean)", "held-out loss", members, r => r.ClientEvalLoss);
+            if (HasTask(results))
+                foreach (var direction in Enum.GetValues<ChoiceDirection>())
+                    Plot(Path.Combine(directory, $"task_{MultipleChoiceResult.Key(direction).Replace('-', '_')}{suffix}.png"),
+                        $"{title}: WordNet multiple choice, {MultipleChoiceResult.Label(direction)}", "accuracy (4 options)", members,
+                        r => r.TaskAccuracy(direction), r => r.Task?[direction].Accuracy);
         }
-        if (HasTask(results))
-            foreach (var direction in Enum.GetValues<ChoiceDirection>())
-                Plot(Path.Combine(directory, $"task_{MultipleChoiceResult.Key(direction).Replace('-', '_')}.png"),
-                    $"{experiment.Name}: WordNet multiple choice, {MultipleChoiceResult.Label(direction)}", "accuracy (4 options)", groups,
-                    r => r.TaskAccuracy(direction), r => r.Task?[direction].Accuracy);
         // Rows are built cell by cell with "| " separators: no trailing blanks in the committed Markdown.
         var table = string.Join('\n', Table(experiment, results, groups, Missing(results, planned)).Split('\n').Select(l => l.TrimEnd()));
         string path = Path.Combine(directory, TableFile);
@@ -64,6 +64,7 @@ public static class ExperimentReport
         Func<RoundMetrics, ProportionEstimate?>? interval = null)
     {
         var plot = new Plot();
+        plot.Add.Palette = new ScottPlot.Palettes.Category20(); // up to 20 methods in distinct colours
         bool seeds = groups.Any(g => g.Runs.Count > 1);
         foreach (var (group, index) in groups.Select((g, i) => (g, i)))
         {
@@ -87,7 +88,7 @@ public static class ExperimentReport
             }
             var line = plot.Add.Scatter(xs, points.Select(p => p.Summary.Mean).ToArray());
             line.Color = color;
-            line.LegendText = group.Name;
+            line.LegendText = group.Variant.Length > 0 ? group.Variant : group.Name; // the plot's title names the point
         }
         if (interval is not null)
         {
@@ -176,9 +177,9 @@ public static class ExperimentReport
             foreach (var g in groups.Where(g => g.Variant != reference))
             {
                 if (groups.FirstOrDefault(r => r.Variant == reference && r.Point == g.Point) is not { } baseline) continue;
-                int paired = g.Runs.Count(r => baseline.Runs.Any(b => b.Run.Settings.Seed == r.Run.Settings.Seed));
-                md.Append(C, $"| {g.Name} | {paired} | {Difference(g.Paired(baseline, FinalLoss), paired)} | ");
-                if (task) md.Append(string.Concat(directions.Select(x => Difference(g.Paired(baseline, r => FinalAccuracy(r, x)), paired) + " | ")));
+                var loss = g.Paired(baseline, FinalLoss);
+                md.Append(C, $"| {g.Name} | {loss.Seeds} | {Difference(loss)} | ");
+                if (task) md.Append(string.Concat(directions.Select(x => Difference(g.Paired(baseline, r => FinalAccuracy(r, x))) + " | ")));
                 md.AppendLine();
             }
         }
@@ -209,7 +210,7 @@ public static class ExperimentReport
                 "Paired differences of the final loss (method - reference, same condition, same seeds): mean [95% t interval]; " +
                 "**higher**/**lower** only where the interval excludes zero.",
                 (method, g) => method == reference || Cell(reference, g.Condition) is not { } baseline ? "-"
-                    : Difference(g.Paired(baseline, FinalLoss), g.Runs.Count(r => baseline.Runs.Any(b => b.Run.Settings.Seed == r.Run.Settings.Seed))));
+                    : Difference(g.Paired(baseline, FinalLoss)));
         if (attacks)
             Pivot("Attackers' updates left out", "Share of the attackers' submitted updates that the rule rejected or gave no weight, over all rounds and seeds.",
                 (_, g) => g.Runs.Sum(r => r.Rows.Sum(x => x.AttackersSubmitted)) is var n and > 0
@@ -231,8 +232,13 @@ public static class ExperimentReport
 
     static string MeanSd(MeanSd s) => s.N == 0 ? "-" : s.N == 1 ? string.Create(C, $"{s.Mean:F4}") : string.Create(C, $"{s.Mean:F4} ± {s.Sd:F4}");
 
-    static string Difference(PairedInterval? d, int paired) => d is null
-        ? $"n/a ({paired} paired seed{(paired == 1 ? "" : "s")}; needs 2)"
-        : string.Create(C, $"{d.Mean:+0.0000;-0.0000} [{d.Lower:+0.0000;-0.0000}, {d.Upper:+0.0000;-0.0000}] ") +
-          (d.ExcludesZero ? d.Mean > 0 ? "**higher**" : "**lower**" : "no difference");
+    static string Difference((PairedInterval? Interval, int Seeds) paired) => paired switch
+    {
+        (_, 0) => "-",
+        (null, var n) => $"n/a ({n} paired seed{(n == 1 ? "" : "s")}; needs 2)",
+        ({ } d, _) => $"{Signed(d.Mean)} [{Signed(d.Lower)}, {Signed(d.Upper)}] " + (d.ExcludesZero ? d.Mean > 0 ? "**higher**" : "**lower**" : "no difference"),
+    };
+
+    /// <summary>Four decimals with a sign; a value that rounds to zero is +0.0000 (never "-+0.0000").</summary>
+    static string Signed(double value) => (Math.Round(value, 4) + 0.0).ToString("+0.0000;-0.0000;+0.0000", C);
 }

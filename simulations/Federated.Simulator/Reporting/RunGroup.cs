@@ -16,7 +16,14 @@ public sealed record RunGroup(string Name, string Variant, string Point, IReadOn
 
     public MeanSd Summary(Func<IReadOnlyList<RoundMetrics>, double> metric) => SeedStatistics.Summarise(Runs.Select(r => metric(r.Rows)));
 
-    /// <summary>The paired interval of this method's metric minus <paramref name="reference"/>'s, over the seeds both ran.</summary>
-    public PairedInterval? Paired(RunGroup reference, Func<IReadOnlyList<RoundMetrics>, double> metric) =>
-        SeedStatistics.Paired(Runs.Join(reference.Runs, r => r.Run.Settings.Seed, r => r.Run.Settings.Seed, (m, r) => (metric(m.Rows), metric(r.Rows))));
+    /// <summary>
+    /// The paired interval of this method's metric minus <paramref name="reference"/>'s over the seeds both measured (a
+    /// metric one of them lacks, NaN, pairs nothing), and how many seeds that is.
+    /// </summary>
+    public (PairedInterval? Interval, int Seeds) Paired(RunGroup reference, Func<IReadOnlyList<RoundMetrics>, double> metric)
+    {
+        var pairs = Runs.Join(reference.Runs, r => r.Run.Settings.Seed, r => r.Run.Settings.Seed, (m, r) => (metric(m.Rows), metric(r.Rows)))
+            .Where(p => !double.IsNaN(p.Item1) && !double.IsNaN(p.Item2)).ToList();
+        return (SeedStatistics.Paired(pairs), pairs.Count);
+    }
 }
