@@ -150,18 +150,18 @@ public static class ExperimentReport
     }
 
     /// <summary>Past this many runs the table of every run is left out (each run's directory has its numbers).</summary>
-    const int MaxRunRows = 80;
+    const int MaxRunRows = 120;
 
     static string Summaries(StringBuilder md, Experiment experiment, IReadOnlyList<RunGroup> groups, bool task, ChoiceDirection[] directions)
     {
         if (groups.Any(g => g.Runs.Count > 1))
         {
             md.AppendLine().AppendLine("## Mean ± sd over seeds").AppendLine();
-            md.AppendLine("| method | seeds | final loss | change | " + (task ? string.Concat(directions.Select(x => $"{MultipleChoiceResult.Label(x)} | ")) : ""));
-            md.AppendLine("|---|---:|---:|---:|" + (task ? string.Concat(directions.Select(_ => "---:|")) : ""));
+            md.AppendLine("| method | seeds | final loss | change | clients' own loss | " + (task ? string.Concat(directions.Select(x => $"{MultipleChoiceResult.Label(x)} | ")) : ""));
+            md.AppendLine("|---|---:|---:|---:|---:|" + (task ? string.Concat(directions.Select(_ => "---:|")) : ""));
             foreach (var g in groups)
             {
-                md.Append(C, $"| {g.Name} | {g.Runs.Count} | {MeanSd(g.Summary(FinalLoss))} | {MeanSd(g.Summary(LossChange))} | ");
+                md.Append(C, $"| {g.Name} | {g.Runs.Count} | {MeanSd(g.Summary(FinalLoss))} | {MeanSd(g.Summary(LossChange))} | {MeanSd(g.Summary(FinalClientLoss))} | ");
                 if (task) md.Append(string.Concat(directions.Select(x => MeanSd(g.Summary(r => FinalAccuracy(r, x))) + " | ")));
                 md.AppendLine();
             }
@@ -219,6 +219,9 @@ public static class ExperimentReport
 
     /// <summary>The global held-out loss after the last round that has one.</summary>
     public static double FinalLoss(IReadOnlyList<RoundMetrics> rows) => rows.LastOrDefault(r => !double.IsNaN(r.EvalLoss))?.EvalLoss ?? double.NaN;
+
+    /// <summary>The clients' mean loss on their own held-out slices, at the last round that measured it.</summary>
+    static double FinalClientLoss(IReadOnlyList<RoundMetrics> rows) => rows.LastOrDefault(r => !double.IsNaN(r.EvalLoss))?.ClientEvalLoss ?? double.NaN;
 
     static double LossChange(IReadOnlyList<RoundMetrics> rows) => FinalLoss(rows) - rows[0].EvalLoss;
 
