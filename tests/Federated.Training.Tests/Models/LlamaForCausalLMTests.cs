@@ -19,6 +19,9 @@ public class LlamaForCausalLMTests
     [MemberData(nameof(Variants))]
     public void Logits_match_an_independent_implementation_of_the_llama_equations(string variant)
     {
+        // Inside a NativeWork scope: no other test's forced collection can finalize the scalars TorchSharp's operators make
+        // (a temporary Scalar is left to the finalizer while native code still reads it).
+        using var work = Federated.Core.Runtime.NativeWork.Enter();
         var config = Variant(variant);
         using var model = LlamaForCausalLM.Create(config, seed: 3);
         using (no_grad())

@@ -21,6 +21,8 @@ public sealed class NumpyReferenceTests : IDisposable
     [MemberData(nameof(LlamaForCausalLMTests.Variants), MemberType = typeof(LlamaForCausalLMTests))]
     public void Logits_match_a_numpy_implementation_reading_the_same_checkpoint(string variant)
     {
+        // Inside a NativeWork scope: no other test's forced collection can finalize the scalars TorchSharp's operators make.
+        using var work = Federated.Core.Runtime.NativeWork.Enter();
         using var model = LlamaForCausalLM.Create(LlamaForCausalLMTests.Variant(variant), seed: 21);
         using (no_grad())
             foreach (var (name, p) in model.named_parameters().Where(p => p.name.EndsWith(".bias") || p.name.Contains("norm")))
