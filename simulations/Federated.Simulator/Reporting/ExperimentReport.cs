@@ -136,7 +136,7 @@ public static class ExperimentReport
             var last = rows.Last(r => !double.IsNaN(r.EvalLoss));
             int submitted = rows.Sum(r => r.AttackersSubmitted);
             string excluded = submitted == 0 ? "-" : $"{rows.Sum(r => r.AttackersExcluded)}/{submitted}";
-            md.Append(C, $"| {run.Name} | {rows[0].EvalLoss:F4} | {last.EvalLoss:F4} | {last.EvalLoss - rows[0].EvalLoss:+0.0000;-0.0000} | {last.EvalPerplexity:F3} | ")
+            md.Append(C, $"| {Escape(run.Name)} | {rows[0].EvalLoss:F4} | {last.EvalLoss:F4} | {last.EvalLoss - rows[0].EvalLoss:+0.0000;-0.0000} | {last.EvalPerplexity:F3} | ")
               .Append(C, $"{last.ClientEvalLoss:F4} | {rows.Count(r => r.Status == "closed")}/{rows.Count - 1} | ")
               .Append(attacks ? excluded + " | " : "")
               .Append(task ? string.Concat(directions.Select(x => (FinalTask(rows, x) is { } p ? Estimate(p) : "-") + " | ")) : "")
@@ -161,7 +161,7 @@ public static class ExperimentReport
             md.AppendLine("|---|---:|---:|---:|---:|" + (task ? string.Concat(directions.Select(_ => "---:|")) : ""));
             foreach (var g in groups)
             {
-                md.Append(C, $"| {g.Name} | {g.Runs.Count} | {MeanSd(g.Summary(FinalLoss))} | {MeanSd(g.Summary(LossChange))} | {MeanSd(g.Summary(FinalClientLoss))} | ");
+                md.Append(C, $"| {Escape(g.Name)} | {g.Runs.Count} | {MeanSd(g.Summary(FinalLoss))} | {MeanSd(g.Summary(LossChange))} | {MeanSd(g.Summary(FinalClientLoss))} | ");
                 if (task) md.Append(string.Concat(directions.Select(x => MeanSd(g.Summary(r => FinalAccuracy(r, x))) + " | ")));
                 md.AppendLine();
             }
@@ -178,7 +178,7 @@ public static class ExperimentReport
             {
                 if (groups.FirstOrDefault(r => r.Variant == reference && r.Point == g.Point) is not { } baseline) continue;
                 var loss = g.Paired(baseline, FinalLoss);
-                md.Append(C, $"| {g.Name} | {loss.Seeds} | {Difference(loss)} | ");
+                md.Append(C, $"| {Escape(g.Name)} | {loss.Seeds} | {Difference(loss)} | ");
                 if (task) md.Append(string.Concat(directions.Select(x => Difference(g.Paired(baseline, r => FinalAccuracy(r, x))) + " | ")));
                 md.AppendLine();
             }
@@ -195,14 +195,14 @@ public static class ExperimentReport
         var conditions = groups.Select(g => g.Condition).Distinct().ToList();
         var methods = groups.Select(g => g.Method).Distinct().ToList();
         RunGroup? Cell(string method, string condition) => groups.FirstOrDefault(g => g.Method == method && g.Condition == condition);
-        string header = "| method | " + string.Concat(conditions.Select(c => c + " | ")), rule = "|---|" + string.Concat(conditions.Select(_ => "---:|"));
+        string header = "| method | " + string.Concat(conditions.Select(c => Escape(c) + " | ")), rule = "|---|" + string.Concat(conditions.Select(_ => "---:|"));
         void Pivot(string title, string note, Func<string, RunGroup, string> cell)
         {
             md.AppendLine().AppendLine($"## {title}").AppendLine();
             if (note.Length > 0) md.AppendLine(note).AppendLine();
             md.AppendLine(header).AppendLine(rule);
             foreach (var method in methods)
-                md.AppendLine($"| {method} | " + string.Concat(conditions.Select(c => (Cell(method, c) is { } g ? cell(method, g) : "-") + " | ")));
+                md.AppendLine($"| {Escape(method)} | " + string.Concat(conditions.Select(c => (Cell(method, c) is { } g ? cell(method, g) : "-") + " | ")));
         }
         Pivot("Final held-out loss by condition", "Mean ± sd over seeds of the global held-out loss after the last round.", (_, g) => MeanSd(g.Summary(FinalLoss)));
         if (experiment.Reference is { } reference)
@@ -241,6 +241,9 @@ public static class ExperimentReport
         (null, var n) => $"n/a ({n} paired seed{(n == 1 ? "" : "s")}; needs 2)",
         ({ } d, _) => $"{Signed(d.Mean)} [{Signed(d.Lower)}, {Signed(d.Upper)}] " + (d.ExcludesZero ? d.Mean > 0 ? "**higher**" : "**lower**" : "no difference"),
     };
+
+    /// <summary>A name in a table cell: its "|" (variant | condition) escaped, so it does not end the cell.</summary>
+    static string Escape(string text) => text.Replace("|", "\\|", StringComparison.Ordinal);
 
     /// <summary>Four decimals with a sign; a value that rounds to zero is +0.0000 (never "-+0.0000").</summary>
     static string Signed(double value) => (Math.Round(value, 4) + 0.0).ToString("+0.0000;-0.0000;+0.0000", C);
