@@ -37,6 +37,9 @@ public sealed class FederationLifecycleTests(EmbeddedCoordinator fixture) : ICla
         var krum = await Assert.ThrowsAsync<FederationException>(() => Federation(FederationDriver.NewId()).CreateAsync(
             FederationDriver.Config(clientsPerRound: 6, quorum: 4) with { Aggregation = new AggregationSettings("flora", Rule: "krum", ByzantineCount: 1) }));
         Assert.Contains("quorum: krum with byzantineCount 1 needs at least 5 updates a round", krum.Message);
+        var bucketed = await Assert.ThrowsAsync<FederationException>(() => Federation(FederationDriver.NewId()).CreateAsync(
+            FederationDriver.Config(clientsPerRound: 10, quorum: 8) with { Aggregation = new AggregationSettings("flora", Rule: "krum", PreAggregator: "bucketing", ByzantineCount: 1) }));
+        Assert.Contains("quorum: krum behind bucketing with byzantineCount 1 needs at least 9 updates a round", bucketed.Message); // 4 buckets of 2 leave Krum 4 inputs, not 5
         await Federation(FederationDriver.NewId()).CreateAsync(fedit with { RankPolicy = RankPolicy.Fixed(8) });
     }
 

@@ -168,6 +168,7 @@ public sealed class SimulationTests : IDisposable
     [InlineData(""", "strategy": "stacking" """, "strategy: 'stacking' is not one of")]
     [InlineData(""", "strategy": "fedit", "ranks": [4, 8] """, "fedit needs one rank for all clients")]
     [InlineData(""", "rule": "krum", "byzantineCount": 1 """, "krum with byzantineCount 1 needs at least 5 clients per round, not 3")]
+    [InlineData(""", "clients": 8, "clientsPerRound": 8, "rule": "krum", "preAggregator": "bucketing", "byzantineCount": 1 """, "krum behind bucketing with byzantineCount 1 needs at least 9 clients per round, not 8")]
     [InlineData(""", "attack": { "type": "nonsense" } """, "attack.type: 'nonsense' is not one of")]
     [InlineData(""", "localSteps": "many" """, "could not be converted to System.Int32 (at $.settings.localSteps)")]
     [InlineData(""", "locSteps": 3 """, "locSteps")]

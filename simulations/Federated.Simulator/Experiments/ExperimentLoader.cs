@@ -142,9 +142,10 @@ public static class ExperimentLoader
             $"preAggregator: {s.PreAggregator} needs a Gram-based rule ({string.Join(", ", RobustRules.Names)}), not {s.Rule ?? "the plain mean"}");
         Require(!known || strategy.MixedRanks || s.Ranks.Distinct().Count() == 1, $"strategy: {s.Strategy} needs one rank for all clients, but ranks are [{string.Join(", ", s.Ranks)}]");
         // What each rule needs of the clients that answer; checked here so that no run fails round after round.
-        int minimum = RobustRules.MinimumClients(s.Rule, s.ByzantineCount);
-        Require(s.ClientsPerRound >= minimum, $"rule: {s.Rule} with byzantineCount {s.ByzantineCount} needs at least {minimum} clients per round, not {s.ClientsPerRound}");
-        Require(s.Quorum is null || s.Quorum >= minimum, $"quorum: {s.Rule} with byzantineCount {s.ByzantineCount} needs at least {minimum} updates a round, not a quorum of {s.Quorum}");
+        int minimum = RobustRules.MinimumClients(s.Rule, s.ByzantineCount, s.PreAggregator);
+        string rule = $"{s.Rule}{(s.PreAggregator is { } pre ? $" behind {pre}" : "")} with byzantineCount {s.ByzantineCount}";
+        Require(s.ClientsPerRound >= minimum, $"rule: {rule} needs at least {minimum} clients per round, not {s.ClientsPerRound}");
+        Require(s.Quorum is null || s.Quorum >= minimum, $"quorum: {rule} needs at least {minimum} updates a round, not a quorum of {s.Quorum}");
         Require(s.OutputRank is null or >= 1, $"outputRank: must be at least 1, not {s.OutputRank}");
         Require(s.DropoutRate is >= 0 and < 1, $"dropoutRate: must be in [0, 1), not {s.DropoutRate}");
         Require(s.StragglerRate is >= 0 and < 1, $"stragglerRate: must be in [0, 1), not {s.StragglerRate}");

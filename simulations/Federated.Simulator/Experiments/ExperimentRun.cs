@@ -14,5 +14,5 @@ public sealed record ExperimentRun(string Experiment, string Name, RunSettings S
     public string Group => GroupName ?? Name;
 
     /// <summary>Clients per round that must be accepted: the explicit quorum, else half rounded up, at least what the rule needs.</summary>
-    public int Quorum => Settings.Quorum ?? Math.Max((Settings.ClientsPerRound + 1) / 2, RobustRules.MinimumClients(Settings.Rule, Settings.ByzantineCount));
+    public int Quorum => Settings.Quorum ?? Math.Max((Settings.ClientsPerRound + 1) / 2, RobustRules.MinimumClients(Settings.Rule, Settings.ByzantineCount, Settings.PreAggregator));
 }

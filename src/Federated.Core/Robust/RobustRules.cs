@@ -29,14 +29,31 @@ public static class RobustRules
     /// <summary>The rules a federation can run: every rule that needs no root update.</summary>
     public static IReadOnlyList<string> FederationNames => [.. Names.Concat(CoordinateWiseNames).Where(r => !NeedsRootUpdate(r))];
 
-    /// <summary>How many updates a rule needs, given f Byzantine clients (null: the plain mean, which needs one).</summary>
-    public static int MinimumClients(string? name, int f) => name?.ToLowerInvariant() switch
+    /// <summary>
+    /// How many updates a rule needs, given f Byzantine clients (null: the plain mean, which needs one), when
+    /// <paramref name="preAggregator"/> runs first. Bucketing hands the rule ceil(n / s) bucket means, up to f of them
+    /// Byzantine (one attacker spoils its whole bucket), so a rule that needs m inputs needs s(m - 1) + 1 clients;
+    /// nearest-neighbour mixing keeps n mixtures but needs n > f.
+    /// </summary>
+    public static int MinimumClients(string? name, int f, string? preAggregator = null)
     {
-        "krum" or "multi-krum" => 2 * f + 3,
-        "bulyan" => 4 * f + 3,
-        "trimmed-mean" => 2 * f + 1,
-        _ => 1,
-    };
+        int rule = name?.ToLowerInvariant() switch
+        {
+            "krum" or "multi-krum" => 2 * f + 3,
+            "bulyan" => 4 * f + 3,
+            "trimmed-mean" => 2 * f + 1,
+            _ => 1,
+        };
+        return preAggregator?.ToLowerInvariant() switch
+        {
+            "bucketing" => BucketSize * (rule - 1) + 1,
+            "nnm" => Math.Max(rule, f + 1),
+            _ => rule,
+        };
+    }
+
+    /// <summary>Updates per bucket for bucketing (Karimireddy et al. use 2).</summary>
+    public const int BucketSize = 2;
 
     /// <summary>Rules that work on materialised per-module deltas (see <see cref="CoordinateWiseRule"/> for their memory cost).</summary>
     public static readonly IReadOnlyList<string> CoordinateWiseNames = ["median", "trimmed-mean", "bulyan"];
@@ -56,10 +73,10 @@ public static class RobustRules
     /// <summary>Whether a pre-aggregator can run before <paramref name="rule"/>: only the Gram-based rules take one (not the mean, not coordinate-wise rules).</summary>
     public static bool TakesPreAggregator(string? rule) => rule is not null && Names.Contains(rule, StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>Wraps <paramref name="rule"/> in a pre-aggregator (bucket size 2 for bucketing).</summary>
+    /// <summary>Wraps <paramref name="rule"/> in a pre-aggregator (buckets of <see cref="BucketSize"/> for bucketing).</summary>
     public static IRobustRule WithPreAggregator(string name, IRobustRule rule, int f = 0, int seed = 0) => name.ToLowerInvariant() switch
     {
-        "bucketing" => new PreAggregatedRule(new Bucketing(2, seed), rule),
+        "bucketing" => new PreAggregatedRule(new Bucketing(BucketSize, seed), rule),
         "nnm" => new PreAggregatedRule(new NearestNeighbourMixing(f), rule),
         _ => throw new ArgumentException($"unknown pre-aggregator '{name}' (expected one of: {string.Join(", ", PreAggregatorNames)})"),
     };

@@ -65,8 +65,8 @@ static class FederationConfigValidation
             errors.Add($"aggregation.rule: {a.Rule} needs a root data set on the coordinator, which federations do not have yet");
         else if (a.Rule is not null && !rules.Contains(a.Rule))
             errors.Add($"aggregation.rule: '{a.Rule}' is not one of {string.Join(", ", rules)}");
-        else if (RobustRules.MinimumClients(a.Rule, a.ByzantineCount) is var minimum && c.Quorum < minimum)
-            errors.Add($"quorum: {a.Rule} with byzantineCount {a.ByzantineCount} needs at least {minimum} updates a round, so a quorum of at least {minimum}, not {c.Quorum}");
+        else if (RobustRules.MinimumClients(a.Rule, a.ByzantineCount, a.PreAggregator) is var minimum && c.Quorum < minimum)
+            errors.Add($"quorum: {a.Rule}{(a.PreAggregator is { } pre ? $" behind {pre}" : "")} with byzantineCount {a.ByzantineCount} needs at least {minimum} updates a round, so a quorum of at least {minimum}, not {c.Quorum}");
         if (a.PreAggregator is not null && !RobustRules.PreAggregatorNames.Contains(a.PreAggregator))
             errors.Add($"aggregation.preAggregator: '{a.PreAggregator}' is not one of {string.Join(", ", RobustRules.PreAggregatorNames)}");
         else if (a.PreAggregator is not null && !RobustRules.TakesPreAggregator(a.Rule))

@@ -36,6 +36,29 @@ public sealed class PreAggregatorTests : IDisposable
         foreach (var m in mixed) m.Dispose();
     }
 
+    [Theory]
+    [InlineData("krum", "bucketing", 1)]
+    [InlineData("multi-krum", "bucketing", 1)]
+    [InlineData("krum", "nnm", 1)]
+    [InlineData("multi-krum", "nnm", 0)]
+    public void The_minimum_client_count_behind_a_pre_aggregator_is_exactly_what_the_rule_can_take(string rule, string pre, int f)
+    {
+        int minimum = RobustRules.MinimumClients(rule, f, pre);
+        var updates = DenseUpdates.Honest(Enumerable.Repeat(4, minimum).ToArray(), noise: 0.5, seed: 5);
+        try
+        {
+            var combined = RobustRules.WithPreAggregator(pre, RobustRules.Create(rule, f), f, seed: 2);
+            double[] Weigh(int n) => combined.Weigh(UpdateGram.Compute(updates.Take(n).ToList()), Enumerable.Repeat(1.0 / n, n).ToArray());
+
+            Assert.Equal(1.0, Weigh(minimum).Sum(), 9);
+            Assert.Throws<RobustRuleException>(() => Weigh(minimum - 1));
+        }
+        finally
+        {
+            foreach (var u in updates) u.Dispose();
+        }
+    }
+
     [Fact]
     public void Bucketing_puts_every_update_in_exactly_one_bucket_of_at_most_the_size()
     {
