@@ -33,7 +33,7 @@ public sealed class LiveProgress(ProgressContext context) : ISimulationProgress
         {
             // Failed rounds are retried; dropped clients never train: keep the bar honest about what is left.
             task.Value = Math.Max(task.Value, Math.Min(task.MaxValue, m.Round * run.Settings.ClientsPerRound));
-            task.Description = Markup.Escape($"{run.Name}: round {m.Round} {m.Status}, held-out loss {m.EvalLoss:F4}");
+            task.Description = Markup.Escape($"{run.Name}: round {m.Round} {m.Status}{LineProgress.Loss(m)}");
         }
         else task.Description = Markup.Escape($"{run.Name}: base model, held-out loss {m.EvalLoss:F4}");
     }
