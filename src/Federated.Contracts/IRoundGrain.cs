@@ -17,6 +17,12 @@ public interface IRoundGrain : IGrainWithStringKey
     /// <summary>Records a stored update. The same update twice is a duplicate, not an error; everything refused says why.</summary>
     [Alias("Submit")] Task<SubmissionReceipt> SubmitAsync(string clientId, Submission submission);
 
+    /// <summary>
+    /// Keeps a selected client's training metrics for this round (a later report replaces an earlier one). Names and
+    /// counts are bounded by the caller (<see cref="ClientMetrics"/>); anyone not selected is refused.
+    /// </summary>
+    [Alias("ReportMetrics")] Task<MetricsReceipt> ReportMetricsAsync(string clientId, Dictionary<string, double> metrics);
+
     /// <exception cref="FederationException">NotFound for a round never opened.</exception>
     [Alias("Get")] Task<RoundView> GetAsync();
 
@@ -105,4 +111,22 @@ public sealed record RoundView(
     [property: Id(11)] string? FailureReason,
     [property: Id(12)] TimeSpan? AggregationTime,
     [property: Id(13)] FederationModel? Model = null,
-    [property: Id(14)] double? CompactionError = null);
+    [property: Id(14)] double? CompactionError = null,
+    [property: Id(15)] ClientMetricsView[]? ClientMetrics = null,
+    [property: Id(16)] RoundMetric[]? Metrics = null);
+
+/// <summary>What one client reported about its training in a round (train and eval loss, throughput, ...).</summary>
+[GenerateSerializer, Immutable, Alias("fl.ClientMetricsView")]
+public sealed record ClientMetricsView([property: Id(0)] string ClientId, [property: Id(1)] Dictionary<string, double> Metrics);
+
+/// <summary>
+/// One metric over a round's clients: the mean of the finite values reported by clients with an accepted submission,
+/// weighted by the examples their submission counted for (as Flower weights evaluation results by num_examples).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("fl.RoundMetric")]
+public sealed record RoundMetric([property: Id(0)] string Name, [property: Id(1)] double Value, [property: Id(2)] int Clients);
+
+public enum MetricsReportStatus { Accepted, NotSelected }
+
+[GenerateSerializer, Immutable, Alias("fl.MetricsReceipt")]
+public sealed record MetricsReceipt([property: Id(0)] MetricsReportStatus Status, [property: Id(1)] string? Reason = null);

@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using Federated.Contracts;
 
 namespace Federated.Grains;
 
@@ -23,7 +25,20 @@ public sealed class CoordinatorMetrics
         _updatesRejected = meter.CreateCounter<long>("federated.updates.rejected", "{update}", "Submissions refused, by reason");
         _bytesStored = meter.CreateCounter<long>("federated.updates.bytes", "By", "Payload bytes of accepted submissions");
         _rounds = meter.CreateCounter<long>("federated.rounds", "{round}", "Rounds finished, by outcome");
+        meter.CreateObservableGauge("federated.round.client_metric", ObserveClientMetrics, null,
+            "Clients' training metrics over the latest round that reported any, per federation: weighted by counted examples");
     }
+
+    // Federation -> its latest reporting round's metrics (at most ClientMetrics.MaxMetrics names): bounded series.
+    readonly ConcurrentDictionary<string, (int Round, RoundMetric[] Metrics)> _clientMetrics = new(StringComparer.Ordinal);
+
+    /// <summary>A round's clients' metrics changed: export them, unless a later round of the federation already reported.</summary>
+    public void RoundClientMetrics(string federationId, int round, RoundMetric[] metrics) =>
+        _clientMetrics.AddOrUpdate(federationId, (round, metrics), (_, current) => round >= current.Round ? (round, metrics) : current);
+
+    IEnumerable<Measurement<double>> ObserveClientMetrics() =>
+        _clientMetrics.SelectMany(f => f.Value.Metrics.Select(m => new Measurement<double>(m.Value,
+            new("federation", f.Key), new("round", f.Value.Round), new("name", m.Name))));
 
     public void SubmissionAccepted(long bytes)
     {

@@ -11,6 +11,8 @@ public static class AdminJson
     {
         options.Converters.Add(new JsonStringEnumConverter());
         options.Converters.Add(new DurationConverter());
+        // A diverged client's reported loss is NaN: written as "NaN" rather than failing the whole response.
+        options.NumberHandling |= JsonNumberHandling.AllowNamedFloatingPointLiterals;
         // A misspelt field ("qourum") or a null where a value is needed is an error, not a silent default.
         options.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
         options.RespectNullableAnnotations = true;

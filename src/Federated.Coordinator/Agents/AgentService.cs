@@ -291,10 +291,10 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
     {
         var metrics = MetricsReport.Check(request);
         string clientId = AgentAuthentication.ClientOf(context);
-        // Only about the client's own federation: a report names nothing the client does not belong to.
-        var view = await Call(grains.GetGrain<IClientGrain>(clientId).GetAsync);
-        if (view.FederationId != request.FederationId)
-            throw new RpcException(new Status(StatusCode.PermissionDenied, $"client '{clientId}' belongs to federation '{view.FederationId}', not '{request.FederationId}'"));
+        // Kept by the round, and only from a client it selected: a report names nothing the client does not take part in.
+        var receipt = await Call(() => grains.GetGrain<IRoundGrain>(GrainKeys.Round(request.FederationId, request.Round)).ReportMetricsAsync(clientId, metrics));
+        if (receipt.Status != MetricsReportStatus.Accepted)
+            throw new RpcException(new Status(StatusCode.PermissionDenied, receipt.Reason ?? receipt.Status.ToString()));
         // Structured: each metric a property of the event (names checked above), never text spliced into the message.
         logger.LogInformation("Client {Client} reports round {Federation}/{Round}: {Metrics}", clientId, request.FederationId, request.Round, metrics);
         return new ReportMetricsResponse();

@@ -96,6 +96,28 @@ public sealed class Round(RoundState state, string key)
             state.Submissions.Remove(clientId);
     }
 
+    /// <summary>Null when <paramref name="clientId"/> may report metrics for this round (it was selected), else the refusal.</summary>
+    public MetricsReceipt? MetricsRefusal(string clientId) =>
+        state.Spec is not { } spec ? new(MetricsReportStatus.NotSelected, $"round {key} has not been opened")
+        : state.Selected.ContainsKey(clientId) ? null
+        : new(MetricsReportStatus.NotSelected, $"client '{clientId}' was not selected for round {spec.Round} of federation '{spec.FederationId}'");
+
+    /// <summary>Keeps a selected client's report (bounded by <see cref="ClientMetrics"/>); a later one replaces it.</summary>
+    public void RecordMetrics(string clientId, Dictionary<string, double> metrics)
+    {
+        if (MetricsRefusal(clientId) is { } refused) throw new InvalidOperationException(refused.Reason);
+        if (ClientMetrics.Problem(metrics) is { } problem) throw new ArgumentException(problem, nameof(metrics));
+        state.ClientMetrics[clientId] = new Dictionary<string, double>(metrics, StringComparer.Ordinal);
+    }
+
+    /// <summary>The clients' metrics over the round, each client weighted by the examples its accepted submission counted for.</summary>
+    public RoundMetric[] Metrics()
+    {
+        var aggregation = Spec.Config.Aggregation;
+        return ClientMetrics.Aggregate(state.ClientMetrics.Select(c => ((IReadOnlyDictionary<string, double>)c.Value,
+            state.Submissions.TryGetValue(c.Key, out var s) ? (double)aggregation.CountedExamples(s.ExampleCount) : 0)));
+    }
+
     /// <summary>An operator closes the round now: the deadline moves to <paramref name="now"/>.</summary>
     /// <returns>Whether anything changed.</returns>
     public bool CloseEarly(DateTime now)
@@ -190,7 +212,8 @@ public sealed class Round(RoundState state, string key)
         var spec = Spec;
         return new RoundView(spec.FederationId, spec.Round, state.Status, state.Selected.Keys.Order(StringComparer.Ordinal).ToArray(), state.Submissions.Count,
             spec.Config.Quorum, state.OpenedAt, state.Deadline, state.ClosedAt, state.Global, state.Outcomes, state.FailureReason, state.AggregationTime,
-            state.Model, state.CompactionError);
+            state.Model, state.CompactionError,
+            state.ClientMetrics.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => new ClientMetricsView(c.Key, c.Value)).ToArray(), Metrics());
     }
 
     /// <summary>

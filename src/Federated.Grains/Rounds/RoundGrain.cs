@@ -113,6 +113,16 @@ public sealed class RoundGrain : Grain, IRoundGrain, IRemindable
         return receipt;
     }
 
+    public async Task<MetricsReceipt> ReportMetricsAsync(string clientId, Dictionary<string, double> metrics)
+    {
+        if (R.MetricsRefusal(clientId) is { } refused) return refused;
+        R.RecordMetrics(clientId, metrics);
+        await _writer.WriteAsync();
+        var view = R.View();
+        _metrics.RoundClientMetrics(view.FederationId, view.Round, view.Metrics!);
+        return new MetricsReceipt(MetricsReportStatus.Accepted);
+    }
+
     public Task<RoundView> GetAsync() => Task.FromResult(R.View());
 
     public async Task<RoundView> CloseAsync()

@@ -1,5 +1,6 @@
 using Federated.Agent.State;
 using Federated.Agent.Tests.Processes;
+using Federated.Coordinator.Tests.Api;
 using Federated.Coordinator.Tests.Process;
 using Federated.Core.Formats;
 using Federated.Storage.Tests;
@@ -96,6 +97,8 @@ public sealed class ClusterFederationTests : IAsyncLifetime
                 Assert.Equal(3, outcomes.Count(o => o!["accepted"]!.GetValue<bool>()));
             }
 
+            await AssertClientMetricsAsync(admin, http, federation, agents.Count);
+
             // FLoRA: each round's global adapter is merged into the base, in order.
             var (before, after) = HeldOutLoss(model, heldOut, [await admin.GlobalAdapterAsync(federation, 1), await admin.GlobalAdapterAsync(federation, 2)]);
             Assert.True(after < before - 0.05, $"held-out loss {before:F4} (base) -> {after:F4} (base + global adapters)");
@@ -113,6 +116,47 @@ public sealed class ClusterFederationTests : IAsyncLifetime
         {
             foreach (var agent in agents) agent.Dispose();
         }
+    }
+
+    /// <summary>
+    /// What the agents reported about round 2 is kept per client and aggregated, weighted by counted examples, in the admin
+    /// API, in <c>fed round show</c> and on /metrics.
+    /// </summary>
+    async Task AssertClientMetricsAsync(CoordinatorAdmin admin, Uri http, string federation, int agents)
+    {
+        var view = await admin.GetAsync($"/api/federations/{federation}/rounds/2");
+        var reported = Enumerable.Range(0, agents).Select(i =>
+        {
+            var store = new AgentStateStore(Path.Combine(_dir, $"state-{i}"));
+            var progress = store.LoadProgress()!;
+            Assert.Equal(2, progress.Round);
+            return (Client: store.LoadIdentity()!.ClientId, Metrics: progress.Metrics!);
+        }).ToList();
+        var kept = view["clientMetrics"]!.AsArray();
+        Assert.Equal(agents, kept.Count);
+        var counted = view["outcomes"]!.AsArray().ToDictionary(o => o!["clientId"]!.GetValue<string>(), o => o!["countedExamples"]!.GetValue<long>());
+        foreach (var (client, metrics) in reported)
+        {
+            var mine = kept.Single(c => c!["clientId"]!.GetValue<string>() == client)!["metrics"]!;
+            Assert.Equal(metrics["eval_loss"], mine["eval_loss"]!.GetValue<double>());
+            Assert.Equal(metrics["train_loss"], mine["train_loss"]!.GetValue<double>());
+        }
+        double expected = reported.Sum(r => counted[r.Client] * r.Metrics["eval_loss"]) / reported.Sum(r => (double)counted[r.Client]);
+        var evalLoss = view["metrics"]!.AsArray().Single(m => m!["name"]!.GetValue<string>() == "eval_loss")!;
+        Assert.Equal(expected, evalLoss["value"]!.GetValue<double>(), 9);
+        Assert.Equal(agents, evalLoss["clients"]!.GetValue<int>());
+
+        var output = new StringWriter();
+        Assert.Equal(0, Federated.Cli.FedCommandLine.Run(["round", "show", federation, "2", "--coordinator", http.ToString(), "--api-key", TestOperators.AdminKey], output, new StringWriter()));
+        string shown = expected.ToString("G6", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Matches($@"(?m)^eval_loss\s+{System.Text.RegularExpressions.Regex.Escape(shown)}\s+{agents}$", output.ToString());
+
+        using var scrape = TestOperators.Client(http, TestOperators.AdminKey, TimeSpan.FromSeconds(30));
+        string prometheus = await scrape.GetStringAsync("/metrics");
+        var gauge = System.Text.RegularExpressions.Regex.Match(prometheus,
+            $@"(?m)^federated_round_client_metric\{{(?=[^}}]*federation=""{federation}"")(?=[^}}]*name=""eval_loss"")(?=[^}}]*round=""2"")[^}}]*\}} (\S+)");
+        Assert.True(gauge.Success, prometheus);
+        Assert.Equal(expected, double.Parse(gauge.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), 9);
     }
 
     static (double Before, double After) HeldOutLoss(string modelDirectory, string heldOut, IEnumerable<byte[]> globals)

@@ -247,6 +247,53 @@ public sealed class RoundTests
         Assert.Throws<InvalidOperationException>(() => round.Complete(Closed("a"), T0));
     }
 
+    [Fact]
+    public void Only_selected_clients_report_metrics_and_a_later_report_replaces_an_earlier_one()
+    {
+        var round = Opened();
+
+        Assert.Equal(MetricsReportStatus.NotSelected, round.MetricsRefusal("z")!.Status);
+        Assert.Null(round.MetricsRefusal("a"));
+        round.RecordMetrics("a", new() { ["eval_loss"] = 3.0 });
+        round.RecordMetrics("a", new() { ["eval_loss"] = 2.0, ["train_loss"] = 2.5 });
+
+        var kept = Assert.Single(round.View().ClientMetrics!);
+        Assert.Equal(new Dictionary<string, double> { ["eval_loss"] = 2.0, ["train_loss"] = 2.5 }, kept.Metrics);
+        Assert.Throws<ArgumentException>(() => round.RecordMetrics("b", Enumerable.Range(0, ClientMetrics.MaxMetrics + 1).ToDictionary(i => $"m{i}", i => 1.0)));
+        Assert.Equal(MetricsReportStatus.NotSelected, new Round(new RoundState(), "fed/1").MetricsRefusal("a")!.Status);
+    }
+
+    [Fact]
+    public void The_rounds_metrics_are_means_weighted_by_the_submissions_counted_examples_without_NaN()
+    {
+        var round = Opened();
+        round.Accept("a", Update('1', examples: 100), T0);
+        round.Accept("b", Update('2', rank: 8, examples: 300), T0);
+        round.RecordMetrics("a", new() { ["eval_loss"] = 2.0, ["train_loss"] = double.NaN });
+        round.RecordMetrics("b", new() { ["eval_loss"] = 1.0, ["train_loss"] = 1.5 });
+        round.RecordMetrics("c", new() { ["eval_loss"] = 9.0 }); // reported without an accepted submission: no weight
+
+        var metrics = round.View().Metrics!;
+
+        Assert.Equal(["eval_loss", "train_loss"], metrics.Select(m => m.Name));
+        Assert.Equal((100 * 2.0 + 300 * 1.0) / 400, metrics[0].Value, 12);
+        Assert.Equal(2, metrics[0].Clients);
+        Assert.Equal(1.5, metrics[1].Value, 12);
+        Assert.Equal(1, metrics[1].Clients);
+    }
+
+    [Fact]
+    public void A_round_exports_at_most_the_bounded_number_of_metric_names_keeping_those_most_clients_reported()
+    {
+        var common = new Dictionary<string, double> { ["eval_loss"] = 1.0 };
+        var invented = Enumerable.Range(0, 3 * ClientMetrics.MaxMetrics).ToDictionary(i => $"x{i:D3}", i => 1.0);
+
+        var metrics = ClientMetrics.Aggregate([(common, 1.0), (common, 1.0), (invented, 1.0)]);
+
+        Assert.Equal(ClientMetrics.MaxMetrics, metrics.Length);
+        Assert.Contains(metrics, m => m.Name == "eval_loss" && m.Clients == 2);
+    }
+
     /// <summary>Each status a crash can leave in storage, and what a reactivated round (a fresh object over it) does next.</summary>
     public static TheoryData<string, RoundDue> PersistedStatuses() => new()
     {
