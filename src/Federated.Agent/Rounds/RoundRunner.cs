@@ -50,7 +50,7 @@ public sealed class RoundRunner(CoordinatorConnection connection, AgentStateStor
     async Task<RoundProgress> TrainAsync(AcceptedTask accepted, CancellationToken cancellation)
     {
         var task = accepted.Task;
-        var chain = await GlobalChainAsync(accepted, cancellation);
+        var history = await DownloadHistoryAsync(accepted, cancellation);
         var initRef = accepted.Init;
         if (initRef is not null) await DownloadFittingAsync(initRef, "init adapter", accepted, cancellation);
         // An init fixes the rank (the federation handed this client its share at the assigned rank); fresh branches may train lower.
@@ -65,18 +65,18 @@ public sealed class RoundRunner(CoordinatorConnection connection, AgentStateStor
         var plan = new ClientRoundTask(task.TargetModules, rank, alpha, task.Training.LoraDropout,
             task.Training.LocalSteps, task.Training.BatchSize, task.Training.LearningRate, seed, task.BaseModel, task.Frozen == FrozenFactors.A);
         logger.LogInformation("Round {Federation}/{Round}: {Strategy}, training rank {Rank} (assigned {Assigned}) on {Modules} for {Steps} steps, batch {Batch}, lr {LearningRate:G3}, {Examples:N0} examples, {Globals} history delta(s) merged, {Start}",
-            task.FederationId, task.Round, task.Strategy, rank, task.Rank, string.Join(",", task.TargetModules), plan.Steps, plan.BatchSize, plan.LearningRate, model.TrainingExamples, chain.Count,
+            task.FederationId, task.Round, task.Strategy, rank, task.Rank, string.Join(",", task.TargetModules), plan.Steps, plan.BatchSize, plan.LearningRate, model.TrainingExamples, history.Count,
             initRef is null ? "fresh branches" : $"continuing {initRef.Sha256[..12]}{(plan.FreezeA ? " with A frozen" : "")}");
 
         string updatePath = state.UpdatePath(task.FederationId, task.Round);
         var compression = UploadCompression.FromOptions(options);
         // Everything that shapes the training (the record prints its values, but not a list's): a checkpoint of anything else is not continued.
         string run = string.Join("|", task.FederationId, task.Round, plan with { TargetModules = [] }, string.Join(",", plan.TargetModules),
-            string.Join(",", chain.Select(g => g.Sha256)), initRef?.Sha256);
+            string.Join(",", history.Select(h => h.Adapter.Sha256)), initRef?.Sha256);
         var checkpoint = new TrainingCheckpoint(state.CheckpointPath(task.FederationId, task.Round), options.CheckpointInterval, run);
         var update = await Task.Run(() =>
         {
-            model.MergeGlobals(chain.Select(g => (g.Sha256, state.AdapterPath(g.Sha256))).ToList());
+            model.MergeGlobals(history.Select(h => (h.Adapter.Sha256, state.AdapterPath(h.Adapter.Sha256))).ToList());
             using var init = initRef is null ? null : AdapterPayload.Read(File.ReadAllBytes(state.AdapterPath(initRef.Sha256)), $"init {initRef.Sha256}");
             return model.Train(plan, updatePath, new StepLogger(logger, plan.Steps), cancellation, compression, checkpoint, init);
         }, cancellation);
@@ -84,7 +84,7 @@ public sealed class RoundRunner(CoordinatorConnection connection, AgentStateStor
             logger.LogInformation("Round {Federation}/{Round}: continued local training from its checkpoint at step {Step} of {Steps}",
                 task.FederationId, task.Round, resumedAt, plan.Steps);
 
-        var progress = new RoundProgress(task.FederationId, task.Round, RoundPhase.Trained, accepted.Latest?.Sha256, update.Path, update.Sha256,
+        var progress = new RoundProgress(task.FederationId, task.Round, RoundPhase.Trained, update.Path, update.Sha256,
             update.Size, UploadId: null, update.ExampleCount, rank, update.Metrics);
         state.SaveProgress(progress);
         state.DeleteCheckpoints();
@@ -101,16 +101,11 @@ public sealed class RoundRunner(CoordinatorConnection connection, AgentStateStor
     /// latest global alone is not merged: under a continuing strategy it is the live adapter, which the task hands out
     /// to continue, never to merge.)
     /// </summary>
-    async Task<IReadOnlyList<MergedAdapter>> GlobalChainAsync(AcceptedTask accepted, CancellationToken cancellation)
+    async Task<IReadOnlyList<(int Round, AdapterReference Adapter)>> DownloadHistoryAsync(AcceptedTask accepted, CancellationToken cancellation)
     {
-        var task = accepted.Task;
         for (int i = 0; i < accepted.History.Count; i++)
             await DownloadFittingAsync(accepted.History[i].Adapter, $"history delta {i}", accepted, cancellation);
-        var chain = accepted.History.Select(h => new MergedAdapter(h.Round, h.Adapter.Sha256, h.Adapter.Size)).ToList();
-        state.SaveChain(chain);
-        if (chain.Count > 0)
-            state.SaveProgress(new RoundProgress(task.FederationId, task.Round, RoundPhase.Downloaded, chain[^1].Sha256));
-        return chain;
+        return accepted.History;
     }
 
     /// <summary>Downloads an adapter and checks its header against the local model before anything reads its tensors.</summary>

@@ -4,8 +4,7 @@ namespace Federated.Agent.State;
 
 /// <summary>
 /// The agent's state directory: <c>client.json</c> (identity and credential, mode 0600), <c>round.json</c> (the
-/// current round's progress), <c>globals.json</c> (the global adapters merged into the base, in order),
-/// <c>adapters/</c> (downloaded global adapters, partial downloads end in <c>.partial</c>) and <c>updates/</c>
+/// current round's progress), <c>adapters/</c> (downloaded global adapters, partial downloads end in <c>.partial</c>) and <c>updates/</c>
 /// (trained update payloads), <c>training/</c> (the checkpoint of the round being trained). Every JSON file is replaced
 /// atomically.
 /// </summary>
@@ -20,7 +19,6 @@ public sealed class AgentStateStore
     public string Directory { get; }
     string IdentityPath => Path.Combine(Directory, "client.json");
     string ProgressPath => Path.Combine(Directory, "round.json");
-    string ChainPath => Path.Combine(Directory, "globals.json");
 
     public static bool HasIdentity(string directory) => File.Exists(Path.Combine(directory, "client.json"));
 
@@ -30,9 +28,6 @@ public sealed class AgentStateStore
 
     public RoundProgress? LoadProgress() => AtomicFile.ReadJson<RoundProgress>(ProgressPath);
     public void SaveProgress(RoundProgress progress) => AtomicFile.WriteJson(ProgressPath, progress);
-
-    public IReadOnlyList<MergedAdapter> LoadChain() => AtomicFile.ReadJson<List<MergedAdapter>>(ChainPath) ?? [];
-    public void SaveChain(IReadOnlyList<MergedAdapter> chain) => AtomicFile.WriteJson(ChainPath, chain);
 
     /// <exception cref="ArgumentException">Not a lowercase hex SHA-256: anything else could name a path outside the directory.</exception>
     public string AdapterPath(string sha256) => AdapterReference.IsSha256(sha256)

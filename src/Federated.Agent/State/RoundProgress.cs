@@ -3,7 +3,7 @@ namespace Federated.Agent.State;
 /// <summary>How far the agent got in a round; each phase is persisted before the next begins.</summary>
 public enum RoundPhase
 {
-    /// <summary>The round's global adapter is on disk and verified.</summary>
+    /// <summary>Written only by older agents (before training, nothing to resume from): read as a round not yet trained.</summary>
     Downloaded,
     /// <summary>The update payload is written; its hash and size are known.</summary>
     Trained,
@@ -20,7 +20,6 @@ public sealed record RoundProgress(
     string FederationId,
     int Round,
     RoundPhase Phase,
-    string? GlobalSha256 = null,
     string? UpdatePath = null,
     string? UpdateSha256 = null,
     long UpdateSize = 0,
@@ -32,6 +31,3 @@ public sealed record RoundProgress(
 {
     public bool IsFor(string federationId, int round) => FederationId == federationId && Round == round;
 }
-
-/// <summary>One global adapter merged into the base, in round order.</summary>
-public sealed record MergedAdapter(int Round, string Sha256, long Size);

@@ -6,10 +6,9 @@ namespace Federated.Agent.Trust;
 
 /// <summary>A task whose every field was checked; its references are the ones to download, in this order.</summary>
 /// <param name="History">The merged history, oldest first.</param>
-/// <param name="Latest">The newest history delta (task.global_adapter), when the task names one.</param>
 /// <param name="Init">The adapter to continue, or null for fresh branches.</param>
 /// <param name="Layers">The local model's layers of the task's target modules: what every downloaded adapter must fit.</param>
-public sealed record AcceptedTask(TrainingTask Task, IReadOnlyList<(int Round, AdapterReference Adapter)> History, AdapterReference? Latest, AdapterReference? Init,
+public sealed record AcceptedTask(TrainingTask Task, IReadOnlyList<(int Round, AdapterReference Adapter)> History, AdapterReference? Init,
     IReadOnlyList<ModuleShape> Layers);
 
 /// <summary>
@@ -42,11 +41,10 @@ public static class TrainingTaskCheck
                 if (g.Round < 0) throw new CoordinatorInputException($"global_adapters[{i}]: round {g.Round} is negative");
                 return (g.Round, adapter);
             }).ToList();
-            var latest = task.GlobalAdapter is null ? null : AdapterReference.From(task.GlobalAdapter, "global_adapter", maxAdapterBytes);
             var init = task.InitAdapter is null ? null : AdapterReference.From(task.InitAdapter, "init_adapter", maxAdapterBytes);
             if (!Enum.IsDefined(task.Frozen))
                 throw new CoordinatorInputException($"frozen is {(int)task.Frozen}, not a known value (none or A)");
-            return new AcceptedTask(task, history, latest, init, layers);
+            return new AcceptedTask(task, history, init, layers);
         }
         catch (CoordinatorInputException e)
         {

@@ -116,8 +116,6 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
                 LearningRate = assignment.Training.LearningRate,
                 LoraDropout = assignment.Training.LoraDropout,
             },
-            // For older agents, which merge it: the newest history delta, never a live adapter.
-            GlobalAdapter = Ref(assignment.History is [.., var latest] ? latest.Adapter : null),
             Deadline = Timestamp.FromDateTime(DateTime.SpecifyKind(assignment.Deadline, DateTimeKind.Utc)),
             Submitted = assignment.Submitted,
             InitAdapter = Ref(assignment.Init),

@@ -64,7 +64,6 @@ public sealed class HostileCoordinatorTests(HostileFiles files, ITestOutputHelpe
     {
         var task = Task(round);
         task.GlobalAdapters.Add(new RoundAdapter { Round = round - 1, Adapter = adapter });
-        task.GlobalAdapter = adapter;
         return task;
     }
 

@@ -9,24 +9,32 @@ public sealed class StatePersistenceTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     [Fact]
-    public void Identity_progress_and_chain_round_trip_through_a_new_store()
+    public void Identity_and_progress_round_trip_through_a_new_store()
     {
         var identity = new ClientIdentity("http://127.0.0.1:5081/", "fed", "c-1", "c-1.secret", 8, DateTimeOffset.UnixEpoch);
-        var progress = new RoundProgress("fed", 3, RoundPhase.Uploading, "ab", "/x/u.safetensors", "cd", 1234, "r3-cd", 57, 4,
+        var progress = new RoundProgress("fed", 3, RoundPhase.Uploading, "/x/u.safetensors", "cd", 1234, "r3-cd", 57, 4,
             new Dictionary<string, double> { ["train_loss"] = 1.5 }, MetricsReported: false);
-        MergedAdapter[] chain = [new(1, "aa", 10), new(2, "bb", 20)];
         var store = new AgentStateStore(_dir);
         store.SaveIdentity(identity);
         store.SaveProgress(progress);
-        store.SaveChain(chain);
 
         var reopened = new AgentStateStore(_dir);
         Assert.Equal(identity, reopened.LoadIdentity());
         var loaded = reopened.LoadProgress()!;
         Assert.Equal(progress with { Metrics = null }, loaded with { Metrics = null });
         Assert.Equal(1.5, loaded.Metrics!["train_loss"]);
-        Assert.Equal(chain, reopened.LoadChain());
         Assert.True(AgentStateStore.HasIdentity(_dir));
+    }
+
+    [Fact]
+    public void Progress_an_older_agent_wrote_before_training_still_reads_and_trains_the_round()
+    {
+        File.WriteAllText(Path.Combine(_dir, "round.json"), """{ "federationId": "fed", "round": 2, "phase": "downloaded", "globalSha256": "ab" }""");
+
+        var progress = new AgentStateStore(_dir).LoadProgress()!;
+
+        Assert.Equal(RoundPhase.Downloaded, progress.Phase);
+        Assert.Equal(Federated.Agent.Rounds.RoundAction.Train, Federated.Agent.Rounds.ResumePlanner.Decide("fed", 2, submitted: false, progress, updateFileIntact: false));
     }
 
     [Fact]
@@ -38,12 +46,11 @@ public sealed class StatePersistenceTests : IDisposable
     }
 
     [Fact]
-    public void An_empty_directory_has_no_identity_progress_or_chain()
+    public void An_empty_directory_has_no_identity_or_progress()
     {
         var store = new AgentStateStore(_dir);
         Assert.Null(store.LoadIdentity());
         Assert.Null(store.LoadProgress());
-        Assert.Empty(store.LoadChain());
         Assert.False(AgentStateStore.HasIdentity(_dir));
     }
 
@@ -52,7 +59,7 @@ public sealed class StatePersistenceTests : IDisposable
     {
         var store = new AgentStateStore(_dir);
         store.SaveProgress(new RoundProgress("fed", 1, RoundPhase.Trained));
-        store.SaveProgress(new RoundProgress("fed", 2, RoundPhase.Downloaded, "ab"));
+        store.SaveProgress(new RoundProgress("fed", 2, RoundPhase.Uploaded));
         Assert.Equal(2, store.LoadProgress()!.Round);
         Assert.Equal(["round.json"], Directory.GetFiles(_dir).Select(Path.GetFileName));
     }

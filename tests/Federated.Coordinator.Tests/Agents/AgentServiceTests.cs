@@ -318,12 +318,14 @@ public sealed class AgentServiceTests(CoordinatorHost coordinator) : IDisposable
 
         var global = closed.Global!;
         var next = await Agents.GetTaskAsync(new GetTaskRequest(), late.Auth);
-        Assert.Equal(global.Sha256, next.Task.GlobalAdapter.Sha256);
         // The whole chain of globals, so an agent that missed rounds can still rebuild the base.
         Assert.Equal([(1, global.Sha256)], next.Task.GlobalAdapters.Select(g => (g.Round, g.Adapter.Sha256)));
+#pragma warning disable CS0612 // the deprecated field: no longer written
+        Assert.Null(next.Task.GlobalAdapter);
+#pragma warning restore CS0612
         var expected = await Store.ReadAsync(global.ToReference());
-        Assert.Equal(expected, await DownloadAsync(late, next.Task.GlobalAdapter, 0));
-        Assert.Equal(expected[1000..], await DownloadAsync(late, next.Task.GlobalAdapter, 1000));
+        Assert.Equal(expected, await DownloadAsync(late, next.Task.GlobalAdapters[0].Adapter, 0));
+        Assert.Equal(expected[1000..], await DownloadAsync(late, next.Task.GlobalAdapters[0].Adapter, 1000));
 
         var unknown = new AdapterRef { Sha256 = new string('a', 64), Size = 10 };
         Assert.Equal(StatusCode.NotFound, await StatusOf(() => DownloadAsync(late, unknown, 0)));

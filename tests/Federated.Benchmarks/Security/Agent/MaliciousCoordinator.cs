@@ -101,7 +101,6 @@ sealed class MaliciousCoordinator : IAsyncDisposable
                 FederationId = AttackedAgent.Federation, Round = 1, BaseModel = "tiny", Rank = 4, LoraAlpha = 8,
                 Training = new TrainingPlan { LocalSteps = 1, BatchSize = 1, LearningRate = 1e-3 },
                 Deadline = Timestamp.FromDateTime(DateTime.UtcNow.AddHours(1)), Seed = 1, Strategy = "flora",
-                GlobalAdapter = script.Globals[^1],
             };
             task.TargetModules.Add(["q_proj", "v_proj"]);
             task.GlobalAdapters.Add(script.Globals.Select((g, i) => new RoundAdapter { Round = i + 1, Adapter = g }));
