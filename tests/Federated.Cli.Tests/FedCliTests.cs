@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Federated.Cli;
-using Federated.Core.Tests;
 using Federated.Core.Aggregation;
 using Federated.Core.Formats.Peft;
 

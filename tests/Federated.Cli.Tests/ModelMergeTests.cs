@@ -78,7 +78,7 @@ public sealed class ModelMergeTests : IDisposable
         using var expected = BranchLogits(adapter);
         using var actual = MergedLogits(merged);
         using var baseLogits = MergedLogits(Base);
-        Assert.True(Federated.Core.Tests.TensorAssert.RelativeError(baseLogits, expected) > 1e-2, "the adapter should change the logits");
+        Assert.True(TensorAssert.RelativeError(baseLogits, expected) > 1e-2, "the adapter should change the logits");
         Assert.True((actual - expected).abs().max().item<float>() < 1e-4);
         Assert.True(File.Exists(Path.Combine(merged, "tokenizer.json")));
         Assert.Equal(File.ReadAllText(Path.Combine(Base, "config.json")), File.ReadAllText(Path.Combine(merged, "config.json")));

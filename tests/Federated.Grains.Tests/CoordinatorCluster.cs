@@ -1,6 +1,5 @@
 using Federated.Coordinator.Hosting;
 using Federated.Storage;
-using Federated.Storage.Tests;
 using Orleans.TestingHost;
 
 namespace Federated.Grains.Tests;

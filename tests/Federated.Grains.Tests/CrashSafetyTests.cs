@@ -1,7 +1,6 @@
 using Federated.Contracts;
 using Federated.Core.Aggregation;
 using Federated.Core.Robust;
-using Federated.Storage.Tests;
 
 namespace Federated.Grains.Tests;
 

@@ -1,9 +1,6 @@
 using Federated.Agent.State;
 using Federated.Agent.Tests.Processes;
-using Federated.Coordinator.Tests.Api;
-using Federated.Coordinator.Tests.Process;
 using Federated.Core.Formats;
-using Federated.Storage.Tests;
 using Federated.Training.Data;
 using Federated.Training.Evaluation;
 using Federated.Training.Lora;

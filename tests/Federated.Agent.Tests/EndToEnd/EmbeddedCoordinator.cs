@@ -1,5 +1,4 @@
 using Federated.Agent.Tests.Processes;
-using Federated.Coordinator.Tests.Process;
 
 namespace Federated.Agent.Tests.EndToEnd;
 

@@ -1,8 +1,6 @@
 using System.Text.Json.Nodes;
 using Federated.Agent.State;
 using Federated.Agent.Tests.Processes;
-using Federated.Coordinator.Tests.Process;
-using Federated.Storage.Tests;
 
 namespace Federated.Agent.Tests.EndToEnd;
 

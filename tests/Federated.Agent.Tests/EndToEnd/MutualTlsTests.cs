@@ -174,7 +174,7 @@ public sealed class SecretFilesTests : IAsyncLifetime
         var (args, http, grpc) = CoordinatorAdmin.ProcessArgs("--Coordinator:InMemoryState=true", $"--Coordinator:DataDirectory={Path.Combine(_dir, "coordinator")}");
         // Without the token the helper passes as an argument: only the file holds one.
         args = [.. args.Where(a => !a.StartsWith("--Coordinator:EnrollmentTokens", StringComparison.Ordinal)), $"--Coordinator:SecretsDirectory={secrets}"];
-        using var process = Federated.Coordinator.Tests.Process.CoordinatorProcess.Start(args);
+        using var process = CoordinatorProcess.Start(args);
         try
         {
             await process.WaitUntilServingAsync(new Uri(http, "/readyz").ToString(), TimeSpan.FromSeconds(90));

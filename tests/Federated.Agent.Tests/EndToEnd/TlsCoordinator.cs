@@ -1,6 +1,4 @@
 using Federated.Agent.Tests.Processes;
-using Federated.Coordinator.Tests.Process;
-using Federated.Storage.Tests;
 
 namespace Federated.Agent.Tests.EndToEnd;
 

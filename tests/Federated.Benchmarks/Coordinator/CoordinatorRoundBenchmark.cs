@@ -13,6 +13,7 @@ using Federated.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.TestingHost;
+using Federated.Testing;
 
 namespace Federated.Benchmarks.Coordinator;
 
@@ -75,12 +76,13 @@ static class CoordinatorRoundBenchmark
         }).ToArray()).ToArray();
         result.PayloadBytes = payloads[0][0].Length;
 
-        RedisProcess? redis = null;
+        RedisServer? redis = null;
         string? directory = null;
         CoordinatorOptions options;
         if (mode == "redis")
         {
-            redis = await RedisProcess.StartAsync();
+            redis = new RedisServer();
+            await redis.InitializeAsync();
             options = new CoordinatorOptions { Mode = CoordinatorMode.Cluster, Redis = redis.Configuration };
         }
         else
@@ -164,7 +166,7 @@ static class CoordinatorRoundBenchmark
             if (redis is not null)
             {
                 result.RedisUsedMemoryPeak = await redis.MemoryInfoAsync("used_memory_peak");
-                result.RedisPeakWorkingSet = redis.PeakResidentBytes();
+                result.RedisPeakWorkingSet = ProcessMemory.Read($"/proc/{redis.ProcessId}/status", "VmHWM:"); // redis-server's own peak resident set
             }
             Log($"{mode}: after rounds managed {Mb(result.AfterRounds.ManagedAfterGc)} MB, peak WS {Mb(result.AfterRounds.PeakWorkingSet)} MB");
         }

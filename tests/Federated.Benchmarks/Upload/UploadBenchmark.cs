@@ -14,6 +14,7 @@ using Federated.Protocol.V1;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
+using Federated.Testing;
 
 namespace Federated.Benchmarks.Upload;
 
@@ -338,7 +339,7 @@ static class UploadBenchmark
         CoordinatorChild(Process process, string data, Uri http, Uri grpc)
         {
             (_process, _data, _http, _grpc) = (process, data, http, grpc);
-            _client = Federated.Coordinator.Tests.Api.TestOperators.Client(http);
+            _client = TestOperators.Client(http);
         }
 
         public long Rss => ProcessMemory.Read($"/proc/{_process.Id}/status", "VmRSS:");
@@ -356,7 +357,7 @@ static class UploadBenchmark
                 $"--Coordinator:SiloPort={FreePort()}", $"--Coordinator:GatewayPort={FreePort()}",
                 $"--Kestrel:Endpoints:http:Url=http://127.0.0.1:{http}", $"--Kestrel:Endpoints:grpc:Url=http://127.0.0.1:{grpc}",
                 $"--Coordinator:EnrollmentTokens:*:0={Token}", "--Serilog:MinimumLevel:Default=Warning",
-                .. Federated.Coordinator.Tests.Api.TestOperators.Args,
+                .. TestOperators.Args,
             ])
             {
                 WorkingDirectory = AppContext.BaseDirectory, // the content root, with appsettings.json

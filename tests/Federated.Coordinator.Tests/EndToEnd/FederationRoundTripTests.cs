@@ -5,7 +5,6 @@ using Federated.Coordinator.Tests.Api;
 using Federated.Core.Adapters;
 using Federated.Core.Formats;
 using Federated.Core.Formats.Peft;
-using Federated.Core.Tests;
 using Federated.Grains;
 using Federated.Storage;
 

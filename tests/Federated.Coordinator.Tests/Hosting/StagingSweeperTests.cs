@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using Federated.Coordinator.Hosting;
 using Federated.Storage;
-using Federated.Storage.Tests;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 

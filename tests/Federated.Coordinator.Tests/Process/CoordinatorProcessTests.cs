@@ -1,5 +1,4 @@
 using Federated.Coordinator.Tests.Api;
-using Federated.Storage.Tests;
 
 namespace Federated.Coordinator.Tests.Process;
 

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Federated.Benchmarks.Coordinator;
 using Federated.Protocol.V1;
 using Grpc.Core;
+using Federated.Testing;
 
 namespace Federated.Benchmarks.Security.Coordinator;
 
@@ -21,7 +22,8 @@ static class StalledDownloadsAttack
     public static SecurityAttack Attack => new("stalled-downloads", "coordinator", $"{Connections} held 64 MiB downloads; growth < 100 MiB",
         async () =>
         {
-            await using var redis = await RedisProcess.StartAsync();
+            await using var redis = new RedisServer();
+            await redis.InitializeAsync();
             return await OnCoordinator.RunAsync(SetUpAsync, RunAsync, TimeSpan.FromSeconds(1), redis.Configuration, twice: true);
         });
 

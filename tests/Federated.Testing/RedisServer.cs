@@ -1,15 +1,13 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using StackExchange.Redis;
 
-namespace Federated.Storage.Tests;
+namespace Federated.Testing;
 
 /// <summary>
 /// A real redis-server on a free loopback port, started for the test run and killed after it
 /// (deploy/test.sh installs Debian's redis-server). No persistence unless <see cref="DataDirectory"/> is set: every run starts empty.
 /// </summary>
-public sealed class RedisServer : IAsyncLifetime
+public sealed class RedisServer : IAsyncLifetime, IAsyncDisposable
 {
     Process? _process;
     int _port;
@@ -27,11 +25,7 @@ public sealed class RedisServer : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        using (var probe = new TcpListener(IPAddress.Loopback, 0))
-        {
-            probe.Start();
-            _port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        }
+        _port = FreePorts.Loopback();
         await StartAsync();
     }
 
@@ -59,7 +53,7 @@ public sealed class RedisServer : IAsyncLifetime
             try
             {
                 Configuration = $"127.0.0.1:{_port}";
-                Connection = await ConnectionMultiplexer.ConnectAsync($"{Configuration},abortConnect=true,connectTimeout=1000");
+                Connection = await ConnectionMultiplexer.ConnectAsync($"{Configuration},abortConnect=true,connectTimeout=1000,allowAdmin=true");
                 return;
             }
             catch (RedisConnectionException) when (DateTime.UtcNow < deadline && !_process.HasExited)
@@ -67,6 +61,17 @@ public sealed class RedisServer : IAsyncLifetime
                 await Task.Delay(100);
             }
         }
+    }
+
+    /// <summary>The server's process id (benchmarks read its peak resident set from /proc).</summary>
+    public int ProcessId => _process?.Id ?? throw new InvalidOperationException("redis-server is not running");
+
+    /// <summary>A field of <c>INFO memory</c>, e.g. used_memory_peak (bytes).</summary>
+    public async Task<long> MemoryInfoAsync(string field)
+    {
+        var server = Connection.GetServer(Connection.GetEndPoints()[0]);
+        var info = await server.InfoAsync("memory");
+        return info.SelectMany(g => g).Where(p => p.Key == field).Select(p => long.Parse(p.Value)).FirstOrDefault();
     }
 
     /// <summary>Kills the server (no clean shutdown) and starts it again on the same port and data; <see cref="Connection"/> is a new multiplexer.</summary>
@@ -89,4 +94,7 @@ public sealed class RedisServer : IAsyncLifetime
     }
 
     public Task DisposeAsync() => StopAsync();
+
+    /// <summary>For <c>await using</c> outside xunit (benchmarks).</summary>
+    ValueTask IAsyncDisposable.DisposeAsync() => new(StopAsync());
 }

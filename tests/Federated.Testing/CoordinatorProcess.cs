@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 
-namespace Federated.Coordinator.Tests.Process;
+namespace Federated.Testing;
 
 /// <summary>The built coordinator (Federated.Coordinator.dll, copied beside the tests) run as a real process.</summary>
 public sealed class CoordinatorProcess : IDisposable

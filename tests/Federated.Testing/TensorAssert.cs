@@ -1,8 +1,8 @@
 using Federated.Core.Adapters;
 
-namespace Federated.Core.Tests;
+namespace Federated.Testing;
 
-static class TensorAssert
+public static class TensorAssert
 {
     /// <summary>||actual - expected||_F / ||expected||_F, computed in float64.</summary>
     public static double RelativeError(Tensor actual, Tensor expected)

@@ -2,7 +2,7 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Federated.Coordinator.Tests.Api;
+namespace Federated.Testing;
 
 /// <summary>
 /// Operator API keys every test coordinator accepts (Coordinator:Operators:ApiKeys), one per role, and the flags that
