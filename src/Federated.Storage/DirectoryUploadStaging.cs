@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text.Json;
+using Federated.IO;
 using Microsoft.Win32.SafeHandles;
 
 namespace Federated.Storage;
