@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Federated.IO;
 using Microsoft.Win32.SafeHandles;
 
 namespace Federated.Storage;

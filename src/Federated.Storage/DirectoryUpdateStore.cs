@@ -1,3 +1,5 @@
+using Federated.IO;
+
 namespace Federated.Storage;
 
 /// <summary>
@@ -39,19 +41,26 @@ public sealed class DirectoryUpdateStore : IAdoptingUpdateStore
             await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
             {
                 reference = await HashingCopy.CopyAsync(content, _maxBytes, ChunkBytes, m => file.WriteAsync(m, cancellationToken).AsTask(), cancellationToken);
-                if (_barrier is null) file.Flush(flushToDisk: true);
+                if (_barrier is null) FileSystemSync.FlushFile(file);
             }
-            string final = PathOf(reference);
+            string final = PathOf(reference), shard = Path.GetDirectoryName(final)!;
             if (!File.Exists(final))
             {
                 // The bytes are on disk before the name that promises them is.
                 if (_barrier is not null) await _barrier.SyncAsync(cancellationToken);
-                Directory.CreateDirectory(Path.GetDirectoryName(final)!);
-                try { File.Move(temp, final); }
-                catch (IOException) when (File.Exists(final)) { } // a concurrent put of the same bytes won
+                Directory.CreateDirectory(shard);
+                // Replacing a file of the same bytes (a concurrent put won) changes nothing a reader could see.
+                try { FileSystemSync.Rename(temp, final); }
+                catch (IOException) when (File.Exists(final)) { } // Windows: the winner's file is open
             }
-            // And the rename (ours, or a concurrent put's) is on disk before the reference is returned.
+            // And the rename (ours, or a concurrent put's) is on disk before the reference is returned; without a barrier
+            // by flushing the shard and the root, as the shard may be new.
             if (_barrier is not null) await _barrier.SyncAsync(cancellationToken);
+            else
+            {
+                FileSystemSync.FlushDirectory(shard);
+                FileSystemSync.FlushDirectory(_root);
+            }
             return reference;
         }
         finally

@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text.Json;
+using Federated.IO;
 using Microsoft.Win32.SafeHandles;
 
 namespace Federated.Storage;
@@ -503,18 +504,9 @@ public sealed class DirectoryUploadStaging : IUploadStaging
     static FileStream OpenRead(string path) =>
         new(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
 
-    /// <summary>Writes a temporary file, flushes it and renames it over the manifest, so a reader sees the old or the new one whole.</summary>
-    static void WriteManifest(string dir, Manifest manifest)
-    {
-        string final = Path.Combine(dir, TicketFile), temp = final + ".tmp";
-        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            JsonSerializer.Serialize(file, manifest);
-            file.Flush(flushToDisk: true);
-        }
-        File.Move(temp, final, overwrite: true);
-        FileSystemSync.FlushDirectory(dir);
-    }
+    /// <summary>Replaces the manifest durably, so a reader sees the old or the new one whole.</summary>
+    static void WriteManifest(string dir, Manifest manifest) =>
+        DurableFile.Write(Path.Combine(dir, TicketFile), file => JsonSerializer.Serialize(file, manifest));
 
     /// <summary>Deletes the upload's files and forgets its progress. Call under the upload's lock.</summary>
     void Discard(string dir)

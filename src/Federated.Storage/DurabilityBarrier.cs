@@ -1,3 +1,5 @@
+using Federated.IO;
+
 namespace Federated.Storage;
 
 /// <summary>

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Federated.Agent.State;
 using Federated.Agent.Trust;
+using Federated.IO;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
 
@@ -51,7 +52,7 @@ public sealed class AdapterDownloader(CoordinatorConnection connection, AgentSta
                 adapter.ToString(), bad, delay.TotalSeconds, now.Count, MaxBadDownloads);
             await Task.Delay(delay, cancellation);
         }
-        File.Move(partial, target, overwrite: true);
+        DurableFile.Commit(partial, target);
         _bad.TryRemove(adapter.Sha256, out _);
         return target;
     }
@@ -70,7 +71,8 @@ public sealed class AdapterDownloader(CoordinatorConnection connection, AgentSta
         long offset = file.Length;
         if (offset > adapter.Size) { file.SetLength(0); offset = 0; }
         file.Seek(offset, SeekOrigin.Begin);
-        if (offset == adapter.Size) return;
+        // Complete already (a previous process's download): flushed again, as its bytes may still be in the page cache only.
+        if (offset == adapter.Size) { FileSystemSync.FlushFile(file); return; }
         if (offset > 0) logger.LogInformation("Resuming the download of adapter {Sha256} at byte {Offset:N0} of {Size:N0}", adapter.Sha256, offset, adapter.Size);
         using var call = connection.Client.DownloadAdapter(new() { Adapter = adapter.ToProto(), Offset = offset }, connection.Options(cancellation));
         try
@@ -92,7 +94,7 @@ public sealed class AdapterDownloader(CoordinatorConnection connection, AgentSta
         {
             // What arrived is kept for the next attempt, even if this one fails.
             await file.FlushAsync(CancellationToken.None);
-            file.Flush(flushToDisk: true);
+            FileSystemSync.FlushFile(file);
         }
         if (offset != adapter.Size)
             throw new IOException($"adapter {adapter.Sha256}: the stream ended at byte {offset:N0} of {adapter.Size:N0}");

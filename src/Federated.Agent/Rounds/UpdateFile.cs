@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Federated.Core.Adapters;
 using Federated.Core.Compression;
 using Federated.Core.Formats;
+using Federated.IO;
 
 namespace Federated.Agent.Rounds;
 
@@ -35,7 +36,8 @@ public static class UpdateFile
             }
             finally { (compressor as IDisposable)?.Dispose(); }
         }
-        State.AtomicFile.Write(path, payload);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        DurableFile.WriteBytes(path, payload);
         return new WrittenUpdate(Convert.ToHexStringLower(SHA256.HashData(payload)), payload.Length, stats);
     }
 }

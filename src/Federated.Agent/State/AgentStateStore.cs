@@ -22,12 +22,12 @@ public sealed class AgentStateStore
 
     public static bool HasIdentity(string directory) => File.Exists(Path.Combine(directory, "client.json"));
 
-    public ClientIdentity? LoadIdentity() => AtomicFile.ReadJson<ClientIdentity>(IdentityPath);
-    public void SaveIdentity(ClientIdentity identity) => AtomicFile.WriteJson(IdentityPath, identity, ownerOnly: true);
+    public ClientIdentity? LoadIdentity() => AgentStateFile.ReadJson<ClientIdentity>(IdentityPath);
+    public void SaveIdentity(ClientIdentity identity) => AgentStateFile.WriteJson(IdentityPath, identity, ownerOnly: true);
     public void ForgetIdentity() => File.Delete(IdentityPath);
 
-    public RoundProgress? LoadProgress() => AtomicFile.ReadJson<RoundProgress>(ProgressPath);
-    public void SaveProgress(RoundProgress progress) => AtomicFile.WriteJson(ProgressPath, progress);
+    public RoundProgress? LoadProgress() => AgentStateFile.ReadJson<RoundProgress>(ProgressPath);
+    public void SaveProgress(RoundProgress progress) => AgentStateFile.WriteJson(ProgressPath, progress);
 
     /// <exception cref="ArgumentException">Not a lowercase hex SHA-256: anything else could name a path outside the directory.</exception>
     public string AdapterPath(string sha256) => AdapterReference.IsSha256(sha256)

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Federated.Core.Adapters;
 using Federated.Core.Formats;
 using Federated.Core.Formats.Peft;
+using Federated.IO;
 
 namespace Federated.Core.Export;
 
@@ -19,7 +20,7 @@ public static class ExportFiles
     {
         PeftAdapterDirectory.Write(adapter, directory);
         var json = Encoding.UTF8.GetBytes(report.ToJson() + "\n");
-        AtomicFile.Write(Path.Combine(directory, ReportFileName), stream => stream.Write(json));
+        DurableFile.WriteBytes(Path.Combine(directory, ReportFileName), json);
     }
 
     public static void WritePayload(Stream stream, LoraAdapter adapter, ExportReport report) =>

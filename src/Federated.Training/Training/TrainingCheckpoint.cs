@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Federated.IO;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -9,7 +10,7 @@ namespace Federated.Training.Training;
 /// <summary>
 /// Where <see cref="LocalTrainer"/> saves its state, so that a process restarted mid-training continues at the last
 /// saved step instead of starting over: the trained parameters, AdamW's moments, the dropout generator and the position
-/// in the data, in one file replaced atomically. Resuming gives exactly the parameters of an uninterrupted run on the
+/// in the data, in one file replaced durably (<see cref="DurableFile"/>). Resuming gives exactly the parameters of an uninterrupted run on the
 /// CPU, whichever step was saved last (GPU kernels are not deterministic to begin with).
 /// </summary>
 /// <param name="Path">The checkpoint file.</param>
@@ -25,22 +26,17 @@ public sealed record TrainingCheckpoint(string Path, TimeSpan Interval, string R
     /// <summary>Where a run stood after an optimiser step.</summary>
     internal sealed record Position(string Identity, int Step, int Epoch, int MicroBatchesIntoEpoch, double FirstLoss, double LastLoss, long Tokens, double Seconds);
 
-    internal void Save(Position position, IReadOnlyList<Parameter> parameters, OptimizerHelper optimizer, Generator dropout)
-    {
-        string temporary = Path + ".tmp";
-        using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
-        using (var writer = new BinaryWriter(file, Encoding.UTF8, leaveOpen: true))
+    internal void Save(Position position, IReadOnlyList<Parameter> parameters, OptimizerHelper optimizer, Generator dropout) =>
+        DurableFile.Write(Path, file =>
         {
+            using var writer = new BinaryWriter(file, Encoding.UTF8, leaveOpen: true);
             writer.Write(Magic);
             writer.Write(JsonSerializer.Serialize(position));
             foreach (var parameter in parameters) parameter.Save(writer);
             optimizer.save_state_dict(writer);
             using (var rng = dropout.get_state()) rng.Save(writer);
             writer.Flush();
-            file.Flush(flushToDisk: true);
-        }
-        File.Move(temporary, Path, overwrite: true);
-    }
+        });
 
     /// <summary>Restores a saved state of the same run into the parameters, the optimiser and the generator; null when there is none.</summary>
     internal Position? TryRestore(string identity, IReadOnlyList<Parameter> parameters, OptimizerHelper optimizer, Generator dropout)

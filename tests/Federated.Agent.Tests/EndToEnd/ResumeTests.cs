@@ -3,6 +3,7 @@ using Federated.Agent.Remote;
 using Federated.Agent.State;
 using Federated.Agent.Tests.Processes;
 using Federated.Agent.Trust;
+using Federated.IO;
 using Federated.Protocol.V1;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -185,8 +186,12 @@ public sealed class ResumeTests : IAsyncLifetime
         Directory.CreateDirectory(Path.GetDirectoryName(resumed.PartialAdapterPath(reference.Sha256))!);
         File.WriteAllBytes(resumed.PartialAdapterPath(reference.Sha256), global[..(global.Length / 2)]);
         var log = new ListLogger<AdapterDownloader>();
-        string path = await new AdapterDownloader(connection, resumed, retry, backoff, log).DownloadAsync(reference, default);
+        var calls = new RecordingSystemCalls();
+        string path;
+        using (FileSystemSync.Use(calls))
+            path = await new AdapterDownloader(connection, resumed, retry, backoff, log).DownloadAsync(reference, default);
         Assert.Equal(global, File.ReadAllBytes(path));
+        calls.AssertReplacedDurably(path); // the verified .partial file, flushed, renamed into place, its directory flushed
         Assert.False(File.Exists(resumed.PartialAdapterPath(reference.Sha256)));
         Assert.Contains(log.Lines, l => l.Contains($"at byte {global.Length / 2:N0} of {global.Length:N0}", StringComparison.Ordinal));
 

@@ -1,4 +1,5 @@
 using Federated.Agent.State;
+using Federated.IO;
 
 namespace Federated.Agent.Tests.Unit;
 
@@ -65,6 +66,39 @@ public sealed class StatePersistenceTests : IDisposable
     }
 
     [Fact]
+    public void Agent_state_writes_flush_the_directory_after_the_rename()
+    {
+        var store = new AgentStateStore(_dir);
+        var calls = new RecordingSystemCalls();
+        using (FileSystemSync.Use(calls))
+        {
+            store.SaveIdentity(new ClientIdentity("u", "f", "c", "c.s", 4, DateTimeOffset.UnixEpoch));
+            store.SaveProgress(new RoundProgress("fed", 1, RoundPhase.Trained));
+        }
+
+        Assert.Equal(6, calls.Calls.Count);
+        foreach (string name in new[] { "client.json", "round.json" })
+            calls.AssertReplacedDurably(Path.Combine(_dir, name));
+        Assert.Equal(["client.json", "round.json"], Directory.GetFiles(_dir).Select(Path.GetFileName).Order());
+    }
+
+    [Theory]
+    [InlineData(SystemCallKind.FlushFile)]
+    [InlineData(SystemCallKind.Rename)]
+    public void A_state_write_that_fails_leaves_the_old_content_and_no_temporary_file(SystemCallKind failing)
+    {
+        var store = new AgentStateStore(_dir);
+        var saved = new RoundProgress("fed", 1, RoundPhase.Trained);
+        store.SaveProgress(saved);
+
+        using (FileSystemSync.Use(new RecordingSystemCalls { Fail = c => c.Kind == failing }))
+            Assert.Throws<IOException>(() => store.SaveProgress(new RoundProgress("fed", 2, RoundPhase.Uploaded)));
+
+        Assert.Equal(saved, store.LoadProgress());
+        Assert.Equal(["round.json"], Directory.GetFiles(_dir).Select(Path.GetFileName));
+    }
+
+    [Fact]
     public void A_torn_temporary_file_from_a_crash_mid_write_does_not_affect_what_is_read()
     {
         var store = new AgentStateStore(_dir);
@@ -90,8 +124,9 @@ public sealed class StatePersistenceTests : IDisposable
     {
         var store = new AgentStateStore(_dir);
         string old = store.UpdatePath("fed/1", 1), current = store.UpdatePath("fed/1", 2);
-        AtomicFile.Write(old, [1, 2, 3]);
-        AtomicFile.Write(current, [4, 5]);
+        Directory.CreateDirectory(Path.GetDirectoryName(old)!);
+        File.WriteAllBytes(old, [1, 2, 3]);
+        File.WriteAllBytes(current, [4, 5]);
         store.DeleteUpdatesExcept(current);
         Assert.False(File.Exists(old));
         Assert.True(File.Exists(current));

@@ -1,7 +1,9 @@
 using Federated.Core.Adapters;
+using Federated.IO;
 using Federated.Training.Lora;
 using Federated.Training.Models;
 using Federated.Training.Training;
+using TorchSharp.Modules;
 using static Federated.Training.Tests.Training.LocalTrainerTests;
 
 namespace Federated.Training.Tests.Training;
@@ -89,5 +91,60 @@ public class TrainingCheckpointTests
 
         Assert.Equal(0, summary.ResumedAtStep);
         AssertIdentical(expected, trained);
+    }
+
+    /// <summary>One save of a small state: two parameters, AdamW after a step, a generator.</summary>
+    static void Save(TrainingCheckpoint checkpoint, int step)
+    {
+        using var weight = new Parameter(randn(3, 4));
+        using var bias = new Parameter(zeros(4));
+        Parameter[] parameters = [weight, bias];
+        using var optimizer = optim.AdamW(parameters, 1e-2);
+        using (var loss = (weight.sum() + bias.sum()).pow(2)) loss.backward();
+        optimizer.step();
+        using var generator = new Generator(7);
+        checkpoint.Save(new TrainingCheckpoint.Position("run", step, 0, step, 1, 1, 10, 1), parameters, optimizer, generator);
+    }
+
+    static int? SavedStep(TrainingCheckpoint checkpoint)
+    {
+        using var weight = new Parameter(zeros(3, 4));
+        using var bias = new Parameter(zeros(4));
+        Parameter[] parameters = [weight, bias];
+        using var optimizer = optim.AdamW(parameters, 1e-2);
+        using var generator = new Generator(0);
+        return checkpoint.TryRestore("run", parameters, optimizer, generator)?.Step;
+    }
+
+    [Fact]
+    public void A_checkpoint_save_flushes_the_directory_after_the_rename_and_leaves_no_temporary_file()
+    {
+        using var directory = new TempDirectory();
+        var checkpoint = new TrainingCheckpoint(directory.File("training.ckpt"), TimeSpan.Zero, "run");
+        var calls = new RecordingSystemCalls();
+        using (FileSystemSync.Use(calls))
+        {
+            Save(checkpoint, step: 1);
+            Save(checkpoint, step: 2);
+        }
+
+        Assert.Equal(6, calls.Calls.Count);
+        calls.AssertReplacedDurably(checkpoint.Path);
+        Assert.Equal(2, SavedStep(checkpoint));
+        Assert.Equal(["training.ckpt"], Directory.GetFiles(directory.Path).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public void A_checkpoint_save_that_fails_leaves_the_previous_checkpoint()
+    {
+        using var directory = new TempDirectory();
+        var checkpoint = new TrainingCheckpoint(directory.File("training.ckpt"), TimeSpan.Zero, "run");
+        Save(checkpoint, step: 1);
+
+        using (FileSystemSync.Use(new RecordingSystemCalls { Fail = c => c.Kind == SystemCallKind.Rename }))
+            Assert.Throws<IOException>(() => Save(checkpoint, step: 2));
+
+        Assert.Equal(1, SavedStep(checkpoint));
+        Assert.Equal(["training.ckpt"], Directory.GetFiles(directory.Path).Select(Path.GetFileName));
     }
 }

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Federated.Core.Adapters;
 using Federated.Core.Formats.Safetensors;
+using Federated.IO;
 using static TorchSharp.torch;
 
 namespace Federated.Core.Formats.Peft;
@@ -88,7 +89,7 @@ public static class PeftAdapterDirectory
         };
         SafetensorsWriter.Write(Path.Combine(directory, WeightsFileName), tensors, metadata);
         var json = Encoding.UTF8.GetBytes(config.ToJson() + "\n");
-        AtomicFile.Write(Path.Combine(directory, ConfigFileName), stream => stream.Write(json));
+        DurableFile.WriteBytes(Path.Combine(directory, ConfigFileName), json);
     }
 
     /// <summary>

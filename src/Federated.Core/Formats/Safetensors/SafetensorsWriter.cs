@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Federated.IO;
 using static TorchSharp.torch;
 
 namespace Federated.Core.Formats.Safetensors;
@@ -6,12 +7,12 @@ namespace Federated.Core.Formats.Safetensors;
 /// <summary>Writes safetensors files byte-for-byte as the official writer does.</summary>
 public static class SafetensorsWriter
 {
-    /// <summary>Writes atomically: readers of <paramref name="path"/> never see a partial file.</summary>
+    /// <summary>Writes durably (<see cref="DurableFile"/>): readers of <paramref name="path"/> never see a partial file.</summary>
     public static void Write(string path, IEnumerable<(string Name, Tensor Tensor)> tensors,
         IReadOnlyDictionary<string, string>? metadata = null)
     {
         var (header, ordered) = Prepare(tensors, metadata);
-        AtomicFile.Write(path, stream => WriteTo(stream, header, ordered));
+        DurableFile.Write(path, stream => WriteTo(stream, header, ordered));
     }
 
     public static void Write(Stream stream, IEnumerable<(string Name, Tensor Tensor)> tensors,

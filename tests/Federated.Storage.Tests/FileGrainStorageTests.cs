@@ -1,13 +1,13 @@
-using Federated.Coordinator.Hosting;
+using Federated.IO;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Serialization;
 using Orleans.Serialization.Serializers;
 using Orleans.Storage;
 using Orleans.TestingHost;
 
-namespace Federated.Coordinator.Tests.Hosting;
+namespace Federated.Storage.Tests;
 
-[GenerateSerializer, Alias("Federated.Coordinator.Tests.RoundProgress")]
+[GenerateSerializer, Alias("Federated.Storage.Tests.RoundProgress")]
 public sealed class RoundProgress
 {
     [Id(0)] public string Federation { get; set; } = "";
@@ -15,7 +15,7 @@ public sealed class RoundProgress
     [Id(2)] public List<double> Losses { get; set; } = [];
 }
 
-[Alias("Federated.Coordinator.Tests.IProgressGrain")]
+[Alias("Federated.Storage.Tests.IProgressGrain")]
 public interface IProgressGrain : IGrainWithStringKey
 {
     [Alias("Save")] Task Save(RoundProgress progress);
@@ -293,6 +293,25 @@ public sealed class FileGrainStorageTests : IDisposable
         Assert.Equal(
             new[] { FileGrainStorage.GetFileName("s", Grain), FileGrainStorage.GetFileName("s", GrainId.Create("round", "fed/2")) }.Order(),
             files);
+    }
+
+    [Fact]
+    public async Task A_write_flushes_the_directory_after_the_rename_and_so_does_a_clear()
+    {
+        var storage = NewStorage();
+        var state = new GrainState<RoundProgress>(Sample(1));
+        var path = storage.GetFilePath("s", Grain);
+        var calls = new RecordingSystemCalls();
+        using (FileSystemSync.Use(calls))
+        {
+            await storage.WriteStateAsync("s", Grain, state);
+            calls.AssertReplacedDurably(path);
+            await storage.ClearStateAsync("s", Grain, state);
+        }
+
+        Assert.Equal(new SystemCall(SystemCallKind.FlushDirectory, _dir.Path), calls.Calls[^1]);
+        Assert.Equal(4, calls.Calls.Count);
+        Assert.Empty(Directory.GetFiles(_dir.Path));
     }
 
     [Fact]

@@ -1,13 +1,11 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Federated.IO;
 
 namespace Federated.Agent.State;
 
-/// <summary>
-/// Whole-file replacement that a crash cannot tear: write a temporary file beside the target, flush it to disk,
-/// then rename it over the target (atomic on POSIX). A reader sees the old file or the new one, never a mix.
-/// </summary>
-public static class AtomicFile
+/// <summary>The state directory's JSON files, each replaced durably (<see cref="DurableFile"/>): a crash leaves the old file or the new one, never a mix.</summary>
+public static class AgentStateFile
 {
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
@@ -16,29 +14,10 @@ public static class AtomicFile
     };
 
     /// <param name="ownerOnly">Create the file readable by its owner only (0600): it holds a secret.</param>
-    public static void WriteJson<T>(string path, T value, bool ownerOnly = false) =>
-        Write(path, JsonSerializer.SerializeToUtf8Bytes(value, Json), ownerOnly);
-
-    public static void Write(string path, ReadOnlySpan<byte> content, bool ownerOnly = false)
+    public static void WriteJson<T>(string path, T value, bool ownerOnly = false)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        string temporary = $"{path}.{Environment.ProcessId}.tmp";
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, Share = FileShare.None };
-        if (ownerOnly && !OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        try
-        {
-            using (var stream = new FileStream(temporary, options))
-            {
-                stream.Write(content);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temporary, path, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temporary);
-            throw;
-        }
+        DurableFile.WriteBytes(path, JsonSerializer.SerializeToUtf8Bytes(value, Json), ownerOnly);
     }
 
     /// <returns>The value, or default when the file does not exist.</returns>

@@ -1,13 +1,11 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
-namespace Federated.Storage;
+namespace Federated.IO;
 
 /// <summary>Linux <c>O_DIRECT</c>, which <see cref="FileOptions"/> does not offer.</summary>
-static class DirectIo
+public static class DirectIo
 {
-    const int WriteOnly = 0x1, CloseOnExec = 0x80000;
-
     /// <summary>A write handle to an existing file that bypasses the page cache, or null where that is not possible.</summary>
     public static SafeFileHandle? OpenForWriting(string path)
     {
@@ -20,10 +18,7 @@ static class DirectIo
             _ => null,
         };
         if (direct is null) return null;
-        int fd = Open(path, WriteOnly | CloseOnExec | direct.Value);
+        int fd = Libc.Open(path, Libc.WriteOnly | Libc.LinuxCloseOnExec | direct.Value);
         return fd < 0 ? null : new SafeFileHandle(fd, ownsHandle: true); // EINVAL: the file system has no direct I/O (tmpfs)
     }
-
-    [DllImport("libc", EntryPoint = "open", SetLastError = true)]
-    static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
 }

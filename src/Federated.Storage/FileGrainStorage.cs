@@ -1,12 +1,13 @@
 using System.Buffers.Binary;
-using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
+using Federated.IO;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Orleans.Serialization.Serializers;
 using Orleans.Storage;
 
-namespace Federated.Coordinator.Hosting;
+namespace Federated.Storage;
 
 /// <summary>
 /// Grain storage that keeps each grain's state (per state name) in one file under
@@ -15,10 +16,10 @@ namespace Federated.Coordinator.Hosting;
 /// </summary>
 /// <remarks>
 /// File layout: "FGS1" | etag length (int32 LE) | etag (UTF-8) | payload length (int64 LE) | payload |
-/// SHA-256 of payload. Writes go to a temp file in the same directory, are flushed to disk and renamed
-/// over the target, so a crash leaves either the old or the new file, never a torn one.
+/// SHA-256 of payload. Files are replaced with <see cref="DurableFile"/>, so a crash leaves either the old or the new
+/// file, never a torn one, and a completed write survives a power loss.
 /// </remarks>
-public sealed partial class FileGrainStorage : IGrainStorage
+public sealed class FileGrainStorage : IGrainStorage
 {
     private static readonly byte[] Magic = "FGS1"u8.ToArray();
     private const int HashLength = 32;
@@ -161,7 +162,7 @@ public sealed partial class FileGrainStorage : IGrainStorage
             ThrowIfETagDiffers(path, stored?.ETag, grainState.ETag, "write");
 
             var newETag = Guid.NewGuid().ToString("N");
-            await WriteAtomicallyAsync(path, Encode(newETag, payload.Span), cancellationToken).ConfigureAwait(false);
+            await DurableFile.WriteBytesAsync(path, Encode(newETag, payload.Span), cancellationToken: cancellationToken).ConfigureAwait(false);
 
             grainState.ETag = newETag;
             grainState.RecordExists = true;
@@ -184,7 +185,7 @@ public sealed partial class FileGrainStorage : IGrainStorage
             {
                 ThrowIfETagDiffers(path, stored.Value.ETag, grainState.ETag, "clear");
                 File.Delete(path);
-                SyncDirectory(_root);
+                FileSystemSync.FlushDirectory(_root); // the deletion, too, must survive a power loss
             }
 
             ResetGrainState(grainState);
@@ -295,81 +296,6 @@ public sealed partial class FileGrainStorage : IGrainStorage
         }
 
         return new StoredRecord(etag, payload.ToArray());
-    }
-
-    private async Task WriteAtomicallyAsync(string path, byte[] contents, CancellationToken cancellationToken)
-    {
-        // Same directory as the target: a rename within one file system is atomic.
-        var temp = $"{path}.{Guid.NewGuid():N}.tmp";
-        try
-        {
-            await using (var stream = new FileStream(temp, new FileStreamOptions
-            {
-                Mode = FileMode.CreateNew,
-                Access = FileAccess.Write,
-                Share = FileShare.None,
-                Options = FileOptions.Asynchronous,
-            }))
-            {
-                await stream.WriteAsync(contents, cancellationToken).ConfigureAwait(false);
-                stream.Flush(flushToDisk: true);
-            }
-
-            File.Move(temp, path, overwrite: true);
-        }
-        catch
-        {
-            TryDelete(temp);
-            throw;
-        }
-
-        SyncDirectory(_root);
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (IOException)
-        {
-            // Best effort: a stray temp file is harmless, it never has the state file's name.
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
-    }
-
-    // fsync the directory so the rename (or delete) itself survives a power loss, not only the file's
-    // bytes. .NET cannot open a directory as a stream, hence libc. Best effort; a no-op on Windows.
-    private static void SyncDirectory(string directory)
-    {
-        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS() && !OperatingSystem.IsFreeBSD())
-        {
-            return;
-        }
-
-        var fd = Posix.Open(directory, 0 /* O_RDONLY */);
-        if (fd < 0)
-        {
-            return;
-        }
-
-        _ = Posix.FSync(fd);
-        _ = Posix.Close(fd);
-    }
-
-    private static partial class Posix
-    {
-        [DllImport("libc", EntryPoint = "open", SetLastError = true)]
-        internal static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
-
-        [DllImport("libc", EntryPoint = "fsync", SetLastError = true)]
-        internal static extern int FSync(int fd);
-
-        [DllImport("libc", EntryPoint = "close", SetLastError = true)]
-        internal static extern int Close(int fd);
     }
 }
 

@@ -1,9 +1,10 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Runtime.Hosting;
 using Orleans.Storage;
 
-namespace Federated.Coordinator.Hosting;
+namespace Federated.Storage;
 
 public static class FileGrainStorageSiloBuilderExtensions
 {

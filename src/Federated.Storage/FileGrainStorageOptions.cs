@@ -1,6 +1,6 @@
 using Orleans.Storage;
 
-namespace Federated.Coordinator.Hosting;
+namespace Federated.Storage;
 
 /// <summary>Options for <see cref="FileGrainStorage"/>: one state file per grain and state name under <see cref="RootDirectory"/>.</summary>
 public sealed class FileGrainStorageOptions : IStorageProviderSerializerOptions
