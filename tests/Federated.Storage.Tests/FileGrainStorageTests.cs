@@ -36,27 +36,11 @@ public sealed class ProgressGrain([PersistentState("s", "fl")] IPersistentState<
     public Task<bool> Exists() => Task.FromResult(state.RecordExists);
 }
 
-/// <summary>A fresh directory under the system temp folder, removed on dispose.</summary>
-public sealed class TempDirectory : IDisposable
-{
-    public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "fgs-" + Guid.NewGuid().ToString("N"));
-
-    public TempDirectory() => Directory.CreateDirectory(Path);
-
-    public void Dispose()
-    {
-        if (Directory.Exists(Path))
-        {
-            Directory.Delete(Path, recursive: true);
-        }
-    }
-}
-
 public sealed class FileGrainStorageTests : IDisposable
 {
-    private static readonly GrainId Grain = GrainId.Create("round", "fed/1");
-    private readonly TempDirectory _dir = new();
-    private readonly ServiceProvider _services = new ServiceCollection().AddSerializer().BuildServiceProvider();
+    static readonly GrainId Grain = GrainId.Create("round", "fed/1");
+    readonly TempDirectory _dir = new();
+    readonly ServiceProvider _services = new ServiceCollection().AddSerializer().BuildServiceProvider();
 
     public void Dispose()
     {
@@ -64,7 +48,7 @@ public sealed class FileGrainStorageTests : IDisposable
         _dir.Dispose();
     }
 
-    private FileGrainStorage NewStorage() => new(
+    FileGrainStorage NewStorage() => new(
         "fl",
         new FileGrainStorageOptions
         {
@@ -73,9 +57,9 @@ public sealed class FileGrainStorageTests : IDisposable
         },
         _services.GetRequiredService<IActivatorProvider>());
 
-    private static RoundProgress Sample(int round) => new() { Federation = "fed/1", Round = round, Losses = [0.5, 0.25] };
+    static RoundProgress Sample(int round) => new() { Federation = "fed/1", Round = round, Losses = [0.5, 0.25] };
 
-    private static void AssertEqual(RoundProgress? expected, RoundProgress? actual)
+    static void AssertEqual(RoundProgress? expected, RoundProgress? actual)
     {
         Assert.NotNull(expected);
         Assert.NotNull(actual);
@@ -105,7 +89,7 @@ public sealed class FileGrainStorageTests : IDisposable
         AssertEqual(written, await grain.Load());
     }
 
-    private static async Task<InProcessTestCluster> StartClusterAsync(string root)
+    static async Task<InProcessTestCluster> StartClusterAsync(string root)
     {
         var builder = new InProcessTestClusterBuilder(1);
         builder.ConfigureSilo((_, silo) => silo.AddFileGrainStorage("fl", o => o.RootDirectory = root));
