@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Federated.Attacks;
 
 /// <summary>Rewrites the factors of the attacker's own update module by module, keeping ranks and alphas.</summary>
-internal static class FactorTransform
+static class FactorTransform
 {
     /// <param name="map">Gets fresh float32 copies of (A, B), which it may modify or return.</param>
     public static LoraAdapter Apply(LoraAdapter update, Func<Tensor, Tensor, (Tensor A, Tensor B)> map) =>

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace Federated.Attacks;
 
 /// <summary>Coordinate-wise statistics of the observed honest updates, in the flattened dW space.</summary>
-internal static class HonestStatistics
+static class HonestStatistics
 {
     /// <summary>n x D float64: each honest update flattened in the layout of the attacker's own update.</summary>
     public static Tensor Stack(AttackContext context, string attack, int minimum = 1)

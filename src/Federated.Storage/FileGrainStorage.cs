@@ -21,21 +21,21 @@ namespace Federated.Storage;
 /// </remarks>
 public sealed class FileGrainStorage : IGrainStorage
 {
-    private static readonly byte[] Magic = "FGS1"u8.ToArray();
-    private const int HashLength = 32;
-    private const string Extension = ".state";
+    static readonly byte[] Magic = "FGS1"u8.ToArray();
+    const int HashLength = 32;
+    const string Extension = ".state";
 
     // Longer escaped names are cut and get a hash suffix: file names are limited to 255 bytes and
     // the temp file name adds ~40 characters.
-    private const int MaxReadableNameLength = 150;
+    const int MaxReadableNameLength = 150;
 
     // Striped, process-wide locks: bounded memory however many grains there are, and two silos of one
     // process (as in a test cluster) sharing a directory still serialize on the same file.
-    private static readonly SemaphoreSlim[] Gates = Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
+    static readonly SemaphoreSlim[] Gates = Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
 
-    private readonly string _root;
-    private readonly IGrainStorageSerializer _serializer;
-    private readonly IActivatorProvider _activatorProvider;
+    readonly string _root;
+    readonly IGrainStorageSerializer _serializer;
+    readonly IActivatorProvider _activatorProvider;
 
     public FileGrainStorage(string name, FileGrainStorageOptions options, IActivatorProvider activatorProvider)
     {
@@ -82,7 +82,7 @@ public sealed class FileGrainStorage : IGrainStorage
         return name + Extension;
     }
 
-    private static string Escape(string value)
+    static string Escape(string value)
     {
         var builder = new StringBuilder(value.Length);
         Span<byte> utf8 = stackalloc byte[4];
@@ -196,10 +196,10 @@ public sealed class FileGrainStorage : IGrainStorage
         }
     }
 
-    private static SemaphoreSlim GateFor(string path) =>
+    static SemaphoreSlim GateFor(string path) =>
         Gates[(uint)StringComparer.Ordinal.GetHashCode(path) % (uint)Gates.Length];
 
-    private static void ThrowIfETagDiffers(string path, string? storedETag, string? currentETag, string operation)
+    static void ThrowIfETagDiffers(string path, string? storedETag, string? currentETag, string operation)
     {
         if (!string.Equals(storedETag, currentETag, StringComparison.Ordinal))
         {
@@ -210,18 +210,18 @@ public sealed class FileGrainStorage : IGrainStorage
         }
     }
 
-    private void ResetGrainState<T>(IGrainState<T> grainState)
+    void ResetGrainState<T>(IGrainState<T> grainState)
     {
         grainState.State = CreateInstance<T>();
         grainState.ETag = null;
         grainState.RecordExists = false;
     }
 
-    private T CreateInstance<T>() => _activatorProvider.GetActivator<T>().Create();
+    T CreateInstance<T>() => _activatorProvider.GetActivator<T>().Create();
 
-    private readonly record struct StoredRecord(string ETag, byte[] Payload);
+    readonly record struct StoredRecord(string ETag, byte[] Payload);
 
-    private static async Task<StoredRecord?> TryReadRecordAsync(string path, CancellationToken cancellationToken)
+    static async Task<StoredRecord?> TryReadRecordAsync(string path, CancellationToken cancellationToken)
     {
         byte[] bytes;
         try
@@ -245,7 +245,7 @@ public sealed class FileGrainStorage : IGrainStorage
         return Decode(path, bytes);
     }
 
-    private static byte[] Encode(string etag, ReadOnlySpan<byte> payload)
+    static byte[] Encode(string etag, ReadOnlySpan<byte> payload)
     {
         var etagBytes = Encoding.UTF8.GetBytes(etag);
         var buffer = new byte[Magic.Length + 4 + etagBytes.Length + 8 + payload.Length + HashLength];
@@ -264,7 +264,7 @@ public sealed class FileGrainStorage : IGrainStorage
     }
 
     // Any deviation from the layout is reported with the file's path: state is never silently reset.
-    private static StoredRecord Decode(string path, byte[] bytes)
+    static StoredRecord Decode(string path, byte[] bytes)
     {
         ReadOnlySpan<byte> span = bytes;
         if (span.Length < Magic.Length + 4 || !span[..Magic.Length].SequenceEqual(Magic))

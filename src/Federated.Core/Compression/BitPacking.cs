@@ -3,7 +3,7 @@ using System.Numerics;
 namespace Federated.Core.Compression;
 
 /// <summary>Bit vectors stored eight to a byte, least significant bit first (numpy's <c>bitorder="little"</c>).</summary>
-internal static class BitPacking
+static class BitPacking
 {
     public static int ByteCount(long bits) => checked((int)((bits + 7) / 8));
 

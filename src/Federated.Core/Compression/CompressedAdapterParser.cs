@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace Federated.Core.Compression;
 
 /// <summary>Turns a safetensors file into a <see cref="CompressedAdapter"/>, rejecting anything a compressor would not write.</summary>
-internal static class CompressedAdapterParser
+static class CompressedAdapterParser
 {
     /// <summary>Takes ownership of <paramref name="file"/>: its tensors end up in the result, or are disposed on failure.</summary>
     public static CompressedAdapter Parse(SafetensorsFile file, string source)

@@ -9,7 +9,7 @@ namespace Federated.Core.Compression;
 /// The payload tensors read from a file for one factor, with the checks every scheme needs.
 /// Every failure is an <see cref="AdapterFormatException"/> naming the offending tensor.
 /// </summary>
-internal sealed class FactorPayloads(string source, string key, IReadOnlyDictionary<string, Tensor> parts)
+sealed class FactorPayloads(string source, string key, IReadOnlyDictionary<string, Tensor> parts)
 {
     public string Key { get; } = key;
 

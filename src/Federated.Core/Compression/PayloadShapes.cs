@@ -9,7 +9,7 @@ namespace Federated.Core.Compression;
 /// scheme stores, with their dtypes and sizes. Checked from names, dtypes and shapes alone, before any data is read; the
 /// data-level checks (indices in range, scales finite) stay with the scheme types.
 /// </summary>
-internal static class PayloadShapes
+static class PayloadShapes
 {
     public static void Check(CompressionScheme scheme, string source, string key, long rows, long columns,
         IReadOnlyDictionary<string, (ScalarType DType, long[] Shape)> parts)

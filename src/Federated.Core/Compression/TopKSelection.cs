@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace Federated.Core.Compression;
 
 /// <summary>Which entries of a factor a sparsifying scheme keeps.</summary>
-internal static class TopKSelection
+static class TopKSelection
 {
     public static void CheckFraction(double fraction)
     {

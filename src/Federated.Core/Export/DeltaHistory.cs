@@ -6,7 +6,7 @@ namespace Federated.Core.Export;
 /// A federation's merged deltas lined up per module: each module with the deltas that touch it, in history order.
 /// Unlike one round's updates (<see cref="Aggregation.ModuleAlignment"/>), rounds may adapt different module sets.
 /// </summary>
-internal static class DeltaHistory
+static class DeltaHistory
 {
     /// <summary>Every module in order of first appearance, with its factors from each delta that has it.</summary>
     public static IReadOnlyList<LoraModule[]> Columns(IReadOnlyList<LoraAdapter> deltas)

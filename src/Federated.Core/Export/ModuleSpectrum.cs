@@ -11,7 +11,7 @@ namespace Federated.Core.Export;
 /// from the dense dW once R reaches min(d_out, d_in), where the QRs would cost more than forming it.
 /// Owns its tensors; built for one module at a time, so a history's export holds one module's work at once.
 /// </summary>
-internal sealed class ModuleSpectrum : IDisposable
+sealed class ModuleSpectrum : IDisposable
 {
     readonly Tensor _left, _right;
 

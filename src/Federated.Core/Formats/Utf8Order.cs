@@ -3,7 +3,7 @@ using System.Text;
 namespace Federated.Core.Formats;
 
 /// <summary>Orders strings by their UTF-8 bytes, as Rust's <c>String</c> ordering (and so the official writer) does.</summary>
-internal sealed class Utf8Order : IComparer<string>
+sealed class Utf8Order : IComparer<string>
 {
     public static readonly Utf8Order Instance = new();
 

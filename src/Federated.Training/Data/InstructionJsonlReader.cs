@@ -39,7 +39,7 @@ public static class InstructionJsonlReader
         return records;
     }
 
-    private static (InstructionRecord Record, string? Tag) ParseLine(string line, string fileName, int lineNumber, string? tagField)
+    static (InstructionRecord Record, string? Tag) ParseLine(string line, string fileName, int lineNumber, string? tagField)
     {
         JsonDocument document;
         try

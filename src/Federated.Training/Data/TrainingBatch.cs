@@ -9,7 +9,7 @@ namespace Federated.Training.Data;
 /// </summary>
 public sealed class TrainingBatch : IDisposable
 {
-    private TrainingBatch(Tensor inputIds, Tensor labels, Tensor attentionMask)
+    TrainingBatch(Tensor inputIds, Tensor labels, Tensor attentionMask)
     {
         InputIds = inputIds;
         Labels = labels;

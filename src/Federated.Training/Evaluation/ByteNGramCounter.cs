@@ -9,7 +9,7 @@ namespace Federated.Training.Evaluation;
 /// once: the sum of its counts is the k-gram's raw count, and the number of distinct (k+1)-gram suffixes inside it
 /// is the k-gram's continuation count (distinct left extensions, the document start counting as one).
 /// </summary>
-internal static class ByteNGramCounter
+static class ByteNGramCounter
 {
     const int SymbolBits = 9;
     const ulong Start = 256;

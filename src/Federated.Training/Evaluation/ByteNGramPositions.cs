@@ -1,7 +1,7 @@
 namespace Federated.Training.Evaluation;
 
 /// <summary>The distinct position keys counted so far, ascending, each with how many positions had it.</summary>
-internal readonly record struct ByteNGramPositions(ulong[] Keys, int[] Counts)
+readonly record struct ByteNGramPositions(ulong[] Keys, int[] Counts)
 {
     public static ByteNGramPositions Empty { get; } = new([], []);
 

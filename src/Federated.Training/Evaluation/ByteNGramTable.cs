@@ -5,7 +5,7 @@ namespace Federated.Training.Evaluation;
 /// <c>starts[i]..starts[i + 1]</c>, sorted by next byte, so a lookup is two binary searches.
 /// Context keys hold the most recent byte in the low 8 bits.
 /// </summary>
-internal sealed class ByteNGramTable
+sealed class ByteNGramTable
 {
     readonly ulong[] _contexts;
     readonly int[] _starts;

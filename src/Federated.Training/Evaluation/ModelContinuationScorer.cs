@@ -49,7 +49,7 @@ public sealed class ModelContinuationScorer(LlamaForCausalLM model, ITextTokeniz
         return results;
     }
 
-    private TrainingExample? Encode(Continuation continuation)
+    TrainingExample? Encode(Continuation continuation)
     {
         var context = new List<int>();
         if (tokenizer.BosId is { } bos)

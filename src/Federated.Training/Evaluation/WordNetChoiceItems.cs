@@ -60,9 +60,9 @@ public static class WordNetChoiceItems
         return PromptTemplate.Format(new InstructionRecord($"Name the {WordNetDefinition.Name(definition.PartOfSpeech)} defined as follows.", definition.Definition, ""));
     }
 
-    private sealed record Synset(DomainExample Example, WordNetDefinition Definition);
+    sealed record Synset(DomainExample Example, WordNetDefinition Definition);
 
-    private static ChoiceItem? Item(Synset answer, Synset[] group, ChoiceDirection direction, Random random)
+    static ChoiceItem? Item(Synset answer, Synset[] group, ChoiceDirection direction, Random random)
     {
         string OptionOf(Synset s) => direction == ChoiceDirection.WordToDefinition ? s.Definition.Definition : s.Definition.Word;
 
@@ -93,9 +93,9 @@ public static class WordNetChoiceItems
         return new ChoiceItem(answer.Definition.Domain, direction, prompt, distractors, position);
     }
 
-    private static string Normal(string text) => text.Trim().ToLowerInvariant();
+    static string Normal(string text) => text.Trim().ToLowerInvariant();
 
-    private static void Shuffle(int[] items, Random random)
+    static void Shuffle(int[] items, Random random)
     {
         for (var i = items.Length - 1; i > 0; i--)
         {

@@ -19,7 +19,7 @@ public sealed class ByteLevelTokenizer : ITextTokenizer
 
     public static ByteLevelTokenizer Instance { get; } = new();
 
-    private ByteLevelTokenizer() { }
+    ByteLevelTokenizer() { }
 
     public int VocabularySize => 259;
 

@@ -11,9 +11,9 @@ namespace Federated.Training.Tokenization;
 /// </summary>
 public sealed class HuggingFaceBpeTokenizer : ITextTokenizer
 {
-    private readonly BpeTokenizer _tokenizer;
+    readonly BpeTokenizer _tokenizer;
 
-    private HuggingFaceBpeTokenizer(BpeTokenizer tokenizer, int vocabularySize, int? bosId, int? eosId, int? padId)
+    HuggingFaceBpeTokenizer(BpeTokenizer tokenizer, int vocabularySize, int? bosId, int? eosId, int? padId)
     {
         _tokenizer = tokenizer;
         VocabularySize = vocabularySize;

@@ -44,7 +44,7 @@ public sealed record HuggingFaceTokenizerJson(
     }
 
     // Older files write merges as "a b" strings, newer ones as ["a", "b"] pairs; BpeOptions takes the string form.
-    private static List<string> ParseMerges(JsonElement model, string path)
+    static List<string> ParseMerges(JsonElement model, string path)
     {
         var merges = new List<string>();
         if (Property(model, "merges") is not { } mergesJson || mergesJson.ValueKind == JsonValueKind.Null)
@@ -67,7 +67,7 @@ public sealed record HuggingFaceTokenizerJson(
         return merges;
     }
 
-    private static Dictionary<string, int> ParseAddedTokens(JsonElement root, string path)
+    static Dictionary<string, int> ParseAddedTokens(JsonElement root, string path)
     {
         var added = new Dictionary<string, int>(StringComparer.Ordinal);
         if (Property(root, "added_tokens") is not { ValueKind: JsonValueKind.Array } tokens)
@@ -85,7 +85,7 @@ public sealed record HuggingFaceTokenizerJson(
     }
 
     // Llama-3 and Qwen2 put their own regex in a Split pre-tokenizer and turn the ByteLevel one's regex off.
-    private static string ParseSplitPattern(JsonElement root)
+    static string ParseSplitPattern(JsonElement root)
     {
         var preTokenizer = Property(root, "pre_tokenizer");
         if (FindByType(preTokenizer, "Split") is { } split
@@ -98,11 +98,11 @@ public sealed record HuggingFaceTokenizerJson(
         return @"[\s\S]+";
     }
 
-    private static JsonElement? Property(JsonElement element, string name) =>
+    static JsonElement? Property(JsonElement element, string name) =>
         element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) ? value : null;
 
     // Finds a component by type in a pre-tokenizer or decoder, looking inside Sequence components.
-    private static JsonElement? FindByType(JsonElement? component, string type)
+    static JsonElement? FindByType(JsonElement? component, string type)
     {
         if (component is not { ValueKind: JsonValueKind.Object } c)
             return null;

@@ -8,9 +8,9 @@ namespace Federated.Training.Tokenization;
 /// </summary>
 public sealed class SentencePieceTextTokenizer : ITextTokenizer
 {
-    private readonly LlamaTokenizer _tokenizer;
+    readonly LlamaTokenizer _tokenizer;
 
-    private SentencePieceTextTokenizer(LlamaTokenizer tokenizer, int vocabularySize, int? padId)
+    SentencePieceTextTokenizer(LlamaTokenizer tokenizer, int vocabularySize, int? padId)
     {
         _tokenizer = tokenizer;
         VocabularySize = vocabularySize;

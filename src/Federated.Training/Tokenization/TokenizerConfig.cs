@@ -25,7 +25,7 @@ public sealed record TokenizerConfig(string? BosToken, string? EosToken, string?
         return new TokenizerConfig(Token(root, "bos_token", path), Token(root, "eos_token", path), Token(root, "pad_token", path));
     }
 
-    private static string? Token(JsonElement root, string name, string path)
+    static string? Token(JsonElement root, string name, string path)
     {
         if (!root.TryGetProperty(name, out var value))
             return null;

@@ -1,7 +1,7 @@
 namespace Federated.Core.Tests.Formats;
 
 /// <summary>Raw-byte helpers: bit-exact comparisons and tensors holding arbitrary bit patterns (NaN payloads, subnormals...).</summary>
-internal static class TensorBytes
+static class TensorBytes
 {
     public static byte[] Of(Tensor t)
     {

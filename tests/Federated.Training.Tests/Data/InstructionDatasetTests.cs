@@ -6,17 +6,17 @@ namespace Federated.Training.Tests.Data;
 
 public class InstructionDatasetTests
 {
-    private const int Bos = ByteLevelTokenizer.Bos;
-    private const int Eos = ByteLevelTokenizer.Eos;
-    private const int Ignore = TrainingExample.IgnoreIndex;
-    private static readonly ByteLevelTokenizer Tokenizer = ByteLevelTokenizer.Instance;
+    const int Bos = ByteLevelTokenizer.Bos;
+    const int Eos = ByteLevelTokenizer.Eos;
+    const int Ignore = TrainingExample.IgnoreIndex;
+    static readonly ByteLevelTokenizer Tokenizer = ByteLevelTokenizer.Instance;
 
-    private const string AlpacaPrompt = "### Instruction:\nAdd\n\n### Input:\n2 3\n\n### Response:\n";
-    private const string DollyPromptWithoutContext = "### Instruction:\nSay hi\n\n### Response:\n";
+    const string AlpacaPrompt = "### Instruction:\nAdd\n\n### Input:\n2 3\n\n### Response:\n";
+    const string DollyPromptWithoutContext = "### Instruction:\nSay hi\n\n### Response:\n";
 
-    private static int[] Bytes(string text) => Encoding.UTF8.GetBytes(text).Select(b => (int)b).ToArray();
+    static int[] Bytes(string text) => Encoding.UTF8.GetBytes(text).Select(b => (int)b).ToArray();
 
-    private static int[] Masked(int count) => Enumerable.Repeat(Ignore, count).ToArray();
+    static int[] Masked(int count) => Enumerable.Repeat(Ignore, count).ToArray();
 
     [Fact]
     public void The_prompt_template_has_an_input_section_only_when_there_is_input()

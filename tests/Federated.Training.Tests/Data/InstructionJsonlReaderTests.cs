@@ -4,7 +4,7 @@ namespace Federated.Training.Tests.Data;
 
 public class InstructionJsonlReaderTests
 {
-    private const string ValidLine = """{"instruction": "Add", "input": "2 3", "output": "5"}""";
+    const string ValidLine = """{"instruction": "Add", "input": "2 3", "output": "5"}""";
 
     [Fact]
     public void Reads_alpaca_and_dolly_lines_and_skips_blank_lines()

@@ -5,7 +5,7 @@ namespace Federated.Training.Tests.Data;
 
 public class PlainTextChunkerTests
 {
-    private static readonly ByteLevelTokenizer Tokenizer = ByteLevelTokenizer.Instance;
+    static readonly ByteLevelTokenizer Tokenizer = ByteLevelTokenizer.Instance;
 
     [Fact]
     public void Windows_cover_the_whole_text_in_order_with_labels_equal_to_inputs()

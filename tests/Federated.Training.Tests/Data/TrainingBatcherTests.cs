@@ -4,8 +4,8 @@ namespace Federated.Training.Tests.Data;
 
 public class TrainingBatcherTests
 {
-    private const int Pad = 258;
-    private const int Ignore = TrainingExample.IgnoreIndex;
+    const int Pad = 258;
+    const int Ignore = TrainingExample.IgnoreIndex;
 
     [Fact]
     public void Collate_right_pads_inputs_with_the_pad_id_labels_with_ignore_index_and_masks_padding()

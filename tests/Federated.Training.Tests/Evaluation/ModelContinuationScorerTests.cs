@@ -8,7 +8,7 @@ namespace Federated.Training.Tests.Evaluation;
 
 public class ModelContinuationScorerTests
 {
-    private static LlamaForCausalLM TinyModel() => LlamaForCausalLM.Create(LlamaConfig.Preset("tiny"), seed: 11);
+    static LlamaForCausalLM TinyModel() => LlamaForCausalLM.Create(LlamaConfig.Preset("tiny"), seed: 11);
 
     [Fact]
     public void A_continuations_log_likelihood_is_the_sum_of_its_tokens_log_probabilities_given_the_prompt()

@@ -5,7 +5,7 @@ namespace Federated.Training.Tests.Evaluation;
 public class MultipleChoiceScorerTests
 {
     /// <summary>A scoring function whose log-likelihoods the test sets: (prompt, option) -> nats, or null for "does not fit".</summary>
-    private sealed class StubScorer(Dictionary<(string, string), double?> logLikelihoods) : IContinuationScorer
+    sealed class StubScorer(Dictionary<(string, string), double?> logLikelihoods) : IContinuationScorer
     {
         public int Calls { get; private set; }
 

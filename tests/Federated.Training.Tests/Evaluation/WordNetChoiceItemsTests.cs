@@ -7,11 +7,11 @@ namespace Federated.Training.Tests.Evaluation;
 
 public class WordNetChoiceItemsTests
 {
-    private static readonly string[] Domains = ["noun.animal", "noun.food", "verb.motion", "adj.all", "noun.motive"];
+    static readonly string[] Domains = ["noun.animal", "noun.food", "verb.motion", "adj.all", "noun.motive"];
 
-    private static IReadOnlyList<DomainExample> Corpus => InstalledCorpora.Glosses.Where(e => Domains.Contains(e.Domain)).ToList();
+    static IReadOnlyList<DomainExample> Corpus => InstalledCorpora.Glosses.Where(e => Domains.Contains(e.Domain)).ToList();
 
-    private static IReadOnlyList<DomainExample> HeldOut(int seed) =>
+    static IReadOnlyList<DomainExample> HeldOut(int seed) =>
         Partitioning.GlobalHeldOut(Corpus, seed, new PartitionOptions(1, seed).GlobalHeldOutFraction);
 
     [Fact]

@@ -5,7 +5,7 @@ namespace Federated.Training.Tests.Tokenization;
 
 public class ByteLevelTokenizerTests
 {
-    private static readonly ByteLevelTokenizer Tokenizer = ByteLevelTokenizer.Instance;
+    static readonly ByteLevelTokenizer Tokenizer = ByteLevelTokenizer.Instance;
 
     [Theory]
     [InlineData("")]

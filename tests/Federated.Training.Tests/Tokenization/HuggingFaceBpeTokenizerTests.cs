@@ -6,17 +6,17 @@ namespace Federated.Training.Tests.Tokenization;
 public class HuggingFaceBpeTokenizerTests
 {
     // 'Ġ' is the byte-level alphabet's stand-in for the space byte.
-    private static readonly string[] Vocabulary =
+    static readonly string[] Vocabulary =
         ["h", "e", "l", "o", "Ġ", "w", "r", "d", "he", "ll", "hell", "hello", "Ġw", "or", "Ġwor"];
 
-    private static readonly string[][] Merges =
+    static readonly string[][] Merges =
         [["h", "e"], ["l", "l"], ["he", "ll"], ["hell", "o"], ["Ġ", "w"], ["o", "r"], ["Ġw", "or"]];
 
-    private const int BeginOfText = 15;
-    private const int EndOfText = 16;
+    const int BeginOfText = 15;
+    const int EndOfText = 16;
 
     /// <summary>A Llama-3-shaped tokenizer.json: Split regex + ByteLevel without regex, merges as pairs or strings.</summary>
-    private static string TokenizerJson(bool mergesAsStrings = false) => new JsonObject
+    static string TokenizerJson(bool mergesAsStrings = false) => new JsonObject
     {
         ["version"] = "1.0",
         ["added_tokens"] = new JsonArray(
@@ -45,7 +45,7 @@ public class HuggingFaceBpeTokenizerTests
         },
     }.ToJsonString();
 
-    private const string Config = """{"bos_token": "<|begin_of_text|>", "eos_token": {"content": "<|end_of_text|>"}, "pad_token": null}""";
+    const string Config = """{"bos_token": "<|begin_of_text|>", "eos_token": {"content": "<|end_of_text|>"}, "pad_token": null}""";
 
     [Theory]
     [InlineData(false)]

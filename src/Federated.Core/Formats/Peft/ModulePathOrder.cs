@@ -1,7 +1,7 @@
 namespace Federated.Core.Formats.Peft;
 
 /// <summary>Orders module paths segment by segment, numbers numerically, so <c>layers.2</c> comes before <c>layers.10</c>.</summary>
-internal sealed class ModulePathOrder : IComparer<string>
+sealed class ModulePathOrder : IComparer<string>
 {
     public static readonly ModulePathOrder Instance = new();
 

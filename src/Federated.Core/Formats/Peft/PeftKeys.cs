@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 namespace Federated.Core.Formats.Peft;
 
 /// <summary>Tensor names PEFT uses in adapter_model.safetensors.</summary>
-internal static partial class PeftKeys
+static partial class PeftKeys
 {
     public const string Prefix = "base_model.model.";
 

@@ -10,7 +10,7 @@ namespace Federated.Core.Formats.Peft;
 /// at most <see cref="MaxRegexKeys"/> other keys are compiled with the non-backtracking engine (linear in the input, no
 /// catastrophic backtracking) and a match timeout.
 /// </summary>
-internal sealed class PeftPattern<T>
+sealed class PeftPattern<T>
 {
     /// <summary>Keys per pattern: PEFT writes one per module whose rank or alpha differs, a few hundred for the largest models.</summary>
     public const int MaxKeys = 1024;

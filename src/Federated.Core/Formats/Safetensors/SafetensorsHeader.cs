@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace Federated.Core.Formats.Safetensors;
 
 /// <summary>One tensor's header entry; offsets are relative to the start of the data buffer.</summary>
-internal sealed record SafetensorsEntry(string Name, ScalarType DType, long[] Shape, long Begin, long End)
+sealed record SafetensorsEntry(string Name, ScalarType DType, long[] Shape, long Begin, long End)
 {
     public long ByteLength => End - Begin;
     public string ShapeText => "[" + string.Join(", ", Shape) + "]";
@@ -14,7 +14,7 @@ internal sealed record SafetensorsEntry(string Name, ScalarType DType, long[] Sh
 }
 
 /// <summary>Parses and validates, or serializes, the JSON header of a safetensors file.</summary>
-internal static class SafetensorsHeader
+static class SafetensorsHeader
 {
     /// <summary>MAX_HEADER_SIZE of the official reader.</summary>
     public const long MaxLength = 100_000_000;

@@ -58,5 +58,5 @@ public static class DirichletSampler
         Math.Sqrt(-2 * Math.Log(OpenUniform(random))) * Math.Cos(2 * Math.PI * random.NextDouble());
 
     // In (0, 1]: logarithms and divisions by it stay finite.
-    private static double OpenUniform(Random random) => 1.0 - random.NextDouble();
+    static double OpenUniform(Random random) => 1.0 - random.NextDouble();
 }

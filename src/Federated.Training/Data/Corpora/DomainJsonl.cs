@@ -15,7 +15,7 @@ public static class DomainJsonl
     public const string DomainField = "domain";
 
     // Non-ASCII text (German, Russian fortunes) stays readable in the file rather than escaped as \u code points.
-    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public static void WriteFile(IEnumerable<DomainExample> examples, string path)
     {

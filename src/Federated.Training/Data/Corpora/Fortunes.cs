@@ -110,7 +110,7 @@ public static partial class Fortunes
         return new DomainExample(name, Instruction, "", entry.Text);
     }
 
-    private static IEnumerable<FileInfo> Collections(string directory) =>
+    static IEnumerable<FileInfo> Collections(string directory) =>
         new DirectoryInfo(directory).EnumerateFiles()
             .Where(f => f.LinkTarget is null && !f.Name.StartsWith('.') && f.Extension is not (".dat" or ".u8")
                 && File.Exists(f.FullName + ".dat"))

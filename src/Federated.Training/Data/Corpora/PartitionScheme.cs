@@ -5,7 +5,7 @@ namespace Federated.Training.Data.Corpora;
 /// <summary>How the examples left after the global hold-out are spread over clients (see <see cref="Partitioning"/>).</summary>
 public abstract record PartitionScheme
 {
-    private PartitionScheme() { }
+    PartitionScheme() { }
 
     /// <summary>Whole domains per client when there are at least as many domains as clients, else each domain split among several clients.</summary>
     public sealed record Natural : PartitionScheme

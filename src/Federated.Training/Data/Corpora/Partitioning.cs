@@ -83,7 +83,7 @@ public static class Partitioning
     }
 
     // Step 1 of the partition, shared with GlobalHeldOut so the two can never disagree: the random draws come first.
-    private static (List<int> HeldOut, List<int[]> Pool) HoldOut(IReadOnlyList<DomainExample> examples, double fraction, Random random)
+    static (List<int> HeldOut, List<int[]> Pool) HoldOut(IReadOnlyList<DomainExample> examples, double fraction, Random random)
     {
         var heldOut = new List<int>();
         var pool = new List<int[]>();
@@ -104,7 +104,7 @@ public static class Partitioning
     internal static int HoldOutCount(int count, double fraction) =>
         fraction == 0 || count < 2 ? 0 : Math.Clamp((int)Math.Round(count * fraction, MidpointRounding.AwayFromZero), 1, count - 1);
 
-    private static List<int>[] Natural(List<int[]> pool, int clients, Random random)
+    static List<int>[] Natural(List<int[]> pool, int clients, Random random)
     {
         var slots = Enumerable.Range(0, clients).Select(_ => new List<int>()).ToArray();
         if (clients <= pool.Count)
@@ -133,7 +133,7 @@ public static class Partitioning
         return order.Select(i => slots[i]).ToArray();
     }
 
-    private static List<int>[] Dirichlet(List<int[]> pool, int clients, double alpha, int? cap, Random random)
+    static List<int>[] Dirichlet(List<int[]> pool, int clients, double alpha, int? cap, Random random)
     {
         var total = pool.Sum(d => d.Length);
         var perClient = Math.Min(total / clients, cap ?? int.MaxValue);
@@ -154,7 +154,7 @@ public static class Partitioning
 
     // A domain from the mix renormalised over domains with examples left; if the mix has no weight on any of them
     // (all its mass was on used-up domains), by the examples left.
-    private static int DrawDomain(double[] mix, List<int[]> pool, int[] taken, Random random)
+    static int DrawDomain(double[] mix, List<int[]> pool, int[] taken, Random random)
     {
         var weight = 0.0;
         for (var d = 0; d < mix.Length; d++)
@@ -178,7 +178,7 @@ public static class Partitioning
         return last; // rounding left a sliver of weight: the last domain with examples left
     }
 
-    private static List<int>[] Iid(List<int[]> pool, int clients, Random random)
+    static List<int>[] Iid(List<int[]> pool, int clients, Random random)
     {
         var all = pool.SelectMany(d => d).ToArray();
         Shuffle(all, random);
@@ -188,7 +188,7 @@ public static class Partitioning
     }
 
     // Fisher-Yates written out, like TrainingBatcher.Order, so a seed's result is pinned by this code, not the runtime.
-    private static void Shuffle(int[] items, Random random)
+    static void Shuffle(int[] items, Random random)
     {
         for (var i = items.Length - 1; i > 0; i--)
         {

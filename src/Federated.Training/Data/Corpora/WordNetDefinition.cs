@@ -7,7 +7,7 @@ namespace Federated.Training.Data.Corpora;
 /// <param name="Words">The synonyms, first word first.</param>
 public sealed record WordNetDefinition(string Domain, PartOfSpeech PartOfSpeech, IReadOnlyList<string> Words, string Definition)
 {
-    private const string AlsoOpening = " (also: ";
+    const string AlsoOpening = " (also: ";
 
     public string Word => Words[0];
 

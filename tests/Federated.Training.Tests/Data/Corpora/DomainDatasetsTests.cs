@@ -6,7 +6,7 @@ namespace Federated.Training.Tests.Data.Corpora;
 
 public class DomainDatasetsTests
 {
-    private static readonly ByteLevelTokenizer Tokenizer = ByteLevelTokenizer.Instance;
+    static readonly ByteLevelTokenizer Tokenizer = ByteLevelTokenizer.Instance;
 
     [Fact]
     public void Domain_examples_train_exactly_like_jsonl_instruction_data_with_the_prompt_masked()

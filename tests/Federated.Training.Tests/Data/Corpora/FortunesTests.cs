@@ -6,13 +6,13 @@ namespace Federated.Training.Tests.Data.Corpora;
 
 public class FortunesTests
 {
-    private static IReadOnlyList<FortuneEntry> Entries => InstalledCorpora.FortuneEntries;
+    static IReadOnlyList<FortuneEntry> Entries => InstalledCorpora.FortuneEntries;
 
     // strfile(1)'s index header: big-endian uint32 version, then the number of entries.
-    private static int StrfileCount(string collection) =>
+    static int StrfileCount(string collection) =>
         (int)BinaryPrimitives.ReadUInt32BigEndian(File.ReadAllBytes(collection + ".dat").AsSpan(4, 4));
 
-    private static string CollectionPath(FortuneEntry entry) => entry.Language == Fortunes.TopLanguage
+    static string CollectionPath(FortuneEntry entry) => entry.Language == Fortunes.TopLanguage
         ? Path.Combine(Fortunes.DefaultDirectory, entry.Collection)
         : Path.Combine(Fortunes.DefaultDirectory, entry.Language, entry.Collection);
 

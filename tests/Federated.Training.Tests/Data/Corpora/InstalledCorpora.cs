@@ -6,11 +6,11 @@ namespace Federated.Training.Tests.Data.Corpora;
 /// The Debian corpora (wordnet-base, fortunes, fortunes-de/-es/-it, installed by deploy/test.sh), each read once per
 /// test run and shared by the test classes.
 /// </summary>
-internal static class InstalledCorpora
+static class InstalledCorpora
 {
-    private static readonly Lazy<IReadOnlyList<WordNetSynset>> LazySynsets = new(() => WordNetGlosses.ReadSynsets().ToList());
-    private static readonly Lazy<IReadOnlyList<DomainExample>> LazyGlosses = new(() => WordNetGlosses.Read());
-    private static readonly Lazy<IReadOnlyList<FortuneEntry>> LazyFortunes = new(() => Fortunes.ReadEntries());
+    static readonly Lazy<IReadOnlyList<WordNetSynset>> LazySynsets = new(() => WordNetGlosses.ReadSynsets().ToList());
+    static readonly Lazy<IReadOnlyList<DomainExample>> LazyGlosses = new(() => WordNetGlosses.Read());
+    static readonly Lazy<IReadOnlyList<FortuneEntry>> LazyFortunes = new(() => Fortunes.ReadEntries());
 
     public static IReadOnlyList<WordNetSynset> Synsets => LazySynsets.Value;
 

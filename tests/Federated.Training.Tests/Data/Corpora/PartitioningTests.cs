@@ -5,27 +5,27 @@ namespace Federated.Training.Tests.Data.Corpora;
 /// <summary>Partitions of the real WordNet glosses (45 domains of very different sizes) and fortunes (4+ languages).</summary>
 public class PartitioningTests
 {
-    private static IReadOnlyList<DomainExample> Glosses => InstalledCorpora.Glosses;
+    static IReadOnlyList<DomainExample> Glosses => InstalledCorpora.Glosses;
 
-    private static readonly Lazy<IReadOnlyList<DomainExample>> LazyFortunes =
+    static readonly Lazy<IReadOnlyList<DomainExample>> LazyFortunes =
         new(() => InstalledCorpora.FortuneEntries.Select(e => Fortunes.ToExample(e, FortuneDomain.Language)).ToList());
 
-    private static FederatedPartition Partition(PartitionScheme scheme, int clients, int seed = 1, int? cap = null) =>
+    static FederatedPartition Partition(PartitionScheme scheme, int clients, int seed = 1, int? cap = null) =>
         Partitioning.Partition(Glosses, scheme, new PartitionOptions(clients, seed) { MaxExamplesPerClient = cap });
 
-    private static IEnumerable<DomainExample> Everything(FederatedPartition partition) =>
+    static IEnumerable<DomainExample> Everything(FederatedPartition partition) =>
         partition.Clients.SelectMany(c => c.Train.Concat(c.Evaluation)).Concat(partition.GlobalHeldOut);
 
     // Shares of each domain in a list of examples, over the given domains.
-    private static double[] Mix(IReadOnlyList<DomainExample> examples, IReadOnlyList<string> domains)
+    static double[] Mix(IReadOnlyList<DomainExample> examples, IReadOnlyList<string> domains)
     {
         var counts = examples.GroupBy(e => e.Domain).ToDictionary(g => g.Key, g => g.Count());
         return domains.Select(d => counts.GetValueOrDefault(d) / (double)examples.Count).ToArray();
     }
 
-    private static double TotalVariation(double[] p, double[] q) => p.Zip(q, (a, b) => Math.Abs(a - b)).Sum() / 2;
+    static double TotalVariation(double[] p, double[] q) => p.Zip(q, (a, b) => Math.Abs(a - b)).Sum() / 2;
 
-    private static (double MeanMaxShare, double MeanDistanceToGlobal) MixStatistics(FederatedPartition partition)
+    static (double MeanMaxShare, double MeanDistanceToGlobal) MixStatistics(FederatedPartition partition)
     {
         var domains = WordNetLexicographerFiles.Names;
         var global = Mix(Glosses, domains);

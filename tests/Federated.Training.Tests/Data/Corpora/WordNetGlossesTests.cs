@@ -5,9 +5,9 @@ namespace Federated.Training.Tests.Data.Corpora;
 
 public class WordNetGlossesTests
 {
-    private static IReadOnlyList<WordNetSynset> Synsets => InstalledCorpora.Synsets;
+    static IReadOnlyList<WordNetSynset> Synsets => InstalledCorpora.Synsets;
 
-    private static WordNetSynset Synset(PartOfSpeech partOfSpeech, long offset) =>
+    static WordNetSynset Synset(PartOfSpeech partOfSpeech, long offset) =>
         Synsets.Single(s => s.PartOfSpeech == partOfSpeech && s.Offset == offset);
 
     [Fact]
