@@ -7,7 +7,9 @@ namespace Federated.Core.Runtime;
 /// simulation training two clients side by side crashed in AdamW's addcdiv_, whose float range check read a freed scalar.
 /// Work that calls TorchSharp from several threads holds a shared scope (<see cref="Enter"/>, synchronous code only: the
 /// lock is the thread's); a forced collection (<see cref="Collect"/>) takes it exclusively, between other threads' units of
-/// work, and waits for the finalizers it queued before they resume.
+/// work, and waits for the finalizers it queued before they resume. A collection the runtime starts on its own can still
+/// fall inside a native call, so the hot paths (the model's forward pass, the loss) pass scalars they hold in a
+/// <c>using</c> variable until the call returns, never a number converted on the spot.
 /// </summary>
 public static class NativeWork
 {

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Federated.Training.Models;
@@ -27,7 +28,8 @@ public static class DropoutGenerator
         if (!training || p == 0) return x;
         if (t_current is not { } generator) return nn.functional.dropout(x, p, training);
         using var keep = empty_like(x).bernoulli_(1 - p, generator);
-        return x * keep.div_(1 - p);
+        using var kept = (1 - p).ToScalar(); // held to the end of the call (see NativeWork)
+        return x * keep.div_(kept);
     }
 
     sealed class Scope(Generator? previous) : IDisposable

@@ -49,8 +49,9 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         var h = mixed ? x.to(lora.A.dtype) : x;
         if (lora.Dropout > 0) h = DropoutGenerator.Dropout(h, lora.Dropout, training);
         var branch = nn.functional.linear(nn.functional.linear(h, lora.A), lora.B);
-        // y + s (B A h) as one operation: add's alpha is the scale.
-        return (mixed ? y.to(branch.dtype).add_(branch, lora.Scale).to(y.dtype) : y.add_(branch, lora.Scale)).MoveToOuterDisposeScope();
+        // y + s (B A h) as one operation: add's alpha is the scale, a scalar held to the end of the call (see NativeWork).
+        using var scale = lora.Scale.ToScalar();
+        return (mixed ? y.to(branch.dtype).add_(branch, scale).to(y.dtype) : y.add_(branch, scale)).MoveToOuterDisposeScope();
     }
 
     /// <summary>

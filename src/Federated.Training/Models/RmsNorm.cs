@@ -25,8 +25,10 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
+        // The scalar is held to the end of the call (see NativeWork): no temporary a collection could free mid-operation.
+        using var eps = _eps.ToScalar();
         var x32 = x.to(float32);
-        var normalized = x32 * (x32.pow(2).mean([-1], keepdim: true) + _eps).rsqrt();
+        var normalized = x32 * x32.square().mean([-1], keepdim: true).add(eps).rsqrt();
         return (weight * normalized.to(x.dtype)).MoveToOuterDisposeScope();
     }
 }

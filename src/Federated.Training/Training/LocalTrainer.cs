@@ -67,7 +67,8 @@ public static class LocalTrainer
                         {
                             cancellation.ThrowIfCancellationRequested();
                             // Batches are built on the CPU; the model may live on a GPU.
-                            var loss = model.Loss(batch.InputIds.to(device), batch.Labels.to(device)) / options.GradientAccumulation;
+                            using var accumulation = ((double)options.GradientAccumulation).ToScalar(); // held to the end (see NativeWork)
+                            var loss = model.Loss(batch.InputIds.to(device), batch.Labels.to(device)).div(accumulation);
                             loss.backward();
                             stepLoss += loss.item<float>();
                             tokens += batch.InputIds.numel();
