@@ -19,13 +19,10 @@ namespace Federated.Coordinator.Agents;
 public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUploadStaging staging, UploadStreams streams, CoordinatorOptions options,
     ILogger<AgentService> logger) : Protocol.V1.AgentService.AgentServiceBase
 {
-    static readonly Duration NotSelectedRetry = Duration.FromTimeSpan(TimeSpan.FromSeconds(10));
-    static readonly Duration RoundBusyRetry = Duration.FromTimeSpan(TimeSpan.FromSeconds(2));
-
     public override async Task<RegisterResponse> Register(RegisterRequest request, ServerCallContext context)
     {
         AgentRequestLimits.Register(request);
-        var capabilities = Capabilities(request.Device);
+        var capabilities = AgentMapping.Capabilities(request.Device);
         string admittedBy = await EnrollmentGate.AdmitAsync(grains, options, request.FederationId, request.EnrollmentToken);
         string clientId = "c-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
         string credential = CredentialFormat.Issue(clientId);
@@ -38,7 +35,7 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
         return new RegisterResponse
         {
             ClientId = clientId, ClientCredential = credential, AssignedRank = view.AssignedRank, LoraAlpha = view.Alpha,
-            CredentialExpiresAt = UnixSeconds(view.CredentialExpiresAt),
+            CredentialExpiresAt = AgentMapping.UnixSeconds(view.CredentialExpiresAt),
         };
     }
 
@@ -50,7 +47,7 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
         var expiresAt = await Call(() => grains.GetGrain<IClientGrain>(clientId)
             .RotateCredentialAsync(AgentAuthentication.CredentialOf(context), AgentAuthentication.HashCredential(credential)));
         logger.LogInformation("Client {Client} rotated its credential from {Peer}; the new one expires at {ExpiresAt:u}", clientId, context.Peer, expiresAt);
-        return new RotateCredentialResponse { ClientCredential = credential, CredentialExpiresAt = UnixSeconds(expiresAt) };
+        return new RotateCredentialResponse { ClientCredential = credential, CredentialExpiresAt = AgentMapping.UnixSeconds(expiresAt) };
     }
 
     public override async Task<HeartbeatResponse> Heartbeat(HeartbeatRequest request, ServerCallContext context)
@@ -59,7 +56,7 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
         if (request.Device is { } device)
         {
             var view = await Call(client.GetAsync);
-            await Call(() => client.RegisterAsync(view.FederationId, Capabilities(device)));
+            await Call(() => client.RegisterAsync(view.FederationId, AgentMapping.Capabilities(device)));
         }
         await Call(client.HeartbeatAsync);
         return new HeartbeatResponse { ServerTime = Timestamp.FromDateTime(DateTime.UtcNow) };
@@ -67,84 +64,21 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
 
     public override async Task<GetTaskResponse> GetTask(GetTaskRequest request, ServerCallContext context)
     {
-        var response = await NextTaskAsync(context);
+        var client = grains.GetGrain<IClientGrain>(AgentAuthentication.ClientOf(context));
+        var response = AgentMapping.ToResponse(await Call(client.NextStepAsync));
         // So the agent learns when to rotate, also after an upgrade gave its credential an expiry.
-        response.CredentialExpiresAt = UnixSeconds(await grains.GetGrain<IClientGrain>(AgentAuthentication.ClientOf(context))
-            .CredentialExpiryAsync(AgentAuthentication.CredentialOf(context)));
+        response.CredentialExpiresAt = AgentMapping.UnixSeconds(await client.CredentialExpiryAsync(AgentAuthentication.CredentialOf(context)));
         return response;
-    }
-
-    async Task<GetTaskResponse> NextTaskAsync(ServerCallContext context)
-    {
-        string clientId = AgentAuthentication.ClientOf(context);
-        var client = grains.GetGrain<IClientGrain>(clientId);
-        var view = await Call(client.GetAsync);
-        await Call(client.HeartbeatAsync); // asking for work is a sign of life
-        var federation = await Call(() => grains.GetGrain<IFederationGrain>(view.FederationId).GetAsync());
-        switch (federation.Status)
-        {
-            case FederationStatus.Created:
-                return Wait(RoundBusyRetry, $"federation '{federation.Id}' has not started");
-            case FederationStatus.Completed:
-                return Done(federation, DoneStatus.Completed, $"federation '{federation.Id}' completed {federation.CompletedRounds} rounds");
-            case FederationStatus.Failed:
-                return Done(federation, DoneStatus.Failed, $"federation '{federation.Id}' failed: {federation.FailureReason}");
-        }
-
-        var round = grains.GetGrain<IRoundGrain>(GrainKeys.Round(federation.Id, federation.CurrentRound));
-        var assignment = await round.GetAssignmentAsync(clientId);
-        if (assignment is null)
-        {
-            // Between a round's close and the next one's opening the federation already points at the next round.
-            try { await round.GetAsync(); }
-            catch (FederationException e) when (e.Error == FederationError.NotFound) { return Wait(RoundBusyRetry, $"round {federation.CurrentRound} is opening"); }
-            return Wait(NotSelectedRetry, $"not selected for round {federation.CurrentRound}");
-        }
-        if (assignment.Status != RoundStatus.Open && !assignment.Submitted)
-            return Wait(RoundBusyRetry, $"round {assignment.Round} is {assignment.Status.ToString().ToLowerInvariant()}");
-        var task = new TrainingTask
-        {
-            FederationId = assignment.FederationId,
-            Round = assignment.Round,
-            BaseModel = assignment.BaseModel,
-            Rank = assignment.Rank,
-            LoraAlpha = assignment.Alpha,
-            Training = new Protocol.V1.TrainingPlan
-            {
-                LocalSteps = assignment.Training.LocalSteps,
-                BatchSize = assignment.Training.BatchSize,
-                LearningRate = assignment.Training.LearningRate,
-                LoraDropout = assignment.Training.LoraDropout,
-            },
-            Deadline = Timestamp.FromDateTime(DateTime.SpecifyKind(assignment.Deadline, DateTimeKind.Utc)),
-            Submitted = assignment.Submitted,
-            InitAdapter = Ref(assignment.Init),
-            Frozen = assignment.FreezeA ? FrozenFactors.A : FrozenFactors.None,
-            Seed = assignment.Seed,
-            Strategy = assignment.Strategy ?? "",
-        };
-        task.TargetModules.Add(assignment.TargetModules);
-        task.GlobalAdapters.Add((assignment.History ?? []).Select(d => new RoundAdapter { Round = d.Round, Adapter = Ref(d.Adapter) }));
-        return new GetTaskResponse { Task = task };
-    }
-
-    static GetTaskResponse Done(FederationView federation, DoneStatus status, string reason)
-    {
-        return new GetTaskResponse { Done = new Done { Reason = reason, Status = status, FinalAdapter = Ref(federation.GlobalAdapter), FinalModel = Ref(federation.FinalModel) } };
     }
 
     public override async Task DownloadAdapter(DownloadAdapterRequest request, IServerStreamWriter<AdapterChunk> responseStream, ServerCallContext context)
     {
-        var wanted = ReferenceOf(request.Adapter) ?? throw AgentStatus.Invalid("adapter: a SHA-256 (64 lowercase hex digits) and a positive size are required");
+        var wanted = AgentMapping.ReferenceOf(request.Adapter) ?? throw AgentStatus.Invalid("adapter: a SHA-256 (64 lowercase hex digits) and a positive size are required");
         if (request.Offset < 0 || request.Offset > wanted.Size)
             throw new RpcException(new Status(StatusCode.OutOfRange, $"offset {request.Offset} is outside the adapter's {wanted.Size:N0} bytes"));
-        // Only the global adapters of the caller's own federation are served.
-        var view = await Call(grains.GetGrain<IClientGrain>(AgentAuthentication.ClientOf(context)).GetAsync);
-        var federation = await Call(() => grains.GetGrain<IFederationGrain>(view.FederationId).GetAsync());
-        var stored = new StoredUpdate(wanted.Sha256, wanted.Size);
-        if (federation.GlobalAdapter != stored && federation.FinalModel != stored && federation.History.All(r => r.GlobalAdapter != stored)
-            && federation.Model?.References(stored) != true)
-            throw new RpcException(new Status(StatusCode.NotFound, $"no adapter {stored} in federation '{federation.Id}'"));
+        var permission = await Call(() => grains.GetGrain<IClientGrain>(AgentAuthentication.ClientOf(context)).MayDownloadAsync(wanted.ToStoredUpdate()));
+        if (!permission.Allowed)
+            throw new RpcException(new Status(StatusCode.NotFound, permission.Reason ?? "not an adapter of this client's federation"));
 
         await using var content = await store.OpenReadAsync(wanted, request.Offset, context.CancellationToken);
         var buffer = ArrayPool<byte>.Shared.Rent(options.MaxChunkBytes);
@@ -210,7 +144,7 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
         {
             Status = duplicate ? "DUPLICATE" : "ACCEPTED",
             UploadStatus = duplicate ? UploadStatus.Duplicate : UploadStatus.Accepted,
-            Update = Ref(reference.ToStoredUpdate()),
+            Update = AgentMapping.Ref(reference.ToStoredUpdate()),
             AcknowledgedOffset = header.Size,
         };
     }
@@ -298,14 +232,6 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
         return new ReportMetricsResponse();
     }
 
-    static ClientCapabilities Capabilities(DeviceInfo? device)
-    {
-        AgentRequestLimits.Device(device);
-        if (device is null || string.IsNullOrWhiteSpace(device.Device) || device.GpuMemoryBytes < 0)
-            throw AgentStatus.Invalid("device: a device name (cpu or cuda) and non-negative GPU memory are required");
-        return new ClientCapabilities(device.Device, device.GpuMemoryBytes, string.IsNullOrEmpty(device.AgentVersion) ? null : device.AgentVersion);
-    }
-
     static async Task<T> Call<T>(Func<Task<T>> call)
     {
         try { return await call(); }
@@ -317,13 +243,4 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
         try { await call(); }
         catch (FederationException e) { throw AgentStatus.From(e); }
     }
-
-    static GetTaskResponse Wait(Duration retryAfter, string reason) => new() { Wait = new Wait { RetryAfter = retryAfter, Reason = reason } };
-
-    static AdapterRef? Ref(StoredUpdate? update) => update is null ? null : new AdapterRef { Sha256 = update.Sha256, Size = update.Size };
-
-    static UpdateReference? ReferenceOf(AdapterRef? adapter) =>
-        adapter is not null && StoredUpdates.IsWellFormed(new StoredUpdate(adapter.Sha256, adapter.Size)) ? new UpdateReference(adapter.Sha256, adapter.Size) : null;
-
-    static long UnixSeconds(DateTime? at) => at is { } t ? new DateTimeOffset(DateTime.SpecifyKind(t, DateTimeKind.Utc)).ToUnixTimeSeconds() : 0;
 }
