@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Security.Cryptography;
 using Federated.Contracts;
 using Federated.Coordinator.Hosting;
 using Federated.Grains;
@@ -16,25 +15,20 @@ namespace Federated.Coordinator.Agents;
 /// go to the upload staging and the update store, grains see only references. Callers are authenticated by
 /// <see cref="AgentAuthentication"/>; every refusal is a precise gRPC status with a message saying why.
 /// </summary>
-public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUploadStaging staging, UploadStreams streams, CoordinatorOptions options,
+public sealed class AgentService(IGrainFactory grains, AgentEnrollment enrollment, IUpdateStore store, IUploadStaging staging, UploadStreams streams, CoordinatorOptions options,
     ILogger<AgentService> logger) : Protocol.V1.AgentService.AgentServiceBase
 {
     public override async Task<RegisterResponse> Register(RegisterRequest request, ServerCallContext context)
     {
         AgentRequestLimits.Register(request);
         var capabilities = AgentMapping.Capabilities(request.Device);
-        string admittedBy = await EnrollmentGate.AdmitAsync(grains, options, request.FederationId, request.EnrollmentToken);
-        string clientId = "c-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
-        string credential = CredentialFormat.Issue(clientId);
-        var view = await Call(() => grains.GetGrain<IClientGrain>(clientId).EnrollAsync(request.FederationId, capabilities, AgentAuthentication.HashCredential(credential)));
-        // Mutual TLS: the client id is bound to the certificate's key before the agent learns its credential.
-        if (options.Agents.ClientCertificates != ClientCertificateRequirement.Off && ClientCertificates.PresentedKeySha256(context) is { } key)
-            await Call(() => grains.GetGrain<IClientGrain>(clientId).BindCertificateAsync(key));
+        var enrolled = await Call(() => enrollment.EnrollAsync(request.FederationId, request.EnrollmentToken, capabilities, ClientCertificates.PresentedKeySha256(context)));
+        var (clientId, view) = (enrolled.Credential.ClientId, enrolled.Client);
         logger.LogInformation("Client {Client} enrolled in {Federation} from {Peer} with enrollment token {EnrollmentToken}: {Device}, rank {Rank}",
-            clientId, request.FederationId, context.Peer, admittedBy, capabilities.Device, view.AssignedRank);
+            clientId, request.FederationId, context.Peer, enrolled.AdmittedBy, capabilities.Device, view.AssignedRank);
         return new RegisterResponse
         {
-            ClientId = clientId, ClientCredential = credential, AssignedRank = view.AssignedRank, LoraAlpha = view.Alpha,
+            ClientId = clientId, ClientCredential = enrolled.Credential.Credential, AssignedRank = view.AssignedRank, LoraAlpha = view.Alpha,
             CredentialExpiresAt = AgentMapping.UnixSeconds(view.CredentialExpiresAt),
         };
     }
@@ -43,11 +37,10 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
     public override async Task<RotateCredentialResponse> RotateCredential(RotateCredentialRequest request, ServerCallContext context)
     {
         string clientId = AgentAuthentication.ClientOf(context);
-        string credential = CredentialFormat.Issue(clientId);
-        var expiresAt = await Call(() => grains.GetGrain<IClientGrain>(clientId)
-            .RotateCredentialAsync(AgentAuthentication.CredentialOf(context), AgentAuthentication.HashCredential(credential)));
+        var issued = AgentCredentials.Issue(clientId);
+        var expiresAt = await Call(() => grains.GetGrain<IClientGrain>(clientId).RotateCredentialAsync(AgentAuthentication.CredentialOf(context), issued.Sha256));
         logger.LogInformation("Client {Client} rotated its credential from {Peer}; the new one expires at {ExpiresAt:u}", clientId, context.Peer, expiresAt);
-        return new RotateCredentialResponse { ClientCredential = credential, CredentialExpiresAt = AgentMapping.UnixSeconds(expiresAt) };
+        return new RotateCredentialResponse { ClientCredential = issued.Credential, CredentialExpiresAt = AgentMapping.UnixSeconds(expiresAt) };
     }
 
     public override async Task<HeartbeatResponse> Heartbeat(HeartbeatRequest request, ServerCallContext context)
