@@ -52,6 +52,21 @@ static class AgentMapping
         return task;
     }
 
+    /// <summary>An upload that ended short of its size, or whose submission the round accepted.</summary>
+    public static UploadUpdateResponse ToResponse(UploadOutcome outcome)
+    {
+        if (outcome.Update is null)
+            return new UploadUpdateResponse { Status = "INCOMPLETE", UploadStatus = UploadStatus.Incomplete, AcknowledgedOffset = outcome.AcknowledgedOffset };
+        bool duplicate = outcome.Receipt?.Status == SubmissionStatus.Duplicate;
+        return new UploadUpdateResponse
+        {
+            Status = duplicate ? "DUPLICATE" : "ACCEPTED",
+            UploadStatus = duplicate ? UploadStatus.Duplicate : UploadStatus.Accepted,
+            Update = Ref(outcome.Update),
+            AcknowledgedOffset = outcome.AcknowledgedOffset,
+        };
+    }
+
     /// <exception cref="Grpc.Core.RpcException">InvalidArgument for a missing device name or negative GPU memory.</exception>
     public static ClientCapabilities Capabilities(DeviceInfo? device)
     {

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using Federated.Contracts;
 using Federated.Coordinator.Hosting;
 using Federated.Grains;
@@ -15,8 +16,8 @@ namespace Federated.Coordinator.Agents;
 /// go to the upload staging and the update store, grains see only references. Callers are authenticated by
 /// <see cref="AgentAuthentication"/>; every refusal is a precise gRPC status with a message saying why.
 /// </summary>
-public sealed class AgentService(IGrainFactory grains, AgentEnrollment enrollment, IUpdateStore store, IUploadStaging staging, UploadStreams streams, CoordinatorOptions options,
-    ILogger<AgentService> logger) : Protocol.V1.AgentService.AgentServiceBase
+public sealed class AgentService(IGrainFactory grains, AgentEnrollment enrollment, UpdateUploads uploads, IUpdateStore store, IUploadStaging staging,
+    UploadStreams streams, CoordinatorOptions options, ILogger<AgentService> logger) : Protocol.V1.AgentService.AgentServiceBase
 {
     public override async Task<RegisterResponse> Register(RegisterRequest request, ServerCallContext context)
     {
@@ -95,109 +96,24 @@ public sealed class AgentService(IGrainFactory grains, AgentEnrollment enrollmen
     {
         string clientId = AgentAuthentication.ClientOf(context);
         using var stream = streams.Open(clientId);
-        var ct = context.CancellationToken;
-        if (!await requestStream.MoveNext(ct) || requestStream.Current.PartCase != UploadUpdateRequest.PartOneofCase.Header)
+        if (!await requestStream.MoveNext(context.CancellationToken) || requestStream.Current.PartCase != UploadUpdateRequest.PartOneofCase.Header)
             throw AgentStatus.Invalid("an upload starts with a header message");
-        var header = requestStream.Current.Header;
-        var assignment = await AuthorizeUploadAsync(clientId, header);
-
-        // One open upload per client and round: a new upload id for the round replaces the open one (see IUploadStaging).
-        var ticket = new UploadTicket(header.UploadId, clientId, header.Sha256, header.Size, UploadTicket.SlotOf(header.FederationId, header.Round));
-        long offset;
-        try { offset = await staging.BeginAsync(ticket, ct); }
+        UploadOutcome outcome;
+        try { outcome = await uploads.UploadAsync(clientId, requestStream.Current.Header, DataOf(requestStream), context.CancellationToken); }
         catch (UploadException e) { throw AgentStatus.From(e); }
-        catch (ArgumentException e) { throw AgentStatus.Invalid(e.Message); }
-        if (header.Offset != offset)
-            throw AgentStatus.ResumeAt(offset, $"upload '{header.UploadId}' continues at offset {offset}, not {header.Offset}: resume from {offset}");
-
-        offset = await ReceiveAsync(requestStream, clientId, header, offset, ct);
-        if (offset < header.Size)
-            return new UploadUpdateResponse { Status = "INCOMPLETE", UploadStatus = UploadStatus.Incomplete, AcknowledgedOffset = offset };
-
-        UpdateReference reference;
-        try
-        {
-            reference = await staging.CompleteAsync(clientId, header.UploadId, new UploadValidation(store, assignment, header.Size, header.Rank, options.MaxUpdateBytes), ct);
-        }
-        catch (UploadException e) { throw AgentStatus.From(e); }
-        catch (RpcException)
-        {
-            await staging.AbortAsync(clientId, header.UploadId, CancellationToken.None); // refused: nothing of it stays
-            throw;
-        }
-
-        // Through the client grain: an update that finishes uploading after the client was revoked is not accepted.
-        var receipt = await Call(() => grains.GetGrain<IClientGrain>(clientId)
-            .SubmitAsync(header.Round, new Submission(reference.ToStoredUpdate(), header.ExampleCount, header.Rank)));
-        if (!receipt.IsAccepted) throw AgentStatus.From(receipt);
-        logger.LogInformation("Client {Client} submitted {Update} to round {Federation}/{Round} ({Status})",
-            clientId, reference, header.FederationId, header.Round, receipt.Status);
-        bool duplicate = receipt.Status == SubmissionStatus.Duplicate;
-        return new UploadUpdateResponse
-        {
-            Status = duplicate ? "DUPLICATE" : "ACCEPTED",
-            UploadStatus = duplicate ? UploadStatus.Duplicate : UploadStatus.Accepted,
-            Update = AgentMapping.Ref(reference.ToStoredUpdate()),
-            AcknowledgedOffset = header.Size,
-        };
+        catch (FederationException e) { throw AgentStatus.From(e); }
+        if (outcome.Receipt is { IsAccepted: false } refused) throw AgentStatus.From(refused);
+        return AgentMapping.ToResponse(outcome);
     }
 
-    /// <summary>Everything about the upload that can be refused before a byte is received.</summary>
-    async Task<Assignment> AuthorizeUploadAsync(string clientId, UploadHeader header)
+    /// <summary>The data messages after the header; anything else breaks the upload (what came before it stays staged).</summary>
+    static async IAsyncEnumerable<ReadOnlyMemory<byte>> DataOf(IAsyncStreamReader<UploadUpdateRequest> requestStream, [EnumeratorCancellation] CancellationToken ct = default)
     {
-        AgentRequestLimits.Upload(header);
-        if (header.Size <= 0 || header.ExampleCount < 1 || header.Rank < 1 || header.Offset < 0)
-            throw AgentStatus.Invalid("header: size, example_count and rank must be positive and offset non-negative");
-        if (header.Size > options.MaxUpdateBytes)
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"the update's {header.Size:N0} bytes exceed the {options.MaxUpdateBytes:N0}-byte limit"));
-        var view = await Call(grains.GetGrain<IClientGrain>(clientId).GetAsync);
-        if (header.FederationId != view.FederationId)
-            throw new RpcException(new Status(StatusCode.PermissionDenied, $"client '{clientId}' belongs to federation '{view.FederationId}', not '{header.FederationId}'"));
-        var assignment = await grains.GetGrain<IRoundGrain>(GrainKeys.Round(header.FederationId, header.Round)).GetAssignmentAsync(clientId)
-            ?? throw new RpcException(new Status(StatusCode.PermissionDenied, $"client '{clientId}' was not selected for round {header.Round} of federation '{header.FederationId}'"));
-        if (assignment.Status != RoundStatus.Open && !assignment.Submitted)
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"round {header.Round} of federation '{header.FederationId}' is {assignment.Status.ToString().ToLowerInvariant()}"));
-        if (header.Rank > assignment.Rank)
-            throw AgentStatus.Invalid($"rank {header.Rank} exceeds the rank {assignment.Rank} assigned for round {header.Round}");
-        return assignment;
-    }
-
-    /// <summary>
-    /// Writes each data message to the staging as it arrives (no buffer of our own); the staging acknowledges at its sync
-    /// points, and everything received once the stream ends, or breaks: what arrived before a broken stream is still staged.
-    /// </summary>
-    async Task<long> ReceiveAsync(IAsyncStreamReader<UploadUpdateRequest> requestStream, string clientId, UploadHeader header, long offset, CancellationToken ct)
-    {
-        long written = offset, acknowledged = offset;
-        try
+        while (await requestStream.MoveNext(ct))
         {
-            while (await requestStream.MoveNext(ct))
-            {
-                var message = requestStream.Current;
-                if (message.PartCase != UploadUpdateRequest.PartOneofCase.Data)
-                    throw AgentStatus.Invalid("only data messages may follow the header");
-                var data = message.Data.Memory;
-                if (data.Length > options.MaxChunkBytes)
-                    throw new RpcException(new Status(StatusCode.ResourceExhausted, $"a {data.Length:N0}-byte chunk exceeds the {options.MaxChunkBytes:N0}-byte limit"));
-                if (written + data.Length > header.Size)
-                    throw new RpcException(new Status(StatusCode.ResourceExhausted, $"more bytes than the declared {header.Size:N0}"));
-                acknowledged = await staging.WriteAsync(clientId, header.UploadId, written, data, ct);
-                written += data.Length;
-            }
-            return written > acknowledged ? await staging.AppendAsync(clientId, header.UploadId, written, ReadOnlyMemory<byte>.Empty, ct) : acknowledged;
-        }
-        catch (UploadException e)
-        {
-            throw AgentStatus.From(e);
-        }
-        catch (Exception) when (written > acknowledged)
-        {
-            // The stream broke (the agent went away, or sent something refused): keep the valid bytes it sent before, so its
-            // resume starts later. Not only on cancellation: a reset connection can fault the read before the call's token
-            // is cancelled.
-            try { await staging.AppendAsync(clientId, header.UploadId, written, ReadOnlyMemory<byte>.Empty, CancellationToken.None); }
-            catch (Exception e) { logger.LogDebug(e, "Could not stage the tail of a broken upload"); }
-            throw;
+            if (requestStream.Current.PartCase != UploadUpdateRequest.PartOneofCase.Data)
+                throw AgentStatus.Invalid("only data messages may follow the header");
+            yield return requestStream.Current.Data.Memory;
         }
     }
 
