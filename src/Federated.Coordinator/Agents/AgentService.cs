@@ -12,9 +12,10 @@ using Grpc.Core;
 namespace Federated.Coordinator.Agents;
 
 /// <summary>
-/// The agents' side of the coordinator (protos/federation/v1/agent.proto), on top of the grains: adapter bytes
-/// go to the upload staging and the update store, grains see only references. Callers are authenticated by
-/// <see cref="AgentAuthentication"/>; every refusal is a precise gRPC status with a message saying why.
+/// The agents' side of the coordinator (protos/federation/v1/agent.proto): maps requests onto the grains (which decide),
+/// <see cref="AgentEnrollment"/> and <see cref="UpdateUploads"/> (adapter bytes go to the staging and the update store, grains
+/// see only references), and their answers back. Callers are authenticated by <see cref="AgentAuthentication"/>; every
+/// refusal is a precise gRPC status with a message saying why.
 /// </summary>
 public sealed class AgentService(IGrainFactory grains, AgentEnrollment enrollment, UpdateUploads uploads, IUpdateStore store, IUploadStaging staging,
     UploadStreams streams, CoordinatorOptions options, ILogger<AgentService> logger) : Protocol.V1.AgentService.AgentServiceBase
