@@ -59,6 +59,20 @@ public interface IClientGrain : IGrainWithStringKey
     /// <exception cref="FederationException">NotFound before registration.</exception>
     [Alias("Heartbeat")] Task HeartbeatAsync();
 
+    /// <summary>
+    /// What the client is to do now, from its federation and its current round: wait (not started, not selected, round
+    /// opening or closing), done (completed or failed), or train. Asking for work is a sign of life: it heartbeats.
+    /// </summary>
+    /// <exception cref="FederationException">NotFound before registration.</exception>
+    [Alias("NextStep")] Task<ClientStep> NextStepAsync();
+
+    /// <summary>
+    /// Whether the client may download <paramref name="adapter"/>: only what its own federation serves (a global adapter of
+    /// any round, the final model, or a payload of its model or inits).
+    /// </summary>
+    /// <exception cref="FederationException">NotFound before registration.</exception>
+    [Alias("MayDownload")] Task<DownloadPermission> MayDownloadAsync(StoredUpdate adapter);
+
     /// <exception cref="FederationException">NotFound before registration.</exception>
     [Alias("Get")] Task<ClientView> GetAsync();
 }
@@ -80,6 +94,10 @@ public sealed record ClientView(
     [property: Id(11)] string? RevokedBy = null,
     [property: Id(12)] DateTime? CredentialIssuedAt = null,
     [property: Id(13)] DateTime? CredentialExpiresAt = null);
+
+/// <param name="Reason">Why not, naming the adapter and the federation; null when allowed.</param>
+[GenerateSerializer, Immutable, Alias("fl.DownloadPermission")]
+public sealed record DownloadPermission([property: Id(0)] bool Allowed, [property: Id(1)] string? Reason = null);
 
 /// <summary>The outcome of checking a presented credential against a client's.</summary>
 public enum CredentialStatus

@@ -20,6 +20,8 @@ public static class AgentEndpoint
         builder.Services.AddSingleton<AddressRateLimits>();
         builder.Services.AddSingleton<AgentConnections>();
         builder.Services.AddSingleton<AgentAuthentication>();
+        builder.Services.AddSingleton<AgentEnrollment>();
+        builder.Services.AddSingleton<UpdateUploads>();
         builder.Services.AddSingleton<RefusalSummary>();
         builder.Services.AddSingleton(new UploadStreams(options.Staging.MaxUploadsPerClient));
         builder.Services.TryAddSingleton(TimeProvider.System);

@@ -1,5 +1,5 @@
 using System.Buffers;
-using System.Security.Cryptography;
+using System.Runtime.CompilerServices;
 using Federated.Contracts;
 using Federated.Coordinator.Hosting;
 using Federated.Grains;
@@ -12,33 +12,26 @@ using Grpc.Core;
 namespace Federated.Coordinator.Agents;
 
 /// <summary>
-/// The agents' side of the coordinator (protos/federation/v1/agent.proto), on top of the grains: adapter bytes
-/// go to the upload staging and the update store, grains see only references. Callers are authenticated by
-/// <see cref="AgentAuthentication"/>; every refusal is a precise gRPC status with a message saying why.
+/// The agents' side of the coordinator (protos/federation/v1/agent.proto): maps requests onto the grains (which decide),
+/// <see cref="AgentEnrollment"/> and <see cref="UpdateUploads"/> (adapter bytes go to the staging and the update store, grains
+/// see only references), and their answers back. Callers are authenticated by <see cref="AgentAuthentication"/>; every
+/// refusal is a precise gRPC status with a message saying why.
 /// </summary>
-public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUploadStaging staging, UploadStreams streams, CoordinatorOptions options,
-    ILogger<AgentService> logger) : Protocol.V1.AgentService.AgentServiceBase
+public sealed class AgentService(IGrainFactory grains, AgentEnrollment enrollment, UpdateUploads uploads, IUpdateStore store, IUploadStaging staging,
+    UploadStreams streams, CoordinatorOptions options, ILogger<AgentService> logger) : Protocol.V1.AgentService.AgentServiceBase
 {
-    static readonly Duration NotSelectedRetry = Duration.FromTimeSpan(TimeSpan.FromSeconds(10));
-    static readonly Duration RoundBusyRetry = Duration.FromTimeSpan(TimeSpan.FromSeconds(2));
-
     public override async Task<RegisterResponse> Register(RegisterRequest request, ServerCallContext context)
     {
         AgentRequestLimits.Register(request);
-        var capabilities = Capabilities(request.Device);
-        string admittedBy = await EnrollmentGate.AdmitAsync(grains, options, request.FederationId, request.EnrollmentToken);
-        string clientId = "c-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
-        string credential = CredentialFormat.Issue(clientId);
-        var view = await Call(() => grains.GetGrain<IClientGrain>(clientId).EnrollAsync(request.FederationId, capabilities, AgentAuthentication.HashCredential(credential)));
-        // Mutual TLS: the client id is bound to the certificate's key before the agent learns its credential.
-        if (options.Agents.ClientCertificates != ClientCertificateRequirement.Off && ClientCertificates.PresentedKeySha256(context) is { } key)
-            await Call(() => grains.GetGrain<IClientGrain>(clientId).BindCertificateAsync(key));
+        var capabilities = AgentMapping.Capabilities(request.Device);
+        var enrolled = await Call(() => enrollment.EnrollAsync(request.FederationId, request.EnrollmentToken, capabilities, ClientCertificates.PresentedKeySha256(context)));
+        var (clientId, view) = (enrolled.Credential.ClientId, enrolled.Client);
         logger.LogInformation("Client {Client} enrolled in {Federation} from {Peer} with enrollment token {EnrollmentToken}: {Device}, rank {Rank}",
-            clientId, request.FederationId, context.Peer, admittedBy, capabilities.Device, view.AssignedRank);
+            clientId, request.FederationId, context.Peer, enrolled.AdmittedBy, capabilities.Device, view.AssignedRank);
         return new RegisterResponse
         {
-            ClientId = clientId, ClientCredential = credential, AssignedRank = view.AssignedRank, LoraAlpha = view.Alpha,
-            CredentialExpiresAt = UnixSeconds(view.CredentialExpiresAt),
+            ClientId = clientId, ClientCredential = enrolled.Credential.Credential, AssignedRank = view.AssignedRank, LoraAlpha = view.Alpha,
+            CredentialExpiresAt = AgentMapping.UnixSeconds(view.CredentialExpiresAt),
         };
     }
 
@@ -46,11 +39,10 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
     public override async Task<RotateCredentialResponse> RotateCredential(RotateCredentialRequest request, ServerCallContext context)
     {
         string clientId = AgentAuthentication.ClientOf(context);
-        string credential = CredentialFormat.Issue(clientId);
-        var expiresAt = await Call(() => grains.GetGrain<IClientGrain>(clientId)
-            .RotateCredentialAsync(AgentAuthentication.CredentialOf(context), AgentAuthentication.HashCredential(credential)));
+        var issued = AgentCredentials.Issue(clientId);
+        var expiresAt = await Call(() => grains.GetGrain<IClientGrain>(clientId).RotateCredentialAsync(AgentAuthentication.CredentialOf(context), issued.Sha256));
         logger.LogInformation("Client {Client} rotated its credential from {Peer}; the new one expires at {ExpiresAt:u}", clientId, context.Peer, expiresAt);
-        return new RotateCredentialResponse { ClientCredential = credential, CredentialExpiresAt = UnixSeconds(expiresAt) };
+        return new RotateCredentialResponse { ClientCredential = issued.Credential, CredentialExpiresAt = AgentMapping.UnixSeconds(expiresAt) };
     }
 
     public override async Task<HeartbeatResponse> Heartbeat(HeartbeatRequest request, ServerCallContext context)
@@ -59,7 +51,7 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
         if (request.Device is { } device)
         {
             var view = await Call(client.GetAsync);
-            await Call(() => client.RegisterAsync(view.FederationId, Capabilities(device)));
+            await Call(() => client.RegisterAsync(view.FederationId, AgentMapping.Capabilities(device)));
         }
         await Call(client.HeartbeatAsync);
         return new HeartbeatResponse { ServerTime = Timestamp.FromDateTime(DateTime.UtcNow) };
@@ -67,84 +59,21 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
 
     public override async Task<GetTaskResponse> GetTask(GetTaskRequest request, ServerCallContext context)
     {
-        var response = await NextTaskAsync(context);
+        var client = grains.GetGrain<IClientGrain>(AgentAuthentication.ClientOf(context));
+        var response = AgentMapping.ToResponse(await Call(client.NextStepAsync));
         // So the agent learns when to rotate, also after an upgrade gave its credential an expiry.
-        response.CredentialExpiresAt = UnixSeconds(await grains.GetGrain<IClientGrain>(AgentAuthentication.ClientOf(context))
-            .CredentialExpiryAsync(AgentAuthentication.CredentialOf(context)));
+        response.CredentialExpiresAt = AgentMapping.UnixSeconds(await client.CredentialExpiryAsync(AgentAuthentication.CredentialOf(context)));
         return response;
-    }
-
-    async Task<GetTaskResponse> NextTaskAsync(ServerCallContext context)
-    {
-        string clientId = AgentAuthentication.ClientOf(context);
-        var client = grains.GetGrain<IClientGrain>(clientId);
-        var view = await Call(client.GetAsync);
-        await Call(client.HeartbeatAsync); // asking for work is a sign of life
-        var federation = await Call(() => grains.GetGrain<IFederationGrain>(view.FederationId).GetAsync());
-        switch (federation.Status)
-        {
-            case FederationStatus.Created:
-                return Wait(RoundBusyRetry, $"federation '{federation.Id}' has not started");
-            case FederationStatus.Completed:
-                return Done(federation, DoneStatus.Completed, $"federation '{federation.Id}' completed {federation.CompletedRounds} rounds");
-            case FederationStatus.Failed:
-                return Done(federation, DoneStatus.Failed, $"federation '{federation.Id}' failed: {federation.FailureReason}");
-        }
-
-        var round = grains.GetGrain<IRoundGrain>(GrainKeys.Round(federation.Id, federation.CurrentRound));
-        var assignment = await round.GetAssignmentAsync(clientId);
-        if (assignment is null)
-        {
-            // Between a round's close and the next one's opening the federation already points at the next round.
-            try { await round.GetAsync(); }
-            catch (FederationException e) when (e.Error == FederationError.NotFound) { return Wait(RoundBusyRetry, $"round {federation.CurrentRound} is opening"); }
-            return Wait(NotSelectedRetry, $"not selected for round {federation.CurrentRound}");
-        }
-        if (assignment.Status != RoundStatus.Open && !assignment.Submitted)
-            return Wait(RoundBusyRetry, $"round {assignment.Round} is {assignment.Status.ToString().ToLowerInvariant()}");
-        var task = new TrainingTask
-        {
-            FederationId = assignment.FederationId,
-            Round = assignment.Round,
-            BaseModel = assignment.BaseModel,
-            Rank = assignment.Rank,
-            LoraAlpha = assignment.Alpha,
-            Training = new Protocol.V1.TrainingPlan
-            {
-                LocalSteps = assignment.Training.LocalSteps,
-                BatchSize = assignment.Training.BatchSize,
-                LearningRate = assignment.Training.LearningRate,
-                LoraDropout = assignment.Training.LoraDropout,
-            },
-            Deadline = Timestamp.FromDateTime(DateTime.SpecifyKind(assignment.Deadline, DateTimeKind.Utc)),
-            Submitted = assignment.Submitted,
-            InitAdapter = Ref(assignment.Init),
-            Frozen = assignment.FreezeA ? FrozenFactors.A : FrozenFactors.None,
-            Seed = assignment.Seed,
-            Strategy = assignment.Strategy ?? "",
-        };
-        task.TargetModules.Add(assignment.TargetModules);
-        task.GlobalAdapters.Add((assignment.History ?? []).Select(d => new RoundAdapter { Round = d.Round, Adapter = Ref(d.Adapter) }));
-        return new GetTaskResponse { Task = task };
-    }
-
-    static GetTaskResponse Done(FederationView federation, DoneStatus status, string reason)
-    {
-        return new GetTaskResponse { Done = new Done { Reason = reason, Status = status, FinalAdapter = Ref(federation.GlobalAdapter), FinalModel = Ref(federation.FinalModel) } };
     }
 
     public override async Task DownloadAdapter(DownloadAdapterRequest request, IServerStreamWriter<AdapterChunk> responseStream, ServerCallContext context)
     {
-        var wanted = ReferenceOf(request.Adapter) ?? throw AgentStatus.Invalid("adapter: a SHA-256 (64 lowercase hex digits) and a positive size are required");
+        var wanted = AgentMapping.ReferenceOf(request.Adapter) ?? throw AgentStatus.Invalid("adapter: a SHA-256 (64 lowercase hex digits) and a positive size are required");
         if (request.Offset < 0 || request.Offset > wanted.Size)
             throw new RpcException(new Status(StatusCode.OutOfRange, $"offset {request.Offset} is outside the adapter's {wanted.Size:N0} bytes"));
-        // Only the global adapters of the caller's own federation are served.
-        var view = await Call(grains.GetGrain<IClientGrain>(AgentAuthentication.ClientOf(context)).GetAsync);
-        var federation = await Call(() => grains.GetGrain<IFederationGrain>(view.FederationId).GetAsync());
-        var stored = new StoredUpdate(wanted.Sha256, wanted.Size);
-        if (federation.GlobalAdapter != stored && federation.FinalModel != stored && federation.History.All(r => r.GlobalAdapter != stored)
-            && federation.Model?.References(stored) != true)
-            throw new RpcException(new Status(StatusCode.NotFound, $"no adapter {stored} in federation '{federation.Id}'"));
+        var permission = await Call(() => grains.GetGrain<IClientGrain>(AgentAuthentication.ClientOf(context)).MayDownloadAsync(wanted.ToStoredUpdate()));
+        if (!permission.Allowed)
+            throw new RpcException(new Status(StatusCode.NotFound, permission.Reason ?? "not an adapter of this client's federation"));
 
         await using var content = await store.OpenReadAsync(wanted, request.Offset, context.CancellationToken);
         var buffer = ArrayPool<byte>.Shared.Rent(options.MaxChunkBytes);
@@ -168,109 +97,24 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
     {
         string clientId = AgentAuthentication.ClientOf(context);
         using var stream = streams.Open(clientId);
-        var ct = context.CancellationToken;
-        if (!await requestStream.MoveNext(ct) || requestStream.Current.PartCase != UploadUpdateRequest.PartOneofCase.Header)
+        if (!await requestStream.MoveNext(context.CancellationToken) || requestStream.Current.PartCase != UploadUpdateRequest.PartOneofCase.Header)
             throw AgentStatus.Invalid("an upload starts with a header message");
-        var header = requestStream.Current.Header;
-        var assignment = await AuthorizeUploadAsync(clientId, header);
-
-        // One open upload per client and round: a new upload id for the round replaces the open one (see IUploadStaging).
-        var ticket = new UploadTicket(header.UploadId, clientId, header.Sha256, header.Size, UploadTicket.SlotOf(header.FederationId, header.Round));
-        long offset;
-        try { offset = await staging.BeginAsync(ticket, ct); }
+        UploadOutcome outcome;
+        try { outcome = await uploads.UploadAsync(clientId, requestStream.Current.Header, DataOf(requestStream), context.CancellationToken); }
         catch (UploadException e) { throw AgentStatus.From(e); }
-        catch (ArgumentException e) { throw AgentStatus.Invalid(e.Message); }
-        if (header.Offset != offset)
-            throw AgentStatus.ResumeAt(offset, $"upload '{header.UploadId}' continues at offset {offset}, not {header.Offset}: resume from {offset}");
-
-        offset = await ReceiveAsync(requestStream, clientId, header, offset, ct);
-        if (offset < header.Size)
-            return new UploadUpdateResponse { Status = "INCOMPLETE", UploadStatus = UploadStatus.Incomplete, AcknowledgedOffset = offset };
-
-        UpdateReference reference;
-        try
-        {
-            reference = await staging.CompleteAsync(clientId, header.UploadId, new UploadValidation(store, assignment, header.Size, header.Rank, options.MaxUpdateBytes), ct);
-        }
-        catch (UploadException e) { throw AgentStatus.From(e); }
-        catch (RpcException)
-        {
-            await staging.AbortAsync(clientId, header.UploadId, CancellationToken.None); // refused: nothing of it stays
-            throw;
-        }
-
-        // Through the client grain: an update that finishes uploading after the client was revoked is not accepted.
-        var receipt = await Call(() => grains.GetGrain<IClientGrain>(clientId)
-            .SubmitAsync(header.Round, new Submission(reference.ToStoredUpdate(), header.ExampleCount, header.Rank)));
-        if (!receipt.IsAccepted) throw AgentStatus.From(receipt);
-        logger.LogInformation("Client {Client} submitted {Update} to round {Federation}/{Round} ({Status})",
-            clientId, reference, header.FederationId, header.Round, receipt.Status);
-        bool duplicate = receipt.Status == SubmissionStatus.Duplicate;
-        return new UploadUpdateResponse
-        {
-            Status = duplicate ? "DUPLICATE" : "ACCEPTED",
-            UploadStatus = duplicate ? UploadStatus.Duplicate : UploadStatus.Accepted,
-            Update = Ref(reference.ToStoredUpdate()),
-            AcknowledgedOffset = header.Size,
-        };
+        catch (FederationException e) { throw AgentStatus.From(e); }
+        if (outcome.Receipt is { IsAccepted: false } refused) throw AgentStatus.From(refused);
+        return AgentMapping.ToResponse(outcome);
     }
 
-    /// <summary>Everything about the upload that can be refused before a byte is received.</summary>
-    async Task<Assignment> AuthorizeUploadAsync(string clientId, UploadHeader header)
+    /// <summary>The data messages after the header; anything else breaks the upload (what came before it stays staged).</summary>
+    static async IAsyncEnumerable<ReadOnlyMemory<byte>> DataOf(IAsyncStreamReader<UploadUpdateRequest> requestStream, [EnumeratorCancellation] CancellationToken ct = default)
     {
-        AgentRequestLimits.Upload(header);
-        if (header.Size <= 0 || header.ExampleCount < 1 || header.Rank < 1 || header.Offset < 0)
-            throw AgentStatus.Invalid("header: size, example_count and rank must be positive and offset non-negative");
-        if (header.Size > options.MaxUpdateBytes)
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"the update's {header.Size:N0} bytes exceed the {options.MaxUpdateBytes:N0}-byte limit"));
-        var view = await Call(grains.GetGrain<IClientGrain>(clientId).GetAsync);
-        if (header.FederationId != view.FederationId)
-            throw new RpcException(new Status(StatusCode.PermissionDenied, $"client '{clientId}' belongs to federation '{view.FederationId}', not '{header.FederationId}'"));
-        var assignment = await grains.GetGrain<IRoundGrain>(GrainKeys.Round(header.FederationId, header.Round)).GetAssignmentAsync(clientId)
-            ?? throw new RpcException(new Status(StatusCode.PermissionDenied, $"client '{clientId}' was not selected for round {header.Round} of federation '{header.FederationId}'"));
-        if (assignment.Status != RoundStatus.Open && !assignment.Submitted)
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"round {header.Round} of federation '{header.FederationId}' is {assignment.Status.ToString().ToLowerInvariant()}"));
-        if (header.Rank > assignment.Rank)
-            throw AgentStatus.Invalid($"rank {header.Rank} exceeds the rank {assignment.Rank} assigned for round {header.Round}");
-        return assignment;
-    }
-
-    /// <summary>
-    /// Writes each data message to the staging as it arrives (no buffer of our own); the staging acknowledges at its sync
-    /// points, and everything received once the stream ends, or breaks: what arrived before a broken stream is still staged.
-    /// </summary>
-    async Task<long> ReceiveAsync(IAsyncStreamReader<UploadUpdateRequest> requestStream, string clientId, UploadHeader header, long offset, CancellationToken ct)
-    {
-        long written = offset, acknowledged = offset;
-        try
+        while (await requestStream.MoveNext(ct))
         {
-            while (await requestStream.MoveNext(ct))
-            {
-                var message = requestStream.Current;
-                if (message.PartCase != UploadUpdateRequest.PartOneofCase.Data)
-                    throw AgentStatus.Invalid("only data messages may follow the header");
-                var data = message.Data.Memory;
-                if (data.Length > options.MaxChunkBytes)
-                    throw new RpcException(new Status(StatusCode.ResourceExhausted, $"a {data.Length:N0}-byte chunk exceeds the {options.MaxChunkBytes:N0}-byte limit"));
-                if (written + data.Length > header.Size)
-                    throw new RpcException(new Status(StatusCode.ResourceExhausted, $"more bytes than the declared {header.Size:N0}"));
-                acknowledged = await staging.WriteAsync(clientId, header.UploadId, written, data, ct);
-                written += data.Length;
-            }
-            return written > acknowledged ? await staging.AppendAsync(clientId, header.UploadId, written, ReadOnlyMemory<byte>.Empty, ct) : acknowledged;
-        }
-        catch (UploadException e)
-        {
-            throw AgentStatus.From(e);
-        }
-        catch (Exception) when (written > acknowledged)
-        {
-            // The stream broke (the agent went away, or sent something refused): keep the valid bytes it sent before, so its
-            // resume starts later. Not only on cancellation: a reset connection can fault the read before the call's token
-            // is cancelled.
-            try { await staging.AppendAsync(clientId, header.UploadId, written, ReadOnlyMemory<byte>.Empty, CancellationToken.None); }
-            catch (Exception e) { logger.LogDebug(e, "Could not stage the tail of a broken upload"); }
-            throw;
+            if (requestStream.Current.PartCase != UploadUpdateRequest.PartOneofCase.Data)
+                throw AgentStatus.Invalid("only data messages may follow the header");
+            yield return requestStream.Current.Data.Memory;
         }
     }
 
@@ -298,14 +142,6 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
         return new ReportMetricsResponse();
     }
 
-    static ClientCapabilities Capabilities(DeviceInfo? device)
-    {
-        AgentRequestLimits.Device(device);
-        if (device is null || string.IsNullOrWhiteSpace(device.Device) || device.GpuMemoryBytes < 0)
-            throw AgentStatus.Invalid("device: a device name (cpu or cuda) and non-negative GPU memory are required");
-        return new ClientCapabilities(device.Device, device.GpuMemoryBytes, string.IsNullOrEmpty(device.AgentVersion) ? null : device.AgentVersion);
-    }
-
     static async Task<T> Call<T>(Func<Task<T>> call)
     {
         try { return await call(); }
@@ -317,13 +153,4 @@ public sealed class AgentService(IGrainFactory grains, IUpdateStore store, IUplo
         try { await call(); }
         catch (FederationException e) { throw AgentStatus.From(e); }
     }
-
-    static GetTaskResponse Wait(Duration retryAfter, string reason) => new() { Wait = new Wait { RetryAfter = retryAfter, Reason = reason } };
-
-    static AdapterRef? Ref(StoredUpdate? update) => update is null ? null : new AdapterRef { Sha256 = update.Sha256, Size = update.Size };
-
-    static UpdateReference? ReferenceOf(AdapterRef? adapter) =>
-        adapter is not null && StoredUpdates.IsWellFormed(new StoredUpdate(adapter.Sha256, adapter.Size)) ? new UpdateReference(adapter.Sha256, adapter.Size) : null;
-
-    static long UnixSeconds(DateTime? at) => at is { } t ? new DateTimeOffset(DateTime.SpecifyKind(t, DateTimeKind.Utc)).ToUnixTimeSeconds() : 0;
 }
