@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using Federated.IO;
 using Microsoft.Win32.SafeHandles;
+using Federated.Contracts;
 
 namespace Federated.Storage;
 
@@ -29,8 +30,8 @@ namespace Federated.Storage;
 /// <para>
 /// The bytes are hashed as they are written (SHA-256, kept in memory per upload), so completing compares a digest
 /// instead of reading the file again; after a restart the durable prefix is hashed once, by the first operation that
-/// needs it. A completed upload's file is adopted by an <see cref="IAdoptingUpdateStore"/> on the same file system (a
-/// rename), so its bytes are written to disk once; other stores get them through <see cref="IUpdateStore.PutAsync"/>.
+/// needs it. A completed upload's file is adopted by an <see cref="IAdoptingContentStore"/> on the same file system (a
+/// rename), so its bytes are written to disk once; other stores get them through <see cref="IContentStore.PutAsync"/>.
 /// </para>
 /// <para>One process owns a data directory (as in embedded mode); within it, operations on one upload are serialized.</para>
 /// <para>
@@ -123,10 +124,10 @@ public sealed class DirectoryUploadStaging : IUploadStaging
         }
     }
 
-    /// <param name="root">The same root as the <see cref="DirectoryUpdateStore"/> is fine: staging lives in <c>.staging</c> beside its files.</param>
+    /// <param name="root">The same root as the <see cref="DirectoryContentStore"/> is fine: staging lives in <c>.staging</c> beside its files.</param>
     /// <param name="syncBytes">Written but unacknowledged bytes that trigger a sync point: what a crash may cost a client to resend.</param>
     /// <param name="time">The clock idleness is measured by (file times are compared with it).</param>
-    public DirectoryUploadStaging(string root, long maxBytes = DirectoryUpdateStore.DefaultMaxBytes, TimeSpan? idleTtl = null, int syncBytes = DefaultSyncBytes,
+    public DirectoryUploadStaging(string root, long maxBytes = DirectoryContentStore.DefaultMaxBytes, TimeSpan? idleTtl = null, int syncBytes = DefaultSyncBytes,
         StagingLimits? limits = null, TimeProvider? time = null)
     {
         _staging = Path.Combine(Path.GetFullPath(root), ".staging");
@@ -359,7 +360,7 @@ public sealed class DirectoryUploadStaging : IUploadStaging
         }
     }
 
-    public async Task<UpdateReference> CompleteAsync(string owner, string uploadId, IUpdateStore store, CancellationToken cancellationToken = default)
+    public async Task<StoredUpdate> CompleteAsync(string owner, string uploadId, IContentStore store, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(store);
         UploadNames.ValidateIds(owner, uploadId);
@@ -394,7 +395,7 @@ public sealed class DirectoryUploadStaging : IUploadStaging
 
         // All acknowledged, so flushed: the store may take the file itself (validating wrappers check it first).
         progress.CloseWriter();
-        var stored = store is IAdoptingUpdateStore adopting ? await adopting.TryAdoptAsync(data, reference, cancellationToken) : null;
+        var stored = store is IAdoptingContentStore adopting ? await adopting.TryAdoptAsync(data, reference, cancellationToken) : null;
         if (stored is null)
         {
             await using var read = OpenRead(data);
@@ -447,7 +448,7 @@ public sealed class DirectoryUploadStaging : IUploadStaging
             Discard(dir);
             return null;
         }
-        return JsonSerializer.Deserialize<Manifest>(json) ?? throw new UpdateStoreException($"{dir}/{TicketFile} is empty");
+        return JsonSerializer.Deserialize<Manifest>(json) ?? throw new ContentStoreException($"{dir}/{TicketFile} is empty");
     }
 
     /// <remarks>Ids that differ only in case share a directory on case-insensitive file systems: the stored ticket decides.</remarks>

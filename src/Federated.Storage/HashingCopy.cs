@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Security.Cryptography;
+using Federated.Contracts;
 
 namespace Federated.Storage;
 
@@ -7,7 +8,7 @@ namespace Federated.Storage;
 static class HashingCopy
 {
     /// <param name="write">Receives each chunk of <paramref name="chunkBytes"/> (the last may be shorter); the buffer is reused afterwards.</param>
-    public static async Task<UpdateReference> CopyAsync(Stream source, long maxBytes, int chunkBytes, Func<ReadOnlyMemory<byte>, Task> write,
+    public static async Task<StoredUpdate> CopyAsync(Stream source, long maxBytes, int chunkBytes, Func<ReadOnlyMemory<byte>, Task> write,
         CancellationToken cancellationToken)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -20,11 +21,11 @@ static class HashingCopy
             while ((read = await ReadFullAsync(source, buffer, cancellationToken)) > 0)
             {
                 size += read;
-                if (size > maxBytes) throw new UpdateTooLargeException(maxBytes);
+                if (size > maxBytes) throw new ContentTooLargeException(maxBytes);
                 hash.AppendData(buffer.Span[..read]);
                 await write(buffer[..read]);
             }
-            return new UpdateReference(Convert.ToHexStringLower(hash.GetHashAndReset()), size);
+            return new StoredUpdate(Convert.ToHexStringLower(hash.GetHashAndReset()), size);
         }
         finally
         {
@@ -42,19 +43,19 @@ static class HashingCopy
     }
 
     /// <summary>A reference names a file or key: only a well-formed SHA-256 may, so nothing can point outside the store.</summary>
-    public static void Validate(UpdateReference reference)
+    public static void Validate(StoredUpdate reference)
     {
         if (reference.Sha256.Length != 64 || !reference.Sha256.All(char.IsAsciiHexDigitLower))
             throw new ArgumentException($"'{reference.Sha256}' is not a lowercase hex SHA-256");
         if (reference.Size < 0) throw new ArgumentException($"negative size {reference.Size}");
     }
 
-    public static void Verify(UpdateReference reference, byte[] content)
+    public static void Verify(StoredUpdate reference, byte[] content)
     {
         if (content.Length != reference.Size)
-            throw new UpdateCorruptedException(reference, $"{content.Length:N0} bytes stored");
+            throw new ContentCorruptedException(reference, $"{content.Length:N0} bytes stored");
         string actual = Convert.ToHexStringLower(SHA256.HashData(content));
         if (actual != reference.Sha256)
-            throw new UpdateCorruptedException(reference, $"its bytes hash to {actual}");
+            throw new ContentCorruptedException(reference, $"its bytes hash to {actual}");
     }
 }

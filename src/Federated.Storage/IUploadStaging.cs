@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Federated.Contracts;
 
 namespace Federated.Storage;
 
@@ -15,15 +16,15 @@ public sealed record UploadTicket(string UploadId, string Owner, string Sha256, 
     /// <summary>The slot of an update for <paramref name="round"/> of <paramref name="federationId"/>.</summary>
     public static string SlotOf(string federationId, long round) => $"{federationId}/{round.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
 
-    /// <summary>What the upload becomes in an <see cref="IUpdateStore"/> once completed.</summary>
-    public UpdateReference Reference => new(Sha256, Size);
+    /// <summary>What the upload becomes in an <see cref="IContentStore"/> once completed.</summary>
+    public StoredUpdate Reference => new(Sha256, Size);
 }
 
 /// <summary>
 /// Resumable uploads of update payloads: bytes arrive in pieces over flaky links, every acknowledged
 /// byte is durable, and a client that reconnects (to this or a restarted coordinator) asks for the
 /// acknowledged offset and continues from there. Completing verifies the SHA-256 and moves the bytes
-/// into an <see cref="IUpdateStore"/>.
+/// into an <see cref="IContentStore"/>.
 /// <para>
 /// Upload ids are scoped to their owner: another client using the same id gets its own, separate
 /// upload, and can neither see nor touch this one. Uploads idle for longer than the staging's idle
@@ -87,7 +88,7 @@ public interface IUploadStaging
     /// <exception cref="UploadNotFoundException"/>
     /// <exception cref="UploadIncompleteException">Carries the offset to resume from.</exception>
     /// <exception cref="UploadHashMismatchException">The bytes are not the declared ones; the upload is discarded and nothing is stored.</exception>
-    Task<UpdateReference> CompleteAsync(string owner, string uploadId, IUpdateStore store, CancellationToken cancellationToken = default);
+    Task<StoredUpdate> CompleteAsync(string owner, string uploadId, IContentStore store, CancellationToken cancellationToken = default);
 
     /// <summary>Discards the upload (or the memory of its completion) if there is one.</summary>
     Task AbortAsync(string owner, string uploadId, CancellationToken cancellationToken = default);
@@ -97,7 +98,7 @@ public interface IUploadStaging
 }
 
 /// <summary>A refused upload operation; the message says what the client should do next.</summary>
-public abstract class UploadException(string message) : UpdateStoreException(message);
+public abstract class UploadException(string message) : ContentStoreException(message);
 
 public sealed class UploadNotFoundException(string uploadId, string? detail = null)
     : UploadException($"no upload '{uploadId}' for this client{(detail is null ? " (never begun, replaced by a newer upload for the same round, aborted, or idle too long)" : $" ({detail})")}: begin it again from offset 0");

@@ -1,4 +1,5 @@
 using StackExchange.Redis;
+using Federated.Contracts;
 
 namespace Federated.Storage;
 
@@ -7,7 +8,7 @@ namespace Federated.Storage;
 /// holds at most one piece (<see cref="MaxPieceBytes"/>) whatever the payload's size, and a stalled reader holds nothing more.
 /// Seekable with a known length, so HTTP range requests seek instead of reading up to the range.
 /// </summary>
-sealed class RedisPayloadStream(IDatabase db, UpdateReference reference, Func<long, RedisKey> chunkKey, long chunkBytes, long count) : Stream
+sealed class RedisPayloadStream(IDatabase db, StoredUpdate reference, Func<long, RedisKey> chunkKey, long chunkBytes, long count) : Stream
 {
     /// <summary>The most bytes one read fetches from Redis.</summary>
     public const int MaxPieceBytes = 256 << 10;
@@ -34,11 +35,11 @@ sealed class RedisPayloadStream(IDatabase db, UpdateReference reference, Func<lo
         cancellationToken.ThrowIfCancellationRequested();
         if (_position >= reference.Size || buffer.IsEmpty) return 0;
         long index = _position / chunkBytes, within = _position % chunkBytes;
-        if (index >= count) throw new UpdateCorruptedException(reference, $"byte {_position:N0} lies past its {count} chunks");
+        if (index >= count) throw new ContentCorruptedException(reference, $"byte {_position:N0} lies past its {count} chunks");
         int piece = (int)Math.Min(Math.Min(buffer.Length, MaxPieceBytes), Math.Min(chunkBytes - within, reference.Size - _position));
         byte[]? bytes = (byte[]?)await db.StringGetRangeAsync(chunkKey(index), within, within + piece - 1);
         if (bytes is null || bytes.Length != piece)
-            throw new UpdateCorruptedException(reference, $"chunk {index} holds {bytes?.Length ?? 0:N0} bytes at offset {within:N0}, not {piece:N0}");
+            throw new ContentCorruptedException(reference, $"chunk {index} holds {bytes?.Length ?? 0:N0} bytes at offset {within:N0}, not {piece:N0}");
         bytes.CopyTo(buffer);
         _position += piece;
         return piece;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using StackExchange.Redis;
+using Federated.Contracts;
 
 namespace Federated.Storage;
 
@@ -159,7 +160,7 @@ public sealed class RedisUploadStaging : IUploadStaging
 
     /// <param name="redis">The process's one multiplexer.</param>
     /// <param name="time">Orders an owner's uploads by when they began (the idle time-to-live is Redis's own clock).</param>
-    public RedisUploadStaging(IConnectionMultiplexer redis, long maxBytes = DirectoryUpdateStore.DefaultMaxBytes, int chunkBytes = 1 << 20,
+    public RedisUploadStaging(IConnectionMultiplexer redis, long maxBytes = DirectoryContentStore.DefaultMaxBytes, int chunkBytes = 1 << 20,
         TimeSpan? idleTtl = null, string keyPrefix = "fed:upload:", StagingLimits? limits = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(redis);
@@ -275,7 +276,7 @@ public sealed class RedisUploadStaging : IUploadStaging
                     refreshed = true;
                     continue;
                 case < 0:
-                    throw new UpdateStoreException($"upload '{uploadId}': unexpected staging state {code}");
+                    throw new ContentStoreException($"upload '{uploadId}': unexpected staging state {code}");
             }
             offset = code;
             data = data[piece.Length..];
@@ -287,7 +288,7 @@ public sealed class RedisUploadStaging : IUploadStaging
     public Task<long> WriteAsync(string owner, string uploadId, long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
         AppendAsync(owner, uploadId, offset, data, cancellationToken);
 
-    public async Task<UpdateReference> CompleteAsync(string owner, string uploadId, IUpdateStore store, CancellationToken cancellationToken = default)
+    public async Task<StoredUpdate> CompleteAsync(string owner, string uploadId, IContentStore store, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(store);
         UploadNames.ValidateIds(owner, uploadId);
@@ -305,7 +306,7 @@ public sealed class RedisUploadStaging : IUploadStaging
         // One pass, as in DirectoryUploadStaging: the store reads the chunks through a hash check that fails its last
         // read when they are not the declared bytes, before it commits anything (wrong bytes would land under another
         // reference, and deleting them again could remove a payload someone else stored).
-        UpdateReference stored;
+        StoredUpdate stored;
         await using (var read = new ChunkStream(Db, chunks, uploadId))
         await using (var verifying = new VerifyingStream(read, ticket))
         {

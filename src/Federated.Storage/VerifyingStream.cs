@@ -4,9 +4,9 @@ using System.Security.Cryptography;
 namespace Federated.Storage;
 
 /// <summary>
-/// A staged upload's bytes on their way into an <see cref="IUpdateStore"/>, hashed as the store reads them: the read
+/// A staged upload's bytes on their way into an <see cref="IContentStore"/>, hashed as the store reads them: the read
 /// that would report the end throws <see cref="UploadHashMismatchException"/> instead when the bytes are not the
-/// ticket's. Stores commit a payload only after reading its end (<see cref="IUpdateStore.PutAsync"/>), so wrong bytes
+/// ticket's. Stores commit a payload only after reading its end (<see cref="IContentStore.PutAsync"/>), so wrong bytes
 /// are never committed, and the staged bytes are read once instead of twice (hash, then put).
 /// </summary>
 sealed class VerifyingStream(Stream inner, UploadTicket ticket) : ForwardOnlyReadStream

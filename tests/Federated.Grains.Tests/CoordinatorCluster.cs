@@ -1,6 +1,7 @@
 using Federated.Coordinator.Hosting;
 using Federated.Storage;
 using Orleans.TestingHost;
+using Federated.Contracts;
 
 namespace Federated.Grains.Tests;
 
@@ -10,7 +11,7 @@ namespace Federated.Grains.Tests;
 /// </summary>
 public sealed class CoordinatorCluster : IAsyncDisposable
 {
-    CoordinatorCluster(InProcessTestCluster cluster, IUpdateStore store, string? directory)
+    CoordinatorCluster(InProcessTestCluster cluster, IContentStore store, string? directory)
     {
         Cluster = cluster;
         Store = store;
@@ -20,7 +21,7 @@ public sealed class CoordinatorCluster : IAsyncDisposable
     readonly string? _directory; // deleted on dispose: created here
     public InProcessTestCluster Cluster { get; }
     public IGrainFactory Grains => Cluster.Client;
-    public IUpdateStore Store { get; }
+    public IContentStore Store { get; }
 
     /// <summary>Embedded default: updates in a directory; grain state in memory, or in files next to the updates.</summary>
     /// <param name="directory">An existing data directory to start on (the caller deletes it); default a new temporary one.</param>
@@ -29,17 +30,17 @@ public sealed class CoordinatorCluster : IAsyncDisposable
     {
         string root = directory ?? Path.Combine(Path.GetTempPath(), "fed-grains-" + Guid.NewGuid().ToString("N"));
         var options = new CoordinatorOptions { Mode = CoordinatorMode.Embedded, DataDirectory = root, InMemoryState = inMemoryState };
-        return StartAsync(options, 1, new DirectoryUpdateStore(Path.Combine(root, "updates")), directory is null ? root : null, configure);
+        return StartAsync(options, 1, new DirectoryContentStore(Path.Combine(root, "updates")), directory is null ? root : null, configure);
     }
 
     /// <summary>Cluster mode: grain state, reminders and updates in a real redis-server.</summary>
     public static Task<CoordinatorCluster> RedisAsync(RedisServer redis, int silos = 1)
     {
         var options = new CoordinatorOptions { Mode = CoordinatorMode.Cluster, Redis = redis.Configuration };
-        return StartAsync(options, silos, new RedisUpdateStore(redis.Connection), null);
+        return StartAsync(options, silos, new RedisContentStore(redis.Connection), null);
     }
 
-    static async Task<CoordinatorCluster> StartAsync(CoordinatorOptions options, int silos, IUpdateStore store, string? directory, Action<ISiloBuilder>? configure = null)
+    static async Task<CoordinatorCluster> StartAsync(CoordinatorOptions options, int silos, IContentStore store, string? directory, Action<ISiloBuilder>? configure = null)
     {
         var builder = new InProcessTestClusterBuilder((short)silos);
         // The test cluster brings its own membership; everything else is the host's wiring.

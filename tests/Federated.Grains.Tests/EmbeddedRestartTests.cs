@@ -43,6 +43,6 @@ public sealed class EmbeddedRestartTests : IDisposable
         var round1 = await second.Grains.GetGrain<IRoundGrain>(GrainKeys.Round(fed, 1)).GetAsync();
         Assert.True(view.Status == FederationStatus.Completed, $"federation {view.Status} at round {view.CurrentRound}; round 1 {round1.Status}, {round1.Submitted} submitted, deadline {round1.Deadline:O}, now {DateTime.UtcNow:O}, {round1.FailureReason}");
         Assert.Equal(submitted.Order(StringComparer.Ordinal), round1.Outcomes.Where(o => o.Accepted).Select(o => o.ClientId));
-        Assert.True(await second.Store.ContainsAsync(view.GlobalAdapter!.ToReference()));
+        Assert.True(await second.Store.ContainsAsync(view.GlobalAdapter!));
     }
 }

@@ -15,7 +15,7 @@ public sealed class FederationDriver(CoordinatorCluster coordinator)
     const long GiB = 1L << 30;
 
     public IGrainFactory Grains => coordinator.Grains;
-    public IUpdateStore Store => coordinator.Store;
+    public IContentStore Store => coordinator.Store;
 
     /// <summary>FLoRA stacking; ranks 4 (CPU), 8 (8 GiB GPU) and 16 (16 GiB GPU); a long deadline unless given.</summary>
     public static FederationConfig Config(int rounds = 3, int clientsPerRound = 4, int quorum = 2, TimeSpan? deadline = null) =>
@@ -48,7 +48,7 @@ public sealed class FederationDriver(CoordinatorCluster coordinator)
     {
         var adapter = RandomAdapters.Create(Shapes, assignment.Rank, assignment.Alpha, seed: assignment.Round * 1_000_003L + clientId.Aggregate(17L, (h, c) => (h * 31 + c) & 0xffffff), baseModel: assignment.BaseModel);
         var reference = await Store.PutAsync(new MemoryStream(AdapterPayload.ToBytes(adapter)));
-        return (adapter, new Submission(reference.ToStoredUpdate(), examples, assignment.Rank));
+        return (adapter, new Submission(reference, examples, assignment.Rank));
     }
 
     public async Task<RoundView> WaitForRoundAsync(string federation, int round, Func<RoundView, bool> until, TimeSpan? timeout = null)
@@ -69,5 +69,5 @@ public sealed class FederationDriver(CoordinatorCluster coordinator)
     public static bool IsFinished(RoundView v) => v.Status is RoundStatus.Closed or RoundStatus.Failed;
 
     public async Task<LoraAdapter> ReadGlobalAsync(StoredUpdate global) =>
-        AdapterPayload.Read(await Store.ReadAsync(global.ToReference()));
+        AdapterPayload.Read(await Store.ReadAsync(global));
 }

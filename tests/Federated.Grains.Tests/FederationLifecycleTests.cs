@@ -121,7 +121,7 @@ public sealed class FederationLifecycleTests(EmbeddedCoordinator fixture) : ICla
         {
             var reference = await _driver.Store.PutAsync(new MemoryStream(payload));
             var assignment = (await round.GetAssignmentAsync(client))!;
-            Assert.True((await round.SubmitAsync(client, new Submission(reference.ToStoredUpdate(), 5, assignment.Rank))).IsAccepted);
+            Assert.True((await round.SubmitAsync(client, new Submission(reference, 5, assignment.Rank))).IsAccepted);
         }
         async Task<byte[]> Payload(string client, IReadOnlyList<ModuleShape> shapes, string baseModel)
         {
@@ -176,7 +176,7 @@ public sealed class FederationLifecycleTests(EmbeddedCoordinator fixture) : ICla
                 {
                     using var scaled = new LoraAdapter(honest.Modules.Select(m => new LoraModule(m.Name, m.A.clone(), m.B * 100, m.Alpha, m.UseRsLora)), honest.BaseModel);
                     var reference = await _driver.Store.PutAsync(new MemoryStream(AdapterPayload.ToBytes(scaled)));
-                    submission = submission with { Update = reference.ToStoredUpdate() };
+                    submission = submission with { Update = reference };
                 }
             }
             await round.SubmitAsync(client, submission);

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Federated.IO;
+using Federated.Contracts;
 
 namespace Federated.Storage.Tests;
 
@@ -13,9 +14,9 @@ public sealed class DirectoryDurabilityTests : IDisposable
     [Fact]
     public async Task A_put_syncs_its_bytes_before_the_rename_and_the_rename_before_it_returns()
     {
-        var store = new DirectoryUpdateStore(_root);
+        var store = new DirectoryContentStore(_root);
         var calls = new RecordingSystemCalls();
-        UpdateReference reference;
+        StoredUpdate reference;
         using (FileSystemSync.Use(calls))
             reference = await store.PutAsync(new MemoryStream([1, 2, 3]));
 

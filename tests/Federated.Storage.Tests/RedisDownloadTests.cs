@@ -1,3 +1,5 @@
+using Federated.Contracts;
+
 namespace Federated.Storage.Tests;
 
 /// <summary>
@@ -8,9 +10,9 @@ namespace Federated.Storage.Tests;
 public sealed class RedisDownloadTests(RedisServer redis)
 {
     const int Size = 48 << 20;
-    readonly RedisUpdateStore _store = new(redis.Connection, chunkBytes: 1 << 20, maxBytes: 64 << 20, keyPrefix: $"test:{Guid.NewGuid():N}:");
+    readonly RedisContentStore _store = new(redis.Connection, chunkBytes: 1 << 20, maxBytes: 64 << 20, keyPrefix: $"test:{Guid.NewGuid():N}:");
 
-    async Task<(byte[] Content, UpdateReference Reference)> StoreAsync()
+    async Task<(byte[] Content, StoredUpdate Reference)> StoreAsync()
     {
         var content = new byte[Size];
         new Random(Size).NextBytes(content);
@@ -91,6 +93,6 @@ public sealed class RedisDownloadTests(RedisServer redis)
         foreach (var key in redis.Connection.GetServers()[0].Keys(pattern: $"*{reference.Sha256}:5"))
             await db.KeyDeleteAsync(key);
         stream.Seek(5L << 20, SeekOrigin.Begin);
-        await Assert.ThrowsAsync<UpdateCorruptedException>(() => stream.ReadAsync(new byte[100]).AsTask());
+        await Assert.ThrowsAsync<ContentCorruptedException>(() => stream.ReadAsync(new byte[100]).AsTask());
     }
 }

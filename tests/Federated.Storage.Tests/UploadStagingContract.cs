@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using StackExchange.Redis;
+using Federated.Contracts;
 
 namespace Federated.Storage.Tests;
 
@@ -20,7 +21,7 @@ public abstract partial class UploadStagingContract
     protected abstract Task<int> CountUploadsAsync();
 
     /// <summary>Where completed uploads go.</summary>
-    protected abstract IUpdateStore Store { get; }
+    protected abstract IContentStore Store { get; }
 
     /// <summary>Whether any staged payload bytes are left (a completion marker is not payload).</summary>
     protected abstract Task<bool> HasStagedBytesAsync();
@@ -62,7 +63,7 @@ public abstract partial class UploadStagingContract
 
         var reference = await Staging.CompleteAsync(Owner, ticket.UploadId, Store);
 
-        Assert.Equal(new UpdateReference(Convert.ToHexStringLower(SHA256.HashData(content)), size), reference);
+        Assert.Equal(new StoredUpdate(Convert.ToHexStringLower(SHA256.HashData(content)), size), reference);
         Assert.Equal(content, await Store.ReadAsync(reference));
         Assert.False(await HasStagedBytesAsync());
     }
@@ -426,7 +427,7 @@ public sealed class DirectoryUploadStagingTests : UploadStagingContract, IDispos
 {
     readonly string _root = Directory.CreateTempSubdirectory("upload-staging-").FullName;
 
-    public DirectoryUploadStagingTests() => Store = new DirectoryUpdateStore(_root, Limit);
+    public DirectoryUploadStagingTests() => Store = new DirectoryContentStore(_root, Limit);
 
     /// <summary>Sync points every 64 KiB of written bytes, so that the tests' uploads cross several.</summary>
     const int SyncBytes = 65_536;
@@ -441,7 +442,7 @@ public sealed class DirectoryUploadStagingTests : UploadStagingContract, IDispos
         Task.FromResult(Directory.EnumerateFiles(Path.Combine(_root, ".staging"), "data", SearchOption.AllDirectories)
             .Any(f => Path.GetFileName(Path.GetDirectoryName(f)) == ticket.UploadId));
 
-    protected override IUpdateStore Store { get; }
+    protected override IContentStore Store { get; }
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
@@ -630,28 +631,28 @@ public sealed class DirectoryUploadStagingTests : UploadStagingContract, IDispos
     }
 
     /// <summary>The directory store, but a put fails the test: completion must adopt (or, when told it cannot, put).</summary>
-    sealed class AdoptionOnly(IUpdateStore inner, bool canAdopt = true) : IAdoptingUpdateStore
+    sealed class AdoptionOnly(IContentStore inner, bool canAdopt = true) : IAdoptingContentStore
     {
         public int Adopted, Puts;
 
-        public async Task<UpdateReference?> TryAdoptAsync(string verifiedFile, UpdateReference reference, CancellationToken cancellationToken = default)
+        public async Task<StoredUpdate?> TryAdoptAsync(string verifiedFile, StoredUpdate reference, CancellationToken cancellationToken = default)
         {
             if (!canAdopt) return null;
             Adopted++;
-            return await ((IAdoptingUpdateStore)inner).TryAdoptAsync(verifiedFile, reference, cancellationToken);
+            return await ((IAdoptingContentStore)inner).TryAdoptAsync(verifiedFile, reference, cancellationToken);
         }
 
-        public Task<UpdateReference> PutAsync(Stream content, CancellationToken cancellationToken = default)
+        public Task<StoredUpdate> PutAsync(Stream content, CancellationToken cancellationToken = default)
         {
             Assert.False(canAdopt, "the staged bytes were copied into a store that could adopt them");
             Puts++;
             return inner.PutAsync(content, cancellationToken);
         }
 
-        public Task<byte[]> ReadAsync(UpdateReference reference, CancellationToken cancellationToken = default) => inner.ReadAsync(reference, cancellationToken);
-        public Task<Stream> OpenReadAsync(UpdateReference reference, long offset = 0, CancellationToken cancellationToken = default) => inner.OpenReadAsync(reference, offset, cancellationToken);
-        public Task<bool> ContainsAsync(UpdateReference reference, CancellationToken cancellationToken = default) => inner.ContainsAsync(reference, cancellationToken);
-        public Task DeleteAsync(UpdateReference reference, CancellationToken cancellationToken = default) => inner.DeleteAsync(reference, cancellationToken);
+        public Task<byte[]> ReadAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.ReadAsync(reference, cancellationToken);
+        public Task<Stream> OpenReadAsync(StoredUpdate reference, long offset = 0, CancellationToken cancellationToken = default) => inner.OpenReadAsync(reference, offset, cancellationToken);
+        public Task<bool> ContainsAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.ContainsAsync(reference, cancellationToken);
+        public Task DeleteAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.DeleteAsync(reference, cancellationToken);
     }
 }
 
@@ -670,7 +671,7 @@ public sealed class RedisUploadStagingTests(RedisServer redis) : UploadStagingCo
     protected override Task<bool> HasStagedBytesOfAsync(UploadTicket ticket) =>
         Task.FromResult(redis.Connection.GetServers()[0].Keys(pattern: $"{_prefix}upload:*:{ticket.UploadId}}}*").Any());
 
-    protected override IUpdateStore Store => new RedisUpdateStore(redis.Connection, chunkBytes: 65_536, maxBytes: Limit, keyPrefix: _prefix + "update:");
+    protected override IContentStore Store => new RedisContentStore(redis.Connection, chunkBytes: 65_536, maxBytes: Limit, keyPrefix: _prefix + "update:");
 
     /// <summary>Chunk keys end in <c>}:n</c>; an upload's hash key ends in <c>}</c>.</summary>
     protected override Task<bool> HasStagedBytesAsync() =>
@@ -716,7 +717,7 @@ public sealed class RedisUploadStagingTests(RedisServer redis) : UploadStagingCo
             await persistent.CrashAndRestartAsync();
 
             var restarted = new RedisUploadStaging(persistent.Connection, Limit, chunkBytes: 65_536);
-            var store = new RedisUpdateStore(persistent.Connection, chunkBytes: 65_536, maxBytes: Limit);
+            var store = new RedisContentStore(persistent.Connection, chunkBytes: 65_536, maxBytes: Limit);
             Assert.Equal(170_000, await restarted.BeginAsync(ticket));
             await SendAsync(restarted, ticket, content, 170_000, content.Length);
             Assert.Equal(content, await store.ReadAsync(await restarted.CompleteAsync(Owner, ticket.UploadId, store)));

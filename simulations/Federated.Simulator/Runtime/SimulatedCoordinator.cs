@@ -5,6 +5,7 @@ using Federated.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Federated.Contracts;
 
 namespace Federated.Simulator.Runtime;
 
@@ -19,7 +20,7 @@ public sealed class SimulatedCoordinator : IAsyncDisposable
     SimulatedCoordinator(IHost host) => _host = host;
 
     public IGrainFactory Grains => _host.Services.GetRequiredService<IGrainFactory>();
-    public IUpdateStore Store => _host.Services.GetRequiredService<IUpdateStore>();
+    public IContentStore Store => _host.Services.GetRequiredService<IContentStore>();
 
     public static async Task<SimulatedCoordinator> StartAsync(string dataDirectory, CancellationToken cancellation = default)
     {

@@ -213,11 +213,11 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
     static async Task<SubmissionReceipt> SubmitAsync(SimulatedCoordinator coordinator, IRoundGrain round, string client, LoraAdapter update, int examples)
     {
         var reference = await coordinator.Store.PutAsync(new MemoryStream(AdapterPayload.ToBytes(update)));
-        return await round.SubmitAsync(client, new Submission(reference.ToStoredUpdate(), examples, update.Modules.Max(m => m.Rank)));
+        return await round.SubmitAsync(client, new Submission(reference, examples, update.Modules.Max(m => m.Rank)));
     }
 
     static async Task<LoraAdapter> LoadAsync(SimulatedCoordinator coordinator, StoredUpdate adapter) =>
-        AdapterPayload.Read(await coordinator.Store.ReadAsync(adapter.ToReference()), adapter.ToString());
+        AdapterPayload.Read(await coordinator.Store.ReadAsync(adapter), adapter.ToString());
 
     /// <summary>
     /// The history as (key, loader) pairs: a replica reads only the deltas it has not merged yet, on its own thread, instead

@@ -87,7 +87,7 @@ public static class AdminApi
         grains.GetGrain<IClientGrain>(clientId).GetAsync();
 
     /// <summary>The stored payload (AdapterPayload bytes) of the latest global adapter, or of round <paramref name="round"/>'s.</summary>
-    static async Task<FileStreamHttpResult> DownloadAdapter(string id, int? round, IGrainFactory grains, IUpdateStore store, HttpContext http)
+    static async Task<FileStreamHttpResult> DownloadAdapter(string id, int? round, IGrainFactory grains, IContentStore store, HttpContext http)
     {
         var view = await grains.GetGrain<IFederationGrain>(CheckedId(id)).GetAsync();
         StoredUpdate adapter;
@@ -111,16 +111,16 @@ public static class AdminApi
     /// The federation's whole model (base + merged history + live adapter) as one adapter payload with its export report in
     /// the metadata: exact, at <paramref name="rank"/>, or the smallest vLLM rank within <paramref name="maxError"/>.
     /// </summary>
-    static async Task<FileStreamHttpResult> DownloadModel(string id, int? rank, double? maxError, IGrainFactory grains, IUpdateStore store, HttpContext http)
+    static async Task<FileStreamHttpResult> DownloadModel(string id, int? rank, double? maxError, IGrainFactory grains, IContentStore store, HttpContext http)
     {
         if (rank is not null && maxError is not null) throw Invalid("give rank or maxError, not both");
         var export = await grains.GetGrain<IFederationGrain>(CheckedId(id)).ExportModelAsync(rank, maxError);
         return await StreamAsync(export.Payload, export.CompletedRounds, $"{id}-model-{export.Kind}-round-{export.CompletedRounds}.safetensors", store, http);
     }
 
-    static async Task<FileStreamHttpResult> StreamAsync(StoredUpdate adapter, int round, string fileName, IUpdateStore store, HttpContext http)
+    static async Task<FileStreamHttpResult> StreamAsync(StoredUpdate adapter, int round, string fileName, IContentStore store, HttpContext http)
     {
-        var stream = await store.OpenReadAsync(adapter.ToReference(), cancellationToken: http.RequestAborted);
+        var stream = await store.OpenReadAsync(adapter, cancellationToken: http.RequestAborted);
         // The client checks what it received against these.
         http.Response.Headers["X-Federated-Round"] = round.ToString(System.Globalization.CultureInfo.InvariantCulture);
         http.Response.Headers["X-Federated-Sha256"] = adapter.Sha256;

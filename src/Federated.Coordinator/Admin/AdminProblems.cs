@@ -33,7 +33,7 @@ sealed partial class AdminProblems(IProblemDetailsService problems) : IException
         FederationException { Error: FederationError.FailedPrecondition } => StatusCodes.Status409Conflict,
         FederationException => StatusCodes.Status400BadRequest,
         BadHttpRequestException bad => bad.StatusCode,
-        UpdateNotFoundException => StatusCodes.Status404NotFound,
+        ContentNotFoundException => StatusCodes.Status404NotFound,
         _ => null,
     };
 

@@ -79,8 +79,8 @@ static class AgentMapping
     public static AdapterRef? Ref(StoredUpdate? update) => update is null ? null : new AdapterRef { Sha256 = update.Sha256, Size = update.Size };
 
     /// <summary>Null for anything but a well-formed reference (a SHA-256 and a positive size).</summary>
-    public static UpdateReference? ReferenceOf(AdapterRef? adapter) =>
-        adapter is not null && StoredUpdates.IsWellFormed(new StoredUpdate(adapter.Sha256, adapter.Size)) ? new UpdateReference(adapter.Sha256, adapter.Size) : null;
+    public static StoredUpdate? ReferenceOf(AdapterRef? adapter) =>
+        adapter is not null && StoredUpdate.IsWellFormed(new StoredUpdate(adapter.Sha256, adapter.Size)) ? new StoredUpdate(adapter.Sha256, adapter.Size) : null;
 
     /// <summary>0 for none, as the protocol's expiry fields read it.</summary>
     public static long UnixSeconds(DateTime? at) => at is { } t ? new DateTimeOffset(DateTime.SpecifyKind(t, DateTimeKind.Utc)).ToUnixTimeSeconds() : 0;

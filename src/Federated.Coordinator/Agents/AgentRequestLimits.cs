@@ -33,7 +33,7 @@ public static class AgentRequestLimits
     {
         Federation(header.FederationId, "header.federation_id");
         UploadId(header.UploadId, "header.upload_id");
-        if (!StoredUpdates.IsWellFormed(new StoredUpdate(header.Sha256, Math.Max(header.Size, 1))))
+        if (!StoredUpdate.IsWellFormed(new StoredUpdate(header.Sha256, Math.Max(header.Size, 1))))
             throw AgentStatus.Invalid("header.sha256: 64 lowercase hex digits are required");
     }
 

@@ -17,7 +17,7 @@ namespace Federated.Coordinator.Agents;
 /// see only references), and their answers back. Callers are authenticated by <see cref="AgentAuthentication"/>; every
 /// refusal is a precise gRPC status with a message saying why.
 /// </summary>
-public sealed class AgentService(IGrainFactory grains, AgentEnrollment enrollment, UpdateUploads uploads, IUpdateStore store, IUploadStaging staging,
+public sealed class AgentService(IGrainFactory grains, AgentEnrollment enrollment, UpdateUploads uploads, IContentStore store, IUploadStaging staging,
     UploadStreams streams, CoordinatorOptions options, ILogger<AgentService> logger) : Protocol.V1.AgentService.AgentServiceBase
 {
     public override async Task<RegisterResponse> Register(RegisterRequest request, ServerCallContext context)
@@ -71,7 +71,7 @@ public sealed class AgentService(IGrainFactory grains, AgentEnrollment enrollmen
         var wanted = AgentMapping.ReferenceOf(request.Adapter) ?? throw AgentStatus.Invalid("adapter: a SHA-256 (64 lowercase hex digits) and a positive size are required");
         if (request.Offset < 0 || request.Offset > wanted.Size)
             throw new RpcException(new Status(StatusCode.OutOfRange, $"offset {request.Offset} is outside the adapter's {wanted.Size:N0} bytes"));
-        var permission = await Call(() => grains.GetGrain<IClientGrain>(AgentAuthentication.ClientOf(context)).MayDownloadAsync(wanted.ToStoredUpdate()));
+        var permission = await Call(() => grains.GetGrain<IClientGrain>(AgentAuthentication.ClientOf(context)).MayDownloadAsync(wanted));
         if (!permission.Allowed)
             throw new RpcException(new Status(StatusCode.NotFound, permission.Reason ?? "not an adapter of this client's federation"));
 

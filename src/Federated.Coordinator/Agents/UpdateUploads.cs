@@ -16,7 +16,7 @@ namespace Federated.Coordinator.Agents;
 /// (<see cref="UploadException"/>, <see cref="FederationException"/>) are left to the caller to map (<see cref="AgentStatus"/>).
 /// </para>
 /// </summary>
-public sealed class UpdateUploads(IGrainFactory grains, IUpdateStore store, IUploadStaging staging, CoordinatorOptions options, ILogger<UpdateUploads> logger)
+public sealed class UpdateUploads(IGrainFactory grains, IContentStore store, IUploadStaging staging, CoordinatorOptions options, ILogger<UpdateUploads> logger)
 {
     /// <param name="data">The data messages that follow the header, as they arrive.</param>
     public async Task<UploadOutcome> UploadAsync(string clientId, UploadHeader header, IAsyncEnumerable<ReadOnlyMemory<byte>> data, CancellationToken ct)
@@ -35,7 +35,7 @@ public sealed class UpdateUploads(IGrainFactory grains, IUpdateStore store, IUpl
         if (offset < header.Size)
             return new UploadOutcome(offset);
 
-        UpdateReference reference;
+        StoredUpdate reference;
         try
         {
             reference = await staging.CompleteAsync(clientId, header.UploadId, new UploadValidation(store, assignment, header.Size, header.Rank, options.MaxUpdateBytes), ct);
@@ -47,7 +47,7 @@ public sealed class UpdateUploads(IGrainFactory grains, IUpdateStore store, IUpl
         }
 
         // Through the client grain: an update that finishes uploading after the client was revoked is not accepted.
-        var update = reference.ToStoredUpdate();
+        var update = reference;
         var receipt = await grains.GetGrain<IClientGrain>(clientId).SubmitAsync(header.Round, new Submission(update, header.ExampleCount, header.Rank));
         if (receipt.IsAccepted)
             logger.LogInformation("Client {Client} submitted {Update} to round {Federation}/{Round} ({Status})",

@@ -28,7 +28,7 @@ namespace Federated.Coordinator.Agents;
 /// <param name="size">The declared size: the staging delivers exactly these bytes or fails the put with a hash mismatch.</param>
 /// <param name="declaredRank">The upload header's rank: the payload's must be the same.</param>
 /// <param name="maxDenseBytes">The most bytes an update's factors may take once read: a compressed payload may not expand beyond it.</param>
-sealed class UploadValidation(IUpdateStore store, Assignment assignment, long size, int declaredRank, long maxDenseBytes) : IAdoptingUpdateStore
+sealed class UploadValidation(IContentStore store, Assignment assignment, long size, int declaredRank, long maxDenseBytes) : IAdoptingContentStore
 {
     /// <summary>
     /// A header bigger than this is refused: it is read into memory before any check. Real headers are tens of KB
@@ -37,7 +37,7 @@ sealed class UploadValidation(IUpdateStore store, Assignment assignment, long si
     public const int MaxHeaderBytes = 16 << 20;
     const string Source = "the uploaded adapter";
 
-    public async Task<UpdateReference> PutAsync(Stream content, CancellationToken cancellationToken = default)
+    public async Task<StoredUpdate> PutAsync(Stream content, CancellationToken cancellationToken = default)
     {
         var (prefix, description) = await ReadHeaderAsync(content, cancellationToken);
         Check(description); // structure, shapes and dense size, from the header alone
@@ -50,9 +50,9 @@ sealed class UploadValidation(IUpdateStore store, Assignment assignment, long si
         return await store.PutAsync(new PrefixedStream(prefix, content), cancellationToken);
     }
 
-    public async Task<UpdateReference?> TryAdoptAsync(string verifiedFile, UpdateReference reference, CancellationToken cancellationToken = default)
+    public async Task<StoredUpdate?> TryAdoptAsync(string verifiedFile, StoredUpdate reference, CancellationToken cancellationToken = default)
     {
-        if (store is not IAdoptingUpdateStore adopting) return null; // the staging puts the bytes instead, through PutAsync's checks
+        if (store is not IAdoptingContentStore adopting) return null; // the staging puts the bytes instead, through PutAsync's checks
         await using (var content = new FileStream(verifiedFile, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous))
         {
             var (prefix, description) = await ReadHeaderAsync(content, cancellationToken);
@@ -108,7 +108,7 @@ sealed class UploadValidation(IUpdateStore store, Assignment assignment, long si
     {
         if (assignment.Init is not { } init)
             throw new RpcException(new Status(StatusCode.FailedPrecondition, "the round freezes A, but this client was handed no adapter to take it from"));
-        return AdapterPayload.Read(await store.ReadAsync(init.ToReference(), cancellationToken), $"init {init}");
+        return AdapterPayload.Read(await store.ReadAsync(init, cancellationToken), $"init {init}");
     }
 
     /// <summary>The manifest's module names: the upload's PEFT patterns are matched against these only.</summary>
@@ -126,10 +126,10 @@ sealed class UploadValidation(IUpdateStore store, Assignment assignment, long si
         if (refusal is not null) throw AgentStatus.Invalid(refusal.Message);
     }
 
-    public Task<byte[]> ReadAsync(UpdateReference reference, CancellationToken cancellationToken = default) => store.ReadAsync(reference, cancellationToken);
-    public Task<Stream> OpenReadAsync(UpdateReference reference, long offset = 0, CancellationToken cancellationToken = default) => store.OpenReadAsync(reference, offset, cancellationToken);
-    public Task<bool> ContainsAsync(UpdateReference reference, CancellationToken cancellationToken = default) => store.ContainsAsync(reference, cancellationToken);
-    public Task DeleteAsync(UpdateReference reference, CancellationToken cancellationToken = default) => store.DeleteAsync(reference, cancellationToken);
+    public Task<byte[]> ReadAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => store.ReadAsync(reference, cancellationToken);
+    public Task<Stream> OpenReadAsync(StoredUpdate reference, long offset = 0, CancellationToken cancellationToken = default) => store.OpenReadAsync(reference, offset, cancellationToken);
+    public Task<bool> ContainsAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => store.ContainsAsync(reference, cancellationToken);
+    public Task DeleteAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => store.DeleteAsync(reference, cancellationToken);
 
     /// <summary>The header already read for the checks, then the rest of the payload: the store sees the whole payload once.</summary>
     sealed class PrefixedStream(byte[] prefix, Stream rest) : ForwardOnlyReadStream

@@ -1,13 +1,14 @@
 using Federated.Storage;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Federated.Contracts;
 
 namespace Federated.Coordinator.Hosting;
 
 /// <summary>Ready when this silo is an active cluster member and the update store answers: then requests can be served.</summary>
-sealed class CoordinatorReadinessCheck(IClusterMembershipService membership, ILocalSiloDetails silo, IUpdateStore store) : IHealthCheck
+sealed class CoordinatorReadinessCheck(IClusterMembershipService membership, ILocalSiloDetails silo, IContentStore store) : IHealthCheck
 {
     // A reference nothing is stored under: asking for it exercises the store (Redis round trip, directory lookup).
-    static readonly UpdateReference Probe = new(new string('0', 64), 0);
+    static readonly StoredUpdate Probe = new(new string('0', 64), 0);
 
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {

@@ -5,12 +5,13 @@ using Federated.Grains.Federations;
 using Federated.Storage;
 using Orleans.Configuration;
 using StackExchange.Redis;
+using Federated.Contracts;
 
 namespace Federated.Coordinator.Hosting;
 
 /// <summary>
 /// The one place where the embedded default and cluster mode differ: clustering, grain storage, reminders
-/// and the update store. The grains see only <see cref="IUpdateStore"/> and the storage name.
+/// and the update store. The grains see only <see cref="IContentStore"/> and the storage name.
 /// </summary>
 public static class CoordinatorSilo
 {
@@ -58,8 +59,8 @@ public static class CoordinatorSilo
         silo.UseRedisReminderService(o => o.ConfigurationOptions = redis.Clone());
         // One multiplexer per process, as StackExchange.Redis intends.
         silo.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redis.Clone()));
-        silo.Services.AddSingleton<IUpdateStore>(sp =>
-            new RedisUpdateStore(sp.GetRequiredService<IConnectionMultiplexer>(), maxBytes: options.MaxUpdateBytes));
+        silo.Services.AddSingleton<IContentStore>(sp =>
+            new RedisContentStore(sp.GetRequiredService<IConnectionMultiplexer>(), maxBytes: options.MaxUpdateBytes));
         silo.Services.AddSingleton<IUploadStaging>(sp =>
             new RedisUploadStaging(sp.GetRequiredService<IConnectionMultiplexer>(), options.MaxUpdateBytes,
                 idleTtl: options.Staging.IdleTimeout, limits: options.Staging.Limits));
@@ -75,7 +76,7 @@ public static class CoordinatorSilo
         else
             silo.AddFileGrainStorage(GrainStorage.Name, o => o.RootDirectory = Path.Combine(root, "grains"));
         silo.UseInMemoryReminderService();
-        silo.Services.AddSingleton<IUpdateStore>(_ => new DirectoryUpdateStore(Path.Combine(root, "updates"), options.MaxUpdateBytes));
+        silo.Services.AddSingleton<IContentStore>(_ => new DirectoryContentStore(Path.Combine(root, "updates"), options.MaxUpdateBytes));
         silo.Services.AddSingleton<IUploadStaging>(_ => new DirectoryUploadStaging(Path.Combine(root, "uploads"), options.MaxUpdateBytes,
             options.Staging.IdleTimeout, limits: options.Staging.Limits));
     }

@@ -7,7 +7,6 @@ using Federated.Core.Formats;
 using Federated.Core.Robust;
 using Federated.Core.Runtime;
 using Federated.Grains.Federations;
-using Federated.Storage;
 using Orleans.Concurrency;
 
 namespace Federated.Grains.Aggregation;
@@ -20,7 +19,7 @@ namespace Federated.Grains.Aggregation;
 /// reason; the others still aggregate.
 /// </summary>
 [StatelessWorker]
-public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetrics metrics) : Grain, IAggregationWorkerGrain
+public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetrics metrics) : Grain, IAggregationWorkerGrain
 {
     public async Task<AggregationOutcome> AggregateAsync(AggregationJob job)
     {
@@ -72,7 +71,7 @@ public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetric
         var deltas = new List<LoraAdapter>();
         try
         {
-            foreach (var d in job.Deltas) deltas.Add(Read(await store.ReadAsync(d.ToReference()), $"model delta {d}"));
+            foreach (var d in job.Deltas) deltas.Add(Read(await store.ReadAsync(d), $"model delta {d}"));
             LoraAdapter adapter;
             ExportReport report;
             // A bound no allowed rank meets is the caller's to change: it crosses the grain call as an ArgumentException.
@@ -83,7 +82,7 @@ public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetric
                 using var payload = new MemoryStream();
                 ExportFiles.WritePayload(payload, adapter, report);
                 payload.Position = 0;
-                return ((await store.PutAsync(payload)).ToStoredUpdate(), report);
+                return ((await store.PutAsync(payload)), report);
             }
         }
         finally
@@ -123,7 +122,7 @@ public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetric
             }
             return (stored, m.Model with { History = history, Live = null, Inits = [] }, error);
         }
-        using var previous = m.Model.Live is { } liveRef ? Read(await store.ReadAsync(liveRef.ToReference()), $"live adapter {liveRef}") : null;
+        using var previous = m.Model.Live is { } liveRef ? Read(await store.ReadAsync(liveRef), $"live adapter {liveRef}") : null;
         using var live = await Compute(() => strategy.NextLive(previous, aggregate));
         var storedLive = await PutAsync(live);
         return (storedLive, m.Model with { Live = storedLive, Inits = await InitsAsync(m, strategy, live) }, null);
@@ -141,15 +140,15 @@ public sealed class AggregationWorkerGrain(IUpdateStore store, CoordinatorMetric
     }
 
     async Task<StoredUpdate> PutAsync(LoraAdapter adapter) =>
-        (await store.PutAsync(new MemoryStream(AdapterPayload.ToBytes(adapter), writable: false))).ToStoredUpdate();
+        (await store.PutAsync(new MemoryStream(AdapterPayload.ToBytes(adapter), writable: false)));
 
     async Task<(byte[]? Bytes, string? Error)> LoadAsync(StoredUpdate update)
     {
         try
         {
-            return (await store.ReadAsync(update.ToReference()), null);
+            return (await store.ReadAsync(update), null);
         }
-        catch (UpdateStoreException e)
+        catch (ContentStoreException e)
         {
             return (null, e.Message);
         }

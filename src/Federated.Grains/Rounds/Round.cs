@@ -66,7 +66,7 @@ public sealed class Round(RoundState state, string key)
         if (state.Spec is not { } spec)
             return new(SubmissionStatus.RoundClosed, $"round {key} has not been opened");
         string round = $"round {spec.Round} of federation '{spec.FederationId}'";
-        if (!StoredUpdates.IsWellFormed(submission.Update) || submission.ExampleCount < 1 || submission.Rank < 1)
+        if (!StoredUpdate.IsWellFormed(submission.Update) || submission.ExampleCount < 1 || submission.Rank < 1)
             return new(SubmissionStatus.InvalidSubmission, "a submission needs a stored update (64 hex digits of SHA-256, positive size), an example count >= 1 and a rank >= 1");
         if (state.Submissions.TryGetValue(clientId, out var previous))
         {

@@ -1,6 +1,5 @@
 using Federated.Contracts;
 using Federated.Core.Federation;
-using Federated.Storage;
 using Microsoft.Extensions.Logging;
 using Orleans.Concurrency;
 
@@ -20,7 +19,7 @@ public sealed class RoundGrain : Grain, IRoundGrain, IRemindable
     static readonly TimeSpan WatchdogPeriod = TimeSpan.FromMinutes(1);
 
     readonly IPersistentState<RoundState> _state;
-    readonly IUpdateStore _store;
+    readonly IContentStore _store;
     readonly CoordinatorMetrics _metrics;
     readonly ILogger<RoundGrain> _logger;
     readonly CoalescingWriter _writer;
@@ -29,7 +28,7 @@ public sealed class RoundGrain : Grain, IRoundGrain, IRemindable
     bool _advancing;
 
     public RoundGrain([PersistentState("round", GrainStorage.Name)] IPersistentState<RoundState> state,
-        IUpdateStore store, CoordinatorMetrics metrics, ILogger<RoundGrain> logger)
+        IContentStore store, CoordinatorMetrics metrics, ILogger<RoundGrain> logger)
     {
         _state = state;
         _store = store;
@@ -85,7 +84,7 @@ public sealed class RoundGrain : Grain, IRoundGrain, IRemindable
     public async Task<SubmissionReceipt> SubmitAsync(string clientId, Submission submission)
     {
         if (R.Refusal(clientId, submission) is { } refused) return Refuse(refused);
-        if (!await _store.ContainsAsync(submission.Update.ToReference()))
+        if (!await _store.ContainsAsync(submission.Update))
             return Refuse(new(SubmissionStatus.PayloadMissing, $"update {submission.Update} is not in the update store: upload it first"));
         // The round may have moved on while the store answered.
         if (R.Refusal(clientId, submission) is { } refusedNow) return Refuse(refusedNow);

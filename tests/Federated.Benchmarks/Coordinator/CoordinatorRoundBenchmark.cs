@@ -105,7 +105,7 @@ static class CoordinatorRoundBenchmark
             await cluster.DeployAsync();
             var services = cluster.Silos[0].ServiceProvider;
             var grains = services.GetRequiredService<IGrainFactory>();
-            var store = services.GetRequiredService<IUpdateStore>();
+            var store = services.GetRequiredService<IContentStore>();
             result.AfterStart = Memory.Now();
 
             string fed = "bench-" + mode;
@@ -144,7 +144,7 @@ static class CoordinatorRoundBenchmark
             {
                 clock.Restart();
                 var refs = await Task.WhenAll(payloads[round - 1].Select(p => store.PutAsync(new MemoryStream(p, writable: false))));
-                references[round] = refs.Select(r => r.ToStoredUpdate()).ToArray();
+                references[round] = refs.Select(r => r).ToArray();
                 result.PreUploadBatchMs.Add(clock.Elapsed.TotalMilliseconds);
             }
             Log($"{mode}: pre-uploaded {WarmupRounds + MeasuredRounds} x {ClientsPerRound} payloads, median batch {Statistics.Median(result.PreUploadBatchMs):F0} ms");
@@ -185,7 +185,7 @@ static class CoordinatorRoundBenchmark
     /// One round as 1,000 agents would drive it: wait for it to open, fetch assignments, submit (uploading first
     /// when <paramref name="references"/> is null), wait for it to close. Times come from the round's own clock.
     /// </summary>
-    static async Task<RoundSample> RunRoundAsync(IGrainFactory grains, IUpdateStore store, string fed, int r,
+    static async Task<RoundSample> RunRoundAsync(IGrainFactory grains, IContentStore store, string fed, int r,
         StoredUpdate[]? references, byte[][] payloads, DateTime previousClose)
     {
         var round = grains.GetGrain<IRoundGrain>(GrainKeys.Round(fed, r));
@@ -216,7 +216,7 @@ static class CoordinatorRoundBenchmark
         clock.Restart();
         var receipts = await Task.WhenAll(view.Selected.Select(async (client, i) =>
         {
-            var update = references?[i] ?? (await store.PutAsync(new MemoryStream(payloads[i], writable: false))).ToStoredUpdate();
+            var update = references?[i] ?? (await store.PutAsync(new MemoryStream(payloads[i], writable: false)));
             return await round.SubmitAsync(client, new Submission(update, 10, assignments[i]!.Rank));
         }));
         sample.SubmissionsMs = clock.Elapsed.TotalMilliseconds;

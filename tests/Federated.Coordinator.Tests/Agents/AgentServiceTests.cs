@@ -22,7 +22,7 @@ public sealed class AgentServiceTests(CoordinatorHost coordinator) : IDisposable
     static readonly IReadOnlyList<ModuleShape> Shapes = ModuleShape.LlamaFamily(32, 2, ["q_proj", "v_proj"]);
     readonly GrpcChannel _channel = GrpcChannel.ForAddress(coordinator.GrpcAddress);
     AgentService.AgentServiceClient Agents => new(_channel);
-    IUpdateStore Store => coordinator.App.Services.GetRequiredService<IUpdateStore>();
+    IContentStore Store => coordinator.App.Services.GetRequiredService<IContentStore>();
 
     public void Dispose() => _channel.Dispose();
 
@@ -175,7 +175,7 @@ public sealed class AgentServiceTests(CoordinatorHost coordinator) : IDisposable
         var done = await UploadAsync(agent, task, bytes, "resumable", offset: half);
         Assert.Equal("ACCEPTED", done.Status);
         Assert.Equal(UploadStatus.Accepted, done.UploadStatus);
-        Assert.Equal(bytes, await Store.ReadAsync(new UpdateReference(Sha(bytes), bytes.Length)));
+        Assert.Equal(bytes, await Store.ReadAsync(new StoredUpdate(Sha(bytes), bytes.Length)));
     }
 
     [Fact]
@@ -188,7 +188,7 @@ public sealed class AgentServiceTests(CoordinatorHost coordinator) : IDisposable
         async Task Refused(StatusCode expected, Func<Task> upload, byte[] content)
         {
             Assert.Equal(expected, await StatusOf(upload));
-            Assert.False(await Store.ContainsAsync(new UpdateReference(Sha(content), content.Length)), $"{expected}: the payload was stored");
+            Assert.False(await Store.ContainsAsync(new StoredUpdate(Sha(content), content.Length)), $"{expected}: the payload was stored");
         }
 
         // Hash mismatch: the bytes are not what the header promised.
@@ -242,7 +242,7 @@ public sealed class AgentServiceTests(CoordinatorHost coordinator) : IDisposable
         var outcome = Assert.Single(closed.Outcomes);
         Assert.True(outcome.Accepted);
         Assert.Equal(good.ClientId, outcome.ClientId);
-        using var global = AdapterPayload.Read(await Store.ReadAsync(closed.Global!.ToReference()));
+        using var global = AdapterPayload.Read(await Store.ReadAsync(closed.Global!));
         Assert.Equal(16, global["model.layers.1.self_attn.v_proj"].OutFeatures);
     }
 
@@ -262,7 +262,7 @@ public sealed class AgentServiceTests(CoordinatorHost coordinator) : IDisposable
         var refused = await Assert.ThrowsAsync<RpcException>(() => UploadAsync(agent, task, bytes, "changed-a"));
         Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
         Assert.Contains("differs from the frozen A", refused.Status.Detail);
-        Assert.False(await Store.ContainsAsync(new UpdateReference(Sha(bytes), bytes.Length)));
+        Assert.False(await Store.ContainsAsync(new StoredUpdate(Sha(bytes), bytes.Length)));
 
         using var trainedB = new LoraAdapter(init.Modules.Select(m => m.With(m.A.clone(), m.B + 0.1f, m.Alpha)), init.BaseModel);
         Assert.Equal(UploadStatus.Accepted, (await UploadAsync(agent, task, AdapterPayload.ToBytes(trainedB), "b-only")).UploadStatus);
@@ -288,7 +288,7 @@ public sealed class AgentServiceTests(CoordinatorHost coordinator) : IDisposable
         var done = response.Done ?? throw new Xunit.Sdk.XunitException($"no Done within 30 s: {response}");
         Assert.Equal(DoneStatus.Completed, done.Status);
         using var model = AdapterPayload.Read(await DownloadAsync(me, done.FinalModel, 0));
-        using var round = AdapterPayload.Read(await Store.ReadAsync(new UpdateReference(done.FinalAdapter.Sha256, done.FinalAdapter.Size)));
+        using var round = AdapterPayload.Read(await Store.ReadAsync(new StoredUpdate(done.FinalAdapter.Sha256, done.FinalAdapter.Size)));
         foreach (var m in round.Modules)
         {
             using var scope = TorchSharp.torch.NewDisposeScope();
@@ -323,7 +323,7 @@ public sealed class AgentServiceTests(CoordinatorHost coordinator) : IDisposable
 #pragma warning disable CS0612 // the deprecated field: no longer written
         Assert.Null(next.Task.GlobalAdapter);
 #pragma warning restore CS0612
-        var expected = await Store.ReadAsync(global.ToReference());
+        var expected = await Store.ReadAsync(global);
         Assert.Equal(expected, await DownloadAsync(late, next.Task.GlobalAdapters[0].Adapter, 0));
         Assert.Equal(expected[1000..], await DownloadAsync(late, next.Task.GlobalAdapters[0].Adapter, 1000));
 

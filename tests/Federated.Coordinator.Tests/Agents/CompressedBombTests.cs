@@ -25,7 +25,7 @@ public sealed class CompressedBombTests(CoordinatorHost coordinator) : IDisposab
     static readonly string[] Modules = ["model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj", "model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.v_proj"];
     readonly GrpcChannel _channel = GrpcChannel.ForAddress(coordinator.GrpcAddress);
     AgentService.AgentServiceClient Agents => new(_channel);
-    IUpdateStore Store => coordinator.App.Services.GetRequiredService<IUpdateStore>();
+    IContentStore Store => coordinator.App.Services.GetRequiredService<IContentStore>();
 
     public void Dispose() => _channel.Dispose();
 
@@ -104,7 +104,7 @@ public sealed class CompressedBombTests(CoordinatorHost coordinator) : IDisposab
 
         Assert.Equal(StatusCode.InvalidArgument, refused!.StatusCode);
         Assert.Equal("module 'model.layers.0.self_attn.q_proj' is 200000000x200000000; the base model's layer is 32x32", refused.Status.Detail);
-        Assert.False(await Store.ContainsAsync(new UpdateReference(Convert.ToHexStringLower(SHA256.HashData(bomb)), bomb.Length)));
+        Assert.False(await Store.ContainsAsync(new StoredUpdate(Convert.ToHexStringLower(SHA256.HashData(bomb)), bomb.Length)));
         Assert.True(growth < 100L << 20, $"the coordinator's peak memory grew by {growth:N0} bytes");
     }
 
@@ -119,7 +119,7 @@ public sealed class CompressedBombTests(CoordinatorHost coordinator) : IDisposab
 
         Assert.Equal(StatusCode.InvalidArgument, refused!.StatusCode);
         Assert.Contains("is declared as rank 4, 32x32, but its data describes A 4x500000000", refused.Status.Detail);
-        Assert.False(await Store.ContainsAsync(new UpdateReference(Convert.ToHexStringLower(SHA256.HashData(liar)), liar.Length)));
+        Assert.False(await Store.ContainsAsync(new StoredUpdate(Convert.ToHexStringLower(SHA256.HashData(liar)), liar.Length)));
         Assert.True(growth < 100L << 20, $"the coordinator's peak memory grew by {growth:N0} bytes");
         Assert.Equal(0, (await coordinator.Grains.GetGrain<IRoundGrain>(GrainKeys.Round(task.FederationId, 1)).GetAsync()).Submitted);
     }

@@ -53,7 +53,7 @@ public sealed class FederationRoundTripTests(CoordinatorHost coordinator) : IDis
         Assert.True(start.Exit == 0, start.Err);
         Assert.Contains("round 1 of 1", start.Out);
 
-        var store = coordinator.App.Services.GetRequiredService<IUpdateStore>();
+        var store = coordinator.App.Services.GetRequiredService<IContentStore>();
         var round = coordinator.Grains.GetGrain<IRoundGrain>(GrainKeys.Round(id, 1));
         long[] examples = [100, 300, 600];
         var updates = new List<LoraAdapter>();
@@ -63,7 +63,7 @@ public sealed class FederationRoundTripTests(CoordinatorHost coordinator) : IDis
             var update = RandomAdapters.Create(Shapes, assignment.Rank, assignment.Alpha, seed: 40 + i, baseModel: assignment.BaseModel);
             updates.Add(update);
             var reference = await store.PutAsync(new MemoryStream(AdapterPayload.ToBytes(update)));
-            var receipt = await round.SubmitAsync(clients[i], new Submission(reference.ToStoredUpdate(), examples[i], assignment.Rank));
+            var receipt = await round.SubmitAsync(clients[i], new Submission(reference, examples[i], assignment.Rank));
             Assert.True(receipt.IsAccepted, $"{clients[i]}: {receipt.Status} {receipt.Reason}");
         }
         Assert.Equal([4, 8, 16], updates.Select(u => u.Modules[0].Rank));
@@ -153,14 +153,14 @@ public sealed class FederationRoundTripTests(CoordinatorHost coordinator) : IDis
 
     async Task SubmitAsync(string id, int roundNumber, string[] clients)
     {
-        var store = coordinator.App.Services.GetRequiredService<IUpdateStore>();
+        var store = coordinator.App.Services.GetRequiredService<IContentStore>();
         var round = coordinator.Grains.GetGrain<IRoundGrain>(GrainKeys.Round(id, roundNumber));
         foreach (string client in clients)
         {
             var assignment = await round.GetAssignmentAsync(client) ?? throw new InvalidOperationException($"{client} was not selected");
             using var update = RandomAdapters.Create(Shapes, assignment.Rank, assignment.Alpha, seed: client.GetHashCode(), baseModel: assignment.BaseModel);
             var reference = await store.PutAsync(new MemoryStream(AdapterPayload.ToBytes(update)));
-            var receipt = await round.SubmitAsync(client, new Submission(reference.ToStoredUpdate(), 100, assignment.Rank));
+            var receipt = await round.SubmitAsync(client, new Submission(reference, 100, assignment.Rank));
             Assert.True(receipt.IsAccepted, $"{client}: {receipt.Status} {receipt.Reason}");
         }
     }

@@ -73,16 +73,16 @@ sealed class StrategyHarness : IAsyncDisposable
     public IRoundGrain Round(string federation, int round) => Grains.GetGrain<IRoundGrain>(GrainKeys.Round(federation, round));
 
     public async Task<LoraAdapter> ReadAsync(StoredUpdate adapter) =>
-        AdapterPayload.Read(await _coordinator.Store.ReadAsync(adapter.ToReference()), adapter.ToString());
+        AdapterPayload.Read(await _coordinator.Store.ReadAsync(adapter), adapter.ToString());
 
     public async Task<ExportReport?> ReadReportAsync(StoredUpdate payload)
     {
-        using var stream = new MemoryStream(await _coordinator.Store.ReadAsync(payload.ToReference()));
+        using var stream = new MemoryStream(await _coordinator.Store.ReadAsync(payload));
         return ExportFiles.ReadPayloadReport(stream);
     }
 
     public async Task<StoredUpdate> PutAsync(LoraAdapter adapter) =>
-        (await _coordinator.Store.PutAsync(new MemoryStream(AdapterPayload.ToBytes(adapter)))).ToStoredUpdate();
+        (await _coordinator.Store.PutAsync(new MemoryStream(AdapterPayload.ToBytes(adapter))));
 
     /// <summary>What client k trains in this round (data order seeded by <paramref name="dataSeed"/>, or by the assignment).</summary>
     public async Task<LoraAdapter> TrainAsync(Assignment a, int k, long? dataSeed = null)
@@ -90,7 +90,7 @@ sealed class StrategyHarness : IAsyncDisposable
         var history = new List<(string, Func<LoraAdapter>)>();
         foreach (var h in a.History ?? [])
         {
-            var bytes = await _coordinator.Store.ReadAsync(h.Adapter.ToReference());
+            var bytes = await _coordinator.Store.ReadAsync(h.Adapter);
             history.Add((h.Adapter.Sha256, () => AdapterPayload.Read(bytes)));
         }
         using var init = a.Init is { } i ? await ReadAsync(i) : null;

@@ -1,15 +1,16 @@
 using System.Security.Cryptography;
+using Federated.Contracts;
 
 namespace Federated.Storage.Tests;
 
 /// <summary>What every update store promises, run against each implementation.</summary>
-public abstract class UpdateStoreContract
+public abstract class ContentStoreContract
 {
     /// <summary>A store with a 1 MiB limit (chunked at 64 KiB where chunks exist).</summary>
-    protected abstract IUpdateStore Store { get; }
+    protected abstract IContentStore Store { get; }
 
     /// <summary>Damages the stored bytes of a payload, as a disk or operator might.</summary>
-    protected abstract Task CorruptAsync(UpdateReference reference);
+    protected abstract Task CorruptAsync(StoredUpdate reference);
 
     /// <summary>Whether anything of an unfinished or rejected upload is left behind.</summary>
     protected abstract Task<bool> HasLeftoversAsync();
@@ -65,9 +66,9 @@ public abstract class UpdateStoreContract
     [Fact]
     public async Task An_unknown_reference_is_not_found()
     {
-        var missing = new UpdateReference(new string('a', 64), 10);
-        await Assert.ThrowsAsync<UpdateNotFoundException>(() => Store.ReadAsync(missing));
-        await Assert.ThrowsAsync<UpdateNotFoundException>(() => Store.OpenReadAsync(missing));
+        var missing = new StoredUpdate(new string('a', 64), 10);
+        await Assert.ThrowsAsync<ContentNotFoundException>(() => Store.ReadAsync(missing));
+        await Assert.ThrowsAsync<ContentNotFoundException>(() => Store.OpenReadAsync(missing));
         Assert.False(await Store.ContainsAsync(missing));
     }
 
@@ -76,20 +77,20 @@ public abstract class UpdateStoreContract
     [InlineData("ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789")]
     [InlineData("abc")]
     public async Task A_reference_that_is_not_a_sha256_is_refused(string sha) =>
-        await Assert.ThrowsAsync<ArgumentException>(() => Store.ReadAsync(new UpdateReference(sha, 1)));
+        await Assert.ThrowsAsync<ArgumentException>(() => Store.ReadAsync(new StoredUpdate(sha, 1)));
 
     [Fact]
     public async Task Corrupted_stored_bytes_are_detected_on_read()
     {
         var reference = await Store.PutAsync(new MemoryStream(Bytes(70_000, 3)));
         await CorruptAsync(reference);
-        await Assert.ThrowsAsync<UpdateCorruptedException>(() => Store.ReadAsync(reference));
+        await Assert.ThrowsAsync<ContentCorruptedException>(() => Store.ReadAsync(reference));
     }
 
     [Fact]
     public async Task An_update_over_the_limit_is_refused_and_nothing_is_kept()
     {
-        var e = await Assert.ThrowsAsync<UpdateTooLargeException>(() => Store.PutAsync(new MemoryStream(Bytes((int)Limit + 1, 4))));
+        var e = await Assert.ThrowsAsync<ContentTooLargeException>(() => Store.PutAsync(new MemoryStream(Bytes((int)Limit + 1, 4))));
         Assert.Contains("1,048,576-byte limit", e.Message);
         Assert.False(await HasLeftoversAsync());
     }
@@ -109,7 +110,7 @@ public abstract class UpdateStoreContract
         var reference = await Store.PutAsync(new MemoryStream(Bytes(80_000, 6)));
         await Store.DeleteAsync(reference);
         Assert.False(await Store.ContainsAsync(reference));
-        await Assert.ThrowsAsync<UpdateNotFoundException>(() => Store.ReadAsync(reference));
+        await Assert.ThrowsAsync<ContentNotFoundException>(() => Store.ReadAsync(reference));
     }
 
     /// <summary>Cancels the token once a given number of bytes has been read, like a client vanishing mid-upload.</summary>
@@ -124,17 +125,17 @@ public abstract class UpdateStoreContract
     }
 }
 
-public sealed class DirectoryUpdateStoreTests : UpdateStoreContract, IDisposable
+public sealed class DirectoryUpdateStoreTests : ContentStoreContract, IDisposable
 {
     readonly string _root = Directory.CreateTempSubdirectory("update-store-").FullName;
 
-    public DirectoryUpdateStoreTests() => Store = new DirectoryUpdateStore(_root, Limit);
+    public DirectoryUpdateStoreTests() => Store = new DirectoryContentStore(_root, Limit);
 
-    protected override IUpdateStore Store { get; }
+    protected override IContentStore Store { get; }
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
-    protected override Task CorruptAsync(UpdateReference reference)
+    protected override Task CorruptAsync(StoredUpdate reference)
     {
         string path = Path.Combine(_root, reference.Sha256[..2], reference.Sha256);
         var bytes = File.ReadAllBytes(path);
@@ -150,13 +151,13 @@ public sealed class DirectoryUpdateStoreTests : UpdateStoreContract, IDisposable
 public sealed class RedisCollection : ICollectionFixture<RedisServer>;
 
 [Collection(nameof(RedisServer))]
-public sealed class RedisUpdateStoreTests(RedisServer redis) : UpdateStoreContract
+public sealed class RedisUpdateStoreTests(RedisServer redis) : ContentStoreContract
 {
     readonly string _prefix = $"test:{Guid.NewGuid():N}:";
 
-    protected override IUpdateStore Store => new RedisUpdateStore(redis.Connection, chunkBytes: 65_536, maxBytes: Limit, keyPrefix: _prefix);
+    protected override IContentStore Store => new RedisContentStore(redis.Connection, chunkBytes: 65_536, maxBytes: Limit, keyPrefix: _prefix);
 
-    protected override async Task CorruptAsync(UpdateReference reference) =>
+    protected override async Task CorruptAsync(StoredUpdate reference) =>
         await redis.Connection.GetDatabase().StringSetAsync($"{_prefix}{reference.Sha256}:0", new byte[] { 1, 2, 3 });
 
     protected override Task<bool> HasLeftoversAsync()

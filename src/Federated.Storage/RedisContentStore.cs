@@ -1,5 +1,6 @@
 using System.Globalization;
 using StackExchange.Redis;
+using Federated.Contracts;
 
 namespace Federated.Storage;
 
@@ -11,20 +12,20 @@ namespace Federated.Storage;
 /// interrupted upload leaves nothing that outlives its expiry. Renames assume one Redis node (no
 /// cluster hash slots), as the Helm chart deploys.
 /// </summary>
-public sealed class RedisUpdateStore(IConnectionMultiplexer redis, int chunkBytes = 1 << 20, long maxBytes = DirectoryUpdateStore.DefaultMaxBytes,
-    string keyPrefix = "fed:update:") : IUpdateStore
+public sealed class RedisContentStore(IConnectionMultiplexer redis, int chunkBytes = 1 << 20, long maxBytes = DirectoryContentStore.DefaultMaxBytes,
+    string keyPrefix = "fed:update:") : IContentStore
 {
     static readonly TimeSpan IncomingExpiry = TimeSpan.FromHours(1);
 
     IDatabase Db => redis.GetDatabase();
-    string Manifest(UpdateReference reference)
+    string Manifest(StoredUpdate reference)
     {
         HashingCopy.Validate(reference);
         return keyPrefix + reference.Sha256;
     }
-    string Chunk(UpdateReference reference, int index) => $"{Manifest(reference)}:{index}";
+    string Chunk(StoredUpdate reference, int index) => $"{Manifest(reference)}:{index}";
 
-    public async Task<UpdateReference> PutAsync(Stream content, CancellationToken cancellationToken = default)
+    public async Task<StoredUpdate> PutAsync(Stream content, CancellationToken cancellationToken = default)
     {
         var db = Db;
         string upload = $"{keyPrefix}incoming:{Guid.NewGuid():N}:";
@@ -58,12 +59,12 @@ public sealed class RedisUpdateStore(IConnectionMultiplexer redis, int chunkByte
         }
     }
 
-    public async Task<byte[]> ReadAsync(UpdateReference reference, CancellationToken cancellationToken = default)
+    public async Task<byte[]> ReadAsync(StoredUpdate reference, CancellationToken cancellationToken = default)
     {
         var db = Db;
         var (_, count) = await ReadManifestAsync(db, reference);
         var values = await Task.WhenAll(Enumerable.Range(0, count).Select(i => db.StringGetAsync(Chunk(reference, i))));
-        if (values.Any(v => v.IsNull)) throw new UpdateCorruptedException(reference, "a chunk is missing");
+        if (values.Any(v => v.IsNull)) throw new ContentCorruptedException(reference, "a chunk is missing");
         var content = new byte[values.Sum(v => ((byte[])v!).LongLength)];
         long offset = 0;
         foreach (byte[] chunk in values.Select(v => (byte[])v!))
@@ -79,9 +80,9 @@ public sealed class RedisUpdateStore(IConnectionMultiplexer redis, int chunkByte
     /// <remarks>
     /// Streams the chunks with GETRANGE, a bounded piece per read (<see cref="RedisPayloadStream"/>), from <paramref name="offset"/>:
     /// never the whole payload, so a download that stalls holds one piece. The stream is seekable (HTTP ranges); the reader
-    /// verifies the hash, and a missing or short chunk fails the read with <see cref="UpdateCorruptedException"/>.
+    /// verifies the hash, and a missing or short chunk fails the read with <see cref="ContentCorruptedException"/>.
     /// </remarks>
-    public async Task<Stream> OpenReadAsync(UpdateReference reference, long offset = 0, CancellationToken cancellationToken = default)
+    public async Task<Stream> OpenReadAsync(StoredUpdate reference, long offset = 0, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(offset, reference.Size);
@@ -90,27 +91,27 @@ public sealed class RedisUpdateStore(IConnectionMultiplexer redis, int chunkByte
         // Every chunk but the last holds the chunk size the payload was written with (maybe another process's setting).
         long chunk = count <= 1 ? Math.Max(reference.Size, 1) : await db.StringLengthAsync(Chunk(reference, 0));
         if (count > 1 && (chunk <= 0 || (count - 1) * chunk >= reference.Size || count * chunk < reference.Size))
-            throw new UpdateCorruptedException(reference, $"its first chunk holds {chunk:N0} bytes, which {count} chunks cannot tile");
+            throw new ContentCorruptedException(reference, $"its first chunk holds {chunk:N0} bytes, which {count} chunks cannot tile");
         return new RedisPayloadStream(db, reference, i => Chunk(reference, checked((int)i)), chunk, count) { Position = offset };
     }
 
-    async Task<(long Size, int Count)> ReadManifestAsync(IDatabase db, UpdateReference reference)
+    async Task<(long Size, int Count)> ReadManifestAsync(IDatabase db, StoredUpdate reference)
     {
         var manifest = await db.StringGetAsync(Manifest(reference));
-        if (manifest.IsNull) throw new UpdateNotFoundException(reference);
+        if (manifest.IsNull) throw new ContentNotFoundException(reference);
         var parts = ((string)manifest!).Split(':');
         if (parts.Length != 2 || !long.TryParse(parts[0], CultureInfo.InvariantCulture, out long size) || !int.TryParse(parts[1], CultureInfo.InvariantCulture, out int count) || size != reference.Size)
-            throw new UpdateCorruptedException(reference, $"manifest '{manifest}' does not describe it");
+            throw new ContentCorruptedException(reference, $"manifest '{manifest}' does not describe it");
         return (size, count);
     }
 
-    public async Task<bool> ContainsAsync(UpdateReference reference, CancellationToken cancellationToken = default)
+    public async Task<bool> ContainsAsync(StoredUpdate reference, CancellationToken cancellationToken = default)
     {
         var manifest = await Db.StringGetAsync(Manifest(reference));
         return !manifest.IsNull && ((string)manifest!).StartsWith(reference.Size.ToString(CultureInfo.InvariantCulture) + ":", StringComparison.Ordinal);
     }
 
-    public async Task DeleteAsync(UpdateReference reference, CancellationToken cancellationToken = default)
+    public async Task DeleteAsync(StoredUpdate reference, CancellationToken cancellationToken = default)
     {
         var db = Db;
         var manifest = await db.StringGetAsync(Manifest(reference));

@@ -1,4 +1,5 @@
 using Federated.IO;
+using Federated.Contracts;
 
 namespace Federated.Storage;
 
@@ -8,7 +9,7 @@ namespace Federated.Storage;
 /// a partial file and a crash leaves at most an orphan in <c>.incoming</c>. A verified, flushed file on the same file
 /// system (a completed upload) is adopted by renaming it into place instead (<see cref="TryAdoptAsync"/>).
 /// </summary>
-public sealed class DirectoryUpdateStore : IAdoptingUpdateStore
+public sealed class DirectoryContentStore : IAdoptingContentStore
 {
     public const long DefaultMaxBytes = 2L << 30;
     const int ChunkBytes = 1 << 20;
@@ -17,7 +18,7 @@ public sealed class DirectoryUpdateStore : IAdoptingUpdateStore
     /// <summary>Linux: concurrent puts share file-system syncs. Elsewhere each put flushes its own file.</summary>
     readonly DurabilityBarrier? _barrier;
 
-    public DirectoryUpdateStore(string root, long maxBytes = DefaultMaxBytes)
+    public DirectoryContentStore(string root, long maxBytes = DefaultMaxBytes)
     {
         _root = Path.GetFullPath(root);
         _incoming = Path.Combine(_root, ".incoming");
@@ -26,18 +27,18 @@ public sealed class DirectoryUpdateStore : IAdoptingUpdateStore
         _barrier = FileSystemSync.CanSyncFileSystem ? new DurabilityBarrier(_root) : null;
     }
 
-    string PathOf(UpdateReference reference)
+    string PathOf(StoredUpdate reference)
     {
         HashingCopy.Validate(reference);
         return Path.Combine(_root, reference.Sha256[..2], reference.Sha256);
     }
 
-    public async Task<UpdateReference> PutAsync(Stream content, CancellationToken cancellationToken = default)
+    public async Task<StoredUpdate> PutAsync(Stream content, CancellationToken cancellationToken = default)
     {
         string temp = Path.Combine(_incoming, Guid.NewGuid().ToString("N"));
         try
         {
-            UpdateReference reference;
+            StoredUpdate reference;
             await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
             {
                 reference = await HashingCopy.CopyAsync(content, _maxBytes, ChunkBytes, m => file.WriteAsync(m, cancellationToken).AsTask(), cancellationToken);
@@ -69,36 +70,36 @@ public sealed class DirectoryUpdateStore : IAdoptingUpdateStore
         }
     }
 
-    public Task<UpdateReference?> TryAdoptAsync(string verifiedFile, UpdateReference reference, CancellationToken cancellationToken = default)
+    public Task<StoredUpdate?> TryAdoptAsync(string verifiedFile, StoredUpdate reference, CancellationToken cancellationToken = default)
     {
         string final = PathOf(reference);
-        if (reference.Size > _maxBytes) throw new UpdateTooLargeException(_maxBytes);
+        if (reference.Size > _maxBytes) throw new ContentTooLargeException(_maxBytes);
         long length = new FileInfo(verifiedFile).Length;
         if (length != reference.Size) throw new ArgumentException($"{verifiedFile} has {length:N0} bytes, not the {reference}");
         string shard = Path.GetDirectoryName(final)!;
         Directory.CreateDirectory(shard);
         // Replacing a file of the same bytes (a concurrent put won) changes nothing a reader could see.
-        if (!FileSystemSync.TryRename(verifiedFile, final)) return Task.FromResult<UpdateReference?>(null);
+        if (!FileSystemSync.TryRename(verifiedFile, final)) return Task.FromResult<StoredUpdate?>(null);
         // The bytes were flushed by the caller; the rename and the shard's own entry must be on disk before the reference
         // is returned. Two directory flushes, not a syncfs: that would also wait for every other upload's unflushed bytes.
         FileSystemSync.FlushDirectory(shard);
         FileSystemSync.FlushDirectory(_root);
-        return Task.FromResult<UpdateReference?>(reference);
+        return Task.FromResult<StoredUpdate?>(reference);
     }
 
-    public async Task<byte[]> ReadAsync(UpdateReference reference, CancellationToken cancellationToken = default)
+    public async Task<byte[]> ReadAsync(StoredUpdate reference, CancellationToken cancellationToken = default)
     {
         string path = PathOf(reference);
-        if (!File.Exists(path)) throw new UpdateNotFoundException(reference);
+        if (!File.Exists(path)) throw new ContentNotFoundException(reference);
         var content = await File.ReadAllBytesAsync(path, cancellationToken);
         HashingCopy.Verify(reference, content);
         return content;
     }
 
-    public Task<Stream> OpenReadAsync(UpdateReference reference, long offset = 0, CancellationToken cancellationToken = default)
+    public Task<Stream> OpenReadAsync(StoredUpdate reference, long offset = 0, CancellationToken cancellationToken = default)
     {
         string path = PathOf(reference);
-        if (!File.Exists(path)) throw new UpdateNotFoundException(reference);
+        if (!File.Exists(path)) throw new ContentNotFoundException(reference);
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(offset, reference.Size);
         var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous);
@@ -106,13 +107,13 @@ public sealed class DirectoryUpdateStore : IAdoptingUpdateStore
         return Task.FromResult<Stream>(stream);
     }
 
-    public Task<bool> ContainsAsync(UpdateReference reference, CancellationToken cancellationToken = default)
+    public Task<bool> ContainsAsync(StoredUpdate reference, CancellationToken cancellationToken = default)
     {
         var file = new FileInfo(PathOf(reference));
         return Task.FromResult(file.Exists && file.Length == reference.Size);
     }
 
-    public Task DeleteAsync(UpdateReference reference, CancellationToken cancellationToken = default)
+    public Task DeleteAsync(StoredUpdate reference, CancellationToken cancellationToken = default)
     {
         File.Delete(PathOf(reference));
         return Task.CompletedTask;

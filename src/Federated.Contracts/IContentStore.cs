@@ -1,0 +1,41 @@
+namespace Federated.Contracts;
+
+/// <summary>
+/// Where payloads (adapter bytes: clients' updates, round globals, inits, merged models) live, so that grain messages carry only references. Writes are
+/// content-addressed and complete, durable and verified before a reference is returned; storing the
+/// same bytes twice yields the same reference and keeps one copy.
+/// </summary>
+public interface IContentStore
+{
+    /// <summary>
+    /// Stores <paramref name="content"/>, read to its end before anything becomes visible: a read that throws (even
+    /// the last one, which the upload staging uses to refuse bytes whose hash is wrong) leaves nothing stored.
+    /// </summary>
+    /// <exception cref="ContentTooLargeException">The content exceeds the store's limit; nothing is kept.</exception>
+    Task<StoredUpdate> PutAsync(Stream content, CancellationToken cancellationToken = default);
+
+    /// <summary>The whole payload, checked against its SHA-256 and size.</summary>
+    /// <exception cref="ContentNotFoundException"/>
+    /// <exception cref="ContentCorruptedException">The stored bytes no longer match the reference.</exception>
+    Task<byte[]> ReadAsync(StoredUpdate reference, CancellationToken cancellationToken = default);
+
+    /// <summary>The payload from <paramref name="offset"/> on, for resumable downloads (the reader verifies the hash).</summary>
+    /// <exception cref="ContentNotFoundException"/>
+    Task<Stream> OpenReadAsync(StoredUpdate reference, long offset = 0, CancellationToken cancellationToken = default);
+
+    Task<bool> ContainsAsync(StoredUpdate reference, CancellationToken cancellationToken = default);
+
+    /// <summary>Removes the payload if present.</summary>
+    Task DeleteAsync(StoredUpdate reference, CancellationToken cancellationToken = default);
+}
+
+public class ContentStoreException(string message, Exception? inner = null) : Exception(message, inner);
+
+public sealed class ContentNotFoundException(StoredUpdate reference)
+    : ContentStoreException($"no stored update {reference}");
+
+public sealed class ContentCorruptedException(StoredUpdate reference, string detail)
+    : ContentStoreException($"stored update {reference} is corrupted: {detail}");
+
+public sealed class ContentTooLargeException(long limit)
+    : ContentStoreException($"the update exceeds the {limit:N0}-byte limit");
