@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using Federated.Agent.Remote;
-using Federated.Agent.Tests.Processes;
 using Federated.Protocol.V1;
 using Google.Protobuf;
 using Grpc.Core;

@@ -1,6 +1,5 @@
 using System.Security.Authentication;
 using Federated.Agent.Remote;
-using Federated.Agent.Tests.Processes;
 using Grpc.Core;
 
 namespace Federated.Agent.Tests.Unit;

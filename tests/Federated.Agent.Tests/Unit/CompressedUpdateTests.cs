@@ -1,7 +1,6 @@
 using Federated.Training.Rounds;
 using System.Security.Cryptography;
 using Federated.Agent.Rounds;
-using Federated.Agent.Tests.Processes;
 using Federated.Core.Compression;
 using Federated.Core.Formats;
 using Federated.Training.Training;

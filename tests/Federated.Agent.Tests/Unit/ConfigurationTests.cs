@@ -1,7 +1,6 @@
 using Federated.Agent.Devices;
 using Federated.Agent.Hosting;
 using Federated.Agent.Rounds;
-using Federated.Agent.Tests.Processes;
 
 namespace Federated.Agent.Tests.Unit;
 

@@ -1,4 +1,4 @@
-using Federated.Agent.Tests.Processes;
+using Federated.SystemTests.Processes;
 using Federated.Core.Adapters;
 using Federated.Core.Formats;
 using Federated.Training.Data;
@@ -8,7 +8,7 @@ using Federated.Training.Models;
 using Federated.Training.Tokenization;
 using Xunit.Abstractions;
 
-namespace Federated.Agent.Tests.EndToEnd;
+namespace Federated.SystemTests.EndToEnd;
 
 /// <summary>
 /// What a federation produces, end to end with separate processes: a coordinator and three fed-agent processes on different

@@ -1,6 +1,6 @@
-using Federated.Agent.Tests.Processes;
+using Federated.SystemTests.Processes;
 
-namespace Federated.Agent.Tests.EndToEnd;
+namespace Federated.SystemTests.EndToEnd;
 
 /// <summary>
 /// A coordinator process in cluster mode on a real redis-server whose agents' endpoint serves gRPC over TLS on

@@ -1,7 +1,7 @@
 using Federated.Agent.State;
-using Federated.Agent.Tests.Processes;
+using Federated.SystemTests.Processes;
 
-namespace Federated.Agent.Tests.EndToEnd;
+namespace Federated.SystemTests.EndToEnd;
 
 /// <summary>
 /// Agents against a coordinator that serves their gRPC over TLS (cluster mode, certificate from PEM files, a private

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 
-namespace Federated.Agent.Tests.Processes;
+namespace Federated.Testing;
 
 /// <summary>The built <c>fed-agent</c> (fed-agent.dll beside the tests) run as a real process in its own working directory.</summary>
 public sealed class AgentProcess : IDisposable

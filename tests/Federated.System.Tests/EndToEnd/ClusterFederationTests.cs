@@ -1,5 +1,5 @@
 using Federated.Agent.State;
-using Federated.Agent.Tests.Processes;
+using Federated.SystemTests.Processes;
 using Federated.Core.Formats;
 using Federated.Training.Data;
 using Federated.Training.Evaluation;
@@ -7,7 +7,7 @@ using Federated.Training.Lora;
 using Federated.Training.Models;
 using Federated.Training.Tokenization;
 
-namespace Federated.Agent.Tests.EndToEnd;
+namespace Federated.SystemTests.EndToEnd;
 
 /// <summary>
 /// The whole system as deployed: a coordinator in cluster mode on a real redis-server, and three fed-agent processes

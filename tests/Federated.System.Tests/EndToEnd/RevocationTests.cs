@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
-using Federated.Agent.Tests.Processes;
+using Federated.SystemTests.Processes;
 
-namespace Federated.Agent.Tests.EndToEnd;
+namespace Federated.SystemTests.EndToEnd;
 
 /// <summary>
 /// A client an operator revoked stops, and does not enroll again by itself, even though its enrollment token (here a

@@ -1,10 +1,10 @@
 using Federated.Agent.Remote;
 using Federated.Agent.State;
-using Federated.Agent.Tests.Processes;
+using Federated.SystemTests.Processes;
 using Federated.Protocol.V1;
 using Grpc.Core;
 
-namespace Federated.Agent.Tests.EndToEnd;
+namespace Federated.SystemTests.EndToEnd;
 
 /// <summary>
 /// A real fed-agent against a coordinator whose credentials live 30 s: it rotates its credential on its own once less than a

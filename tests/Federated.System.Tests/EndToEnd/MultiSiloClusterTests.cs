@@ -1,8 +1,8 @@
 using System.Text.Json.Nodes;
 using Federated.Agent.State;
-using Federated.Agent.Tests.Processes;
+using Federated.SystemTests.Processes;
 
-namespace Federated.Agent.Tests.EndToEnd;
+namespace Federated.SystemTests.EndToEnd;
 
 /// <summary>
 /// deploy/compose.yaml without Docker (deploy/local-cluster.sh starts the same by hand): a real redis-server, two

@@ -1,6 +1,6 @@
-using Federated.Agent.Tests.Processes;
+using Federated.SystemTests.Processes;
 
-namespace Federated.Agent.Tests.EndToEnd;
+namespace Federated.SystemTests.EndToEnd;
 
 /// <summary>
 /// A coordinator that refuses an upload while the agent is still streaming it (here: chunks above its limit). The

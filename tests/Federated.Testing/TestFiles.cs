@@ -1,7 +1,7 @@
 using Federated.Training.Models;
 using Federated.Training.Tokenization;
 
-namespace Federated.Agent.Tests.Processes;
+namespace Federated.Testing;
 
 /// <summary>Real inputs for agents: a tiny Llama checkpoint (as `fed model init --preset tiny` writes it) and text slices.</summary>
 public static class TestFiles

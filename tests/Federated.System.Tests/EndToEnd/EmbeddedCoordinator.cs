@@ -1,6 +1,6 @@
-using Federated.Agent.Tests.Processes;
+using Federated.SystemTests.Processes;
 
-namespace Federated.Agent.Tests.EndToEnd;
+namespace Federated.SystemTests.EndToEnd;
 
 /// <summary>
 /// The coordinator as a process in embedded mode (state in memory, staging and store under <c>dir/coordinator</c>), and

@@ -1,6 +1,6 @@
-using Federated.Agent.Tests.Processes;
+using Federated.SystemTests.Processes;
 
-namespace Federated.Agent.Tests.EndToEnd;
+namespace Federated.SystemTests.EndToEnd;
 
 /// <summary>
 /// An embedded coordinator process whose agents' endpoint serves TLS on 127.0.0.1 and asks agents for client certificates

@@ -1,13 +1,13 @@
 using Federated.Agent.Hosting;
 using Federated.Agent.Remote;
 using Federated.Agent.State;
-using Federated.Agent.Tests.Processes;
+using Federated.SystemTests.Processes;
 using Federated.Agent.Trust;
 using Federated.IO;
 using Federated.Protocol.V1;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace Federated.Agent.Tests.EndToEnd;
+namespace Federated.SystemTests.EndToEnd;
 
 /// <summary>
 /// Restarts against the real coordinator (embedded mode, as a process): an agent killed mid-upload resumes at the

@@ -1,6 +1,6 @@
-using Federated.Agent.Tests.Processes;
+using Federated.SystemTests.Processes;
 
-namespace Federated.Agent.Tests.EndToEnd;
+namespace Federated.SystemTests.EndToEnd;
 
 /// <summary>
 /// The coordinator process dies mid-round (SIGKILL) and a new one starts on the same redis-server: the round's

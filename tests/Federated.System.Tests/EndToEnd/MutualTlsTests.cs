@@ -1,10 +1,10 @@
 using System.Net;
 using Federated.Agent.Remote;
-using Federated.Agent.Tests.Processes;
+using Federated.SystemTests.Processes;
 using Federated.Protocol.V1;
 using Grpc.Core;
 
-namespace Federated.Agent.Tests.EndToEnd;
+namespace Federated.SystemTests.EndToEnd;
 
 /// <summary>
 /// Mutual TLS between agents and a real coordinator process (<c>Coordinator:Agents:ClientCertificates</c>), through the

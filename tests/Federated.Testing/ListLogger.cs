@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace Federated.Agent.Tests.Processes;
+namespace Federated.Testing;
 
 /// <summary>Keeps formatted log lines so a test can read what a component said it did.</summary>
 public sealed class ListLogger<T> : ILogger<T>

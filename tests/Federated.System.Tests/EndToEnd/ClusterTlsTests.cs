@@ -1,6 +1,6 @@
-using Federated.Agent.Tests.Processes;
+using Federated.SystemTests.Processes;
 
-namespace Federated.Agent.Tests.EndToEnd;
+namespace Federated.SystemTests.EndToEnd;
 
 /// <summary>
 /// Orleans silo-to-silo TLS (<c>Coordinator:Cluster:Tls</c>) between real coordinator processes in cluster mode on a real

@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace Federated.Agent.Tests.Processes;
+namespace Federated.SystemTests.Processes;
 
 /// <summary>The coordinator's admin HTTP API (src/Federated.Coordinator/Admin), as an operator drives it (with the admin's API key).</summary>
 public sealed class CoordinatorAdmin(Uri address) : IDisposable

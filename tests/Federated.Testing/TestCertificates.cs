@@ -2,7 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace Federated.Agent.Tests.Processes;
+namespace Federated.Testing;
 
 /// <summary>PEM files of a private PKI, as an operator would have them: a CA, and a server certificate it signed.</summary>
 public sealed record CertificateFiles(string CaCertificate, string ServerCertificate, string ServerKey);
