@@ -171,7 +171,7 @@ public sealed class DirectoryUploadStaging : IUploadStaging
             long uploads = _open.Count, bytes = _open.Values.Sum(u => u.Ticket.Size);
             long freed = replaced.Sum(d => _open.TryGetValue(d, out var u) ? u.Ticket.Size : 0);
             if (!_limits.Admits(uploads - replaced.Count + 1, bytes - freed + ticket.Size))
-                throw new StagingFullException(uploads, bytes, _limits);
+                throw new StagingFullException(uploads, bytes, _limits.MaxUploads, _limits.MaxBytes);
             foreach (string victim in replaced)
             {
                 using var __ = await _locks.AcquireAsync(victim, CancellationToken.None);

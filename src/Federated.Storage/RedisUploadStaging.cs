@@ -209,7 +209,7 @@ public sealed class RedisUploadStaging : IUploadStaging
             case "new": return 0;
             case "full":
                 throw new StagingFullException(long.Parse((string)result[1]!, CultureInfo.InvariantCulture),
-                    long.Parse((string)result[2]!, CultureInfo.InvariantCulture), _limits);
+                    long.Parse((string)result[2]!, CultureInfo.InvariantCulture), _limits.MaxUploads, _limits.MaxBytes);
             case "done": return ticket.Size;
             case "conflict":
                 string sha = (string)result[1]!;

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Security.Cryptography;
+using Federated.Contracts;
 
 namespace Federated.Storage;
 

@@ -1,3 +1,5 @@
+using Federated.Contracts;
+
 namespace Federated.Storage.Tests;
 
 /// <summary>What every upload staging promises about the uploads it holds open at once (<see cref="StagingLimits"/>).</summary>

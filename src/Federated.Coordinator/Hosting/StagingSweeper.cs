@@ -1,4 +1,5 @@
 using Federated.Storage;
+using Federated.Contracts;
 
 namespace Federated.Coordinator.Hosting;
 

@@ -3,6 +3,7 @@ using Federated.Coordinator.Hosting;
 using Federated.Storage;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
+using Federated.Contracts;
 
 namespace Federated.Coordinator.Tests.Hosting;
 

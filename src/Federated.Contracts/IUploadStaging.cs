@@ -1,8 +1,4 @@
-using System.Security.Cryptography;
-using System.Text;
-using Federated.Contracts;
-
-namespace Federated.Storage;
+namespace Federated.Contracts;
 
 /// <summary>
 /// What a client declares when it starts an upload: its id for the upload (1 to 64 of
@@ -108,8 +104,8 @@ public sealed class UploadConflictException(string uploadId, UploadTicket? exist
     : UploadException($"upload id '{uploadId}' is already in use{(existing is null ? "" : $" for sha256:{existing.Sha256} ({existing.Size:N0} bytes)")}: choose a new upload id, or abort that upload first");
 
 /// <summary>The staging holds as many open uploads, or as many declared bytes, as it may: nothing was staged.</summary>
-public sealed class StagingFullException(long uploads, long bytes, StagingLimits limits)
-    : UploadException($"the coordinator's staging is full: {uploads:N0} uploads / {bytes:N0} bytes open (limits {limits.MaxUploads:N0} uploads / {limits.MaxBytes:N0} bytes); retry later")
+public sealed class StagingFullException(long uploads, long bytes, long maxUploads, long maxBytes)
+    : UploadException($"the coordinator's staging is full: {uploads:N0} uploads / {bytes:N0} bytes open (limits {maxUploads:N0} uploads / {maxBytes:N0} bytes); retry later")
 {
     public long Uploads { get; } = uploads;
     public long Bytes { get; } = bytes;
@@ -137,41 +133,3 @@ public sealed class UploadHashMismatchException(string uploadId, string declared
     : UploadException($"the bytes of upload '{uploadId}' hash to sha256:{actual}, not the declared sha256:{declared}; the upload was discarded: begin a new upload and send the bytes again");
 
 /// <summary>Validation and naming shared by the staging implementations.</summary>
-static class UploadNames
-{
-    public const int MaxOwnerLength = 256;
-
-    public static bool IsValidUploadId(string id) =>
-        id.Length is > 0 and <= 64 && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
-
-    public static void ValidateIds(string owner, string uploadId)
-    {
-        ArgumentNullException.ThrowIfNull(owner);
-        ArgumentNullException.ThrowIfNull(uploadId);
-        if (owner.Length is 0 or > MaxOwnerLength)
-            throw new ArgumentException($"owner must have 1 to {MaxOwnerLength} characters");
-        if (!IsValidUploadId(uploadId))
-            throw new ArgumentException($"upload id '{uploadId}': use 1 to 64 letters, digits, '-' or '_'");
-    }
-
-    /// <summary>Checks the ticket and returns it with the hash in lowercase, the form compared and stored.</summary>
-    public static UploadTicket Normalize(UploadTicket ticket, long maxBytes)
-    {
-        ArgumentNullException.ThrowIfNull(ticket);
-        ValidateIds(ticket.Owner, ticket.UploadId);
-        string sha = ticket.Sha256?.ToLowerInvariant() ?? "";
-        if (sha.Length != 64 || !sha.All(char.IsAsciiHexDigitLower))
-            throw new ArgumentException($"'{ticket.Sha256}' is not a hex SHA-256");
-        if (ticket.Size <= 0) throw new ArgumentException($"size must be positive, not {ticket.Size}");
-        if (ticket.Size > maxBytes) throw new UploadTooLargeException(ticket.Size, maxBytes);
-        return ticket with { Sha256 = sha };
-    }
-
-    /// <summary>
-    /// Client ids are free-form (they are not validated anywhere upstream), so they never become file
-    /// names or key parts themselves: a hash cannot escape the root, collide on a case-insensitive file
-    /// system or change a Redis hash tag. The owner is also stored and compared in full.
-    /// </summary>
-    public static string OwnerKey(string owner) =>
-        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(owner)), 0, 16);
-}
