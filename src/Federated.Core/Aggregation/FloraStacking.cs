@@ -6,7 +6,7 @@ namespace Federated.Core.Aggregation;
 /// <summary>
 /// FLoRA stacking (ALGORITHMS.md A2): per module, A_st = [c_1 s_1 A_1; ...; c_K s_K A_K] and
 /// B_st = [B_1, ..., B_K] at rank R = sum r_k with global scale 1, so that B_st A_st = sum_k c_k dW_k
-/// exactly, for any ranks, alphas and coefficients. The result is merged into the base
+/// exactly, for any ranks, alphas and coefficients; updates with coefficient zero are left out. The result is merged into the base
 /// (W += B_st A_st) and clients restart from fresh LoRA modules.
 /// </summary>
 public sealed class FloraStacking(ScalarType? outputDType = null) : IAggregationStrategy
@@ -18,6 +18,11 @@ public sealed class FloraStacking(ScalarType? outputDType = null) : IAggregation
     {
         ClientWeights.Validate(updates, coefficients);
         var dtype = outputDType ?? FactorAveraging.CommonDType(updates);
+        // An update with coefficient zero adds nothing to sum_k c_k dW_k: left out, the stack has the kept updates' rank
+        // (Krum keeping one update of a hundred yields that update's rank, not the hundred's).
+        var kept = Enumerable.Range(0, updates.Count).Where(k => coefficients[k] != 0).ToArray();
+        if (kept.Length > 0 && kept.Length < updates.Count)
+            (updates, coefficients) = (kept.Select(k => updates[k]).ToList(), kept.Select(k => coefficients[k]).ToList());
         return ModuleAlignment.Combine(updates, column => Stack(column, coefficients, dtype));
     }
 

@@ -37,6 +37,23 @@ public class FloraStackingTests
     }
 
     [Fact]
+    public void Updates_with_coefficient_zero_are_left_out_of_the_stack_and_the_sum_is_unchanged()
+    {
+        using var data = new MixedRankUpdates(11, [4, 16, 2, 8]);
+        double[] gamma = [0.6, 0, 0.4, 0]; // what Krum-like rules return: most updates get nothing
+
+        using var global = new FloraStacking().Aggregate(data.Updates, gamma);
+
+        foreach (var shape in MixedRankUpdates.Shapes)
+        {
+            Assert.Equal(4 + 2, global[shape.Name].Rank);
+            using var expected = TensorAssert.WeightedDeltaSum(data.Updates, gamma, shape.Name);
+            using var actual = global[shape.Name].DenseDelta(float64);
+            TensorAssert.Close(actual, expected, 1e-5);
+        }
+    }
+
+    [Fact]
     public void Stacked_B_blocks_are_the_clients_B_unchanged_in_client_order()
     {
         using var data = new MixedRankUpdates(5, [2, 3]);
