@@ -28,7 +28,8 @@ public sealed class LlamaDecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor
     public override Tensor forward(Tensor x, Tensor cos, Tensor signedSin)
     {
         using var scope = NewDisposeScope();
-        var h = x + self_attn.forward(input_layernorm.forward(x), cos, signedSin);
-        return (h + mlp.forward(post_attention_layernorm.forward(h))).MoveToOuterDisposeScope();
+        // add with a held alpha, not `+` (see HeldScalars)
+        var h = x.add(self_attn.forward(input_layernorm.forward(x), cos, signedSin), HeldScalars.One);
+        return h.add(mlp.forward(post_attention_layernorm.forward(h)), HeldScalars.One).MoveToOuterDisposeScope();
     }
 }

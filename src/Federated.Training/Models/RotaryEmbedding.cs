@@ -25,6 +25,6 @@ public sealed class RotaryEmbedding(int headDim, double theta)
     public static Tensor Apply(Tensor x, Tensor cos, Tensor signedSin)
     {
         using var scope = NewDisposeScope();
-        return (x * cos + x.roll(x.size(-1) / 2, -1) * signedSin).MoveToOuterDisposeScope();
+        return (x * cos).add(x.roll(x.size(-1) / 2, -1) * signedSin, HeldScalars.One).MoveToOuterDisposeScope(); // see HeldScalars
     }
 }
