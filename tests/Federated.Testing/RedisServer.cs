@@ -54,6 +54,8 @@ public sealed class RedisServer : IAsyncLifetime, IAsyncDisposable
             {
                 Configuration = $"127.0.0.1:{_port}";
                 Connection = await ConnectionMultiplexer.ConnectAsync($"{Configuration},abortConnect=true,connectTimeout=1000,allowAdmin=true");
+                // A restarted server accepts connections while it reloads its append-only file, and answers LOADING until then.
+                while (await IsLoadingAsync() && DateTime.UtcNow < deadline) await Task.Delay(50);
                 return;
             }
             catch (RedisConnectionException) when (DateTime.UtcNow < deadline && !_process.HasExited)
@@ -61,6 +63,12 @@ public sealed class RedisServer : IAsyncLifetime, IAsyncDisposable
                 await Task.Delay(100);
             }
         }
+    }
+
+    async Task<bool> IsLoadingAsync()
+    {
+        var info = await Connection.GetServer(Connection.GetEndPoints()[0]).InfoAsync("persistence");
+        return info.SelectMany(g => g).Any(p => p.Key == "loading" && p.Value != "0");
     }
 
     /// <summary>The server's process id (benchmarks read its peak resident set from /proc).</summary>
