@@ -80,7 +80,7 @@ static class AgentMapping
 
     /// <summary>Null for anything but a well-formed reference (a SHA-256 and a positive size).</summary>
     public static StoredUpdate? ReferenceOf(AdapterRef? adapter) =>
-        adapter is not null && StoredUpdate.IsWellFormed(new StoredUpdate(adapter.Sha256, adapter.Size)) ? new StoredUpdate(adapter.Sha256, adapter.Size) : null;
+        adapter is not null && new StoredUpdate(adapter.Sha256, adapter.Size) is var reference && StoredUpdate.IsWellFormed(reference) ? reference : null;
 
     /// <summary>0 for none, as the protocol's expiry fields read it.</summary>
     public static long UnixSeconds(DateTime? at) => at is { } t ? new DateTimeOffset(DateTime.SpecifyKind(t, DateTimeKind.Utc)).ToUnixTimeSeconds() : 0;

@@ -47,12 +47,11 @@ public sealed class UpdateUploads(IGrainFactory grains, IContentStore store, IUp
         }
 
         // Through the client grain: an update that finishes uploading after the client was revoked is not accepted.
-        var update = reference;
-        var receipt = await grains.GetGrain<IClientGrain>(clientId).SubmitAsync(header.Round, new Submission(update, header.ExampleCount, header.Rank));
+        var receipt = await grains.GetGrain<IClientGrain>(clientId).SubmitAsync(header.Round, new Submission(reference, header.ExampleCount, header.Rank));
         if (receipt.IsAccepted)
             logger.LogInformation("Client {Client} submitted {Update} to round {Federation}/{Round} ({Status})",
                 clientId, reference, header.FederationId, header.Round, receipt.Status);
-        return new UploadOutcome(header.Size, update, receipt);
+        return new UploadOutcome(header.Size, reference, receipt);
     }
 
     /// <summary>Everything about the upload that can be refused before a byte is received.</summary>
