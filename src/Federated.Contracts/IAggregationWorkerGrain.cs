@@ -3,17 +3,22 @@ namespace Federated.Contracts;
 /// <summary>
 /// Runs one round's aggregation: loads the updates from the store, validates them, applies the robust rule and
 /// the heterogeneous-rank strategy, and stores the global adapter. Stateless, so the work spreads over silos.
+/// Its calls are long by nature (a 1,000-client round takes minutes on two cores), so they wait up to <see cref="Timeout"/>
+/// instead of Orleans' 30 s default: a caller that gave up would start the same work again beside the first (Orleans does
+/// not cancel the timed-out call), and never finish. A silo that dies fails the call at once, whatever the timeout.
 /// </summary>
 [Alias("fl.IAggregationWorkerGrain")]
 public interface IAggregationWorkerGrain : IGrainWithIntegerKey
 {
-    [Alias("Aggregate")] Task<AggregationOutcome> AggregateAsync(AggregationJob job);
+    const string Timeout = "01:00:00";
+
+    [Alias("Aggregate"), ResponseTimeout(Timeout)] Task<AggregationOutcome> AggregateAsync(AggregationJob job);
 
     /// <summary>The model of round 1: for strategies that share a seeded adapter, it and each rank's init, stored.</summary>
-    [Alias("Initialize")] Task<FederationModel> InitializeAsync(ModelJob job);
+    [Alias("Initialize"), ResponseTimeout(Timeout)] Task<FederationModel> InitializeAsync(ModelJob job);
 
     /// <summary>The federation's whole model (every delta, in order) as one stored adapter payload, with its export report in the metadata.</summary>
-    [Alias("Export")] Task<StoredUpdate> ExportAsync(ExportJob job);
+    [Alias("Export"), ResponseTimeout(Timeout)] Task<StoredUpdate> ExportAsync(ExportJob job);
 }
 
 /// <summary>How to export a federation's model as one adapter.</summary>

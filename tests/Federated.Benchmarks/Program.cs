@@ -8,12 +8,14 @@ using Federated.Benchmarks.Upload;
 // "training" compares LoRA and full fine-tuning in separate processes; "coordinator" measures rounds of
 // 1,000 of 10,000 clients on a real silo (embedded and Redis); "upload" measures agent upload throughput against raw
 // socket copies and the coordinator's memory under 20 concurrent uploads; "export" exports a federation's 10-round history
-// (exact and truncated) against a memory copy of it; "security" runs issue 15's attacks against real coordinator and agent
+// (exact and truncated) against a memory copy of it; "ingest" uploads 1,000 agents' adapters through gRPC into one round on
+// one and three silos; "security" runs issue 15's attacks against real coordinator and agent
 // processes (Security/); anything else goes to BenchmarkDotNet.
 return args switch
 {
     ["coordinator", .. var modes] => CoordinatorRoundBenchmark.Run(modes),
     ["coordinator-worker", var mode, var resultFile] => await CoordinatorRoundBenchmark.WorkerAsync(mode, resultFile),
+    ["ingest", .. var parts] => await IngestBenchmark.RunAsync(parts),
     ["upload", .. var parts] => await UploadBenchmark.RunAsync(parts),
     ["upload-sink", var port] => await UploadSink.RunAsync(int.Parse(port, System.Globalization.CultureInfo.InvariantCulture)),
     ["security", .. var attacks] => await SecuritySuite.RunAsync(attacks),

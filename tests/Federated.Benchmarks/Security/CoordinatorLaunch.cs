@@ -27,7 +27,8 @@ static class CoordinatorLaunch
     public static readonly TimeSpan UploadIdleTimeout = TimeSpan.FromSeconds(5);
 
     /// <param name="redis">Cluster mode with this StackExchange.Redis configuration; embedded (state in memory, files under <paramref name="data"/>) when null.</param>
-    public static (List<string> Args, Uri Admin, Uri Agents) Args(string data, string? redis)
+    /// <param name="clusterId">Cluster mode: silos given the same id form one cluster; a fresh id when null.</param>
+    public static (List<string> Args, Uri Admin, Uri Agents) Args(string data, string? redis, string? clusterId = null)
     {
         int http = FreePort(), grpc = FreePort();
         var args = new List<string>
@@ -49,7 +50,7 @@ static class CoordinatorLaunch
             args.Add("--Coordinator:InMemoryState=true");
         else
             args.AddRange(["--Coordinator:Mode=Cluster", $"--Coordinator:Redis={redis}", "--Coordinator:AdvertisedAddress=127.0.0.1",
-                $"--Coordinator:ClusterId=security-{Guid.NewGuid():N}"]);
+                $"--Coordinator:ClusterId={clusterId ?? $"security-{Guid.NewGuid():N}"}"]);
         return (args, new Uri($"http://127.0.0.1:{http}"), new Uri($"http://127.0.0.1:{grpc}"));
     }
 

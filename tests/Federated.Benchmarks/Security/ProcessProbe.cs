@@ -43,6 +43,16 @@ sealed class ProcessProbe(int pid)
         }
     }
 
+    /// <summary>VmHWM (the peak resident set since start) in bytes; null once the process is gone.</summary>
+    public long? PeakRss
+    {
+        get
+        {
+            try { return ReadKb("VmHWM:") * 1024; }
+            catch (IOException) { return null; }
+        }
+    }
+
     /// <summary>utime + stime, seconds; null once the process is gone.</summary>
     public double? CpuSeconds
     {

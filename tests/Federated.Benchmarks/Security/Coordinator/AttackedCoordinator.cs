@@ -38,10 +38,13 @@ sealed class AttackedCoordinator : IAsyncDisposable
     public string? LastError() => Output.LastOrDefault(l => l.Contains("\"@l\":\"Error\"", StringComparison.Ordinal) || l.Contains("[ERR]", StringComparison.Ordinal));
 
     /// <param name="redis">Cluster mode on this Redis; embedded when null.</param>
-    public static async Task<AttackedCoordinator> StartAsync(string? redis = null)
+    /// <param name="clusterId">Cluster mode: coordinators started with the same id are silos of one cluster.</param>
+    /// <param name="overrides">More <c>--Section:Key=value</c> settings; they win over the suite's.</param>
+    public static async Task<AttackedCoordinator> StartAsync(string? redis = null, string? clusterId = null, IEnumerable<string>? overrides = null)
     {
         string data = Directory.CreateTempSubdirectory("fed-security-coordinator-").FullName;
-        var (args, admin, agents) = CoordinatorLaunch.Args(data, redis);
+        var (args, admin, agents) = CoordinatorLaunch.Args(data, redis, clusterId);
+        args.AddRange(overrides ?? []);
         // The content root, with appsettings.json, is the working directory.
         var process = ChildProcess.Start("Federated.Coordinator.dll", args, AppContext.BaseDirectory);
         var coordinator = new AttackedCoordinator(process, data, admin, agents);
