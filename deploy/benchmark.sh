@@ -15,6 +15,10 @@
 #   deploy/benchmark.sh export                        a federation's whole history (Qwen2-0.5B q/v, 10 rounds of 10 clients
 #                                                     at rank 16) exported exactly and truncated to rank 64, against a memory
 #                                                     copy of it: wall time and peak RSS (a process per mode); appends to RESULTS.md
+#   deploy/benchmark.sh ingest [1] [3] [--clients N]  1,000 agents (one process, many concurrent gRPC streams) upload real
+#                                                     rank-16 q/v adapters of Qwen2-0.5B's shapes (4.3 GB) into one round
+#                                                     on one coordinator silo, then three sharing a redis-server: round and
+#                                                     aggregation time, CPU per GB, peak RSS per silo; appends to RESULTS.md
 #   deploy/benchmark.sh security [names...] [--strict] issue 15's attack suite against fresh real processes (coordinator,
 #                                                     cluster mode with its own redis-server for stalled-downloads, fed-agent
 #                                                     facing a hostile coordinator): per attack the outcome, the verdict
@@ -29,6 +33,10 @@ args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(--filter '*')
 if [ "${args[0]}" = security ] && ! command -v redis-server >/dev/null 2>&1; then
   echo "warning: redis-server is not installed (apt-get install redis-server): stalled-downloads will fail to run" >&2
+fi
+if [ "${args[0]}" = ingest ] && ! command -v redis-server >/dev/null 2>&1; then
+  echo "error: 'deploy/benchmark.sh ingest' needs redis-server (apt-get install redis-server)" >&2
+  exit 1
 fi
 if [ "${args[0]}" = coordinator ] && ! command -v redis-server >/dev/null 2>&1 && [[ " ${args[*]:1} " != " embedded " ]]; then
   echo "error: 'deploy/benchmark.sh coordinator' needs redis-server for cluster mode (apt-get install redis-server)," >&2
