@@ -159,7 +159,7 @@ static class IngestBenchmark
             Log($"uploads done in {uploaded.TotalSeconds:F1} s: {accepted:N0} accepted; refused: {refusals}; retried: {retries}");
 
             JsonObject round;
-            try { round = await WaitClosedAsync(admin, federation, TimeSpan.FromMinutes(20)); }
+            try { round = await WaitClosedAsync(admin, federation, TimeSpan.FromMinutes(20), silos); }
             catch (TimeoutException e)
             {
                 throw new TimeoutException($"{e.Message}\n{string.Join("\n", silos.Select((silo, s) => $"silo {s}:\n{silo.Output.Count} lines; last:\n{string.Join('\n', silo.Output.TakeLast(15))}"))}");
@@ -215,16 +215,25 @@ static class IngestBenchmark
         return (await call).UploadStatus;
     }
 
-    static async Task<JsonObject> WaitClosedAsync(HttpClient admin, string federation, TimeSpan limit)
+    /// <summary>Polls the round until it closes, echoing the silos' warnings and errors as they appear.</summary>
+    static async Task<JsonObject> WaitClosedAsync(HttpClient admin, string federation, TimeSpan limit, List<AttackedCoordinator> silos)
     {
         var deadline = DateTime.UtcNow + limit;
         int polls = 0;
+        var echoed = silos.Select(s => s.Output.Count).ToArray();
         while (true)
         {
             var round = await admin.GetFromJsonAsync<JsonObject>($"/api/federations/{federation}/rounds/1");
             if (round?["closedAt"] is JsonValue) return round;
             if (DateTime.UtcNow > deadline) throw new TimeoutException($"round 1 did not close within {limit}: {round?.ToJsonString()[..Math.Min(600, round.ToJsonString().Length)]}");
             if (++polls % 40 == 0) Log($"  round 1: {round?["status"]}, {round?["submitted"]} submitted");
+            for (int s = 0; s < silos.Count; s++)
+            {
+                var lines = silos[s].Output;
+                foreach (var line in lines.Skip(echoed[s]).Where(l => l.Contains("\"@l\":\"Warning\"", StringComparison.Ordinal) || l.Contains("\"@l\":\"Error\"", StringComparison.Ordinal)))
+                    Log($"  silo {s}: {line[..Math.Min(line.Length, 1500)]}");
+                echoed[s] = lines.Count;
+            }
             await Task.Delay(250);
         }
     }

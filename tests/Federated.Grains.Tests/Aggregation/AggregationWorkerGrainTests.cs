@@ -10,28 +10,53 @@ namespace Federated.Grains.Tests.Aggregation;
 public sealed class AggregationWorkerGrainTests
 {
     /// <summary>
-    /// The ingest benchmark's 200-client round never closed: its aggregation outlasted Orleans' default 30 s response
-    /// timeout, the round retried it beside the first (which kept running) and again, rereading every payload each time.
-    /// Here the silo's default timeout is 1 s and reading each update takes 0.6 s, so the aggregation takes several
-    /// seconds: the round must still close after one aggregation, with the exact global.
+    /// A 200-client round aggregates for 40 s on two cores, past Orleans' default 30 s response timeout, after which the
+    /// round would start the same aggregation again beside the first (which keeps running), and again. Here the silo's
+    /// default timeout is 1 s and reading an update takes 1.5 s: the round must still close after one aggregation.
     /// </summary>
     [Fact]
     public async Task An_aggregation_longer_than_the_default_response_timeout_completes_once()
     {
+        var (aggregation, reads) = await RoundWithSlowReadsAsync(clients: 4, TimeSpan.FromMilliseconds(1500));
+
+        Assert.True(aggregation > TimeSpan.FromSeconds(1), $"the round closed {aggregation} after its last submission: not longer than the timeout it must outlast");
+        Assert.Equal(4, reads.UpdateReads); // each update read once: no second aggregation beside the first
+    }
+
+    /// <summary>
+    /// All of a 200-client round's updates requested from Redis at once queued past the client's 5 s timeout and failed every
+    /// attempt: the worker reads a few at a time.
+    /// </summary>
+    [Fact]
+    public async Task A_round_reads_at_most_eight_updates_at_once()
+    {
+        var (_, reads) = await RoundWithSlowReadsAsync(clients: 20, TimeSpan.FromMilliseconds(100));
+
+        Assert.Equal(20, reads.UpdateReads);
+        Assert.InRange(reads.MostAtOnce, 2, 8);
+    }
+
+    /// <summary>
+    /// One round of <paramref name="clients"/> on a silo whose default response timeout is 1 s and whose store takes
+    /// <paramref name="delay"/> to read each client update. The round must close after one aggregation, with the exact global.
+    /// </summary>
+    /// <returns>How long the round took to close after the last submission, and the store.</returns>
+    static async Task<(TimeSpan Aggregation, SlowReads Reads)> RoundWithSlowReadsAsync(int clients, TimeSpan delay)
+    {
         string root = Path.Combine(Path.GetTempPath(), "fed-grains-" + Guid.NewGuid().ToString("N"));
-        var reads = new SlowReads(new DirectoryContentStore(Path.Combine(root, "updates")), TimeSpan.FromMilliseconds(600));
+        var reads = new SlowReads(new DirectoryContentStore(Path.Combine(root, "updates")), delay);
         var coordinator = await CoordinatorCluster.EmbeddedAsync(root, configure: silo =>
         {
             silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(1));
             silo.Services.AddSingleton<IContentStore>(reads);
         });
+        var updates = new List<ClientUpdate>();
         try
         {
             var driver = new FederationDriver(coordinator);
-            string fed = await driver.CreateAsync(FederationDriver.Config(rounds: 1, clientsPerRound: 4, quorum: 4), clients: 4);
+            string fed = await driver.CreateAsync(FederationDriver.Config(rounds: 1, clientsPerRound: clients, quorum: clients), clients);
             await driver.Grains.GetGrain<IFederationGrain>(fed).StartAsync();
             var round = driver.Round(fed, 1);
-            var updates = new List<ClientUpdate>();
             foreach (var client in (await round.GetAsync()).Selected)
             {
                 var assignment = (await round.GetAssignmentAsync(client))!;
@@ -40,18 +65,19 @@ public sealed class AggregationWorkerGrainTests
                 Assert.Equal(SubmissionStatus.Accepted, (await round.SubmitAsync(client, submission)).Status);
             }
 
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             var closed = await driver.WaitForRoundAsync(fed, 1, FederationDriver.IsFinished, TimeSpan.FromSeconds(50));
+            var aggregation = clock.Elapsed;
 
             Assert.Equal(RoundStatus.Closed, closed.Status);
-            Assert.True(closed.AggregationTime > TimeSpan.FromSeconds(1), $"the aggregation took {closed.AggregationTime}: not longer than the timeout it must outlast");
-            Assert.Equal(updates.Count, reads.UpdateReads); // each update read once: no second aggregation beside the first
             using var expected = new Aggregator(new FloraStacking()).Aggregate(updates.OrderBy(u => u.ClientId, StringComparer.Ordinal).ToList());
             using var global = await driver.ReadGlobalAsync(closed.Global!);
             FederationScenarios.AssertSameFactors(expected.Global, global);
-            foreach (var u in updates) u.Adapter.Dispose();
+            return (aggregation, reads);
         }
         finally
         {
+            foreach (var u in updates) u.Adapter.Dispose();
             await coordinator.DisposeAsync();
             if (Directory.Exists(root)) Directory.Delete(root, recursive: true);
         }
@@ -60,11 +86,14 @@ public sealed class AggregationWorkerGrainTests
     /// <summary>The silo's store, with every whole-payload read of a client update slowed down and counted.</summary>
     sealed class SlowReads(IContentStore inner, TimeSpan delay) : IContentStore
     {
-        int _reads;
+        int _reads, _inFlight, _mostAtOnce;
         readonly HashSet<StoredUpdate> _written = [];
 
         /// <summary>Whole reads of payloads the test did not see written through this store (the clients' updates).</summary>
         public int UpdateReads => Volatile.Read(ref _reads);
+
+        /// <summary>The most update reads that were in progress at one time.</summary>
+        public int MostAtOnce => Volatile.Read(ref _mostAtOnce);
 
         public async Task<StoredUpdate> PutAsync(Stream content, CancellationToken cancellationToken = default)
         {
@@ -77,12 +106,20 @@ public sealed class AggregationWorkerGrainTests
         {
             bool update;
             lock (_written) update = !_written.Contains(reference);
-            if (update)
+            if (!update) return await inner.ReadAsync(reference, cancellationToken);
+            Interlocked.Increment(ref _reads);
+            int now = Interlocked.Increment(ref _inFlight);
+            for (int most = _mostAtOnce; now > most; most = _mostAtOnce)
+                Interlocked.CompareExchange(ref _mostAtOnce, now, most);
+            try
             {
-                Interlocked.Increment(ref _reads);
                 await Task.Delay(delay, cancellationToken);
+                return await inner.ReadAsync(reference, cancellationToken);
             }
-            return await inner.ReadAsync(reference, cancellationToken);
+            finally
+            {
+                Interlocked.Decrement(ref _inFlight);
+            }
         }
 
         public Task<Stream> OpenReadAsync(StoredUpdate reference, long offset = 0, CancellationToken cancellationToken = default) => inner.OpenReadAsync(reference, offset, cancellationToken);
