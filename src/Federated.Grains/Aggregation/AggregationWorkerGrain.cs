@@ -32,13 +32,15 @@ public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetri
     {
         long started = Stopwatch.GetTimestamp();
         var strategy = FederatedStrategies.Get(job.Settings.Strategy);
-        var payloads = new (byte[]? Bytes, string? Error)[job.Updates.Length];
-        await Parallel.ForEachAsync(Enumerable.Range(0, payloads.Length), new ParallelOptions { MaxDegreeOfParallelism = ConcurrentReads },
-            async (k, _) => payloads[k] = await LoadAsync(job.Updates[k].Update));
         var inits = strategy.FreezesA ? await LoadDistinctAsync(job.Updates.Select(u => u.Init)) : [];
+        var admitted = new (LoraAdapter? Adapter, string? Error)[job.Updates.Length];
         try
         {
-            var (global, outcomes, failure) = await Compute(() => Aggregate(job, strategy, payloads, inits));
+            // Each update is parsed and admitted as soon as it is read, so its bytes are garbage before the next read:
+            // the round holds the updates once (as tensors), not twice.
+            await Parallel.ForEachAsync(Enumerable.Range(0, admitted.Length), new ParallelOptions { MaxDegreeOfParallelism = ConcurrentReads },
+                async (k, _) => admitted[k] = await LoadAndAdmitAsync(job, job.Updates[k], strategy, inits));
+            var (global, outcomes, failure) = await Compute(() => Aggregate(job, strategy, admitted));
             if (global is null)
                 return new AggregationOutcome(null, outcomes, Elapsed(started), failure);
             var (stored, model, compactionError) = await NextModelAsync(job, strategy, global);
@@ -46,8 +48,17 @@ public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetri
         }
         finally
         {
+            foreach (var (adapter, _) in admitted) adapter?.Dispose();
             foreach (var init in inits.Values) init?.Dispose();
         }
+    }
+
+    async Task<(LoraAdapter? Adapter, string? Error)> LoadAndAdmitAsync(AggregationJob job, JobUpdate update, FederatedStrategy strategy,
+        Dictionary<StoredUpdate, LoraAdapter?> inits)
+    {
+        var (bytes, error) = await LoadAsync(update.Update);
+        if (bytes is null) return (null, error);
+        using (NativeWork.Enter()) return Admit(update, bytes, job, strategy, inits);
     }
 
     public async Task<FederationModel> InitializeAsync(ModelJob job)
@@ -175,54 +186,47 @@ public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetri
         return loaded;
     }
 
+    /// <summary>The math over the admitted updates (each an adapter, or why it was refused); the caller owns and disposes them.</summary>
     static (LoraAdapter? Global, ClientOutcomeView[] Outcomes, string? Failure) Aggregate(AggregationJob job, FederatedStrategy strategy,
-        (byte[]? Bytes, string? Error)[] payloads, Dictionary<StoredUpdate, LoraAdapter?> inits)
+        (LoraAdapter? Adapter, string? Error)[] admitted)
     {
         var outcomes = new ClientOutcomeView?[job.Updates.Length];
         var updates = new List<ClientUpdate>();
         var positions = new List<int>();
         var architecture = job.Model?.Architecture;
+        for (int k = 0; k < job.Updates.Length; k++)
+        {
+            var u = job.Updates[k];
+            if (admitted[k].Adapter is not { } adapter)
+            {
+                outcomes[k] = new ClientOutcomeView(u.ClientId, false, 0, 0, null, admitted[k].Error, u.ExampleCount);
+                continue;
+            }
+            updates.Add(new ClientUpdate(u.ClientId, adapter, u.ExampleCount, u.AllowedRank));
+            positions.Add(k);
+        }
+        if (updates.Count == 0)
+            return (null, Complete(outcomes), $"no update could be used; first: {job.Updates[0].ClientId}: {outcomes[0]!.Rejection}");
+
+        var s = job.Settings;
+        AggregationResult result;
         try
         {
-            for (int k = 0; k < job.Updates.Length; k++)
-            {
-                var u = job.Updates[k];
-                var (adapter, error) = payloads[k].Error is { } loadError ? (null, loadError) : Admit(u, payloads[k].Bytes!, job, strategy, inits);
-                if (adapter is null)
-                {
-                    outcomes[k] = new ClientOutcomeView(u.ClientId, false, 0, 0, null, error, u.ExampleCount);
-                    continue;
-                }
-                updates.Add(new ClientUpdate(u.ClientId, adapter, u.ExampleCount, u.AllowedRank));
-                positions.Add(k);
-            }
-            if (updates.Count == 0)
-                return (null, Complete(outcomes), $"no update could be used; first: {job.Updates[0].ClientId}: {outcomes[0]!.Rejection}");
-
-            var s = job.Settings;
-            AggregationResult result;
-            try
-            {
-                result = new AggregatorOptions(s.Strategy, s.Rule, s.PreAggregator, s.ByzantineCount, s.Tau, s.OutputRank, s.NormCap)
-                    .Build(combiner: strategy.Combiner(), expectedModules: BaseModelManifest.ModuleShapes(architecture, job.TargetModules))
-                    .Aggregate(updates);
-            }
-            // Deterministic refusals (incompatible updates, a rule that needs more clients than arrived): retrying
-            // cannot help, so the round fails with the reason instead.
-            catch (Exception e) when (e is AdapterException or RobustRuleException or ArgumentException)
-            {
-                foreach (var k in positions)
-                    outcomes[k] = new ClientOutcomeView(job.Updates[k].ClientId, false, 0, 0, null, $"not aggregated: {e.Message}", job.Updates[k].ExampleCount);
-                return (null, Complete(outcomes), e.Message);
-            }
-            foreach (var (c, k) in result.Report.Clients.Zip(positions))
-                outcomes[k] = new ClientOutcomeView(c.ClientId, c.Accepted, c.Weight, c.Coefficient, c.Norm, c.RejectionMessage, c.ExampleCount);
-            return (result.Global, Complete(outcomes), null);
+            result = new AggregatorOptions(s.Strategy, s.Rule, s.PreAggregator, s.ByzantineCount, s.Tau, s.OutputRank, s.NormCap)
+                .Build(combiner: strategy.Combiner(), expectedModules: BaseModelManifest.ModuleShapes(architecture, job.TargetModules))
+                .Aggregate(updates);
         }
-        finally
+        // Deterministic refusals (incompatible updates, a rule that needs more clients than arrived): retrying
+        // cannot help, so the round fails with the reason instead.
+        catch (Exception e) when (e is AdapterException or RobustRuleException or ArgumentException)
         {
-            foreach (var u in updates) u.Adapter.Dispose();
+            foreach (var k in positions)
+                outcomes[k] = new ClientOutcomeView(job.Updates[k].ClientId, false, 0, 0, null, $"not aggregated: {e.Message}", job.Updates[k].ExampleCount);
+            return (null, Complete(outcomes), e.Message);
         }
+        foreach (var (c, k) in result.Report.Clients.Zip(positions))
+            outcomes[k] = new ClientOutcomeView(c.ClientId, c.Accepted, c.Weight, c.Coefficient, c.Norm, c.RejectionMessage, c.ExampleCount);
+        return (result.Global, Complete(outcomes), null);
     }
 
     /// <summary>Reads an update and runs the admission check the upload path ran on its header, now with its values.</summary>
