@@ -12,6 +12,7 @@ public static class CoordinatorApplication
     {
         builder.AddSecretFiles(); // before the options are bound: tokens may come from files
         var options = builder.AddCoordinatorOptions();
+        if (options.TorchThreads > 0) TorchSharp.torch.set_num_threads(options.TorchThreads);
         builder.AddCoordinatorLogging(options);
         builder.UseOrleans(silo => silo.AddFederatedCoordinator(options));
         builder.AddCoordinatorObservability();
