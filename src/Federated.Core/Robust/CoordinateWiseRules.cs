@@ -75,7 +75,7 @@ public abstract class CoordinateWiseRule(long maxDenseBytes)
         using var deltas = new ModuleDeltas(column, scan);
         var dense = empty(first.OutFeatures, first.InFeatures, float32);
         nint output = Address(dense);
-        Parallel.For(0, tiles, ModuleAlignment.Bounded, () => new Vector512<float>[rows * n], (tile, _, values) =>
+        Parallel.For(0, tiles, ModuleAlignment.Bounded, () => new Vector512<float>[rows * n], [MethodImpl(MethodImplOptions.AggressiveOptimization)] (tile, _, values) =>
         {
             int top = tile * rows, count = Math.Min(rows, first.OutFeatures - top);
             for (int j = 0; j < first.InFeatures; j += ModuleDeltas.Lanes)
@@ -132,6 +132,7 @@ public sealed class CoordinateMedian(long maxDenseBytes = CoordinateWiseRule.Def
 {
     public override string Name => "median";
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override Vector512<float> Reduce(Span<Vector512<float>> values)
     {
         int m = LowerMedian(values.Length);
@@ -154,6 +155,7 @@ public sealed class TrimmedMean(int trim, long maxDenseBytes = CoordinateWiseRul
             throw new RobustRuleException($"{Name} needs 0 <= b < n/2, but n = {n} with b = {trim}");
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override Vector512<float> Reduce(Span<Vector512<float>> values)
     {
         int n = values.Length;
@@ -193,6 +195,7 @@ public sealed class Bulyan(int f, long maxDenseBytes = CoordinateWiseRule.Defaul
         return used;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override Vector512<float> Reduce(Span<Vector512<float>> values)
     {
         int theta = values.Length, beta = theta - 2 * f, m = LowerMedian(theta);

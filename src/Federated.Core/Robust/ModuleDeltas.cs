@@ -61,6 +61,7 @@ sealed unsafe class ModuleDeltas : IDisposable
     /// <summary>
     /// <paramref name="values"/>[r * Count + k] = dW_k[first + r, column .. column + 16) for r &lt; rows; lanes past d_in are 0.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Block(int first, int rows, int column, Span<Vector512<float>> values)
     {
         int width = Math.Min(Lanes, InFeatures - column);

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Federated.Core.Robust;
@@ -22,6 +23,7 @@ sealed class SortingNetwork
     public static SortingNetwork For(int n, int first, int end) => s_cache.GetOrAdd((n, first, end), key => Build(key.Item1, key.Item2, key.Item3));
 
     /// <summary>Sorts each lane ascending over the vectors, at least at the wanted positions.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Apply(Span<Vector512<float>> values)
     {
         foreach (var (low, high) in _comparators)

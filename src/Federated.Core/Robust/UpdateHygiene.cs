@@ -86,9 +86,17 @@ public static class UpdateHygiene
         return null;
     }
 
-    static List<ModuleShape> MostCommonLayout(IReadOnlyList<LoraAdapter> updates) =>
-        updates.Select(u => u.Modules.Select(m => new ModuleShape(m.Name, m.InFeatures, m.OutFeatures)).ToList())
-            .GroupBy(layout => string.Join(";", layout))
-            .OrderByDescending(g => g.Count()).First().First(); // ties: the layout seen first
-
+    /// <summary>The layout most updates share; ties go to the layout seen first. Compared as records, not as text: this runs per round on every update.</summary>
+    static List<ModuleShape> MostCommonLayout(IReadOnlyList<LoraAdapter> updates)
+    {
+        var layouts = new List<(List<ModuleShape> Layout, int Count)>();
+        foreach (var u in updates)
+        {
+            var layout = u.Modules.Select(m => new ModuleShape(m.Name, m.InFeatures, m.OutFeatures)).ToList();
+            int i = layouts.FindIndex(l => l.Layout.SequenceEqual(layout));
+            if (i < 0) layouts.Add((layout, 1));
+            else layouts[i] = (layouts[i].Layout, layouts[i].Count + 1);
+        }
+        return layouts.MaxBy(l => l.Count).Layout; // MaxBy keeps the first of equal counts
+    }
 }
