@@ -16,8 +16,14 @@ public sealed record ClientUpdate(string ClientId, LoraAdapter Adapter, long Exa
 public sealed record ClientOutcome(string ClientId, long ExampleCount, bool Accepted, double Weight, double Coefficient,
     double? Norm, RejectionReason? Rejection, string? RejectionMessage);
 
-/// <param name="Exact">The global dW equals sum_k gamma_k dW_k exactly (the strategy is exact).</param>
-public sealed record AggregationReport(string Strategy, bool Exact, string? Rule, int Accepted, int Rejected, IReadOnlyList<ClientOutcome> Clients);
+/// <param name="Exact">The global dW equals sum_k gamma_k dW_k exactly (the strategy is exact); for a coordinate-wise rule, the rule's dense result exactly.</param>
+/// <param name="Factoring">A coordinate-wise rule's dense result per module: the rank it was written at and its relative error (null for other rules).</param>
+public sealed record AggregationReport(string Strategy, bool Exact, string? Rule, int Accepted, int Rejected, IReadOnlyList<ClientOutcome> Clients,
+    IReadOnlyList<ModuleFactoring>? Factoring = null)
+{
+    /// <summary>The largest relative Frobenius error of a module's written dense result (0 when exact or not coordinate-wise).</summary>
+    public double MaxFactoringError => Factoring is { Count: > 0 } f ? f.Max(m => m.RelativeError) : 0;
+}
 
 /// <summary>The global adapter and how it came about. Owns the adapter.</summary>
 public sealed class AggregationResult(LoraAdapter global, AggregationReport report) : IDisposable
@@ -42,10 +48,15 @@ public sealed class Aggregator(IAggregationStrategy? strategy = null, IRobustRul
 {
     readonly IAggregationStrategy _strategy = strategy ?? new FloraStacking();
     readonly CoordinateWiseRule? _coordinateRule;
+    readonly DenseFactoring _factoring = new();
     readonly HygieneLimits _limits = limits ?? new();
 
-    /// <summary>Hygiene, then a coordinate-wise rule on the accepted updates' dense deltas.</summary>
-    public Aggregator(CoordinateWiseRule rule, HygieneLimits? limits = null) : this(null, null, limits) => _coordinateRule = rule;
+    /// <summary>Hygiene, then a coordinate-wise rule on the accepted updates' dense deltas, written by <paramref name="factoring"/> (default: truncated to the clients' rank).</summary>
+    public Aggregator(CoordinateWiseRule rule, HygieneLimits? limits = null, DenseFactoring? factoring = null) : this(null, null, limits)
+    {
+        _coordinateRule = rule;
+        _factoring = factoring ?? new();
+    }
 
     public AggregationResult Aggregate(IReadOnlyList<ClientUpdate> updates)
     {
@@ -86,13 +97,13 @@ public sealed class Aggregator(IAggregationStrategy? strategy = null, IRobustRul
             double norm = combined!.Gram is { } gram ? Math.Sqrt(gram.SquaredNorm(position)) : scan.Norm(candidates.IndexOf(k));
             return new ClientOutcome(u.ClientId, u.ExampleCount, true, combined.Weights[position], combined.Coefficients[position], norm, null, null);
         }).ToList();
-        var (name, exact) = _coordinateRule is null ? (_strategy.Name, _strategy.IsExact) : ("dense", true);
+        var (name, exact) = _coordinateRule is null ? (_strategy.Name, _strategy.IsExact) : ("dense", combined!.Factoring!.All(m => m.RelativeError == 0));
         return new AggregationResult(combined!.Global, new AggregationReport(name, exact, _coordinateRule?.Name ?? rule?.Name,
-            accepted.Count, updates.Count - accepted.Count, outcomes));
+            accepted.Count, updates.Count - accepted.Count, outcomes, combined.Factoring));
     }
 
     /// <summary>What the chosen updates combine to. A coordinate-wise rule's coefficients are 1 for an update it used, else 0.</summary>
-    sealed record Combined(LoraAdapter Global, double[] Weights, double[] Coefficients, UpdateGram? Gram);
+    sealed record Combined(LoraAdapter Global, double[] Weights, double[] Coefficients, UpdateGram? Gram, IReadOnlyList<ModuleFactoring>? Factoring = null);
 
     /// <param name="scan">Filled as the factors are read (entry j for chosen[j]); null when the values are already checked.</param>
     Combined Combine(IReadOnlyList<ClientUpdate> updates, List<int> chosen, UpdateScan? scan)
@@ -101,8 +112,8 @@ public sealed class Aggregator(IAggregationStrategy? strategy = null, IRobustRul
         var weights = ClientWeights.FromExampleCounts(chosen.Select(k => updates[k].ExampleCount).ToList());
         if (_coordinateRule is not null)
         {
-            var (dense, used) = _coordinateRule.Aggregate(adapters, scan);
-            return new Combined(dense, weights, used.Select(u => u ? 1.0 : 0.0).ToArray(), null);
+            var (dense, used, factoring) = _coordinateRule.Aggregate(adapters, _factoring, scan);
+            return new Combined(dense, weights, used.Select(u => u ? 1.0 : 0.0).ToArray(), null, factoring);
         }
         if (rule is null)
             return new Combined(_strategy.Aggregate(adapters, weights, scan), weights, weights, null);

@@ -9,8 +9,8 @@ namespace Federated.Core.Robust;
 
 /// <summary>
 /// A rule that works coordinate by coordinate on dW (median, trimmed mean, Bulyan). Its result is not a combination of
-/// the updates, so it is returned as a LoRA module per module that reproduces the dense result D bit for bit: B = D, A = I
-/// (or B = I, A = D when d_out &lt; d_in), at rank min(d_out, d_in) and scale 1.
+/// the updates: per module a dense D, which <see cref="DenseFactoring"/> writes as a LoRA module (exactly, B = D and A = I,
+/// or truncated to a rank with its error reported).
 /// <para>
 /// Memory: module by module, and within a module in tiles of rows: a worker (one per core) computes the K deltas' values
 /// for a tile's rows 16 columns at a time from the factors (<see cref="ModuleDeltas"/>), selects per coordinate with a
@@ -30,22 +30,34 @@ public abstract class CoordinateWiseRule(long maxDenseBytes)
     public long MaxDenseBytes { get; } = maxDenseBytes;
     public abstract string Name { get; }
 
-    /// <summary>The robust global adapter, and which updates the rule let in (all, except for Bulyan's selection).</summary>
+    /// <summary>The robust global adapter, exactly (B = D, A = I), and which updates the rule let in (all, except for Bulyan's selection).</summary>
     /// <param name="scan">Filled with each update's checks and norms as its factors are read.</param>
     public (LoraAdapter Global, bool[] Used) Aggregate(IReadOnlyList<LoraAdapter> updates, UpdateScan? scan = null)
+    {
+        var (global, used, _) = Aggregate(updates, DenseFactoring.Exact, scan);
+        return (global, used);
+    }
+
+    /// <summary>The robust global adapter written by <paramref name="factoring"/>, which updates the rule let in, and how each module was written.</summary>
+    public (LoraAdapter Global, bool[] Used, IReadOnlyList<ModuleFactoring> Factoring) Aggregate(IReadOnlyList<LoraAdapter> updates,
+        DenseFactoring factoring, UpdateScan? scan = null)
     {
         var used = Select(updates, scan);
         var chosen = Enumerable.Range(0, updates.Count).Where(i => used[i]).ToArray();
         var columns = ModuleAlignment.Align(chosen.Select(i => updates[i]).ToList());
         var modules = new List<LoraModule>(columns.Count);
+        var reports = new List<ModuleFactoring>(columns.Count);
         try
         {
+            // Module by module: one module's D (and its factoring's work) at a time, whatever the adapter's size.
             for (int c = 0; c < columns.Count; c++)
             {
                 using var dense = CombineModule(columns[c], scan is null ? default : scan.Column(c).Of(chosen));
-                modules.Add(Factor(columns[c][0], dense));
+                var (module, report) = factoring.Factor(columns[c][0], columns[c].Max(m => m.Rank), dense);
+                modules.Add(module);
+                reports.Add(report);
             }
-            return (new LoraAdapter(modules, updates[0].BaseModel), used);
+            return (new LoraAdapter(modules, updates[0].BaseModel), used, reports);
         }
         catch
         {
@@ -113,15 +125,6 @@ public abstract class CoordinateWiseRule(long maxDenseBytes)
     }
 
     static unsafe nint Address(Tensor t) => (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(MemoryMarshal.Cast<byte, float>(t.bytes)));
-
-    static LoraModule Factor(LoraModule like, Tensor dense)
-    {
-        int rank = Math.Min(like.OutFeatures, like.InFeatures);
-        var result = dense.clone();
-        var identity = eye(rank, dtype: float32);
-        var (a, b) = like.OutFeatures >= like.InFeatures ? (identity, result) : (result, identity);
-        return new LoraModule(like.Name, a, b, LoraScaling.AlphaFor(1.0, rank, like.UseRsLora), like.UseRsLora);
-    }
 }
 
 /// <summary>

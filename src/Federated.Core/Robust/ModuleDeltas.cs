@@ -86,7 +86,25 @@ sealed unsafe class ModuleDeltas : IDisposable
             }
             var scale = Vector512.Create(_scales[k]);
             float* bRow = (float*)_b[k] + (long)first * rank;
-            for (int r = 0; r < rows; r++, bRow += rank)
+            int r = 0;
+            // Four rows at once: each entry is its own chain of rank FMAs, and four chains in flight hide the FMA latency.
+            for (; r + 4 <= rows; r += 4, bRow += 4 * rank)
+            {
+                Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+                for (int p = 0; p < rank; p++)
+                {
+                    var ap = a[p];
+                    s0 = Vector512.FusedMultiplyAdd(Vector512.Create(bRow[p]), ap, s0);
+                    s1 = Vector512.FusedMultiplyAdd(Vector512.Create(bRow[rank + p]), ap, s1);
+                    s2 = Vector512.FusedMultiplyAdd(Vector512.Create(bRow[2 * rank + p]), ap, s2);
+                    s3 = Vector512.FusedMultiplyAdd(Vector512.Create(bRow[3 * rank + p]), ap, s3);
+                }
+                values[r * Count + k] = s0 * scale;
+                values[(r + 1) * Count + k] = s1 * scale;
+                values[(r + 2) * Count + k] = s2 * scale;
+                values[(r + 3) * Count + k] = s3 * scale;
+            }
+            for (; r < rows; r++, bRow += rank)
             {
                 var sum = Vector512<float>.Zero;
                 for (int p = 0; p < rank; p++)

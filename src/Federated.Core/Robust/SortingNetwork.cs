@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace Federated.Core.Robust;
@@ -13,11 +14,17 @@ namespace Federated.Core.Robust;
 sealed class SortingNetwork
 {
     static readonly ConcurrentDictionary<(int, int, int), SortingNetwork> s_cache = new();
-    readonly (int Low, int High)[] _comparators;
+    /// <summary>The comparators as (low, high) position pairs, flattened.</summary>
+    readonly int[] _pairs;
+    readonly int _size;
 
-    SortingNetwork((int, int)[] comparators) => _comparators = comparators;
+    SortingNetwork(int size, List<(int Low, int High)> comparators)
+    {
+        _size = size;
+        _pairs = comparators.SelectMany(c => new[] { c.Low, c.High }).ToArray();
+    }
 
-    public int Count => _comparators.Length;
+    public int Count => _pairs.Length / 2;
 
     /// <summary>A network that leaves positions [<paramref name="first"/>, <paramref name="end"/>) as a full sort of n values would.</summary>
     public static SortingNetwork For(int n, int first, int end) => s_cache.GetOrAdd((n, first, end), key => Build(key.Item1, key.Item2, key.Item3));
@@ -26,12 +33,17 @@ sealed class SortingNetwork
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Apply(Span<Vector512<float>> values)
     {
-        foreach (var (low, high) in _comparators)
+        if (values.Length < _size) throw new ArgumentException($"the network sorts {_size} values, got {values.Length}");
+        ref var first = ref MemoryMarshal.GetReference(values);
+        ref int pair = ref MemoryMarshal.GetArrayDataReference(_pairs);
+        for (int c = 0; c < _pairs.Length; c += 2)
         {
-            var x = values[low];
-            var y = values[high];
-            values[low] = Vector512.MinNative(x, y);
-            values[high] = Vector512.MaxNative(x, y);
+            ref var low = ref Unsafe.Add(ref first, Unsafe.Add(ref pair, c));
+            ref var high = ref Unsafe.Add(ref first, Unsafe.Add(ref pair, c + 1));
+            var x = low;
+            var y = high;
+            low = Vector512.MinNative(x, y);
+            high = Vector512.MaxNative(x, y);
         }
     }
 
@@ -68,6 +80,6 @@ sealed class SortingNetwork
             kept.Add(all[c]);
         }
         kept.Reverse();
-        return new SortingNetwork([.. kept]);
+        return new SortingNetwork(n, kept);
     }
 }
