@@ -15,6 +15,13 @@
 #   deploy/benchmark.sh export                        a federation's whole history (Qwen2-0.5B q/v, 10 rounds of 10 clients
 #                                                     at rank 16) exported exactly and truncated to rank 64, against a memory
 #                                                     copy of it: wall time and peak RSS (a process per mode); appends to RESULTS.md
+#   deploy/benchmark.sh aggregate-vs-numpy [--runs N] [--clients 10,100] [--ops fedit,flora,krum,median,trimmed-mean] [--no-append]
+#                                                     our aggregation (the library call after a warm-up, and the whole
+#                                                     `fed aggregate` process) against numpy doing the same math
+#                                                     (/usr/bin/python3 with Debian's python3-numpy), K = 10 and 100
+#                                                     rank-16 Qwen2-0.5B q/v adapters, interleaved runs, medians; peak RSS
+#                                                     per process, bandwidth fraction against a memory copy, and the
+#                                                     coordinate-wise rules' memory over 10 calls; appends to RESULTS.md
 #   deploy/benchmark.sh security [names...] [--strict] issue 15's attack suite against fresh real processes (coordinator,
 #                                                     cluster mode with its own redis-server for stalled-downloads, fed-agent
 #                                                     facing a hostile coordinator): per attack the outcome, the verdict
@@ -29,6 +36,10 @@ args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(--filter '*')
 if [ "${args[0]}" = security ] && ! command -v redis-server >/dev/null 2>&1; then
   echo "warning: redis-server is not installed (apt-get install redis-server): stalled-downloads will fail to run" >&2
+fi
+if [ "${args[0]}" = aggregate-vs-numpy ] && ! /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1; then
+  echo "error: 'deploy/benchmark.sh aggregate-vs-numpy' needs /usr/bin/python3 with numpy (apt-get install python3-numpy)" >&2
+  exit 1
 fi
 if [ "${args[0]}" = coordinator ] && ! command -v redis-server >/dev/null 2>&1 && [[ " ${args[*]:1} " != " embedded " ]]; then
   echo "error: 'deploy/benchmark.sh coordinator' needs redis-server for cluster mode (apt-get install redis-server)," >&2

@@ -235,7 +235,6 @@ static class AggregateVsNumpyBenchmark
         {
             var clock = Stopwatch.StartNew();
             using (aggregator.Aggregate(updates)) times.Add(clock.Elapsed.TotalSeconds);
-            if (Environment.GetEnvironmentVariable("FED_BENCH_TRACE") is not null) Console.Error.WriteLine(times[^1]);
             resident.Add(ProcessMemory.WorkingSet / 1048576.0);
         }
         double peak = ProcessMemory.PeakWorkingSet / 1048576.0;
