@@ -184,7 +184,18 @@ public sealed class Bulyan(int f, long maxDenseBytes = CoordinateWiseRule.Defaul
         int n = updates.Count;
         if (f < 0 || n < 4 * f + 3)
             throw new RobustRuleException($"{Name} needs n >= 4f + 3 updates, but n = {n} with f = {f}");
-        var gram = UpdateGram.Compute(updates, scan: scan);
+        return Choose(UpdateGram.Compute(updates, scan: scan));
+    }
+
+    /// <summary>
+    /// Bulyan's selection from the updates' Gram alone: what a worker holding only some modules receives, computed once
+    /// from the Gram summed over all modules.
+    /// </summary>
+    public bool[] Choose(UpdateGram gram)
+    {
+        int n = gram.Count;
+        if (f < 0 || n < 4 * f + 3)
+            throw new RobustRuleException($"{Name} needs n >= 4f + 3 updates, but n = {n} with f = {f}");
         var remaining = Enumerable.Range(0, n).ToList();
         var used = new bool[n];
         for (int chosen = 0; chosen < n - 2 * f; chosen++)
