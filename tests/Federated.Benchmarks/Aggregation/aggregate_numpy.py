@@ -107,27 +107,42 @@ def krum(updates, _weights, f):
     return flora(updates, [1.0 if k == chosen else 0.0 for k in range(n)], f)
 
 
-def deltas(updates, name):
-    """K x d_out x d_in: s_k B_k A_k of one module, one batched matmul."""
+ROWS = 64
+
+
+def row_tiles(updates, name):
+    """s_k B_k[rows] A_k for all k, K x rows x d_in, one batched matmul per tile of rows: the module's K deltas are never
+    held whole (K x d_out x d_in float32 is 321 MB for q_proj at K = 100, and partitioning it along axis 0 copies it)."""
     a = np.stack([u[name][0] for u in updates])
     b = np.stack([u[name][1] for u in updates])
-    scales = np.array([u[name][2] for u in updates], dtype=np.float32)
-    return np.matmul(b, a) * scales[:, None, None]
+    scales = np.array([u[name][2] for u in updates], dtype=np.float32)[:, None, None]
+    for first in range(0, b.shape[1], ROWS):
+        yield first, np.matmul(b[:, first:first + ROWS], a) * scales
 
 
 def median(updates, _weights, _f):
-    """Lower median per coordinate of dW (torch.median's convention), module by module."""
+    """Lower median per coordinate of dW (torch.median's convention), module by module, in tiles of rows."""
     m = (len(updates) - 1) // 2
-    return {name + ".delta": np.partition(deltas(updates, name), m, axis=0)[m] for name in updates[0]}
+    out = {}
+    for name in updates[0]:
+        a, b = updates[0][name][0], updates[0][name][1]
+        result = np.empty((b.shape[0], a.shape[1]), dtype=np.float32)
+        for first, tile in row_tiles(updates, name):
+            result[first:first + tile.shape[1]] = np.partition(tile, m, axis=0)[m]
+        out[name + ".delta"] = result
+    return out
 
 
 def trimmed_mean(updates, _weights, f):
-    """Per coordinate of dW: drop the f largest and f smallest, average the rest (Yin et al. 2018), module by module."""
+    """Per coordinate of dW: drop the f largest and f smallest, average the rest (Yin et al. 2018), module by module, in tiles of rows."""
     n = len(updates)
     out = {}
     for name in updates[0]:
-        d = np.partition(deltas(updates, name), [f, n - f - 1], axis=0)
-        out[name + ".delta"] = d[f:n - f].mean(axis=0)
+        a, b = updates[0][name][0], updates[0][name][1]
+        result = np.empty((b.shape[0], a.shape[1]), dtype=np.float32)
+        for first, tile in row_tiles(updates, name):
+            result[first:first + tile.shape[1]] = np.partition(tile, [f, n - f - 1], axis=0)[f:n - f].mean(axis=0)
+        out[name + ".delta"] = result
     return out
 
 
