@@ -19,6 +19,13 @@
 #                                                     rank-16 q/v adapters of Qwen2-0.5B's shapes (4.3 GB) into one round
 #                                                     on one coordinator silo, then three sharing a redis-server: round and
 #                                                     aggregation time, CPU per GB, peak RSS per silo; appends to RESULTS.md
+#   deploy/benchmark.sh aggregate-vs-numpy [--runs N] [--clients 10,100] [--ops fedit,flora,krum,median,trimmed-mean] [--no-append]
+#                                                     our aggregation (the library call after a warm-up, and the whole
+#                                                     `fed aggregate` process) against numpy doing the same math
+#                                                     (/usr/bin/python3 with Debian's python3-numpy), K = 10 and 100
+#                                                     rank-16 Qwen2-0.5B q/v adapters, interleaved runs, medians; peak RSS
+#                                                     per process, bandwidth fraction against a memory copy, and the
+#                                                     coordinate-wise rules' memory over 10 calls; appends to RESULTS.md
 #   deploy/benchmark.sh security [names...] [--strict] issue 15's attack suite against fresh real processes (coordinator,
 #                                                     cluster mode with its own redis-server for stalled-downloads, fed-agent
 #                                                     facing a hostile coordinator): per attack the outcome, the verdict
@@ -36,6 +43,10 @@ if [ "${args[0]}" = security ] && ! command -v redis-server >/dev/null 2>&1; the
 fi
 if [ "${args[0]}" = ingest ] && ! command -v redis-server >/dev/null 2>&1; then
   echo "error: 'deploy/benchmark.sh ingest' needs redis-server (apt-get install redis-server)" >&2
+  exit 1
+fi
+if [ "${args[0]}" = aggregate-vs-numpy ] && ! /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1; then
+  echo "error: 'deploy/benchmark.sh aggregate-vs-numpy' needs /usr/bin/python3 with numpy (apt-get install python3-numpy)" >&2
   exit 1
 fi
 if [ "${args[0]}" = coordinator ] && ! command -v redis-server >/dev/null 2>&1 && [[ " ${args[*]:1} " != " embedded " ]]; then

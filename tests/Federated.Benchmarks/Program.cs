@@ -1,4 +1,6 @@
+using System.Globalization;
 using BenchmarkDotNet.Running;
+using Federated.Benchmarks.Aggregation;
 using Federated.Benchmarks.Coordinator;
 using Federated.Benchmarks.Export;
 using Federated.Benchmarks.Security;
@@ -9,7 +11,8 @@ using Federated.Benchmarks.Upload;
 // 1,000 of 10,000 clients on a real silo (embedded and Redis); "upload" measures agent upload throughput against raw
 // socket copies and the coordinator's memory under 20 concurrent uploads; "export" exports a federation's 10-round history
 // (exact and truncated) against a memory copy of it; "ingest" uploads 1,000 agents' adapters through gRPC into one round on
-// one and three silos; "security" runs issue 15's attacks against real coordinator and agent
+// one and three silos; "aggregate-vs-numpy" times the aggregation (library call and `fed aggregate`) against numpy doing the
+// same math, K = 10 and 100 Qwen2-0.5B q/v adapters; "security" runs issue 15's attacks against real coordinator and agent
 // processes (Security/); anything else goes to BenchmarkDotNet.
 return args switch
 {
@@ -21,6 +24,9 @@ return args switch
     ["security", .. var attacks] => await SecuritySuite.RunAsync(attacks),
     ["training"] => TrainingStepBenchmark.Run(),
     ["export"] => ExportBenchmark.Run(),
+    ["aggregate-vs-numpy", .. var options] => AggregateVsNumpyBenchmark.Run(options),
+    ["aggregate-worker", var op, var clients, var repeats, var adapters] =>
+        AggregateVsNumpyBenchmark.Worker(op, int.Parse(clients, CultureInfo.InvariantCulture), int.Parse(repeats, CultureInfo.InvariantCulture), adapters),
     ["export-worker", var mode, var history] => ExportBenchmark.Worker(mode, history),
     ["training-worker", var preset, var mode] => TrainingStepBenchmark.Worker(preset, mode),
     _ => Run(args),

@@ -191,14 +191,22 @@ public sealed class FedCliTests : IDisposable
     [InlineData("median", "0")]
     [InlineData("trimmed-mean", "1")]
     [InlineData("bulyan", "1")]
-    public void Coordinate_wise_rules_run_from_the_cli_and_refuse_oversized_inputs(string rule, string f)
+    public void Coordinate_wise_rules_run_from_the_cli_at_the_client_rank_or_exactly_and_refuse_oversized_inputs(string rule, string f)
     {
         var clients = Enumerable.Range(0, 7).Select(k => Random($"c{k}", 4, k)).ToList();
         var ok = Fed(["aggregate", "--rule", rule, "--f", f, "--out", Path.Combine(_dir, "g"), .. clients]);
         Assert.True(ok.Exit == 0, ok.Err);
         Assert.Contains($"+ {rule}", ok.Out);
-        using var global = PeftAdapterDirectory.Read(Path.Combine(_dir, "g"));
-        Assert.All(global.Modules, m => Assert.Equal(Math.Min(m.InFeatures, m.OutFeatures), m.Rank));
+        Assert.Contains("dense result written at rank 4: largest relative Frobenius error", ok.Out);
+        using (var global = PeftAdapterDirectory.Read(Path.Combine(_dir, "g")))
+            Assert.All(global.Modules, m => Assert.Equal(4, m.Rank));
+        Assert.Contains("\"relativeError\"", File.ReadAllText(Path.Combine(_dir, "g", "aggregation_report.json")));
+
+        var exact = Fed(["aggregate", "--rule", rule, "--f", f, "--dense-rank", "0", "--out", Path.Combine(_dir, "e"), .. clients]);
+        Assert.True(exact.Exit == 0, exact.Err);
+        Assert.Contains("dense result written exactly", exact.Out);
+        using (var global = PeftAdapterDirectory.Read(Path.Combine(_dir, "e")))
+            Assert.All(global.Modules, m => Assert.Equal(Math.Min(m.InFeatures, m.OutFeatures), m.Rank));
 
         var refused = Fed(["aggregate", "--rule", rule, "--f", f, "--max-dense-bytes", "100", "--out", Path.Combine(_dir, "h"), .. clients]);
         Assert.Equal(FedCommandLine.ExitFailure, refused.Exit);

@@ -46,8 +46,13 @@ static class AggregateCommand
         };
         var maxDense = new Option<long>("--max-dense-bytes")
         {
-            Description = "median, trimmed-mean, bulyan: refuse to materialise more than this many bytes of dense deltas per module",
+            Description = "median, trimmed-mean, bulyan: hold at most this many bytes of dense delta values at once per worker (they work in tiles of rows)",
             DefaultValueFactory = _ => CoordinateWiseRule.DefaultMaxDenseBytes,
+        };
+        var denseRank = new Option<int?>("--dense-rank")
+        {
+            Description = "median, trimmed-mean, bulyan: the rank their dense per-module result is written at, its relative error reported " +
+                          "(default: the largest client rank of the module; 0: exactly, as B = D, A = I at rank min(d_out, d_in))",
         };
         var tau = new Option<double?>("--tau") { Description = "Clipping radius for centered-clipping and norm-bound (default: the median distance or norm)" };
         var weights = new Option<string[]>("--weights", "-w")
@@ -65,7 +70,7 @@ static class AggregateCommand
 
         var command = new Command("aggregate", "Aggregate client LoRA adapters (mixed ranks where the strategy allows) into a global adapter")
         {
-            strategy, rule, pre, root, f, tau, maxDense, weights, rank, maxRank, normCap, skipRejected, dtype, output, adapters,
+            strategy, rule, pre, root, f, tau, maxDense, denseRank, weights, rank, maxRank, normCap, skipRejected, dtype, output, adapters,
         };
         command.SetAction(parse =>
         {
@@ -77,7 +82,7 @@ static class AggregateCommand
             using var rootUpdate = parse.GetValue(root) is { } rootDir ? AdapterSources.Read(rootDir) : null;
             var aggregator = new AggregatorOptions(
                 parse.GetValue(strategy)!, parse.GetValue(rule), parse.GetValue(pre), parse.GetValue(f), parse.GetValue(tau),
-                parse.GetValue(rank), parse.GetValue(normCap), parse.GetValue(maxDense), CommandOptions.ParseDType(parse.GetValue(dtype)))
+                parse.GetValue(rank), parse.GetValue(normCap), parse.GetValue(maxDense), CommandOptions.ParseDType(parse.GetValue(dtype)), parse.GetValue(denseRank))
                 .Build(rootUpdate);
 
             var updates = new List<ClientUpdate>();
@@ -111,6 +116,14 @@ static class AggregateCommand
         o.WriteLine($"{report.Strategy}{(report.Exact ? " (exact)" : "")}{(report.Rule is { } r ? " + " + r : "")}: {report.Accepted} of {report.Clients.Count} adapters, " +
                     $"{global.Modules.Count} modules, global rank {string.Join("/", global.Modules.Select(m => m.Rank).Distinct().Order())}, " +
                     $"{global.ParameterCount:N0} parameters -> {outDir}");
+        if (report.Factoring is { Count: > 0 } factoring)
+        {
+            var worst = factoring.MaxBy(m => m.RelativeError)!;
+            o.WriteLine(worst.RelativeError == 0
+                ? "  dense result written exactly"
+                : $"  dense result written at rank {string.Join("/", factoring.Select(m => m.Rank).Distinct().Order())}: " +
+                  $"largest relative Frobenius error {worst.RelativeError:G4} ('{worst.Module}'; --dense-rank 0 writes it exactly)");
+        }
         if (report.Rule is null && report.Rejected == 0) return;
         foreach (var c in report.Clients)
             o.WriteLine(c.Accepted

@@ -10,7 +10,8 @@ namespace Federated.Core.Aggregation;
 static class FactorAveraging
 {
     /// <param name="weights">Per-client weights, applied to both factors.</param>
-    public static LoraModule Average(LoraModule[] column, IReadOnlyList<double> weights, ScalarType dtype)
+    /// <param name="scan">Each client's factors are scanned right before they are accumulated, while still in cache.</param>
+    public static LoraModule Average(LoraModule[] column, IReadOnlyList<double> weights, ScalarType dtype, ColumnScan scan = default)
     {
         var reference = column.MaxBy(m => m.Rank)!;
         var kernels = FactorKernels.For(column);
@@ -19,6 +20,7 @@ static class FactorAveraging
         for (int k = 0; k < column.Length; k++)
         {
             var m = column[k];
+            scan.Visit(k, m);
             kernels.RowBlock(m.A, a, 0, weights[k], accumulate: true);
             kernels.ColumnBlock(m.B, b, 0, weights[k] * m.Scale / reference.Scale, accumulate: true);
         }

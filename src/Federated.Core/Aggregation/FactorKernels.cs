@@ -105,6 +105,7 @@ abstract class FactorKernels
         /// multi-MB matrix once per client (a TLB miss per short write); rows interleaved across all
         /// clients would read K streams at once, more than the prefetchers follow.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         static unsafe void InterleaveRows(nint[] sources, int[] widths, int rows, Span<float> dst)
         {
             const int BandBytes = 256 << 10;
@@ -152,8 +153,25 @@ abstract class FactorKernels
 
         static void Apply(ReadOnlySpan<float> from, Span<float> to, float scale, bool accumulate)
         {
-            if (accumulate) TensorPrimitives.MultiplyAdd(from, scale, to, to);
+            if (accumulate) MultiplyAdd(from, scale, to);
             else if (!StreamScaled(from, to, scale)) TensorPrimitives.Multiply(from, scale, to);
+        }
+
+        /// <summary>
+        /// to = from * scale + to, the product rounded before the sum (as TensorPrimitives.MultiplyAdd, not fused). Written
+        /// out because a one-shot process runs TensorPrimitives' generic code unoptimised (tier 0) for most of an aggregation.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        static void MultiplyAdd(ReadOnlySpan<float> from, float scale, Span<float> to)
+        {
+            ref float x = ref MemoryMarshal.GetReference(from);
+            ref float y = ref MemoryMarshal.GetReference(to);
+            var s = Vector512.Create(scale);
+            int i = 0;
+            for (; i + 16 <= from.Length; i += 16)
+                (Vector512.LoadUnsafe(ref x, (nuint)i) * s + Vector512.LoadUnsafe(ref y, (nuint)i)).StoreUnsafe(ref y, (nuint)i);
+            for (; i < from.Length; i++)
+                Unsafe.Add(ref y, i) = Unsafe.Add(ref x, i) * scale + Unsafe.Add(ref y, i);
         }
 
         /// <summary>
@@ -161,6 +179,7 @@ abstract class FactorKernels
         /// first (as large memcpys do): a fresh global adapter is written once and not read back soon.
         /// Returns false, doing nothing, when the destination is not 32-byte aligned.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         static unsafe bool StreamScaled(ReadOnlySpan<float> from, Span<float> to, float scale)
         {
             fixed (float* f = from)

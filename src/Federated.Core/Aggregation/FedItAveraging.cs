@@ -12,7 +12,7 @@ public sealed class FedItAveraging(ScalarType? outputDType = null) : IAggregatio
     public string Name => "fedit";
     public bool IsExact => false;
 
-    public LoraAdapter Aggregate(IReadOnlyList<LoraAdapter> updates, IReadOnlyList<double> coefficients)
+    public LoraAdapter Aggregate(IReadOnlyList<LoraAdapter> updates, IReadOnlyList<double> coefficients, UpdateScan? scan = null)
     {
         ClientWeights.Validate(updates, coefficients);
         var dtype = outputDType ?? FactorAveraging.CommonDType(updates);
@@ -21,6 +21,6 @@ public sealed class FedItAveraging(ScalarType? outputDType = null) : IAggregatio
             throw new IncompatibleAdaptersException(
                 $"fedit needs the same rank from every client, but module '{mixed[0].Name}' has ranks {string.Join(", ", mixed.Select(m => m.Rank))}; " +
                 "use flora, zero-padding or flexlora for mixed ranks");
-        return ModuleAlignment.Combine(updates, column => FactorAveraging.Average(column, coefficients, dtype));
+        return ModuleAlignment.Combine(updates, scan, (column, columnScan) => FactorAveraging.Average(column, coefficients, dtype, columnScan));
     }
 }

@@ -13,15 +13,16 @@ public sealed class FfaLora(ScalarType? outputDType = null) : IAggregationStrate
     public string Name => "ffa";
     public bool IsExact => true;
 
-    public LoraAdapter Aggregate(IReadOnlyList<LoraAdapter> updates, IReadOnlyList<double> coefficients)
+    public LoraAdapter Aggregate(IReadOnlyList<LoraAdapter> updates, IReadOnlyList<double> coefficients, UpdateScan? scan = null)
     {
         ClientWeights.Validate(updates, coefficients);
         var dtype = outputDType ?? FactorAveraging.CommonDType(updates);
-        return ModuleAlignment.Combine(updates, column =>
+        return ModuleAlignment.Combine(updates, scan, (column, columnScan) =>
         {
             var shared = column.MaxBy(m => m.Rank)!;
             for (int k = 0; k < column.Length; k++)
             {
+                columnScan.Visit(k, column[k]);
                 using var check = NewDisposeScope();
                 var prefix = shared.A.narrow(0, 0, column[k].Rank);
                 if (column[k].A.dtype != shared.A.dtype || !column[k].A.eq(prefix).all().item<bool>())

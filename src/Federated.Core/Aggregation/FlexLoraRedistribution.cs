@@ -15,13 +15,13 @@ public sealed class FlexLoraRedistribution(int? rank = null, ScalarType? outputD
     public string Name => "flexlora";
     public bool IsExact => false;
 
-    public LoraAdapter Aggregate(IReadOnlyList<LoraAdapter> updates, IReadOnlyList<double> coefficients)
+    public LoraAdapter Aggregate(IReadOnlyList<LoraAdapter> updates, IReadOnlyList<double> coefficients, UpdateScan? scan = null)
     {
         ClientWeights.Validate(updates, coefficients);
         if (rank is <= 0)
             throw new ArgumentException($"flexlora rank must be positive, got {rank}");
         var dtype = outputDType ?? FactorAveraging.CommonDType(updates);
-        return ModuleAlignment.Combine(updates, column => Refactor(column, coefficients, rank ?? column.Max(m => m.Rank), dtype));
+        return ModuleAlignment.Combine(updates, scan, (column, columnScan) => Refactor(column, coefficients, rank ?? column.Max(m => m.Rank), dtype, columnScan));
     }
 
     /// <summary>
@@ -29,12 +29,12 @@ public sealed class FlexLoraRedistribution(int? rank = null, ScalarType? outputD
     /// float64 stack B A: B = Q_B R_B and A^T = Q_A R_A give B A = Q_B (R_B R_A^T) Q_A^T, and the SVD
     /// of the small core U S V^T yields B A = (Q_B U S)(V^T Q_A^T).
     /// </summary>
-    static LoraModule Refactor(LoraModule[] column, IReadOnlyList<double> coefficients, int rank, ScalarType dtype)
+    static LoraModule Refactor(LoraModule[] column, IReadOnlyList<double> coefficients, int rank, ScalarType dtype, ColumnScan scan)
     {
         using (var scope = NewDisposeScope())
         using (no_grad())
         {
-            var (stackedA, stackedB) = FloraStacking.StackFactors(column, coefficients, float64, FactorKernels.For(column));
+            var (stackedA, stackedB) = FloraStacking.StackFactors(column, coefficients, float64, FactorKernels.For(column), scan);
             var (qb, rb) = linalg.qr(stackedB);
             var (qa, ra) = linalg.qr(stackedA.t());
             var (u, s, vh) = linalg.svd(rb.matmul(ra.t()), fullMatrices: false);

@@ -15,5 +15,6 @@ public interface IAggregationStrategy
     /// <summary>True when the result's dW equals sum_k c_k dW_k exactly for every input it accepts.</summary>
     bool IsExact { get; }
 
-    LoraAdapter Aggregate(IReadOnlyList<LoraAdapter> updates, IReadOnlyList<double> coefficients);
+    /// <param name="scan">Filled with each update's checks and norms as its factors are read (see <see cref="UpdateScan"/>); optional.</param>
+    LoraAdapter Aggregate(IReadOnlyList<LoraAdapter> updates, IReadOnlyList<double> coefficients, UpdateScan? scan = null);
 }

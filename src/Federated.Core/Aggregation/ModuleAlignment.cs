@@ -38,17 +38,21 @@ public static class ModuleAlignment
     }
 
     /// <summary>
-    /// Aligns the updates and builds one global module per module from its column, modules in parallel
-    /// (each is independent; memory-bound work gains from both channels). The first error wins and
-    /// whatever was built is disposed.
+    /// Aligns the updates and builds one global module per module from its column, modules in parallel up to the number
+    /// of cores (each is independent; memory-bound work gains from both channels, and more at once would only hold more
+    /// modules' work in memory). The first error wins and whatever was built is disposed.
     /// </summary>
-    public static LoraAdapter Combine(IReadOnlyList<LoraAdapter> updates, Func<LoraModule[], LoraModule> combine)
+    public static LoraAdapter Combine(IReadOnlyList<LoraAdapter> updates, Func<LoraModule[], LoraModule> combine) =>
+        Combine(updates, null, (column, _) => combine(column));
+
+    /// <summary>As <see cref="Combine(IReadOnlyList{LoraAdapter}, Func{LoraModule[], LoraModule})"/>, handing each column its share of <paramref name="scan"/>.</summary>
+    public static LoraAdapter Combine(IReadOnlyList<LoraAdapter> updates, UpdateScan? scan, Func<LoraModule[], ColumnScan, LoraModule> combine)
     {
         var columns = Align(updates);
         var modules = new LoraModule?[columns.Count];
         try
         {
-            Parallel.For(0, columns.Count, i => modules[i] = combine(columns[i]));
+            Parallel.For(0, columns.Count, Bounded, i => modules[i] = combine(columns[i], scan?.Column(i) ?? default));
         }
         catch (AggregateException e)
         {
@@ -57,6 +61,9 @@ public static class ModuleAlignment
         }
         return new LoraAdapter(modules!, updates[0].BaseModel);
     }
+
+    /// <summary>At most one worker per core.</summary>
+    public static ParallelOptions Bounded => new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
 
     static string Describe(List<string> names) =>
         names.Count <= 3 ? string.Join(", ", names.Select(n => $"'{n}'")) : $"'{names[0]}' and {names.Count - 1} more";

@@ -14,11 +14,11 @@ public sealed class ZeroPadding(bool normWeighted = false, ScalarType? outputDTy
     public string Name => normWeighted ? "hetlora" : "zero-padding";
     public bool IsExact => false;
 
-    public LoraAdapter Aggregate(IReadOnlyList<LoraAdapter> updates, IReadOnlyList<double> coefficients)
+    public LoraAdapter Aggregate(IReadOnlyList<LoraAdapter> updates, IReadOnlyList<double> coefficients, UpdateScan? scan = null)
     {
         ClientWeights.Validate(updates, coefficients);
         var dtype = outputDType ?? FactorAveraging.CommonDType(updates);
-        return ModuleAlignment.Combine(updates, column =>
+        return ModuleAlignment.Combine(updates, scan, (column, columnScan) =>
         {
             IReadOnlyList<double> weights = coefficients;
             if (normWeighted)
@@ -26,7 +26,8 @@ public sealed class ZeroPadding(bool normWeighted = false, ScalarType? outputDTy
                 var raw = column.Select((m, k) => coefficients[k] * LoraNorms.Frobenius(m)).ToArray();
                 weights = raw.Sum() > 0 ? ClientWeights.Normalize(raw) : coefficients;
             }
-            return FactorAveraging.Average(column, weights, dtype);
+            // The norm-weighted form reads each client's factors twice (norms, then the average); the scan goes with the second read.
+            return FactorAveraging.Average(column, weights, dtype, columnScan);
         });
     }
 }

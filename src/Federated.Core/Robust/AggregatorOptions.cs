@@ -9,6 +9,10 @@ namespace Federated.Core.Robust;
 /// <param name="PreAggregator">bucketing or nnm, before a Gram-based rule.</param>
 /// <param name="F">Assumed Byzantine count (krum, multi-krum, bulyan, nnm); trimmed per side (trimmed-mean).</param>
 /// <param name="Rank">Target rank of flexlora.</param>
+/// <param name="DenseRank">
+/// The rank a coordinate-wise rule's dense result is written at (<see cref="DenseFactoring"/>): null, the largest client
+/// rank of each module; 0, exactly (B = D, A = I at rank min(d_out, d_in)).
+/// </param>
 public sealed record AggregatorOptions(
     string Strategy = "flora",
     string? Rule = null,
@@ -18,7 +22,8 @@ public sealed record AggregatorOptions(
     int? Rank = null,
     double? NormCap = null,
     long MaxDenseBytes = CoordinateWiseRule.DefaultMaxDenseBytes,
-    ScalarType? DType = null)
+    ScalarType? DType = null,
+    int? DenseRank = null)
 {
     /// <param name="rootUpdate">fltrust: the server's own update on clean root data.</param>
     /// <exception cref="ArgumentException">An unknown name, or a combination that does not exist (e.g. a pre-aggregator without a Gram rule).</exception>
@@ -30,7 +35,7 @@ public sealed record AggregatorOptions(
         if (Rule is not null && RobustRules.CoordinateWiseNames.Contains(Rule.ToLowerInvariant()))
         {
             if (PreAggregator is not null) throw new ArgumentException($"a pre-aggregator works with the Gram-based rules, not {Rule}");
-            return new Aggregator(RobustRules.CreateCoordinateWise(Rule, F, MaxDenseBytes), limits);
+            return new Aggregator(RobustRules.CreateCoordinateWise(Rule, F, MaxDenseBytes), limits, new DenseFactoring(DenseRank));
         }
         var robust = Rule is not null ? RobustRules.Create(Rule, F, Tau, rootUpdate) : null;
         if (PreAggregator is not null)

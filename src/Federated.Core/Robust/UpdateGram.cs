@@ -26,17 +26,20 @@ public sealed class UpdateGram
     public double this[int i, int j] => _g[i, j];
 
     /// <param name="dtype">GEMM precision; float32 (default) keeps the BLAS fast, sums are kept in float64.</param>
-    public static UpdateGram Compute(IReadOnlyList<LoraAdapter> updates, ScalarType dtype = ScalarType.Float32)
+    /// <param name="scan">Filled with each update's checks and norms while its factors are stacked (updates beyond its count are not scanned).</param>
+    public static UpdateGram Compute(IReadOnlyList<LoraAdapter> updates, ScalarType dtype = ScalarType.Float32, UpdateScan? scan = null)
     {
         if (updates.Count == 0) throw new ArgumentException("no updates");
         int n = updates.Count;
         var gram = new double[n, n];
         var ones = Enumerable.Repeat(1.0, n).ToArray();
         using var _ = no_grad();
-        foreach (var column in ModuleAlignment.Align(updates))
+        var columns = ModuleAlignment.Align(updates);
+        for (int c = 0; c < columns.Count; c++)
         {
+            var column = columns[c];
             using var scope = NewDisposeScope();
-            var (a, b) = FloraStacking.StackFactors(column, ones, dtype, FactorKernels.For(column));
+            var (a, b) = FloraStacking.StackFactors(column, ones, dtype, FactorKernels.For(column), scan?.Column(c) ?? default);
             // A_st A_st^T is symmetric, so the block (j, i) it contributes equals block (i, j) transposed.
             var products = b.t().matmul(b).mul_(a.matmul(a.t()));
             var blocks = BlockIndicator(column, dtype, a.device);

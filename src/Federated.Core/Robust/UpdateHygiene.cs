@@ -1,6 +1,5 @@
 using Federated.Core.Adapters;
 using Federated.Core.Aggregation;
-using static TorchSharp.torch;
 
 namespace Federated.Core.Robust;
 
@@ -27,18 +26,47 @@ public sealed record HygieneLimits(double? NormCap = null, IReadOnlyList<ModuleS
 /// <summary>
 /// Checks run on every update before any rule (ALGORITHMS.md B5): module set and shapes, rank
 /// within the client's assignment, finite values, norm cap. A rejected update is reported with its
-/// reason and leaves the others untouched.
+/// reason and leaves the others untouched. The first three read only the header (<see cref="CheckLayout"/>); the
+/// values are checked from an <see cref="UpdateScan"/> (<see cref="CheckValues"/>), which the aggregation fills while it
+/// reads the factors for its own work, so the bytes are read once.
 /// </summary>
 public static class UpdateHygiene
 {
     /// <returns>One entry per update: null when accepted.</returns>
     public static Rejection?[] Check(IReadOnlyList<LoraAdapter> updates, IReadOnlyList<int?> allowedRanks, HygieneLimits limits)
     {
-        var expected = limits.ExpectedModules ?? MostCommonLayout(updates);
-        return updates.Select((u, k) => Check(u, allowedRanks[k], expected, limits.NormCap)).ToArray();
+        var rejections = CheckLayout(updates, allowedRanks, limits);
+        for (int k = 0; k < updates.Count; k++)
+            if (rejections[k] is null)
+            {
+                var scan = UpdateScan.Of(updates[k]);
+                rejections[k] = CheckValues(scan, 0, updates[k], limits.NormCap);
+            }
+        return rejections;
     }
 
-    static Rejection? Check(LoraAdapter update, int? allowedRank, IReadOnlyList<ModuleShape> expected, double? normCap)
+    /// <summary>Module set, shapes and ranks: what the header tells. One entry per update: null when it passes.</summary>
+    public static Rejection?[] CheckLayout(IReadOnlyList<LoraAdapter> updates, IReadOnlyList<int?> allowedRanks, HygieneLimits limits)
+    {
+        var expected = limits.ExpectedModules ?? MostCommonLayout(updates);
+        return updates.Select((u, k) => CheckLayout(u, allowedRanks[k], expected)).ToArray();
+    }
+
+    /// <summary>Finite values and the norm cap, from <paramref name="scan"/>'s entry <paramref name="client"/> for <paramref name="update"/>.</summary>
+    public static Rejection? CheckValues(UpdateScan scan, int client, LoraAdapter update, double? normCap)
+    {
+        if (scan.FirstNonFinite(client, update) is { } module)
+            return new(RejectionReason.NonFinite, $"module '{module}' holds NaN or infinite values");
+        if (normCap is { } cap)
+        {
+            double norm = scan.Norm(client);
+            if (!(norm <= cap))
+                return new(RejectionReason.NormAboveCap, $"||dW||_F = {norm:G4} exceeds the cap {cap:G4}");
+        }
+        return null;
+    }
+
+    static Rejection? CheckLayout(LoraAdapter update, int? allowedRank, IReadOnlyList<ModuleShape> expected)
     {
         var missing = expected.Where(s => !update.Contains(s.Name)).Select(s => s.Name).ToList();
         var extra = update.Modules.Select(m => m.Name).Except(expected.Select(s => s.Name)).ToList();
@@ -55,25 +83,20 @@ public static class UpdateHygiene
                 return new(RejectionReason.RankAboveAllowed, $"module '{s.Name}' has rank {m.Rank}, above the assigned rank {allowed}");
         }
 
-        foreach (var m in update.Modules)
-        {
-            using var scope = NewDisposeScope();
-            if (!m.A.isfinite().all().item<bool>() || !m.B.isfinite().all().item<bool>())
-                return new(RejectionReason.NonFinite, $"module '{m.Name}' holds NaN or infinite values");
-        }
-
-        if (normCap is { } cap)
-        {
-            double norm = LoraNorms.Frobenius(update);
-            if (!(norm <= cap))
-                return new(RejectionReason.NormAboveCap, $"||dW||_F = {norm:G4} exceeds the cap {cap:G4}");
-        }
         return null;
     }
 
-    static List<ModuleShape> MostCommonLayout(IReadOnlyList<LoraAdapter> updates) =>
-        updates.Select(u => u.Modules.Select(m => new ModuleShape(m.Name, m.InFeatures, m.OutFeatures)).ToList())
-            .GroupBy(layout => string.Join(";", layout))
-            .OrderByDescending(g => g.Count()).First().First(); // ties: the layout seen first
-
+    /// <summary>The layout most updates share; ties go to the layout seen first. Compared as records, not as text: this runs per round on every update.</summary>
+    static List<ModuleShape> MostCommonLayout(IReadOnlyList<LoraAdapter> updates)
+    {
+        var layouts = new List<(List<ModuleShape> Layout, int Count)>();
+        foreach (var u in updates)
+        {
+            var layout = u.Modules.Select(m => new ModuleShape(m.Name, m.InFeatures, m.OutFeatures)).ToList();
+            int i = layouts.FindIndex(l => l.Layout.SequenceEqual(layout));
+            if (i < 0) layouts.Add((layout, 1));
+            else layouts[i] = (layouts[i].Layout, layouts[i].Count + 1);
+        }
+        return layouts.MaxBy(l => l.Count).Layout; // MaxBy keeps the first of equal counts
+    }
 }

@@ -96,13 +96,6 @@ public sealed class CoordinateWiseRuleTests : IDisposable
         Assert.Contains("n >= 4f + 3", e.Message);
     }
 
-    [Fact]
-    public void Rules_refuse_to_materialise_more_than_the_configured_bytes()
-    {
-        var e = Assert.Throws<RobustRuleException>(() => new CoordinateMedian(maxDenseBytes: 1000).Aggregate(_updates));
-        Assert.Contains("above the 1,000-byte limit", e.Message);
-    }
-
     [Theory]
     [InlineData("median")]
     [InlineData("trimmed-mean")]

@@ -1,0 +1,265 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using Federated.Core.Adapters;
+using TorchSharp;
+using static TorchSharp.torch;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+
+namespace Federated.Core.Aggregation;
+
+/// <summary>What one read of a module's factors tells: whether every value is finite, and ||s B A||_F^2 (NaN when not finite).</summary>
+public readonly record struct FactorCheck(bool Finite, double SquaredNorm);
+
+/// <summary>
+/// The checks and norms of a round's updates, gathered while a strategy or the Gram reads each client's factors for its
+/// own work, so the bytes come from memory once (a module's factors are tens of KB: they are still in cache when the
+/// strategy copies or accumulates them right after the scan). One entry per (module, client), modules in the order the
+/// aggregation aligns them (the first update's); modules may be scanned in parallel, each by one thread.
+/// </summary>
+public sealed class UpdateScan
+{
+    readonly FactorCheck?[,] _checks;
+    readonly Dictionary<string, int> _modules;
+
+    /// <param name="modules">Module names in the order of the columns the aggregation builds.</param>
+    public UpdateScan(IReadOnlyList<string> modules, int clients)
+    {
+        _checks = new FactorCheck?[modules.Count, clients];
+        _modules = modules.Select((name, i) => (name, i)).ToDictionary(p => p.name, p => p.i, StringComparer.Ordinal);
+        Clients = clients;
+    }
+
+    /// <summary>One update scanned on its own, module by module (a check outside an aggregation).</summary>
+    public static UpdateScan Of(LoraAdapter update)
+    {
+        var scan = new UpdateScan(update.Modules.Select(m => m.Name).ToList(), 1);
+        scan.Complete(0, update);
+        return scan;
+    }
+
+    public int Clients { get; }
+
+    /// <summary>The scan of one module's column (module <paramref name="module"/> in the aligned order).</summary>
+    public ColumnScan Column(int module) => new(this, module);
+
+    internal void Record(int module, int client, FactorCheck check) => _checks[module, client] = check;
+
+    /// <summary>Scans whatever modules of <paramref name="client"/> the aggregation did not read (a left-out update, a rule that stopped early).</summary>
+    public void Complete(int client, LoraAdapter update)
+    {
+        foreach (var m in update.Modules)
+            if (_modules.TryGetValue(m.Name, out int i) && _checks[i, client] is null)
+                _checks[i, client] = FactorScan.Scan(m);
+    }
+
+    /// <summary>The first module, in the update's own order, holding a NaN or an infinity; null when all are finite.</summary>
+    public string? FirstNonFinite(int client, LoraAdapter update) =>
+        update.Modules.FirstOrDefault(m => Check(client, m.Name) is not { Finite: true })?.Name;
+
+    /// <summary>||dW||_F of the whole update: the square root of the sum over modules of ||s B A||_F^2.</summary>
+    public double Norm(int client)
+    {
+        double total = 0;
+        for (int m = 0; m < _checks.GetLength(0); m++) total += _checks[m, client]?.SquaredNorm ?? double.NaN;
+        return Math.Sqrt(total);
+    }
+
+    FactorCheck? Check(int client, string module) => _modules.TryGetValue(module, out int i) ? _checks[i, client] : null;
+}
+
+/// <summary>One module's share of an <see cref="UpdateScan"/>; the default (no scan) does nothing.</summary>
+public readonly struct ColumnScan(UpdateScan? owner, int module, int[]? clients = null)
+{
+    /// <summary>
+    /// Scans position <paramref name="position"/>'s factors of this module; call it right before reading them. Positions
+    /// past the scan's clients (a reference update stacked after them) are not scanned.
+    /// </summary>
+    public void Visit(int position, LoraModule factors)
+    {
+        if (owner is null) return;
+        int client = clients is null ? position : clients[position];
+        if (client < owner.Clients) owner.Record(module, client, FactorScan.Scan(factors));
+    }
+
+    /// <summary>The same scan over a subset of the column: position j is client <paramref name="subset"/>[j].</summary>
+    public ColumnScan Of(int[] subset)
+    {
+        if (clients is null) return new(owner, module, subset);
+        var mapped = new int[subset.Length];
+        for (int j = 0; j < subset.Length; j++) mapped[j] = clients[subset[j]];
+        return new(owner, module, mapped);
+    }
+}
+
+/// <summary>
+/// Finiteness and ||s B A||_F^2 = s^2 tr((B^T B)(A A^T)) of one module from its factors, in O((d_in + d_out) r^2) and
+/// never forming d_out x d_in. CPU factors go through spans: A A^T as dot products of A's rows, four rows by four at a time
+/// (sixteen Vector512 accumulators, two loads per eight FMAs); B^T B as a sum of outer products of B's rows, which at rank 16
+/// are one Vector512 each (sixteen accumulators, one load per sixteen FMAs), other ranks through B transposed into a
+/// per-thread buffer. Accumulated in float32 per lane, summed in float64: relative error about 1e-6 against a float64
+/// computation. Each TorchSharp call would cost more than this work.
+/// </summary>
+public static class FactorScan
+{
+    [ThreadStatic] static float[]? t_transposed;
+
+    public static FactorCheck Scan(LoraModule module)
+    {
+        if (module.A.device_type != DeviceType.CPU || module.B.device_type != DeviceType.CPU)
+            return ScanOnDevice(module);
+        using var a32 = Float32(module.A, out var a);
+        using var b32 = Float32(module.B, out var b);
+        if (!AllFinite(a) || !AllFinite(b)) return new(false, double.NaN);
+        return new(true, module.Scale * module.Scale * Math.Max(0, Trace(a, b, module.Rank, module.InFeatures, module.OutFeatures)));
+    }
+
+    /// <summary>x * 0 is 0 for a finite x and NaN for an infinity or a NaN, so the sum of x * 0 is 0 exactly when all are finite.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static bool AllFinite(ReadOnlySpan<float> values)
+    {
+        ref float start = ref MemoryMarshal.GetReference(values);
+        Vector512<float> sum0 = default, sum1 = default;
+        int i = 0;
+        for (; i + 32 <= values.Length; i += 32)
+        {
+            sum0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref start, (nuint)i), Vector512<float>.Zero, sum0);
+            sum1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref start, (nuint)(i + 16)), Vector512<float>.Zero, sum1);
+        }
+        float total = Vector512.Sum(sum0 + sum1);
+        for (; i < values.Length; i++) total += values[i] * 0;
+        return total == 0;
+    }
+
+    /// <summary>tr((B^T B)(A A^T)) = sum_pq (A A^T)_pq (B^T B)_pq, both symmetric: the diagonal once, the upper triangle twice.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static double Trace(ReadOnlySpan<float> a, ReadOnlySpan<float> b, int rank, int inFeatures, int outFeatures)
+    {
+        Span<float> gramA = rank <= 64 ? stackalloc float[rank * rank] : new float[rank * rank];
+        Span<float> gramB = rank <= 64 ? stackalloc float[rank * rank] : new float[rank * rank];
+        RowGram(a, rank, inFeatures, gramA);
+        if (rank == 16) OuterGram16(b, outFeatures, gramB);
+        else
+        {
+            var transposed = t_transposed is { } buffer && buffer.Length >= rank * outFeatures ? buffer : t_transposed = new float[rank * outFeatures];
+            for (int i = 0; i < outFeatures; i++)
+                for (int p = 0; p < rank; p++) transposed[p * outFeatures + i] = b[i * rank + p];
+            RowGram(transposed.AsSpan(0, rank * outFeatures), rank, outFeatures, gramB);
+        }
+        double trace = 0;
+        for (int p = 0; p < rank; p++)
+        {
+            trace += (double)gramA[p * rank + p] * gramB[p * rank + p];
+            for (int q = p + 1; q < rank; q++) trace += 2.0 * gramA[p * rank + q] * gramB[p * rank + q];
+        }
+        return trace;
+    }
+
+    /// <summary>gram[p * rank + q] = &lt;row p, row q&gt; for p &lt;= q (the upper triangle) of a rank x n row-major matrix.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void RowGram(ReadOnlySpan<float> m, int rank, int n, Span<float> gram)
+    {
+        int p = 0;
+        for (; p + 4 <= rank; p += 4)
+        {
+            int q = p;
+            for (; q + 4 <= rank; q += 4) Block4x4(m, n, p, q, gram, rank);
+            for (; q < rank; q++)
+                for (int i = p; i < p + 4; i++) gram[i * rank + q] = TensorPrimitives.Dot(m.Slice(i * n, n), m.Slice(q * n, n));
+        }
+        for (; p < rank; p++)
+            for (int q = p; q < rank; q++) gram[p * rank + q] = TensorPrimitives.Dot(m.Slice(p * n, n), m.Slice(q * n, n));
+    }
+
+    /// <summary>The 16 dot products of rows p..p+3 with rows q..q+3; on the diagonal block the lower half is written too, unread.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Block4x4(ReadOnlySpan<float> m, int n, int p, int q, Span<float> gram, int rank)
+    {
+        ref float start = ref MemoryMarshal.GetReference(m);
+        ref float p0 = ref Unsafe.Add(ref start, p * n), p1 = ref Unsafe.Add(ref p0, n), p2 = ref Unsafe.Add(ref p1, n), p3 = ref Unsafe.Add(ref p2, n);
+        ref float q0 = ref Unsafe.Add(ref start, q * n), q1 = ref Unsafe.Add(ref q0, n), q2 = ref Unsafe.Add(ref q1, n), q3 = ref Unsafe.Add(ref q2, n);
+        Vector512<float> s00 = default, s01 = default, s02 = default, s03 = default, s10 = default, s11 = default, s12 = default, s13 = default,
+            s20 = default, s21 = default, s22 = default, s23 = default, s30 = default, s31 = default, s32 = default, s33 = default;
+        int j = 0;
+        for (; j + 16 <= n; j += 16)
+        {
+            var a0 = Vector512.LoadUnsafe(ref p0, (nuint)j); var a1 = Vector512.LoadUnsafe(ref p1, (nuint)j);
+            var a2 = Vector512.LoadUnsafe(ref p2, (nuint)j); var a3 = Vector512.LoadUnsafe(ref p3, (nuint)j);
+            var b0 = Vector512.LoadUnsafe(ref q0, (nuint)j); var b1 = Vector512.LoadUnsafe(ref q1, (nuint)j);
+            var b2 = Vector512.LoadUnsafe(ref q2, (nuint)j); var b3 = Vector512.LoadUnsafe(ref q3, (nuint)j);
+            s00 = Vector512.FusedMultiplyAdd(a0, b0, s00); s01 = Vector512.FusedMultiplyAdd(a0, b1, s01);
+            s02 = Vector512.FusedMultiplyAdd(a0, b2, s02); s03 = Vector512.FusedMultiplyAdd(a0, b3, s03);
+            s10 = Vector512.FusedMultiplyAdd(a1, b0, s10); s11 = Vector512.FusedMultiplyAdd(a1, b1, s11);
+            s12 = Vector512.FusedMultiplyAdd(a1, b2, s12); s13 = Vector512.FusedMultiplyAdd(a1, b3, s13);
+            s20 = Vector512.FusedMultiplyAdd(a2, b0, s20); s21 = Vector512.FusedMultiplyAdd(a2, b1, s21);
+            s22 = Vector512.FusedMultiplyAdd(a2, b2, s22); s23 = Vector512.FusedMultiplyAdd(a2, b3, s23);
+            s30 = Vector512.FusedMultiplyAdd(a3, b0, s30); s31 = Vector512.FusedMultiplyAdd(a3, b1, s31);
+            s32 = Vector512.FusedMultiplyAdd(a3, b2, s32); s33 = Vector512.FusedMultiplyAdd(a3, b3, s33);
+        }
+        Span<float> sums = [Vector512.Sum(s00), Vector512.Sum(s01), Vector512.Sum(s02), Vector512.Sum(s03), Vector512.Sum(s10), Vector512.Sum(s11),
+            Vector512.Sum(s12), Vector512.Sum(s13), Vector512.Sum(s20), Vector512.Sum(s21), Vector512.Sum(s22), Vector512.Sum(s23),
+            Vector512.Sum(s30), Vector512.Sum(s31), Vector512.Sum(s32), Vector512.Sum(s33)];
+        for (; j < n; j++)
+            for (int x = 0; x < 4; x++)
+                for (int y = 0; y < 4; y++) sums[x * 4 + y] += m[(p + x) * n + j] * m[(q + y) * n + j];
+        for (int x = 0; x < 4; x++)
+            for (int y = 0; y < 4; y++) gram[(p + x) * rank + q + y] = sums[x * 4 + y];
+    }
+
+    /// <summary>B^T B for rank 16: each row of B is one vector, added as the outer product of itself into sixteen accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void OuterGram16(ReadOnlySpan<float> b, int rows, Span<float> gram)
+    {
+        Vector512<float> g0 = default, g1 = default, g2 = default, g3 = default, g4 = default, g5 = default, g6 = default, g7 = default,
+            g8 = default, g9 = default, g10 = default, g11 = default, g12 = default, g13 = default, g14 = default, g15 = default;
+        ref float start = ref MemoryMarshal.GetReference(b);
+        for (int i = 0; i < rows; i++)
+        {
+            ref float row = ref Unsafe.Add(ref start, i * 16);
+            var v = Vector512.LoadUnsafe(ref row);
+            g0 = Vector512.FusedMultiplyAdd(Vector512.Create(row), v, g0);
+            g1 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref row, 1)), v, g1);
+            g2 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref row, 2)), v, g2);
+            g3 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref row, 3)), v, g3);
+            g4 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref row, 4)), v, g4);
+            g5 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref row, 5)), v, g5);
+            g6 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref row, 6)), v, g6);
+            g7 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref row, 7)), v, g7);
+            g8 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref row, 8)), v, g8);
+            g9 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref row, 9)), v, g9);
+            g10 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref row, 10)), v, g10);
+            g11 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref row, 11)), v, g11);
+            g12 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref row, 12)), v, g12);
+            g13 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref row, 13)), v, g13);
+            g14 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref row, 14)), v, g14);
+            g15 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref row, 15)), v, g15);
+        }
+        // Stored one by one: a collection of the accumulators would take their addresses, and the JIT would keep them in memory.
+        ref float to = ref MemoryMarshal.GetReference(gram);
+        g0.StoreUnsafe(ref to, 0); g1.StoreUnsafe(ref to, 16); g2.StoreUnsafe(ref to, 32); g3.StoreUnsafe(ref to, 48);
+        g4.StoreUnsafe(ref to, 64); g5.StoreUnsafe(ref to, 80); g6.StoreUnsafe(ref to, 96); g7.StoreUnsafe(ref to, 112);
+        g8.StoreUnsafe(ref to, 128); g9.StoreUnsafe(ref to, 144); g10.StoreUnsafe(ref to, 160); g11.StoreUnsafe(ref to, 176);
+        g12.StoreUnsafe(ref to, 192); g13.StoreUnsafe(ref to, 208); g14.StoreUnsafe(ref to, 224); g15.StoreUnsafe(ref to, 240);
+    }
+
+    static FactorCheck ScanOnDevice(LoraModule module)
+    {
+        using var scope = NewDisposeScope();
+        if (!module.A.isfinite().all().item<bool>() || !module.B.isfinite().all().item<bool>()) return new(false, double.NaN);
+        double norm = LoraNorms.Frobenius(module);
+        return new(true, norm * norm);
+    }
+
+    /// <summary>The tensor's values as float32: its own storage when contiguous float32 (returns null), else a converted copy to dispose.</summary>
+    static Tensor? Float32(Tensor t, out ReadOnlySpan<float> values)
+    {
+        if (t.dtype == ScalarType.Float32 && t.is_contiguous())
+        {
+            values = MemoryMarshal.Cast<byte, float>(t.bytes);
+            return null;
+        }
+        var copy = t.to(ScalarType.Float32).contiguous();
+        values = MemoryMarshal.Cast<byte, float>(copy.bytes);
+        return copy;
+    }
+}

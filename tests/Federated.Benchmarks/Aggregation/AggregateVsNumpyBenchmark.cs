@@ -1,0 +1,284 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Federated.Core.Adapters;
+using Federated.Core.Formats.Peft;
+using Federated.Core.Robust;
+using Federated.Core.Runtime;
+using static TorchSharp.torch;
+
+namespace Federated.Benchmarks.Aggregation;
+
+/// <summary>
+/// This project's aggregation against numpy doing the same math (aggregate_numpy.py, written from the published formulas),
+/// side by side in one run: K = 10 and 100 rank-16 adapters of Qwen2-0.5B's q_proj (896x896) and v_proj (128x896) over
+/// 24 layers (4.3 MB each), written once as PEFT directories. Per row and run, interleaved: the numpy process (its
+/// aggregation timed inside, its wall time and peak RSS outside), the whole `fed aggregate` process (wall time, peak RSS)
+/// and the library call (<see cref="Aggregator.Aggregate"/> in a worker process that read the same directories and retains
+/// freed native memory as an aggregating host does (<see cref="NativeAllocator"/>): one warm-up call, then the median of three). Medians over the runs. A single-threaded memory copy of the input bytes,
+/// measured in the same run, gives the bandwidth fraction of FedAvg and FLoRA. Then median and trimmed mean run ten times
+/// in one process, with the resident set after each call, to show memory does not grow.
+/// Run: deploy/benchmark.sh aggregate-vs-numpy [--runs N] [--clients 10,100] [--ops fedit,flora,...] [--no-append]
+/// </summary>
+static class AggregateVsNumpyBenchmark
+{
+    const int Hidden = 896, Layers = 24, KvDim = 128, Rank = 16, WorkerRepeats = 3, GrowthCalls = 10;
+    static readonly string[] AllOps = ["fedit", "flora", "krum", "median", "trimmed-mean"];
+
+    /// <summary>f: Krum's assumed attackers and the trimmed mean's values cut per side (20 at K = 100, 2 at K = 10).</summary>
+    static int F(int clients) => clients >= 100 ? 20 : 2;
+
+    static string Label(string op, int clients) => op switch
+    {
+        "fedit" => "FedAvg of the factors (fedit)",
+        "flora" => "FLoRA stacking",
+        "krum" => $"Krum (f = {F(clients)}) + flora",
+        "median" => "coordinate-wise median (dW)",
+        _ => $"trimmed mean (f = {F(clients)}, dW)",
+    };
+
+    static string[] FedArguments(string op, int clients) => op switch
+    {
+        "fedit" or "flora" => ["--strategy", op],
+        "krum" => ["--strategy", "flora", "--rule", "krum", "--f", F(clients).ToString(CultureInfo.InvariantCulture)],
+        _ => ["--rule", op, "--f", F(clients).ToString(CultureInfo.InvariantCulture)],
+    };
+
+    public static int Run(string[] args)
+    {
+        int runs = 3;
+        int[] clientCounts = [10, 100];
+        string[] ops = AllOps;
+        bool append = true;
+        for (int i = 0; i < args.Length; i++)
+            switch (args[i])
+            {
+                case "--runs": runs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--clients": clientCounts = args[++i].Split(',').Select(c => int.Parse(c, CultureInfo.InvariantCulture)).ToArray(); break;
+                case "--ops": ops = args[++i].Split(','); break;
+                case "--no-append": append = false; break;
+                default: throw new ArgumentException($"unknown argument '{args[i]}'");
+            }
+
+        string root = Directory.CreateTempSubdirectory("fed-aggregate-vs-numpy-").FullName;
+        try
+        {
+            var build = Stopwatch.StartNew();
+            var directories = WriteAdapters(root, clientCounts.Max());
+            long adapterBytes = AdapterBytes();
+            Console.WriteLine(FormattableString.Invariant(
+                $"{directories.Count} adapters of {adapterBytes / 1e6:F2} MB written in {build.Elapsed.TotalSeconds:F1} s"));
+            double copyGBps = CopyBandwidth(adapterBytes * clientCounts.Max());
+            Console.WriteLine(FormattableString.Invariant($"memory copy: {copyGBps:F2} GB/s"));
+
+            var rows = clientCounts.SelectMany(k => ops.Select(op => (Op: op, Clients: k))).ToList();
+            var samples = rows.ToDictionary(r => r, _ => new List<Sample>());
+            for (int run = 0; run < runs; run++)
+                foreach (var row in rows)
+                {
+                    var inputs = directories.Take(row.Clients).ToList();
+                    var sample = new Sample(Numpy(root, row.Op, row.Clients, inputs), Fed(root, row.Op, row.Clients, inputs), Library(root, row.Op, row.Clients, WorkerRepeats));
+                    samples[row].Add(sample);
+                    Console.WriteLine(FormattableString.Invariant(
+                        $"run {run + 1} K={row.Clients} {row.Op}: numpy {sample.Numpy.CallSeconds:F3} s call / {sample.Numpy.WallSeconds:F2} s process ({sample.Numpy.PeakMiB:F0} MiB); ") +
+                        FormattableString.Invariant(
+                        $"ours {sample.Library.CallSeconds:F3} s call ({sample.Library.PeakMiB:F0} MiB) / {sample.Fed.WallSeconds:F2} s process ({sample.Fed.PeakMiB:F0} MiB) {sample.Library.Note}"));
+                }
+
+            var growth = new List<(int Clients, string Op, string Line)>();
+            foreach (var op in ops.Where(o => o is "median" or "trimmed-mean"))
+                foreach (int k in clientCounts.Where(k => k >= 100))
+                {
+                    string line = Worker(root, op, k, GrowthCalls);
+                    growth.Add((k, op, line));
+                    Console.WriteLine($"{GrowthCalls} calls K={k} {op}: {line}");
+                }
+
+            string report = Report(samples, growth, copyGBps, adapterBytes, runs);
+            Console.Write(report);
+            if (append)
+                ResultsFile.Append("Aggregation against numpy (`deploy/benchmark.sh aggregate-vs-numpy`)",
+                    $"TorchSharp 0.107, numpy {NumpyVersion()} (Debian python3-numpy)", report);
+            return 0;
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    sealed record Measurement(double CallSeconds, double WallSeconds, double PeakMiB, string Note = "");
+    sealed record Sample(Measurement Numpy, Measurement Fed, Measurement Library);
+
+    static long AdapterBytes() => Shapes().Sum(s => (long)Rank * (s.InFeatures + s.OutFeatures)) * sizeof(float);
+
+    static IReadOnlyList<ModuleShape> Shapes() => ModuleShape.LlamaFamily(Hidden, Layers, ["q_proj", "v_proj"], KvDim);
+
+    static List<string> WriteAdapters(string root, int count)
+    {
+        var shapes = Shapes();
+        var directories = new List<string>();
+        for (int k = 0; k < count; k++)
+        {
+            string directory = Path.Combine(root, "adapters", $"client-{k:D3}");
+            using var adapter = RandomAdapters.Create(shapes, Rank, alpha: 2 * Rank, seed: 1000 + k, baseModel: "Qwen/Qwen2-0.5B");
+            PeftAdapterDirectory.Write(adapter, directory);
+            directories.Add(directory);
+        }
+        return directories;
+    }
+
+    /// <summary>Bytes copied per second by one thread between two resident native buffers of the input's size, median of five.</summary>
+    static double CopyBandwidth(long bytes)
+    {
+        var from = GC.AllocateUninitializedArray<byte>(checked((int)bytes), pinned: true);
+        var to = GC.AllocateUninitializedArray<byte>(checked((int)bytes), pinned: true);
+        from.AsSpan().Fill(1);
+        to.AsSpan().Clear();
+        var rates = new List<double>();
+        for (int i = 0; i < 5; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            from.AsSpan().CopyTo(to);
+            rates.Add(bytes / clock.Elapsed.TotalSeconds / 1e9);
+        }
+        return Statistics.Median(rates);
+    }
+
+    /// <summary>numpy in its own process under /usr/bin/time: the aggregation's seconds from its stdout, wall and peak RSS from time.</summary>
+    static Measurement Numpy(string root, string op, int clients, List<string> inputs)
+    {
+        string script = Path.Combine(AppContext.BaseDirectory, "Aggregation", "aggregate_numpy.py");
+        string output = Path.Combine(root, "numpy-out.safetensors");
+        var (stdout, wall, peak) = Timed("/usr/bin/python3", [script, op, F(clients).ToString(CultureInfo.InvariantCulture), output, .. inputs]);
+        File.Delete(output);
+        return new Measurement(double.Parse(stdout.Trim(), CultureInfo.InvariantCulture), wall, peak);
+    }
+
+    /// <summary>The whole `fed aggregate` process: read, hygiene, aggregate, write the PEFT directory and the report.</summary>
+    static Measurement Fed(string root, string op, int clients, List<string> inputs)
+    {
+        string output = Path.Combine(root, "fed-out");
+        var (_, wall, peak) = Timed("dotnet", [Path.Combine(AppContext.BaseDirectory, "fed.dll"), "aggregate", .. FedArguments(op, clients), "--out", output, .. inputs]);
+        string note = FormattableString.Invariant($"output {DirectoryBytes(output) / 1e6:F1} MB");
+        Directory.Delete(output, recursive: true);
+        return new Measurement(double.NaN, wall, peak, note);
+    }
+
+    static Measurement Library(string root, string op, int clients, int repeats)
+    {
+        var parts = Worker(root, op, clients, repeats).Split(' ', 3);
+        return new Measurement(double.Parse(parts[0], CultureInfo.InvariantCulture), double.NaN, double.Parse(parts[1], CultureInfo.InvariantCulture), parts[2]);
+    }
+
+    static string Worker(string root, string op, int clients, int repeats)
+    {
+        var (stdout, _, _) = Timed("dotnet", [typeof(AggregateVsNumpyBenchmark).Assembly.Location, "aggregate-worker", op,
+            clients.ToString(CultureInfo.InvariantCulture), repeats.ToString(CultureInfo.InvariantCulture), Path.Combine(root, "adapters")]);
+        return stdout.Trim();
+    }
+
+    static (string Stdout, double WallSeconds, double PeakMiB) Timed(string program, IEnumerable<string> arguments)
+    {
+        string stats = Path.GetTempFileName();
+        try
+        {
+            var psi = new ProcessStartInfo("/usr/bin/time", ["-f", "%e %M", "-o", stats, program, .. arguments])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            using var process = Process.Start(psi)!;
+            var error = process.StandardError.ReadToEndAsync();
+            string stdout = process.StandardOutput.ReadToEnd();
+            process.WaitForExit();
+            if (process.ExitCode != 0)
+                throw new InvalidOperationException($"{program} {string.Join(' ', arguments.Take(4))} ... failed ({process.ExitCode}): {error.Result}{stdout}");
+            var fields = File.ReadAllText(stats).Trim().Split('\n')[^1].Split(' ');
+            return (stdout, double.Parse(fields[0], CultureInfo.InvariantCulture), double.Parse(fields[1], CultureInfo.InvariantCulture) / 1024);
+        }
+        finally
+        {
+            File.Delete(stats);
+        }
+    }
+
+    static long DirectoryBytes(string directory) => new DirectoryInfo(directory).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
+
+    static string NumpyVersion()
+    {
+        var psi = new ProcessStartInfo("/usr/bin/python3", ["-c", "import numpy; print(numpy.__version__)"]) { RedirectStandardOutput = true };
+        using var process = Process.Start(psi)!;
+        string version = process.StandardOutput.ReadToEnd().Trim();
+        process.WaitForExit();
+        return version;
+    }
+
+    /// <summary>
+    /// The library call alone in this process: reads <paramref name="clients"/> adapters as `fed aggregate` does, builds the same
+    /// aggregator, calls it once to warm up, then <paramref name="repeats"/> times. Prints "median-seconds peak-MiB note", or with
+    /// ten calls the resident set after each call and the peak.
+    /// </summary>
+    public static int Worker(string op, int clients, int repeats, string adapters)
+    {
+        // As a host that aggregates round after round (README): freed tensor memory is reused, not faulted in afresh.
+        NativeAllocator.RetainFreedMemory();
+        var inputs = Directory.GetDirectories(adapters).Order(StringComparer.Ordinal).Take(clients).ToList();
+        var updates = inputs.Select(d => new ClientUpdate(d, PeftAdapterDirectory.Read(d))).ToList();
+        var args = FedArguments(op, clients);
+        string? Value(string name) => Array.IndexOf(args, name) is var i and >= 0 ? args[i + 1] : null;
+        var aggregator = new AggregatorOptions(Value("--strategy") ?? "flora", Value("--rule"), F: int.Parse(Value("--f") ?? "0", CultureInfo.InvariantCulture)).Build();
+        bool growth = repeats >= GrowthCalls;
+        string note;
+        using (var warm = aggregator.Aggregate(updates))
+            note = FormattableString.Invariant($"rank {warm.Global.Modules[0].Rank}");
+        var times = new List<double>();
+        var resident = new List<double>();
+        for (int i = 0; i < repeats; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            using (aggregator.Aggregate(updates)) times.Add(clock.Elapsed.TotalSeconds);
+            resident.Add(ProcessMemory.WorkingSet / 1048576.0);
+        }
+        double peak = ProcessMemory.PeakWorkingSet / 1048576.0;
+        foreach (var u in updates) u.Adapter.Dispose();
+        Console.WriteLine(growth
+            ? FormattableString.Invariant($"peak {peak:F0} MiB; resident after each call (MiB): {string.Join(", ", resident.Select(r => r.ToString("F0", CultureInfo.InvariantCulture)))}; call {Statistics.Median(times):F2} s")
+            : FormattableString.Invariant($"{Statistics.Median(times):F6} {peak:F1} {note}"));
+        return 0;
+    }
+
+    static string Report(Dictionary<(string Op, int Clients), List<Sample>> samples, List<(int Clients, string Op, string Line)> growth,
+        double copyGBps, long adapterBytes, int runs)
+    {
+        static double Median(IEnumerable<double> values) => Statistics.Median(values);
+        var text = new StringBuilder()
+            .AppendLine(FormattableString.Invariant($"K rank-16 adapters of Qwen2-0.5B's q_proj (896x896) and v_proj (128x896), 24 layers, {adapterBytes / 1e6:F2} MB fp32 each, as PEFT directories. "))
+            .AppendLine(FormattableString.Invariant($"Medians of {runs} interleaved runs. numpy: aggregate_numpy.py (the same math from the published formulas; median and trimmed mean on dW = s B A module by module), ") +
+                "its aggregation timed inside the process. Ours: the library call (`Aggregator.Aggregate`: hygiene, norms, rule, strategy) after a warm-up call, in a process that " +
+                "retains freed native memory as an aggregating host does (`NativeAllocator.RetainFreedMemory`), and the whole " +
+                "`fed aggregate` process (start, read, aggregate, write). Peak = VmHWM of each process (/usr/bin/time). " +
+                FormattableString.Invariant($"Bandwidth = input bytes / our call time, as a fraction of a one-thread memory copy of the input measured in the same run ({copyGBps:F1} GB/s)."))
+            .AppendLine()
+            .AppendLine("| K | operation | numpy call | ours call | numpy / ours | numpy process | `fed aggregate` | numpy / ours | peak MiB numpy / fed / library | bandwidth | output |")
+            .AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        foreach (var ((op, k), list) in samples)
+        {
+            double numpyCall = Median(list.Select(s => s.Numpy.CallSeconds)), ours = Median(list.Select(s => s.Library.CallSeconds));
+            double numpyWall = Median(list.Select(s => s.Numpy.WallSeconds)), fedWall = Median(list.Select(s => s.Fed.WallSeconds));
+            string bandwidth = op is "fedit" or "flora" ? FormattableString.Invariant($"{k * adapterBytes / ours / 1e9 / copyGBps:F2}") : "";
+            text.AppendLine(FormattableString.Invariant(
+                $"| {k} | {Label(op, k)} | {Seconds(numpyCall)} | {Seconds(ours)} | {numpyCall / ours:F1}x | {numpyWall:F2} s | {fedWall:F2} s | {numpyWall / fedWall:F1}x | ") +
+                FormattableString.Invariant($"{Median(list.Select(s => s.Numpy.PeakMiB)):F0} / {Median(list.Select(s => s.Fed.PeakMiB)):F0} / {Median(list.Select(s => s.Library.PeakMiB)):F0} | {bandwidth} | ") +
+                $"{list[0].Library.Note}, {list[0].Fed.Note} |");
+        }
+        if (growth.Count > 0)
+        {
+            text.AppendLine().AppendLine($"The same rule called {GrowthCalls} times in one process (after a warm-up call):").AppendLine();
+            foreach (var (k, op, line) in growth) text.AppendLine($"- K = {k}, {op}: {line}");
+        }
+        return text.ToString();
+    }
+
+    static string Seconds(double s) => s < 1 ? FormattableString.Invariant($"{s * 1000:F1} ms") : FormattableString.Invariant($"{s:F2} s");
+}

@@ -1,0 +1,106 @@
+using Federated.Core.Adapters;
+using Federated.Core.Aggregation;
+using Federated.Core.Robust;
+
+namespace Federated.Core.Tests.Aggregation;
+
+/// <summary>The one read of each update: the scan a strategy fills while it combines must match separate checks and norms.</summary>
+public sealed class UpdateScanTests : IDisposable
+{
+    readonly MixedRankUpdates _mixed = new(seed: 23, ranks: [4, 8, 3, 16, 5]);
+    readonly MixedRankUpdates _same = new(seed: 24, ranks: [8, 8, 8, 8], sameAlpha: true);
+
+    public void Dispose()
+    {
+        _mixed.Dispose();
+        _same.Dispose();
+    }
+
+    static UpdateScan NewScan(IReadOnlyList<LoraAdapter> updates) => new(updates[0].Modules.Select(m => m.Name).ToList(), updates.Count);
+
+    [Theory]
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.BFloat16)]
+    public void A_scanned_norm_is_the_float64_frobenius_norm_of_the_dense_update_to_1e_5(ScalarType dtype)
+    {
+        foreach (var update in _mixed.Updates)
+        {
+            using var converted = update.To(dtype);
+            double expected = LoraNorms.Frobenius(converted);
+            double actual = UpdateScan.Of(converted).Norm(0);
+            Assert.True(Math.Abs(actual - expected) <= 1e-5 * expected, $"{actual} vs {expected}");
+        }
+    }
+
+    [Theory]
+    [InlineData("fedit")]
+    [InlineData("zero-padding")]
+    [InlineData("hetlora")]
+    [InlineData("flora")]
+    [InlineData("flexlora")]
+    public void Every_strategy_scans_every_module_of_every_update_while_it_combines_them(string name)
+    {
+        var updates = name == "fedit" ? _same : _mixed;
+        var scan = NewScan(updates.Updates);
+        using var global = AggregationStrategies.Create(name).Aggregate(updates.Updates, updates.Coefficients, scan);
+        for (int k = 0; k < updates.Updates.Count; k++)
+        {
+            // Norm is NaN while any module of the update went unscanned.
+            double expected = LoraNorms.Frobenius(updates.Updates[k]);
+            Assert.True(Math.Abs(scan.Norm(k) - expected) <= 1e-5 * expected, $"{name}, update {k}: {scan.Norm(k)} vs {expected}");
+            Assert.Null(scan.FirstNonFinite(k, updates.Updates[k]));
+        }
+    }
+
+    [Fact]
+    public void Flora_leaves_updates_with_coefficient_zero_unread_and_the_scan_completes_them()
+    {
+        var scan = NewScan(_mixed.Updates);
+        double[] coefficients = [0.5, 0, 0.5, 0, 0];
+        using var global = new FloraStacking().Aggregate(_mixed.Updates, coefficients, scan);
+        Assert.True(double.IsNaN(scan.Norm(1)));
+        scan.Complete(1, _mixed.Updates[1]);
+        Assert.Equal(LoraNorms.Frobenius(_mixed.Updates[1]), scan.Norm(1), 1e-5 * scan.Norm(1));
+    }
+
+    [Fact]
+    public void A_non_finite_value_names_the_first_such_module_in_the_updates_own_order()
+    {
+        var update = _mixed.Updates[2];
+        using var bad = new LoraAdapter(update.Modules.Select((m, i) => i is 2 or 5
+            ? m.With(m.A.clone(), m.B.clone().index_put_(float.NegativeInfinity, 0, 0), m.Alpha) : m.Clone()));
+        Assert.Equal(update.Modules[2].Name, UpdateScan.Of(bad).FirstNonFinite(0, bad));
+    }
+
+    public static TheoryData<string> Aggregators() => ["mean", "krum", "median", "trimmed-mean"];
+
+    [Theory]
+    [MemberData(nameof(Aggregators))]
+    public void An_update_the_scan_rejects_leaves_the_aggregate_of_the_others_unchanged(string rule)
+    {
+        Aggregator Build() => rule switch
+        {
+            "mean" => new Aggregator(),
+            "krum" => new Aggregator(rule: Krum.Single(1)),
+            _ => new Aggregator(RobustRules.CreateCoordinateWise(rule, f: 1)),
+        };
+        var good = _mixed.Updates.Select((u, k) => new ClientUpdate($"c{k}", u, 10 + k)).ToList();
+        var source = _mixed.Updates[0];
+        using var nan = new LoraAdapter(source.Modules.Select((m, i) => i == 3
+            ? m.With(m.A.clone().index_put_(float.NaN, 1, 2), m.B.clone(), m.Alpha) : m.Clone()));
+
+        using var with = Build().Aggregate([.. good, new ClientUpdate("nan", nan, 1000)]);
+        using var without = Build().Aggregate(good);
+        Assert.Equal(RejectionReason.NonFinite, with.Report.Clients[^1].Rejection);
+        Assert.Contains(source.Modules[3].Name, with.Report.Clients[^1].RejectionMessage);
+        Assert.Equal(without.Report.Clients.Select(c => c.Coefficient), with.Report.Clients.SkipLast(1).Select(c => c.Coefficient));
+        Assert.Equal(without.Report.Clients.Select(c => c.Norm), with.Report.Clients.SkipLast(1).Select(c => c.Norm));
+        foreach (var m in without.Global.Modules)
+        {
+            using var expected = m.DenseDelta();
+            using var actual = with.Global[m.Name].DenseDelta();
+            using var same = expected.eq(actual).all();
+            Assert.True(same.item<bool>());
+        }
+    }
+}
