@@ -41,6 +41,7 @@ public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetri
             await Parallel.ForEachAsync(Enumerable.Range(0, admitted.Length), new ParallelOptions { MaxDegreeOfParallelism = ConcurrentReads },
                 async (k, _) => admitted[k] = await LoadAndAdmitAsync(job, job.Updates[k], strategy, inits));
             var (global, outcomes, failure) = await Compute(() => Aggregate(job, strategy, admitted));
+            Release(admitted); // the updates are done with: storing the global and forming the model need only it
             if (global is null)
                 return new AggregationOutcome(null, outcomes, Elapsed(started), failure);
             var (stored, model, compactionError) = await NextModelAsync(job, strategy, global);
@@ -48,8 +49,17 @@ public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetri
         }
         finally
         {
-            foreach (var (adapter, _) in admitted) adapter?.Dispose();
+            Release(admitted);
             foreach (var init in inits.Values) init?.Dispose();
+        }
+    }
+
+    static void Release((LoraAdapter? Adapter, string? Error)[] admitted)
+    {
+        for (int k = 0; k < admitted.Length; k++)
+        {
+            admitted[k].Adapter?.Dispose();
+            admitted[k].Adapter = null;
         }
     }
 
