@@ -77,6 +77,7 @@ public sealed record JobUpdate(
 /// <param name="Global">The stored round aggregate; null when every update was rejected (see <paramref name="Failure"/>).</param>
 /// <param name="Model">The federation's model after this round (history extended, or the live adapter replaced, with new inits).</param>
 /// <param name="CompactionError">When this round re-factored the history: the largest relative Frobenius error of a module.</param>
+/// <param name="FactoringError">A coordinate-wise rule's dense result, written as a low-rank module: its largest relative Frobenius error of a module.</param>
 [GenerateSerializer, Immutable, Alias("fl.AggregationOutcome")]
 public sealed record AggregationOutcome(
     [property: Id(0)] StoredUpdate? Global,
@@ -84,7 +85,8 @@ public sealed record AggregationOutcome(
     [property: Id(2)] TimeSpan Duration,
     [property: Id(3)] string? Failure,
     [property: Id(4)] FederationModel? Model = null,
-    [property: Id(5)] double? CompactionError = null);
+    [property: Id(5)] double? CompactionError = null,
+    [property: Id(6)] double? FactoringError = null);
 
 /// <param name="Weight">p_k, from <paramref name="CountedExamples"/> over the accepted updates (0 when rejected).</param>
 /// <param name="Coefficient">gamma_k, the update's share of the global adapter (0 when rejected or excluded).</param>

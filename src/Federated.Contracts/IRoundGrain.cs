@@ -113,7 +113,8 @@ public sealed record RoundView(
     [property: Id(13)] FederationModel? Model = null,
     [property: Id(14)] double? CompactionError = null,
     [property: Id(15)] ClientMetricsView[]? ClientMetrics = null,
-    [property: Id(16)] RoundMetric[]? Metrics = null);
+    [property: Id(16)] RoundMetric[]? Metrics = null,
+    [property: Id(17)] double? FactoringError = null);
 
 /// <summary>What one client reported about its training in a round (train and eval loss, throughput, ...).</summary>
 [GenerateSerializer, Immutable, Alias("fl.ClientMetricsView")]

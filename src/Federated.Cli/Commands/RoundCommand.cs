@@ -46,6 +46,10 @@ static class RoundCommand
         o.WriteLine($"submitted   : {r.Text("submitted")}, quorum {r.Text("quorum")}");
         o.WriteLine($"opened      : {r.Text("openedAt")}, deadline {r.Text("deadline")}, closed {r.Text("closedAt")}");
         o.WriteLine($"global      : {r.Stored("global")}{(r.Field("aggregationTime") is not null ? $", aggregated in {r.Text("aggregationTime")}" : "")}");
+        if (r.Field("factoringError") is not null)
+            o.WriteLine($"factoring   : the rule's dense result written at low rank, largest relative error of a module {r.Text("factoringError")}");
+        if (r.Field("compactionError") is not null)
+            o.WriteLine($"compaction  : the history re-factored, largest relative error of a module {r.Text("compactionError")}");
         var outcomes = r.Items("outcomes").ToList();
         if (outcomes.Count > 0)
         {

@@ -40,12 +40,12 @@ public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetri
             // the round holds the updates once (as tensors), not twice.
             await Parallel.ForEachAsync(Enumerable.Range(0, admitted.Length), new ParallelOptions { MaxDegreeOfParallelism = ConcurrentReads },
                 async (k, _) => admitted[k] = await LoadAndAdmitAsync(job, job.Updates[k], strategy, inits));
-            var (global, outcomes, failure) = await Compute(() => Aggregate(job, strategy, admitted));
+            var (global, outcomes, failure, factoringError) = await Compute(() => Aggregate(job, strategy, admitted));
             Release(admitted); // the updates are done with: storing the global and forming the model need only it
             if (global is null)
                 return new AggregationOutcome(null, outcomes, Elapsed(started), failure);
             var (stored, model, compactionError) = await NextModelAsync(job, strategy, global);
-            return new AggregationOutcome(stored, outcomes, Elapsed(started), null, model, compactionError);
+            return new AggregationOutcome(stored, outcomes, Elapsed(started), null, model, compactionError, factoringError);
         }
         finally
         {
@@ -197,7 +197,7 @@ public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetri
     }
 
     /// <summary>The math over the admitted updates (each an adapter, or why it was refused); the caller owns and disposes them.</summary>
-    static (LoraAdapter? Global, ClientOutcomeView[] Outcomes, string? Failure) Aggregate(AggregationJob job, FederatedStrategy strategy,
+    static (LoraAdapter? Global, ClientOutcomeView[] Outcomes, string? Failure, double? FactoringError) Aggregate(AggregationJob job, FederatedStrategy strategy,
         (LoraAdapter? Adapter, string? Error)[] admitted)
     {
         var outcomes = new ClientOutcomeView?[job.Updates.Length];
@@ -216,7 +216,7 @@ public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetri
             positions.Add(k);
         }
         if (updates.Count == 0)
-            return (null, Complete(outcomes), $"no update could be used; first: {job.Updates[0].ClientId}: {outcomes[0]!.Rejection}");
+            return (null, Complete(outcomes), $"no update could be used; first: {job.Updates[0].ClientId}: {outcomes[0]!.Rejection}", null);
 
         var s = job.Settings;
         AggregationResult result;
@@ -232,11 +232,11 @@ public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetri
         {
             foreach (var k in positions)
                 outcomes[k] = new ClientOutcomeView(job.Updates[k].ClientId, false, 0, 0, null, $"not aggregated: {e.Message}", job.Updates[k].ExampleCount);
-            return (null, Complete(outcomes), e.Message);
+            return (null, Complete(outcomes), e.Message, null);
         }
         foreach (var (c, k) in result.Report.Clients.Zip(positions))
             outcomes[k] = new ClientOutcomeView(c.ClientId, c.Accepted, c.Weight, c.Coefficient, c.Norm, c.RejectionMessage, c.ExampleCount);
-        return (result.Global, Complete(outcomes), null);
+        return (result.Global, Complete(outcomes), null, result.Report.Factoring is null ? null : result.Report.MaxFactoringError);
     }
 
     /// <summary>Reads an update and runs the admission check the upload path ran on its header, now with its values.</summary>

@@ -182,6 +182,7 @@ public sealed class Round(RoundState state, string key)
             state.Global = global;
             state.Model = outcome.Model;
             state.CompactionError = outcome.CompactionError;
+            state.FactoringError = outcome.FactoringError;
             state.Status = RoundStatus.Closed;
             state.ClosedAt = now;
         }
@@ -213,7 +214,8 @@ public sealed class Round(RoundState state, string key)
         return new RoundView(spec.FederationId, spec.Round, state.Status, state.Selected.Keys.Order(StringComparer.Ordinal).ToArray(), state.Submissions.Count,
             spec.Config.Quorum, state.OpenedAt, state.Deadline, state.ClosedAt, state.Global, state.Outcomes, state.FailureReason, state.AggregationTime,
             state.Model, state.CompactionError,
-            state.ClientMetrics.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => new ClientMetricsView(c.Key, c.Value)).ToArray(), Metrics());
+            state.ClientMetrics.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => new ClientMetricsView(c.Key, c.Value)).ToArray(), Metrics(),
+            state.FactoringError);
     }
 
     /// <summary>

@@ -23,6 +23,7 @@ public sealed class RoundState
     /// <summary>The federation's model after this round, once it closed.</summary>
     [Id(13)] public FederationModel? Model { get; set; }
     [Id(14)] public double? CompactionError { get; set; }
+    [Id(16)] public double? FactoringError { get; set; }
     /// <summary>Selected client -> its latest metrics report for this round.</summary>
     [Id(15)] public Dictionary<string, Dictionary<string, double>> ClientMetrics { get; set; } = new(StringComparer.Ordinal);
 }

@@ -229,6 +229,28 @@ public sealed class StrategyAcrossRoundsTests
     }
 
     [Fact]
+    public async Task A_median_rounds_view_reports_the_error_of_the_low_rank_global_it_stored()
+    {
+        await using var h = await StrategyHarness.StartAsync(clients: 3);
+        string fed = await h.CreateAsync("flora", [2, 4, 8], rounds: 1, rule: "median");
+        var (round, updates, _) = await h.RunRoundAsync(fed, 1, 3);
+        Assert.Equal(RoundStatus.Closed, round.Status);
+        using var global = await h.ReadAsync(round.Global!);
+        double worst = 0;
+        foreach (var m in global.Modules)
+        {
+            using var scope = NewDisposeScope();
+            Assert.Equal(8, m.Rank); // written at the largest client rank
+            var exact = stack(updates.Select(u => u[m.Name].DenseDelta(float64)).ToList()).kthvalue(2, 0, false).Item1; // the lower median of 3
+            worst = Math.Max(worst, (exact - m.DenseDelta(float64)).norm().item<double>() / exact.norm().item<double>());
+        }
+        foreach (var u in updates) u.Dispose();
+
+        Assert.True(worst > 1e-3, $"the rank-8 global should not be exact here (error {worst})");
+        Assert.Equal(worst, round.FactoringError!.Value, 1e-5);
+    }
+
+    [Fact]
     public async Task A_history_compacted_every_two_rounds_is_one_delta_whose_recorded_error_is_the_dense_svd_error()
     {
         await using var h = await StrategyHarness.StartAsync(clients: 3);
