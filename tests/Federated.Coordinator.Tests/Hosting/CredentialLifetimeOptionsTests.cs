@@ -1,18 +1,10 @@
 using Federated.Coordinator.Hosting;
-using Microsoft.Extensions.Configuration;
+using static Federated.Coordinator.Tests.Hosting.BoundOptions;
 
 namespace Federated.Coordinator.Tests.Hosting;
 
 public sealed class CredentialLifetimeOptionsTests
 {
-    static CoordinatorOptions Bind(params (string Key, string Value)[] settings)
-    {
-        var options = new CoordinatorOptions();
-        new ConfigurationBuilder().AddInMemoryCollection(settings.Select(s => KeyValuePair.Create(s.Key, (string?)s.Value))).Build()
-            .GetSection(CoordinatorOptions.Section).Bind(options);
-        return options;
-    }
-
     [Fact]
     public void Credentials_live_30_days_with_a_10_minute_rotation_grace_unless_configured()
     {
