@@ -45,6 +45,16 @@ public sealed class UpdateScan
 
     internal void Record(int module, int client, FactorCheck check) => _checks[module, client] = check;
 
+    /// <summary>Module <paramref name="module"/>'s check of <paramref name="client"/>, by name; null when not scanned (or not a module of the scan).</summary>
+    public FactorCheck? this[string module, int client] => Check(client, module);
+
+    /// <summary>Records what another scan (a module shard's) found for module <paramref name="module"/> of <paramref name="client"/>.</summary>
+    public void Record(string module, int client, FactorCheck check)
+    {
+        if (!_modules.TryGetValue(module, out int i)) throw new ArgumentException($"module '{module}' is not one of the scan's", nameof(module));
+        _checks[i, client] = check;
+    }
+
     /// <summary>Scans whatever modules of <paramref name="client"/> the aggregation did not read (a left-out update, a rule that stopped early).</summary>
     public void Complete(int client, LoraAdapter update)
     {
@@ -54,8 +64,10 @@ public sealed class UpdateScan
     }
 
     /// <summary>The first module, in the update's own order, holding a NaN or an infinity; null when all are finite.</summary>
-    public string? FirstNonFinite(int client, LoraAdapter update) =>
-        update.Modules.FirstOrDefault(m => Check(client, m.Name) is not { Finite: true })?.Name;
+    public string? FirstNonFinite(int client, LoraAdapter update) => FirstNonFinite(client, update.Modules.Select(m => m.Name));
+
+    /// <summary>The first of <paramref name="modules"/> (an update's own order) whose check is not finite (or missing).</summary>
+    public string? FirstNonFinite(int client, IEnumerable<string> modules) => modules.FirstOrDefault(m => Check(client, m) is not { Finite: true });
 
     /// <summary>||dW||_F of the whole update: the square root of the sum over modules of ||s B A||_F^2.</summary>
     public double Norm(int client)

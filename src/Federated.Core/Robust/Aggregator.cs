@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using Federated.Core.Adapters;
 using Federated.Core.Aggregation;
 
@@ -43,6 +44,13 @@ public sealed class AggregationResult(LoraAdapter global, AggregationReport repo
 /// one, the coordinate-wise rule) does its own work. An update the scan rejects is rare, so the result is computed as if all
 /// passed and computed again without the rejected updates when one does not.
 /// </para>
+/// <para>
+/// Module-sharded (<see cref="AggregateAsync"/>): everything but the per-module work is decided here, once, from what the
+/// shards report: the layout checks from the headers, the value checks from the shards' scans, a rule's coefficients from
+/// the Gram summed over the shards. Each <see cref="IModuleShard"/> reads and combines only its modules
+/// (<see cref="ScanShard"/>, <see cref="CombineShard"/>); the in-process <see cref="Aggregate"/> is the same code with one
+/// shard holding every module.
+/// </para>
 /// </summary>
 public sealed class Aggregator(IAggregationStrategy? strategy = null, IRobustRule? rule = null, HygieneLimits? limits = null)
 {
@@ -58,35 +66,65 @@ public sealed class Aggregator(IAggregationStrategy? strategy = null, IRobustRul
         _factoring = factoring ?? new();
     }
 
+    /// <summary>A Gram over all modules is needed before any module is combined: a Gram-based rule's coefficients, or Bulyan's selection.</summary>
+    bool NeedsGram => _coordinateRule is Bulyan || (_coordinateRule is null && rule is not null);
+
     public AggregationResult Aggregate(IReadOnlyList<ClientUpdate> updates)
     {
         if (updates.Count == 0) throw new IncompatibleAdaptersException("nothing to aggregate: no updates");
-        var rejections = UpdateHygiene.CheckLayout(updates.Select(u => u.Adapter).ToList(), updates.Select(u => u.AllowedRank).ToList(), _limits);
+        var headers = updates.Select(u => new UpdateHeader(u.ClientId, u.ExampleCount, u.AllowedRank, ModuleHeader.Of(u.Adapter))).ToList();
+        // The shard completes synchronously: it works on adapters already in memory.
+        return AggregateAsync(headers, [new InMemoryShard(this, updates.Select(u => u.Adapter).ToList())]).GetAwaiter().GetResult();
+    }
+
+    /// <summary>
+    /// The aggregation of <paramref name="updates"/> (headers; their factors stay with the shards), over module shards that
+    /// together hold every module once, in the order of the first update the layout checks admit.
+    /// </summary>
+    public async Task<AggregationResult> AggregateAsync(IReadOnlyList<UpdateHeader> updates, IReadOnlyList<IModuleShard> shards, CancellationToken cancellationToken = default)
+    {
+        if (updates.Count == 0) throw new IncompatibleAdaptersException("nothing to aggregate: no updates");
+        if (shards.Count == 0) throw new ArgumentException("no module shards", nameof(shards));
+        var rejections = UpdateHygiene.CheckLayout(updates.Select(u => u.Modules).ToList(), updates.Select(u => u.AllowedRank).ToList(), _limits);
         var candidates = Enumerable.Range(0, updates.Count).Where(k => rejections[k] is null).ToList();
         if (candidates.Count == 0) throw EveryUpdateRejected(updates, rejections);
 
-        var adapters = candidates.Select(k => updates[k].Adapter).ToList();
-        var scan = new UpdateScan(adapters[0].Modules.Select(m => m.Name).ToList(), adapters.Count);
+        var modules = updates[candidates[0]].Modules.Select(m => m.Name).ToList();
+        var scan = new UpdateScan(modules, candidates.Count);
         bool CheckValues()
         {
             for (int j = 0; j < candidates.Count; j++)
             {
-                scan.Complete(j, adapters[j]);
-                rejections[candidates[j]] = UpdateHygiene.CheckValues(scan, j, adapters[j], _limits.NormCap);
+                var k = candidates[j];
+                rejections[k] ??= UpdateHygiene.CheckValues(scan, j, updates[k].Modules.Select(m => m.Name).ToList(), _limits.NormCap);
             }
             return candidates.All(k => rejections[k] is null);
         }
 
         Combined? combined = null;
-        // A rule may fail on a NaN it was never meant to see: then the values decide.
-        try { combined = Combine(updates, candidates, scan); }
-        catch (Exception) when (!CheckValues()) { }
+        ExceptionDispatchInfo? failure = null;
+        try { combined = await CombineAsync(updates, candidates, shards, scan, rejections, cancellationToken); }
+        catch (Exception e) when (e is not OperationCanceledException) { failure = ExceptionDispatchInfo.Capture(e); }
+        // A rule may fail on a NaN it was never meant to see: then the values decide (the shards scan every factor).
+        if (failure is not null)
+        {
+            await ScanOnlyAsync(shards, candidates, scan, rejections, cancellationToken);
+            if (CheckValues()) failure.Throw();
+        }
         var accepted = combined is not null && CheckValues() ? candidates : candidates.Where(k => rejections[k] is null).ToList();
         if (accepted.Count < candidates.Count)
         {
             combined?.Global.Dispose();
             if (accepted.Count == 0) throw EveryUpdateRejected(updates, rejections);
-            combined = Combine(updates, accepted, scan: null);
+            combined = await CombineAsync(updates, accepted, shards, scan: null, rejections, cancellationToken);
+            if (accepted.Any(k => rejections[k] is not null))
+            {
+                // A shard refused an update it had admitted before (it cannot happen twice for one update): once more without it.
+                combined.Global.Dispose();
+                accepted = accepted.Where(k => rejections[k] is null).ToList();
+                if (accepted.Count == 0) throw EveryUpdateRejected(updates, rejections);
+                combined = await CombineAsync(updates, accepted, shards, scan: null, rejections, cancellationToken);
+            }
         }
 
         var outcomes = updates.Select((u, k) =>
@@ -105,25 +143,122 @@ public sealed class Aggregator(IAggregationStrategy? strategy = null, IRobustRul
     /// <summary>What the chosen updates combine to. A coordinate-wise rule's coefficients are 1 for an update it used, else 0.</summary>
     sealed record Combined(LoraAdapter Global, double[] Weights, double[] Coefficients, UpdateGram? Gram, IReadOnlyList<ModuleFactoring>? Factoring = null);
 
-    /// <param name="scan">Filled as the factors are read (entry j for chosen[j]); null when the values are already checked.</param>
-    Combined Combine(IReadOnlyList<ClientUpdate> updates, List<int> chosen, UpdateScan? scan)
+    /// <param name="scan">Filled from the shards' scans (entry j for chosen[j]); null when the values are already checked.</param>
+    /// <param name="rejections">Where a shard's refusal of an update (unreadable, or inadmissible values) is recorded.</param>
+    async Task<Combined> CombineAsync(IReadOnlyList<UpdateHeader> updates, List<int> chosen, IReadOnlyList<IModuleShard> shards, UpdateScan? scan,
+        Rejection?[] rejections, CancellationToken cancellationToken)
     {
-        var adapters = chosen.Select(k => updates[k].Adapter).ToList();
         var weights = ClientWeights.FromExampleCounts(chosen.Select(k => updates[k].ExampleCount).ToList());
-        if (_coordinateRule is not null)
+        UpdateGram? gram = null;
+        double[] coefficients = weights;
+        if (NeedsGram)
         {
-            var (dense, used, factoring) = _coordinateRule.Aggregate(adapters, _factoring, scan);
-            return new Combined(dense, weights, used.Select(u => u ? 1.0 : 0.0).ToArray(), null, factoring);
+            var scans = await Task.WhenAll(shards.Select(s => s.ScanAsync(chosen, gram: true, cancellationToken)));
+            Record(scans, chosen, scan, rejections);
+            gram = Sum(scans.Select(s => s.Gram!).ToList(), chosen.Count + (rule is IReferenceRule ? 1 : 0));
+            coefficients = _coordinateRule is Bulyan bulyan ? bulyan.Choose(gram).Select(u => u ? 1.0 : 0.0).ToArray() : rule!.Weigh(gram, weights);
+            scan = null;
         }
-        if (rule is null)
-            return new Combined(_strategy.Aggregate(adapters, weights, scan), weights, weights, null);
+        else if (_coordinateRule is not null)
+            coefficients = Enumerable.Repeat(1.0, chosen.Count).ToArray();
 
-        // A reference rule (FLTrust) sees the reference update as one more row of the Gram.
-        var gram = UpdateGram.Compute(rule is IReferenceRule r ? [.. adapters, r.Reference] : adapters, scan: scan);
-        var coefficients = rule.Weigh(gram, weights);
-        return new Combined(_strategy.Aggregate(adapters, coefficients), weights, coefficients, gram);
+        var parts = await Task.WhenAll(shards.Select(s => s.CombineAsync(chosen, coefficients, scan is not null, cancellationToken)));
+        Record(parts.Select(p => p.Scan).ToList(), chosen, scan, rejections);
+        var global = new LoraAdapter(parts.SelectMany(p => p.Global.Modules), parts[0].Global.BaseModel);
+        var factoring = _coordinateRule is null ? null : parts.SelectMany(p => p.Factoring!).ToList();
+        return new Combined(global, weights, coefficients, gram, factoring);
     }
 
-    static IncompatibleAdaptersException EveryUpdateRejected(IReadOnlyList<ClientUpdate> updates, Rejection?[] rejections) =>
+    /// <summary>Only the checks: after a rule failed, the values of every candidate decide what was wrong.</summary>
+    static async Task ScanOnlyAsync(IReadOnlyList<IModuleShard> shards, List<int> candidates, UpdateScan scan, Rejection?[] rejections, CancellationToken cancellationToken) =>
+        Record(await Task.WhenAll(shards.Select(s => s.ScanAsync(candidates, gram: false, cancellationToken))), candidates, scan, rejections);
+
+    static void Record(IReadOnlyList<ShardScan> scans, List<int> chosen, UpdateScan? scan, Rejection?[] rejections)
+    {
+        foreach (var s in scans)
+        {
+            foreach (var (position, message) in s.Refusals) rejections[chosen[position]] ??= new(RejectionReason.Inadmissible, message);
+            if (scan is null) continue;
+            foreach (var (module, checks) in s.Checks)
+                for (int j = 0; j < checks.Length; j++)
+                    if (checks[j] is { } check) scan.Record(module, j, check);
+        }
+    }
+
+    static UpdateGram Sum(IReadOnlyList<double[,]> parts, int count)
+    {
+        var total = new double[count, count];
+        foreach (var part in parts)
+            for (int i = 0; i < count; i++)
+                for (int j = 0; j < count; j++) total[i, j] += part[i, j];
+        return new UpdateGram(total);
+    }
+
+    /// <summary>
+    /// A shard's first phase on the chosen updates' factors of its modules: every factor's check, and with
+    /// <paramref name="gram"/> (when <see cref="NeedsGram"/>) the Gram over these modules (a reference rule's reference last).
+    /// </summary>
+    public ShardScan ScanShard(IReadOnlyList<LoraAdapter> chosen, bool gram)
+    {
+        var names = chosen[0].Modules.Select(m => m.Name).ToList();
+        var scan = new UpdateScan(names, chosen.Count);
+        double[,]? partial = null;
+        if (gram && NeedsGram)
+        {
+            var rows = rule is IReferenceRule r ? [.. chosen, Restrict(r.Reference, names)] : chosen;
+            var g = UpdateGram.Compute(rows, scan: scan);
+            partial = new double[g.Count, g.Count];
+            for (int i = 0; i < g.Count; i++)
+                for (int j = 0; j < g.Count; j++) partial[i, j] = g[i, j];
+        }
+        return new ShardScan(partial, Checks(scan, names, chosen), []);
+    }
+
+    /// <summary>A shard's part of the global: its modules combined with the coefficients decided from all of them (for a coordinate-wise rule, 1 marks an update it uses).</summary>
+    /// <param name="withScan">Return every factor's check (when no first phase checked them).</param>
+    public ShardPart CombineShard(IReadOnlyList<LoraAdapter> chosen, IReadOnlyList<double> coefficients, bool withScan)
+    {
+        var names = chosen[0].Modules.Select(m => m.Name).ToList();
+        var scan = withScan ? new UpdateScan(names, chosen.Count) : null;
+        if (_coordinateRule is null)
+        {
+            var global = _strategy.Aggregate(chosen, coefficients, scan);
+            return new ShardPart(global, null, new ShardScan(null, scan is null ? [] : Checks(scan, names, chosen), []));
+        }
+        var used = Enumerable.Range(0, chosen.Count).Where(k => coefficients[k] != 0).ToArray();
+        var columns = ModuleAlignment.Align(used.Select(k => chosen[k]).ToList());
+        var modules = new List<LoraModule>(columns.Count);
+        var reports = new List<ModuleFactoring>(columns.Count);
+        try
+        {
+            // Module by module: one module's dense result (and its factoring's work) at a time, whatever the shard's size.
+            for (int c = 0; c < columns.Count; c++)
+            {
+                using var dense = _coordinateRule.CombineModule(columns[c], scan is null ? default : scan.Column(c).Of(used));
+                var (module, report) = _factoring.Factor(columns[c][0], columns[c].Max(m => m.Rank), dense);
+                modules.Add(module);
+                reports.Add(report);
+            }
+            return new ShardPart(new LoraAdapter(modules, chosen[0].BaseModel), reports, new ShardScan(null, scan is null ? [] : Checks(scan, names, chosen), []));
+        }
+        catch
+        {
+            foreach (var m in modules) m.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Every factor's check, scanning what the work did not read (a left-out update, a rule that stopped early).</summary>
+    static Dictionary<string, FactorCheck?[]> Checks(UpdateScan scan, IReadOnlyList<string> names, IReadOnlyList<LoraAdapter> chosen)
+    {
+        for (int j = 0; j < chosen.Count; j++) scan.Complete(j, chosen[j]);
+        return names.ToDictionary(n => n, n => Enumerable.Range(0, chosen.Count).Select(j => scan[n, j]).ToArray(), StringComparer.Ordinal);
+    }
+
+    /// <summary>The named modules of <paramref name="adapter"/>, sharing its tensors (not to be disposed).</summary>
+    internal static LoraAdapter Restrict(LoraAdapter adapter, IReadOnlyList<string> names) =>
+        names.Count == adapter.Modules.Count ? adapter : new LoraAdapter(names.Select(n => adapter[n]), adapter.BaseModel);
+
+    static IncompatibleAdaptersException EveryUpdateRejected(IReadOnlyList<UpdateHeader> updates, Rejection?[] rejections) =>
         new($"every update was rejected; first: {updates[0].ClientId}: {rejections[0]!.Message}");
 }

@@ -16,6 +16,8 @@ public enum RejectionReason
     NonFinite,
     /// <summary>||dW||_F exceeds the configured cap.</summary>
     NormAboveCap,
+    /// <summary>A module shard could not read it, or refused its values (e.g. a frozen factor that changed).</summary>
+    Inadmissible,
 }
 
 public sealed record Rejection(RejectionReason Reason, string Message);
@@ -46,16 +48,24 @@ public static class UpdateHygiene
     }
 
     /// <summary>Module set, shapes and ranks: what the header tells. One entry per update: null when it passes.</summary>
-    public static Rejection?[] CheckLayout(IReadOnlyList<LoraAdapter> updates, IReadOnlyList<int?> allowedRanks, HygieneLimits limits)
+    public static Rejection?[] CheckLayout(IReadOnlyList<LoraAdapter> updates, IReadOnlyList<int?> allowedRanks, HygieneLimits limits) =>
+        CheckLayout(updates.Select(ModuleHeader.Of).ToList(), allowedRanks, limits);
+
+    /// <summary>The layout checks from the updates' headers alone (a sharded aggregation decides them before any factor is read).</summary>
+    public static Rejection?[] CheckLayout(IReadOnlyList<IReadOnlyList<ModuleHeader>> updates, IReadOnlyList<int?> allowedRanks, HygieneLimits limits)
     {
         var expected = limits.ExpectedModules ?? MostCommonLayout(updates);
         return updates.Select((u, k) => CheckLayout(u, allowedRanks[k], expected)).ToArray();
     }
 
     /// <summary>Finite values and the norm cap, from <paramref name="scan"/>'s entry <paramref name="client"/> for <paramref name="update"/>.</summary>
-    public static Rejection? CheckValues(UpdateScan scan, int client, LoraAdapter update, double? normCap)
+    public static Rejection? CheckValues(UpdateScan scan, int client, LoraAdapter update, double? normCap) =>
+        CheckValues(scan, client, update.Modules.Select(m => m.Name).ToList(), normCap);
+
+    /// <param name="modules">The update's module names in its own order (the first non-finite one is named).</param>
+    public static Rejection? CheckValues(UpdateScan scan, int client, IReadOnlyList<string> modules, double? normCap)
     {
-        if (scan.FirstNonFinite(client, update) is { } module)
+        if (scan.FirstNonFinite(client, modules) is { } module)
             return new(RejectionReason.NonFinite, $"module '{module}' holds NaN or infinite values");
         if (normCap is { } cap)
         {
@@ -66,10 +76,12 @@ public static class UpdateHygiene
         return null;
     }
 
-    static Rejection? CheckLayout(LoraAdapter update, int? allowedRank, IReadOnlyList<ModuleShape> expected)
+    static Rejection? CheckLayout(IReadOnlyList<ModuleHeader> modules, int? allowedRank, IReadOnlyList<ModuleShape> expected)
     {
-        var missing = expected.Where(s => !update.Contains(s.Name)).Select(s => s.Name).ToList();
-        var extra = update.Modules.Select(m => m.Name).Except(expected.Select(s => s.Name)).ToList();
+        var update = new Dictionary<string, ModuleHeader>(StringComparer.Ordinal);
+        foreach (var m in modules) update.TryAdd(m.Name, m);
+        var missing = expected.Where(s => !update.ContainsKey(s.Name)).Select(s => s.Name).ToList();
+        var extra = modules.Select(m => m.Name).Except(expected.Select(s => s.Name)).ToList();
         if (missing.Count > 0 || extra.Count > 0)
             return new(RejectionReason.ModuleSet, "adapts different modules than the round: " +
                 string.Join(", ", new[] { ModuleNames.Describe("missing", missing), ModuleNames.Describe("extra", extra) }.Where(s => s.Length > 0)));
@@ -87,12 +99,12 @@ public static class UpdateHygiene
     }
 
     /// <summary>The layout most updates share; ties go to the layout seen first. Compared as records, not as text: this runs per round on every update.</summary>
-    static List<ModuleShape> MostCommonLayout(IReadOnlyList<LoraAdapter> updates)
+    static List<ModuleShape> MostCommonLayout(IReadOnlyList<IReadOnlyList<ModuleHeader>> updates)
     {
         var layouts = new List<(List<ModuleShape> Layout, int Count)>();
         foreach (var u in updates)
         {
-            var layout = u.Modules.Select(m => new ModuleShape(m.Name, m.InFeatures, m.OutFeatures)).ToList();
+            var layout = u.Select(m => new ModuleShape(m.Name, m.InFeatures, m.OutFeatures)).ToList();
             int i = layouts.FindIndex(l => l.Layout.SequenceEqual(layout));
             if (i < 0) layouts.Add((layout, 1));
             else layouts[i] = (layouts[i].Layout, layouts[i].Count + 1);
