@@ -23,6 +23,25 @@ public interface IContentStore
     /// <exception cref="ContentNotFoundException"/>
     Task<Stream> OpenReadAsync(StoredUpdate reference, long offset = 0, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// <paramref name="count"/> bytes from <paramref name="offset"/>: a module's factors, for an aggregation that reads an update
+    /// module by module. The range is not checked against the payload's hash (only a whole read can be): the hash was
+    /// verified when the payload was stored.
+    /// </summary>
+    /// <exception cref="ContentNotFoundException"/>
+    /// <exception cref="ContentCorruptedException">The payload ends before the range does.</exception>
+    async Task<byte[]> ReadRangeAsync(StoredUpdate reference, long offset, int count, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        if (offset < 0 || offset + count > reference.Size)
+            throw new ArgumentOutOfRangeException(nameof(offset), $"bytes [{offset}, {offset + count}) are not within the {reference.Size:N0}-byte payload");
+        await using var stream = await OpenReadAsync(reference, offset, cancellationToken);
+        var bytes = new byte[count];
+        try { await stream.ReadExactlyAsync(bytes, cancellationToken); }
+        catch (EndOfStreamException e) { throw new ContentCorruptedException(reference, $"it ends before byte {offset + count:N0} ({e.Message})"); }
+        return bytes;
+    }
+
     Task<bool> ContainsAsync(StoredUpdate reference, CancellationToken cancellationToken = default);
 
     /// <summary>Removes the payload if present.</summary>

@@ -34,10 +34,11 @@ public sealed class CoordinatorCluster : IAsyncDisposable
     }
 
     /// <summary>Cluster mode: grain state, reminders and updates in a real redis-server.</summary>
-    public static Task<CoordinatorCluster> RedisAsync(RedisServer redis, int silos = 1)
+    /// <param name="configure">After the host's wiring, e.g. services that replace its own.</param>
+    public static Task<CoordinatorCluster> RedisAsync(RedisServer redis, int silos = 1, Action<ISiloBuilder>? configure = null)
     {
         var options = new CoordinatorOptions { Mode = CoordinatorMode.Cluster, Redis = redis.Configuration };
-        return StartAsync(options, silos, new RedisContentStore(redis.Connection), null);
+        return StartAsync(options, silos, new RedisContentStore(redis.Connection), null, configure);
     }
 
     static async Task<CoordinatorCluster> StartAsync(CoordinatorOptions options, int silos, IContentStore store, string? directory, Action<ISiloBuilder>? configure = null)

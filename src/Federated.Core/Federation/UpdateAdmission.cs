@@ -62,15 +62,20 @@ public static class UpdateAdmission
             using var scope = NewDisposeScope();
             if (!m.A.isfinite().all().item<bool>() || !m.B.isfinite().all().item<bool>())
                 return new(AdmissionError.NonFinite, $"module '{m.Name}' holds NaN or infinite values");
-            if (rules.FrozenA is { } frozen)
-            {
-                if (!frozen.Contains(m.Name))
-                    return new(AdmissionError.FrozenFactorChanged, $"module '{m.Name}' has no frozen A in the adapter the client was handed");
-                var a = frozen[m.Name].A;
-                if (m.A.dtype != a.dtype || !m.A.shape.SequenceEqual(a.shape) || !m.A.eq(a).all().item<bool>())
-                    return new(AdmissionError.FrozenFactorChanged, $"module '{m.Name}': A differs from the frozen A the client was handed; this strategy trains B only");
-            }
+            if (rules.FrozenA is { } frozen && CheckFrozen(m, frozen) is { } changed) return changed;
         }
+        return null;
+    }
+
+    /// <summary>A module's A against the frozen A the client was handed (a module shard checks its modules with it).</summary>
+    public static AdmissionRefusal? CheckFrozen(LoraModule m, LoraAdapter frozen)
+    {
+        if (!frozen.Contains(m.Name))
+            return new(AdmissionError.FrozenFactorChanged, $"module '{m.Name}' has no frozen A in the adapter the client was handed");
+        var a = frozen[m.Name].A;
+        using var scope = NewDisposeScope();
+        if (m.A.dtype != a.dtype || !m.A.shape.SequenceEqual(a.shape) || !m.A.eq(a).all().item<bool>())
+            return new(AdmissionError.FrozenFactorChanged, $"module '{m.Name}': A differs from the frozen A the client was handed; this strategy trains B only");
         return null;
     }
 

@@ -105,6 +105,58 @@ public static class AdapterPayload
         }
     }
 
+    /// <summary>
+    /// The named modules of a plain payload described by <paramref name="description"/>, reading only their factors' bytes
+    /// through <paramref name="readRange"/> (offset, count), one range per module (two where something lies between its
+    /// factors): a module-sharded aggregation holds K updates' share of a module, not K payloads, and works on payloads
+    /// larger than an array can hold.
+    /// </summary>
+    /// <exception cref="ArgumentException">The payload is compressed (read it whole), or a name is not one of its modules.</exception>
+    public static async Task<LoraAdapter> ReadModulesAsync(AdapterDescription description, IReadOnlyList<string> modules,
+        Func<long, int, Task<byte[]>> readRange)
+    {
+        if (description.Compression is not null) throw new ArgumentException("a compressed payload is read whole", nameof(description));
+        var byName = description.Modules.ToDictionary(m => m.Name, StringComparer.Ordinal);
+        var read = new List<LoraModule>(modules.Count);
+        try
+        {
+            foreach (var name in modules)
+            {
+                if (!byName.TryGetValue(name, out var m)) throw new ArgumentException($"the payload has no module '{name}'", nameof(modules));
+                var data = m.Data!;
+                var (begin, end) = data.Span;
+                byte[] a, b;
+                int aOffset = 0, bOffset = 0;
+                if (end - begin == data.Length)
+                {
+                    a = b = await readRange(begin, checked((int)(end - begin)));
+                    (aOffset, bOffset) = ((int)(data.ABegin - begin), (int)(data.BBegin - begin));
+                }
+                else
+                {
+                    a = await readRange(data.ABegin, checked((int)(data.AEnd - data.ABegin)));
+                    b = await readRange(data.BBegin, checked((int)(data.BEnd - data.BBegin)));
+                }
+                read.Add(new LoraModule(m.Name, TensorOf(a, aOffset, m.DType, [m.Rank, m.InFeatures]), TensorOf(b, bOffset, m.DType, [m.OutFeatures, m.Rank]),
+                    m.Alpha, description.UseRsLora));
+            }
+            return new LoraAdapter(read, description.BaseModel);
+        }
+        catch
+        {
+            foreach (var m in read) m.Dispose();
+            throw;
+        }
+    }
+
+    static Tensor TensorOf(byte[] bytes, int offset, ScalarType dtype, long[] shape)
+    {
+        var t = empty(shape, dtype);
+        var target = t.bytes;
+        bytes.AsSpan(offset, target.Length).CopyTo(target);
+        return t;
+    }
+
     /// <summary>The 8-byte little-endian header length that starts every safetensors file.</summary>
     public const int LengthPrefixBytes = 8;
 
@@ -168,8 +220,10 @@ public static class AdapterPayload
         try
         {
             var layout = PeftAdapterDirectory.Layout(entries.Select(e => (e.Name, e.DType, e.Shape)), metadata, config, source, source, knownModules);
+            var spans = entries.ToDictionary(e => e.Name, e => (Begin: length + e.Begin, End: length + e.End), StringComparer.Ordinal);
             return new AdapterDescription(
-                layout.Select(m => new AdapterModuleInfo(m.Name, m.Rank, m.InFeatures, m.OutFeatures, m.DType, m.Alpha)).ToList(),
+                layout.Select(m => new AdapterModuleInfo(m.Name, m.Rank, m.InFeatures, m.OutFeatures, m.DType, m.Alpha,
+                    new FactorBytes(spans[m.AKey].Begin, spans[m.AKey].End, spans[m.BKey].Begin, spans[m.BKey].End))).ToList(),
                 config.BaseModelNameOrPath, config.UseRsLora, Compression: null, length);
         }
         catch (AdapterShapeException e)
@@ -210,9 +264,22 @@ public static class AdapterPayload
     }
 }
 
-/// <summary>One LoRA module as a payload header declares it (<see cref="AdapterPayload.Describe(ReadOnlyMemory{byte}, long, string)"/>).</summary>
-public sealed record AdapterModuleInfo(string Name, int Rank, int InFeatures, int OutFeatures, ScalarType DType, double Alpha)
+/// <summary>Where a module's factors lie in a plain payload: byte offsets from the payload's start, end exclusive.</summary>
+public sealed record FactorBytes(long ABegin, long AEnd, long BBegin, long BEnd)
 {
+    /// <summary>The one range covering both factors (adjacent in payloads this project writes).</summary>
+    public (long Begin, long End) Span => (Math.Min(ABegin, BBegin), Math.Max(AEnd, BEnd));
+
+    /// <summary>Both factors' bytes, without what lies between them.</summary>
+    public long Length => AEnd - ABegin + (BEnd - BBegin);
+}
+
+/// <summary>One LoRA module as a payload header declares it (<see cref="AdapterPayload.Describe(ReadOnlyMemory{byte}, long, string)"/>).</summary>
+/// <param name="Data">Where its factors lie in a plain payload (null for a compressed one, which is read whole).</param>
+public sealed record AdapterModuleInfo(string Name, int Rank, int InFeatures, int OutFeatures, ScalarType DType, double Alpha, FactorBytes? Data = null)
+{
+    public ModuleHeader Header => new(Name, Rank, InFeatures, OutFeatures);
+
     /// <summary>The last path segment, which PEFT's <c>target_modules</c> matches (e.g. <c>q_proj</c>).</summary>
     public string TargetName => Name[(Name.LastIndexOf('.') + 1)..];
 }

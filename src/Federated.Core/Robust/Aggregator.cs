@@ -66,6 +66,9 @@ public sealed class Aggregator(IAggregationStrategy? strategy = null, IRobustRul
         _factoring = factoring ?? new();
     }
 
+    /// <summary>A coordinate-wise rule: the global is a dense result per module, written at some rank (<see cref="AggregationReport.Factoring"/>).</summary>
+    public bool IsCoordinateWise => _coordinateRule is not null;
+
     /// <summary>A Gram over all modules is needed before any module is combined: a Gram-based rule's coefficients, or Bulyan's selection.</summary>
     bool NeedsGram => _coordinateRule is Bulyan || (_coordinateRule is null && rule is not null);
 
@@ -90,99 +93,107 @@ public sealed class Aggregator(IAggregationStrategy? strategy = null, IRobustRul
         if (candidates.Count == 0) throw EveryUpdateRejected(updates, rejections);
 
         var modules = updates[candidates[0]].Modules.Select(m => m.Name).ToList();
-        var scan = new UpdateScan(modules, candidates.Count);
-        bool CheckValues()
+        var accepted = candidates;
+        while (true)
         {
-            for (int j = 0; j < candidates.Count; j++)
-            {
-                var k = candidates[j];
-                rejections[k] ??= UpdateHygiene.CheckValues(scan, j, updates[k].Modules.Select(m => m.Name).ToList(), _limits.NormCap);
-            }
-            return candidates.All(k => rejections[k] is null);
-        }
-
-        Combined? combined = null;
-        ExceptionDispatchInfo? failure = null;
-        try { combined = await CombineAsync(updates, candidates, shards, scan, rejections, cancellationToken); }
-        catch (Exception e) when (e is not OperationCanceledException) { failure = ExceptionDispatchInfo.Capture(e); }
-        // A rule may fail on a NaN it was never meant to see: then the values decide (the shards scan every factor).
-        if (failure is not null)
-        {
-            await ScanOnlyAsync(shards, candidates, scan, rejections, cancellationToken);
-            if (CheckValues()) failure.Throw();
-        }
-        var accepted = combined is not null && CheckValues() ? candidates : candidates.Where(k => rejections[k] is null).ToList();
-        if (accepted.Count < candidates.Count)
-        {
+            var scan = new UpdateScan(modules, accepted.Count);
+            Combined? combined = null;
+            ExceptionDispatchInfo? failure = null;
+            try { combined = await CombineAsync(updates, accepted, shards, scan, rejections, cancellationToken); }
+            catch (Exception e) when (e is not OperationCanceledException) { failure = ExceptionDispatchInfo.Capture(e); }
+            // A rule may fail on a NaN it was never meant to see: then the values decide (the shards scan every factor).
+            if (failure is not null && accepted.All(k => rejections[k] is null)) await ScanOnlyAsync(shards, accepted, scan, rejections, cancellationToken);
+            // A shard that could not read an update (or refused it) leaves the pass incomplete: again without it.
+            bool refused = accepted.Any(k => rejections[k] is not null);
+            bool valid = !refused && CheckValues(updates, accepted, scan, rejections);
+            if (failure is not null && valid) failure.Throw();
+            if (combined is not null && valid) return Result(updates, accepted, combined, scan, rejections);
+            if (combined is null && failure is null && !refused) throw new InvalidOperationException("a module shard returned no part and refused no update");
             combined?.Global.Dispose();
+            accepted = accepted.Where(k => rejections[k] is null).ToList();
             if (accepted.Count == 0) throw EveryUpdateRejected(updates, rejections);
-            combined = await CombineAsync(updates, accepted, shards, scan: null, rejections, cancellationToken);
-            if (accepted.Any(k => rejections[k] is not null))
-            {
-                // A shard refused an update it had admitted before (it cannot happen twice for one update): once more without it.
-                combined.Global.Dispose();
-                accepted = accepted.Where(k => rejections[k] is null).ToList();
-                if (accepted.Count == 0) throw EveryUpdateRejected(updates, rejections);
-                combined = await CombineAsync(updates, accepted, shards, scan: null, rejections, cancellationToken);
-            }
         }
+    }
 
+    /// <summary>Finite values and the norm cap for each chosen update (entry j of the scan for chosen[j]); true when all pass.</summary>
+    bool CheckValues(IReadOnlyList<UpdateHeader> updates, List<int> chosen, UpdateScan scan, Rejection?[] rejections)
+    {
+        for (int j = 0; j < chosen.Count; j++)
+            rejections[chosen[j]] = UpdateHygiene.CheckValues(scan, j, updates[chosen[j]].Modules.Select(m => m.Name).ToList(), _limits.NormCap);
+        return chosen.All(k => rejections[k] is null);
+    }
+
+    AggregationResult Result(IReadOnlyList<UpdateHeader> updates, List<int> accepted, Combined combined, UpdateScan scan, Rejection?[] rejections)
+    {
         var outcomes = updates.Select((u, k) =>
         {
             int position = accepted.IndexOf(k);
             if (position < 0)
                 return new ClientOutcome(u.ClientId, u.ExampleCount, false, 0, 0, null, rejections[k]!.Reason, rejections[k]!.Message);
-            double norm = combined!.Gram is { } gram ? Math.Sqrt(gram.SquaredNorm(position)) : scan.Norm(candidates.IndexOf(k));
+            double norm = combined.Gram is { } gram ? Math.Sqrt(gram.SquaredNorm(position)) : scan.Norm(position);
             return new ClientOutcome(u.ClientId, u.ExampleCount, true, combined.Weights[position], combined.Coefficients[position], norm, null, null);
         }).ToList();
-        var (name, exact) = _coordinateRule is null ? (_strategy.Name, _strategy.IsExact) : ("dense", combined!.Factoring!.All(m => m.RelativeError == 0));
-        return new AggregationResult(combined!.Global, new AggregationReport(name, exact, _coordinateRule?.Name ?? rule?.Name,
+        var (name, exact) = _coordinateRule is null ? (_strategy.Name, _strategy.IsExact) : ("dense", combined.Factoring!.All(m => m.RelativeError == 0));
+        return new AggregationResult(combined.Global, new AggregationReport(name, exact, _coordinateRule?.Name ?? rule?.Name,
             accepted.Count, updates.Count - accepted.Count, outcomes, combined.Factoring));
     }
 
     /// <summary>What the chosen updates combine to. A coordinate-wise rule's coefficients are 1 for an update it used, else 0.</summary>
     sealed record Combined(LoraAdapter Global, double[] Weights, double[] Coefficients, UpdateGram? Gram, IReadOnlyList<ModuleFactoring>? Factoring = null);
 
-    /// <param name="scan">Filled from the shards' scans (entry j for chosen[j]); null when the values are already checked.</param>
+    /// <param name="scan">Filled from the shards' scans (entry j for chosen[j]).</param>
     /// <param name="rejections">Where a shard's refusal of an update (unreadable, or inadmissible values) is recorded.</param>
-    async Task<Combined> CombineAsync(IReadOnlyList<UpdateHeader> updates, List<int> chosen, IReadOnlyList<IModuleShard> shards, UpdateScan? scan,
+    /// <returns>Null when a shard refused an update.</returns>
+    async Task<Combined?> CombineAsync(IReadOnlyList<UpdateHeader> updates, List<int> chosen, IReadOnlyList<IModuleShard> shards, UpdateScan scan,
         Rejection?[] rejections, CancellationToken cancellationToken)
     {
         var weights = ClientWeights.FromExampleCounts(chosen.Select(k => updates[k].ExampleCount).ToList());
         UpdateGram? gram = null;
         double[] coefficients = weights;
+        bool scanned = false;
         if (NeedsGram)
         {
             var scans = await Task.WhenAll(shards.Select(s => s.ScanAsync(chosen, gram: true, cancellationToken)));
-            Record(scans, chosen, scan, rejections);
+            if (!Record(scans, chosen, scan, rejections)) return null;
             gram = Sum(scans.Select(s => s.Gram!).ToList(), chosen.Count + (rule is IReferenceRule ? 1 : 0));
             coefficients = _coordinateRule is Bulyan bulyan ? bulyan.Choose(gram).Select(u => u ? 1.0 : 0.0).ToArray() : rule!.Weigh(gram, weights);
-            scan = null;
+            scanned = true;
         }
         else if (_coordinateRule is not null)
             coefficients = Enumerable.Repeat(1.0, chosen.Count).ToArray();
 
-        var parts = await Task.WhenAll(shards.Select(s => s.CombineAsync(chosen, coefficients, scan is not null, cancellationToken)));
-        Record(parts.Select(p => p.Scan).ToList(), chosen, scan, rejections);
-        var global = new LoraAdapter(parts.SelectMany(p => p.Global.Modules), parts[0].Global.BaseModel);
+        var parts = await Task.WhenAll(shards.Select(s => s.CombineAsync(chosen, coefficients, withScan: !scanned, cancellationToken)));
+        if (!Record(parts.Select(p => p.Scan).ToList(), chosen, scanned ? null : scan, rejections) || parts.Any(p => p.Global is null))
+        {
+            foreach (var p in parts) p.Global?.Dispose();
+            return null;
+        }
+        var global = new LoraAdapter(parts.SelectMany(p => p.Global!.Modules), parts[0].Global!.BaseModel);
         var factoring = _coordinateRule is null ? null : parts.SelectMany(p => p.Factoring!).ToList();
         return new Combined(global, weights, coefficients, gram, factoring);
     }
 
-    /// <summary>Only the checks: after a rule failed, the values of every candidate decide what was wrong.</summary>
-    static async Task ScanOnlyAsync(IReadOnlyList<IModuleShard> shards, List<int> candidates, UpdateScan scan, Rejection?[] rejections, CancellationToken cancellationToken) =>
-        Record(await Task.WhenAll(shards.Select(s => s.ScanAsync(candidates, gram: false, cancellationToken))), candidates, scan, rejections);
+    /// <summary>Only the checks: after a rule failed, the values of every chosen update decide what was wrong.</summary>
+    static async Task ScanOnlyAsync(IReadOnlyList<IModuleShard> shards, List<int> chosen, UpdateScan scan, Rejection?[] rejections, CancellationToken cancellationToken) =>
+        Record(await Task.WhenAll(shards.Select(s => s.ScanAsync(chosen, gram: false, cancellationToken))), chosen, scan, rejections);
 
-    static void Record(IReadOnlyList<ShardScan> scans, List<int> chosen, UpdateScan? scan, Rejection?[] rejections)
+    /// <returns>False when a shard refused an update (recorded in <paramref name="rejections"/>).</returns>
+    static bool Record(IReadOnlyList<ShardScan> scans, List<int> chosen, UpdateScan? scan, Rejection?[] rejections)
     {
+        bool complete = true;
         foreach (var s in scans)
         {
-            foreach (var (position, message) in s.Refusals) rejections[chosen[position]] ??= new(RejectionReason.Inadmissible, message);
+            foreach (var (position, message) in s.Refusals)
+            {
+                rejections[chosen[position]] ??= new(RejectionReason.Inadmissible, message);
+                complete = false;
+            }
             if (scan is null) continue;
             foreach (var (module, checks) in s.Checks)
                 for (int j = 0; j < checks.Length; j++)
                     if (checks[j] is { } check) scan.Record(module, j, check);
         }
+        return complete;
     }
 
     static UpdateGram Sum(IReadOnlyList<double[,]> parts, int count)

@@ -12,8 +12,8 @@ public sealed record UpdateHeader(string ClientId, long ExampleCount, int? Allow
 /// <param name="Refusals">Chosen positions the shard could not read or refused, with the reason.</param>
 public sealed record ShardScan(double[,]? Gram, IReadOnlyDictionary<string, FactorCheck?[]> Checks, IReadOnlyList<(int Position, string Message)> Refusals);
 
-/// <summary>A shard's modules of the global (owned by the receiver), how a coordinate-wise rule's were written, and what it scanned.</summary>
-public sealed record ShardPart(LoraAdapter Global, IReadOnlyList<ModuleFactoring>? Factoring, ShardScan Scan);
+/// <summary>A shard's modules of the global (owned by the receiver; null when it refused an update), how a coordinate-wise rule's were written, and what it scanned.</summary>
+public sealed record ShardPart(LoraAdapter? Global, IReadOnlyList<ModuleFactoring>? Factoring, ShardScan Scan);
 
 /// <summary>
 /// Some of a round's modules, and the per-module work of the aggregation on them (<see cref="Aggregator.ScanShard"/>,

@@ -12,63 +12,90 @@ using Orleans.Concurrency;
 namespace Federated.Grains.Aggregation;
 
 /// <summary>
-/// Loads a round's updates from the store, admits them (<see cref="UpdateAdmission"/>, against the base model's manifest),
-/// runs Federated.Core's <see cref="Aggregator"/> with the federation's strategy, and forms the federation's next model:
-/// the round's aggregate joins the history, or becomes the live adapter with each rank's init. The math runs on the
-/// thread pool, not on the silo's scheduler threads. An update that cannot be loaded or admitted is rejected with its
-/// reason; the others still aggregate.
+/// Runs a round's aggregation and forms the federation's next model. It reads each update's header alone and admits it
+/// (<see cref="UpdateAdmission"/>, against the base model's manifest); then Federated.Core's <see cref="Aggregator"/>
+/// decides, from what module shards report, which updates pass and with what coefficients, while the shards
+/// (<see cref="AggregationShardGrain"/>, spread over the silos by Orleans) read and combine the modules: no silo holds
+/// more than a few modules of the round's updates. The round's aggregate joins the history, or becomes the live adapter
+/// with each rank's init. An update that cannot be read or admitted is rejected with its reason; the others still aggregate.
 /// </summary>
 [StatelessWorker]
 public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetrics metrics) : Grain, IAggregationWorkerGrain
 {
     /// <summary>
-    /// Updates read from the store at once. All of a 200-client round at once (2,400 pipelined GETs, 870 MB) left the last
+    /// Headers read from the store at once. All of a 200-client round at once (2,400 pipelined GETs, 870 MB) left the last
     /// ones waiting past StackExchange.Redis's 5 s timeout, so the aggregation failed every attempt; a few at a time keep
-    /// the link busy without queueing.
+    /// the link busy without queueing. The shards read their modules the same way.
     /// </summary>
     const int ConcurrentReads = 8;
+
+    /// <summary>Module shards per silo: two keep a silo's cores busy while one waits on reads, and hold two modules of K updates at a time.</summary>
+    const int ShardsPerSilo = 2;
 
     public async Task<AggregationOutcome> AggregateAsync(AggregationJob job)
     {
         long started = Stopwatch.GetTimestamp();
         var strategy = FederatedStrategies.Get(job.Settings.Strategy);
-        var inits = strategy.FreezesA ? await LoadDistinctAsync(job.Updates.Select(u => u.Init)) : [];
-        var admitted = new (LoraAdapter? Adapter, string? Error)[job.Updates.Length];
+        var headers = await ReadHeadersAsync(job);
+        var admitted = Enumerable.Range(0, headers.Length).Where(k => headers[k].Header is not null).ToArray();
+        if (admitted.Length == 0)
+            return new AggregationOutcome(null, Outcomes(job, headers, null), Elapsed(started), $"no update could be used; first: {job.Updates[0].ClientId}: {headers[0].Error}");
+
+        var aggregator = Aggregator(job, strategy);
+        var modules = headers[admitted[0]].Header!.Modules.Select(m => m.Name).ToArray();
+        var silos = (await GrainFactory.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true)).Count;
+        int count = Math.Clamp(ShardsPerSilo * silos, 1, modules.Length);
+        var shards = Enumerable.Range(0, count).Select(i => (IModuleShard)new GrainModuleShard(GrainFactory, store, job, admitted,
+            modules[(i * modules.Length / count)..((i + 1) * modules.Length / count)], i)).ToArray();
+        AggregationResult result;
         try
         {
-            // Each update is parsed and admitted as soon as it is read, so its bytes are garbage before the next read:
-            // the round holds the updates once (as tensors), not twice.
-            await Parallel.ForEachAsync(Enumerable.Range(0, admitted.Length), new ParallelOptions { MaxDegreeOfParallelism = ConcurrentReads },
-                async (k, _) => admitted[k] = await LoadAndAdmitAsync(job, job.Updates[k], strategy, inits));
-            var (global, outcomes, failure, factoringError) = await Compute(() => Aggregate(job, strategy, admitted));
-            Release(admitted); // the updates are done with: storing the global and forming the model need only it
-            if (global is null)
-                return new AggregationOutcome(null, outcomes, Elapsed(started), failure);
-            var (stored, model, compactionError) = await NextModelAsync(job, strategy, global);
-            return new AggregationOutcome(stored, outcomes, Elapsed(started), null, model, compactionError, factoringError);
+            result = await aggregator.AggregateAsync(admitted.Select(k => headers[k].Header!).ToList(), shards);
         }
-        finally
+        // Deterministic refusals (incompatible updates, a rule that needs more clients than arrived): retrying
+        // cannot help, so the round fails with the reason instead.
+        catch (Exception e) when (e is AdapterException or RobustRuleException or ArgumentException)
         {
-            Release(admitted);
-            foreach (var init in inits.Values) init?.Dispose();
+            foreach (var k in admitted) headers[k] = (null, $"not aggregated: {e.Message}");
+            return new AggregationOutcome(null, Outcomes(job, headers, null), Elapsed(started), e.Message);
         }
+        var outcomes = Outcomes(job, headers, admitted.Zip(result.Report.Clients).ToDictionary(p => p.First, p => p.Second));
+        double? factoringError = result.Report.Factoring is null ? null : result.Report.MaxFactoringError;
+        var (stored, model, compactionError) = await NextModelAsync(job, strategy, result.Global);
+        return new AggregationOutcome(stored, outcomes, Elapsed(started), null, model, compactionError, factoringError);
     }
 
-    static void Release((LoraAdapter? Adapter, string? Error)[] admitted)
+    /// <summary>Each update's header, admitted as the upload path admitted it (against the base model's manifest), or why not.</summary>
+    async Task<(UpdateHeader? Header, string? Error)[]> ReadHeadersAsync(AggregationJob job)
     {
-        for (int k = 0; k < admitted.Length; k++)
+        var headers = new (UpdateHeader? Header, string? Error)[job.Updates.Length];
+        await Parallel.ForEachAsync(Enumerable.Range(0, headers.Length), new ParallelOptions { MaxDegreeOfParallelism = ConcurrentReads }, async (k, _) =>
         {
-            admitted[k].Adapter?.Dispose();
-            admitted[k].Adapter = null;
-        }
+            var u = job.Updates[k];
+            AdapterDescription description;
+            try { description = await PayloadModules.DescribeAsync(store, u.Update, $"update {u.Update}"); }
+            catch (AdapterFormatException e) { headers[k] = (null, $"malformed: {e.Message}"); return; }
+            catch (ContentStoreException e) { headers[k] = (null, e.Message); return; }
+            var refusal = UpdateAdmission.Check(description, declaredRank: null,
+                BaseModelManifest.Admission(job.BaseModel, job.TargetModules, job.Model?.Architecture, u.AllowedRank));
+            headers[k] = refusal is null
+                ? (new UpdateHeader(u.ClientId, u.ExampleCount, u.AllowedRank, description.Modules.Select(m => m.Header).ToList()), null)
+                : (null, refusal.Message);
+        });
+        return headers;
     }
 
-    async Task<(LoraAdapter? Adapter, string? Error)> LoadAndAdmitAsync(AggregationJob job, JobUpdate update, FederatedStrategy strategy,
-        Dictionary<StoredUpdate, LoraAdapter?> inits)
+    static ClientOutcomeView[] Outcomes(AggregationJob job, (UpdateHeader? Header, string? Error)[] headers, Dictionary<int, ClientOutcome>? aggregated) =>
+        job.Updates.Select((u, k) => aggregated?.GetValueOrDefault(k) is { } c
+            ? new ClientOutcomeView(c.ClientId, c.Accepted, c.Weight, c.Coefficient, c.Norm, c.RejectionMessage, c.ExampleCount)
+            : new ClientOutcomeView(u.ClientId, false, 0, 0, null, headers[k].Error, u.ExampleCount)).ToArray();
+
+    /// <summary>The round's aggregation, as its settings and the base model's manifest define it (the same in every shard).</summary>
+    internal static Aggregator Aggregator(AggregationJob job, FederatedStrategy strategy)
     {
-        var (bytes, error) = await LoadAsync(update.Update);
-        if (bytes is null) return (null, error);
-        using (NativeWork.Enter()) return Admit(update, bytes, job, strategy, inits);
+        var s = job.Settings;
+        return new AggregatorOptions(s.Strategy, s.Rule, s.PreAggregator, s.ByzantineCount, s.Tau, s.OutputRank, s.NormCap)
+            .Build(combiner: strategy.Combiner(), expectedModules: BaseModelManifest.ModuleShapes(job.Model?.Architecture, job.TargetModules));
     }
 
     public async Task<FederationModel> InitializeAsync(ModelJob job)
@@ -172,100 +199,18 @@ public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetri
     async Task<StoredUpdate> PutAsync(LoraAdapter adapter) =>
         (await store.PutAsync(new MemoryStream(AdapterPayload.ToBytes(adapter), writable: false)));
 
-    async Task<(byte[]? Bytes, string? Error)> LoadAsync(StoredUpdate update)
-    {
-        try
-        {
-            return (await store.ReadAsync(update), null);
-        }
-        catch (ContentStoreException e)
-        {
-            return (null, e.Message);
-        }
-    }
-
-    /// <summary>The inits clients were handed (for the frozen-factor check), each read once.</summary>
-    async Task<Dictionary<StoredUpdate, LoraAdapter?>> LoadDistinctAsync(IEnumerable<StoredUpdate?> references)
+    /// <summary>The inits clients were handed (for the frozen-factor check), each read once; null where one cannot be read.</summary>
+    internal static async Task<Dictionary<StoredUpdate, LoraAdapter?>> LoadDistinctAsync(IContentStore store, IEnumerable<StoredUpdate?> references)
     {
         var loaded = new Dictionary<StoredUpdate, LoraAdapter?>();
         foreach (var reference in references.OfType<StoredUpdate>().Distinct())
         {
-            var (bytes, _) = await LoadAsync(reference);
-            loaded[reference] = bytes is null ? null : Read(bytes, $"init {reference}");
+            try { loaded[reference] = Read(await store.ReadAsync(reference), $"init {reference}"); }
+            catch (Exception e) when (e is ContentStoreException or AdapterFormatException) { loaded[reference] = null; }
         }
         return loaded;
     }
 
-    /// <summary>The math over the admitted updates (each an adapter, or why it was refused); the caller owns and disposes them.</summary>
-    static (LoraAdapter? Global, ClientOutcomeView[] Outcomes, string? Failure, double? FactoringError) Aggregate(AggregationJob job, FederatedStrategy strategy,
-        (LoraAdapter? Adapter, string? Error)[] admitted)
-    {
-        var outcomes = new ClientOutcomeView?[job.Updates.Length];
-        var updates = new List<ClientUpdate>();
-        var positions = new List<int>();
-        var architecture = job.Model?.Architecture;
-        for (int k = 0; k < job.Updates.Length; k++)
-        {
-            var u = job.Updates[k];
-            if (admitted[k].Adapter is not { } adapter)
-            {
-                outcomes[k] = new ClientOutcomeView(u.ClientId, false, 0, 0, null, admitted[k].Error, u.ExampleCount);
-                continue;
-            }
-            updates.Add(new ClientUpdate(u.ClientId, adapter, u.ExampleCount, u.AllowedRank));
-            positions.Add(k);
-        }
-        if (updates.Count == 0)
-            return (null, Complete(outcomes), $"no update could be used; first: {job.Updates[0].ClientId}: {outcomes[0]!.Rejection}", null);
-
-        var s = job.Settings;
-        AggregationResult result;
-        try
-        {
-            result = new AggregatorOptions(s.Strategy, s.Rule, s.PreAggregator, s.ByzantineCount, s.Tau, s.OutputRank, s.NormCap)
-                .Build(combiner: strategy.Combiner(), expectedModules: BaseModelManifest.ModuleShapes(architecture, job.TargetModules))
-                .Aggregate(updates);
-        }
-        // Deterministic refusals (incompatible updates, a rule that needs more clients than arrived): retrying
-        // cannot help, so the round fails with the reason instead.
-        catch (Exception e) when (e is AdapterException or RobustRuleException or ArgumentException)
-        {
-            foreach (var k in positions)
-                outcomes[k] = new ClientOutcomeView(job.Updates[k].ClientId, false, 0, 0, null, $"not aggregated: {e.Message}", job.Updates[k].ExampleCount);
-            return (null, Complete(outcomes), e.Message, null);
-        }
-        foreach (var (c, k) in result.Report.Clients.Zip(positions))
-            outcomes[k] = new ClientOutcomeView(c.ClientId, c.Accepted, c.Weight, c.Coefficient, c.Norm, c.RejectionMessage, c.ExampleCount);
-        return (result.Global, Complete(outcomes), null, result.Report.Factoring is null ? null : result.Report.MaxFactoringError);
-    }
-
-    /// <summary>Reads an update and runs the admission check the upload path ran on its header, now with its values.</summary>
-    static (LoraAdapter? Adapter, string? Error) Admit(JobUpdate u, byte[] bytes, AggregationJob job, FederatedStrategy strategy,
-        Dictionary<StoredUpdate, LoraAdapter?> inits)
-    {
-        LoraAdapter adapter;
-        try
-        {
-            adapter = Read(bytes, $"update {u.Update}");
-        }
-        catch (AdapterFormatException e)
-        {
-            return (null, $"malformed: {e.Message}");
-        }
-        LoraAdapter? frozen = null;
-        if (strategy.FreezesA && (u.Init is null || !inits.TryGetValue(u.Init, out frozen) || frozen is null))
-        {
-            adapter.Dispose();
-            return (null, $"the frozen A this client was handed ({u.Init?.ToString() ?? "none"}) cannot be read");
-        }
-        var refusal = UpdateAdmission.Check(adapter, declaredRank: null,
-            BaseModelManifest.Admission(job.BaseModel, job.TargetModules, job.Model?.Architecture, u.AllowedRank, frozen));
-        if (refusal is null) return (adapter, null);
-        adapter.Dispose();
-        return (null, refusal.Message);
-    }
-
     static LoraAdapter Read(byte[] bytes, string source) => AdapterPayload.Read(bytes, source);
 
-    static ClientOutcomeView[] Complete(ClientOutcomeView?[] outcomes) => outcomes.Select(o => o!).ToArray();
 }
