@@ -17,11 +17,14 @@ public sealed record ClientOutcome(string ClientId, long ExampleCount, bool Acce
     double? Norm, RejectionReason? Rejection, string? RejectionMessage);
 
 /// <param name="Exact">The global dW equals sum_k gamma_k dW_k exactly (the strategy is exact); for a coordinate-wise rule, the rule's dense result exactly.</param>
-/// <param name="Factoring">A coordinate-wise rule's dense result per module: the rank it was written at and its relative error (null for other rules).</param>
+/// <param name="Factoring">
+/// Per module written at another rank than its inputs give, that rank and the relative error: a coordinate-wise rule's dense
+/// result, or a FLoRA stack bounded by the module's dimensions (error 0) or truncated by energy; null when none was.
+/// </param>
 public sealed record AggregationReport(string Strategy, bool Exact, string? Rule, int Accepted, int Rejected, IReadOnlyList<ClientOutcome> Clients,
     IReadOnlyList<ModuleFactoring>? Factoring = null)
 {
-    /// <summary>The largest relative Frobenius error of a module's written dense result (0 when exact or not coordinate-wise).</summary>
+    /// <summary>The largest relative Frobenius error of a re-factored module (0 when exact or none was re-factored).</summary>
     public double MaxFactoringError => Factoring is { Count: > 0 } f ? f.Max(m => m.RelativeError) : 0;
 }
 
@@ -116,13 +119,21 @@ public sealed class Aggregator(IAggregationStrategy? strategy = null, IRobustRul
             return new Combined(dense, weights, used.Select(u => u ? 1.0 : 0.0).ToArray(), null, factoring);
         }
         if (rule is null)
-            return new Combined(_strategy.Aggregate(adapters, weights, scan), weights, weights, null);
+        {
+            var (global, factoring) = Strategy(adapters, weights, scan);
+            return new Combined(global, weights, weights, null, factoring);
+        }
 
         // A reference rule (FLTrust) sees the reference update as one more row of the Gram.
         var gram = UpdateGram.Compute(rule is IReferenceRule r ? [.. adapters, r.Reference] : adapters, scan: scan);
         var coefficients = rule.Weigh(gram, weights);
-        return new Combined(_strategy.Aggregate(adapters, coefficients), weights, coefficients, gram);
+        var (robust, refactored) = Strategy(adapters, coefficients, null);
+        return new Combined(robust, weights, coefficients, gram, refactored);
     }
+
+    /// <summary>The strategy's combination, and how it re-factored modules when it reports that (FLoRA's bound or truncation).</summary>
+    (LoraAdapter, IReadOnlyList<ModuleFactoring>?) Strategy(List<LoraAdapter> adapters, IReadOnlyList<double> coefficients, UpdateScan? scan) =>
+        _strategy is IFactoringStrategy f ? f.AggregateWithFactoring(adapters, coefficients, scan) : (_strategy.Aggregate(adapters, coefficients, scan), null);
 
     static IncompatibleAdaptersException EveryUpdateRejected(IReadOnlyList<ClientUpdate> updates, Rejection?[] rejections) =>
         new($"every update was rejected; first: {updates[0].ClientId}: {rejections[0]!.Message}");

@@ -223,7 +223,7 @@ public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetri
         try
         {
             result = new AggregatorOptions(s.Strategy, s.Rule, s.PreAggregator, s.ByzantineCount, s.Tau, s.OutputRank, s.NormCap)
-                .Build(combiner: strategy.Combiner(), expectedModules: BaseModelManifest.ModuleShapes(architecture, job.TargetModules))
+                .Build(combiner: strategy.Combiner(globalEnergy: s.GlobalEnergy), expectedModules: BaseModelManifest.ModuleShapes(architecture, job.TargetModules))
                 .Aggregate(updates);
         }
         // Deterministic refusals (incompatible updates, a rule that needs more clients than arrived): retrying
