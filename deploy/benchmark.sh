@@ -26,6 +26,10 @@
 #                                                     rank-16 Qwen2-0.5B q/v adapters, interleaved runs, medians; peak RSS
 #                                                     per process, bandwidth fraction against a memory copy, and the
 #                                                     coordinate-wise rules' memory over 10 calls; appends to RESULTS.md
+#   deploy/benchmark.sh bounded-global [--no-append]  a FLoRA round's global at K = 10, 100 and 1,000 rank-16 clients on
+#                                                     Qwen2-0.5B q/v: size and time of the plain stack, the lossless bound
+#                                                     (rank <= min(d_out, d_in)) and the energy threshold at 0.99 and 0.9,
+#                                                     independent and aligned updates; appends to RESULTS.md
 #   deploy/benchmark.sh security [names...] [--strict] issue 15's attack suite against fresh real processes (coordinator,
 #                                                     cluster mode with its own redis-server for stalled-downloads, fed-agent
 #                                                     facing a hostile coordinator): per attack the outcome, the verdict

@@ -80,6 +80,11 @@ public sealed record RankTier([property: Id(0)] long MinGpuMemoryBytes, [propert
 /// <param name="NormCap">Updates with ||dW||_F above this are rejected.</param>
 /// <param name="MaxExampleCount">A client's claimed example count counts at most this much (null: no cap). Claims are unverifiable.</param>
 /// <param name="Weighting">How clients are weighted; null: <see cref="ClientWeighting.Equal"/> under a robust rule, else by examples.</param>
+/// <param name="GlobalEnergy">
+/// flora, flexlora: truncate each module of the round's stacked global by SVD to the smallest rank keeping this fraction,
+/// in (0, 1], of its energy sum sigma_i^2 (FLoRIST); the largest relative error of a module is the round view's
+/// factoringError. Null: exact (a module whose stacked rank exceeds min(d_out, d_in) is still written exactly at that rank).
+/// </param>
 [GenerateSerializer, Immutable, Alias("fl.AggregationSettings")]
 public sealed record AggregationSettings(
     [property: Id(0)] string Strategy = "flora",
@@ -90,7 +95,8 @@ public sealed record AggregationSettings(
     [property: Id(5)] int? OutputRank = null,
     [property: Id(6)] double? NormCap = null,
     [property: Id(7)] long? MaxExampleCount = null,
-    [property: Id(8)] ClientWeighting? Weighting = null)
+    [property: Id(8)] ClientWeighting? Weighting = null,
+    [property: Id(9)] double? GlobalEnergy = null)
 {
     public static AggregationSettings Default { get; } = new();
 

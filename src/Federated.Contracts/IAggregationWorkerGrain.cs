@@ -77,7 +77,11 @@ public sealed record JobUpdate(
 /// <param name="Global">The stored round aggregate; null when every update was rejected (see <paramref name="Failure"/>).</param>
 /// <param name="Model">The federation's model after this round (history extended, or the live adapter replaced, with new inits).</param>
 /// <param name="CompactionError">When this round re-factored the history: the largest relative Frobenius error of a module.</param>
-/// <param name="FactoringError">A coordinate-wise rule's dense result, written as a low-rank module: its largest relative Frobenius error of a module.</param>
+/// <param name="FactoringError">
+/// When the global was written at another rank than its inputs give (a coordinate-wise rule's dense result at low rank, a
+/// FLoRA stack bounded by the module's dimensions or truncated by <see cref="AggregationSettings.GlobalEnergy"/>): the
+/// largest relative Frobenius error of a module (0 for the lossless bound).
+/// </param>
 [GenerateSerializer, Immutable, Alias("fl.AggregationOutcome")]
 public sealed record AggregationOutcome(
     [property: Id(0)] StoredUpdate? Global,

@@ -12,7 +12,8 @@ using Federated.Benchmarks.Upload;
 // socket copies and the coordinator's memory under 20 concurrent uploads; "export" exports a federation's 10-round history
 // (exact and truncated) against a memory copy of it; "ingest" uploads 1,000 agents' adapters through gRPC into one round on
 // one and three silos; "aggregate-vs-numpy" times the aggregation (library call and `fed aggregate`) against numpy doing the
-// same math, K = 10 and 100 Qwen2-0.5B q/v adapters; "security" runs issue 15's attacks against real coordinator and agent
+// same math, K = 10 and 100 Qwen2-0.5B q/v adapters; "bounded-global" sizes and times a round's global at K = 10, 100 and
+// 1,000 (the stack, the lossless bound, the energy threshold); "security" runs issue 15's attacks against real coordinator and agent
 // processes (Security/); anything else goes to BenchmarkDotNet.
 return args switch
 {
@@ -25,6 +26,7 @@ return args switch
     ["training"] => TrainingStepBenchmark.Run(),
     ["export"] => ExportBenchmark.Run(),
     ["aggregate-vs-numpy", .. var options] => AggregateVsNumpyBenchmark.Run(options),
+    ["bounded-global", .. var options] => BoundedGlobalBenchmark.Run(options),
     ["aggregate-worker", var op, var clients, var repeats, var adapters] =>
         AggregateVsNumpyBenchmark.Worker(op, int.Parse(clients, CultureInfo.InvariantCulture), int.Parse(repeats, CultureInfo.InvariantCulture), adapters),
     ["export-worker", var mode, var history] => ExportBenchmark.Worker(mode, history),

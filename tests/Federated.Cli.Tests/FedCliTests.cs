@@ -213,6 +213,60 @@ public sealed class FedCliTests : IDisposable
         AssertOneLineError(refused.Err, "above the 100-byte limit");
     }
 
+    [Fact]
+    public void Aggregate_flora_with_an_energy_threshold_truncates_each_module_and_reports_its_rank_and_error()
+    {
+        var clients = Enumerable.Range(0, 3).Select(k => Random($"c{k}", 8, 20 + k)).ToList(); // R = 24 within 32 x 32
+        string global = Path.Combine(_dir, "g");
+        var r = Fed(["aggregate", "--global-energy", "0.5", "--out", global, .. clients]);
+        Assert.True(r.Exit == 0, r.Err);
+        Assert.DoesNotContain("(exact)", r.Out);
+        Assert.Contains("stack truncated by energy to rank", r.Out);
+
+        var updates = clients.Select(PeftAdapterDirectory.Read).ToList();
+        using var result = PeftAdapterDirectory.Read(global);
+        using var report = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(global, "aggregation_report.json")));
+        var factoring = report.RootElement.GetProperty("factoring").EnumerateArray().ToDictionary(f => f.GetProperty("module").GetString()!);
+        double third = 1.0 / 3;
+        foreach (var m in result.Modules)
+        {
+            Assert.True(m.Rank < 24, $"{m.Name}: rank {m.Rank}");
+            Assert.Equal(m.Rank, factoring[m.Name].GetProperty("rank").GetInt32());
+            using var expected = TensorAssert.WeightedDeltaSum(updates, [third, third, third], m.Name);
+            using var actual = m.DenseDelta(float64);
+            double error = TensorAssert.RelativeError(actual, expected);
+            Assert.Equal(error, factoring[m.Name].GetProperty("relativeError").GetDouble(), 1e-4);
+            Assert.True(error <= Math.Sqrt(0.5) + 1e-6);
+        }
+        foreach (var u in updates) u.Dispose();
+
+        var refused = Fed(["aggregate", "--global-energy", "2", "--out", Path.Combine(_dir, "h"), .. clients]);
+        Assert.NotEqual(0, refused.Exit);
+        AssertOneLineError(refused.Err, "the global's energy threshold must be in (0, 1], got 2");
+    }
+
+    [Fact]
+    public void Aggregate_flora_past_a_modules_dimensions_writes_it_exactly_at_rank_min_d()
+    {
+        var clients = Enumerable.Range(0, 5).Select(k => Random($"c{k}", 8, 30 + k)).ToList(); // R = 40 past 32 x 32
+        string global = Path.Combine(_dir, "g");
+        var r = Fed(["aggregate", "--out", global, .. clients]);
+        Assert.True(r.Exit == 0, r.Err);
+        Assert.Contains("flora (exact)", r.Out);
+        Assert.Contains("stacked past min(d_out, d_in) written exactly at rank", r.Out);
+
+        var updates = clients.Select(PeftAdapterDirectory.Read).ToList();
+        using var result = PeftAdapterDirectory.Read(global);
+        foreach (var m in result.Modules)
+        {
+            Assert.Equal(Math.Min(40, Math.Min(m.InFeatures, m.OutFeatures)), m.Rank);
+            using var expected = TensorAssert.WeightedDeltaSum(updates, Enumerable.Repeat(0.2, 5).ToArray(), m.Name);
+            using var actual = m.DenseDelta(float64);
+            TensorAssert.Close(actual, expected, 1e-5);
+        }
+        foreach (var u in updates) u.Dispose();
+    }
+
     [Theory]
     [InlineData("int8")]
     [InlineData("topk")]

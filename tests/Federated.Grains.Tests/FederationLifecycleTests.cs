@@ -43,6 +43,30 @@ public sealed class FederationLifecycleTests(EmbeddedCoordinator fixture) : ICla
         await Federation(FederationDriver.NewId()).CreateAsync(fedit with { RankPolicy = RankPolicy.Fixed(8) });
     }
 
+    [Theory]
+    [InlineData("flora", null, 0.0, "aggregation.globalEnergy: the fraction of each module's energy the global keeps must be in (0, 1], not 0")]
+    [InlineData("flora", null, -0.1, "aggregation.globalEnergy: the fraction of each module's energy the global keeps must be in (0, 1], not -0.1")]
+    [InlineData("flora", null, 1.5, "aggregation.globalEnergy: the fraction of each module's energy the global keeps must be in (0, 1], not 1.5")]
+    [InlineData("flora", null, double.NaN, "aggregation.globalEnergy: the fraction of each module's energy the global keeps must be in (0, 1], not NaN")]
+    [InlineData("hetlora", null, 0.9, "aggregation.globalEnergy: truncates a stacked global (flora, flexlora); hetlora's global is at the clients' rank already")]
+    [InlineData("flora", "median", 0.9, "aggregation.globalEnergy: truncates a stacked global; median's dense result is written at the clients' rank instead")]
+    public async Task An_energy_threshold_outside_zero_to_one_or_without_a_stacked_global_is_refused_precisely(string strategy, string? rule, double energy, string expected)
+    {
+        var config = FederationDriver.Config() with { Aggregation = new AggregationSettings(strategy, rule, GlobalEnergy: energy) };
+        var e = await Assert.ThrowsAsync<FederationException>(() => Federation(FederationDriver.NewId()).CreateAsync(config));
+        Assert.Equal(FederationError.InvalidArgument, e.Error);
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Theory]
+    [InlineData("flora", 1.0)]
+    [InlineData("flexlora", 0.95)]
+    public async Task An_energy_threshold_in_zero_to_one_is_accepted_for_a_stacked_global(string strategy, double energy)
+    {
+        var created = await Federation(FederationDriver.NewId()).CreateAsync(FederationDriver.Config() with { Aggregation = new AggregationSettings(strategy, GlobalEnergy: energy) });
+        Assert.Equal(energy, created.Config.Aggregation.GlobalEnergy);
+    }
+
     [Fact]
     public async Task Creating_again_is_a_no_op_with_the_same_config_and_AlreadyExists_with_another()
     {

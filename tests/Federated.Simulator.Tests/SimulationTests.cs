@@ -179,6 +179,9 @@ public sealed class SimulationTests : IDisposable
     [InlineData(""", "rule": "median", "preAggregator": "nnm" """, "preAggregator: nnm needs a Gram-based rule")]
     [InlineData(""", "mode": "local", "attack": { "type": "alie" } """, "mode: local training is a bound without attackers")]
     [InlineData(""", "mode": "everywhere" """, "(at $.settings.mode)")]
+    [InlineData(""", "globalEnergy": 0 """, "globalEnergy: the fraction of each module's energy the global keeps must be in (0, 1], not 0")]
+    [InlineData(""", "globalEnergy": 1.01 """, "globalEnergy: the fraction of each module's energy the global keeps must be in (0, 1], not 1.01")]
+    [InlineData(""", "strategy": "hetlora", "globalEnergy": 0.9 """, "globalEnergy: truncates a stacked global (flora, flexlora), not hetlora's")]
     public void An_invalid_experiment_file_is_one_precise_error_line(string settings, string expected)
     {
         var (exit, _, error) = Sim("validate", Experiment("bad", settings));

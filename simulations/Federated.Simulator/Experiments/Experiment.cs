@@ -59,6 +59,8 @@ public sealed record RunSettings
     public double? NormCap { get; init; }
     /// <summary>flexlora: the rank the exact sum is truncated to (default: the largest client rank).</summary>
     public int? OutputRank { get; init; }
+    /// <summary>flora, flexlora: each module of a round's global truncated to the smallest rank keeping this fraction of its energy (FLoRIST); null: exact.</summary>
+    public double? GlobalEnergy { get; init; }
     public AttackSettings? Attack { get; init; }
     /// <summary>Probability that a selected client never answers in a round.</summary>
     public double DropoutRate { get; init; }

@@ -147,6 +147,10 @@ public static class ExperimentLoader
         Require(s.ClientsPerRound >= minimum, $"rule: {rule} needs at least {minimum} clients per round, not {s.ClientsPerRound}");
         Require(s.Quorum is null || s.Quorum >= minimum, $"quorum: {rule} needs at least {minimum} updates a round, not a quorum of {s.Quorum}");
         Require(s.OutputRank is null or >= 1, $"outputRank: must be at least 1, not {s.OutputRank}");
+        Require(s.GlobalEnergy is null or (> 0 and <= 1), $"globalEnergy: the fraction of each module's energy the global keeps must be in (0, 1], not {s.GlobalEnergy}");
+        Require(s.GlobalEnergy is null || !known || strategy.StacksGlobal, $"globalEnergy: truncates a stacked global (flora, flexlora), not {s.Strategy}'s");
+        Require(s.GlobalEnergy is null || s.Rule is null || !RobustRules.CoordinateWiseNames.Contains(s.Rule),
+            $"globalEnergy: truncates a stacked global; {s.Rule}'s dense result is written at the clients' rank instead");
         Require(s.DropoutRate is >= 0 and < 1, $"dropoutRate: must be in [0, 1), not {s.DropoutRate}");
         Require(s.StragglerRate is >= 0 and < 1, $"stragglerRate: must be in [0, 1), not {s.StragglerRate}");
         Require(s.Seeds is null || (s.Seeds.Length >= 1 && s.Seeds.Distinct().Count() == s.Seeds.Length), "seeds: at least one seed, none twice");

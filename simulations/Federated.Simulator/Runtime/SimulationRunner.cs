@@ -105,7 +105,8 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
             : new RankPolicy(ranks[0], ranks.Skip(1).Select(r => new RankTier(r * GiB, r)).ToArray(), s.AlphaPerRank);
         var config = new FederationConfig(
             BaseModel: Path.GetFileName(baseDir.TrimEnd('/')), TargetModules: s.TargetModules, RankPolicy: policy,
-            Aggregation: new AggregationSettings(s.Strategy, s.Rule, s.PreAggregator, s.ByzantineCount, OutputRank: s.OutputRank, NormCap: s.NormCap),
+            Aggregation: new AggregationSettings(s.Strategy, s.Rule, s.PreAggregator, s.ByzantineCount, OutputRank: s.OutputRank, NormCap: s.NormCap,
+                GlobalEnergy: s.GlobalEnergy),
             Training: new TrainingPlan(s.LocalSteps, s.BatchSize, s.LearningRate),
             Rounds: s.Rounds, ClientsPerRound: s.ClientsPerRound, Quorum: run.Quorum,
             RoundDeadline: TimeSpan.FromDays(1), ClientTimeout: TimeSpan.FromDays(1),

@@ -19,7 +19,7 @@ public static class TrainingBounds
     static RunSettings Alone(RunSettings s, int rank) => s with
     {
         Mode = TrainingMode.Federated, Clients = 1, ClientsPerRound = 1, Quorum = null, Ranks = [rank],
-        Strategy = "fedit", Rule = null, PreAggregator = null, ByzantineCount = 0, NormCap = null, OutputRank = null, Parallelism = 1,
+        Strategy = "fedit", Rule = null, PreAggregator = null, ByzantineCount = 0, NormCap = null, OutputRank = null, GlobalEnergy = null, Parallelism = 1,
     };
 
     /// <summary>

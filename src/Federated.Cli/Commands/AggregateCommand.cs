@@ -54,6 +54,11 @@ static class AggregateCommand
             Description = "median, trimmed-mean, bulyan: the rank their dense per-module result is written at, its relative error reported " +
                           "(default: the largest client rank of the module; 0: exactly, as B = D, A = I at rank min(d_out, d_in))",
         };
+        var globalEnergy = new Option<double?>("--global-energy")
+        {
+            Description = "flora: truncate each module of the stack by SVD to the smallest rank keeping this fraction of its energy, in (0, 1] " +
+                          "(FLoRIST), each module's rank and relative error reported (default: exact; a module is never above rank min(d_out, d_in))",
+        };
         var tau = new Option<double?>("--tau") { Description = "Clipping radius for centered-clipping and norm-bound (default: the median distance or norm)" };
         var weights = new Option<string[]>("--weights", "-w")
         {
@@ -70,7 +75,7 @@ static class AggregateCommand
 
         var command = new Command("aggregate", "Aggregate client LoRA adapters (mixed ranks where the strategy allows) into a global adapter")
         {
-            strategy, rule, pre, root, f, tau, maxDense, denseRank, weights, rank, maxRank, normCap, skipRejected, dtype, output, adapters,
+            strategy, rule, pre, root, f, tau, maxDense, denseRank, globalEnergy, weights, rank, maxRank, normCap, skipRejected, dtype, output, adapters,
         };
         command.SetAction(parse =>
         {
@@ -82,7 +87,8 @@ static class AggregateCommand
             using var rootUpdate = parse.GetValue(root) is { } rootDir ? AdapterSources.Read(rootDir) : null;
             var aggregator = new AggregatorOptions(
                 parse.GetValue(strategy)!, parse.GetValue(rule), parse.GetValue(pre), parse.GetValue(f), parse.GetValue(tau),
-                parse.GetValue(rank), parse.GetValue(normCap), parse.GetValue(maxDense), CommandOptions.ParseDType(parse.GetValue(dtype)), parse.GetValue(denseRank))
+                parse.GetValue(rank), parse.GetValue(normCap), parse.GetValue(maxDense), CommandOptions.ParseDType(parse.GetValue(dtype)), parse.GetValue(denseRank),
+                parse.GetValue(globalEnergy))
                 .Build(rootUpdate);
 
             var updates = new List<ClientUpdate>();
@@ -119,10 +125,15 @@ static class AggregateCommand
         if (report.Factoring is { Count: > 0 } factoring)
         {
             var worst = factoring.MaxBy(m => m.RelativeError)!;
-            o.WriteLine(worst.RelativeError == 0
-                ? "  dense result written exactly"
-                : $"  dense result written at rank {string.Join("/", factoring.Select(m => m.Rank).Distinct().Order())}: " +
-                  $"largest relative Frobenius error {worst.RelativeError:G4} ('{worst.Module}'; --dense-rank 0 writes it exactly)");
+            string ranks = string.Join("/", factoring.Select(m => m.Rank).Distinct().Order());
+            bool dense = report.Strategy == "dense"; // a coordinate-wise rule's result
+            o.WriteLine(dense
+                ? worst.RelativeError == 0
+                    ? "  dense result written exactly"
+                    : $"  dense result written at rank {ranks}: largest relative Frobenius error {worst.RelativeError:G4} ('{worst.Module}'; --dense-rank 0 writes it exactly)"
+                : report.Exact
+                    ? $"  {factoring.Count} modules stacked past min(d_out, d_in) written exactly at rank {ranks}"
+                    : $"  stack truncated by energy to rank {ranks}: largest relative Frobenius error {worst.RelativeError:G4} ('{worst.Module}')");
         }
         if (report.Rule is null && report.Rejected == 0) return;
         foreach (var c in report.Clients)

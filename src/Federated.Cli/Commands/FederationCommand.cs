@@ -42,6 +42,11 @@ static class FederationCommand
         var pre = new Option<string?>("--pre") { Description = "bucketing or nnm before the rule" };
         var byzantine = new Option<int?>("--f") { Description = "Assumed Byzantine clients per round" };
         var normCap = new Option<double?>("--norm-cap") { Description = "Reject updates with ||dW||_F above this" };
+        var globalEnergy = new Option<double?>("--global-energy")
+        {
+            Description = "flora, flexlora: truncate each module of a round's global by SVD to the smallest rank keeping this fraction of its energy, " +
+                          "in (0, 1] (FLoRIST; the round shows the largest relative error); default: exact, at most rank min(d_out, d_in) a module",
+        };
         var maxExamples = new Option<long?>("--max-examples") { Description = "A client's claimed example count counts at most this much in its weight (default: no cap)" };
         var weighting = new Option<string?>("--weighting")
         {
@@ -67,7 +72,7 @@ static class FederationCommand
 
         var command = new Command("create", "Create a federation (fields not given take the coordinator's defaults)")
         {
-            id, config, baseModel, baseModelDir, modules, strategy, rule, pre, byzantine, normCap, maxExamples, weighting, rounds, perRound, quorum, deadline,
+            id, config, baseModel, baseModelDir, modules, strategy, rule, pre, byzantine, normCap, globalEnergy, maxExamples, weighting, rounds, perRound, quorum, deadline,
             clientTimeout, rankPolicy, localSteps, learningRate, seed, historyEvery, historyRank, historyError,
         };
         command.SetAction(async (parse, ct) =>
@@ -89,6 +94,7 @@ static class FederationCommand
             Set(aggregation, "preAggregator", parse.GetValue(pre));
             Set(aggregation, "byzantineCount", parse.GetValue(byzantine));
             Set(aggregation, "normCap", parse.GetValue(normCap));
+            Set(aggregation, "globalEnergy", parse.GetValue(globalEnergy));
             Set(aggregation, "maxExampleCount", parse.GetValue(maxExamples));
             Set(aggregation, "weighting", parse.GetValue(weighting));
             var training = Section(body, "training");

@@ -47,7 +47,8 @@ static class RoundCommand
         o.WriteLine($"opened      : {r.Text("openedAt")}, deadline {r.Text("deadline")}, closed {r.Text("closedAt")}");
         o.WriteLine($"global      : {r.Stored("global")}{(r.Field("aggregationTime") is not null ? $", aggregated in {r.Text("aggregationTime")}" : "")}");
         if (r.Field("factoringError") is not null)
-            o.WriteLine($"factoring   : the rule's dense result written at low rank, largest relative error of a module {r.Text("factoringError")}");
+            o.WriteLine($"factoring   : the global re-factored (a robust rule's dense result at low rank, or the stack bounded or truncated), " +
+                        $"largest relative error of a module {r.Text("factoringError")}");
         if (r.Field("compactionError") is not null)
             o.WriteLine($"compaction  : the history re-factored, largest relative error of a module {r.Text("compactionError")}");
         var outcomes = r.Items("outcomes").ToList();

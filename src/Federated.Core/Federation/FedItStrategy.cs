@@ -14,7 +14,8 @@ public sealed class FedItStrategy : SeededLiveStrategy
     public override string Description => "FedAvg of A and B; every client continues the shared live adapter (one rank for all)";
     public override bool MixedRanks => false;
     public override bool Exact => false;
-    public override IAggregationStrategy Combiner(ScalarType? outputDType = null) => new FedItAveraging(outputDType);
+    public override IAggregationStrategy Combiner(ScalarType? outputDType = null, double? globalEnergy = null) =>
+        WithoutEnergy(globalEnergy, new FedItAveraging(outputDType));
 
     public override LoraAdapter? ClientInit(LoraAdapter live, int rank, double alpha)
     {

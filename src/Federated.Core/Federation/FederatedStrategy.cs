@@ -43,7 +43,18 @@ public abstract class FederatedStrategy
     public bool AcceptsDenseResult => AccumulatesHistory;
 
     /// <summary>How a round's updates combine, given each update's coefficient (p_k, or a robust rule's gamma_k).</summary>
-    public abstract IAggregationStrategy Combiner(ScalarType? outputDType = null);
+    /// <param name="globalEnergy">
+    /// The FLoRIST energy threshold a stacked global (flora, flexlora) is truncated at, module by module (ALGORITHMS.md A8);
+    /// null: exact. The other strategies' globals are at the clients' largest rank already: they refuse it.
+    /// </param>
+    public abstract IAggregationStrategy Combiner(ScalarType? outputDType = null, double? globalEnergy = null);
+
+    /// <summary>Whether <see cref="Combiner"/> takes an energy threshold: its global is a FLoRA stack.</summary>
+    public virtual bool StacksGlobal => false;
+
+    /// <summary>For the strategies whose global is no stack: refuses an energy threshold.</summary>
+    protected IAggregationStrategy WithoutEnergy(double? globalEnergy, IAggregationStrategy combiner) => globalEnergy is null ? combiner
+        : throw new ArgumentException($"the energy threshold truncates a stacked global (flora, flexlora); {Name}'s global is at the clients' rank already");
 
     /// <summary>
     /// The live adapter of round 1 (A drawn from the federation's seed, B = 0) at rank <paramref name="rank"/>, or null when

@@ -15,7 +15,8 @@ public sealed class FfaStrategy : SeededLiveStrategy
     public override bool MixedRanks => true;
     public override bool Exact => true;
     public override bool FreezesA => true;
-    public override IAggregationStrategy Combiner(ScalarType? outputDType = null) => new FfaLora(outputDType);
+    public override IAggregationStrategy Combiner(ScalarType? outputDType = null, double? globalEnergy = null) =>
+        WithoutEnergy(globalEnergy, new FfaLora(outputDType));
 
     /// <summary>The live A stays (the round's aggregate may hold fewer rows when no top-rank client took part); B is padded to it.</summary>
     public override LoraAdapter NextLive(LoraAdapter? live, LoraAdapter aggregate) =>

@@ -15,7 +15,8 @@ public sealed class FlexLoraStrategy : FederatedStrategy
     public override string Description => "keeps the exact sum of the clients' adapters; each client continues from its rank-r truncated SVD";
     public override bool MixedRanks => true;
     public override bool Exact => true;
-    public override IAggregationStrategy Combiner(ScalarType? outputDType = null) => new FloraStacking(outputDType);
+    public override bool StacksGlobal => true;
+    public override IAggregationStrategy Combiner(ScalarType? outputDType = null, double? globalEnergy = null) => new FloraStacking(outputDType, globalEnergy);
 
     public override LoraAdapter? ClientInit(LoraAdapter live, int rank, double alpha)
     {

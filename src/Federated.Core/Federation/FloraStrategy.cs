@@ -11,5 +11,6 @@ public sealed class FloraStrategy : FederatedStrategy
     public override bool MixedRanks => true;
     public override bool Exact => true;
     public override bool AccumulatesHistory => true;
-    public override IAggregationStrategy Combiner(ScalarType? outputDType = null) => new FloraStacking(outputDType);
+    public override bool StacksGlobal => true;
+    public override IAggregationStrategy Combiner(ScalarType? outputDType = null, double? globalEnergy = null) => new FloraStacking(outputDType, globalEnergy);
 }

@@ -17,7 +17,8 @@ public sealed class HetLoraStrategy(bool normWeighted) : SeededLiveStrategy
         : "truncates the live adapter to each client's rank; zero-padded average weighted by example counts";
     public override bool MixedRanks => true;
     public override bool Exact => false;
-    public override IAggregationStrategy Combiner(ScalarType? outputDType = null) => new ZeroPadding(normWeighted, outputDType);
+    public override IAggregationStrategy Combiner(ScalarType? outputDType = null, double? globalEnergy = null) =>
+        WithoutEnergy(globalEnergy, new ZeroPadding(normWeighted, outputDType));
 
     /// <summary>Padding to the live rank is zero-padding's definition: components no client trained this round are zero.</summary>
     public override LoraAdapter NextLive(LoraAdapter? live, LoraAdapter aggregate) =>

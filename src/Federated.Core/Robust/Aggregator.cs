@@ -18,11 +18,14 @@ public sealed record ClientOutcome(string ClientId, long ExampleCount, bool Acce
     double? Norm, RejectionReason? Rejection, string? RejectionMessage);
 
 /// <param name="Exact">The global dW equals sum_k gamma_k dW_k exactly (the strategy is exact); for a coordinate-wise rule, the rule's dense result exactly.</param>
-/// <param name="Factoring">A coordinate-wise rule's dense result per module: the rank it was written at and its relative error (null for other rules).</param>
+/// <param name="Factoring">
+/// Per module written at another rank than its inputs give, that rank and the relative error: a coordinate-wise rule's dense
+/// result, or a FLoRA stack bounded by the module's dimensions (error 0) or truncated by energy; null when none was.
+/// </param>
 public sealed record AggregationReport(string Strategy, bool Exact, string? Rule, int Accepted, int Rejected, IReadOnlyList<ClientOutcome> Clients,
     IReadOnlyList<ModuleFactoring>? Factoring = null)
 {
-    /// <summary>The largest relative Frobenius error of a module's written dense result (0 when exact or not coordinate-wise).</summary>
+    /// <summary>The largest relative Frobenius error of a re-factored module (0 when exact or none was re-factored).</summary>
     public double MaxFactoringError => Factoring is { Count: > 0 } f ? f.Max(m => m.RelativeError) : 0;
 }
 
@@ -65,9 +68,6 @@ public sealed class Aggregator(IAggregationStrategy? strategy = null, IRobustRul
         _coordinateRule = rule;
         _factoring = factoring ?? new();
     }
-
-    /// <summary>A coordinate-wise rule: the global is a dense result per module, written at some rank (<see cref="AggregationReport.Factoring"/>).</summary>
-    public bool IsCoordinateWise => _coordinateRule is not null;
 
     /// <summary>A Gram over all modules is needed before any module is combined: a Gram-based rule's coefficients, or Bulyan's selection.</summary>
     bool NeedsGram => _coordinateRule is Bulyan || (_coordinateRule is null && rule is not null);
@@ -169,7 +169,7 @@ public sealed class Aggregator(IAggregationStrategy? strategy = null, IRobustRul
             return null;
         }
         var global = new LoraAdapter(parts.SelectMany(p => p.Global!.Modules), parts[0].Global!.BaseModel);
-        var factoring = _coordinateRule is null ? null : parts.SelectMany(p => p.Factoring!).ToList();
+        var factoring = parts.All(p => p.Factoring is null) ? null : parts.SelectMany(p => p.Factoring ?? []).ToList();
         return new Combined(global, weights, coefficients, gram, factoring);
     }
 
@@ -233,8 +233,9 @@ public sealed class Aggregator(IAggregationStrategy? strategy = null, IRobustRul
         var scan = withScan ? new UpdateScan(names, chosen.Count) : null;
         if (_coordinateRule is null)
         {
-            var global = _strategy.Aggregate(chosen, coefficients, scan);
-            return new ShardPart(global, null, new ShardScan(null, scan is null ? [] : Checks(scan, names, chosen), []));
+            // A strategy that re-factors modules (FLoRA's bound or truncation) reports how.
+            var (global, refactored) = _strategy is IFactoringStrategy f ? f.AggregateWithFactoring(chosen, coefficients, scan) : (_strategy.Aggregate(chosen, coefficients, scan), null);
+            return new ShardPart(global, refactored, new ShardScan(null, scan is null ? [] : Checks(scan, names, chosen), []));
         }
         var used = Enumerable.Range(0, chosen.Count).Where(k => coefficients[k] != 0).ToArray();
         var columns = ModuleAlignment.Align(used.Select(k => chosen[k]).ToList());

@@ -4,7 +4,10 @@ using static TorchSharp.torch;
 
 namespace Federated.Core.Robust;
 
-/// <summary>How one module's dense result was written: at what rank, and its relative Frobenius error ||D - B A||_F / ||D||_F.</summary>
+/// <summary>
+/// How one module of a global was written at another rank than its inputs give (a coordinate-wise rule's dense result, or a
+/// FLoRA stack bounded or truncated): at what rank, and its relative Frobenius error ||D - B A||_F / ||D||_F.
+/// </summary>
 public sealed record ModuleFactoring(string Module, int Rank, double RelativeError);
 
 /// <summary>

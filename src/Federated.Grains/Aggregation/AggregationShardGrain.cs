@@ -62,6 +62,7 @@ public sealed class AggregationShardGrain(IContentStore store) : Grain, IAggrega
             var factoring = new List<ModuleFactoringView>();
             var checks = new List<ModuleChecksView>();
             string? baseModel = null;
+            bool reported = false;
             foreach (var module in job.Modules)
             {
                 var (adapters, refusals) = await ReadModuleAsync(job, inputs, module);
@@ -69,6 +70,7 @@ public sealed class AggregationShardGrain(IContentStore store) : Grain, IAggrega
                 var part = await Compute(() => { using (Release(adapters)) return aggregator.CombineShard(adapters, job.Coefficients!, job.WithScan); });
                 modules.AddRange(part.Global!.Modules);
                 baseModel ??= part.Global.BaseModel;
+                reported |= part.Factoring is not null;
                 factoring.AddRange(part.Factoring?.Select(f => new ModuleFactoringView(f.Module, f.Rank, f.RelativeError)) ?? []);
                 checks.AddRange(View(part.Scan).Checks);
             }
@@ -79,7 +81,7 @@ public sealed class AggregationShardGrain(IContentStore store) : Grain, IAggrega
             AdapterPayload.Write(payload, global, new Dictionary<string, string> { [PartMetadataKey] = this.GetPrimaryKeyString() });
             payload.Position = 0;
             var stored = await store.PutAsync(payload);
-            return new ShardPartView(stored, aggregator.IsCoordinateWise ? [.. factoring] : null, new ShardScanView(null, 0, [.. checks], []));
+            return new ShardPartView(stored, reported ? [.. factoring] : null, new ShardScanView(null, 0, [.. checks], []));
         }
         finally
         {

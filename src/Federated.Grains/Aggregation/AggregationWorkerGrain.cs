@@ -95,7 +95,7 @@ public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetri
     {
         var s = job.Settings;
         return new AggregatorOptions(s.Strategy, s.Rule, s.PreAggregator, s.ByzantineCount, s.Tau, s.OutputRank, s.NormCap)
-            .Build(combiner: strategy.Combiner(), expectedModules: BaseModelManifest.ModuleShapes(job.Model?.Architecture, job.TargetModules));
+            .Build(combiner: strategy.Combiner(globalEnergy: s.GlobalEnergy), expectedModules: BaseModelManifest.ModuleShapes(job.Model?.Architecture, job.TargetModules));
     }
 
     public async Task<FederationModel> InitializeAsync(ModelJob job)

@@ -77,7 +77,13 @@ static class FederationConfigValidation
         if (a.NormCap is { } cap && !(cap > 0)) errors.Add($"aggregation.normCap: must be positive, not {cap}");
         if (a.MaxExampleCount is < 1) errors.Add($"aggregation.maxExampleCount: must be at least 1, not {a.MaxExampleCount}");
         if (a.Weighting is { } w && !Enum.IsDefined(w)) errors.Add($"aggregation.weighting: must be examples or equal, not {w}");
+        if (a.GlobalEnergy is { } energy && !(energy > 0 && energy <= 1))
+            errors.Add($"aggregation.globalEnergy: the fraction of each module's energy the global keeps must be in (0, 1], not {energy}");
+        else if (a.GlobalEnergy is not null && a.Rule is not null && RobustRules.CoordinateWiseNames.Contains(a.Rule))
+            errors.Add($"aggregation.globalEnergy: truncates a stacked global; {a.Rule}'s dense result is written at the clients' rank instead");
         if (strategy is null) return;
+        if (a.GlobalEnergy is not null && !strategy.StacksGlobal)
+            errors.Add($"aggregation.globalEnergy: truncates a stacked global ({string.Join(", ", FederatedStrategies.All.Where(s => s.StacksGlobal).Select(s => s.Name))}); {strategy.Name}'s global is at the clients' rank already");
         if (!strategy.MixedRanks && c.RankPolicy is { } p && p.Ranks().Length > 1)
             errors.Add($"aggregation.strategy: {strategy.Name} needs one rank for every client; use a fixed rank policy or a heterogeneous-rank strategy ({string.Join(", ", FederatedStrategies.All.Where(s => s.MixedRanks).Select(s => s.Name))})");
         if (a.Rule is not null && RobustRules.CoordinateWiseNames.Contains(a.Rule) && !strategy.AcceptsDenseResult)

@@ -17,7 +17,9 @@ namespace Federated.Benchmarks.Aggregation;
 /// and the library call (<see cref="Aggregator.Aggregate"/> in a worker process that read the same directories and retains
 /// freed native memory as an aggregating host does (<see cref="NativeAllocator"/>): one warm-up call, then the median of three). Medians over the runs. A single-threaded memory copy of the input bytes,
 /// measured in the same run, gives the bandwidth fraction of FedAvg and FLoRA. Then median and trimmed mean run ten times
-/// in one process, with the resident set after each call, to show memory does not grow.
+/// in one process, with the resident set after each call, to show memory does not grow. Since ALGORITHMS.md A8, flora
+/// writes a module stacked past min(d_out, d_in) as its dense sum (v_proj at K = 10, every module at K = 100), which
+/// aggregate_numpy.py's plain stack does not: the same sum, not the same work.
 /// Run: deploy/benchmark.sh aggregate-vs-numpy [--runs N] [--clients 10,100] [--ops fedit,flora,...] [--no-append]
 /// </summary>
 static class AggregateVsNumpyBenchmark

@@ -14,7 +14,9 @@ namespace Federated.Benchmarks.Aggregation;
 /// (Qwen2-0.5B: hidden 896, 24 layers, k/v projecting to 128, r = 16, fp32), against a memory copy
 /// of the same bytes measured in the same run: into an existing buffer (the bandwidth ceiling) and into
 /// a fresh one (what producing any new adapter costs). The process retains freed native memory, as the
-/// hosts that aggregate do (NativeAllocator). Run: deploy/benchmark.sh
+/// hosts that aggregate do (NativeAllocator). At K = 100 (rank 1,600 a module) every module is past min(d_out, d_in), so
+/// FloraStacking there writes the lossless bound (ALGORITHMS.md A8; BoundedGlobalBenchmark), not the plain stack.
+/// Run: deploy/benchmark.sh
 /// </summary>
 [Config(typeof(Config))]
 public class StackingThroughput

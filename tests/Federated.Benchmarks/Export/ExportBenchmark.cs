@@ -12,7 +12,8 @@ namespace Federated.Benchmarks.Export;
 
 /// <summary>
 /// Exporting a federation's whole history as one adapter: a Qwen2-0.5B-shaped history (hidden 896, 24 layers, q_proj
-/// 896x896 and v_proj 128x896) of 10 rounds, each the FLoRA stack of 10 clients at rank 16 (rank 160 a round), exported
+/// 896x896 and v_proj 128x896) of 10 rounds, each the FLoRA stack of 10 clients at rank 16 (rank 160 a round; v_proj, 128
+/// wide, is written at rank 128 since the bound of ALGORITHMS.md A8), exported
 /// (a) exactly to a payload file and (b) truncated to rank 64 (also to a payload file), against (c) a plain memory copy
 /// of the same history bytes. The history is written once as PEFT directories; each mode runs in its own process, which
 /// reads it (straight into native tensors), resets its peak resident set (/proc/self/clear_refs) and runs the operation

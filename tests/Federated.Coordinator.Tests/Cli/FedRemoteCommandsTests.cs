@@ -70,13 +70,14 @@ public sealed class FedRemoteCommandsTests(CoordinatorHost coordinator) : IDispo
              "architecture": {"hiddenSize": 64, "numHiddenLayers": 2, "numAttentionHeads": 4, "numKeyValueHeads": 2, "intermediateSize": 176}}
             """);
         string id = CoordinatorHost.NewId("cli");
-        var created = Fed("federation", "create", id, "--config", file, "--rounds", "5", "--json");
+        var created = Fed("federation", "create", id, "--config", file, "--rounds", "5", "--strategy", "flora", "--global-energy", "0.95", "--json");
         Assert.True(created.Exit == 0, created.Err);
         var config = JsonDocument.Parse(created.Out).RootElement.GetProperty("config");
         Assert.Equal("from-file", config.GetProperty("baseModel").GetString());
         Assert.Equal(5, config.GetProperty("rounds").GetInt32());
-        Assert.Equal("zero-padding", config.GetProperty("aggregation").GetProperty("strategy").GetString());
-        Assert.Equal(50, config.GetProperty("aggregation").GetProperty("normCap").GetDouble());
+        Assert.Equal("flora", config.GetProperty("aggregation").GetProperty("strategy").GetString());
+        Assert.Equal(50, config.GetProperty("aggregation").GetProperty("normCap").GetDouble()); // kept from the file
+        Assert.Equal(0.95, config.GetProperty("aggregation").GetProperty("globalEnergy").GetDouble());
     }
 
     [Fact]

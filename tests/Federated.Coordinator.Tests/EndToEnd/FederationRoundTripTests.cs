@@ -151,6 +151,28 @@ public sealed class FederationRoundTripTests(CoordinatorHost coordinator) : IDis
         Assert.Contains("round", unknown.Err);
     }
 
+    [Fact]
+    public async Task A_round_with_an_energy_threshold_shows_the_error_of_the_truncated_global_it_stored()
+    {
+        string id = CoordinatorHost.NewId("energy");
+        var create = Fed("federation", "create", id, "--base-model", "tiny-llama", "--base-model-dir", BaseModelDirectory.Width32(_dir),
+            "--rounds", "1", "--clients-per-round", "3", "--quorum", "3", "--global-energy", "0.5");
+        Assert.True(create.Exit == 0, create.Err);
+        string[] clients = [$"{id}-a", $"{id}-b", $"{id}-c"];
+        foreach (string client in clients)
+            await coordinator.Grains.GetGrain<IClientGrain>(client).RegisterAsync(id, new ClientCapabilities("cpu", 0));
+        Assert.Equal(0, Fed("federation", "start", id).Exit);
+        await SubmitAsync(id, 1, clients);
+        await WaitForFederationAsync(id, f => f.GetProperty("status").GetString() is "Completed" or "Failed");
+
+        var view = JsonDocument.Parse(Fed("round", "show", id, "1", "--json").Out).RootElement;
+        double error = view.GetProperty("factoringError").GetDouble();
+        Assert.InRange(error, 1e-3, Math.Sqrt(0.5)); // three random rank-4 updates: half the energy leaves a visible error
+        var show = Fed("round", "show", id, "1");
+        Assert.Contains("factoring   : the global re-factored (a robust rule's dense result at low rank, or the stack bounded or truncated), " +
+            "largest relative error of a module " + error.ToString("G4", System.Globalization.CultureInfo.InvariantCulture), show.Out);
+    }
+
     async Task SubmitAsync(string id, int roundNumber, string[] clients)
     {
         var store = coordinator.App.Services.GetRequiredService<IContentStore>();

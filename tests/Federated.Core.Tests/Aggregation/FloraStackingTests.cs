@@ -16,7 +16,8 @@ public class FloraStackingTests
         foreach (var shape in MixedRankUpdates.Shapes)
         {
             var m = global[shape.Name];
-            Assert.Equal(4 + 4 + 8 + 16 + 2, m.Rank);
+            // R = 34 stacks on q and down_proj; k and v (16 x 48) are bounded at rank 16, the same sum (A8).
+            Assert.Equal(Math.Min(4 + 4 + 8 + 16 + 2, Math.Min(shape.InFeatures, shape.OutFeatures)), m.Rank);
             Assert.Equal(1.0, m.Scale, 12);
             using var expected = TensorAssert.WeightedDeltaSum(data.Updates, data.Coefficients, shape.Name);
             using var actual = m.DenseDelta(float64);

@@ -251,6 +251,53 @@ public sealed class StrategyAcrossRoundsTests
     }
 
     [Fact]
+    public async Task A_flora_round_with_an_energy_threshold_stores_the_smallest_rank_keeping_it_and_reports_its_error()
+    {
+        await using var h = await StrategyHarness.StartAsync(clients: 3);
+        string fed = await h.CreateAsync("flora", [2, 4, 8], rounds: 1, globalEnergy: 0.9);
+        var (round, updates, _) = await h.RunRoundAsync(fed, 1, 3);
+        Assert.Equal(RoundStatus.Closed, round.Status);
+        using var global = await h.ReadAsync(round.Global!);
+        Assert.Equal(round.Global, round.Model!.History.Single().Adapter); // what joins the history is the truncated global
+        double worst = 0;
+        foreach (var m in global.Modules)
+        {
+            using var scope = NewDisposeScope();
+            var exact = updates.Select(u => u[m.Name].DenseDelta(float64) / 3.0).Aggregate((x, y) => x + y);
+            var energy = linalg.svdvals(exact).square();
+            var cumulative = energy.cumsum(0) / energy.sum();
+            int smallest = (int)cumulative.lt(0.9).sum().item<long>() + 1; // the first rank whose leading energy reaches 0.9
+            Assert.Equal(smallest, m.Rank);
+            double error = (exact - m.DenseDelta(float64)).norm().item<double>() / exact.norm().item<double>();
+            Assert.True(error <= Math.Sqrt(1 - 0.9) + 1e-6, $"module {m.Name}: error {error} above sqrt(1 - tau)");
+            worst = Math.Max(worst, error);
+        }
+        foreach (var u in updates) u.Dispose();
+
+        Assert.True(global.Modules.Any(m => m.Rank < 14), "tau = 0.9 should drop components of some module");
+        Assert.Equal(worst, round.FactoringError!.Value, 1e-4);
+    }
+
+    [Fact]
+    public async Task A_flora_round_stacked_past_a_modules_dimensions_stores_it_exactly_at_rank_min_d_and_reports_no_error()
+    {
+        await using var h = await StrategyHarness.StartAsync(clients: 3);
+        string fed = await h.CreateAsync("flora", [8, 16, 16], rounds: 1); // R = 40: past v_proj's 32 x 64, within q_proj's 64 x 64
+        var (round, updates, _) = await h.RunRoundAsync(fed, 1, 3);
+        Assert.Equal(RoundStatus.Closed, round.Status);
+        using var global = await h.ReadAsync(round.Global!);
+        foreach (var m in global.Modules)
+        {
+            using var scope = NewDisposeScope();
+            Assert.Equal(m.TargetName == "v_proj" ? 32 : 40, m.Rank);
+            var exact = updates.Select(u => u[m.Name].DenseDelta(float64) / 3.0).Aggregate((x, y) => x + y);
+            AssertClose(exact, m.DenseDelta(float64), 1e-5);
+        }
+        foreach (var u in updates) u.Dispose();
+        Assert.Equal(0.0, round.FactoringError);
+    }
+
+    [Fact]
     public async Task A_history_compacted_every_two_rounds_is_one_delta_whose_recorded_error_is_the_dense_svd_error()
     {
         await using var h = await StrategyHarness.StartAsync(clients: 3);

@@ -51,14 +51,14 @@ sealed class StrategyHarness : IAsyncDisposable
 
     /// <summary>A federation of <paramref name="ranks"/>.Length clients, client k at ranks[k], every client in every round.</summary>
     public async Task<string> CreateAsync(string strategy, int[] ranks, int rounds = 3, int localSteps = 4, long seed = 11, HistoryCompaction? compaction = null,
-        string? rule = null)
+        string? rule = null, double? globalEnergy = null)
     {
         string id = "fed-" + strategy;
         var distinct = ranks.Distinct().Order().ToArray();
         var policy = distinct.Length == 1 ? RankPolicy.Fixed(distinct[0]) : new RankPolicy(distinct[0], distinct.Skip(1).Select(r => new RankTier(r * GiB, r)).ToArray());
         var config = FederationConfig.Default("tiny-llama", Architecture) with
         {
-            RankPolicy = policy, Aggregation = new AggregationSettings(strategy, rule), Training = new TrainingPlan(localSteps, 4, 5e-3),
+            RankPolicy = policy, Aggregation = new AggregationSettings(strategy, rule, GlobalEnergy: globalEnergy), Training = new TrainingPlan(localSteps, 4, 5e-3),
             Rounds = rounds, ClientsPerRound = ranks.Length, Quorum = ranks.Length, RoundDeadline = TimeSpan.FromDays(1),
             ClientTimeout = TimeSpan.FromDays(1), Seed = seed, Compaction = compaction,
         };
