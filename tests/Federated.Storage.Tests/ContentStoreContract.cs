@@ -63,6 +63,25 @@ public abstract class ContentStoreContract
         Assert.Equal(content[100_000..], tail.ToArray());
     }
 
+    [Theory]
+    [InlineData(0, 10)]
+    [InlineData(65_530, 20)]      // across a chunk boundary
+    [InlineData(100_000, 50_000)] // to the end
+    public async Task A_range_read_returns_exactly_those_bytes(int offset, int count)
+    {
+        var content = Bytes(150_000, 3);
+        var reference = await Store.PutAsync(new MemoryStream(content));
+        Assert.Equal(content[offset..(offset + count)], await Store.ReadRangeAsync(reference, offset, count));
+    }
+
+    [Fact]
+    public async Task A_range_past_the_payload_is_refused_and_an_unknown_one_is_not_found()
+    {
+        var reference = await Store.PutAsync(new MemoryStream(Bytes(1_000, 4)));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Store.ReadRangeAsync(reference, 990, 11));
+        await Assert.ThrowsAsync<ContentNotFoundException>(() => Store.ReadRangeAsync(new StoredUpdate(new string('b', 64), 10), 0, 5));
+    }
+
     [Fact]
     public async Task An_unknown_reference_is_not_found()
     {

@@ -36,6 +36,42 @@ public sealed class AdapterPayloadDescribeTests
     }
 
     [Fact]
+    public async Task Some_modules_read_by_their_byte_ranges_equal_those_of_a_full_read()
+    {
+        var bytes = Payload(rank: 8);
+        using var read = AdapterPayload.Read(bytes);
+        var description = AdapterPayload.Describe(bytes, bytes.Length);
+        string[] wanted = [read.Modules[3].Name, read.Modules[1].Name];
+        var ranges = new List<(long Offset, int Count)>();
+
+        using var part = await AdapterPayload.ReadModulesAsync(description, wanted, (offset, count) =>
+        {
+            ranges.Add((offset, count));
+            return Task.FromResult(bytes[(int)offset..(int)(offset + count)]);
+        });
+
+        Assert.Equal(wanted, part.Modules.Select(m => m.Name));
+        foreach (var m in part.Modules)
+        {
+            var full = read[m.Name];
+            Assert.True(m.A.eq(full.A).all().item<bool>() && m.B.eq(full.B).all().item<bool>(), m.Name);
+            Assert.Equal((full.Alpha, full.Rank, full.UseRsLora), (m.Alpha, m.Rank, m.UseRsLora));
+        }
+        // One range per module (its two factors are adjacent), covering exactly their bytes: nothing else of the payload is read.
+        Assert.Equal(2, ranges.Count);
+        Assert.Equal(wanted.Sum(n => read[n].A.NumberOfElements * 4 + read[n].B.NumberOfElements * 4), ranges.Sum(r => (long)r.Count));
+    }
+
+    [Fact]
+    public async Task A_module_the_payload_lacks_is_refused()
+    {
+        var bytes = Payload();
+        var description = AdapterPayload.Describe(bytes, bytes.Length);
+        await Assert.ThrowsAsync<ArgumentException>(() => AdapterPayload.ReadModulesAsync(description, ["model.layers.9.self_attn.q_proj"],
+            (offset, count) => Task.FromResult(bytes[(int)offset..(int)(offset + count)])));
+    }
+
+    [Fact]
     public void The_header_prefix_alone_is_enough_and_the_stream_overload_agrees()
     {
         var bytes = Payload();
