@@ -95,6 +95,54 @@ public sealed class RedisContentStore(IConnectionMultiplexer redis, int chunkByt
         return new RedisPayloadStream(db, reference, i => Chunk(reference, checked((int)i)), chunk, count) { Position = offset };
     }
 
+    /// <summary>
+    /// Chunk layouts (count, chunk size) of payloads read by range: a payload's bytes never change under its reference, so a
+    /// module-by-module aggregation pays the manifest and the first chunk's length once per payload, then one GETRANGE per
+    /// range. A stale entry (the payload deleted, or stored again with another chunk size) shows as a short read and is dropped.
+    /// </summary>
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, (int Count, long Chunk)> _layouts = new(StringComparer.Ordinal);
+    const int MaxLayouts = 1 << 16;
+
+    /// <remarks>One GETRANGE per chunk the range touches, pipelined; the layout comes from a cache after the first range of a payload.</remarks>
+    public async Task<byte[]> ReadRangeAsync(StoredUpdate reference, long offset, int count, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        if (offset < 0 || offset + count > reference.Size)
+            throw new ArgumentOutOfRangeException(nameof(offset), $"bytes [{offset}, {offset + count}) are not within the {reference.Size:N0}-byte payload");
+        var db = Db;
+        for (int attempt = 0; ; attempt++)
+        {
+            if (!_layouts.TryGetValue(reference.Sha256, out var layout))
+            {
+                var (_, chunks) = await ReadManifestAsync(db, reference);
+                long chunk = chunks <= 1 ? Math.Max(reference.Size, 1) : await db.StringLengthAsync(Chunk(reference, 0));
+                if (chunks > 1 && (chunk <= 0 || (chunks - 1) * chunk >= reference.Size || chunks * chunk < reference.Size))
+                    throw new ContentCorruptedException(reference, $"its first chunk holds {chunk:N0} bytes, which {chunks} chunks cannot tile");
+                if (_layouts.Count >= MaxLayouts) _layouts.Clear();
+                _layouts[reference.Sha256] = layout = (chunks, chunk);
+            }
+            var bytes = new byte[count];
+            var pieces = new List<(int At, Task<RedisValue> Read, int Length)>();
+            for (long at = offset; at < offset + count;)
+            {
+                long index = at / layout.Chunk, within = at % layout.Chunk;
+                int piece = (int)Math.Min(layout.Chunk - within, offset + count - at);
+                pieces.Add(((int)(at - offset), index < layout.Count ? db.StringGetRangeAsync(Chunk(reference, (int)index), within, within + piece - 1) : Task.FromResult(RedisValue.Null), piece));
+                at += piece;
+            }
+            bool whole = true;
+            foreach (var (at, read, length) in pieces)
+            {
+                var value = (byte[]?)await read;
+                if (value is null || value.Length != length) whole = false;
+                else value.CopyTo(bytes, at);
+            }
+            if (whole) return bytes;
+            _layouts.TryRemove(reference.Sha256, out _);
+            if (attempt > 0) throw new ContentCorruptedException(reference, $"bytes [{offset:N0}, {offset + count:N0}) are not all in its chunks");
+        }
+    }
+
     async Task<(long Size, int Count)> ReadManifestAsync(IDatabase db, StoredUpdate reference)
     {
         var manifest = await db.StringGetAsync(Manifest(reference));

@@ -83,6 +83,15 @@ public abstract class ContentStoreContract
     }
 
     [Fact]
+    public async Task A_range_of_a_payload_deleted_after_an_earlier_range_read_is_not_found()
+    {
+        var reference = await Store.PutAsync(new MemoryStream(Bytes(200_000, 5)));
+        await Store.ReadRangeAsync(reference, 70_000, 100);
+        await Store.DeleteAsync(reference);
+        await Assert.ThrowsAsync<ContentNotFoundException>(() => Store.ReadRangeAsync(reference, 70_000, 100));
+    }
+
+    [Fact]
     public async Task An_unknown_reference_is_not_found()
     {
         var missing = new StoredUpdate(new string('a', 64), 10);
