@@ -25,9 +25,16 @@ public sealed class UpdateGram
     public int Count => _g.GetLength(0);
     public double this[int i, int j] => _g[i, j];
 
+    /// <summary>Stacked rows per tile of the R x R products: 2,048 keep a tile at 16 MB, whatever K (at K = 1,000 of rank 16 the whole product would be 1 GB).</summary>
+    public const int DefaultTileRows = 2048;
+
     /// <param name="dtype">GEMM precision; float32 (default) keeps the BLAS fast, sums are kept in float64.</param>
     /// <param name="scan">Filled with each update's checks and norms while its factors are stacked (updates beyond its count are not scanned).</param>
-    public static UpdateGram Compute(IReadOnlyList<LoraAdapter> updates, ScalarType dtype = ScalarType.Float32, UpdateScan? scan = null)
+    /// <param name="tileRows">
+    /// The most stacked rows a tile of the products spans: clients are grouped so that each group's ranks sum to at most this
+    /// (a client of larger rank is a group alone), and the blocks (group i, group j >= i) are computed one at a time.
+    /// </param>
+    public static UpdateGram Compute(IReadOnlyList<LoraAdapter> updates, ScalarType dtype = ScalarType.Float32, UpdateScan? scan = null, int tileRows = DefaultTileRows)
     {
         if (updates.Count == 0) throw new ArgumentException("no updates");
         int n = updates.Count;
@@ -40,16 +47,49 @@ public sealed class UpdateGram
             var column = columns[c];
             using var scope = NewDisposeScope();
             var (a, b) = FloraStacking.StackFactors(column, ones, dtype, FactorKernels.For(column), scan?.Column(c) ?? default);
-            // A_st A_st^T is symmetric, so the block (j, i) it contributes equals block (i, j) transposed.
-            var products = b.t().matmul(b).mul_(a.matmul(a.t()));
-            var blocks = BlockIndicator(column, dtype, a.device);
-            var moduleGram = blocks.t().matmul(products).matmul(blocks).to(float64).cpu();
-            var values = moduleGram.data<double>().ToArray();
-            for (int i = 0; i < n; i++)
-                for (int j = 0; j < n; j++)
-                    gram[i, j] += values[i * n + j];
+            var groups = Groups(column, tileRows);
+            foreach (var gi in groups)
+                foreach (var gj in groups.Where(g => g.First >= gi.First))
+                {
+                    using var tile = NewDisposeScope();
+                    // A_st A_st^T is symmetric, so the block (j, i) it contributes equals block (i, j) transposed.
+                    var bi = b.narrow(1, gi.Row, gi.Rows);
+                    var ai = a.narrow(0, gi.Row, gi.Rows);
+                    var products = gi.First == gj.First
+                        ? bi.t().matmul(bi).mul_(ai.matmul(ai.t()))
+                        : bi.t().matmul(b.narrow(1, gj.Row, gj.Rows)).mul_(ai.matmul(a.narrow(0, gj.Row, gj.Rows).t()));
+                    var block = BlockIndicator(column[gi.First..gi.End], dtype, a.device).t().matmul(products)
+                        .matmul(BlockIndicator(column[gj.First..gj.End], dtype, a.device)).to(float64).cpu();
+                    var values = block.data<double>().ToArray();
+                    int width = gj.End - gj.First;
+                    for (int i = gi.First; i < gi.End; i++)
+                        for (int j = gj.First; j < gj.End; j++)
+                        {
+                            double v = values[(i - gi.First) * width + (j - gj.First)];
+                            gram[i, j] += v;
+                            if (gi.First != gj.First) gram[j, i] += v;
+                        }
+                }
         }
         return new UpdateGram(gram);
+    }
+
+    /// <summary>Consecutive clients [First, End) whose stacked rows [Row, Row + Rows) number at most <paramref name="tileRows"/> (or one client).</summary>
+    static List<(int First, int End, int Row, int Rows)> Groups(LoraModule[] column, int tileRows)
+    {
+        var groups = new List<(int First, int End, int Row, int Rows)>();
+        int first = 0, row = 0, rows = 0;
+        for (int k = 0; k < column.Length; k++)
+        {
+            if (k > first && rows + column[k].Rank > tileRows)
+            {
+                groups.Add((first, k, row, rows));
+                (first, row, rows) = (k, row + rows, 0);
+            }
+            rows += column[k].Rank;
+        }
+        groups.Add((first, column.Length, row, rows));
+        return groups;
     }
 
     /// <summary>P (R x K) with P[row, k] = 1 when stacked row belongs to client k, so P^T H P sums H's blocks.</summary>
