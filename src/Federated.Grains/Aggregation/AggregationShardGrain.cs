@@ -4,7 +4,6 @@ using Federated.Core.Aggregation;
 using Federated.Core.Federation;
 using Federated.Core.Formats;
 using Federated.Core.Robust;
-using Federated.Core.Runtime;
 using Federated.Grains.Federations;
 using Orleans.Placement;
 
@@ -37,7 +36,7 @@ public sealed class AggregationShardGrain(IContentStore store) : Grain, IAggrega
             {
                 var (adapters, refusals) = await ReadModuleAsync(job, inputs, module);
                 if (refusals.Length > 0) return new ShardScanView(null, 0, [], refusals);
-                var scan = await Compute(() => { using (Release(adapters)) return aggregator.ScanShard(adapters, job.Gram); });
+                var scan = await AggregationWorkerGrain.Compute(() => { using (Release(adapters)) return aggregator.ScanShard(adapters, job.Gram); });
                 if (scan.Gram is { } g)
                 {
                     size = g.GetLength(0);
@@ -67,7 +66,7 @@ public sealed class AggregationShardGrain(IContentStore store) : Grain, IAggrega
             {
                 var (adapters, refusals) = await ReadModuleAsync(job, inputs, module);
                 if (refusals.Length > 0) return new ShardPartView(null, null, new ShardScanView(null, 0, [], refusals));
-                var part = await Compute(() => { using (Release(adapters)) return aggregator.CombineShard(adapters, job.Coefficients!, job.WithScan); });
+                var part = await AggregationWorkerGrain.Compute(() => { using (Release(adapters)) return aggregator.CombineShard(adapters, job.Coefficients!, job.WithScan); });
                 modules.AddRange(part.Global!.Modules);
                 baseModel ??= part.Global.BaseModel;
                 reported |= part.Factoring is not null;
@@ -158,9 +157,4 @@ public sealed class AggregationShardGrain(IContentStore store) : Grain, IAggrega
             foreach (var item in items) item?.Dispose();
         }
     }
-
-    static Task<T> Compute<T>(Func<T> work) => Task.Run(() =>
-    {
-        using (NativeWork.Enter()) return work();
-    });
 }

@@ -109,7 +109,7 @@ public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetri
     }
 
     /// <summary>The math on the thread pool, inside a <see cref="NativeWork"/> scope (a simulator trains clients beside it).</summary>
-    static Task<T> Compute<T>(Func<T> work) => Task.Run(() =>
+    internal static Task<T> Compute<T>(Func<T> work) => Task.Run(() =>
     {
         using (NativeWork.Enter()) return work();
     });
