@@ -32,14 +32,20 @@ public interface IContentStore
     /// <exception cref="ContentCorruptedException">The payload ends before the range does.</exception>
     async Task<byte[]> ReadRangeAsync(StoredUpdate reference, long offset, int count, CancellationToken cancellationToken = default)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(count);
-        if (offset < 0 || offset + count > reference.Size)
-            throw new ArgumentOutOfRangeException(nameof(offset), $"bytes [{offset}, {offset + count}) are not within the {reference.Size:N0}-byte payload");
+        CheckRange(reference, offset, count);
         await using var stream = await OpenReadAsync(reference, offset, cancellationToken);
         var bytes = new byte[count];
         try { await stream.ReadExactlyAsync(bytes, cancellationToken); }
         catch (EndOfStreamException e) { throw new ContentCorruptedException(reference, $"it ends before byte {offset + count:N0} ({e.Message})"); }
         return bytes;
+    }
+
+    /// <summary>Refuses a range that is not within the payload, before anything is read.</summary>
+    protected static void CheckRange(StoredUpdate reference, long offset, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        if (offset < 0 || offset + count > reference.Size)
+            throw new ArgumentOutOfRangeException(nameof(offset), $"bytes [{offset}, {offset + count}) are not within the {reference.Size:N0}-byte payload");
     }
 
     Task<bool> ContainsAsync(StoredUpdate reference, CancellationToken cancellationToken = default);

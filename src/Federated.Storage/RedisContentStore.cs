@@ -87,12 +87,19 @@ public sealed class RedisContentStore(IConnectionMultiplexer redis, int chunkByt
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(offset, reference.Size);
         var db = Db;
+        var (count, chunk) = await LayoutAsync(db, reference);
+        return new RedisPayloadStream(db, reference, i => Chunk(reference, checked((int)i)), chunk, count) { Position = offset };
+    }
+
+    /// <summary>How many chunks hold the payload, and how large each but the last is.</summary>
+    async Task<(int Count, long Chunk)> LayoutAsync(IDatabase db, StoredUpdate reference)
+    {
         var (_, count) = await ReadManifestAsync(db, reference);
         // Every chunk but the last holds the chunk size the payload was written with (maybe another process's setting).
         long chunk = count <= 1 ? Math.Max(reference.Size, 1) : await db.StringLengthAsync(Chunk(reference, 0));
         if (count > 1 && (chunk <= 0 || (count - 1) * chunk >= reference.Size || count * chunk < reference.Size))
             throw new ContentCorruptedException(reference, $"its first chunk holds {chunk:N0} bytes, which {count} chunks cannot tile");
-        return new RedisPayloadStream(db, reference, i => Chunk(reference, checked((int)i)), chunk, count) { Position = offset };
+        return (count, chunk);
     }
 
     /// <summary>
@@ -106,20 +113,15 @@ public sealed class RedisContentStore(IConnectionMultiplexer redis, int chunkByt
     /// <remarks>One GETRANGE per chunk the range touches, pipelined; the layout comes from a cache after the first range of a payload.</remarks>
     public async Task<byte[]> ReadRangeAsync(StoredUpdate reference, long offset, int count, CancellationToken cancellationToken = default)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(count);
-        if (offset < 0 || offset + count > reference.Size)
-            throw new ArgumentOutOfRangeException(nameof(offset), $"bytes [{offset}, {offset + count}) are not within the {reference.Size:N0}-byte payload");
+        IContentStore.CheckRange(reference, offset, count);
         var db = Db;
         for (int attempt = 0; ; attempt++)
         {
             if (!_layouts.TryGetValue(reference.Sha256, out var layout))
             {
-                var (_, chunks) = await ReadManifestAsync(db, reference);
-                long chunk = chunks <= 1 ? Math.Max(reference.Size, 1) : await db.StringLengthAsync(Chunk(reference, 0));
-                if (chunks > 1 && (chunk <= 0 || (chunks - 1) * chunk >= reference.Size || chunks * chunk < reference.Size))
-                    throw new ContentCorruptedException(reference, $"its first chunk holds {chunk:N0} bytes, which {chunks} chunks cannot tile");
+                layout = await LayoutAsync(db, reference);
                 if (_layouts.Count >= MaxLayouts) _layouts.Clear();
-                _layouts[reference.Sha256] = layout = (chunks, chunk);
+                _layouts[reference.Sha256] = layout;
             }
             var bytes = new byte[count];
             var pieces = new List<(int At, Task<RedisValue> Read, int Length)>();

@@ -18,8 +18,6 @@ namespace Federated.Grains.Aggregation;
 [RandomPlacement]
 public sealed class AggregationShardGrain(IContentStore store) : Grain, IAggregationShardGrain
 {
-    const int ConcurrentReads = 8;
-
     /// <summary>Metadata naming the call that stored a part (see <see cref="CombineAsync"/>).</summary>
     public const string PartMetadataKey = "federated.shard_part";
 
@@ -44,7 +42,7 @@ public sealed class AggregationShardGrain(IContentStore store) : Grain, IAggrega
                     for (int i = 0; i < size; i++)
                         for (int j = 0; j < size; j++) gram[i * size + j] += g[i, j];
                 }
-                checks.AddRange(View(scan).Checks);
+                checks.AddRange(Checks(scan));
             }
             return new ShardScanView(gram, size, [.. checks], []);
         }
@@ -71,7 +69,7 @@ public sealed class AggregationShardGrain(IContentStore store) : Grain, IAggrega
                 baseModel ??= part.Global.BaseModel;
                 reported |= part.Factoring is not null;
                 factoring.AddRange(part.Factoring?.Select(f => new ModuleFactoringView(f.Module, f.Rank, f.RelativeError)) ?? []);
-                checks.AddRange(View(part.Scan).Checks);
+                checks.AddRange(Checks(part.Scan));
             }
             using var global = new LoraAdapter(modules, baseModel);
             modules.Clear(); // owned by the adapter now
@@ -98,12 +96,12 @@ public sealed class AggregationShardGrain(IContentStore store) : Grain, IAggrega
         var chosen = job.Chosen.Select(k => job.Job.Updates[k]).ToArray();
         var descriptions = new AdapterDescription?[chosen.Length];
         var refusals = new ShardRefusal?[chosen.Length];
-        await Parallel.ForEachAsync(Enumerable.Range(0, chosen.Length), new ParallelOptions { MaxDegreeOfParallelism = ConcurrentReads }, async (j, _) =>
+        await Parallel.ForEachAsync(Enumerable.Range(0, chosen.Length), new ParallelOptions { MaxDegreeOfParallelism = AggregationWorkerGrain.ConcurrentReads }, async (j, _) =>
         {
             try { descriptions[j] = await PayloadModules.DescribeAsync(store, chosen[j].Update, $"update {chosen[j].Update}"); }
             catch (Exception e) when (e is ContentStoreException or AdapterFormatException) { refusals[j] = new ShardRefusal(j, $"cannot be read: {e.Message}"); }
         });
-        var inits = strategy.FreezesA ? await AggregationWorkerGrain.LoadDistinctAsync(store, chosen.Select(u => u.Init)) : [];
+        var inits = strategy.FreezesA ? await LoadDistinctAsync(chosen.Select(u => u.Init)) : [];
         var frozen = chosen.Select(u => u.Init is { } i ? inits.GetValueOrDefault(i) : null).ToArray();
         if (strategy.FreezesA)
             for (int j = 0; j < chosen.Length; j++)
@@ -113,13 +111,25 @@ public sealed class AggregationShardGrain(IContentStore store) : Grain, IAggrega
             new Disposables(inits.Values)));
     }
 
+    /// <summary>The inits clients were handed (for the frozen-factor check), each read once; null where one cannot be read.</summary>
+    async Task<Dictionary<StoredUpdate, LoraAdapter?>> LoadDistinctAsync(IEnumerable<StoredUpdate?> references)
+    {
+        var loaded = new Dictionary<StoredUpdate, LoraAdapter?>();
+        foreach (var reference in references.OfType<StoredUpdate>().Distinct())
+        {
+            try { loaded[reference] = AdapterPayload.Read(await store.ReadAsync(reference), $"init {reference}"); }
+            catch (Exception e) when (e is ContentStoreException or AdapterFormatException) { loaded[reference] = null; }
+        }
+        return loaded;
+    }
+
     /// <summary>One module of every chosen update, or the updates refused (unreadable, or a frozen A that changed).</summary>
     async Task<(List<LoraAdapter> Adapters, ShardRefusal[] Refusals)> ReadModuleAsync(ShardJob job, Inputs inputs, string module)
     {
         if (inputs.Refusals.Length > 0) return ([], inputs.Refusals);
         var adapters = new LoraAdapter?[inputs.Updates.Length];
         var refusals = new ShardRefusal?[inputs.Updates.Length];
-        await Parallel.ForEachAsync(Enumerable.Range(0, adapters.Length), new ParallelOptions { MaxDegreeOfParallelism = ConcurrentReads }, async (j, _) =>
+        await Parallel.ForEachAsync(Enumerable.Range(0, adapters.Length), new ParallelOptions { MaxDegreeOfParallelism = AggregationWorkerGrain.ConcurrentReads }, async (j, _) =>
         {
             try
             {
@@ -144,9 +154,9 @@ public sealed class AggregationShardGrain(IContentStore store) : Grain, IAggrega
         return (adapters.Select(a => a!).ToList(), []);
     }
 
-    static ShardScanView View(ShardScan scan) => new(null, 0,
+    static IEnumerable<ModuleChecksView> Checks(ShardScan scan) =>
         scan.Checks.Select(c => new ModuleChecksView(c.Key, c.Value.Select(v => v is not null).ToArray(), c.Value.Select(v => v?.Finite ?? false).ToArray(),
-            c.Value.Select(v => v?.SquaredNorm ?? 0).ToArray())).ToArray(), []);
+            c.Value.Select(v => v?.SquaredNorm ?? 0).ToArray()));
 
     static Disposables Release(IEnumerable<IDisposable> items) => new(items);
 

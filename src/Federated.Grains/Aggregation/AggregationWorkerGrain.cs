@@ -27,7 +27,7 @@ public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetri
     /// ones waiting past StackExchange.Redis's 5 s timeout, so the aggregation failed every attempt; a few at a time keep
     /// the link busy without queueing. The shards read their modules the same way.
     /// </summary>
-    const int ConcurrentReads = 8;
+    internal const int ConcurrentReads = 8;
 
     /// <summary>Module shards per silo: two keep a silo's cores busy while one waits on reads, and hold two modules of K updates at a time.</summary>
     const int ShardsPerSilo = 2;
@@ -199,17 +199,6 @@ public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetri
     async Task<StoredUpdate> PutAsync(LoraAdapter adapter) =>
         (await store.PutAsync(new MemoryStream(AdapterPayload.ToBytes(adapter), writable: false)));
 
-    /// <summary>The inits clients were handed (for the frozen-factor check), each read once; null where one cannot be read.</summary>
-    internal static async Task<Dictionary<StoredUpdate, LoraAdapter?>> LoadDistinctAsync(IContentStore store, IEnumerable<StoredUpdate?> references)
-    {
-        var loaded = new Dictionary<StoredUpdate, LoraAdapter?>();
-        foreach (var reference in references.OfType<StoredUpdate>().Distinct())
-        {
-            try { loaded[reference] = Read(await store.ReadAsync(reference), $"init {reference}"); }
-            catch (Exception e) when (e is ContentStoreException or AdapterFormatException) { loaded[reference] = null; }
-        }
-        return loaded;
-    }
 
     static LoraAdapter Read(byte[] bytes, string source) => AdapterPayload.Read(bytes, source);
 
