@@ -70,8 +70,9 @@ public sealed class DirectoryContentStore : IAdoptingContentStore
         }
     }
 
-    public Task<StoredUpdate?> TryAdoptAsync(string verifiedFile, StoredUpdate reference, CancellationToken cancellationToken = default)
+    public Task<StoredUpdate?> TryAdoptAsync(IStagedPayload staged, CancellationToken cancellationToken = default)
     {
+        if (staged is not StagedFile(string verifiedFile, var reference)) return Task.FromResult<StoredUpdate?>(null);
         string final = PathOf(reference);
         if (reference.Size > _maxBytes) throw new ContentTooLargeException(_maxBytes);
         long length = new FileInfo(verifiedFile).Length;

@@ -395,7 +395,7 @@ public sealed class DirectoryUploadStaging : IUploadStaging
 
         // All acknowledged, so flushed: the store may take the file itself (validating wrappers check it first).
         progress.CloseWriter();
-        var stored = store is IAdoptingContentStore adopting ? await adopting.TryAdoptAsync(data, reference, cancellationToken) : null;
+        var stored = store is IAdoptingContentStore adopting ? await adopting.TryAdoptAsync(new StagedFile(data, reference), cancellationToken) : null;
         if (stored is null)
         {
             await using var read = OpenRead(data);

@@ -13,7 +13,7 @@ namespace Federated.Storage;
 /// cluster hash slots), as the Helm chart deploys.
 /// </summary>
 public sealed class RedisContentStore(IConnectionMultiplexer redis, int chunkBytes = 1 << 20, long maxBytes = DirectoryContentStore.DefaultMaxBytes,
-    string keyPrefix = "fed:update:") : IContentStore
+    string keyPrefix = "fed:update:") : IAdoptingContentStore
 {
     static readonly TimeSpan IncomingExpiry = TimeSpan.FromHours(1);
 
@@ -57,6 +57,16 @@ public sealed class RedisContentStore(IConnectionMultiplexer redis, int chunkByt
             var leftovers = Enumerable.Range(0, chunks).Select(i => (RedisKey)(upload + i)).ToArray();
             if (leftovers.Length > 0) await db.KeyDeleteAsync(leftovers);
         }
+    }
+
+    /// <summary>A completed upload's chunks staged on the same server are renamed into place (<see cref="RedisUploadStaging"/>).</summary>
+    public async Task<StoredUpdate?> TryAdoptAsync(IStagedPayload staged, CancellationToken cancellationToken = default)
+    {
+        if (staged is not RedisUploadStaging.StagedChunks chunks || !ReferenceEquals(chunks.Redis, redis)) return null;
+        var reference = chunks.Reference;
+        if (reference.Size > maxBytes) throw new ContentTooLargeException(maxBytes);
+        await chunks.MoveIntoAsync(Manifest(reference), FormattableString.Invariant($"{reference.Size}:{chunks.Count}"), i => Chunk(reference, i));
+        return reference;
     }
 
     public async Task<byte[]> ReadAsync(StoredUpdate reference, CancellationToken cancellationToken = default)
@@ -123,7 +133,6 @@ public sealed class RedisContentStore(IConnectionMultiplexer redis, int chunkByt
                 if (_layouts.Count >= MaxLayouts) _layouts.Clear();
                 _layouts[reference.Sha256] = layout;
             }
-            var bytes = new byte[count];
             var pieces = new List<(int At, Task<RedisValue> Read, int Length)>();
             for (long at = offset; at < offset + count;)
             {
@@ -132,14 +141,17 @@ public sealed class RedisContentStore(IConnectionMultiplexer redis, int chunkByt
                 pieces.Add(((int)(at - offset), index < layout.Count ? db.StringGetRangeAsync(Chunk(reference, (int)index), within, within + piece - 1) : Task.FromResult(RedisValue.Null), piece));
                 at += piece;
             }
+            // A range within one chunk (a module, typically) is the array Redis's reply was read into: no second copy.
+            var bytes = pieces.Count == 1 ? null : new byte[count];
             bool whole = true;
             foreach (var (at, read, length) in pieces)
             {
                 var value = (byte[]?)await read;
                 if (value is null || value.Length != length) whole = false;
+                else if (bytes is null) bytes = value;
                 else value.CopyTo(bytes, at);
             }
-            if (whole) return bytes;
+            if (whole) return bytes!;
             _layouts.TryRemove(reference.Sha256, out _);
             if (attempt > 0) throw new ContentCorruptedException(reference, $"bytes [{offset:N0}, {offset + count:N0}) are not all in its chunks");
         }

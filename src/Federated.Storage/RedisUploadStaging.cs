@@ -58,7 +58,7 @@ public sealed class RedisUploadStaging : IUploadStaging
         """;
 
     // KEYS: hash, index. ARGV: owner, id, sha, size, ttl, slot, owner hash, now (ms), chunk bytes, max uploads, max bytes,
-    // max per owner. Returns {state, offset | sha, size | uploads, bytes}. A new upload first drops chunks an expired one
+    // max per owner, generation. Returns {state, offset | sha, size | uploads, bytes, generation}. A new upload first drops chunks an expired one
     // under the same id may have left (they outlive its hash), then replaces the owner's upload in its slot and its oldest
     // ones over the per-owner limit, unless the global limits refuse it: then nothing changes.
     const string BeginScript = IndexFunctions + """
@@ -68,7 +68,7 @@ public sealed class RedisUploadStaging : IUploadStaging
           if m[2] ~= ARGV[2] or m[3] ~= ARGV[3] or m[4] ~= ARGV[4] or (m[7] or '') ~= ARGV[6] then return {'conflict', m[3], m[4]} end
           redis.call('PEXPIRE', KEYS[1], ARGV[5])
           if m[6] == '1' then return {'done', m[4]} end
-          return {'open', m[5]}
+          return {'open', m[5], redis.call('HGET', KEYS[1], 'gen') or ''}
         end
         local chunk, size = tonumber(ARGV[9]), tonumber(ARGV[4])
         drop(KEYS[1], size, chunk)
@@ -96,10 +96,11 @@ public sealed class RedisUploadStaging : IUploadStaging
           drop(u[1], u[2], chunk)
           redis.call('HDEL', KEYS[2], u[1])
         end
-        redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'id', ARGV[2], 'sha', ARGV[3], 'size', ARGV[4], 'offset', '0', 'done', '0', 'slot', ARGV[6])
+        redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'id', ARGV[2], 'sha', ARGV[3], 'size', ARGV[4], 'offset', '0', 'done', '0', 'slot', ARGV[6],
+          'gen', ARGV[13])
         redis.call('PEXPIRE', KEYS[1], ARGV[5])
         redis.call('HSET', KEYS[2], KEYS[1], ARGV[4] .. '|' .. ARGV[7] .. '|' .. ARGV[8] .. '|' .. ARGV[6])
-        return {'new', '0'}
+        return {'new', '0', ARGV[13]}
         """;
 
     // KEYS: index. ARGV: chunk bytes. Returns how many expired uploads were dropped.
@@ -109,14 +110,15 @@ public sealed class RedisUploadStaging : IUploadStaging
         """;
 
     // KEYS: hash, chunk, first chunk. ARGV: owner, offset, data, hash ttl, chunk ttl, bytes already in the chunk,
-    // bytes of the whole append (checked against the size up front, so an overrun appends nothing).
+    // bytes of the whole append (checked against the size up front, so an overrun appends nothing), generation ('' when
+    // this process did not begin the upload: no receipt depends on it).
     const string AppendScript = """
-        local m = redis.call('HMGET', KEYS[1], 'owner', 'offset', 'size', 'done')
+        local m = redis.call('HMGET', KEYS[1], 'owner', 'offset', 'size', 'done', 'gen')
         if m[1] ~= ARGV[1] then return {-1} end
         local offset = tonumber(m[2])
         local size = tonumber(m[3])
         if m[4] == '1' then offset = size end
-        if offset ~= tonumber(ARGV[2]) then return {-2, offset} end
+        if offset ~= tonumber(ARGV[2]) or (ARGV[8] ~= '' and m[5] ~= ARGV[8]) then return {-2, offset} end
         local length = string.len(ARGV[3])
         if offset + tonumber(ARGV[7]) > size then return {-3, size} end
         if redis.call('STRLEN', KEYS[2]) ~= tonumber(ARGV[6]) then return {-4} end
@@ -139,6 +141,32 @@ public sealed class RedisUploadStaging : IUploadStaging
         return 1
         """;
 
+    // KEYS: hash, index, manifest, then n staged chunks and the n chunk keys they become. ARGV: owner, generation, manifest
+    // value, hash ttl. Adopts a complete upload's chunks as a stored payload and marks the upload completed, atomically, only
+    // while it is the generation whose every byte this process hashed (a replaced or resumed-elsewhere upload is not):
+    // 1 adopted (or the store held these bytes already), 0 the upload changed, -1 a chunk expired or was evicted.
+    const string AdoptScript = """
+        local m = redis.call('HMGET', KEYS[1], 'owner', 'gen', 'offset', 'size', 'done')
+        if m[1] ~= ARGV[1] or m[2] ~= ARGV[2] or m[3] ~= m[4] or m[5] == '1' then return 0 end
+        local n = (#KEYS - 3) / 2
+        for i = 1, n do
+          if redis.call('EXISTS', KEYS[3 + i]) == 0 then return -1 end
+        end
+        if redis.call('EXISTS', KEYS[3]) == 0 then
+          for i = 1, n do
+            redis.call('RENAME', KEYS[3 + i], KEYS[3 + n + i])
+            redis.call('PERSIST', KEYS[3 + n + i])
+          end
+          redis.call('SET', KEYS[3], ARGV[3])
+        else
+          for i = 1, n do redis.call('DEL', KEYS[3 + i]) end
+        end
+        redis.call('HSET', KEYS[1], 'done', '1')
+        redis.call('PEXPIRE', KEYS[1], ARGV[4])
+        redis.call('HDEL', KEYS[2], KEYS[1])
+        return 1
+        """;
+
     // KEYS: hash, index, chunks... ARGV: owner, hash ttl. Marks the upload completed (no longer open) and drops its bytes.
     const string FinishScript = """
         if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
@@ -157,6 +185,7 @@ public sealed class RedisUploadStaging : IUploadStaging
     readonly RedisKey _index;
     readonly StagingLimits _limits;
     readonly TimeProvider _time;
+    readonly UploadReceipts _receipts;
 
     /// <param name="redis">The process's one multiplexer.</param>
     /// <param name="time">Orders an owner's uploads by when they began (the idle time-to-live is Redis's own clock).</param>
@@ -176,6 +205,7 @@ public sealed class RedisUploadStaging : IUploadStaging
         _index = keyPrefix + "open";
         _limits = limits ?? StagingLimits.Unbounded;
         _time = time ?? TimeProvider.System;
+        _receipts = new UploadReceipts(_time);
     }
 
     IDatabase Db => _redis.GetDatabase();
@@ -203,10 +233,13 @@ public sealed class RedisUploadStaging : IUploadStaging
         string size = ticket.Size.ToString(CultureInfo.InvariantCulture);
         var result = (RedisResult[])(await Db.ScriptEvaluateAsync(BeginScript, [hash, _index],
             [ticket.Owner, ticket.UploadId, ticket.Sha256, size, Ms(_hashTtlMs), ticket.Slot ?? "", UploadNames.OwnerKey(ticket.Owner),
-             Ms(_time.GetUtcNow().ToUnixTimeMilliseconds()), _chunkBytes, Ms(_limits.MaxUploads), Ms(_limits.MaxBytes), _limits.MaxUploadsPerOwner]))!;
+             Ms(_time.GetUtcNow().ToUnixTimeMilliseconds()), _chunkBytes, Ms(_limits.MaxUploads), Ms(_limits.MaxBytes), _limits.MaxUploadsPerOwner,
+             Guid.NewGuid().ToString("N")]))!;
         switch ((string)result[0]!)
         {
-            case "new": return 0;
+            case "new":
+                _receipts.Start(hash, (string)result[2]!);
+                return 0;
             case "full":
                 throw new StagingFullException(long.Parse((string)result[1]!, CultureInfo.InvariantCulture),
                     long.Parse((string)result[2]!, CultureInfo.InvariantCulture), _limits.MaxUploads, _limits.MaxBytes);
@@ -217,6 +250,7 @@ public sealed class RedisUploadStaging : IUploadStaging
                     sha.Length == 0 ? null : ticket with { Sha256 = sha, Size = long.Parse((string)result[2]!, CultureInfo.InvariantCulture) });
             default:
                 long offset = (long)result[1];
+                _receipts.Resume(hash, (string)result[2]!, offset);
                 // Resuming restarts the idle clock of the bytes too, not only of the hash.
                 if (offset > 0) await Db.ScriptEvaluateAsync(RefreshScript, Keys(hash, offset), [ticket.Owner, Ms(_chunkTtlMs)]);
                 return offset;
@@ -250,6 +284,7 @@ public sealed class RedisUploadStaging : IUploadStaging
         RedisKey first = ChunkKey(hash, 0);
         var db = Db;
         bool refreshed = false;
+        var receipt = _receipts.Find(hash);
         while (!data.IsEmpty)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -257,13 +292,15 @@ public sealed class RedisUploadStaging : IUploadStaging
             int inChunk = (int)(offset % _chunkBytes);
             var piece = data[..Math.Min(data.Length, _chunkBytes - inChunk)];
             var result = (RedisResult[])(await db.ScriptEvaluateAsync(AppendScript, [hash, ChunkKey(hash, offset / _chunkBytes), first],
-                [owner, offset, piece, Ms(_hashTtlMs), Ms(_chunkTtlMs), inChunk, data.Length]))!;
+                [owner, offset, piece, Ms(_hashTtlMs), Ms(_chunkTtlMs), inChunk, data.Length, receipt?.Generation ?? ""]))!;
             long code = (long)result[0];
             switch (code)
             {
                 case Missing:
+                    _receipts.Drop(hash);
                     throw new UploadNotFoundException(uploadId);
                 case Mismatch:
+                    _receipts.Drop(hash); // another stream appended, or the upload was replaced: this process no longer saw every byte
                     throw new UploadOffsetMismatchException(uploadId, offset, (long)result[1]);
                 case Overrun:
                     throw new UploadOverrunException(uploadId, offset, data.Length, (long)result[1]);
@@ -278,6 +315,7 @@ public sealed class RedisUploadStaging : IUploadStaging
                 case < 0:
                     throw new ContentStoreException($"upload '{uploadId}': unexpected staging state {code}");
             }
+            receipt?.Received(offset, piece.Span);
             offset = code;
             data = data[piece.Length..];
         }
@@ -303,7 +341,25 @@ public sealed class RedisUploadStaging : IUploadStaging
         string hash = HashKey(owner, uploadId);
         var keys = Keys(hash, ticket.Size);
         var chunks = keys[1..];
-        // One pass, as in DirectoryUploadStaging: the store reads the chunks through a hash check that fails its last
+        if (_receipts.Take(hash) is { } receipt)
+        {
+            using (receipt)
+            {
+                // This process hashed every byte as it was appended: the chunks are adopted where they lie, unread.
+                if (receipt.Digest(ticket.Size) is { } digest)
+                {
+                    if (digest != ticket.Sha256)
+                    {
+                        await DiscardAsync(owner, uploadId);
+                        throw new UploadHashMismatchException(uploadId, ticket.Sha256, digest);
+                    }
+                    if (store is IAdoptingContentStore adopting &&
+                        await adopting.TryAdoptAsync(new StagedChunks(this, owner, uploadId, hash, receipt.Generation, chunks, reference), cancellationToken) is { } adopted)
+                        return adopted;
+                }
+            }
+        }
+        // Otherwise one pass, as in DirectoryUploadStaging: the store reads the chunks through a hash check that fails its last
         // read when they are not the declared bytes, before it commits anything (wrong bytes would land under another
         // reference, and deleting them again could remove a payload someone else stored).
         StoredUpdate stored;
@@ -352,6 +408,7 @@ public sealed class RedisUploadStaging : IUploadStaging
     async Task DiscardAsync(string owner, string uploadId)
     {
         string hash = HashKey(owner, uploadId);
+        _receipts.Drop(hash);
         var db = Db;
         var m = await db.HashGetAsync(hash, ["owner", "size"]);
         if (m[0] != owner) return;
@@ -359,8 +416,36 @@ public sealed class RedisUploadStaging : IUploadStaging
         await db.HashDeleteAsync(_index, hash);
     }
 
-    public async Task<int> SweepAsync(CancellationToken cancellationToken = default) =>
-        (int)await Db.ScriptEvaluateAsync(SweepScript, [_index], [_chunkBytes]);
+    public async Task<int> SweepAsync(CancellationToken cancellationToken = default)
+    {
+        _receipts.DropIdle(TimeSpan.FromMilliseconds(_hashTtlMs)); // their uploads expired, or went on elsewhere
+        return (int)await Db.ScriptEvaluateAsync(SweepScript, [_index], [_chunkBytes]);
+    }
+
+    /// <summary>
+    /// A complete upload's chunks, every byte of them hashed by this process as it appended them: a
+    /// <see cref="RedisContentStore"/> on the same server renames them into place instead of reading and writing them again.
+    /// </summary>
+    internal sealed class StagedChunks(RedisUploadStaging staging, string owner, string uploadId, string hash, string generation, RedisKey[] chunks,
+        StoredUpdate reference) : IStagedPayload
+    {
+        public StoredUpdate Reference => reference;
+        public IConnectionMultiplexer Redis => staging._redis;
+        public int Count => chunks.Length;
+
+        public Task<Stream> OpenReadAsync(CancellationToken cancellationToken = default) =>
+            Task.FromResult<Stream>(new RedisPayloadStream(staging.Db, reference, i => chunks[i], staging._chunkBytes, chunks.Length));
+
+        /// <summary>Renames the chunks to <paramref name="storedChunks"/> and writes the manifest, and completes the upload, in one script.</summary>
+        public async Task MoveIntoAsync(RedisKey manifest, string manifestValue, Func<int, RedisKey> storedChunks)
+        {
+            RedisKey[] keys = [hash, staging._index, manifest, .. chunks, .. Enumerable.Range(0, chunks.Length).Select(storedChunks)];
+            long code = (long)await staging.Db.ScriptEvaluateAsync(AdoptScript, keys, [owner, generation, manifestValue, Ms(staging._hashTtlMs)]);
+            if (code == 1) return;
+            if (code < 0) await staging.DiscardAsync(owner, uploadId);
+            throw new UploadNotFoundException(uploadId, code < 0 ? "its staged bytes expired or were evicted from Redis" : "it was replaced while it completed");
+        }
+    }
 
     /// <summary>Reads chunks one at a time, so completing a large upload never holds it whole in memory.</summary>
     sealed class ChunkStream(IDatabase db, RedisKey[] chunks, string uploadId) : ForwardOnlyReadStream

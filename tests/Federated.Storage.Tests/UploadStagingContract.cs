@@ -49,6 +49,31 @@ public abstract partial class UploadStagingContract
         }
     }
 
+    /// <summary>A store that adopts, but a put fails the test: completion must adopt (or, when told it cannot, put).</summary>
+    protected sealed class AdoptionOnly(IContentStore inner, bool canAdopt = true) : IAdoptingContentStore
+    {
+        public int Adopted, Puts;
+
+        public async Task<StoredUpdate?> TryAdoptAsync(IStagedPayload staged, CancellationToken cancellationToken = default)
+        {
+            if (!canAdopt) return null;
+            Adopted++;
+            return await ((IAdoptingContentStore)inner).TryAdoptAsync(staged, cancellationToken);
+        }
+
+        public Task<StoredUpdate> PutAsync(Stream content, CancellationToken cancellationToken = default)
+        {
+            Assert.False(canAdopt, "the staged bytes were copied into a store that could adopt them");
+            Puts++;
+            return inner.PutAsync(content, cancellationToken);
+        }
+
+        public Task<byte[]> ReadAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.ReadAsync(reference, cancellationToken);
+        public Task<Stream> OpenReadAsync(StoredUpdate reference, long offset = 0, CancellationToken cancellationToken = default) => inner.OpenReadAsync(reference, offset, cancellationToken);
+        public Task<bool> ContainsAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.ContainsAsync(reference, cancellationToken);
+        public Task DeleteAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.DeleteAsync(reference, cancellationToken);
+    }
+
     [Theory]
     [InlineData(1, 1)]
     [InlineData(65_536, 65_536)]      // exactly one chunk in one append
@@ -629,31 +654,6 @@ public sealed class DirectoryUploadStagingTests : UploadStagingContract, IDispos
         Assert.Equal(content, await Store.ReadAsync(ticket.Reference));
         Assert.Equal(["ticket.json"], Directory.GetFiles(UploadDirectory(ticket.UploadId)).Select(Path.GetFileName));
     }
-
-    /// <summary>The directory store, but a put fails the test: completion must adopt (or, when told it cannot, put).</summary>
-    sealed class AdoptionOnly(IContentStore inner, bool canAdopt = true) : IAdoptingContentStore
-    {
-        public int Adopted, Puts;
-
-        public async Task<StoredUpdate?> TryAdoptAsync(string verifiedFile, StoredUpdate reference, CancellationToken cancellationToken = default)
-        {
-            if (!canAdopt) return null;
-            Adopted++;
-            return await ((IAdoptingContentStore)inner).TryAdoptAsync(verifiedFile, reference, cancellationToken);
-        }
-
-        public Task<StoredUpdate> PutAsync(Stream content, CancellationToken cancellationToken = default)
-        {
-            Assert.False(canAdopt, "the staged bytes were copied into a store that could adopt them");
-            Puts++;
-            return inner.PutAsync(content, cancellationToken);
-        }
-
-        public Task<byte[]> ReadAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.ReadAsync(reference, cancellationToken);
-        public Task<Stream> OpenReadAsync(StoredUpdate reference, long offset = 0, CancellationToken cancellationToken = default) => inner.OpenReadAsync(reference, offset, cancellationToken);
-        public Task<bool> ContainsAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.ContainsAsync(reference, cancellationToken);
-        public Task DeleteAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.DeleteAsync(reference, cancellationToken);
-    }
 }
 
 [Collection(nameof(RedisServer))]
@@ -781,5 +781,90 @@ public sealed class RedisUploadStagingTests(RedisServer redis) : UploadStagingCo
         Assert.Contains("expired or were evicted", e.Message);
         Assert.False(await HasStagedBytesAsync());
         await Assert.ThrowsAsync<UploadNotFoundException>(() => staging.GetOffsetAsync(Owner, ticket.UploadId));
+    }
+
+    [Fact]
+    public async Task A_completed_upload_s_chunks_are_renamed_into_the_store_without_being_read_back()
+    {
+        var content = Bytes(300_000, 27);
+        var ticket = TicketFor(content);
+        var staging = NewStaging();
+        await staging.BeginAsync(ticket);
+        await SendAsync(staging, ticket, content, 0, content.Length, piece: 50_000);
+        var store = new AdoptionOnly(Store); // a put (which reads the staged bytes back) fails the test
+
+        var reference = await staging.CompleteAsync(Owner, ticket.UploadId, store);
+
+        Assert.Equal(1, store.Adopted);
+        Assert.Equal(content, await Store.ReadAsync(reference));
+        Assert.False(await HasStagedBytesAsync());
+        Assert.Equal(reference, await NewStaging().CompleteAsync(Owner, ticket.UploadId, store)); // retried: already complete
+    }
+
+    [Fact]
+    public async Task An_upload_that_went_on_in_another_process_is_read_back_and_verified_on_completion()
+    {
+        var content = Bytes(300_000, 28);
+        var ticket = TicketFor(content);
+        var first = NewStaging();
+        await first.BeginAsync(ticket);
+        await SendAsync(first, ticket, content, 0, 100_000);
+        var second = NewStaging(); // another silo: it never saw the first 100,000 bytes
+        Assert.Equal(100_000, await second.BeginAsync(ticket));
+        await SendAsync(second, ticket, content, 100_000, content.Length);
+        var store = new Counting(Store);
+
+        var reference = await first.CompleteAsync(Owner, ticket.UploadId, store); // the first saw only its own part
+
+        Assert.Equal((0, 1), (store.Adopted, store.Puts));
+        Assert.Equal(content, await Store.ReadAsync(reference));
+    }
+
+    [Fact]
+    public async Task A_stream_of_a_replaced_upload_cannot_append_even_where_the_replacement_has_reached()
+    {
+        var content = Bytes(200_000, 29);
+        var other = Bytes(100_000, 30);
+        var ticket = TicketFor(content);
+        var first = NewStaging();
+        await first.BeginAsync(ticket);
+        await SendAsync(first, ticket, content, 0, 100_000);
+        // Another silo drops the upload and begins it again under the same ticket, with other bytes up to the same offset.
+        var second = NewStaging();
+        await second.AbortAsync(Owner, ticket.UploadId);
+        Assert.Equal(0, await second.BeginAsync(ticket));
+        await SendAsync(second, ticket, other, 0, other.Length);
+
+        // The first stream's next bytes would line up, but they belong to the upload it began, which is gone: had they been
+        // appended, its hash of the bytes it sent would match the ticket while Redis held other bytes.
+        await Assert.ThrowsAsync<UploadOffsetMismatchException>(() =>
+            first.AppendAsync(Owner, ticket.UploadId, 100_000, content.AsMemory(100_000)));
+
+        await Assert.ThrowsAsync<UploadIncompleteException>(() => first.CompleteAsync(Owner, ticket.UploadId, Store));
+        Assert.False(await Store.ContainsAsync(ticket.Reference));
+    }
+
+    /// <summary>The Redis store, counting how completions hand it the bytes.</summary>
+    sealed class Counting(IContentStore inner) : IAdoptingContentStore
+    {
+        public int Adopted, Puts;
+
+        public async Task<StoredUpdate?> TryAdoptAsync(IStagedPayload staged, CancellationToken cancellationToken = default)
+        {
+            var adopted = await ((IAdoptingContentStore)inner).TryAdoptAsync(staged, cancellationToken);
+            if (adopted is not null) Adopted++;
+            return adopted;
+        }
+
+        public Task<StoredUpdate> PutAsync(Stream content, CancellationToken cancellationToken = default)
+        {
+            Puts++;
+            return inner.PutAsync(content, cancellationToken);
+        }
+
+        public Task<byte[]> ReadAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.ReadAsync(reference, cancellationToken);
+        public Task<Stream> OpenReadAsync(StoredUpdate reference, long offset = 0, CancellationToken cancellationToken = default) => inner.OpenReadAsync(reference, offset, cancellationToken);
+        public Task<bool> ContainsAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.ContainsAsync(reference, cancellationToken);
+        public Task DeleteAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.DeleteAsync(reference, cancellationToken);
     }
 }

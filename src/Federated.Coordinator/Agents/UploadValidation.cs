@@ -21,8 +21,8 @@ namespace Federated.Coordinator.Agents;
 /// shapes it decompresses to in its header, so it is admitted or refused on them (and on its dense size against
 /// <c>Coordinator:MaxUpdateBytes</c>) like a plain one, before anything is read whole or decompressed; then it is read
 /// whole (it is a fraction of a plain payload's size) to check its values, and decompression refuses any other shapes.
-/// A staged file the store adopts (<see cref="TryAdoptAsync"/>) is checked the same way, from the file, before the store
-/// takes it.
+/// Staged bytes the store adopts (<see cref="TryAdoptAsync"/>) are checked the same way, read where they are staged, before
+/// the store takes them.
 /// </para>
 /// </summary>
 /// <param name="size">The declared size: the staging delivers exactly these bytes or fails the put with a hash mismatch.</param>
@@ -50,17 +50,17 @@ sealed class UploadValidation(IContentStore store, Assignment assignment, long s
         return await store.PutAsync(new PrefixedStream(prefix, content), cancellationToken);
     }
 
-    public async Task<StoredUpdate?> TryAdoptAsync(string verifiedFile, StoredUpdate reference, CancellationToken cancellationToken = default)
+    public async Task<StoredUpdate?> TryAdoptAsync(IStagedPayload staged, CancellationToken cancellationToken = default)
     {
         if (store is not IAdoptingContentStore adopting) return null; // the staging puts the bytes instead, through PutAsync's checks
-        await using (var content = new FileStream(verifiedFile, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous))
+        await using (var content = await staged.OpenReadAsync(cancellationToken))
         {
             var (prefix, description) = await ReadHeaderAsync(content, cancellationToken);
             Check(description);
             if (NeedsValues(description))
                 await (await ReadWholeAsync(prefix, content, cancellationToken)).DisposeAsync();
         }
-        return await adopting.TryAdoptAsync(verifiedFile, reference, cancellationToken);
+        return await adopting.TryAdoptAsync(staged, cancellationToken);
     }
 
     async Task<(byte[] Prefix, AdapterDescription Description)> ReadHeaderAsync(Stream content, CancellationToken cancellationToken)

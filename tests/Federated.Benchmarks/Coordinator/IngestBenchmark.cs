@@ -156,6 +156,7 @@ static class IngestBenchmark
                 if ((i + 1) % 100 == 0) Log($"  {i + 1:N0} uploads begun, {clock.Elapsed.TotalSeconds:F1} s");
             }, onError: e => refusals.Add(e is RpcException r ? r.StatusCode.ToString() : e.GetType().Name));
             var uploaded = clock.Elapsed;
+            var cpuUploaded = probes.Select((p, s) => (p.CpuSeconds ?? 0) - cpuBefore[s]).ToArray();
             Log($"uploads done in {uploaded.TotalSeconds:F1} s: {accepted:N0} accepted; refused: {refusals}; retried: {retries}");
 
             JsonObject round;
@@ -171,7 +172,7 @@ static class IngestBenchmark
             var cpu = probes.Select((p, s) => (p.CpuSeconds ?? 0) - cpuBefore[s]).ToArray();
             var federationView = await admin.GetFromJsonAsync<JsonObject>($"/api/federations/{federation}");
             return new IngestResult(siloCount, (int)accepted, refusals.Total + retries.Total > 0 ? $"refused: {refusals}; retried: {retries}" : "", uploaded, closed,
-                Seconds(round["aggregationTime"]), round["failureReason"]?.GetValue<string>(), cpu, peaks,
+                Seconds(round["aggregationTime"]), round["failureReason"]?.GetValue<string>(), cpu, cpuUploaded.Sum(), peaks,
                 probes.Select(p => p.PeakRss ?? 0).ToArray(), redisBefore, redisPeak,
                 federationView?["globalAdapter"]?["size"]?.GetValue<long>());
         }
@@ -274,15 +275,15 @@ static class IngestBenchmark
     {
         double gigabytes = (double)clients * payloadBytes / 1e9;
         var text = new StringBuilder();
-        text.AppendLine(Inv($"{clients:N0} agents in one process (up to {InFlight} uploads in flight, {ChunkBytes >> 20} MiB messages, {SourceAddresses} source addresses) each upload a distinct rank-16 q/v adapter of Qwen2-0.5B's shapes ({payloadBytes:N0} bytes; {gigabytes:F2} GB in all) through the agents' gRPC endpoints into one FedIT round; cluster mode, every silo on one redis-server, agents spread evenly over the silos. Round = first upload begun to the round closed (polled every 250 ms); CPU = utime + stime of each silo process over that span; peak = VmRSS sampled every 100 ms (VmHWM in brackets, which includes start-up)."));
+        text.AppendLine(Inv($"{clients:N0} agents in one process (up to {InFlight} uploads in flight, {ChunkBytes >> 20} MiB messages, {SourceAddresses} source addresses) each upload a distinct rank-16 q/v adapter of Qwen2-0.5B's shapes ({payloadBytes:N0} bytes; {gigabytes:F2} GB in all) through the agents' gRPC endpoints into one FedIT round; cluster mode, every silo on one redis-server, agents spread evenly over the silos. Round = first upload begun to the round closed (polled every 250 ms); CPU = utime + stime of each silo process over that span (split at the last upload's end: the uploads, then the aggregation and close); peak = VmRSS sampled every 100 ms (VmHWM in brackets, which includes start-up)."));
         text.AppendLine();
-        text.AppendLine("| silos | accepted | uploads | round | aggregation | CPU s per silo | core-s per GB | peak RSS per silo, MiB | Redis peak, MiB | global |");
+        text.AppendLine("| silos | accepted | uploads | round | aggregation | CPU s per silo | core-s per GB (uploads + rest) | peak RSS per silo, MiB | Redis peak, MiB | global |");
         text.AppendLine("|---:|---:|---:|---:|---:|---|---:|---|---:|---:|");
         foreach (var r in results)
         {
             text.AppendLine(Inv($"| {r.Silos} | {r.Accepted:N0}{(r.Refusals.Length > 0 ? $" ({r.Refusals})" : "")} | {r.Uploads.TotalSeconds:F1} s | {r.Round.TotalSeconds:F1} s | ") +
                 (r.AggregationSeconds is { } a ? Inv($"{a:F1} s") : $"none ({r.Failure})") +
-                Inv($" | {string.Join(" / ", r.Cpu.Select(c => c.ToString("F1", CultureInfo.InvariantCulture)))} | {r.Cpu.Sum() / gigabytes:F2} | ") +
+                Inv($" | {string.Join(" / ", r.Cpu.Select(c => c.ToString("F1", CultureInfo.InvariantCulture)))} | {r.Cpu.Sum() / gigabytes:F2} ({r.UploadCpu / gigabytes:F2} + {(r.Cpu.Sum() - r.UploadCpu) / gigabytes:F2}) | ") +
                 string.Join(" / ", r.PeakRss.Zip(r.Hwm, (p, h) => Inv($"{p / 1048576.0:F0} ({h / 1048576.0:F0})"))) +
                 Inv($" | {r.RedisPeak / 1048576.0:F0} | {(r.GlobalBytes is { } g ? $"{g:N0} B" : "none")} |"));
         }
@@ -303,5 +304,5 @@ static class IngestBenchmark
     }
 
     sealed record IngestResult(int Silos, int Accepted, string Refusals, TimeSpan Uploads, TimeSpan Round, double? AggregationSeconds, string? Failure,
-        double[] Cpu, long[] PeakRss, long[] Hwm, long RedisBefore, long RedisPeak, long? GlobalBytes);
+        double[] Cpu, double UploadCpu, long[] PeakRss, long[] Hwm, long RedisBefore, long RedisPeak, long? GlobalBytes);
 }
