@@ -17,6 +17,7 @@ namespace Federated.Coordinator.Agents;
 /// see only references), and their answers back. Callers are authenticated by <see cref="AgentAuthentication"/>; every
 /// refusal is a precise gRPC status with a message saying why.
 /// </summary>
+[BindServiceMethod(typeof(UploadMessages), nameof(UploadMessages.BindService))]
 public sealed class AgentService(IGrainFactory grains, AgentEnrollment enrollment, UpdateUploads uploads, IContentStore store, IUploadStaging staging,
     UploadStreams streams, CoordinatorOptions options, ILogger<AgentService> logger) : Protocol.V1.AgentService.AgentServiceBase
 {
@@ -107,14 +108,19 @@ public sealed class AgentService(IGrainFactory grains, AgentEnrollment enrollmen
         return AgentMapping.ToResponse(outcome);
     }
 
-    /// <summary>The data messages after the header; anything else breaks the upload (what came before it stays staged).</summary>
+    /// <summary>
+    /// The data messages after the header; anything else breaks the upload (what came before it stays staged). A message's
+    /// pooled buffer is released when the next is asked for: the staging has taken its bytes by then.
+    /// </summary>
     static async IAsyncEnumerable<ReadOnlyMemory<byte>> DataOf(IAsyncStreamReader<UploadUpdateRequest> requestStream, [EnumeratorCancellation] CancellationToken ct = default)
     {
         while (await requestStream.MoveNext(ct))
         {
-            if (requestStream.Current.PartCase != UploadUpdateRequest.PartOneofCase.Data)
+            var message = requestStream.Current;
+            if (message.PartCase != UploadUpdateRequest.PartOneofCase.Data)
                 throw AgentStatus.Invalid("only data messages may follow the header");
-            yield return requestStream.Current.Data.Memory;
+            yield return message.Data.Memory;
+            UploadMessages.Release(message);
         }
     }
 

@@ -74,10 +74,7 @@ public sealed class AggregationShardGrain(IContentStore store) : Grain, IAggrega
             using var global = new LoraAdapter(modules, baseModel);
             modules.Clear(); // owned by the adapter now
             // Marked as this call's, so its bytes are its own: the caller deletes it once read, which must not delete an equal payload.
-            using var payload = new MemoryStream();
-            AdapterPayload.Write(payload, global, new Dictionary<string, string> { [PartMetadataKey] = this.GetPrimaryKeyString() });
-            payload.Position = 0;
-            var stored = await store.PutAsync(payload);
+            var stored = await PayloadModules.PutAsync(store, global, new Dictionary<string, string> { [PartMetadataKey] = this.GetPrimaryKeyString() });
             return new ShardPartView(stored, reported ? [.. factoring] : null, new ShardScanView(null, 0, [.. checks], []));
         }
         finally

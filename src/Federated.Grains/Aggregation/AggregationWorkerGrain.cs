@@ -134,13 +134,7 @@ public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetri
             // A bound no allowed rank meets is the caller's to change: it crosses the grain call as an ArgumentException.
             try { (adapter, report) = await Compute(() => Export(deltas, job.Rank, job.MaxError, job.BaseModel)); }
             catch (AdapterException e) { throw new ArgumentException(e.Message); }
-            using (adapter)
-            {
-                using var payload = new MemoryStream();
-                ExportFiles.WritePayload(payload, adapter, report);
-                payload.Position = 0;
-                return ((await store.PutAsync(payload)), report);
-            }
+            using (adapter) return (await PayloadModules.PutAsync(store, stream => ExportFiles.WritePayload(stream, adapter, report)), report);
         }
         finally
         {
@@ -196,8 +190,7 @@ public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetri
         return [.. inits];
     }
 
-    async Task<StoredUpdate> PutAsync(LoraAdapter adapter) =>
-        (await store.PutAsync(new MemoryStream(AdapterPayload.ToBytes(adapter), writable: false)));
+    Task<StoredUpdate> PutAsync(LoraAdapter adapter) => PayloadModules.PutAsync(store, adapter);
 
 
     static LoraAdapter Read(byte[] bytes, string source) => AdapterPayload.Read(bytes, source);

@@ -26,7 +26,7 @@ sealed class GrainModuleShard(IGrainFactory grains, IContentStore store, Aggrega
         var view = await CallAsync("combine", g => g.CombineAsync(Job(chosen) with { Coefficients = [.. coefficients], WithScan = withScan }));
         if (view.Part is not { } part) return new ShardPart(null, null, Scan(view.Scan));
         // The part was stored for this call alone (marked with its key): read, it is no longer needed.
-        var global = AdapterPayload.Read(await store.ReadAsync(part, cancellationToken), $"shard part {part}");
+        var global = await PayloadModules.ReadAllAsync(store, part, $"shard part {part}");
         await store.DeleteAsync(part, cancellationToken);
         return new ShardPart(global, view.Factoring?.Select(f => new ModuleFactoring(f.Module, f.Rank, f.RelativeError)).ToList(), Scan(view.Scan));
     }

@@ -1,10 +1,14 @@
+using System.IO.Pipelines;
 using Federated.Contracts;
 using Federated.Core.Adapters;
 using Federated.Core.Formats;
 
 namespace Federated.Grains.Aggregation;
 
-/// <summary>Reads stored adapter payloads by parts: the header alone, or some modules' factors (byte ranges of a plain payload).</summary>
+/// <summary>
+/// Reads stored adapter payloads by parts (the header alone, or some modules' factors: byte ranges of a plain payload) and
+/// writes them as a stream, so no payload is ever one array: payloads may exceed 2 GiB.
+/// </summary>
 static class PayloadModules
 {
     /// <summary>
@@ -32,4 +36,50 @@ static class PayloadModules
         using var whole = AdapterPayload.Read(await store.ReadAsync(reference), source);
         return new LoraAdapter(modules.Select(n => whole[n].Clone()), whole.BaseModel);
     }
+
+    /// <summary>Every module of a plain payload, by ranges: nothing of it is held twice, and its size is not bounded by an array's.</summary>
+    public static async Task<LoraAdapter> ReadAllAsync(IContentStore store, StoredUpdate reference, string source)
+    {
+        var description = await DescribeAsync(store, reference, source);
+        return await ReadAsync(store, reference, description, [.. description.Modules.Select(m => m.Name)], source);
+    }
+
+    /// <summary>
+    /// Stores what <paramref name="write"/> writes, as it writes it: through a pipe of a few MiB into the store (which hashes as
+    /// it reads), never a whole payload in memory.
+    /// </summary>
+    public static async Task<StoredUpdate> PutAsync(IContentStore store, Action<Stream> write, CancellationToken cancellationToken = default)
+    {
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: PipeBytes, resumeWriterThreshold: PipeBytes / 2, useSynchronizationContext: false));
+        // The writer is synchronous (safetensors is written in order) and blocks while the pipe is full: on its own thread.
+        var writing = Task.Run(async () =>
+        {
+            try
+            {
+                using (var stream = pipe.Writer.AsStream(leaveOpen: true)) write(stream);
+                await pipe.Writer.CompleteAsync();
+            }
+            catch (Exception e)
+            {
+                await pipe.Writer.CompleteAsync(e);
+            }
+        }, CancellationToken.None);
+        try
+        {
+            await using var reading = pipe.Reader.AsStream(leaveOpen: true);
+            return await store.PutAsync(reading, cancellationToken);
+        }
+        finally
+        {
+            await pipe.Reader.CompleteAsync(); // a store that stopped reading releases a writer waiting on the full pipe
+            await writing;
+        }
+    }
+
+    /// <summary>An adapter as a payload (see <see cref="AdapterPayload.Write(Stream, LoraAdapter, IReadOnlyDictionary{string, string}?)"/>), streamed into the store.</summary>
+    public static Task<StoredUpdate> PutAsync(IContentStore store, LoraAdapter adapter, IReadOnlyDictionary<string, string>? metadata = null,
+        CancellationToken cancellationToken = default) =>
+        PutAsync(store, stream => AdapterPayload.Write(stream, adapter, metadata), cancellationToken);
+
+    const int PipeBytes = 4 << 20;
 }
