@@ -26,6 +26,12 @@ namespace Federated.Storage;
 /// (and its chunks deleted, not left to their longer time-to-live) by the next begin or <see cref="SweepAsync"/>.
 /// The scripts name keys of other uploads and the index: a single Redis (or a primary with replicas), not Redis Cluster.
 /// </para>
+/// <para>
+/// Completion writes nothing twice where it can: a begin sets the upload's generation (a random id every append of this
+/// process checks), and <see cref="UploadReceipts"/> hashes what this process appended under it. When that covers the whole
+/// upload, a <see cref="RedisContentStore"/> on the same server adopts the chunks by renaming them (one script, which checks
+/// the generation again); otherwise (the upload went on in another silo) the chunks are read back through a hash check.
+/// </para>
 /// </summary>
 public sealed class RedisUploadStaging : IUploadStaging
 {
