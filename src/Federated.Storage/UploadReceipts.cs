@@ -7,7 +7,9 @@ namespace Federated.Storage;
 /// The SHA-256 of each upload this process began, fed as its appends succeed: while one process appended every byte of an
 /// upload's generation in order, completing it needs no second read of the bytes to verify them (<see cref="RedisUploadStaging"/>).
 /// A receipt that misses a byte (the upload went on in another process, two streams raced, it was replaced) is dropped, and
-/// completion reads the bytes back instead. At most one receipt per open upload, so the staging limits bound them.
+/// completion reads the bytes back instead. One receipt per upload begun here; those whose upload ended elsewhere (replaced,
+/// or completed by another silo) go with the staging's idle sweep, so what they hold is bounded by the uploads of one idle
+/// period (a hash state each).
 /// </summary>
 sealed class UploadReceipts(TimeProvider time)
 {
