@@ -49,8 +49,11 @@ public abstract partial class UploadStagingContract
         }
     }
 
-    /// <summary>A store that adopts, but a put fails the test: completion must adopt (or, when told it cannot, put).</summary>
-    protected sealed class AdoptionOnly(IContentStore inner, bool canAdopt = true) : IAdoptingContentStore
+    /// <summary>
+    /// Counts how completions hand a store the bytes. Unless <paramref name="mayPut"/>, a put into a store that could adopt fails
+    /// the test: completion must adopt (or, when told it cannot, put).
+    /// </summary>
+    protected sealed class AdoptionProbe(IContentStore inner, bool canAdopt = true, bool mayPut = false) : IAdoptingContentStore
     {
         public int Adopted, Puts;
 
@@ -63,7 +66,7 @@ public abstract partial class UploadStagingContract
 
         public Task<StoredUpdate> PutAsync(Stream content, CancellationToken cancellationToken = default)
         {
-            Assert.False(canAdopt, "the staged bytes were copied into a store that could adopt them");
+            Assert.False(canAdopt && !mayPut, "the staged bytes were copied into a store that could adopt them");
             Puts++;
             return inner.PutAsync(content, cancellationToken);
         }
@@ -586,7 +589,7 @@ public sealed class DirectoryUploadStagingTests : UploadStagingContract, IDispos
         await staging.BeginAsync(ticket);
         await WriteAsync(staging, ticket, content, 0, content.Length, piece: 50_000);
         await staging.AppendAsync(Owner, ticket.UploadId, content.Length, ReadOnlyMemory<byte>.Empty);
-        var store = new AdoptionOnly(Store);
+        var store = new AdoptionProbe(Store);
 
         var reference = await staging.CompleteAsync(Owner, ticket.UploadId, store);
 
@@ -609,7 +612,7 @@ public sealed class DirectoryUploadStagingTests : UploadStagingContract, IDispos
         var staging = NewStaging();
         await staging.BeginAsync(ticket);
         await SendAsync(staging, ticket, sent, 0, sent.Length);
-        var store = new AdoptionOnly(Store);
+        var store = new AdoptionProbe(Store);
 
         await Assert.ThrowsAsync<UploadHashMismatchException>(() => staging.CompleteAsync(Owner, ticket.UploadId, store));
 
@@ -626,7 +629,7 @@ public sealed class DirectoryUploadStagingTests : UploadStagingContract, IDispos
         var staging = NewStaging();
         await staging.BeginAsync(ticket);
         await SendAsync(staging, ticket, content, 0, content.Length, piece: 60_000);
-        var store = new AdoptionOnly(Store, canAdopt: false); // as across file systems
+        var store = new AdoptionProbe(Store, canAdopt: false); // as across file systems
 
         var reference = await staging.CompleteAsync(Owner, ticket.UploadId, store);
 
@@ -791,7 +794,7 @@ public sealed class RedisUploadStagingTests(RedisServer redis) : UploadStagingCo
         var staging = NewStaging();
         await staging.BeginAsync(ticket);
         await SendAsync(staging, ticket, content, 0, content.Length, piece: 50_000);
-        var store = new AdoptionOnly(Store); // a put (which reads the staged bytes back) fails the test
+        var store = new AdoptionProbe(Store); // a put (which reads the staged bytes back) fails the test
 
         var reference = await staging.CompleteAsync(Owner, ticket.UploadId, store);
 
@@ -812,7 +815,7 @@ public sealed class RedisUploadStagingTests(RedisServer redis) : UploadStagingCo
         var second = NewStaging(); // another silo: it never saw the first 100,000 bytes
         Assert.Equal(100_000, await second.BeginAsync(ticket));
         await SendAsync(second, ticket, content, 100_000, content.Length);
-        var store = new Counting(Store);
+        var store = new AdoptionProbe(Store, mayPut: true);
 
         var reference = await first.CompleteAsync(Owner, ticket.UploadId, store); // the first saw only its own part
 
@@ -842,29 +845,5 @@ public sealed class RedisUploadStagingTests(RedisServer redis) : UploadStagingCo
 
         await Assert.ThrowsAsync<UploadIncompleteException>(() => first.CompleteAsync(Owner, ticket.UploadId, Store));
         Assert.False(await Store.ContainsAsync(ticket.Reference));
-    }
-
-    /// <summary>The Redis store, counting how completions hand it the bytes.</summary>
-    sealed class Counting(IContentStore inner) : IAdoptingContentStore
-    {
-        public int Adopted, Puts;
-
-        public async Task<StoredUpdate?> TryAdoptAsync(IStagedPayload staged, CancellationToken cancellationToken = default)
-        {
-            var adopted = await ((IAdoptingContentStore)inner).TryAdoptAsync(staged, cancellationToken);
-            if (adopted is not null) Adopted++;
-            return adopted;
-        }
-
-        public Task<StoredUpdate> PutAsync(Stream content, CancellationToken cancellationToken = default)
-        {
-            Puts++;
-            return inner.PutAsync(content, cancellationToken);
-        }
-
-        public Task<byte[]> ReadAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.ReadAsync(reference, cancellationToken);
-        public Task<Stream> OpenReadAsync(StoredUpdate reference, long offset = 0, CancellationToken cancellationToken = default) => inner.OpenReadAsync(reference, offset, cancellationToken);
-        public Task<bool> ContainsAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.ContainsAsync(reference, cancellationToken);
-        public Task DeleteAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.DeleteAsync(reference, cancellationToken);
     }
 }
