@@ -9,17 +9,20 @@ namespace Federated.Grains.Tests.Aggregation;
 
 public sealed class AggregationWorkerGrainTests
 {
+    static readonly TimeSpan ResponseTimeout = TimeSpan.FromSeconds(3);
+
     /// <summary>
     /// A 200-client round aggregates for 40 s on two cores, past Orleans' default 30 s response timeout, after which the
     /// round would start the same aggregation again beside the first (which keeps running), and again. Here the silo's
-    /// default timeout is 1 s and reading a module of an update takes 1.5 s: the round must still close after one aggregation.
+    /// default timeout is 3 s (short, yet long enough for every other call on a busy CI machine) and reading a module
+    /// of an update takes 4 s: the round must still close after one aggregation.
     /// </summary>
     [Fact]
     public async Task An_aggregation_longer_than_the_default_response_timeout_completes_once()
     {
-        var (aggregation, reads) = await RoundWithSlowReadsAsync(clients: 4, TimeSpan.FromMilliseconds(1500));
+        var (aggregation, reads) = await RoundWithSlowReadsAsync(clients: 4, TimeSpan.FromSeconds(4));
 
-        Assert.True(aggregation > TimeSpan.FromSeconds(1), $"the round closed {aggregation} after its last submission: not longer than the timeout it must outlast");
+        Assert.True(aggregation > ResponseTimeout, $"the round closed {aggregation} after its last submission: not longer than the timeout it must outlast");
         Assert.Equal(4 * FederationDriver.Shapes.Count, reads.ModuleReads); // each module of each update read once: no second aggregation beside the first
     }
 
@@ -37,7 +40,7 @@ public sealed class AggregationWorkerGrainTests
     }
 
     /// <summary>
-    /// One round of <paramref name="clients"/> on a silo whose default response timeout is 1 s and whose store takes
+    /// One round of <paramref name="clients"/> on a silo whose default response timeout is <see cref="ResponseTimeout"/> and whose store takes
     /// <paramref name="delay"/> to read each client update. The round must close after one aggregation, with the exact global.
     /// </summary>
     /// <returns>How long the round took to close after the last submission, and the store.</returns>
@@ -47,7 +50,7 @@ public sealed class AggregationWorkerGrainTests
         var reads = new SlowReads(new DirectoryContentStore(Path.Combine(root, "updates")), delay);
         var coordinator = await CoordinatorCluster.EmbeddedAsync(root, configure: silo =>
         {
-            silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(1));
+            silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = ResponseTimeout);
             silo.Services.AddSingleton<IContentStore>(reads);
         });
         var updates = new List<ClientUpdate>();
