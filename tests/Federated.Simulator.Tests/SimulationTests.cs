@@ -71,6 +71,14 @@ public sealed class SimulationTests : IDisposable
         Assert.Contains("\"finalTask\"", File.ReadAllText(Path.Combine(dir, "tiny", RunResults.SummaryFile)));
     }
 
+    /// <summary>A run's base-model row: every metric but the timings.</summary>
+    static string[] BaseRow(string runDirectory)
+    {
+        var lines = File.ReadAllLines(Path.Combine(runDirectory, RunResults.MetricsFile));
+        var header = lines[0].Split(',');
+        return lines[1].Split(',').Where((_, i) => !header[i].EndsWith("_seconds")).ToArray();
+    }
+
     static double Number(string text) => double.Parse(text, System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>
@@ -97,6 +105,12 @@ public sealed class SimulationTests : IDisposable
         string[] Base(string run) => File.ReadAllLines(Path.Combine(dir, run, RunResults.MetricsFile))[1].Split(',');
         Assert.Equal(Base("flora_seed-1")[^8..^1], Base("fedit_seed-1")[^8..^1]);
         Assert.Equal("0.000", Base("fedit_seed-1")[^1]);
+        // So are its held-out losses: a variant run alone, by a fresh runner, measures the same base row; another seed's
+        // data gives another one.
+        Assert.Equal(0, Sim("run", exp, "--out", Path.Combine(_dir, "alone"), "--cache", Path.Combine(_dir, "cache"), "--plain", "--only", "fedit").Exit);
+        foreach (var run in new[] { "fedit_seed-1", "fedit_seed-2" })
+            Assert.Equal(BaseRow(Path.Combine(dir, run)), BaseRow(Path.Combine(_dir, "alone", "seeds", run)));
+        Assert.NotEqual(BaseRow(Path.Combine(dir, "flora_seed-1")), BaseRow(Path.Combine(dir, "flora_seed-2")));
         var table = File.ReadAllText(Path.Combine(dir, ExperimentReport.TableFile));
         Assert.Contains("## Mean ± sd over seeds", table);
         Assert.Matches(@"\| fedit \| 2 \| \d\.\d{4} ± \d\.\d{4} \|", table);

@@ -263,18 +263,23 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
         }
     }
 
-    // The base model's task result per (base model, items): the variants of one seed share it, and it costs seconds.
+    // The base model's held-out losses per (base model, batch size, evaluation sets) and its task result per (base model,
+    // items): the variants of one seed share them (the variants of an experiment differ in how they train, not in what they
+    // start from), and they cost seconds per run.
+    readonly Dictionary<string, (double Global, double ClientMean)> _baseLosses = [];
     readonly Dictionary<string, MultipleChoiceResult?> _baseTasks = [];
 
     RoundMetrics Baseline(ModelReplicas replicas, SimulationData data, RunSettings s, ITextTokenizer tokenizer, string baseDir)
     {
         replicas.Any.MergeHistory([]); // the base itself, whatever an earlier federation of this run left merged
-        var (evalLoss, clientEval) = Evaluate(replicas, data, s, live: null);
+        string lossKey = $"{baseDir}\n{s.Evaluation.BatchSize}\n{Fingerprint(data)}";
+        if (!_baseLosses.TryGetValue(lossKey, out var losses))
+            _baseLosses[lossKey] = losses = Evaluate(replicas, data, s, live: null);
         string key = baseDir + "\n" + Fingerprint(data.TaskItems ?? []);
         double taskSeconds = 0;
         if (!_baseTasks.ContainsKey(key))
             (_baseTasks[key], taskSeconds) = EvaluateTask(replicas, data, s, live: null, tokenizer);
-        return new RoundMetrics(0, "base", 0, 0, 0, 0, 0, 0, 0, 0, double.NaN, evalLoss, clientEval, 0, 0, 0, 0, _baseTasks[key], taskSeconds);
+        return new RoundMetrics(0, "base", 0, 0, 0, 0, 0, 0, 0, 0, double.NaN, losses.Global, losses.ClientMean, 0, 0, 0, 0, _baseTasks[key], taskSeconds);
     }
 
     static string Fingerprint(IReadOnlyList<ChoiceItem> items)
@@ -282,6 +287,23 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
         using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
         foreach (var item in items)
             sha.AppendData(System.Text.Encoding.UTF8.GetBytes($"{item.Direction}\u0001{item.Prompt}\u0001{string.Join("\u0001", item.Options)}\u0001{item.Answer}\u0002"));
+        return Convert.ToHexString(sha.GetHashAndReset());
+    }
+
+    /// <summary>The held-out sets <see cref="Evaluate"/> reads, in order: the global one, then each client's own.</summary>
+    static string Fingerprint(SimulationData data)
+    {
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var set in data.Clients.Select(c => c.Eval).Prepend(data.GlobalEval))
+        {
+            sha.AppendData(BitConverter.GetBytes(set.Count));
+            foreach (var example in set)
+            {
+                sha.AppendData(BitConverter.GetBytes(example.Length));
+                sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes<int>(example.InputIds.ToArray()));
+                sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes<int>(example.Labels.ToArray()));
+            }
+        }
         return Convert.ToHexString(sha.GetHashAndReset());
     }
 
