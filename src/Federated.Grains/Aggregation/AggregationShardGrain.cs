@@ -114,7 +114,7 @@ public sealed class AggregationShardGrain(IContentStore store) : Grain, IAggrega
         var loaded = new Dictionary<StoredUpdate, LoraAdapter?>();
         foreach (var reference in references.OfType<StoredUpdate>().Distinct())
         {
-            try { loaded[reference] = AdapterPayload.Read(await store.ReadAsync(reference), $"init {reference}"); }
+            try { loaded[reference] = await PayloadModules.ReadAllAsync(store, reference, $"init {reference}"); }
             catch (Exception e) when (e is ContentStoreException or AdapterFormatException) { loaded[reference] = null; }
         }
         return loaded;

@@ -128,7 +128,7 @@ public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetri
         var deltas = new List<LoraAdapter>();
         try
         {
-            foreach (var d in job.Deltas) deltas.Add(Read(await store.ReadAsync(d), $"model delta {d}"));
+            foreach (var d in job.Deltas) deltas.Add(await PayloadModules.ReadAllAsync(store, d, $"model delta {d}"));
             LoraAdapter adapter;
             ExportReport report;
             // A bound no allowed rank meets is the caller's to change: it crosses the grain call as an ArgumentException.
@@ -173,7 +173,7 @@ public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetri
             }
             return (stored, m.Model with { History = history, Live = null, Inits = [] }, error);
         }
-        using var previous = m.Model.Live is { } liveRef ? Read(await store.ReadAsync(liveRef), $"live adapter {liveRef}") : null;
+        using var previous = m.Model.Live is { } liveRef ? await PayloadModules.ReadAllAsync(store, liveRef, $"live adapter {liveRef}") : null;
         using var live = await Compute(() => strategy.NextLive(previous, aggregate));
         var storedLive = await PutAsync(live);
         return (storedLive, m.Model with { Live = storedLive, Inits = await InitsAsync(m, strategy, live) }, null);
@@ -191,8 +191,4 @@ public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetri
     }
 
     Task<StoredUpdate> PutAsync(LoraAdapter adapter) => PayloadModules.PutAsync(store, adapter);
-
-
-    static LoraAdapter Read(byte[] bytes, string source) => AdapterPayload.Read(bytes, source);
-
 }
