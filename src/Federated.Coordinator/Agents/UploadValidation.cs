@@ -3,6 +3,7 @@ using Federated.Core.Adapters;
 using Federated.Core.Federation;
 using Federated.Core.Formats;
 using Federated.Grains;
+using Federated.Grains.Aggregation;
 using Federated.Grains.Federations;
 using Federated.Storage;
 using Grpc.Core;
@@ -21,6 +22,8 @@ namespace Federated.Coordinator.Agents;
 /// shapes it decompresses to in its header, so it is admitted or refused on them (and on its dense size against
 /// <c>Coordinator:MaxUpdateBytes</c>) like a plain one, before anything is read whole or decompressed; then it is read
 /// whole (it is a fraction of a plain payload's size) to check its values, and decompression refuses any other shapes.
+/// When the round freezes A, a plain payload's A factors are compared with the client's init as they flow on
+/// (<see cref="FrozenFactorCheck"/>: one module's A in memory at a time); a changed one fails the put.
 /// Staged bytes the store adopts (<see cref="TryAdoptAsync"/>) are checked the same way, read where they are staged, before
 /// the store takes them.
 /// </para>
@@ -41,13 +44,13 @@ sealed class UploadValidation(IContentStore store, Assignment assignment, long s
     {
         var (prefix, description) = await ReadHeaderAsync(content, cancellationToken);
         Check(description); // structure, shapes and dense size, from the header alone
-        if (NeedsValues(description))
+        if (description.Compression is not null)
         {
             var buffer = await ReadWholeAsync(prefix, content, cancellationToken);
             buffer.Position = 0;
             return await store.PutAsync(buffer, cancellationToken);
         }
-        return await store.PutAsync(new PrefixedStream(prefix, content), cancellationToken);
+        return await store.PutAsync(new PrefixedStream(prefix, await CheckedAsFlowingAsync(description, content)), cancellationToken);
     }
 
     public async Task<StoredUpdate?> TryAdoptAsync(IStagedPayload staged, CancellationToken cancellationToken = default)
@@ -57,8 +60,10 @@ sealed class UploadValidation(IContentStore store, Assignment assignment, long s
         {
             var (prefix, description) = await ReadHeaderAsync(content, cancellationToken);
             Check(description);
-            if (NeedsValues(description))
+            if (description.Compression is not null)
                 await (await ReadWholeAsync(prefix, content, cancellationToken)).DisposeAsync();
+            else if (assignment.FreezeA)
+                await (await CheckedAsFlowingAsync(description, content)).CopyToAsync(Stream.Null, cancellationToken);
         }
         return await adopting.TryAdoptAsync(staged, cancellationToken);
     }
@@ -80,10 +85,11 @@ sealed class UploadValidation(IContentStore store, Assignment assignment, long s
         }
     }
 
-    /// <summary>A compressed payload's values are checked decompressed; a frozen factor is compared by value.</summary>
-    bool NeedsValues(AdapterDescription description) => description.Compression is not null || assignment.FreezeA;
+    /// <summary>The rest of a plain payload; when the round freezes A, each module's A is compared as it flows past.</summary>
+    async Task<Stream> CheckedAsFlowingAsync(AdapterDescription description, Stream rest) =>
+        assignment.FreezeA ? await FrozenFactorCheck.StartAsync(rest, description, store, FrozenInit()) : rest;
 
-    /// <summary>Reads a payload whose header passed whole and checks it with its values; returns its bytes.</summary>
+    /// <summary>Reads a compressed payload whose header passed whole and checks it with its values; returns its bytes.</summary>
     async Task<MemoryStream> ReadWholeAsync(byte[] prefix, Stream rest, CancellationToken cancellationToken)
     {
         var buffer = new MemoryStream();
@@ -99,17 +105,19 @@ sealed class UploadValidation(IContentStore store, Assignment assignment, long s
             throw AgentStatus.Invalid($"malformed adapter: {e.Message}");
         }
         using (adapter)
-        using (var frozen = assignment.FreezeA ? await ReadInitAsync(cancellationToken) : null)
+        using (var frozen = assignment.FreezeA ? await ReadInitAsync() : null)
             Refuse(UpdateAdmission.Check(adapter, declaredRank, Rules(frozen)));
         return buffer;
     }
 
-    async Task<LoraAdapter> ReadInitAsync(CancellationToken cancellationToken)
+    async Task<LoraAdapter> ReadInitAsync()
     {
-        if (assignment.Init is not { } init)
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, "the round freezes A, but this client was handed no adapter to take it from"));
-        return AdapterPayload.Read(await store.ReadAsync(init, cancellationToken), $"init {init}");
+        var init = FrozenInit();
+        return await PayloadModules.ReadAllAsync(store, init, $"init {init}");
     }
+
+    StoredUpdate FrozenInit() => assignment.Init ??
+        throw new RpcException(new Status(StatusCode.FailedPrecondition, "the round freezes A, but this client was handed no adapter to take it from"));
 
     /// <summary>The manifest's module names: the upload's PEFT patterns are matched against these only.</summary>
     IReadOnlySet<string>? KnownModules() =>

@@ -68,14 +68,20 @@ public static class UpdateAdmission
     }
 
     /// <summary>A module's A against the frozen A the client was handed (a module shard checks its modules with it).</summary>
-    public static AdmissionRefusal? CheckFrozen(LoraModule m, LoraAdapter frozen)
+    public static AdmissionRefusal? CheckFrozen(LoraModule m, LoraAdapter frozen) =>
+        CheckFrozen(m.Name, m.A, frozen.Contains(m.Name) ? frozen[m.Name].A : null);
+
+    /// <summary>
+    /// One module's A against its frozen A (null where the adapter the client was handed has no such module): the upload path
+    /// checks each A as it streams past, without the rest of the update.
+    /// </summary>
+    public static AdmissionRefusal? CheckFrozen(string module, Tensor a, Tensor? frozenA)
     {
-        if (!frozen.Contains(m.Name))
-            return new(AdmissionError.FrozenFactorChanged, $"module '{m.Name}' has no frozen A in the adapter the client was handed");
-        var a = frozen[m.Name].A;
+        if (frozenA is null)
+            return new(AdmissionError.FrozenFactorChanged, $"module '{module}' has no frozen A in the adapter the client was handed");
         using var scope = NewDisposeScope();
-        if (m.A.dtype != a.dtype || !m.A.shape.SequenceEqual(a.shape) || !m.A.eq(a).all().item<bool>())
-            return new(AdmissionError.FrozenFactorChanged, $"module '{m.Name}': A differs from the frozen A the client was handed; this strategy trains B only");
+        if (a.dtype != frozenA.dtype || !a.shape.SequenceEqual(frozenA.shape) || !a.eq(frozenA).all().item<bool>())
+            return new(AdmissionError.FrozenFactorChanged, $"module '{module}': A differs from the frozen A the client was handed; this strategy trains B only");
         return null;
     }
 

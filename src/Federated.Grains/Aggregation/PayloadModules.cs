@@ -9,7 +9,7 @@ namespace Federated.Grains.Aggregation;
 /// Reads stored adapter payloads by parts (the header alone, or some modules' factors: byte ranges of a plain payload) and
 /// writes them as a stream, so no payload is ever one array: payloads may exceed 2 GiB.
 /// </summary>
-static class PayloadModules
+public static class PayloadModules
 {
     /// <summary>
     /// The payload's header, read and validated alone (two small ranged reads). Every module is described, whatever the

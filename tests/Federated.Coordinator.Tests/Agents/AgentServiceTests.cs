@@ -264,6 +264,17 @@ public sealed class AgentServiceTests(CoordinatorHost coordinator) : IDisposable
         Assert.Contains("differs from the frozen A", refused.Status.Detail);
         Assert.False(await Store.ContainsAsync(new StoredUpdate(Sha(bytes), bytes.Length)));
 
+        // A checked as the bytes flow past: one element of the A that lies last in the payload is enough.
+        var initBytes = AdapterPayload.ToBytes(init);
+        string last = AdapterPayload.Describe(initBytes, initBytes.Length).Modules.MaxBy(m => m.Data!.ABegin)!.Name;
+        using var lastChanged = new LoraAdapter(init.Modules.Select(m => m.With(m.A.clone(), m.B + 0.1f, m.Alpha)), init.BaseModel);
+        lastChanged[last].A[0, 0] += 1e-3f;
+        var lastBytes = AdapterPayload.ToBytes(lastChanged);
+        var lateRefusal = await Assert.ThrowsAsync<RpcException>(() => UploadAsync(agent, task, lastBytes, "changed-last-a"));
+        Assert.Equal(StatusCode.InvalidArgument, lateRefusal.StatusCode);
+        Assert.Contains($"module '{last}': A differs from the frozen A", lateRefusal.Status.Detail);
+        Assert.False(await Store.ContainsAsync(new StoredUpdate(Sha(lastBytes), lastBytes.Length)));
+
         using var trainedB = new LoraAdapter(init.Modules.Select(m => m.With(m.A.clone(), m.B + 0.1f, m.Alpha)), init.BaseModel);
         Assert.Equal(UploadStatus.Accepted, (await UploadAsync(agent, task, AdapterPayload.ToBytes(trainedB), "b-only")).UploadStatus);
         Assert.Equal(1, (await coordinator.Grains.GetGrain<IRoundGrain>(GrainKeys.Round(fed, 1)).GetAsync()).Submitted);
