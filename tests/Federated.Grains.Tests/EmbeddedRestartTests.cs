@@ -20,7 +20,7 @@ public sealed class EmbeddedRestartTests : IDisposable
         await using (var first = await CoordinatorCluster.EmbeddedAsync(_directory, inMemoryState: false))
         {
             var driver = new FederationDriver(first);
-            fed = await driver.CreateAsync(FederationDriver.Config(rounds: 1, clientsPerRound: 4, quorum: 2, deadline: TimeSpan.FromSeconds(3)), clients: 4);
+            fed = await driver.CreateAsync(FederationDriver.Config(rounds: 1, clientsPerRound: 4, quorum: 2, deadline: TimeSpan.FromSeconds(5)), clients: 4);
             await driver.Grains.GetGrain<IFederationGrain>(fed).StartAsync();
             var round = driver.Round(fed, 1);
             submitted = (await round.GetAsync()).Selected.Take(2).ToArray();

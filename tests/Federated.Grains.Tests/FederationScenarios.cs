@@ -55,7 +55,7 @@ public abstract class FederationScenarios(CoordinatorCluster coordinator)
     [Fact]
     public async Task Round_closes_at_the_deadline_with_a_quorum_when_some_clients_never_submit()
     {
-        string fed = await _driver.CreateAsync(FederationDriver.Config(rounds: 1, clientsPerRound: 4, quorum: 2, deadline: TimeSpan.FromSeconds(2)), clients: 4);
+        string fed = await _driver.CreateAsync(FederationDriver.Config(rounds: 1, clientsPerRound: 4, quorum: 2, deadline: TimeSpan.FromSeconds(5)), clients: 4);
         await _driver.Grains.GetGrain<IFederationGrain>(fed).StartAsync();
         var view = await _driver.Round(fed, 1).GetAsync();
 
@@ -76,7 +76,7 @@ public abstract class FederationScenarios(CoordinatorCluster coordinator)
     [Fact]
     public async Task Round_below_quorum_fails_cleanly_at_the_deadline_and_the_next_round_opens()
     {
-        string fed = await _driver.CreateAsync(FederationDriver.Config(rounds: 2, clientsPerRound: 4, quorum: 3, deadline: TimeSpan.FromSeconds(2)), clients: 4);
+        string fed = await _driver.CreateAsync(FederationDriver.Config(rounds: 2, clientsPerRound: 4, quorum: 3, deadline: TimeSpan.FromSeconds(5)), clients: 4);
         await _driver.Grains.GetGrain<IFederationGrain>(fed).StartAsync();
         var client = (await _driver.Round(fed, 1).GetAsync()).Selected[0];
         var (adapter, submission) = await _driver.UploadAsync((await _driver.Round(fed, 1).GetAssignmentAsync(client))!, client);

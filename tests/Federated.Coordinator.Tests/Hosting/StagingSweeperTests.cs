@@ -18,7 +18,7 @@ public sealed class StagingSweeperTests
 
     static async Task Eventually(Func<Task<bool>> condition, string what)
     {
-        for (var deadline = DateTime.UtcNow.AddSeconds(10); !await condition(); await Task.Delay(20))
+        for (var deadline = DateTime.UtcNow.AddSeconds(30); !await condition(); await Task.Delay(20))
             Assert.True(DateTime.UtcNow < deadline, what);
     }
 

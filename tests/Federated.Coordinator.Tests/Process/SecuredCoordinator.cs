@@ -82,7 +82,7 @@ public sealed class SecuredCoordinator : IAsyncLifetime
     /// <summary>Waits until the process has logged a line containing every one of <paramref name="parts"/>.</summary>
     public async Task<string> LogLineAsync(params string[] parts)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
         while (true)
         {
             string? line = (Process.Output + Process.Error).Split('\n').FirstOrDefault(l => parts.All(p => l.Contains(p, StringComparison.Ordinal)));

@@ -63,7 +63,7 @@ public sealed class ResumeTests : IAsyncLifetime
         using (var connection = new CoordinatorConnection(_coordinator.Grpc, null))
         {
             connection.UseCredential(identity.Credential);
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
             while ((acknowledged = (await connection.Client.GetUploadStatusAsync(new GetUploadStatusRequest { UploadId = interrupted.UploadId }, connection.Options(default))).AcknowledgedOffset) == 0
                    && DateTime.UtcNow < deadline)
                 await Task.Delay(100);
