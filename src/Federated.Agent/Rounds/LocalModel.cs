@@ -64,7 +64,7 @@ public sealed class LocalModel : IDisposable
     /// <summary>Makes the model's weights base + the given history deltas (in order), merging only what is new.</summary>
     /// <param name="history">(sha256, file) of every delta to be merged, oldest first.</param>
     public void MergeGlobals(IReadOnlyList<(string Sha256, string Path)> history) =>
-        _round.MergeHistory(history.Select(h => (h.Sha256, (Func<LoraAdapter>)(() => AdapterPayload.Read(File.ReadAllBytes(h.Path), h.Path)))).ToList());
+        _round.MergeHistory(history.Select(h => (h.Sha256, (Func<LoraAdapter>)(() => AdapterPayload.ReadFile(h.Path)))).ToList());
 
     /// <summary>Held-out loss of the base + merged history, or null without eval data.</summary>
     public double? EvaluationLoss(int batchSize) => _eval is null ? null : _round.Evaluate(_eval, batchSize);

@@ -77,7 +77,7 @@ public sealed class RoundRunner(CoordinatorConnection connection, AgentStateStor
         var update = await Task.Run(() =>
         {
             model.MergeGlobals(history.Select(h => (h.Adapter.Sha256, state.AdapterPath(h.Adapter.Sha256))).ToList());
-            using var init = initRef is null ? null : AdapterPayload.Read(File.ReadAllBytes(state.AdapterPath(initRef.Sha256)), $"init {initRef.Sha256}");
+            using var init = initRef is null ? null : AdapterPayload.ReadFile(state.AdapterPath(initRef.Sha256), $"init {initRef.Sha256}");
             return model.Train(plan, updatePath, new StepLogger(logger, plan.Steps), cancellation, compression, checkpoint, init);
         }, cancellation);
         if (update.Metrics.TryGetValue("resumed_at_step", out var resumedAt))

@@ -19,25 +19,36 @@ public static class UpdateFile
 {
     public static WrittenUpdate Write(string path, LoraAdapter update, UploadCompression? compression, long roundSeed)
     {
-        byte[] payload;
-        CompressionStats? stats = null;
-        if (compression is null)
-            payload = AdapterPayload.ToBytes(update);
-        else
-        {
-            var compressor = compression.CreateCompressor(roundSeed);
-            try
-            {
-                using var compressed = compressor.Compress(update);
-                using var buffer = new MemoryStream();
-                CompressedAdapterFile.Write(buffer, compressed);
-                payload = buffer.ToArray();
-                stats = compressed.Stats;
-            }
-            finally { (compressor as IDisposable)?.Dispose(); }
-        }
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        DurableFile.WriteBytes(path, payload);
-        return new WrittenUpdate(Convert.ToHexStringLower(SHA256.HashData(payload)), payload.Length, stats);
+        CompressionStats? stats = null;
+        long size = 0;
+        using var sha = SHA256.Create();
+        // Streamed into the file and hashed on the way, never one array: an update may exceed 2 GiB.
+        DurableFile.Write(path, file =>
+        {
+            long start = file.Position;
+            using (var hashing = new CryptoStream(file, sha, CryptoStreamMode.Write, leaveOpen: true))
+            {
+                if (compression is null)
+                    AdapterPayload.Write(hashing, update);
+                else
+                    stats = WriteCompressed(hashing, update, compression, roundSeed);
+                hashing.FlushFinalBlock();
+            }
+            size = file.Position - start;
+        });
+        return new WrittenUpdate(Convert.ToHexStringLower(sha.Hash!), size, stats);
+    }
+
+    static CompressionStats WriteCompressed(Stream stream, LoraAdapter update, UploadCompression compression, long roundSeed)
+    {
+        var compressor = compression.CreateCompressor(roundSeed);
+        try
+        {
+            using var compressed = compressor.Compress(update);
+            CompressedAdapterFile.Write(stream, compressed);
+            return compressed.Stats;
+        }
+        finally { (compressor as IDisposable)?.Dispose(); }
     }
 }

@@ -67,7 +67,6 @@ public static class AdapterPayload
     /// <exception cref="AdapterFormatException">Malformed safetensors, a missing or invalid config, or factors that disagree with it.</exception>
     public static LoraAdapter Read(ReadOnlyMemory<byte> payload, string source = "adapter payload", long maxDenseBytes = DefaultMaxDenseBytes)
     {
-
         SafetensorsFile file;
         try
         {
@@ -78,7 +77,30 @@ public static class AdapterPayload
         {
             throw new AdapterFormatException($"{source}: {e.Message}", e);
         }
+        return Read(file, source, maxDenseBytes);
+    }
 
+    /// <summary>
+    /// <see cref="Read(ReadOnlyMemory{byte}, string, long)"/> of a payload file, read tensor by tensor: its size is not bounded
+    /// by an array's.
+    /// </summary>
+    /// <param name="source">Names the payload in error messages; default the path.</param>
+    public static LoraAdapter ReadFile(string path, string? source = null, long maxDenseBytes = DefaultMaxDenseBytes)
+    {
+        SafetensorsFile file;
+        try
+        {
+            file = SafetensorsReader.Read(path);
+        }
+        catch (SafetensorsFormatException e)
+        {
+            throw new AdapterFormatException($"{source ?? path}: {e.Message}", e);
+        }
+        return Read(file, source ?? path, maxDenseBytes);
+    }
+
+    static LoraAdapter Read(SafetensorsFile file, string source, long maxDenseBytes)
+    {
         if (file.Metadata.ContainsKey(CompressedAdapterFile.SchemeMetadataKey))
         {
             // Parsing checks the data against the declared shapes; the dense size is known before anything is expanded.
