@@ -44,29 +44,53 @@ static class AdapterDownloadCommand
                 : $"api/federations/{escaped}/model";
             using var client = remote.Client(parse);
             using var response = await client.DownloadAsync(path, ct);
-            byte[] payload = await response.Content.ReadAsByteArrayAsync(ct);
-            // The coordinator names the content's SHA-256; a truncated or altered transfer must not become an adapter.
-            string? expected = response.Headers.TryGetValues("X-Federated-Sha256", out var values) ? values.FirstOrDefault() : null;
-            string actual = Convert.ToHexStringLower(SHA256.HashData(payload));
-            if (expected is not null && !string.Equals(expected, actual, StringComparison.OrdinalIgnoreCase))
-                throw new CoordinatorException($"the downloaded adapter's SHA-256 is {actual}, but the coordinator announced {expected}: transfer corrupted, try again");
-            string atRound = response.Headers.TryGetValues("X-Federated-Round", out var rounds) ? rounds.First() : "?";
+            // Streamed to a temporary file, hashed on the way, and read back tensor by tensor: a model may exceed 2 GiB.
+            string payload = Path.Combine(Path.GetTempPath(), $"fed-download-{Guid.NewGuid():N}.safetensors");
+            try
+            {
+                string actual = await SaveAsync(response, payload, ct);
+                // The coordinator names the content's SHA-256; a truncated or altered transfer must not become an adapter.
+                string? expected = response.Headers.TryGetValues("X-Federated-Sha256", out var values) ? values.FirstOrDefault() : null;
+                if (expected is not null && !string.Equals(expected, actual, StringComparison.OrdinalIgnoreCase))
+                    throw new CoordinatorException($"the downloaded adapter's SHA-256 is {actual}, but the coordinator announced {expected}: transfer corrupted, try again");
+                string atRound = response.Headers.TryGetValues("X-Federated-Round", out var rounds) ? rounds.First() : "?";
 
-            string what = r is null ? $"model of '{federation}' after round {atRound}" : $"round {atRound} delta of '{federation}'";
-            using var adapter = AdapterPayload.Read(payload, what);
-            ExportReport? report;
-            using (var stream = new MemoryStream(payload, writable: false)) report = ExportFiles.ReadPayloadReport(stream, what);
-            string outDir = parse.GetValue(output)!;
-            if (report is null) PeftAdapterDirectory.Write(adapter, outDir);
-            else ExportFiles.WriteDirectory(adapter, report, outDir);
+                string what = r is null ? $"model of '{federation}' after round {atRound}" : $"round {atRound} delta of '{federation}'";
+                using var adapter = AdapterPayload.ReadFile(payload, what);
+                ExportReport? report;
+                using (var stream = File.OpenRead(payload)) report = ExportFiles.ReadPayloadReport(stream, what);
+                string outDir = parse.GetValue(output)!;
+                if (report is null) PeftAdapterDirectory.Write(adapter, outDir);
+                else ExportFiles.WriteDirectory(adapter, report, outDir);
 
-            var o = parse.InvocationConfiguration.Output;
-            o.WriteLine($"{what}: {adapter.Modules.Count} modules, ranks {string.Join("/", adapter.Modules.Select(m => m.Rank).Distinct().Order())}, " +
-                        $"{adapter.ParameterCount:N0} parameters, sha256:{actual[..12]} -> {Path.GetFullPath(outDir)}");
-            if (report is not null) PrintReport(o, report);
-            return FedCommandLine.ExitOk;
+                var o = parse.InvocationConfiguration.Output;
+                o.WriteLine($"{what}: {adapter.Modules.Count} modules, ranks {string.Join("/", adapter.Modules.Select(m => m.Rank).Distinct().Order())}, " +
+                            $"{adapter.ParameterCount:N0} parameters, sha256:{actual[..12]} -> {Path.GetFullPath(outDir)}");
+                if (report is not null) PrintReport(o, report);
+                return FedCommandLine.ExitOk;
+            }
+            finally
+            {
+                File.Delete(payload);
+            }
         });
         return command;
+    }
+
+    /// <summary>Writes the response body to <paramref name="path"/>; returns its SHA-256.</summary>
+    static async Task<string> SaveAsync(HttpResponseMessage response, string path, CancellationToken ct)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        await using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+        await using var body = await response.Content.ReadAsStreamAsync(ct);
+        var buffer = new byte[1 << 20];
+        int read;
+        while ((read = await body.ReadAsync(buffer, ct)) > 0)
+        {
+            sha.AppendData(buffer, 0, read);
+            await file.WriteAsync(buffer.AsMemory(0, read), ct);
+        }
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
     }
 
     static void PrintReport(TextWriter o, ExportReport report)
