@@ -1,12 +1,21 @@
 namespace Federated.Storage;
 
 /// <summary>
-/// The boilerplate of a stream that is read once, front to back: subclasses supply the two span reads, and
-/// everything a forward-only reader cannot do (seek, write, know its length) says so.
+/// The boilerplate of a stream that is read once, front to back: subclasses supply the asynchronous span read (and a
+/// synchronous one where they have a better one than waiting on it), and everything a forward-only reader cannot do (seek,
+/// write, know its length) says so.
 /// </summary>
 public abstract class ForwardOnlyReadStream : Stream
 {
-    public abstract override int Read(Span<byte> buffer);
+    /// <summary>Waits on <see cref="ReadAsync(Memory{byte}, CancellationToken)"/>: the stores read asynchronously, and a synchronous reader stays correct.</summary>
+    public override int Read(Span<byte> buffer)
+    {
+        var copy = new byte[buffer.Length];
+        int read = ReadAsync(copy).AsTask().GetAwaiter().GetResult();
+        copy.AsSpan(0, read).CopyTo(buffer);
+        return read;
+    }
+
     public abstract override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default);
 
     public sealed override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));

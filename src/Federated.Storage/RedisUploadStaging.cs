@@ -477,14 +477,5 @@ public sealed class RedisUploadStaging : IUploadStaging
             _position += count;
             return count;
         }
-
-        // Synchronous readers are not expected here (the stores read asynchronously); this keeps them correct anyway.
-        public override int Read(Span<byte> buffer)
-        {
-            var rented = new byte[buffer.Length];
-            int read = ReadAsync(rented).AsTask().GetAwaiter().GetResult();
-            rented.AsSpan(0, read).CopyTo(buffer);
-            return read;
-        }
     }
 }

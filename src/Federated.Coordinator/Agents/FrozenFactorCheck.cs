@@ -59,15 +59,6 @@ sealed class FrozenFactorCheck : ForwardOnlyReadStream
         return read;
     }
 
-    // The stores read asynchronously; a synchronous reader gets the same checks.
-    public override int Read(Span<byte> buffer)
-    {
-        var copy = new byte[buffer.Length];
-        int read = ReadAsync(copy).AsTask().GetAwaiter().GetResult();
-        copy.AsSpan(0, read).CopyTo(buffer);
-        return read;
-    }
-
     async Task CheckAsync(AdapterModuleInfo m, byte[] bytes)
     {
         using var frozen = _frozen.Modules.Any(f => f.Name == m.Name)
