@@ -56,7 +56,7 @@ public sealed class CrashSafetyTests : IAsyncLifetime
         using var expected = new Aggregator(new FloraStacking()).Aggregate(updates.OrderBy(u => u.ClientId, StringComparer.Ordinal).ToList());
         using var global = await driver.ReadGlobalAsync(closed.Global!);
         FederationScenarios.AssertSameFactors(expected.Global, global);
-        Assert.Equal(FederationStatus.Completed, (await driver.Grains.GetGrain<IFederationGrain>(fed).GetAsync()).Status);
+        await driver.WaitForFederationAsync(fed, v => v.Status == FederationStatus.Completed);
         foreach (var u in updates) u.Adapter.Dispose();
     }
 

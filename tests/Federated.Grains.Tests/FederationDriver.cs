@@ -71,6 +71,22 @@ public sealed class FederationDriver(CoordinatorCluster coordinator)
         }
     }
 
+    /// <summary>The round reports to its federation after it closes, so the federation's view lags the round's.</summary>
+    public async Task<FederationView> WaitForFederationAsync(string federation, Func<FederationView, bool> until, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            FederationView? view = null;
+            try { view = await Grains.GetGrain<IFederationGrain>(federation).GetAsync(); }
+            catch (Exception e) when (e is TimeoutException or SiloUnavailableException or OrleansMessageRejectionException
+                                      && DateTime.UtcNow < deadline) { }
+            if (view is not null && until(view)) return view;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"federation {federation} still {view?.Status} at round {view?.CurrentRound}");
+            await Task.Delay(50);
+        }
+    }
+
     public static bool IsFinished(RoundView v) => v.Status is RoundStatus.Closed or RoundStatus.Failed;
 
     public async Task<LoraAdapter> ReadGlobalAsync(StoredUpdate global) =>

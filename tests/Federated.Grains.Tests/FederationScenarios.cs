@@ -45,7 +45,7 @@ public abstract class FederationScenarios(CoordinatorCluster coordinator)
             }
         }
 
-        var federation = await _driver.Grains.GetGrain<IFederationGrain>(fed).GetAsync();
+        var federation = await _driver.WaitForFederationAsync(fed, v => v.Status != FederationStatus.Running);
         Assert.Equal(FederationStatus.Completed, federation.Status);
         Assert.Equal(3, federation.CompletedRounds);
         Assert.Equal([1, 2, 3], federation.History.Select(h => h.Round));

@@ -75,13 +75,6 @@ public sealed class NextStepTests(EmbeddedCoordinator fixture) : IClassFixture<E
             Assert.True((await _driver.Round(fed, 1).SubmitAsync(client, submission)).IsAccepted);
         }
         await _driver.WaitForRoundAsync(fed, 1, FederationDriver.IsFinished);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (true)
-        {
-            var view = await Federation(fed).GetAsync();
-            if (view is { Status: FederationStatus.Completed, FinalModel: not null }) return view;
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"federation {fed} is {view.Status}, final model {view.FinalModel}");
-            await Task.Delay(50);
-        }
+        return await _driver.WaitForFederationAsync(fed, v => v is { Status: FederationStatus.Completed, FinalModel: not null });
     }
 }

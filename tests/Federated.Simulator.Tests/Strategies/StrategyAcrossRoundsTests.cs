@@ -196,8 +196,8 @@ public sealed class StrategyAcrossRoundsTests
         }
 
         // The whole model users download: base + every round's delta, as one adapter (exact), and truncated with its error.
+        var view = await h.FinishedAsync(fed);
         var federation = h.Grains.GetGrain<IFederationGrain>(fed);
-        var view = await federation.GetAsync();
         Assert.Equal(FederationStatus.Completed, view.Status);
         var rounds = new List<LoraAdapter>();
         foreach (var d in view.Model!.History) rounds.Add(await h.ReadAsync(d.Adapter));
@@ -317,7 +317,7 @@ public sealed class StrategyAcrossRoundsTests
             worst = Math.Max(worst, Math.Sqrt(s.narrow(0, 5, s.shape[0] - 5).square().sum().item<double>() / s.square().sum().item<double>()));
         }
         Assert.Equal(worst, second.CompactionError!.Value, 1e-6);
-        var recorded = (await h.Grains.GetGrain<IFederationGrain>(fed).GetAsync()).History.Single(r => r.Round == 2);
+        var recorded = (await h.FederationAtAsync(fed, 3)).History.Single(r => r.Round == 2);
         Assert.Equal(second.CompactionError, recorded.CompactionError);
         foreach (var u in u1.Concat(u2)) u.Dispose();
 

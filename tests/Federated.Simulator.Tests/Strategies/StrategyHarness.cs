@@ -138,6 +138,19 @@ sealed class StrategyHarness : IAsyncDisposable
         }
     }
 
+    /// <summary>The federation once it has stopped and exported its whole model (the last round reports after it closes).</summary>
+    public async Task<FederationView> FinishedAsync(string federation)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            var view = await Grains.GetGrain<IFederationGrain>(federation).GetAsync();
+            if (view is { Status: not FederationStatus.Running, FinalModel: not null }) return view;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"federation {federation} is {view.Status}, final model {view.FinalModel}");
+            await Task.Delay(20);
+        }
+    }
+
     /// <summary>Every client trains and submits; the round closes. Returns the round's view and what each client uploaded (caller disposes).</summary>
     public async Task<(RoundView Round, LoraAdapter[] Updates, Assignment[] Assignments)> RunRoundAsync(string federation, int round, int clients, long? dataSeed = null)
     {
