@@ -15,8 +15,12 @@ namespace Federated.Benchmarks.Aggregation;
 /// 24 layers (4.3 MB each), written once as PEFT directories. Per row and run, interleaved: the numpy process (its
 /// aggregation timed inside, its wall time and peak RSS outside), the whole `fed aggregate` process (wall time, peak RSS)
 /// and the library call (<see cref="Aggregator.Aggregate"/> in a worker process that read the same directories and retains
-/// freed native memory as an aggregating host does (<see cref="NativeAllocator"/>): one warm-up call, then the median of three). Medians over the runs. A single-threaded memory copy of the input bytes,
-/// measured in the same run, gives the bandwidth fraction of FedAvg and FLoRA. Then median and trimmed mean run ten times
+/// freed native memory as an aggregating host does (<see cref="NativeAllocator"/>). Both sides time their call the same way
+/// (<see cref="CallTiming"/>): calls repeat for at least two seconds and two calls, and the median of all but the first is the
+/// call's time, so a fast call is measured in its steady state (the runtime's tiered JIT and first-touch page faults are
+/// done, as in a coordinator that aggregates round after round) and a slow one is not repeated for long. Medians over the
+/// runs. A single-threaded memory copy of each row's input bytes, timed the same way in the same run, gives the bandwidth
+/// fraction of FedAvg and FLoRA. Then median and trimmed mean run ten times
 /// in one process, with the resident set after each call, to show memory does not grow. Since ALGORITHMS.md A8, flora
 /// writes a module stacked past min(d_out, d_in) as its dense sum (v_proj at K = 10, every module at K = 100), which
 /// aggregate_numpy.py's plain stack does not: the same sum, not the same work.
@@ -24,7 +28,7 @@ namespace Federated.Benchmarks.Aggregation;
 /// </summary>
 static class AggregateVsNumpyBenchmark
 {
-    const int Hidden = 896, Layers = 24, KvDim = 128, Rank = 16, WorkerRepeats = 3, GrowthCalls = 10;
+    const int Hidden = 896, Layers = 24, KvDim = 128, Rank = 16, GrowthCalls = 10;
     static readonly string[] AllOps = ["fedit", "flora", "krum", "median", "trimmed-mean"];
 
     /// <summary>f: Krum's assumed attackers and the trimmed mean's values cut per side (20 at K = 100, 2 at K = 10).</summary>
@@ -70,8 +74,8 @@ static class AggregateVsNumpyBenchmark
             long adapterBytes = AdapterBytes();
             Console.WriteLine(FormattableString.Invariant(
                 $"{directories.Count} adapters of {adapterBytes / 1e6:F2} MB written in {build.Elapsed.TotalSeconds:F1} s"));
-            double copyGBps = CopyBandwidth(adapterBytes * clientCounts.Max());
-            Console.WriteLine(FormattableString.Invariant($"memory copy: {copyGBps:F2} GB/s"));
+            var copyGBps = clientCounts.ToDictionary(k => k, k => CopyBandwidth(adapterBytes * k));
+            Console.WriteLine("memory copy: " + string.Join(", ", copyGBps.Select(c => FormattableString.Invariant($"K = {c.Key} {c.Value:F2} GB/s"))));
 
             var rows = clientCounts.SelectMany(k => ops.Select(op => (Op: op, Clients: k))).ToList();
             var samples = rows.ToDictionary(r => r, _ => new List<Sample>());
@@ -79,7 +83,7 @@ static class AggregateVsNumpyBenchmark
                 foreach (var row in rows)
                 {
                     var inputs = directories.Take(row.Clients).ToList();
-                    var sample = new Sample(Numpy(root, row.Op, row.Clients, inputs), Fed(root, row.Op, row.Clients, inputs), Library(root, row.Op, row.Clients, WorkerRepeats));
+                    var sample = new Sample(Numpy(root, row.Op, row.Clients, inputs), Fed(root, row.Op, row.Clients, inputs), Library(root, row.Op, row.Clients));
                     samples[row].Add(sample);
                     Console.WriteLine(FormattableString.Invariant(
                         $"run {run + 1} K={row.Clients} {row.Op}: numpy {sample.Numpy.CallSeconds:F3} s call / {sample.Numpy.WallSeconds:F2} s process ({sample.Numpy.PeakMiB:F0} MiB); ") +
@@ -131,20 +135,14 @@ static class AggregateVsNumpyBenchmark
     }
 
     /// <summary>Bytes copied per second by one thread between two resident native buffers of the input's size, median of five.</summary>
+    /// <summary>One thread copying <paramref name="bytes"/> from one buffer to another, timed as the calls are.</summary>
     static double CopyBandwidth(long bytes)
     {
         var from = GC.AllocateUninitializedArray<byte>(checked((int)bytes), pinned: true);
         var to = GC.AllocateUninitializedArray<byte>(checked((int)bytes), pinned: true);
         from.AsSpan().Fill(1);
         to.AsSpan().Clear();
-        var rates = new List<double>();
-        for (int i = 0; i < 5; i++)
-        {
-            var clock = Stopwatch.StartNew();
-            from.AsSpan().CopyTo(to);
-            rates.Add(bytes / clock.Elapsed.TotalSeconds / 1e9);
-        }
-        return Statistics.Median(rates);
+        return bytes / CallTiming.Median(() => from.AsSpan().CopyTo(to)) / 1e9;
     }
 
     /// <summary>numpy in its own process under /usr/bin/time: the aggregation's seconds from its stdout, wall and peak RSS from time.</summary>
@@ -167,9 +165,9 @@ static class AggregateVsNumpyBenchmark
         return new Measurement(double.NaN, wall, peak, note);
     }
 
-    static Measurement Library(string root, string op, int clients, int repeats)
+    static Measurement Library(string root, string op, int clients)
     {
-        var parts = Worker(root, op, clients, repeats).Split(' ', 3);
+        var parts = Worker(root, op, clients, repeats: 0).Split(' ', 3);
         return new Measurement(double.Parse(parts[0], CultureInfo.InvariantCulture), double.NaN, double.Parse(parts[1], CultureInfo.InvariantCulture), parts[2]);
     }
 
@@ -218,8 +216,8 @@ static class AggregateVsNumpyBenchmark
 
     /// <summary>
     /// The library call alone in this process: reads <paramref name="clients"/> adapters as `fed aggregate` does, builds the same
-    /// aggregator, calls it once to warm up, then <paramref name="repeats"/> times. Prints "median-seconds peak-MiB note", or with
-    /// ten calls the resident set after each call and the peak.
+    /// aggregator and times the call (<see cref="CallTiming"/>). Prints "median-seconds peak-MiB note"; or, with
+    /// <paramref name="repeats"/> calls after a warm-up call, the resident set after each call and the peak.
     /// </summary>
     public static int Worker(string op, int clients, int repeats, string adapters)
     {
@@ -230,37 +228,45 @@ static class AggregateVsNumpyBenchmark
         var args = FedArguments(op, clients);
         string? Value(string name) => Array.IndexOf(args, name) is var i and >= 0 ? args[i + 1] : null;
         var aggregator = new AggregatorOptions(Value("--strategy") ?? "flora", Value("--rule"), F: int.Parse(Value("--f") ?? "0", CultureInfo.InvariantCulture)).Build();
-        bool growth = repeats >= GrowthCalls;
         string note;
-        using (var warm = aggregator.Aggregate(updates))
-            note = FormattableString.Invariant($"rank {warm.Global.Modules[0].Rank}");
-        var times = new List<double>();
-        var resident = new List<double>();
-        for (int i = 0; i < repeats; i++)
+        using (var first = aggregator.Aggregate(updates))
+            note = FormattableString.Invariant($"rank {first.Global.Modules[0].Rank}");
+        if (repeats == 0)
         {
-            var clock = Stopwatch.StartNew();
-            using (aggregator.Aggregate(updates)) times.Add(clock.Elapsed.TotalSeconds);
-            resident.Add(ProcessMemory.WorkingSet / 1048576.0);
+            double seconds = CallTiming.Median(() => aggregator.Aggregate(updates).Dispose());
+            Console.WriteLine(FormattableString.Invariant($"{seconds:F6} {ProcessMemory.PeakWorkingSet / 1048576.0:F1} {note}"));
         }
-        double peak = ProcessMemory.PeakWorkingSet / 1048576.0;
+        else
+        {
+            var times = new List<double>();
+            var resident = new List<double>();
+            for (int i = 0; i < repeats; i++)
+            {
+                var clock = Stopwatch.StartNew();
+                using (aggregator.Aggregate(updates)) times.Add(clock.Elapsed.TotalSeconds);
+                resident.Add(ProcessMemory.WorkingSet / 1048576.0);
+            }
+            Console.WriteLine(FormattableString.Invariant(
+                $"peak {ProcessMemory.PeakWorkingSet / 1048576.0:F0} MiB; resident after each call (MiB): {string.Join(", ", resident.Select(r => r.ToString("F0", CultureInfo.InvariantCulture)))}; call {Statistics.Median(times):F2} s"));
+        }
         foreach (var u in updates) u.Adapter.Dispose();
-        Console.WriteLine(growth
-            ? FormattableString.Invariant($"peak {peak:F0} MiB; resident after each call (MiB): {string.Join(", ", resident.Select(r => r.ToString("F0", CultureInfo.InvariantCulture)))}; call {Statistics.Median(times):F2} s")
-            : FormattableString.Invariant($"{Statistics.Median(times):F6} {peak:F1} {note}"));
         return 0;
     }
 
     static string Report(Dictionary<(string Op, int Clients), List<Sample>> samples, List<(int Clients, string Op, string Line)> growth,
-        double copyGBps, long adapterBytes, int runs)
+        Dictionary<int, double> copyGBps, long adapterBytes, int runs)
     {
         static double Median(IEnumerable<double> values) => Statistics.Median(values);
         var text = new StringBuilder()
             .AppendLine(FormattableString.Invariant($"K rank-16 adapters of Qwen2-0.5B's q_proj (896x896) and v_proj (128x896), 24 layers, {adapterBytes / 1e6:F2} MB fp32 each, as PEFT directories. "))
             .AppendLine(FormattableString.Invariant($"Medians of {runs} interleaved runs. numpy: aggregate_numpy.py (the same math from the published formulas; median and trimmed mean on dW = s B A module by module), ") +
-                "its aggregation timed inside the process. Ours: the library call (`Aggregator.Aggregate`: hygiene, norms, rule, strategy) after a warm-up call, in a process that " +
+                "its aggregation timed inside the process. Ours: the library call (`Aggregator.Aggregate`: hygiene, norms, rule, strategy) in a process that " +
                 "retains freed native memory as an aggregating host does (`NativeAllocator.RetainFreedMemory`), and the whole " +
-                "`fed aggregate` process (start, read, aggregate, write). Peak = VmHWM of each process (/usr/bin/time). " +
-                FormattableString.Invariant($"Bandwidth = input bytes / our call time, as a fraction of a one-thread memory copy of the input measured in the same run ({copyGBps:F1} GB/s)."))
+                "`fed aggregate` process (start, read, aggregate, write). Both calls are timed alike: repeated for at least 2 s and 2 calls, " +
+                "the median of all but the first (a fast call in its steady state, after the JIT and first-touch page faults). " +
+                "Peak = VmHWM of each process (/usr/bin/time). Bandwidth = input bytes / our call time, as a fraction of a one-thread memory copy " +
+                "of the same number of bytes, timed alike in the same run (" +
+                string.Join(", ", copyGBps.Select(c => FormattableString.Invariant($"K = {c.Key}: {c.Value:F1} GB/s"))) + ").")
             .AppendLine()
             .AppendLine("| K | operation | numpy call | ours call | numpy / ours | numpy process | `fed aggregate` | numpy / ours | peak MiB numpy / fed / library | bandwidth | output |")
             .AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
@@ -268,7 +274,7 @@ static class AggregateVsNumpyBenchmark
         {
             double numpyCall = Median(list.Select(s => s.Numpy.CallSeconds)), ours = Median(list.Select(s => s.Library.CallSeconds));
             double numpyWall = Median(list.Select(s => s.Numpy.WallSeconds)), fedWall = Median(list.Select(s => s.Fed.WallSeconds));
-            string bandwidth = op is "fedit" or "flora" ? FormattableString.Invariant($"{k * adapterBytes / ours / 1e9 / copyGBps:F2}") : "";
+            string bandwidth = op is "fedit" or "flora" ? FormattableString.Invariant($"{k * adapterBytes / ours / 1e9 / copyGBps[k]:F2}") : "";
             text.AppendLine(FormattableString.Invariant(
                 $"| {k} | {Label(op, k)} | {Seconds(numpyCall)} | {Seconds(ours)} | {numpyCall / ours:F1}x | {numpyWall:F2} s | {fedWall:F2} s | {numpyWall / fedWall:F1}x | ") +
                 FormattableString.Invariant($"{Median(list.Select(s => s.Numpy.PeakMiB)):F0} / {Median(list.Select(s => s.Fed.PeakMiB)):F0} / {Median(list.Select(s => s.Library.PeakMiB)):F0} | {bandwidth} | ") +
