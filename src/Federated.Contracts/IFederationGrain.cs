@@ -8,8 +8,11 @@ public interface IFederationGrain : IGrainWithStringKey
     /// <exception cref="FederationException">AlreadyExists with another config, or InvalidArgument.</exception>
     [Alias("Create")] Task<FederationView> CreateAsync(FederationConfig config);
 
-    /// <summary>Opens the first round. FailedPrecondition until enough clients registered for a quorum.</summary>
-    [Alias("Start")] Task<FederationView> StartAsync();
+    /// <summary>
+    /// Opens the first round. FailedPrecondition until enough clients registered for a quorum. Waits on the worker that
+    /// forms the model's init (gigabytes for a large base), so it waits as long as the worker's calls do.
+    /// </summary>
+    [Alias("Start"), ResponseTimeout(IAggregationWorkerGrain.Timeout)] Task<FederationView> StartAsync();
 
     /// <exception cref="FederationException">NotFound before <see cref="CreateAsync"/>.</exception>
     [Alias("Get")] Task<FederationView> GetAsync();
@@ -20,8 +23,8 @@ public interface IFederationGrain : IGrainWithStringKey
     /// </summary>
     [Alias("Resume")] Task ResumeAsync();
 
-    /// <summary>Called by a round when it closed or failed; idempotent, and opens the next round.</summary>
-    [Alias("RoundFinished")] Task RoundFinishedAsync(RoundView round);
+    /// <summary>Called by a round when it closed or failed; idempotent, and opens the next round (or exports the final model: worker time).</summary>
+    [Alias("RoundFinished"), ResponseTimeout(IAggregationWorkerGrain.Timeout)] Task RoundFinishedAsync(RoundView round);
 
     /// <summary>
     /// The federation's whole model (base + history + live adapter) as one stored adapter: exact (rank = the sum of the
@@ -29,7 +32,7 @@ public interface IFederationGrain : IGrainWithStringKey
     /// Computed once per model and kind, then served from the store.
     /// </summary>
     /// <exception cref="FederationException">NotFound before the first round closed; InvalidArgument for a bad rank or bound.</exception>
-    [Alias("ExportModel")] Task<ModelExport> ExportModelAsync(int? rank = null, double? maxError = null);
+    [Alias("ExportModel"), ResponseTimeout(IAggregationWorkerGrain.Timeout)] Task<ModelExport> ExportModelAsync(int? rank = null, double? maxError = null);
 }
 
 /// <summary>A stored export of a federation's model after <paramref name="CompletedRounds"/> rounds.</summary>

@@ -12,9 +12,11 @@ public sealed class EmbeddedCoordinator : IAsyncDisposable
     readonly CoordinatorProcess _process;
     readonly string _dir;
 
-    EmbeddedCoordinator(CoordinatorProcess process, CoordinatorAdmin admin, Uri grpc, string dir) =>
-        (_process, Admin, Grpc, _dir) = (process, admin, grpc, dir);
+    EmbeddedCoordinator(CoordinatorProcess process, Uri http, Uri grpc, string dir) =>
+        (_process, Http, Admin, Grpc, _dir) = (process, http, new CoordinatorAdmin(http), grpc, dir);
 
+    /// <summary>The admin API's address (<see cref="Admin"/> is a client of it).</summary>
+    public Uri Http { get; }
     public CoordinatorAdmin Admin { get; }
     public Uri Grpc { get; }
 
@@ -25,7 +27,7 @@ public sealed class EmbeddedCoordinator : IAsyncDisposable
             ["--Coordinator:InMemoryState=true", $"--Coordinator:DataDirectory={Path.Combine(dir, "coordinator")}", .. settings]);
         var process = CoordinatorProcess.Start(args);
         await process.WaitUntilServingAsync(new Uri(http, "/readyz").ToString(), Startup);
-        return new EmbeddedCoordinator(process, new CoordinatorAdmin(http), grpc, dir);
+        return new EmbeddedCoordinator(process, http, grpc, dir);
     }
 
     /// <summary>Flags for an agent of <paramref name="federation"/> with its state in <c>dir/state</c>.</summary>

@@ -1,15 +1,17 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace Federated.SystemTests.Processes;
 
 /// <summary>The coordinator's admin HTTP API (src/Federated.Coordinator/Admin), as an operator drives it (with the admin's API key).</summary>
-public sealed class CoordinatorAdmin(Uri address) : IDisposable
+/// <param name="timeout">Of each request (default 30 s).</param>
+public sealed class CoordinatorAdmin(Uri address, TimeSpan? timeout = null) : IDisposable
 {
-    readonly HttpClient _http = TestOperators.Client(address, TestOperators.AdminKey, TimeSpan.FromSeconds(30));
+    readonly HttpClient _http = TestOperators.Client(address, TestOperators.AdminKey, timeout ?? TimeSpan.FromSeconds(30));
 
     public const string EnrollmentToken = "agent-tests-enrollment-token-0123456789";
 
@@ -86,6 +88,19 @@ public sealed class CoordinatorAdmin(Uri address) : IDisposable
 
     /// <summary>The federation's whole model as one adapter payload (what <c>fed adapter download</c> fetches).</summary>
     public Task<byte[]> ModelAsync(string id, string query = "") => _http.GetByteArrayAsync($"/api/federations/{id}/model{query}");
+
+    /// <summary>A download's SHA-256 and length, hashed as it streams in (for payloads larger than a byte array).</summary>
+    public async Task<(string Sha256, long Size)> HashDownloadAsync(string path)
+    {
+        using var response = await _http.GetAsync(path, HttpCompletionOption.ResponseHeadersRead);
+        Assert.True(response.IsSuccessStatusCode, $"GET {path}: {(int)response.StatusCode}");
+        await using var body = await response.Content.ReadAsStreamAsync();
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[1 << 20];
+        long size = 0;
+        for (int read; (read = await body.ReadAsync(buffer)) > 0; size += read) hash.AppendData(buffer, 0, read);
+        return (Convert.ToHexStringLower(hash.GetHashAndReset()), size);
+    }
 
     public static JsonSerializerOptions Json { get; } = new(JsonSerializerDefaults.Web);
 
