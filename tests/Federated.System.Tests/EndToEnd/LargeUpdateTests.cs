@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Security.Cryptography;
 using Federated.Agent.Rounds;
 using Federated.Core.Adapters;
@@ -22,13 +23,15 @@ namespace Federated.SystemTests.EndToEnd;
 [Collection(AloneCollection.Name)]
 public sealed class LargeUpdateTests(ITestOutputHelper output) : IAsyncLifetime
 {
-    readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
-    void Log(string what) => output.WriteLine($"{_clock.Elapsed.TotalSeconds:F1} s: {what}");
     /// <summary>q/v of a Llama-family model 8,192 wide, 66 layers deep, at rank 256: 2,214,592,512 bytes of factors.</summary>
     const int Hidden = 8192, Layers = 66, Rank = 256, ChunkBytes = 1 << 20;
     static readonly TimeSpan Startup = TimeSpan.FromSeconds(90), Round = TimeSpan.FromMinutes(10);
     readonly string _dir = Directory.CreateTempSubdirectory("fed-large-update-").FullName;
+    readonly Stopwatch _clock = Stopwatch.StartNew();
     EmbeddedCoordinator _coordinator = null!;
+
+    /// <summary>Each step's time in the test's output: the test takes minutes.</summary>
+    void Log(string step) => output.WriteLine($"{_clock.Elapsed.TotalSeconds:F1} s: {step}");
 
     public async Task InitializeAsync() => _coordinator = await EmbeddedCoordinator.StartAsync(_dir,
         "--Coordinator:MaxUpdateBytes=2300000000", "--Coordinator:Staging:MaxBytes=2300000000");
@@ -168,11 +171,4 @@ public sealed class LargeUpdateTests(ITestOutputHelper output) : IAsyncLifetime
         }
         Assert.Equal((adapter.Sha256, adapter.Size), (Convert.ToHexStringLower(hash.GetHashAndReset()), file.Length));
     }
-}
-
-/// <summary>Tests that run after every other test of the assembly, one at a time.</summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class AloneCollection
-{
-    public const string Name = "alone";
 }
