@@ -134,7 +134,6 @@ static class AggregateVsNumpyBenchmark
         return directories;
     }
 
-    /// <summary>Bytes copied per second by one thread between two resident native buffers of the input's size, median of five.</summary>
     /// <summary>One thread copying <paramref name="bytes"/> from one buffer to another, timed as the calls are.</summary>
     static double CopyBandwidth(long bytes)
     {
