@@ -50,6 +50,22 @@ public sealed class LoraAdapter : IDisposable
     public LoraAdapter To(ScalarType dtype) =>
         new(Modules.Select(m => m.With(m.A.to(dtype).detach().clone(), m.B.to(dtype).detach().clone(), m.Alpha)), BaseModel);
 
+    /// <summary>
+    /// The same adapter, value for value: base model, modules in order with their names, alphas, rsLoRA flag, dtypes and
+    /// factors (so its payload is the same bytes).
+    /// </summary>
+    public bool SameAs(LoraAdapter other) =>
+        BaseModel == other.BaseModel && Modules.Count == other.Modules.Count && Modules.Zip(other.Modules).All(p =>
+            p.First.Name == p.Second.Name && p.First.Alpha == p.Second.Alpha && p.First.UseRsLora == p.Second.UseRsLora &&
+            SameValues(p.First.A, p.Second.A) && SameValues(p.First.B, p.Second.B));
+
+    static bool SameValues(Tensor x, Tensor y)
+    {
+        if (x.dtype != y.dtype || !x.shape.SequenceEqual(y.shape)) return false;
+        using var scope = NewDisposeScope();
+        return x.equal(y).all().item<bool>();
+    }
+
     public void Dispose()
     {
         foreach (var m in Modules) m.Dispose();

@@ -105,7 +105,8 @@ public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetri
         int rank = job.Ranks.Max();
         using var live = shapes is null ? null : await Compute(() => strategy.InitialLive(shapes, rank, job.AlphaPerRank * rank, job.Seed, job.BaseModel));
         if (live is null) return FederationModel.Empty;
-        return new FederationModel([], await PutAsync(live), await InitsAsync(job, strategy, live));
+        var storedLive = await PutAsync(live);
+        return new FederationModel([], storedLive, await InitsAsync(job, strategy, live, storedLive));
     }
 
     /// <summary>The math on the thread pool, inside a <see cref="NativeWork"/> scope (a simulator trains clients beside it).</summary>
@@ -176,16 +177,20 @@ public sealed class AggregationWorkerGrain(IContentStore store, CoordinatorMetri
         using var previous = m.Model.Live is { } liveRef ? await PayloadModules.ReadAllAsync(store, liveRef, $"live adapter {liveRef}") : null;
         using var live = await Compute(() => strategy.NextLive(previous, aggregate));
         var storedLive = await PutAsync(live);
-        return (storedLive, m.Model with { Live = storedLive, Inits = await InitsAsync(m, strategy, live) }, null);
+        return (storedLive, m.Model with { Live = storedLive, Inits = await InitsAsync(m, strategy, live, storedLive) }, null);
     }
 
-    async Task<RankedAdapter[]> InitsAsync(ModelJob job, FederatedStrategy strategy, LoraAdapter live)
+    /// <summary>
+    /// Each rank's init; one that is the live adapter itself (a client at the live adapter's rank, as every client is when the
+    /// federation has one rank) is that stored payload, not the same gigabytes written again.
+    /// </summary>
+    async Task<RankedAdapter[]> InitsAsync(ModelJob job, FederatedStrategy strategy, LoraAdapter live, StoredUpdate storedLive)
     {
         var inits = new List<RankedAdapter>();
         foreach (int rank in job.Ranks)
         {
             using var init = await Compute(() => strategy.ClientInit(live, rank, job.AlphaPerRank * rank));
-            if (init is not null) inits.Add(new RankedAdapter(rank, await PutAsync(init)));
+            if (init is not null) inits.Add(new RankedAdapter(rank, init.SameAs(live) ? storedLive : await PutAsync(init)));
         }
         return [.. inits];
     }

@@ -1,0 +1,73 @@
+using System.Collections.Concurrent;
+using Federated.Contracts;
+using Federated.Storage;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Federated.Grains.Tests.Aggregation;
+
+/// <summary>
+/// An init that is the live adapter itself (a client at the live adapter's rank) is handed out as the live adapter's stored
+/// payload: the coordinator does not serialise, hash and write the same bytes twice (gigabytes for a large base, each round).
+/// </summary>
+public sealed class InitWritesTests : IDisposable
+{
+    readonly string _root = Path.Combine(Path.GetTempPath(), "fed-grains-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_root)) Directory.Delete(_root, recursive: true);
+    }
+
+    [Fact]
+    public async Task A_one_rank_federation_writes_its_live_adapter_once_per_round_and_hands_it_out_as_the_init()
+    {
+        var store = new CountingStore(new DirectoryContentStore(Path.Combine(_root, "updates")));
+        var coordinator = await CoordinatorCluster.EmbeddedAsync(_root, configure: silo => silo.Services.AddSingleton<IContentStore>(store));
+        await using var _ = coordinator;
+        var driver = new FederationDriver(coordinator);
+        var config = FederationDriver.Config(rounds: 2, clientsPerRound: 2, quorum: 2) with
+        {
+            RankPolicy = RankPolicy.Fixed(4), Aggregation = new AggregationSettings("fedit"),
+        };
+        string fed = await driver.CreateAsync(config, 2);
+        var started = await driver.Grains.GetGrain<IFederationGrain>(fed).StartAsync();
+
+        var model = started.Model!;
+        Assert.Equal(model.Live, Assert.Single(model.Inits).Adapter);
+        Assert.Equal(1, store.Puts(model.Live!));
+
+        var round = driver.Round(fed, 1);
+        foreach (var client in (await round.GetAsync()).Selected)
+        {
+            var (adapter, submission) = await driver.UploadAsync((await round.GetAssignmentAsync(client))!, client);
+            adapter.Dispose();
+            Assert.Equal(SubmissionStatus.Accepted, (await round.SubmitAsync(client, submission)).Status);
+        }
+        var closed = await driver.WaitForRoundAsync(fed, 1, FederationDriver.IsFinished);
+        Assert.Equal(RoundStatus.Closed, closed.Status);
+        Assert.Equal(closed.Model!.Live, Assert.Single(closed.Model.Inits).Adapter);
+        Assert.Equal(1, store.Puts(closed.Model.Live!));
+    }
+
+    /// <summary>The store, counting the payloads put under each reference.</summary>
+    sealed class CountingStore(IContentStore inner) : IContentStore
+    {
+        readonly ConcurrentDictionary<StoredUpdate, int> _puts = new();
+
+        public int Puts(StoredUpdate reference) => _puts.GetValueOrDefault(reference);
+
+        public async Task<StoredUpdate> PutAsync(Stream content, CancellationToken cancellationToken = default)
+        {
+            var reference = await inner.PutAsync(content, cancellationToken);
+            _puts.AddOrUpdate(reference, 1, (_, n) => n + 1);
+            return reference;
+        }
+
+        public Task<byte[]> ReadAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.ReadAsync(reference, cancellationToken);
+        public Task<byte[]> ReadRangeAsync(StoredUpdate reference, long offset, int count, CancellationToken cancellationToken = default) =>
+            inner.ReadRangeAsync(reference, offset, count, cancellationToken);
+        public Task<Stream> OpenReadAsync(StoredUpdate reference, long offset = 0, CancellationToken cancellationToken = default) => inner.OpenReadAsync(reference, offset, cancellationToken);
+        public Task<bool> ContainsAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.ContainsAsync(reference, cancellationToken);
+        public Task DeleteAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.DeleteAsync(reference, cancellationToken);
+    }
+}
