@@ -87,7 +87,7 @@ public sealed class AggregationWorkerGrainTests
     }
 
     /// <summary>The silo's store, with every read of a client update's module bytes (a range past its header) slowed down and counted.</summary>
-    sealed class SlowReads(IContentStore inner, TimeSpan delay) : IContentStore
+    sealed class SlowReads(IContentStore inner, TimeSpan delay) : DelegatingStore(inner)
     {
         int _reads, _inFlight, _mostAtOnce;
         readonly HashSet<StoredUpdate> _written = [];
@@ -98,20 +98,18 @@ public sealed class AggregationWorkerGrainTests
         /// <summary>The most module reads that were in progress at one time.</summary>
         public int MostAtOnce => Volatile.Read(ref _mostAtOnce);
 
-        public async Task<StoredUpdate> PutAsync(Stream content, CancellationToken cancellationToken = default)
+        public override async Task<StoredUpdate> PutAsync(Stream content, CancellationToken cancellationToken = default)
         {
-            var stored = await inner.PutAsync(content, cancellationToken);
+            var stored = await Inner.PutAsync(content, cancellationToken);
             lock (_written) _written.Add(stored);
             return stored;
         }
 
-        public Task<byte[]> ReadAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.ReadAsync(reference, cancellationToken);
-
-        public async Task<byte[]> ReadRangeAsync(StoredUpdate reference, long offset, int count, CancellationToken cancellationToken = default)
+        public override async Task<byte[]> ReadRangeAsync(StoredUpdate reference, long offset, int count, CancellationToken cancellationToken = default)
         {
             bool update;
             lock (_written) update = !_written.Contains(reference);
-            if (!update || offset == 0) return await inner.ReadRangeAsync(reference, offset, count, cancellationToken);
+            if (!update || offset == 0) return await Inner.ReadRangeAsync(reference, offset, count, cancellationToken);
             Interlocked.Increment(ref _reads);
             int now = Interlocked.Increment(ref _inFlight);
             for (int most = _mostAtOnce; now > most; most = _mostAtOnce)
@@ -119,16 +117,12 @@ public sealed class AggregationWorkerGrainTests
             try
             {
                 await Task.Delay(delay, cancellationToken);
-                return await inner.ReadRangeAsync(reference, offset, count, cancellationToken);
+                return await Inner.ReadRangeAsync(reference, offset, count, cancellationToken);
             }
             finally
             {
                 Interlocked.Decrement(ref _inFlight);
             }
         }
-
-        public Task<Stream> OpenReadAsync(StoredUpdate reference, long offset = 0, CancellationToken cancellationToken = default) => inner.OpenReadAsync(reference, offset, cancellationToken);
-        public Task<bool> ContainsAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.ContainsAsync(reference, cancellationToken);
-        public Task DeleteAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.DeleteAsync(reference, cancellationToken);
     }
 }

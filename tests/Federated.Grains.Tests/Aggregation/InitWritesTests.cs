@@ -50,24 +50,17 @@ public sealed class InitWritesTests : IDisposable
     }
 
     /// <summary>The store, counting the payloads put under each reference.</summary>
-    sealed class CountingStore(IContentStore inner) : IContentStore
+    sealed class CountingStore(IContentStore inner) : DelegatingStore(inner)
     {
         readonly ConcurrentDictionary<StoredUpdate, int> _puts = new();
 
         public int Puts(StoredUpdate reference) => _puts.GetValueOrDefault(reference);
 
-        public async Task<StoredUpdate> PutAsync(Stream content, CancellationToken cancellationToken = default)
+        public override async Task<StoredUpdate> PutAsync(Stream content, CancellationToken cancellationToken = default)
         {
-            var reference = await inner.PutAsync(content, cancellationToken);
+            var reference = await Inner.PutAsync(content, cancellationToken);
             _puts.AddOrUpdate(reference, 1, (_, n) => n + 1);
             return reference;
         }
-
-        public Task<byte[]> ReadAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.ReadAsync(reference, cancellationToken);
-        public Task<byte[]> ReadRangeAsync(StoredUpdate reference, long offset, int count, CancellationToken cancellationToken = default) =>
-            inner.ReadRangeAsync(reference, offset, count, cancellationToken);
-        public Task<Stream> OpenReadAsync(StoredUpdate reference, long offset = 0, CancellationToken cancellationToken = default) => inner.OpenReadAsync(reference, offset, cancellationToken);
-        public Task<bool> ContainsAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.ContainsAsync(reference, cancellationToken);
-        public Task DeleteAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.DeleteAsync(reference, cancellationToken);
     }
 }

@@ -190,19 +190,12 @@ public sealed class ShardedAggregationTests : IAsyncLifetime
         }
     }
 
-    sealed class RecordingStore(IContentStore inner, string silo, ModuleReads reads) : IContentStore
+    sealed class RecordingStore(IContentStore inner, string silo, ModuleReads reads) : DelegatingStore(inner)
     {
-        public Task<StoredUpdate> PutAsync(Stream content, CancellationToken cancellationToken = default) => inner.PutAsync(content, cancellationToken);
-        public Task<byte[]> ReadAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.ReadAsync(reference, cancellationToken);
-        public Task<Stream> OpenReadAsync(StoredUpdate reference, long offset = 0, CancellationToken cancellationToken = default) => inner.OpenReadAsync(reference, offset, cancellationToken);
-
-        public async Task<byte[]> ReadRangeAsync(StoredUpdate reference, long offset, int count, CancellationToken cancellationToken = default)
+        public override async Task<byte[]> ReadRangeAsync(StoredUpdate reference, long offset, int count, CancellationToken cancellationToken = default)
         {
             await reads.OnReadAsync(silo, offset);
-            return await inner.ReadRangeAsync(reference, offset, count, cancellationToken);
+            return await Inner.ReadRangeAsync(reference, offset, count, cancellationToken);
         }
-
-        public Task<bool> ContainsAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.ContainsAsync(reference, cancellationToken);
-        public Task DeleteAsync(StoredUpdate reference, CancellationToken cancellationToken = default) => inner.DeleteAsync(reference, cancellationToken);
     }
 }
