@@ -38,24 +38,50 @@ public static class DeltaFactorization
     /// </summary>
     public static LoraModule Factor(string name, Tensor delta, int rank, double alpha, bool useRsLora = false)
     {
-        if (delta.dim() != 2)
-            throw new ArgumentException($"module '{name}': a delta must be a matrix, got {delta.dim()} dimensions");
         if (rank <= 0)
             throw new ArgumentException($"module '{name}': rank must be positive, got {rank}");
-        using var scope = NewDisposeScope();
+        using var svd = Decompose(name, delta);
+        return svd.Factor(rank, alpha, useRsLora);
+    }
+
+    /// <summary>The thin SVD of one module's dW in float64, from which factors at any rank are cut.</summary>
+    static ModuleSvd Decompose(string name, Tensor delta)
+    {
+        if (delta.dim() != 2)
+            throw new ArgumentException($"module '{name}': a delta must be a matrix, got {delta.dim()} dimensions");
         using var _ = no_grad();
-        double scale = LoraScaling.Scale(alpha, rank, useRsLora);
+        using var scope = NewDisposeScope();
         var (u, s, vh) = linalg.svd(delta.to(float64), fullMatrices: false);
-        int kept = (int)Math.Min(rank, s.shape[0]);
-        var b = u.narrow(1, 0, kept) * (s.narrow(0, 0, kept) / scale);
-        var a = vh.narrow(0, 0, kept);
-        if (kept < rank)
+        return new ModuleSvd(name, u.MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope(), vh.MoveToOuterDisposeScope());
+    }
+
+    sealed record ModuleSvd(string Name, Tensor U, Tensor S, Tensor Vh) : IDisposable
+    {
+        public LoraModule Factor(int rank, double alpha, bool useRsLora)
         {
-            b = cat([b, zeros(b.shape[0], rank - kept, float64)], 1);
-            a = cat([a, zeros(rank - kept, a.shape[1], float64)], 0);
+            if (rank <= 0)
+                throw new ArgumentException($"module '{Name}': rank must be positive, got {rank}");
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            double scale = LoraScaling.Scale(alpha, rank, useRsLora);
+            int kept = (int)Math.Min(rank, S.shape[0]);
+            var b = U.narrow(1, 0, kept) * (S.narrow(0, 0, kept) / scale);
+            var a = Vh.narrow(0, 0, kept);
+            if (kept < rank)
+            {
+                b = cat([b, zeros(b.shape[0], rank - kept, float64)], 1);
+                a = cat([a, zeros(rank - kept, a.shape[1], float64)], 0);
+            }
+            return new LoraModule(Name, a.to(float32).contiguous().MoveToOuterDisposeScope(),
+                b.to(float32).contiguous().MoveToOuterDisposeScope(), alpha, useRsLora);
         }
-        return new LoraModule(name, a.to(float32).contiguous().MoveToOuterDisposeScope(),
-            b.to(float32).contiguous().MoveToOuterDisposeScope(), alpha, useRsLora);
+
+        public void Dispose()
+        {
+            U.Dispose();
+            S.Dispose();
+            Vh.Dispose();
+        }
     }
 
     /// <summary>
@@ -63,20 +89,32 @@ public static class DeltaFactorization
     /// and factors each at <paramref name="rank"/> and <paramref name="alpha"/>; names, base model and
     /// rsLoRA come from the layout.
     /// </summary>
-    public static LoraAdapter Factor(Tensor flatDelta, LoraAdapter layout, int rank, double alpha)
+    public static LoraAdapter Factor(Tensor flatDelta, LoraAdapter layout, int rank, double alpha) =>
+        Factor(flatDelta, layout, [(rank, alpha)])[0];
+
+    /// <summary>
+    /// <see cref="Factor(Tensor, LoraAdapter, int, double)"/> at several (rank, alpha) targets, one adapter each, with
+    /// each module decomposed once: every target equals factoring it alone, bit for bit.
+    /// </summary>
+    public static IReadOnlyList<LoraAdapter> Factor(Tensor flatDelta, LoraAdapter layout, IReadOnlyList<(int Rank, double Alpha)> targets)
     {
         long expected = layout.Modules.Sum(m => (long)m.OutFeatures * m.InFeatures);
         if (flatDelta.dim() != 1 || flatDelta.shape[0] != expected)
             throw new ArgumentException($"a flattened delta of this layout has {expected} entries, got shape [{string.Join("x", flatDelta.shape)}]");
-        var modules = new List<LoraModule>(layout.Modules.Count);
+        foreach (var (rank, _) in targets)
+            if (rank <= 0)
+                throw new ArgumentException($"rank must be positive, got {rank}");
+        var modules = targets.Select(_ => new List<LoraModule>(layout.Modules.Count)).ToList();
         long offset = 0;
         foreach (var m in layout.Modules)
         {
             long size = (long)m.OutFeatures * m.InFeatures;
-            using var block = flatDelta.narrow(0, offset, size).reshape(m.OutFeatures, m.InFeatures);
-            modules.Add(Factor(m.Name, block, rank, alpha, layout.UseRsLora));
+            using (var block = flatDelta.narrow(0, offset, size).reshape(m.OutFeatures, m.InFeatures))
+            using (var svd = Decompose(m.Name, block))
+                for (int t = 0; t < targets.Count; t++)
+                    modules[t].Add(svd.Factor(targets[t].Rank, targets[t].Alpha, layout.UseRsLora));
             offset += size;
         }
-        return new LoraAdapter(modules, layout.BaseModel);
+        return modules.Select(list => new LoraAdapter(list, layout.BaseModel)).ToList();
     }
 }

@@ -18,6 +18,8 @@ public sealed class GaussianAttack : DeltaSpaceAttack
 
     public override string Name => "gaussian";
 
+    protected override bool UsesSeed => true;
+
     /// <summary>The requested std, or null to take it from the honest updates.</summary>
     public double? Sigma { get; }
 

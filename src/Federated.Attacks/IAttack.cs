@@ -12,4 +12,10 @@ public interface IAttack
     string Name { get; }
 
     LoraAdapter Craft(AttackContext context);
+
+    /// <summary>
+    /// The uploads of several attackers of one round, in order; each equals <see cref="Craft"/> of its context. An attack
+    /// may share work between attackers who observe the same thing (omniscient attackers of a round all do).
+    /// </summary>
+    IReadOnlyList<LoraAdapter> CraftAll(IReadOnlyList<AttackContext> contexts) => contexts.Select(Craft).ToList();
 }

@@ -156,13 +156,14 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
         try
         {
             var honest = trained.Where(t => !attackers.Contains(IndexOf(t.Client))).Select(t => t.Update).ToList();
-            int attackerCount = trained.Count(t => attackers.Contains(IndexOf(t.Client)));
-            foreach (var t in trained)
+            var byzantine = trained.Where(t => attackers.Contains(IndexOf(t.Client))).ToList();
+            foreach (var t in trained) uploads[t.Client] = t.Update;
+            if (s.Attack is { } attack && byzantine.Count > 0)
             {
-                uploads[t.Client] = attackers.Contains(IndexOf(t.Client)) && s.Attack is { } attack
-                    ? ByzantineAttacks.Create(attack.Type, attack.Strength).Craft(new AttackContext(t.Update, honest.Count > 0 ? honest : [t.Update],
-                        trained.Length, attackerCount, seed: s.Seed + roundNumber * 31 + IndexOf(t.Client)))
-                    : t.Update;
+                // The round's attackers craft together: they observe the same honest updates, so the attack shares its work.
+                var crafted = ByzantineAttacks.Create(attack.Type, attack.Strength).CraftAll(byzantine.Select(t => new AttackContext(t.Update,
+                    honest.Count > 0 ? honest : [t.Update], trained.Length, byzantine.Count, seed: s.Seed + roundNumber * 31 + IndexOf(t.Client))).ToList());
+                foreach (var (t, upload) in byzantine.Zip(crafted)) uploads[t.Client] = upload;
             }
             // Refused at upload, as the gRPC path refuses it: never submitted.
             var refused = trained.Where(t => UpdateAdmission.Check(uploads[t.Client], uploads[t.Client].Modules.Max(m => m.Rank), t.Rules) is not null)

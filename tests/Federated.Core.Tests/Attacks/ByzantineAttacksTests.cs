@@ -41,3 +41,55 @@ public class ByzantineAttacksTests
         Assert.Contains("no strength", e.Message);
     }
 }
+
+public class CraftAllTests
+{
+    public static TheoryData<string> Names() => new(ByzantineAttacks.Names);
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void Crafting_a_rounds_attackers_together_equals_crafting_each_alone_bit_for_bit(string name)
+    {
+        using var updates = new ClusteredUpdates(seed: 41);
+        var attack = ByzantineAttacks.Create(name);
+        // Three attackers of one round at different ranks and alphas (one at full rank), seeds differing as in the simulator,
+        // and a fourth that observed a different honest list.
+        var contexts = new List<AttackContext>
+        {
+            new(updates.Honest[0], updates.Honest, 10, 3, seed: 1, rank: 2, alpha: 4),
+            new(updates.Honest[1], updates.Honest, 10, 3, seed: 2, rank: ClusteredUpdates.FullRank, alpha: 8),
+            new(updates.Honest[2], updates.Honest, 10, 3, seed: 3, rank: 2, alpha: 16),
+            new(updates.Honest[3], updates.Honest.Take(5).ToList(), 10, 3, seed: 4, rank: 6, alpha: 4),
+        };
+        var together = attack.CraftAll(contexts);
+        try
+        {
+            Assert.Equal(contexts.Count, together.Count);
+            for (int i = 0; i < contexts.Count; i++)
+            {
+                using var alone = attack.Craft(contexts[i]);
+                Assert.Equal(alone.Modules.Select(m => (m.Name, m.Rank, m.Alpha)), together[i].Modules.Select(m => (m.Name, m.Rank, m.Alpha)));
+                foreach (var m in alone.Modules)
+                {
+                    Assert.Equal(m.A.data<float>().ToArray(), together[i][m.Name].A.data<float>().ToArray());
+                    Assert.Equal(m.B.data<float>().ToArray(), together[i][m.Name].B.data<float>().ToArray());
+                }
+            }
+        }
+        finally
+        {
+            foreach (var upload in together) upload.Dispose();
+        }
+    }
+
+    [Fact]
+    public void A_seeded_attack_crafts_different_uploads_for_different_seeds()
+    {
+        using var updates = new ClusteredUpdates(seed: 42);
+        var uploads = new GaussianAttack().CraftAll([
+            new AttackContext(updates.Honest[0], updates.Honest, 10, 2, seed: 1),
+            new AttackContext(updates.Honest[1], updates.Honest, 10, 2, seed: 2)]);
+        try { Assert.NotEqual(uploads[0].Modules[0].B.data<float>().ToArray(), uploads[1].Modules[0].B.data<float>().ToArray()); }
+        finally { foreach (var u in uploads) u.Dispose(); }
+    }
+}
