@@ -24,7 +24,7 @@ sealed class ModelReplicas : IDisposable
     }
 
     /// <summary>For evaluation between rounds, when no client trains.</summary>
-    public IReadOnlyList<ClientRound> All => _replicas;
+    public ClientRound Any => _replicas[0];
 
     /// <summary>Runs <paramref name="work"/> on a free replica, on a thread-pool thread.</summary>
     public async Task<T> RunAsync<T>(Func<ClientRound, T> work, CancellationToken cancellation)

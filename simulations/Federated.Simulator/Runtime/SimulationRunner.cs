@@ -71,7 +71,7 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
         var attackers = Attackers(s);
         await SetUpAsync(coordinator, fed, run, s, context.BaseDirectory);
 
-        var rows = new List<RoundMetrics> { Baseline(replicas, clientsData, s, tokenizer, padId, context.BaseDirectory) };
+        var rows = new List<RoundMetrics> { Baseline(replicas, clientsData, s, tokenizer, context.BaseDirectory) };
         progress.RoundDone(run, rows[0]);
         var federation = coordinator.Grains.GetGrain<IFederationGrain>(fed);
         int previous = 0;
@@ -183,13 +183,13 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
             if (closed.Status == RoundStatus.Closed && closed.Model is { } model && evaluation is not null)
             {
                 // The federation's whole model: base + merged history, with the live adapter attached.
-                var history = History(coordinator, model.History.Select(h => h.Adapter));
+                replicas.Any.MergeHistory(History(coordinator, model.History.Select(h => h.Adapter)));
                 using var live = model.Live is { } l ? await LoadAsync(coordinator, l) : null;
                 using var latest = live is null && model.History.Length > 0 ? await LoadAsync(coordinator, model.History[^1].Adapter) : null;
                 globalRank = (live ?? latest)?.Modules.Max(m => m.Rank) ?? 0;
-                (evalLoss, clientEval) = Evaluate(replicas, history, clientsData, s, live, padId);
+                (evalLoss, clientEval) = Evaluate(replicas, clientsData, s, live);
                 if (evaluation.TaskTokenizer is { } taskTokenizer)
-                    (taskResult, taskSeconds) = EvaluateTask(replicas, history, clientsData, s, live, taskTokenizer);
+                    (taskResult, taskSeconds) = EvaluateTask(replicas, clientsData, s, live, taskTokenizer);
             }
             var outcomes = closed.Outcomes.ToDictionary(o => o.ClientId);
             // Only a closed round says who the rule let in; a failed one excluded everybody alike.
@@ -270,16 +270,16 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
     readonly Dictionary<string, (double Global, double ClientMean)> _baseLosses = [];
     readonly Dictionary<string, MultipleChoiceResult?> _baseTasks = [];
 
-    RoundMetrics Baseline(ModelReplicas replicas, SimulationData data, RunSettings s, ITextTokenizer tokenizer, int padId, string baseDir)
+    RoundMetrics Baseline(ModelReplicas replicas, SimulationData data, RunSettings s, ITextTokenizer tokenizer, string baseDir)
     {
-        // The base itself (an empty history), whatever an earlier federation of this run left merged.
+        replicas.Any.MergeHistory([]); // the base itself, whatever an earlier federation of this run left merged
         string lossKey = $"{baseDir}\n{s.Evaluation.BatchSize}\n{Fingerprint(data)}";
         if (!_baseLosses.TryGetValue(lossKey, out var losses))
-            _baseLosses[lossKey] = losses = Evaluate(replicas, [], data, s, live: null, padId);
+            _baseLosses[lossKey] = losses = Evaluate(replicas, data, s, live: null);
         string key = baseDir + "\n" + Fingerprint(data.TaskItems ?? []);
         double taskSeconds = 0;
         if (!_baseTasks.ContainsKey(key))
-            (_baseTasks[key], taskSeconds) = EvaluateTask(replicas, [], data, s, live: null, tokenizer);
+            (_baseTasks[key], taskSeconds) = EvaluateTask(replicas, data, s, live: null, tokenizer);
         return new RoundMetrics(0, "base", 0, 0, 0, 0, 0, 0, 0, 0, double.NaN, losses.Global, losses.ClientMean, 0, 0, 0, 0, _baseTasks[key], taskSeconds);
     }
 
@@ -309,48 +309,38 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
     }
 
     /// <summary>
-    /// WordNet multiple choice on the global held-out synsets (the same code as <c>fed model eval --task wordnet-mc</c>).
-    /// Null without items.
+    /// WordNet multiple choice on the global held-out synsets (the same code as <c>fed model eval --task wordnet-mc</c>),
+    /// with every core: no client trains while the global model is evaluated. Null without items.
     /// </summary>
-    static (MultipleChoiceResult? Result, double Seconds) EvaluateTask(ModelReplicas replicas, IReadOnlyList<(string Key, Func<LoraAdapter> Load)> history,
-        SimulationData data, RunSettings s, LoraAdapter? live, ITextTokenizer tokenizer)
+    static (MultipleChoiceResult? Result, double Seconds) EvaluateTask(ModelReplicas replicas, SimulationData data, RunSettings s, LoraAdapter? live, ITextTokenizer tokenizer)
     {
         if (data.TaskItems is not { Count: > 0 } items) return (null, 0);
         var clock = Stopwatch.StartNew();
-        var result = OnTheModel(replicas, history, live, models => MultipleChoiceScorer.Evaluate(items,
-            new ModelContinuationScorer(models, tokenizer, s.Evaluation.BatchSize, ModelContinuationScorer.MaxTokens(models[0]))));
-        return (result, clock.Elapsed.TotalSeconds);
-    }
-
-    /// <summary>The model's loss on the global held-out set, and the mean over clients of their own held-out slices.</summary>
-    static (double Global, double ClientMean) Evaluate(ModelReplicas replicas, IReadOnlyList<(string Key, Func<LoraAdapter> Load)> history,
-        SimulationData data, RunSettings s, LoraAdapter? live, int padId)
-    {
-        var sets = data.Clients.Select(c => c.Eval).Where(e => e.Count > 0).Prepend(data.GlobalEval).ToList();
-        var results = OnTheModel(replicas, history, live, models => Evaluator.Evaluate(models, sets, s.Evaluation.BatchSize, padId));
-        return (results[0].MeanLoss, results.Skip(1).Select(r => r.MeanLoss).DefaultIfEmpty(double.NaN).Average());
-    }
-
-    /// <summary>
-    /// <paramref name="work"/> on every replica made the federation's model (base + <paramref name="history"/>, with
-    /// <paramref name="live"/> attached). Evaluation runs between rounds, when no client trains: the replicas share it, one
-    /// thread each as in training (a lone replica gets every core).
-    /// </summary>
-    static T OnTheModel<T>(ModelReplicas replicas, IReadOnlyList<(string Key, Func<LoraAdapter> Load)> history, LoraAdapter? live,
-        Func<IReadOnlyList<LlamaForCausalLM>, T> work)
-    {
-        foreach (var replica in replicas.All) replica.MergeHistory(history);
-        var models = replicas.All.Select(r => r.Model).ToList();
+        var model = replicas.Any.Model;
         if (live is not null)
-            using (NativeWork.Enter()) foreach (var model in models) LoraInjection.Import(model, live);
-        try { return models.Count > 1 ? work(models) : WithEveryCore(() => work(models)); }
+            using (NativeWork.Enter()) LoraInjection.Import(model, live);
+        try
+        {
+            var scorer = new ModelContinuationScorer(model, tokenizer, s.Evaluation.BatchSize, ModelContinuationScorer.MaxTokens(model));
+            return (WithEveryCore(() => MultipleChoiceScorer.Evaluate(items, scorer)), clock.Elapsed.TotalSeconds);
+        }
         finally
         {
             if (live is not null)
-                using (NativeWork.Enter()) foreach (var model in models) LoraInjection.Remove(model);
+                using (NativeWork.Enter()) LoraInjection.Remove(model);
         }
     }
 
+    /// <summary>The model's loss on the global held-out set, and the mean over clients of their own held-out slices.</summary>
+    static (double Global, double ClientMean) Evaluate(ModelReplicas replicas, SimulationData data, RunSettings s, LoraAdapter? live)
+    {
+        var model = replicas.Any;
+        int batch = s.Evaluation.BatchSize;
+        return WithEveryCore(() => (model.Evaluate(data.GlobalEval, batch, live),
+            data.Clients.Where(c => c.Eval.Count > 0).Select(c => model.Evaluate(c.Eval, batch, live)).DefaultIfEmpty(double.NaN).Average()));
+    }
+
+    /// <summary>Evaluation runs between rounds, when no client trains: it has every core (clients train with one each).</summary>
     static T WithEveryCore<T>(Func<T> work)
     {
         int threads = torch.get_num_threads();

@@ -12,15 +12,8 @@ namespace Federated.Training.Evaluation;
 /// the continuation's tokens are summed. Sequences are batched in length order (less padding); a pair longer than
 /// <c>maxTokens</c> is not scored (null), never cut, since a cut option would be a different option.
 /// </summary>
-/// <remarks>
-/// Given several copies of the same model (replicas holding the same weights), the batches are spread over them, one
-/// thread each: every batch is the same computation on whichever copy, so the scores are those of one copy.
-/// </remarks>
-public sealed class ModelContinuationScorer(IReadOnlyList<LlamaForCausalLM> models, ITextTokenizer tokenizer, int batchSize, int maxTokens) : IContinuationScorer
+public sealed class ModelContinuationScorer(LlamaForCausalLM model, ITextTokenizer tokenizer, int batchSize, int maxTokens) : IContinuationScorer
 {
-    public ModelContinuationScorer(LlamaForCausalLM model, ITextTokenizer tokenizer, int batchSize, int maxTokens)
-        : this([model], tokenizer, batchSize, maxTokens) { }
-
     /// <summary>At most the model's position table: what it can attend over at all.</summary>
     public static int MaxTokens(LlamaForCausalLM model, int? limit = null) =>
         Math.Min(model.Config.MaxPositionEmbeddings, limit ?? int.MaxValue);
@@ -32,15 +25,12 @@ public sealed class ModelContinuationScorer(IReadOnlyList<LlamaForCausalLM> mode
         var examples = continuations.Select(Encode).ToArray();
         var results = new double?[continuations.Count];
         var order = Enumerable.Range(0, examples.Length).Where(i => examples[i] is not null).OrderBy(i => examples[i]!.Length).ToArray();
+        model.eval();
+        using var _ = no_grad();
+        var device = model.parameters().First().device;
         var padId = tokenizer.PadId ?? tokenizer.EosId ?? 0;
-        ModelCopies.ForEach(models, order.Chunk(batchSize).ToArray(), Score);
-        return results;
-
-        void Score(LlamaForCausalLM model, int[] chunk)
+        foreach (var chunk in order.Chunk(batchSize))
         {
-            model.eval();
-            using var _ = no_grad();
-            var device = model.parameters().First().device;
             using (NativeWork.Enter())
             using (var scope = NewDisposeScope())
             using (var batch = TrainingBatch.Collate(chunk.Select(i => examples[i]!).ToArray(), padId))
@@ -56,6 +46,7 @@ public sealed class ModelContinuationScorer(IReadOnlyList<LlamaForCausalLM> mode
             }
             UndisposedNativeObjects.Release();
         }
+        return results;
     }
 
     TrainingExample? Encode(Continuation continuation)

@@ -51,19 +51,6 @@ public class ModelContinuationScorerTests
     }
 
     [Fact]
-    public void Scoring_on_two_copies_of_the_model_gives_the_scores_of_one_bit_for_bit()
-    {
-        using var model = TinyModel();
-        using var copy = TinyModel();
-        Continuation[] pairs = [.. Enumerable.Range(0, 37).Select(i => new Continuation(new string('p', i % 11 + 1) + i, " option " + i))];
-
-        var one = new ModelContinuationScorer(model, ByteLevelTokenizer.Instance, batchSize: 4, maxTokens: 64).LogLikelihoods(pairs);
-        var two = new ModelContinuationScorer([model, copy], ByteLevelTokenizer.Instance, batchSize: 4, maxTokens: 64).LogLikelihoods(pairs);
-
-        Assert.Equal(one, two);
-    }
-
-    [Fact]
     public void A_tiny_model_scores_held_out_WordNet_items_with_an_accuracy_inside_its_interval()
     {
         using var model = TinyModel();
