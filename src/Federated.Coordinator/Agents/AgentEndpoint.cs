@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Federated.Coordinator.Hosting;
@@ -35,6 +36,7 @@ public static class AgentEndpoint
         });
         builder.Services.AddGrpcHealthChecks(); // reports the same checks as /readyz
         builder.WebHost.ConfigureKestrel(kestrel => SizeWindowsForUploads(kestrel.Limits.Http2, options.MaxChunkBytes));
+        builder.Services.AddSingleton<IMemoryPoolFactory<byte>, LargeBlockMemoryPoolFactory>(); // Kestrel's buffers, for bulk uploads
         // Outermost on the agents' connections, before TLS: a blocked address costs an accept and a close.
         builder.ConfigureEndpoint(KestrelEndpointName, (endpoint, services) => endpoint.ListenOptions.Use(services.GetRequiredService<AgentConnections>().Gate));
         return builder;
