@@ -1,5 +1,8 @@
 using Federated.Coordinator.Hosting;
+using Federated.Core.Runtime;
 using Serilog;
+
+NativeAllocator.RetainFreedMemory(); // rounds aggregate into the same large buffers again and again: reuse freed pages
 
 Log.Logger = CoordinatorLogging.CreateBootstrapLogger();
 try
