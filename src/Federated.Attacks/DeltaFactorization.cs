@@ -57,10 +57,9 @@ public static class DeltaFactorization
 
     sealed record ModuleSvd(string Name, Tensor U, Tensor S, Tensor Vh) : IDisposable
     {
+        /// <param name="rank">Positive (the callers check it before decomposing).</param>
         public LoraModule Factor(int rank, double alpha, bool useRsLora)
         {
-            if (rank <= 0)
-                throw new ArgumentException($"module '{Name}': rank must be positive, got {rank}");
             using var scope = NewDisposeScope();
             using var _ = no_grad();
             double scale = LoraScaling.Scale(alpha, rank, useRsLora);
