@@ -6,7 +6,7 @@ namespace Federated.Storage.Tests;
 /// Downloads from the Redis store stream the chunks a bounded piece at a time: a read at any offset, and any number of
 /// downloads that stop reading, cost the coordinator a piece each, never the payload.
 /// </summary>
-[Collection(nameof(RedisServer))]
+[Collection(RedisAllocationCollection.Name)]
 public sealed class RedisDownloadTests(RedisServer redis)
 {
     const int Size = 48 << 20;
@@ -95,4 +95,14 @@ public sealed class RedisDownloadTests(RedisServer redis)
         stream.Seek(5L << 20, SeekOrigin.Begin);
         await Assert.ThrowsAsync<ContentCorruptedException>(() => stream.ReadAsync(new byte[100]).AsTask());
     }
+}
+
+/// <summary>
+/// The allocation tests count the whole process's allocations, so they run alone, after the parallel collections (another
+/// test storing a 48 MB payload meanwhile failed one in CI), on a redis-server of their own.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class RedisAllocationCollection : ICollectionFixture<RedisServer>
+{
+    public const string Name = "RedisAllocations";
 }
