@@ -66,31 +66,39 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
         var s = run.Settings;
         var (replicas, tokenizer, padId) = (context.Replicas, context.Tokenizer, context.PadId);
         string coordinatorDir = context.CoordinatorDirectory;
-        await using var coordinator = await SimulatedCoordinator.StartAsync(coordinatorDir, cancellation);
-        string fed = run.Experiment;
-        var attackers = Attackers(s);
-        await SetUpAsync(coordinator, fed, run, s, context.BaseDirectory);
-
-        var rows = new List<RoundMetrics> { Baseline(replicas, clientsData, s, tokenizer, context.BaseDirectory) };
-        progress.RoundDone(run, rows[0]);
-        var federation = coordinator.Grains.GetGrain<IFederationGrain>(fed);
-        int previous = 0;
-        for (int completed = 0; completed < s.Rounds;)
+        var rows = new List<RoundMetrics>();
+        await using (var coordinator = await SimulatedCoordinator.StartAsync(coordinatorDir, cancellation))
         {
-            var view = await NextRoundAsync(coordinator, federation, fed, previous, cancellation);
-            if (view.Status != FederationStatus.Running) break;
-            previous = view.CurrentRound;
-            // Losses and the task metric at the final round, and every lossEveryRounds / taskEveryRounds rounds on the way
-            // (the task costs seconds per round).
-            bool final = completed + 1 >= s.Rounds || view.CurrentRound >= s.Rounds;
-            int every = s.Evaluation.TaskEveryRounds;
-            bool evaluateTask = final || (every > 0 && view.CurrentRound % every == 0);
-            bool loss = evaluateTask || view.CurrentRound % s.Evaluation.LossEveryRounds == 0;
-            var row = await RunRoundAsync(coordinator, fed, view.CurrentRound, run, clientsData, attackers, replicas, padId,
-                loss ? new Evaluation(evaluateTask && task ? tokenizer : null) : null, cancellation);
-            rows.Add(row);
-            progress.RoundDone(run, row);
-            if (row.Status == "closed") completed++;
+            string fed = run.Experiment;
+            var attackers = Attackers(s);
+            await SetUpAsync(coordinator, fed, run, s, context.BaseDirectory);
+
+            rows.Add(Baseline(replicas, clientsData, s, tokenizer, context.BaseDirectory));
+            progress.RoundDone(run, rows[0]);
+            var federation = coordinator.Grains.GetGrain<IFederationGrain>(fed);
+            int previous = 0;
+            for (int completed = 0; completed < s.Rounds;)
+            {
+                var view = await NextRoundAsync(coordinator, federation, fed, previous, cancellation);
+                if (view.Status != FederationStatus.Running) break;
+                previous = view.CurrentRound;
+                // Losses and the task metric at the final round, and every lossEveryRounds / taskEveryRounds rounds on the way
+                // (the task costs seconds per round).
+                bool final = completed + 1 >= s.Rounds || view.CurrentRound >= s.Rounds;
+                int every = s.Evaluation.TaskEveryRounds;
+                bool evaluateTask = final || (every > 0 && view.CurrentRound % every == 0);
+                bool loss = evaluateTask || view.CurrentRound % s.Evaluation.LossEveryRounds == 0;
+                var row = await RunRoundAsync(coordinator, fed, view.CurrentRound, run, clientsData, attackers, replicas, padId,
+                    loss ? new Evaluation(evaluateTask && task ? tokenizer : null) : null, cancellation);
+                rows.Add(row);
+                progress.RoundDone(run, row);
+                if (row.Status == "closed") completed++;
+            }
+            // The last round reports back to the federation after it closes, and the federation then exports its final model
+            // into the store: wait until it has moved on (finished, or opened a round nobody will run), and stop the
+            // coordinator, before its directory is deleted (a late write once failed the delete).
+            while ((await federation.GetAsync()) is { Status: FederationStatus.Running } f && f.CurrentRound == previous)
+                await Task.Delay(20, cancellation);
         }
         Directory.Delete(coordinatorDir, recursive: true);
         return rows;
