@@ -9,20 +9,14 @@ namespace Federated.Grains.Tests.Aggregation;
 /// An init that is the live adapter itself (a client at the live adapter's rank) is handed out as the live adapter's stored
 /// payload: the coordinator does not serialise, hash and write the same bytes twice (gigabytes for a large base, each round).
 /// </summary>
-public sealed class InitWritesTests : IDisposable
+public sealed class InitWritesTests
 {
-    readonly string _root = Path.Combine(Path.GetTempPath(), "fed-grains-" + Guid.NewGuid().ToString("N"));
-
-    public void Dispose()
-    {
-        if (Directory.Exists(_root)) Directory.Delete(_root, recursive: true);
-    }
-
     [Fact]
     public async Task A_one_rank_federation_writes_its_live_adapter_once_per_round_and_hands_it_out_as_the_init()
     {
-        var store = new CountingStore(new DirectoryContentStore(Path.Combine(_root, "updates")));
-        var coordinator = await CoordinatorCluster.EmbeddedAsync(_root, configure: silo => silo.Services.AddSingleton<IContentStore>(store));
+        using var root = new TempDirectory();
+        var store = new CountingStore(new DirectoryContentStore(root.File("updates")));
+        var coordinator = await CoordinatorCluster.EmbeddedAsync(root.Path, configure: silo => silo.Services.AddSingleton<IContentStore>(store));
         await using var _ = coordinator;
         var driver = new FederationDriver(coordinator);
         var config = FederationDriver.Config(rounds: 2, clientsPerRound: 2, quorum: 2) with
