@@ -57,8 +57,14 @@ public static class CoordinatorSilo
         }
         silo.AddRedisGrainStorage(GrainStorage.Name, o => o.ConfigurationOptions = redis.Clone());
         silo.UseRedisReminderService(o => o.ConfigurationOptions = redis.Clone());
-        // One multiplexer per process, as StackExchange.Redis intends.
-        silo.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redis.Clone()));
+        // One multiplexer per process, as StackExchange.Redis intends. Its requests carry the uploads' bytes: written into
+        // reused 64 KiB blocks, not into ever-doubling arrays from the shared pool, whose misses cost fresh pages.
+        silo.Services.AddSingleton<IConnectionMultiplexer>(_ =>
+        {
+            var payloads = redis.Clone();
+            payloads.RequestBufferPool = new LargeBlockMemoryPool();
+            return ConnectionMultiplexer.Connect(payloads);
+        });
         silo.Services.AddSingleton<IContentStore>(sp =>
             new RedisContentStore(sp.GetRequiredService<IConnectionMultiplexer>(), maxBytes: options.MaxUpdateBytes));
         silo.Services.AddSingleton<IUploadStaging>(sp =>
