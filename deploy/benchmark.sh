@@ -15,9 +15,11 @@
 #   deploy/benchmark.sh export                        a federation's whole history (Qwen2-0.5B q/v, 10 rounds of 10 clients
 #                                                     at rank 16) exported exactly and truncated to rank 64, against a memory
 #                                                     copy of it: wall time and peak RSS (a process per mode); appends to RESULTS.md
-#   deploy/benchmark.sh ingest [1] [3] [--clients N]  1,000 agents (one process, many concurrent gRPC streams) upload real
-#                                                     rank-16 q/v adapters of Qwen2-0.5B's shapes (4.3 GB) into one round
-#                                                     on one coordinator silo, then three sharing a redis-server: round and
+#   deploy/benchmark.sh ingest [1] [3] [--clients N] [--rounds N]
+#                                                     1,000 agents (one process, many concurrent gRPC streams) upload real
+#                                                     rank-16 q/v adapters of Qwen2-0.5B's shapes (4.3 GB) into a round, two
+#                                                     rounds by default (a fresh process, then its steady state), on one
+#                                                     coordinator silo, then three sharing a redis-server: round and
 #                                                     aggregation time, CPU per GB, peak RSS per silo; appends to RESULTS.md
 #   deploy/benchmark.sh aggregate-vs-numpy [--runs N] [--clients 10,100] [--ops fedit,flora,krum,median,trimmed-mean] [--no-append]
 #                                                     our aggregation (the library call after a warm-up, and the whole

@@ -138,13 +138,13 @@ public static class AdapterPayload
         Func<long, int, Task<byte[]>> readRange)
     {
         if (description.Compression is not null) throw new ArgumentException("a compressed payload is read whole", nameof(description));
-        var byName = description.Modules.ToDictionary(m => m.Name, StringComparer.Ordinal);
         var read = new List<LoraModule>(modules.Count);
         try
         {
             foreach (var name in modules)
             {
-                if (!byName.TryGetValue(name, out var m)) throw new ArgumentException($"the payload has no module '{name}'", nameof(modules));
+                // A search, not a dictionary: a module shard reads one module of each update at a time.
+                var m = description.Modules.FirstOrDefault(x => x.Name == name) ?? throw new ArgumentException($"the payload has no module '{name}'", nameof(modules));
                 var data = m.Data!;
                 var (begin, end) = data.Span;
                 byte[] a, b;

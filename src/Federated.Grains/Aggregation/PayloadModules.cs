@@ -19,11 +19,28 @@ public static class PayloadModules
     /// <exception cref="ContentStoreException"/>
     public static async Task<AdapterDescription> DescribeAsync(IContentStore store, StoredUpdate reference, string source)
     {
+        if (Described.TryGetValue(reference, out var known)) return known;
         var first = await store.ReadRangeAsync(reference, 0, (int)Math.Min(AdapterPayload.LengthPrefixBytes, reference.Size));
         int length = AdapterPayload.PrefixLength(first, reference.Size, source: source);
         var prefix = await store.ReadRangeAsync(reference, 0, length);
-        return AdapterPayload.Describe(prefix, reference.Size, source);
+        var description = AdapterPayload.Describe(prefix, reference.Size, source);
+        if (Described.TryAdd(reference, description) && Interlocked.Add(ref s_describedModules, description.Modules.Count) > MaxDescribedModules)
+        {
+            Described.Clear();
+            Interlocked.Exchange(ref s_describedModules, 0);
+        }
+        return description;
     }
+
+    /// <summary>
+    /// Descriptions this process parsed. A payload's bytes never change under its reference, so a round's worker and its shards
+    /// on one silo parse each update's header once, not once each: three parses of every header per round on one silo were
+    /// 14% of its aggregation's CPU (perf, deploy/benchmark.sh ingest). Bounded by the modules they describe (tens of MB at
+    /// most); cleared when full.
+    /// </summary>
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<StoredUpdate, AdapterDescription> Described = new();
+    const int MaxDescribedModules = 1 << 16;
+    static int s_describedModules;
 
     /// <summary>
     /// The named modules. A compressed payload is read whole and decompressed (its modules are not laid out apart), then

@@ -27,7 +27,9 @@ namespace Federated.Benchmarks.Coordinator;
 /// wall time (first upload to closed), the upload phase, the aggregation, each silo's CPU (utime + stime) and peak
 /// resident set (sampled every 100 ms), Redis's peak memory and the global's size.
 /// FedIT, so the global is one rank-16 adapter; a FLoRA global of this round would be a rank-16,000 stack.
-/// Run: deploy/benchmark.sh ingest [1] [3] [--clients N]
+/// Two rounds by default: the first is a fresh process's (its JIT, pools and heaps grow), the second a coordinator's steady
+/// state, which is what a federation running round after round pays.
+/// Run: deploy/benchmark.sh ingest [1] [3] [--clients N] [--rounds N]
 /// </summary>
 static class IngestBenchmark
 {
@@ -38,13 +40,14 @@ static class IngestBenchmark
 
     public static async Task<int> RunAsync(string[] args)
     {
-        int clients = 1000;
+        int clients = 1000, rounds = 2;
         var silos = new List<int>();
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--clients" && i + 1 < args.Length) clients = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--rounds" && i + 1 < args.Length && int.TryParse(args[++i], CultureInfo.InvariantCulture, out rounds) && rounds >= 1) { }
             else if (int.TryParse(args[i], CultureInfo.InvariantCulture, out int s) && s >= 1) silos.Add(s);
-            else throw new ArgumentException($"usage: ingest [SILOS...] [--clients N], not '{args[i]}'");
+            else throw new ArgumentException($"usage: ingest [SILOS...] [--clients N] [--rounds N], not '{args[i]}'");
         }
         if (silos.Count == 0) silos = [1, 3];
 
@@ -54,7 +57,7 @@ static class IngestBenchmark
         foreach (int count in silos)
         {
             Log($"== {count} silo(s), {clients:N0} agents, {payload.Length:N0}-byte payloads");
-            results.Add(await RunOnceAsync(count, clients, payload));
+            results.AddRange(await RunOnceAsync(count, clients, rounds, payload));
         }
         string report = Report(results, clients, payload.Length);
         Console.WriteLine();
@@ -63,7 +66,7 @@ static class IngestBenchmark
         return 0;
     }
 
-    static async Task<IngestResult> RunOnceAsync(int siloCount, int clientCount, byte[] payload)
+    static async Task<List<IngestResult>> RunOnceAsync(int siloCount, int clientCount, int rounds, byte[] payload)
     {
         await using var redis = new RedisServer();
         await redis.InitializeAsync();
@@ -77,7 +80,7 @@ static class IngestBenchmark
                 silos.Add(await AttackedCoordinator.StartAsync(redis.Configuration, cluster, ["--Coordinator:Staging:IdleTimeout=00:30:00"]));
             var admin = silos[0].Admin;
             string federation = $"ingest-{Guid.NewGuid():N}"[..20];
-            var created = await admin.PostAsJsonAsync("/api/federations", new { id = federation, config = Config(clientCount) });
+            var created = await admin.PostAsJsonAsync("/api/federations", new { id = federation, config = Config(clientCount, rounds) });
             if (!created.IsSuccessStatusCode) throw new InvalidOperationException($"create federation: {(int)created.StatusCode} {await created.Content.ReadAsStringAsync()}");
 
             // Agents come from SourceAddresses loopback addresses (each its own Register budget) and are spread over the silos.
@@ -102,84 +105,99 @@ static class IngestBenchmark
             Log($"enrolled {clientCount:N0} agents in {clock.Elapsed.TotalSeconds:F1} s");
             var started = await admin.PostAsync($"/api/federations/{federation}/start", null);
             if (!started.IsSuccessStatusCode) throw new InvalidOperationException($"start: {(int)started.StatusCode} {await started.Content.ReadAsStringAsync()}");
-            await ForEachAsync(clientCount, 16, async i =>
+            var results = new List<IngestResult>();
+            for (int round = 1; round <= rounds; round++)
             {
-                var deadline = DateTime.UtcNow.AddSeconds(60);
-                GetTaskResponse task;
-                while ((task = await agents[i].Client.GetTaskAsync(new GetTaskRequest(), agents[i].Auth)).OutcomeCase != GetTaskResponse.OutcomeOneofCase.Task)
-                {
-                    if (DateTime.UtcNow > deadline) throw new TimeoutException($"agent {i} got no task: {task}");
-                    await Task.Delay(200);
-                }
-                agents[i].Task = task.Task;
-            });
-            foreach (var silo in silos) await silo.Probe.WaitQuietAsync(limit: TimeSpan.FromSeconds(30));
-
-            // Measured from here: the uploads, then the round's aggregation and close.
-            var probes = silos.Select(s => s.Probe).ToArray();
-            var cpuBefore = probes.Select(p => p.CpuSeconds ?? 0).ToArray();
-            var peaks = probes.Select(p => p.Rss ?? 0).ToArray();
-            long redisBefore = await redis.MemoryInfoAsync("used_memory");
-            using var sampling = new CancellationTokenSource();
-            var sampler = Task.Run(async () =>
-            {
-                while (!sampling.IsCancellationRequested)
-                {
-                    for (int s = 0; s < probes.Length; s++) peaks[s] = Math.Max(peaks[s], probes[s].Rss ?? 0);
-                    try { await Task.Delay(100, sampling.Token); }
-                    catch (OperationCanceledException) { }
-                }
-            });
-            clock.Restart();
-            long accepted = 0;
-            var refusals = new Tally();
-            var retries = new Tally();
-            await ForEachAsync(clientCount, InFlight, async i =>
-            {
-                byte[] bytes = Variant(payload, i);
-                // As an agent does: a failed upload is tried again (a new call resumes or restarts it).
-                UploadStatus status;
-                for (int attempt = 1; ; attempt++)
-                {
-                    try
-                    {
-                        status = await UploadAsync(agents[i], bytes);
-                        break;
-                    }
-                    catch (RpcException e) when (attempt < 3)
-                    {
-                        retries.Add(e.StatusCode);
-                    }
-                }
-                if (status == UploadStatus.Accepted) Interlocked.Increment(ref accepted);
-                else refusals.Add(status.ToString());
-                if ((i + 1) % 100 == 0) Log($"  {i + 1:N0} uploads begun, {clock.Elapsed.TotalSeconds:F1} s");
-            }, onError: e => refusals.Add(e is RpcException r ? r.StatusCode.ToString() : e.GetType().Name));
-            var uploaded = clock.Elapsed;
-            var cpuUploaded = probes.Select((p, s) => (p.CpuSeconds ?? 0) - cpuBefore[s]).ToArray();
-            Log($"uploads done in {uploaded.TotalSeconds:F1} s: {accepted:N0} accepted; refused: {refusals}; retried: {retries}");
-
-            JsonObject round;
-            try { round = await WaitClosedAsync(admin, federation, TimeSpan.FromMinutes(20), silos); }
-            catch (TimeoutException e)
-            {
-                throw new TimeoutException($"{e.Message}\n{string.Join("\n", silos.Select((silo, s) => $"silo {s}:\n{silo.Output.Count} lines; last:\n{string.Join('\n', silo.Output.TakeLast(15))}"))}");
+                Log($"round {round}");
+                results.Add(await MeasureRoundAsync(redis, silos, admin, federation, agents, round, payload));
             }
-            var closed = clock.Elapsed;
-            await sampling.CancelAsync();
-            await sampler;
-            long redisPeak = await redis.MemoryInfoAsync("used_memory_peak");
-            var cpu = probes.Select((p, s) => (p.CpuSeconds ?? 0) - cpuBefore[s]).ToArray();
-            var federationView = await admin.GetFromJsonAsync<JsonObject>($"/api/federations/{federation}");
-            return new IngestResult(siloCount, (int)accepted, refusals.Total + retries.Total > 0 ? $"refused: {refusals}; retried: {retries}" : "", uploaded, closed,
-                Seconds(round["aggregationTime"]), round["failureReason"]?.GetValue<string>(), cpu, cpuUploaded.Sum(), peaks,
-                probes.Select(p => p.PeakRss ?? 0).ToArray(), redisBefore, redisPeak,
-                federationView?["globalAdapter"]?["size"]?.GetValue<long>());
+            return results;
         }
         finally
         {
             foreach (var silo in silos) await silo.DisposeAsync();
         }
+    }
+
+    /// <summary>Every agent fetches its task for <paramref name="round"/>, then its upload, the aggregation and the close are measured.</summary>
+    static async Task<IngestResult> MeasureRoundAsync(RedisServer redis, List<AttackedCoordinator> silos, HttpClient admin, string federation, Agent[] agents,
+        int round, byte[] payload)
+    {
+        int siloCount = silos.Count, clientCount = agents.Length;
+        await ForEachAsync(clientCount, 16, async i =>
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            GetTaskResponse task;
+            while ((task = await agents[i].Client.GetTaskAsync(new GetTaskRequest(), agents[i].Auth)).OutcomeCase != GetTaskResponse.OutcomeOneofCase.Task
+                || task.Task.Round != round)
+            {
+                if (DateTime.UtcNow > deadline) throw new TimeoutException($"agent {i} got no task for round {round}: {task}");
+                await Task.Delay(200);
+            }
+            agents[i].Task = task.Task;
+        });
+        foreach (var silo in silos) await silo.Probe.WaitQuietAsync(limit: TimeSpan.FromSeconds(30));
+
+        // Measured from here: the uploads, then the round's aggregation and close.
+        var probes = silos.Select(s => s.Probe).ToArray();
+        var cpuBefore = probes.Select(p => p.CpuSeconds ?? 0).ToArray();
+        var peaks = probes.Select(p => p.Rss ?? 0).ToArray();
+        long redisBefore = await redis.MemoryInfoAsync("used_memory");
+        using var sampling = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!sampling.IsCancellationRequested)
+            {
+                for (int s = 0; s < probes.Length; s++) peaks[s] = Math.Max(peaks[s], probes[s].Rss ?? 0);
+                try { await Task.Delay(100, sampling.Token); }
+                catch (OperationCanceledException) { }
+            }
+        });
+        var clock = Stopwatch.StartNew();
+        long accepted = 0;
+        var refusals = new Tally();
+        var retries = new Tally();
+        await ForEachAsync(clientCount, InFlight, async i =>
+        {
+            byte[] bytes = Variant(payload, (round - 1) * clientCount + i);
+            // As an agent does: a failed upload is tried again (a new call resumes or restarts it).
+            UploadStatus status;
+            for (int attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    status = await UploadAsync(agents[i], bytes);
+                    break;
+                }
+                catch (RpcException e) when (attempt < 3)
+                {
+                    retries.Add(e.StatusCode);
+                }
+            }
+            if (status == UploadStatus.Accepted) Interlocked.Increment(ref accepted);
+            else refusals.Add(status.ToString());
+            if ((i + 1) % 100 == 0) Log($"  {i + 1:N0} uploads begun, {clock.Elapsed.TotalSeconds:F1} s");
+        }, onError: e => refusals.Add(e is RpcException r ? r.StatusCode.ToString() : e.GetType().Name));
+        var uploaded = clock.Elapsed;
+        var cpuUploaded = probes.Select((p, s) => (p.CpuSeconds ?? 0) - cpuBefore[s]).ToArray();
+        Log($"uploads done in {uploaded.TotalSeconds:F1} s: {accepted:N0} accepted; refused: {refusals}; retried: {retries}");
+
+        JsonObject closedRound;
+        try { closedRound = await WaitClosedAsync(admin, federation, round, TimeSpan.FromMinutes(20), silos); }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message}\n{string.Join("\n", silos.Select((silo, s) => $"silo {s}:\n{silo.Output.Count} lines; last:\n{string.Join('\n', silo.Output.TakeLast(15))}"))}");
+        }
+        var closed = clock.Elapsed;
+        await sampling.CancelAsync();
+        await sampler;
+        long redisPeak = await redis.MemoryInfoAsync("used_memory_peak");
+        var cpu = probes.Select((p, s) => (p.CpuSeconds ?? 0) - cpuBefore[s]).ToArray();
+        var federationView = await admin.GetFromJsonAsync<JsonObject>($"/api/federations/{federation}");
+        return new IngestResult(siloCount, round, (int)accepted, refusals.Total + retries.Total > 0 ? $"refused: {refusals}; retried: {retries}" : "", uploaded, closed,
+            Seconds(closedRound["aggregationTime"]), closedRound["failureReason"]?.GetValue<string>(), cpu, cpuUploaded.Sum(), peaks,
+            probes.Select(p => p.PeakRss ?? 0).ToArray(), redisBefore, redisPeak,
+            federationView?["globalAdapter"]?["size"]?.GetValue<long>());
     }
 
     /// <summary>The template with 64 float32 values of its data changed: a distinct, equally valid update per agent.</summary>
@@ -217,17 +235,17 @@ static class IngestBenchmark
     }
 
     /// <summary>Polls the round until it closes, echoing the silos' warnings and errors as they appear.</summary>
-    static async Task<JsonObject> WaitClosedAsync(HttpClient admin, string federation, TimeSpan limit, List<AttackedCoordinator> silos)
+    static async Task<JsonObject> WaitClosedAsync(HttpClient admin, string federation, int number, TimeSpan limit, List<AttackedCoordinator> silos)
     {
         var deadline = DateTime.UtcNow + limit;
         int polls = 0;
         var echoed = silos.Select(s => s.Output.Count).ToArray();
         while (true)
         {
-            var round = await admin.GetFromJsonAsync<JsonObject>($"/api/federations/{federation}/rounds/1");
+            var round = await admin.GetFromJsonAsync<JsonObject>($"/api/federations/{federation}/rounds/{number}");
             if (round?["closedAt"] is JsonValue) return round;
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"round 1 did not close within {limit}: {round?.ToJsonString()[..Math.Min(600, round.ToJsonString().Length)]}");
-            if (++polls % 40 == 0) Log($"  round 1: {round?["status"]}, {round?["submitted"]} submitted");
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"round {number} did not close within {limit}: {round?.ToJsonString()[..Math.Min(600, round.ToJsonString().Length)]}");
+            if (++polls % 40 == 0) Log($"  round {number}: {round?["status"]}, {round?["submitted"]} submitted");
             for (int s = 0; s < silos.Count; s++)
             {
                 var lines = silos[s].Output;
@@ -254,13 +272,13 @@ static class IngestBenchmark
         }));
     }
 
-    static object Config(int clients) => new
+    static object Config(int clients, int rounds) => new
     {
         baseModel = BaseModel,
         targetModules = Targets,
         rankPolicy = new { cpuRank = Rank, tiers = Array.Empty<object>() },
         aggregation = new { strategy = "fedit" },
-        rounds = 1, clientsPerRound = clients, quorum = clients, roundDeadline = "01:00:00", clientTimeout = "01:00:00",
+        rounds, clientsPerRound = clients, quorum = clients, roundDeadline = "01:00:00", clientTimeout = "01:00:00",
         architecture = new
         {
             hiddenSize = Qwen05B.HiddenSize, numHiddenLayers = Qwen05B.NumHiddenLayers, numAttentionHeads = Qwen05B.NumAttentionHeads,
@@ -275,13 +293,13 @@ static class IngestBenchmark
     {
         double gigabytes = (double)clients * payloadBytes / 1e9;
         var text = new StringBuilder();
-        text.AppendLine(Inv($"{clients:N0} agents in one process (up to {InFlight} uploads in flight, {ChunkBytes >> 20} MiB messages, {SourceAddresses} source addresses) each upload a distinct rank-16 q/v adapter of Qwen2-0.5B's shapes ({payloadBytes:N0} bytes; {gigabytes:F2} GB in all) through the agents' gRPC endpoints into one FedIT round; cluster mode, every silo on one redis-server, agents spread evenly over the silos. Round = first upload begun to the round closed (polled every 250 ms); CPU = utime + stime of each silo process over that span (split at the last upload's end: the uploads, then the aggregation and close); peak = VmRSS sampled every 100 ms (VmHWM in brackets, which includes start-up)."));
+        text.AppendLine(Inv($"{clients:N0} agents in one process (up to {InFlight} uploads in flight, {ChunkBytes >> 20} MiB messages, {SourceAddresses} source addresses) each upload a distinct rank-16 q/v adapter of Qwen2-0.5B's shapes ({payloadBytes:N0} bytes; {gigabytes:F2} GB in all) through the agents' gRPC endpoints into a FedIT round, round after round; cluster mode, every silo on one redis-server, agents spread evenly over the silos. Round = first upload begun to the round closed (polled every 250 ms); CPU = utime + stime of each silo process over that span (split at the last upload's end: the uploads, then the aggregation and close); peak = VmRSS sampled every 100 ms (VmHWM in brackets, which includes start-up)."));
         text.AppendLine();
-        text.AppendLine("| silos | accepted | uploads | round | aggregation | CPU s per silo | core-s per GB (uploads + rest) | peak RSS per silo, MiB | Redis peak, MiB | global |");
-        text.AppendLine("|---:|---:|---:|---:|---:|---|---:|---|---:|---:|");
+        text.AppendLine("| silos | round | accepted | uploads | round | aggregation | CPU s per silo | core-s per GB (uploads + rest) | peak RSS per silo, MiB | Redis peak, MiB | global |");
+        text.AppendLine("|---:|---:|---:|---:|---:|---:|---|---:|---|---:|---:|");
         foreach (var r in results)
         {
-            text.AppendLine(Inv($"| {r.Silos} | {r.Accepted:N0}{(r.Refusals.Length > 0 ? $" ({r.Refusals})" : "")} | {r.Uploads.TotalSeconds:F1} s | {r.Round.TotalSeconds:F1} s | ") +
+            text.AppendLine(Inv($"| {r.Silos} | {r.Round} | {r.Accepted:N0}{(r.Refusals.Length > 0 ? $" ({r.Refusals})" : "")} | {r.Uploads.TotalSeconds:F1} s | {r.Closed.TotalSeconds:F1} s | ") +
                 (r.AggregationSeconds is { } a ? Inv($"{a:F1} s") : $"none ({r.Failure})") +
                 Inv($" | {string.Join(" / ", r.Cpu.Select(c => c.ToString("F1", CultureInfo.InvariantCulture)))} | {r.Cpu.Sum() / gigabytes:F2} ({r.UploadCpu / gigabytes:F2} + {(r.Cpu.Sum() - r.UploadCpu) / gigabytes:F2}) | ") +
                 string.Join(" / ", r.PeakRss.Zip(r.Hwm, (p, h) => Inv($"{p / 1048576.0:F0} ({h / 1048576.0:F0})"))) +
@@ -303,6 +321,6 @@ static class IngestBenchmark
         public TrainingTask? Task { get; set; }
     }
 
-    sealed record IngestResult(int Silos, int Accepted, string Refusals, TimeSpan Uploads, TimeSpan Round, double? AggregationSeconds, string? Failure,
+    sealed record IngestResult(int Silos, int Round, int Accepted, string Refusals, TimeSpan Uploads, TimeSpan Closed, double? AggregationSeconds, string? Failure,
         double[] Cpu, double UploadCpu, long[] PeakRss, long[] Hwm, long RedisBefore, long RedisPeak, long? GlobalBytes);
 }

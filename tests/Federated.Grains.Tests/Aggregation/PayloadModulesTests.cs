@@ -65,6 +65,36 @@ public sealed class PayloadModulesTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task A_payload_this_process_described_is_described_again_without_reading_the_store()
+    {
+        // A seed of its own: the descriptions are the process's, and another test's payload would already be described.
+        using var adapter = Adapter(modules: 3, rank: 4, inFeatures: 64, outFeatures: 32, seed: Random.Shared.Next());
+        var store = new CountingReads(new DirectoryContentStore(_root));
+        var stored = await PayloadModules.PutAsync(store, adapter);
+
+        var first = await PayloadModules.DescribeAsync(store, stored, "test");
+        int reads = store.Ranges;
+        var again = await PayloadModules.DescribeAsync(store, stored, "test");
+
+        Assert.Equal(2, reads); // the length prefix, then the header
+        Assert.Equal(reads, store.Ranges);
+        Assert.Same(first, again);
+        Assert.Equal(adapter.Modules.Select(m => m.Name), again.Modules.Select(m => m.Name));
+    }
+
+    sealed class CountingReads(IContentStore inner) : DelegatingStore(inner)
+    {
+        int _ranges;
+        public int Ranges => _ranges;
+
+        public override Task<byte[]> ReadRangeAsync(StoredUpdate reference, long offset, int count, CancellationToken cancellationToken = default)
+        {
+            Interlocked.Increment(ref _ranges);
+            return base.ReadRangeAsync(reference, offset, count, cancellationToken);
+        }
+    }
+
     /// <summary>Reads a payload's first bytes, then fails, as a store losing its connection would.</summary>
     sealed class FailingAfter(int bytes) : IContentStore
     {
