@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using Federated.Contracts;
 using Federated.Core.Adapters;
@@ -38,7 +39,7 @@ public static class PayloadModules
     /// 14% of its aggregation's CPU (perf, deploy/benchmark.sh ingest). Bounded by the modules they describe (tens of MB at
     /// most); cleared when full.
     /// </summary>
-    static readonly System.Collections.Concurrent.ConcurrentDictionary<StoredUpdate, AdapterDescription> Described = new();
+    static readonly ConcurrentDictionary<StoredUpdate, AdapterDescription> Described = new();
     const int MaxDescribedModules = 1 << 16;
     static int s_describedModules;
 

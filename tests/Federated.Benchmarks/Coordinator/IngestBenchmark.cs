@@ -45,10 +45,11 @@ static class IngestBenchmark
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--clients" && i + 1 < args.Length) clients = int.Parse(args[++i], CultureInfo.InvariantCulture);
-            else if (args[i] == "--rounds" && i + 1 < args.Length && int.TryParse(args[++i], CultureInfo.InvariantCulture, out rounds) && rounds >= 1) { }
+            else if (args[i] == "--rounds" && i + 1 < args.Length) rounds = int.Parse(args[++i], CultureInfo.InvariantCulture);
             else if (int.TryParse(args[i], CultureInfo.InvariantCulture, out int s) && s >= 1) silos.Add(s);
             else throw new ArgumentException($"usage: ingest [SILOS...] [--clients N] [--rounds N], not '{args[i]}'");
         }
+        if (rounds < 1) throw new ArgumentException($"--rounds must be at least 1, not {rounds}");
         if (silos.Count == 0) silos = [1, 3];
 
         using var template = RandomAdapters.Create(BaseModelManifest.ModuleShapes(Qwen05B, Targets)!, Rank, alpha: 2 * Rank, seed: 17, baseModel: BaseModel);
