@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -35,7 +37,14 @@ public sealed class LoraModule : IDisposable
         OutFeatures = (int)b.shape[0];
         DType = a.dtype;
         Scale = LoraScaling.Scale(alpha, Rank, useRsLora);
+        OnHost = a.device_type == DeviceType.CPU && b.device_type == DeviceType.CPU;
+        if (OnHost && DType == ScalarType.Float32 && a.is_contiguous() && b.is_contiguous())
+            (_hostA, _hostB) = (Address(a), Address(b));
     }
+
+    // libtorch storage is native memory the GC never moves: a tensor's address is fixed while it lives, and a module's
+    // tensors are never resized in place.
+    readonly nint _hostA, _hostB;
 
     /// <summary>Module path without the PEFT prefix, e.g. <c>model.layers.0.self_attn.q_proj</c>.</summary>
     public string Name { get; }
@@ -49,6 +58,25 @@ public sealed class LoraModule : IDisposable
     public int OutFeatures { get; }
     public ScalarType DType { get; }
     public double Scale { get; }
+
+    /// <summary>Both factors live in host memory (cached: each device query is a native call, and aggregation asks per block).</summary>
+    public bool OnHost { get; }
+
+    /// <summary>
+    /// The factors' own float32 values, row-major (A: rank x d_in, B: d_out x rank), when both are contiguous float32 in host
+    /// memory; false otherwise. Valid while the module is not disposed.
+    /// </summary>
+    public unsafe bool TryHostFloat32(out ReadOnlySpan<float> a, out ReadOnlySpan<float> b)
+    {
+        if (_hostA == 0)
+        {
+            a = b = default;
+            return false;
+        }
+        a = new ReadOnlySpan<float>((void*)_hostA, Rank * InFeatures);
+        b = new ReadOnlySpan<float>((void*)_hostB, OutFeatures * Rank);
+        return true;
+    }
 
     /// <summary>The last path segment, which PEFT's <c>target_modules</c> matches (e.g. <c>q_proj</c>).</summary>
     public string TargetName => Name[(Name.LastIndexOf('.') + 1)..];
@@ -70,6 +98,8 @@ public sealed class LoraModule : IDisposable
         A.Dispose();
         B.Dispose();
     }
+
+    static unsafe nint Address(Tensor t) => (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
     static string Shape(Tensor t) => "[" + string.Join("x", t.shape) + "]";
 }

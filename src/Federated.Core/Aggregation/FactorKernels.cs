@@ -18,7 +18,7 @@ abstract class FactorKernels
 {
     /// <summary>Host kernels for CPU tensors, TorchSharp operations for tensors on an accelerator.</summary>
     public static FactorKernels For(IEnumerable<LoraModule> column) =>
-        column.All(m => m.A.device_type == DeviceType.CPU && m.B.device_type == DeviceType.CPU) ? Host.Instance : Torch.Instance;
+        column.All(m => m.OnHost) ? Host.Instance : Torch.Instance;
 
     /// <summary>dst[offset .. offset + r, :] = scale * src  (or += when <paramref name="accumulate"/>).</summary>
     public abstract void RowBlock(Tensor src, Tensor dst, int offset, double scale, bool accumulate);
@@ -162,7 +162,7 @@ abstract class FactorKernels
         /// out because a one-shot process runs TensorPrimitives' generic code unoptimised (tier 0) for most of an aggregation.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        static void MultiplyAdd(ReadOnlySpan<float> from, float scale, Span<float> to)
+        internal static void MultiplyAdd(ReadOnlySpan<float> from, float scale, Span<float> to)
         {
             ref float x = ref MemoryMarshal.GetReference(from);
             ref float y = ref MemoryMarshal.GetReference(to);
@@ -172,6 +172,33 @@ abstract class FactorKernels
                 (Vector512.LoadUnsafe(ref x, (nuint)i) * s + Vector512.LoadUnsafe(ref y, (nuint)i)).StoreUnsafe(ref y, (nuint)i);
             for (; i < from.Length; i++)
                 Unsafe.Add(ref y, i) = Unsafe.Add(ref x, i) * scale + Unsafe.Add(ref y, i);
+        }
+
+        /// <summary>
+        /// <see cref="MultiplyAdd"/> that also tells whether every value of <paramref name="from"/> is finite (the sum of x * 0,
+        /// as <c>FactorScan</c> checks), so a strategy reading a client's factors once accumulates and checks them together.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        internal static bool MultiplyAddFinite(ReadOnlySpan<float> from, float scale, Span<float> to)
+        {
+            ref float x = ref MemoryMarshal.GetReference(from);
+            ref float y = ref MemoryMarshal.GetReference(to);
+            var s = Vector512.Create(scale);
+            Vector512<float> check = default;
+            int i = 0;
+            for (; i + 16 <= from.Length; i += 16)
+            {
+                var v = Vector512.LoadUnsafe(ref x, (nuint)i);
+                check = Vector512.FusedMultiplyAdd(v, Vector512<float>.Zero, check);
+                (v * s + Vector512.LoadUnsafe(ref y, (nuint)i)).StoreUnsafe(ref y, (nuint)i);
+            }
+            float total = Vector512.Sum(check);
+            for (; i < from.Length; i++)
+            {
+                total += Unsafe.Add(ref x, i) * 0;
+                Unsafe.Add(ref y, i) = Unsafe.Add(ref x, i) * scale + Unsafe.Add(ref y, i);
+            }
+            return total == 0;
         }
 
         /// <summary>
@@ -219,7 +246,7 @@ abstract class FactorKernels
             return copy;
         }
 
-        static Span<float> Floats(Tensor t) => MemoryMarshal.Cast<byte, float>(t.bytes);
+        internal static Span<float> Floats(Tensor t) => MemoryMarshal.Cast<byte, float>(t.bytes);
         static Span<double> Doubles(Tensor t) => MemoryMarshal.Cast<byte, double>(t.bytes);
     }
 

@@ -44,6 +44,40 @@ public class FedItAveragingTests
         Assert.Equal(data.Updates[0][name].Alpha, global[name].Alpha);
     }
 
+    [Theory]
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.BFloat16)]
+    public void FedIt_folds_each_clients_scale_into_its_B_for_every_module(ScalarType dtype)
+    {
+        // Float32 factors take the host path over their own memory, bfloat16 ones the converting kernels: both give
+        // A_g = sum p_k A_k and B_g = sum p_k (s_k / s_g) B_k.
+        using var data = new MixedRankUpdates(16, [16, 16, 16]);
+        var inputs = data.Updates.Select(u => u.To(dtype)).ToList();
+        try
+        {
+            using var global = new FedItAveraging(ScalarType.Float32).Aggregate(inputs, data.Coefficients);
+            foreach (var shape in MixedRankUpdates.Shapes)
+            {
+                using var scope = NewDisposeScope();
+                var g = global[shape.Name];
+                var expectedA = zeros(g.A.shape, float64);
+                var expectedB = zeros(g.B.shape, float64);
+                for (int k = 0; k < inputs.Count; k++)
+                {
+                    var m = inputs[k][shape.Name];
+                    expectedA += data.Coefficients[k] * m.A.to(float64);
+                    expectedB += data.Coefficients[k] * m.Scale / g.Scale * m.B.to(float64);
+                }
+                TensorAssert.Close(g.A.to(float64), expectedA, 1e-6);
+                TensorAssert.Close(g.B.to(float64), expectedB, 1e-6);
+            }
+        }
+        finally
+        {
+            foreach (var u in inputs) u.Dispose();
+        }
+    }
+
     [Fact]
     public void FedIt_rejects_mixed_ranks_naming_the_module_and_the_alternatives()
     {

@@ -53,6 +53,42 @@ public sealed class UpdateScanTests : IDisposable
     }
 
     [Fact]
+    public void Fedit_scans_rank_16_updates_to_the_float64_norm()
+    {
+        // Rank 16 takes B^T B from rotations of B's rows, and fedit reads host float32 factors in one fused pass.
+        using var updates = new MixedRankUpdates(seed: 25, ranks: [16, 16, 16]);
+        var scan = NewScan(updates.Updates);
+        using var global = new FedItAveraging().Aggregate(updates.Updates, updates.Coefficients, scan);
+        for (int k = 0; k < updates.Updates.Count; k++)
+        {
+            double expected = LoraNorms.Frobenius(updates.Updates[k]);
+            Assert.True(Math.Abs(scan.Norm(k) - expected) <= 1e-5 * expected, $"update {k}: {scan.Norm(k)} vs {expected}");
+        }
+    }
+
+    [Fact]
+    public void Fedit_marks_non_finite_only_the_client_and_module_holding_the_value()
+    {
+        using var updates = new MixedRankUpdates(seed: 26, ranks: [16, 16, 16, 16]);
+        var modules = updates.Updates[0].Modules;
+        // An infinity at the last value of client 1's B in module 3 (a vector's tail), a NaN inside client 2's A in module 0.
+        using var infinite = new LoraAdapter(updates.Updates[1].Modules.Select((m, i) => i == 3
+            ? m.With(m.A.clone(), m.B.clone().index_put_(float.PositiveInfinity, m.OutFeatures - 1, m.Rank - 1), m.Alpha) : m.Clone()));
+        using var nan = new LoraAdapter(updates.Updates[2].Modules.Select((m, i) => i == 0
+            ? m.With(m.A.clone().index_put_(float.NaN, 5, 7), m.B.clone(), m.Alpha) : m.Clone()));
+        LoraAdapter[] inputs = [updates.Updates[0], infinite, nan, updates.Updates[3]];
+        var scan = NewScan(inputs);
+        using var global = new FedItAveraging().Aggregate(inputs, updates.Coefficients, scan);
+
+        Assert.Null(scan.FirstNonFinite(0, inputs[0]));
+        Assert.Equal(modules[3].Name, scan.FirstNonFinite(1, inputs[1]));
+        Assert.Equal(modules[0].Name, scan.FirstNonFinite(2, inputs[2]));
+        Assert.Null(scan.FirstNonFinite(3, inputs[3]));
+        Assert.True(double.IsNaN(scan.Norm(1)));
+        Assert.Equal(LoraNorms.Frobenius(inputs[3]), scan.Norm(3), 1e-5 * scan.Norm(3));
+    }
+
+    [Fact]
     public void Flora_leaves_updates_with_coefficient_zero_unread_and_the_scan_completes_them()
     {
         var scan = NewScan(_mixed.Updates);
