@@ -1,3 +1,4 @@
+using TorchSharp;
 using Federated.Core.Adapters;
 using static TorchSharp.torch;
 
@@ -64,7 +65,8 @@ public static class DeltaFactorization
             using var _ = no_grad();
             double scale = LoraScaling.Scale(alpha, rank, useRsLora);
             int kept = (int)Math.Min(rank, S.shape[0]);
-            var b = U.narrow(1, 0, kept) * (S.narrow(0, 0, kept) / scale);
+            using var divisor = scale.ToScalar(); // held to the end of the call (HeldScalars)
+            var b = U.narrow(1, 0, kept) * S.narrow(0, 0, kept).div(divisor);
             var a = Vh.narrow(0, 0, kept);
             if (kept < rank)
             {

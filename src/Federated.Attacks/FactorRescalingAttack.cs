@@ -1,3 +1,4 @@
+using TorchSharp;
 using Federated.Core.Adapters;
 
 namespace Federated.Attacks;
@@ -21,6 +22,9 @@ public sealed class FactorRescalingAttack : IAttack
     public string Name => "factor-rescaling";
     public double Factor { get; }
 
-    public LoraAdapter Craft(AttackContext context) =>
-        FactorTransform.Apply(context.OwnUpdate, (a, b) => (a.div_(Factor), b.mul_(Factor)));
+    public LoraAdapter Craft(AttackContext context)
+    {
+        using var factor = Factor.ToScalar(); // held to the end of the calls (HeldScalars)
+        return FactorTransform.Apply(context.OwnUpdate, (a, b) => (a.div_(factor), b.mul_(factor)));
+    }
 }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using Federated.Core.Adapters;
 
 namespace Federated.Attacks;
@@ -20,5 +21,9 @@ public sealed class ScaledAttack : IAttack
     public string Name => "scaled";
     public double Factor { get; }
 
-    public LoraAdapter Craft(AttackContext context) => FactorTransform.Apply(context.OwnUpdate, (a, b) => (a, b.mul_(Factor)));
+    public LoraAdapter Craft(AttackContext context)
+    {
+        using var factor = Factor.ToScalar(); // held to the end of the calls (HeldScalars)
+        return FactorTransform.Apply(context.OwnUpdate, (a, b) => (a, b.mul_(factor)));
+    }
 }

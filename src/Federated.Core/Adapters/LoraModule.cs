@@ -85,7 +85,8 @@ public sealed class LoraModule : IDisposable
     public Tensor DenseDelta(ScalarType dtype = ScalarType.Float32)
     {
         using var scope = NewDisposeScope();
-        return (B.to(dtype).matmul(A.to(dtype)) * Scale).MoveToOuterDisposeScope();
+        using var scale = Scale.ToScalar();
+        return B.to(dtype).matmul(A.to(dtype)).mul_(scale).MoveToOuterDisposeScope();
     }
 
     public LoraModule With(Tensor a, Tensor b, double alpha, bool? useRsLora = null) =>

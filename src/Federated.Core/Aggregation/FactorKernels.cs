@@ -273,8 +273,9 @@ abstract class FactorKernels
             using var _ = no_grad();
             var block = dst.narrow(dim, offset, src.shape[dim]);
             var source = src.to(dst.dtype, dst.device);
-            if (accumulate) block.add_(source, scale);
-            else block.copy_(source).mul_(scale);
+            using var alpha = scale.ToScalar();
+            if (accumulate) block.add_(source, alpha);
+            else block.copy_(source).mul_(alpha);
         }
     }
 }

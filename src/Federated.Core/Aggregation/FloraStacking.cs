@@ -1,3 +1,4 @@
+using Federated.Core.Runtime;
 using System.Collections.Concurrent;
 using Federated.Core.Adapters;
 using Federated.Core.Robust;
@@ -208,7 +209,7 @@ public sealed class FloraStacking : IFactoringStrategy
             using (a)
             using (b)
             using (var product = b.matmul(a))
-                dense.add_(product);
+                dense.add_(product, HeldScalars.One);
         }
         return dense;
     }

@@ -1,3 +1,5 @@
+using TorchSharp;
+using Federated.Core.Runtime;
 using Federated.Core.Adapters;
 using static TorchSharp.torch;
 
@@ -17,9 +19,10 @@ public static class LoraMerge
         using var scope = NewDisposeScope();
         using (no_grad())
         {
-            var delta = module.B.to(float32, weight.device).matmul(module.A.to(float32, weight.device)).mul_(module.Scale);
-            if (weight.dtype == float32) weight.add_(delta);
-            else weight.copy_(delta.add_(weight.to(float32)));
+            using var scale = module.Scale.ToScalar();
+            var delta = module.B.to(float32, weight.device).matmul(module.A.to(float32, weight.device)).mul_(scale);
+            if (weight.dtype == float32) weight.add_(delta, HeldScalars.One);
+            else weight.copy_(delta.add_(weight.to(float32), HeldScalars.One));
         }
     }
 

@@ -1,3 +1,4 @@
+using TorchSharp;
 using Federated.Core.Adapters;
 using static TorchSharp.torch;
 
@@ -20,8 +21,9 @@ public static class RankTruncation
             double a = alpha ?? m.Alpha;
             double factor = m.Scale / LoraScaling.Scale(a, r, m.UseRsLora);
             using var scope = NewDisposeScope();
+            using var scale = factor.ToScalar();
             var newA = m.A.narrow(0, 0, r).clone().MoveToOuterDisposeScope();
-            var newB = (m.B.narrow(1, 0, r) * factor).to(m.DType).contiguous().MoveToOuterDisposeScope();
+            var newB = m.B.narrow(1, 0, r).mul(scale).to(m.DType).contiguous().MoveToOuterDisposeScope();
             return m.With(newA, newB, a);
         }).ToList();
         return new LoraAdapter(modules, global.BaseModel);

@@ -1,3 +1,4 @@
+using Federated.Core.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -27,15 +28,17 @@ public sealed class Int8Quantizer : AdapterCompressor, IDisposable
 
     protected override CompressedTensor CompressFactor(string key, Tensor factor)
     {
-        var scales = factor.abs().amax(1) / Levels;
+        using var levels = Levels.ToScalar();
+        using var lowest = (-Levels).ToScalar();
+        var scales = factor.abs().amax(1).div(levels);
         // A zero row divides by 1 instead of 0; its entries are all 0 and so quantize to 0.
-        var divisors = where(scales > 0, scales, ones_like(scales));
+        var divisors = where(scales.gt(HeldScalars.Zero), scales, ones_like(scales));
         var scaled = factor / divisors.unsqueeze(1);
         var rounded = _generator is null
             ? scaled.round()
             : (scaled + rand(scaled.shape, float32, generator: _generator)).floor();
         // Float rounding can put |x| / scale a hair above 127.
-        var q = rounded.clamp(-Levels, Levels).to(int8);
+        var q = rounded.clamp(lowest, levels).to(int8);
         return new Int8Tensor(q.contiguous(), scales.contiguous());
     }
 

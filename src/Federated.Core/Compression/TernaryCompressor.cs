@@ -1,3 +1,5 @@
+using TorchSharp;
+using Federated.Core.Runtime;
 using static TorchSharp.torch;
 
 namespace Federated.Core.Compression;
@@ -31,11 +33,13 @@ public sealed class TernaryCompressor : AdapterCompressor
         var positions = TopKSelection.LargestMagnitudes(flat, TopKSelection.KeptCount(Fraction, count));
         // A kept exact zero has no sign; leaving it out of the mask decompresses it to 0 all the same.
         var kept = flat.index_select(0, positions);
-        positions = positions.masked_select(kept != 0);
-        kept = kept.masked_select(kept != 0);
+        var nonZero = kept.ne(HeldScalars.Zero);
+        positions = positions.masked_select(nonZero);
+        kept = kept.masked_select(nonZero);
 
-        var mask = zeros(count, ScalarType.Bool).index_fill_(0, positions, true);
-        var negative = kept.lt(0).contiguous();
+        using var set = true.ToScalar();
+        var mask = zeros(count, ScalarType.Bool).index_fill_(0, positions, set);
+        var negative = kept.lt(HeldScalars.Zero).contiguous();
         return TernaryTensor.Create((int)factor.shape[0], (int)factor.shape[1],
             BitPacking.Pack(mask.bytes), BitPacking.Pack(negative.bytes), (float)(AlphaC * sigma));
     }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using Federated.Core.Adapters;
 using static TorchSharp.torch;
 
@@ -19,7 +20,8 @@ static class LivePadding
                 using var scope = NewDisposeScope();
                 // B' = [B s_agg / s_live, 0], so s_live B' A' = s_agg B A on the aggregate's rows.
                 var b = zeros(m.OutFeatures, target.Rank, m.DType, m.B.device);
-                b.narrow(1, 0, m.Rank).copy_(m.B * (m.Scale / target.Scale));
+                using var ratio = (m.Scale / target.Scale).ToScalar();
+                b.narrow(1, 0, m.Rank).copy_(m.B.mul(ratio));
                 Tensor a;
                 if (keepLiveA) a = target.A.to(m.DType).clone();
                 else

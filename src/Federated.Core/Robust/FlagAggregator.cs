@@ -1,3 +1,5 @@
+using TorchSharp;
+using Federated.Core.Runtime;
 using static TorchSharp.torch;
 
 namespace Federated.Core.Robust;
@@ -31,6 +33,10 @@ public sealed class FlagAggregator(int subspaceDimension = 1, int iterations = 1
                 values[i * n + j] = norms[i] > 0 && norms[j] > 0 ? gram[i, j] / (norms[i] * norms[j]) : 0;
         unitGram = tensor(values, float64).reshape(n, n);
 
+        // Every number passed to TorchSharp is a scalar held until the call returns (HeldScalars).
+        using var relativeFloor = 1e-12.ToScalar();
+        using var epsilon = eps.ToScalar();
+        using var power = (-0.25).ToScalar();
         var w = ones(n, float64);
         Tensor Projector(Tensor weightsNow, out int kept)
         {
@@ -40,7 +46,7 @@ public sealed class FlagAggregator(int subspaceDimension = 1, int iterations = 1
             kept = Math.Min(subspaceDimension, n);
             var top = eigenvalues.narrow(0, n - kept, kept);
             var v = eigenvectors.narrow(1, n - kept, kept);
-            var inverse = where(top > 1e-12 * eigenvalues.abs().max(), top.reciprocal(), zeros_like(top));
+            var inverse = where(top > eigenvalues.abs().max().mul(relativeFloor), top.reciprocal(), zeros_like(top));
             return weightsNow.unsqueeze(1) * v.matmul(inverse.diag()).matmul(v.t()) * weightsNow.unsqueeze(0);
         }
 
@@ -48,10 +54,11 @@ public sealed class FlagAggregator(int subspaceDimension = 1, int iterations = 1
         {
             var projector = Projector(w, out _);
             var projected = unitGram.matmul(projector).matmul(unitGram).diag(); // ||Y^T x^_i||^2
-            w = ((1 - projected).abs() + eps).pow(-0.25);
+            w = projected.sub(HeldScalars.One).abs().add(epsilon, HeldScalars.One).pow(power);
         }
         var finalProjector = Projector(w, out int m);
-        var unitCoefficients = finalProjector.matmul(unitGram).matmul(ones(n, float64)) / m;
+        using var subspace = ((double)m).ToScalar();
+        var unitCoefficients = finalProjector.matmul(unitGram).matmul(ones(n, float64)).div(subspace);
         var c = unitCoefficients.data<double>().ToArray();
 
         var gamma = c.Select((ci, i) => norms[i] > 0 ? ci / norms[i] : 0).ToArray();

@@ -1,3 +1,4 @@
+using TorchSharp;
 using Federated.Core.Runtime;
 using Federated.Training.Data;
 using Federated.Training.Models;
@@ -33,7 +34,8 @@ public static class Evaluator
                 var predicted = logits.view(-1, logits.size(2)).to(float32);
                 var targets = LlamaForCausalLM.NextTokenTargets(labels).view(-1);
                 total += nn.functional.cross_entropy(predicted, targets, ignore_index: LlamaForCausalLM.IgnoreIndex, reduction: nn.Reduction.Sum).item<float>();
-                count += targets.ne(LlamaForCausalLM.IgnoreIndex).sum().item<long>();
+                using var ignored = ((long)LlamaForCausalLM.IgnoreIndex).ToScalar(); // held to the end of the call (HeldScalars)
+                count += targets.ne(ignored).sum().item<long>();
             }
             UndisposedNativeObjects.Release();
         }

@@ -1,3 +1,4 @@
+using Federated.Core.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 

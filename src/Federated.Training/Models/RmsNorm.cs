@@ -1,3 +1,4 @@
+using Federated.Core.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,3 +1,4 @@
+using Federated.Core.Runtime;
 using static TorchSharp.torch;
 
 namespace Federated.Training.Models;
