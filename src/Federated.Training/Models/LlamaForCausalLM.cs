@@ -1,3 +1,4 @@
+using Federated.Core.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -47,14 +48,15 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         var result = new LlamaForCausalLM(config, dtype);
         using var generator = new Generator((ulong)seed);
         using var _ = no_grad();
+        using var range = config.InitializerRange.ToScalar(); // held to the end of the calls (HeldScalars)
         foreach (var (name, p) in result.named_parameters())
         {
-            if (name.EndsWith("norm.weight", StringComparison.Ordinal)) p.fill_(1);
+            if (name.EndsWith("norm.weight", StringComparison.Ordinal)) p.fill_(HeldScalars.One);
             else if (name.EndsWith(".bias", StringComparison.Ordinal)) p.zero_();
             else
             {
                 using var values = randn(p.shape, float32, generator: generator);
-                p.copy_(values.mul_(config.InitializerRange));
+                p.copy_(values.mul_(range));
             }
         }
         return result;
