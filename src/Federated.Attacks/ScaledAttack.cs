@@ -1,5 +1,5 @@
-using TorchSharp;
 using Federated.Core.Adapters;
+using TorchSharp;
 
 namespace Federated.Attacks;
 

@@ -162,7 +162,7 @@ abstract class FactorKernels
         /// out because a one-shot process runs TensorPrimitives' generic code unoptimised (tier 0) for most of an aggregation.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        internal static void MultiplyAdd(ReadOnlySpan<float> from, float scale, Span<float> to)
+        static void MultiplyAdd(ReadOnlySpan<float> from, float scale, Span<float> to)
         {
             ref float x = ref MemoryMarshal.GetReference(from);
             ref float y = ref MemoryMarshal.GetReference(to);

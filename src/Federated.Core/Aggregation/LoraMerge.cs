@@ -1,6 +1,6 @@
-using TorchSharp;
-using Federated.Core.Runtime;
 using Federated.Core.Adapters;
+using Federated.Core.Runtime;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Federated.Core.Aggregation;

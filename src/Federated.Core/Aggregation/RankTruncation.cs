@@ -1,5 +1,5 @@
-using TorchSharp;
 using Federated.Core.Adapters;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Federated.Core.Aggregation;

@@ -118,8 +118,9 @@ public readonly struct ColumnScan(UpdateScan? owner, int module, int[]? clients 
 /// Finiteness and ||s B A||_F^2 = s^2 tr((B^T B)(A A^T)) of one module from its factors, in O((d_in + d_out) r^2) and
 /// never forming d_out x d_in. CPU factors go through spans: A A^T as dot products of A's rows, four rows by four at a time
 /// (sixteen Vector512 accumulators, two loads per eight FMAs); B^T B at rank 16 from each row of B as one vector times its
-/// rotations (nine accumulators), other ranks as A A^T of B transposed into a per-thread buffer. Accumulated in float32 per lane, summed in float64: relative error about 1e-6 against a float64
-/// computation. Each TorchSharp call would cost more than this work.
+/// rotations (nine accumulators), other ranks as A A^T of B transposed into a per-thread buffer. Accumulated in float32
+/// per lane, summed in float64: relative error about 1e-6 against a float64 computation. Each TorchSharp call would cost
+/// more than this work.
 /// </summary>
 public static class FactorScan
 {

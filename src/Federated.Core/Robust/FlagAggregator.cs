@@ -1,5 +1,5 @@
-using TorchSharp;
 using Federated.Core.Runtime;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Federated.Core.Robust;

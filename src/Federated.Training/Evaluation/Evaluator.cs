@@ -1,7 +1,7 @@
-using TorchSharp;
 using Federated.Core.Runtime;
 using Federated.Training.Data;
 using Federated.Training.Models;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Federated.Training.Evaluation;

@@ -1,6 +1,6 @@
 using Federated.Core.Runtime;
-using TorchSharp;
 using TorchSharp.Modules;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Federated.Training.Models;
