@@ -91,17 +91,21 @@ public readonly struct ColumnScan(UpdateScan? owner, int module, int[]? clients 
     /// </summary>
     public void Visit(int position, LoraModule factors)
     {
-        if (owner is null) return;
-        int client = clients is null ? position : clients[position];
-        if (client < owner.Clients) owner.Record(module, client, FactorScan.Scan(factors));
+        if (Scanned(position) is int client) owner!.Record(module, client, FactorScan.Scan(factors));
     }
 
     /// <summary>As <see cref="Visit(int, LoraModule)"/>, for factors whose host float32 values the caller has read and checked for finiteness.</summary>
     public void Visit(int position, LoraModule factors, ReadOnlySpan<float> a, ReadOnlySpan<float> b, bool finite, Prefetcher next = default)
     {
-        if (owner is null) return;
+        if (Scanned(position) is int client) owner!.Record(module, client, FactorScan.Scan(factors, a, b, finite, next));
+    }
+
+    /// <summary>The client at <paramref name="position"/> when the scan records it; null without a scan or past its clients.</summary>
+    int? Scanned(int position)
+    {
+        if (owner is null) return null;
         int client = clients is null ? position : clients[position];
-        if (client < owner.Clients) owner.Record(module, client, FactorScan.Scan(factors, a, b, finite, next));
+        return client < owner.Clients ? client : null;
     }
 
     /// <summary>The same scan over a subset of the column: position j is client <paramref name="subset"/>[j].</summary>

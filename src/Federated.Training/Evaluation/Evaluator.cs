@@ -23,6 +23,7 @@ public static class Evaluator
         var device = model.parameters().First().device;
         double total = 0;
         long count = 0;
+        using var ignored = ((long)LlamaForCausalLM.IgnoreIndex).ToScalar(); // held to the end of the calls (HeldScalars)
         foreach (var batch in NativeWork.Each(batches))
         {
             using (batch)
@@ -34,7 +35,6 @@ public static class Evaluator
                 var predicted = logits.view(-1, logits.size(2)).to(float32);
                 var targets = LlamaForCausalLM.NextTokenTargets(labels).view(-1);
                 total += nn.functional.cross_entropy(predicted, targets, ignore_index: LlamaForCausalLM.IgnoreIndex, reduction: nn.Reduction.Sum).item<float>();
-                using var ignored = ((long)LlamaForCausalLM.IgnoreIndex).ToScalar(); // held to the end of the call (HeldScalars)
                 count += targets.ne(ignored).sum().item<long>();
             }
             UndisposedNativeObjects.Release();
