@@ -3,8 +3,10 @@ using Federated.Core.Runtime;
 using Serilog;
 
 NativeAllocator.RetainFreedMemory(); // rounds aggregate into the same large buffers again and again: reuse freed pages
+var mkl = MklDispatch.UseAvx512OnAmd(); // before any tensor work: MKL's AVX-512 kernels on AMD too
 
 Log.Logger = CoordinatorLogging.CreateBootstrapLogger();
+Log.Information("MKL kernels: {MklKernelPath}", mkl);
 try
 {
     var builder = WebApplication.CreateBuilder(args);

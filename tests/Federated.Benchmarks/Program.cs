@@ -6,6 +6,7 @@ using Federated.Benchmarks.Export;
 using Federated.Benchmarks.Security;
 using Federated.Benchmarks.Training;
 using Federated.Benchmarks.Upload;
+using Federated.Core.Runtime;
 
 // "training" compares LoRA and full fine-tuning in separate processes; "coordinator" measures rounds of
 // 1,000 of 10,000 clients on a real silo (embedded and Redis); "upload" measures agent upload throughput against raw
@@ -15,6 +16,7 @@ using Federated.Benchmarks.Upload;
 // same math, K = 10 and 100 Qwen2-0.5B q/v adapters; "bounded-global" sizes and times a round's global at K = 10, 100 and
 // 1,000 (the stack, the lossless bound, the energy threshold); "security" runs issue 15's attacks against real coordinator and agent
 // processes (Security/); anything else goes to BenchmarkDotNet.
+MklDispatch.UseAvx512OnAmd(); // as the hosts do; FEDERATED_MKL_AVX512=0 measures MKL's vendor default
 return args switch
 {
     ["coordinator", .. var modes] => CoordinatorRoundBenchmark.Run(modes),

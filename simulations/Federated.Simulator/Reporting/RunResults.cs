@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using Federated.Core.Runtime;
 using Federated.Simulator.Experiments;
 using Federated.Training.Evaluation;
 
@@ -72,6 +73,7 @@ public static class RunResults
                 cores = Environment.ProcessorCount,
                 dotnet = RuntimeInformation.FrameworkDescription,
                 torch = "libtorch " + TorchSharp.torch.__version__,
+                mklKernels = MklDispatch.UseAvx512OnAmd().ToString(), // chosen at start; the GEMMs' rounding depends on it
                 date = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'"),
             },
         };

@@ -3,6 +3,7 @@ using Federated.Agent.Remote;
 using Federated.Agent.Rounds;
 using Federated.Agent.State;
 using Federated.Core.Adapters;
+using Federated.Core.Runtime;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -19,6 +20,7 @@ public static class AgentHost
         AgentOptions options;
         Uri[] address;
         DetectedDevice device;
+        MklKernelPath mkl;
         try
         {
             builder = Host.CreateApplicationBuilder(args);
@@ -26,6 +28,7 @@ public static class AgentHost
             ConfigureLogging(builder.Logging);
             options = builder.Configuration.GetSection(AgentOptions.Section).Get<AgentOptions>() ?? new AgentOptions();
             address = AgentOptionsValidation.Validate(options, AgentStateStore.HasIdentity(options.StateDirectory));
+            mkl = MklDispatch.UseAvx512OnAmd(); // before any tensor work: MKL's AVX-512 kernels on AMD CPUs too
             device = DeviceDetector.Detect(options.Device, options.Precision);
             if (options.TorchThreads > 0) TorchSharp.torch.set_num_threads(options.TorchThreads);
             if (options.GpuMemoryBytes is { } reported) device = device with { GpuMemoryBytes = reported };
@@ -43,8 +46,8 @@ public static class AgentHost
         try
         {
             var model = host.Services.GetRequiredService<LocalModel>();
-            logger.LogInformation("fed-agent {Version}: federation {Federation} at {Coordinator}; {Device}, {Threads} CPU threads; model {Model} ({Parameters:N0} parameters); {Examples:N0} training examples{Eval}; state in {StateDirectory}",
-                DetectedDevice.AgentVersion, options.FederationId, string.Join(", ", address.AsEnumerable()), device.ToString(), TorchSharp.torch.get_num_threads(), options.ModelDirectory, model.Parameters, model.TrainingExamples,
+            logger.LogInformation("fed-agent {Version}: federation {Federation} at {Coordinator}; {Device}, {Threads} CPU threads (MKL kernels: {MklKernelPath}); model {Model} ({Parameters:N0} parameters); {Examples:N0} training examples{Eval}; state in {StateDirectory}",
+                DetectedDevice.AgentVersion, options.FederationId, string.Join(", ", address.AsEnumerable()), device.ToString(), TorchSharp.torch.get_num_threads(), mkl, options.ModelDirectory, model.Parameters, model.TrainingExamples,
                 model.EvaluationExamples is { } n ? $", {n:N0} held-out" : "", Path.GetFullPath(options.StateDirectory));
         }
         catch (Exception e) when (e is AdapterException or IOException or UnauthorizedAccessException or ArgumentException)

@@ -5,6 +5,7 @@ using Federated.Core.Adapters;
 using Federated.Core.Aggregation;
 using Federated.Core.Formats.Peft;
 using Federated.Core.Robust;
+using Federated.Core.Runtime;
 
 namespace Federated.Cli.Commands;
 
@@ -79,6 +80,7 @@ static class AggregateCommand
         };
         command.SetAction(parse =>
         {
+            MklDispatch.UseAvx512OnAmd(); // MKL's fastest kernels, chosen before any tensor work
             var dirs = parse.GetValue(adapters)!;
             string outDir = Path.GetFullPath(parse.GetValue(output)!);
             if (dirs.Any(d => Path.GetFullPath(d).TrimEnd('/') == outDir.TrimEnd('/')))

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Federated.Core.Adapters;
 using Federated.Core.Formats.Peft;
+using Federated.Core.Runtime;
 using Federated.Training.Data;
 using Federated.Training.Data.Corpora;
 using Federated.Training.Evaluation;
@@ -81,6 +82,7 @@ static class ModelCommand
         };
         eval.SetAction(parse =>
         {
+            MklDispatch.UseAvx512OnAmd(); // MKL's fastest kernels, chosen before any tensor work
             if (parse.GetValue(task) == LossTask && parse.GetValue(data) is null)
             {
                 parse.InvocationConfiguration.Error.WriteLine("fed: --data is required for --task loss (see 'fed model eval --help')");
@@ -130,6 +132,7 @@ static class ModelCommand
         };
         pretrain.SetAction((parse, cancellation) =>
         {
+            MklDispatch.UseAvx512OnAmd(); // MKL's fastest kernels, chosen before any tensor work
             string dir = parse.GetValue(model)!, outDir = parse.GetValue(output)!;
             var target = ComputeDevice.Select(parse.GetValue(device)!);
             using var lm = HfCheckpoint.Load(dir);
@@ -173,6 +176,7 @@ static class ModelCommand
         var merge = new Command("merge", "Merge adapters into a base model's weights and write a standalone HF checkpoint") { model, adapters, shardSize, output };
         merge.SetAction(parse =>
         {
+            MklDispatch.UseAvx512OnAmd(); // MKL's fastest kernels, chosen before any tensor work
             var o = parse.InvocationConfiguration.Output;
             string dir = parse.GetValue(model)!, outDir = parse.GetValue(output)!;
             var loaded = new List<LoraAdapter>();
