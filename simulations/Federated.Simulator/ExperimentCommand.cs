@@ -32,7 +32,13 @@ public static class ExperimentCommand
         run.SetAction(async (parse, cancellation) =>
         {
             var (exp, runs) = ExperimentLoader.Load(parse.GetValue(experiment)!);
-            if (parse.GetValue(only) is { } filter) runs = runs.Where(r => r.Name.Contains(filter, StringComparison.OrdinalIgnoreCase)).ToList();
+            if (parse.GetValue(only) is { } filter)
+            {
+                int all = runs.Count;
+                runs = runs.Where(r => r.Name.Contains(filter, StringComparison.OrdinalIgnoreCase)).ToList();
+                if (runs.Count == 0)
+                    throw new ExperimentException($"--only '{filter}' is in none of the {all} runs' names (a plain substring, any case; 'fed-sim validate' lists them)");
+            }
             string dir = Path.Combine(parse.GetValue(outDir)!, exp.Name);
             bool live = !parse.GetValue(plain) && AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected;
             output.WriteLine($"{exp.Name}: {runs.Count} run(s) -> {Path.GetFullPath(dir)}");

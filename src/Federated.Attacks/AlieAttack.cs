@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Federated.Attacks;
@@ -28,6 +29,8 @@ public sealed class AlieAttack : DeltaSpaceAttack
         double z = ZMax(context.ClientCount, context.AttackerCount);
         using var scope = NewDisposeScope();
         var honest = HonestStatistics.Stack(context, Name, minimum: 2);
-        return (HonestStatistics.Mean(honest) - z * HonestStatistics.Std(honest)).MoveToOuterDisposeScope();
+        var mean = HonestStatistics.Mean(honest);
+        using var shift = z.ToScalar(); // held to the end of the call (HeldScalars)
+        return (mean - HonestStatistics.Std(honest, mean) * shift).MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Federated.Attacks;
@@ -27,8 +28,17 @@ public sealed class GaussianAttack : DeltaSpaceAttack
     {
         using var scope = NewDisposeScope();
         long size = context.OwnUpdate.Modules.Sum(m => (long)m.OutFeatures * m.InFeatures);
-        double sigma = Sigma ?? HonestStatistics.Std(HonestStatistics.Stack(context, Name, minimum: 2)).mean().item<double>();
+        double sigma = Sigma ?? StdOfHonest(context);
         using var generator = new Generator((ulong)context.Seed);
-        return (randn(size, float64, generator: generator) * sigma).MoveToOuterDisposeScope();
+        using var scale = sigma.ToScalar(); // held to the end of the call (HeldScalars)
+        return randn(size, float64, generator: generator).mul_(scale).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The honest updates' sample std, averaged over the coordinates.</summary>
+    double StdOfHonest(AttackContext context)
+    {
+        using var scope = NewDisposeScope();
+        var honest = HonestStatistics.Stack(context, Name, minimum: 2);
+        return HonestStatistics.Std(honest, HonestStatistics.Mean(honest)).mean().item<double>();
     }
 }

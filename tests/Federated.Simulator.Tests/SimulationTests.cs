@@ -217,6 +217,20 @@ public sealed class SimulationTests : IDisposable
     }
 
     [Fact]
+    public void An_only_filter_that_names_no_run_is_one_error_line_and_runs_nothing()
+    {
+        string exp = Experiment("filtered", "", """, "variants": [{ "name": "a" }, { "name": "b" }] """);
+        string outDir = Path.Combine(_dir, "filtered-out");
+
+        var (exit, _, error) = Sim("run", exp, "--out", outDir, "--plain", "--only", "^a");
+
+        Assert.Equal(ExperimentCommand.ExitError, exit);
+        Assert.Contains("--only '^a' is in none of the 2 runs' names", error);
+        Assert.Single(error.Trim().Split('\n'));
+        Assert.False(Directory.Exists(outDir));
+    }
+
+    [Fact]
     public void A_missing_file_and_unknown_arguments_are_refused()
     {
         Assert.Equal(ExperimentCommand.ExitError, Sim("validate", Path.Combine(_dir, "none.json")).Exit);

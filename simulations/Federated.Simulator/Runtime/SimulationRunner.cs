@@ -98,7 +98,7 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
             // into the store: wait until it has moved on (finished, or opened a round nobody will run), and stop the
             // coordinator, before its directory is deleted (a late write once failed the delete).
             while ((await federation.GetAsync()) is { Status: FederationStatus.Running } f && f.CurrentRound == previous)
-                await Task.Delay(20, cancellation);
+                await Task.Delay(PollInterval, cancellation);
         }
         Directory.Delete(coordinatorDir, recursive: true);
         return rows;
@@ -258,9 +258,15 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
                 }
                 catch (FederationException e) when (e.Error == FederationError.NotFound) { } // being opened
             }
-            await Task.Delay(20, cancellation);
+            await Task.Delay(PollInterval, cancellation);
         }
     }
+
+    /// <summary>
+    /// How often the simulator asks the in-process grains whether a round has finished or opened: a call costs microseconds
+    /// here, and a round's aggregation tens of milliseconds, so a coarser poll adds a large share of it to every round.
+    /// </summary>
+    static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(2);
 
     static async Task<RoundView> WaitFinishedAsync(IRoundGrain round, CancellationToken cancellation)
     {
@@ -268,7 +274,7 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
         {
             var view = await round.GetAsync();
             if (view.Status is RoundStatus.Closed or RoundStatus.Failed) return view;
-            await Task.Delay(20, cancellation);
+            await Task.Delay(PollInterval, cancellation);
         }
     }
 
