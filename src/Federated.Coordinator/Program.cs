@@ -3,10 +3,9 @@ using Federated.Core.Runtime;
 using Serilog;
 
 NativeAllocator.RetainFreedMemory(); // rounds aggregate into the same large buffers again and again: reuse freed pages
-var mkl = MklDispatch.UseAvx512OnAmd(); // before any tensor work: MKL's AVX-512 kernels on AMD too
+MklDispatch.UseAvx512OnAmd(); // before any tensor work: MKL's AVX-512 kernels on AMD too (logged once serving)
 
 Log.Logger = CoordinatorLogging.CreateBootstrapLogger();
-Log.Information("MKL kernels: {MklKernelPath}", mkl);
 try
 {
     var builder = WebApplication.CreateBuilder(args);

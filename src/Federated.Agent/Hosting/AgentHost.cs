@@ -46,9 +46,9 @@ public static class AgentHost
         try
         {
             var model = host.Services.GetRequiredService<LocalModel>();
-            logger.LogInformation("fed-agent {Version}: federation {Federation} at {Coordinator}; {Device}, {Threads} CPU threads (MKL kernels: {MklKernelPath}); model {Model} ({Parameters:N0} parameters); {Examples:N0} training examples{Eval}; state in {StateDirectory}",
-                DetectedDevice.AgentVersion, options.FederationId, string.Join(", ", address.AsEnumerable()), device.ToString(), TorchSharp.torch.get_num_threads(), mkl, options.ModelDirectory, model.Parameters, model.TrainingExamples,
-                model.EvaluationExamples is { } n ? $", {n:N0} held-out" : "", Path.GetFullPath(options.StateDirectory));
+            logger.LogInformation("fed-agent {Version}: federation {Federation} at {Coordinator}; {Device}, {Threads} CPU threads; model {Model} ({Parameters:N0} parameters); {Examples:N0} training examples{Eval}; state in {StateDirectory}; MKL kernels: {MklKernelPath}",
+                DetectedDevice.AgentVersion, options.FederationId, string.Join(", ", address.AsEnumerable()), device.ToString(), TorchSharp.torch.get_num_threads(), options.ModelDirectory, model.Parameters, model.TrainingExamples,
+                model.EvaluationExamples is { } n ? $", {n:N0} held-out" : "", Path.GetFullPath(options.StateDirectory), mkl);
         }
         catch (Exception e) when (e is AdapterException or IOException or UnauthorizedAccessException or ArgumentException)
         {

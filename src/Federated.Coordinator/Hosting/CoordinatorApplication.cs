@@ -1,6 +1,7 @@
 using Federated.Coordinator.Admin;
 using Federated.Coordinator.Agents;
 using Federated.Coordinator.Security;
+using Federated.Core.Runtime;
 
 namespace Federated.Coordinator.Hosting;
 
@@ -34,10 +35,10 @@ public static class CoordinatorApplication
         {
             var o = app.Services.GetRequiredService<CoordinatorOptions>();
             app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Federated.Coordinator").LogInformation(
-                "Coordinator serving on {Urls}: {Mode} mode, {State}, silo port {SiloPort}, gateway port {GatewayPort}",
+                "Coordinator serving on {Urls}: {Mode} mode, {State}, silo port {SiloPort}, gateway port {GatewayPort}, MKL kernels {MklKernelPath}",
                 string.Join(", ", app.Urls), o.Mode,
                 o.Mode == CoordinatorMode.Cluster ? "state in Redis" : o.InMemoryState ? $"state in memory, updates in {Path.GetFullPath(o.DataDirectory)}" : $"state and updates in {Path.GetFullPath(o.DataDirectory)}",
-                o.SiloPort, o.GatewayPort);
+                o.SiloPort, o.GatewayPort, MklDispatch.UseAvx512OnAmd()); // chosen at start (Program.cs); this returns that outcome
             if (app.Services.GetRequiredService<OperatorApiKeys>().GeneratedKeyFile is { } keyFile)
                 app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Federated.Coordinator").LogWarning(
                     "No operator credentials configured ({Section}:ApiKeys, :Jwt): the admin API accepts the admin key generated in {KeyFile} " +
