@@ -48,24 +48,14 @@ public static partial class MklDispatch
         if (Environment.GetEnvironmentVariable(SwitchVariable) == "0") return MklKernelPath.Disabled;
         if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64 || !IsAmdWithAvx512())
             return MklKernelPath.VendorDefault;
-        TorchSharp.torch.InitializeDeviceType(TorchSharp.DeviceType.CPU); // loads libtorch_cpu.so, which holds MKL
-        nint library;
-        try { library = dlopen(Library, RtldLazy | RtldNoload); } // the copy TorchSharp loaded, never a second one
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return MklKernelPath.Unrecognised; }
-        if (library == 0) return MklKernelPath.Unrecognised;
-        try
+        return WithVendorCheck(function =>
         {
-            if (!NativeLibrary.TryGetExport(library, Export, out var function) || CachedAnswer(function) is not { } answer)
-                return MklKernelPath.Unrecognised;
+            if (CachedAnswer(function) is not { } answer) return MklKernelPath.Unrecognised;
             int value = Marshal.ReadInt32(answer);
             if (value >= 0) return value == 1 ? MklKernelPath.Avx512 : MklKernelPath.AlreadyChosen;
             Marshal.WriteInt32(answer, 1);
             return MklKernelPath.Avx512;
-        }
-        finally
-        {
-            NativeLibrary.Free(library);
-        }
+        }) ?? MklKernelPath.Unrecognised;
     }
 
     internal static bool IsAmdWithAvx512()
@@ -91,23 +81,23 @@ public static partial class MklDispatch
         return function + 6 + Marshal.ReadInt32(function, 2);
     }
 
-    /// <summary>What MKL itself now answers when it asks whether the CPU is Intel (1 or 0); null where there is no such MKL.</summary>
-    public static unsafe int? IntelCpuAnswer()
+    /// <summary>
+    /// What MKL itself answers when it asks whether the CPU is Intel (1 or 0; asking decides it if nothing has yet), null
+    /// where this libtorch has no such MKL.
+    /// </summary>
+    public static unsafe int? IntelCpuAnswer() =>
+        OperatingSystem.IsLinux() ? WithVendorCheck<int>(function => ((delegate* unmanaged<int>)function)()) : null;
+
+    /// <summary><paramref name="use"/> of the vendor check's address in the libtorch_cpu.so this process loaded; null without one.</summary>
+    static T? WithVendorCheck<T>(Func<nint, T> use) where T : struct
     {
-        if (!OperatingSystem.IsLinux()) return null;
-        TorchSharp.torch.InitializeDeviceType(TorchSharp.DeviceType.CPU);
-        nint library = dlopen(Library, RtldLazy | RtldNoload);
+        TorchSharp.torch.InitializeDeviceType(TorchSharp.DeviceType.CPU); // loads libtorch_cpu.so, which holds MKL
+        nint library;
+        try { library = dlopen(Library, RtldLazy | RtldNoload); } // the copy TorchSharp loaded, never a second one
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return null; }
         if (library == 0) return null;
-        try
-        {
-            return NativeLibrary.TryGetExport(library, Export, out var function)
-                ? ((delegate* unmanaged<int>)function)()
-                : null;
-        }
-        finally
-        {
-            NativeLibrary.Free(library);
-        }
+        try { return NativeLibrary.TryGetExport(library, Export, out var function) ? use(function) : null; }
+        finally { NativeLibrary.Free(library); }
     }
 
     [LibraryImport("libc", EntryPoint = "dlopen", StringMarshalling = StringMarshalling.Utf8)]
