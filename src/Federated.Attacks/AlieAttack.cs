@@ -31,6 +31,6 @@ public sealed class AlieAttack : DeltaSpaceAttack
         var honest = HonestStatistics.Stack(context, Name, minimum: 2);
         var mean = HonestStatistics.Mean(honest);
         using var shift = z.ToScalar(); // held to the end of the call (HeldScalars)
-        return (mean - HonestStatistics.Std(honest, mean) * shift).MoveToOuterDisposeScope();
+        return (mean - HonestStatistics.Std(honest - mean) * shift).MoveToOuterDisposeScope();
     }
 }

@@ -39,6 +39,6 @@ public sealed class GaussianAttack : DeltaSpaceAttack
     {
         using var scope = NewDisposeScope();
         var honest = HonestStatistics.Stack(context, Name, minimum: 2);
-        return HonestStatistics.Std(honest, HonestStatistics.Mean(honest)).mean().item<double>();
+        return HonestStatistics.Std(honest - HonestStatistics.Mean(honest)).mean().item<double>();
     }
 }

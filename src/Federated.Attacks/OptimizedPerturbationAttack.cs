@@ -39,16 +39,16 @@ public abstract class OptimizedPerturbationAttack(PerturbationDirection directio
     {
         var honest = HonestStatistics.Stack(context, Name, minimum: direction == PerturbationDirection.StandardDeviation ? 2 : 1);
         var mu = HonestStatistics.Mean(honest);
+        var centred = honest - mu; // shared by the std and the distances below
         var deviation = direction switch
         {
-            PerturbationDirection.StandardDeviation => HonestStatistics.Std(honest, mu),
+            PerturbationDirection.StandardDeviation => HonestStatistics.Std(centred),
             PerturbationDirection.UnitVector => mu / mu.norm(),
             PerturbationDirection.Sign => mu.sign(),
             _ => throw new ArgumentOutOfRangeException(nameof(direction), direction, null),
         };
         // Centred on mu, ||x - x_i||^2 = gamma^2 ||d||^2 + 2 gamma <d, c_i> + ||c_i||^2 with c_i = x_i - mu,
         // so each bisection step is O(n) and nothing cancels between the large shared mean and x_i.
-        var centred = honest - mu;
         double deviationSquared = deviation.dot(deviation).item<double>();
         double[] projections = centred.matmul(deviation).data<double>().ToArray();
         var gram = centred.matmul(centred.t());

@@ -85,7 +85,7 @@ public static partial class MklDispatch
     /// What MKL itself answers when it asks whether the CPU is Intel (1 or 0; asking decides it if nothing has yet), null
     /// where this libtorch has no such MKL.
     /// </summary>
-    public static unsafe int? IntelCpuAnswer() =>
+    internal static unsafe int? IntelCpuAnswer() =>
         OperatingSystem.IsLinux() ? WithVendorCheck<int>(function => ((delegate* unmanaged<int>)function)()) : null;
 
     /// <summary><paramref name="use"/> of the vendor check's address in the libtorch_cpu.so this process loaded; null without one.</summary>

@@ -1,6 +1,6 @@
 using Federated.Core.Runtime;
-using TorchSharp.Modules;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Federated.Training.Models;
