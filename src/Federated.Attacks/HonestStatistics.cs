@@ -1,3 +1,4 @@
+using Federated.Core.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -27,6 +28,6 @@ static class HonestStatistics
     {
         using var scope = NewDisposeScope();
         using var degrees = ((double)centred.shape[0] - 1).ToScalar(); // held to the end of the call (HeldScalars)
-        return centred.square().sum(dim: 0).div_(degrees).sqrt_().MoveToOuterDisposeScope();
+        return centred.pow(HeldScalars.Two).sum(dim: 0).div_(degrees).sqrt_().MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Federated.Attacks;
@@ -25,7 +26,8 @@ public abstract class OptimizedPerturbationAttack(PerturbationDirection directio
     {
         using var scope = NewDisposeScope();
         var (mu, deviation, gamma) = Solve(context);
-        return (mu - gamma * deviation).MoveToOuterDisposeScope();
+        using var step = gamma.ToScalar(); // held to the end of the calls (HeldScalars)
+        return (mu - deviation.mul(step)).MoveToOuterDisposeScope();
     }
 
     /// <summary>The gamma the bisection settles on for this context (0 when even a tiny shift fails).</summary>

@@ -18,8 +18,11 @@ public static class RandomAdapters
         {
             using var scope = NewDisposeScope();
             double bound = 1.0 / Math.Sqrt(s.InFeatures);
-            var a = (rand(rank, s.InFeatures, float32, generator: generator) * (2 * bound) - bound).to(dtype);
-            var b = (randn(s.OutFeatures, rank, float32, generator: generator) * bStd).to(dtype);
+            using var width = (2 * bound).ToScalar(); // held to the end of the calls (HeldScalars)
+            using var low = bound.ToScalar();
+            using var std = bStd.ToScalar();
+            var a = rand(rank, s.InFeatures, float32, generator: generator).mul_(width).sub_(low).to(dtype);
+            var b = randn(s.OutFeatures, rank, float32, generator: generator).mul_(std).to(dtype);
             return new LoraModule(s.Name, a.MoveToOuterDisposeScope(), b.MoveToOuterDisposeScope(), alpha, useRsLora);
         }).ToList();
         return new LoraAdapter(modules, baseModel);

@@ -36,7 +36,7 @@ public sealed class Int8Quantizer : AdapterCompressor, IDisposable
         var scaled = factor / divisors.unsqueeze(1);
         var rounded = _generator is null
             ? scaled.round()
-            : (scaled + rand(scaled.shape, float32, generator: _generator)).floor();
+            : scaled.add(rand(scaled.shape, float32, generator: _generator), HeldScalars.One).floor();
         // Float rounding can put |x| / scale a hair above 127.
         var q = rounded.clamp(lowest, levels).to(int8);
         return new Int8Tensor(q.contiguous(), scales.contiguous());

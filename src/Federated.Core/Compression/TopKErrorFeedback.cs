@@ -1,3 +1,4 @@
+using Federated.Core.Runtime;
 using Federated.Core.Adapters;
 using static TorchSharp.torch;
 
@@ -37,12 +38,12 @@ public sealed class TopKErrorFeedback : AdapterCompressor, IDisposable
             if (!residual.shape.SequenceEqual(factor.shape))
                 throw new AdapterShapeException(
                     $"{key} is [{string.Join(", ", factor.shape)}] but was [{string.Join(", ", residual.shape)}] in earlier rounds; Reset() the error feedback first");
-            u = factor + residual;
+            u = factor.add(residual, HeldScalars.One);
         }
         var sent = TopKSparsifier.Sparsify(u, Fraction);
 
         // e = u - c is u with the sent entries zeroed (exactly: they cancel).
-        var next = u.flatten().index_fill(0, sent.Indices.to(int64), 0).view_as(u).DetachFromDisposeScope();
+        var next = u.flatten().index_fill(0, sent.Indices.to(int64), HeldScalars.Zero).view_as(u).DetachFromDisposeScope();
         residual?.Dispose();
         _residuals[key] = next;
         return sent;

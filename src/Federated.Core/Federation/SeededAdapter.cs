@@ -1,4 +1,5 @@
 using Federated.Core.Adapters;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Federated.Core.Federation;
@@ -26,6 +27,8 @@ public static class SeededAdapter
     {
         double bound = 1.0 / Math.Sqrt(inFeatures);
         using var scope = NewDisposeScope();
-        return (rand(rank, inFeatures, float32, generator: generator) * (2 * bound) - bound).MoveToOuterDisposeScope();
+        using var width = (2 * bound).ToScalar(); // held to the end of the calls (HeldScalars)
+        using var low = bound.ToScalar();
+        return rand(rank, inFeatures, float32, generator: generator).mul_(width).sub_(low).MoveToOuterDisposeScope();
     }
 }

@@ -47,7 +47,10 @@ public static class LoraInjection
         var modules = model.Projections().Where(p => p.Layer.Lora is not null).Select(p =>
         {
             var lora = p.Layer.Lora!;
-            return new LoraModule(p.Name, lora.A.detach().cpu().clone(), lora.B.detach().cpu().clone(), lora.Alpha, lora.UseRsLora);
+            // In a scope, which holds the chain's temporaries: one left to the finalizer can be freed while libtorch reads it.
+            using var scope = NewDisposeScope();
+            return new LoraModule(p.Name, lora.A.detach().cpu().clone().MoveToOuterDisposeScope(), lora.B.detach().cpu().clone().MoveToOuterDisposeScope(),
+                lora.Alpha, lora.UseRsLora);
         }).ToList();
         if (modules.Count == 0) throw new InvalidOperationException("the model carries no LoRA branches");
         return new LoraAdapter(modules, baseModel);
@@ -61,8 +64,9 @@ public static class LoraInjection
         foreach (var m in adapter.Modules)
         {
             var layer = layers[m.Name];
-            var a = m.A.to(float32, layer.Weight.device).detach().clone();
-            var b = m.B.to(float32, layer.Weight.device).detach().clone();
+            using var scope = NewDisposeScope(); // holds the chains' temporaries (see Export)
+            var a = m.A.to(float32, layer.Weight.device).detach().clone().MoveToOuterDisposeScope();
+            var b = m.B.to(float32, layer.Weight.device).detach().clone().MoveToOuterDisposeScope();
             layer.Attach(new LoraBranch(a, b, m.Alpha, m.UseRsLora, dropout));
         }
     }

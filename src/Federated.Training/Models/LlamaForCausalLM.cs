@@ -89,5 +89,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     /// the labels rather than cutting the logits keeps the logits one contiguous view: no copy forward or backward.
     /// </summary>
     public static Tensor NextTokenTargets(Tensor labels) =>
-        cat([labels.narrow(1, 1, labels.size(1) - 1), full(labels.size(0), 1, IgnoreIndex, labels.dtype, labels.device)], 1);
+        cat([labels.narrow(1, 1, labels.size(1) - 1), full(labels.size(0), 1, s_ignore, labels.dtype, labels.device)], 1);
+
+    static readonly Scalar s_ignore = IgnoreIndex.ToScalar(); // held for the process (HeldScalars)
 }

@@ -29,7 +29,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         // The scalar is held to the end of the call (see NativeWork): no temporary a collection could free mid-operation.
         using var eps = _eps.ToScalar();
         var x32 = x.to(float32);
-        var normalized = x32 * x32.square().mean([-1], keepdim: true).add(eps, HeldScalars.One).rsqrt();
+        var normalized = x32 * x32.pow(HeldScalars.Two).mean([-1], keepdim: true).add(eps, HeldScalars.One).rsqrt();
         return (weight * normalized.to(x.dtype)).MoveToOuterDisposeScope();
     }
 }

@@ -30,7 +30,7 @@ public static class LocalTrainer
         using var dropoutGenerator = new Generator((ulong)options.Seed, device);
         using var _ = DropoutGenerator.Use(dropoutGenerator);
         model.train();
-        AdamW NewOptimizer() => optim.AdamW(parameters, options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay);
+        AdamWOptimizer NewOptimizer() => new(parameters, options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay);
         var optimizer = NewOptimizer();
 
         string identity = checkpoint?.Identity(options, totalSteps, parameters) ?? "";
@@ -76,9 +76,9 @@ public static class LocalTrainer
                         if (++micro < options.GradientAccumulation) continue;
 
                         lr = LearningRateSchedule.At(step, totalSteps, options.LearningRate, options.WarmupSteps, options.MinLearningRateRatio);
-                        foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+                        optimizer.LearningRate = lr;
                         norm = options.MaxGradNorm is { } max ? nn.utils.clip_grad_norm_(parameters, max) : double.NaN;
-                        optimizer.step();
+                        optimizer.Step();
                         DropGradients(parameters);
                     }
                     UndisposedNativeObjects.Release();

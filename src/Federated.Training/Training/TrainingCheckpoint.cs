@@ -21,25 +21,25 @@ namespace Federated.Training.Training;
 /// </param>
 public sealed record TrainingCheckpoint(string Path, TimeSpan Interval, string RunIdentity)
 {
-    static readonly byte[] Magic = "FEDTRAIN1"u8.ToArray();
+    static readonly byte[] Magic = "FEDTRAIN2"u8.ToArray();
 
     /// <summary>Where a run stood after an optimiser step.</summary>
     internal sealed record Position(string Identity, int Step, int Epoch, int MicroBatchesIntoEpoch, double FirstLoss, double LastLoss, long Tokens, double Seconds);
 
-    internal void Save(Position position, IReadOnlyList<Parameter> parameters, OptimizerHelper optimizer, Generator dropout) =>
+    internal void Save(Position position, IReadOnlyList<Parameter> parameters, AdamWOptimizer optimizer, Generator dropout) =>
         DurableFile.Write(Path, file =>
         {
             using var writer = new BinaryWriter(file, Encoding.UTF8, leaveOpen: true);
             writer.Write(Magic);
             writer.Write(JsonSerializer.Serialize(position));
             foreach (var parameter in parameters) parameter.Save(writer);
-            optimizer.save_state_dict(writer);
+            optimizer.Save(writer);
             using (var rng = dropout.get_state()) rng.Save(writer);
             writer.Flush();
         });
 
     /// <summary>Restores a saved state of the same run into the parameters, the optimiser and the generator; null when there is none.</summary>
-    internal Position? TryRestore(string identity, IReadOnlyList<Parameter> parameters, OptimizerHelper optimizer, Generator dropout)
+    internal Position? TryRestore(string identity, IReadOnlyList<Parameter> parameters, AdamWOptimizer optimizer, Generator dropout)
     {
         if (!File.Exists(Path)) return null;
         try
@@ -53,7 +53,7 @@ public sealed record TrainingCheckpoint(string Path, TimeSpan Interval, string R
             try
             {
                 if (values.Zip(parameters).Any(v => v.First.dtype != v.Second.dtype || !v.First.shape.SequenceEqual(v.Second.shape))) return null;
-                optimizer.load_state_dict(reader);
+                optimizer.Load(reader);
                 using var rng = Tensor.Load(reader);
                 using (no_grad())
                     foreach (var (value, parameter) in values.Zip(parameters)) parameter.copy_(value);

@@ -1,3 +1,4 @@
+using Federated.Attacks;
 using Federated.Core.Robust;
 
 namespace Federated.Core.Tests.Aggregation;
@@ -7,9 +8,13 @@ namespace Federated.Core.Tests.Aggregation;
 /// is unreachable once its handle is read: a collection during the call frees it under libtorch. Aggregation runs while
 /// the coordinator's other threads allocate, so a collection can land there at any time. Before every number passed to
 /// TorchSharp was a held scalar (HeldScalars), FLoRA's dense sum failed here within a second, every run.
+/// Alone: the collector would also free the implicit scalars of tests running beside it.
 /// </summary>
+[Collection(Name)]
 public sealed class FinalizerRaceTests
 {
+    public const string Name = "Finalizer race (alone)";
+
     [Theory]
     [InlineData("flora", null)] // ranks 8 x 10 = 80 > 48: every stack is written as its dense sum (matmul, then add_)
     [InlineData("flexlora", null)] // SVD of the stack, B = U S
@@ -19,6 +24,27 @@ public sealed class FinalizerRaceTests
         using var data = new MixedRankUpdates(seed: 31, ranks: [8, 8, 8, 8, 8, 8, 8, 8, 8, 8], sameAlpha: true);
         var updates = data.Updates.Select((u, k) => new ClientUpdate($"c{k}", u, 10 + k)).ToList();
         var aggregator = new AggregatorOptions(strategy, rule).Build();
+        // At least 20 calls and 2 s: before the fix, FLoRA failed within a second and FLAG in one run of two.
+        UnderCollections(_ => aggregator.Aggregate(updates).Dispose(), calls: 20, TimeSpan.FromSeconds(2));
+    }
+
+    public static TheoryData<string> AttackNames() => [.. ByzantineAttacks.Names];
+
+    /// <summary>The simulator's attackers craft while its clients train and its coordinator runs.</summary>
+    [Theory]
+    [MemberData(nameof(AttackNames))]
+    public void Attacks_survive_collections_and_finalizers_running_throughout(string attack)
+    {
+        using var data = new MixedRankUpdates(seed: 32, ranks: [4, 8, 4, 8, 4, 8, 4, 8], sameAlpha: true);
+        var honest = data.Updates;
+        UnderCollections(call => ByzantineAttacks.Create(attack)
+            .Craft(new AttackContext(honest[call % honest.Count], honest, clientCount: 11, attackerCount: 3, seed: call)).Dispose(),
+            calls: 10, TimeSpan.FromSeconds(1));
+    }
+
+    /// <summary>Runs <paramref name="work"/> at least <paramref name="calls"/> times and for <paramref name="duration"/> while another thread collects without pause.</summary>
+    static void UnderCollections(Action<int> work, int calls, TimeSpan duration)
+    {
         bool stop = false;
         var collector = new Thread(() =>
         {
@@ -31,10 +57,8 @@ public sealed class FinalizerRaceTests
         collector.Start();
         try
         {
-            // At least 20 calls and 2 s: before the fix, FLoRA failed within a second and FLAG in one run of two.
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            for (int calls = 0; calls < 20 || clock.Elapsed < TimeSpan.FromSeconds(2); calls++)
-                aggregator.Aggregate(updates).Dispose();
+            for (int call = 0; call < calls || clock.Elapsed < duration; call++) work(call);
         }
         finally
         {
@@ -43,3 +67,6 @@ public sealed class FinalizerRaceTests
         }
     }
 }
+
+[CollectionDefinition(FinalizerRaceTests.Name, DisableParallelization = true)]
+public sealed class FinalizerRaceCollection;

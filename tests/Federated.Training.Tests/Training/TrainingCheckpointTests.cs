@@ -99,9 +99,9 @@ public class TrainingCheckpointTests
         using var weight = new Parameter(randn(3, 4));
         using var bias = new Parameter(zeros(4));
         Parameter[] parameters = [weight, bias];
-        using var optimizer = optim.AdamW(parameters, 1e-2);
+        using var optimizer = new AdamWOptimizer(parameters, 1e-2, 0.9, 0.999, 1e-8, 0);
         using (var loss = (weight.sum() + bias.sum()).pow(2)) loss.backward();
-        optimizer.step();
+        optimizer.Step();
         using var generator = new Generator(7);
         checkpoint.Save(new TrainingCheckpoint.Position("run", step, 0, step, 1, 1, 10, 1), parameters, optimizer, generator);
     }
@@ -111,7 +111,7 @@ public class TrainingCheckpointTests
         using var weight = new Parameter(zeros(3, 4));
         using var bias = new Parameter(zeros(4));
         Parameter[] parameters = [weight, bias];
-        using var optimizer = optim.AdamW(parameters, 1e-2);
+        using var optimizer = new AdamWOptimizer(parameters, 1e-2, 0.9, 0.999, 1e-8, 0);
         using var generator = new Generator(0);
         return checkpoint.TryRestore("run", parameters, optimizer, generator)?.Step;
     }
