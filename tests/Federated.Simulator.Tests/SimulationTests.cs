@@ -137,6 +137,24 @@ public sealed class SimulationTests : IDisposable
         Assert.Equal("localSteps=5", runs.Last().Point);
     }
 
+    [Fact]
+    public async Task Runs_with_the_same_data_settings_and_seed_build_their_data_once()
+    {
+        string exp = Experiment("shared-data", """, "ranks": [4], "rounds": 1, "localSteps": 1, "evaluation": { "taskItems": 0 } """,
+            """, "variants": [{ "name": "a" }, { "name": "b", "strategy": "fedit" }, { "name": "c", "seeds": [8] }] """);
+        var built = new List<long>();
+        var runner = new SimulationRunner(Path.Combine(_dir, "cache"), (s, tokenizer) =>
+        {
+            built.Add(s.Seed);
+            return SimulationDataBuilder.Build(s, tokenizer);
+        }, new LineProgress(TextWriter.Null));
+
+        foreach (var run in ExperimentLoader.Load(exp).Runs)
+            Assert.NotEmpty(await runner.RunAsync(run, Path.Combine(_dir, "out", RunResults.Slug(run.Name)), CancellationToken.None));
+
+        Assert.Equal([7L, 8], built);
+    }
+
     /// <summary>
     /// The simulator submits through the coordinator's admission check: under ffa an attacker that rescales its factors
     /// changes the frozen A, and is refused at upload in every round (never submitted), as the gRPC path refuses it.

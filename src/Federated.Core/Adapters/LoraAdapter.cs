@@ -47,8 +47,12 @@ public sealed class LoraAdapter : IDisposable
     public LoraAdapter Clone() => new(Modules.Select(m => m.Clone()), BaseModel);
 
     /// <summary>A copy with every factor converted to <paramref name="dtype"/>.</summary>
-    public LoraAdapter To(ScalarType dtype) =>
-        new(Modules.Select(m => m.With(m.A.to(dtype).detach().clone(), m.B.to(dtype).detach().clone(), m.Alpha)), BaseModel);
+    public LoraAdapter To(ScalarType dtype)
+    {
+        using var scope = NewDisposeScope(); // holds the chains' temporaries (see LoraModule.Clone)
+        return new(Modules.Select(m => m.With(m.A.to(dtype).detach().clone().MoveToOuterDisposeScope(),
+            m.B.to(dtype).detach().clone().MoveToOuterDisposeScope(), m.Alpha)).ToList(), BaseModel);
+    }
 
     /// <summary>
     /// The same adapter, value for value: base model, modules in order with their names, alphas, rsLoRA flag, dtypes and

@@ -92,7 +92,12 @@ public sealed class LoraModule : IDisposable
     public LoraModule With(Tensor a, Tensor b, double alpha, bool? useRsLora = null) =>
         new(Name, a, b, alpha, useRsLora ?? UseRsLora);
 
-    public LoraModule Clone() => new(Name, A.detach().clone(), B.detach().clone(), Alpha, UseRsLora);
+    public LoraModule Clone()
+    {
+        // In a scope, which holds detach()'s result: a temporary left to the finalizer can be freed while clone() reads it.
+        using var scope = NewDisposeScope();
+        return new(Name, A.detach().clone().MoveToOuterDisposeScope(), B.detach().clone().MoveToOuterDisposeScope(), Alpha, UseRsLora);
+    }
 
     public void Dispose()
     {

@@ -41,7 +41,10 @@ public sealed class MergedHistory(LlamaForCausalLM model) : IDisposable
         var layers = model.Projections().ToDictionary(p => p.Name, p => p.Layer);
         foreach (var m in delta.Modules)
             if (!_pristine.ContainsKey(m.Name) && layers.TryGetValue(m.Name, out var layer))
-                _pristine[m.Name] = layer.Weight.detach().cpu().clone();
+            {
+                using var scope = NewDisposeScope(); // holds the chain's temporaries (see LoraInjection.Export)
+                _pristine[m.Name] = layer.Weight.detach().cpu().clone().MoveToOuterDisposeScope();
+            }
     }
 
     void Restore()

@@ -36,16 +36,22 @@ public sealed class FinalizerRaceTests
         collector.Start();
         try
         {
-            // At least 4 rounds and 10 s: the LoRA init, the forward and backward passes, the loss, AdamW, the export and the
-            // held-out loss, each many times under a collection. Before the fixes, runs of 30 s failed after 8-14 s (AdamW,
+            // At least 4 rounds and 10 s: merging the history, the LoRA init, the forward and backward passes, the loss, AdamW,
+            // the export and the held-out loss, each many times under a collection. Before the fixes, runs of 30 s failed after 8-14 s (AdamW,
             // RmsNorm's square(), Export's detach().cpu()).
             var clock = System.Diagnostics.Stopwatch.StartNew();
+            Federated.Core.Adapters.LoraAdapter? previous = null;
             for (int round = 0; round < 4 || clock.Elapsed < TimeSpan.FromSeconds(10); round++)
             {
+                // Odd rounds merge the last update into the base, even ones restore the base: both ways of MergedHistory.
+                var last = previous;
+                client.MergeHistory(round % 2 == 1 && last is not null ? [($"round {round - 1}", () => last.Clone())] : []);
                 var (update, _) = LoraUpdateTrainer.Train(model, task, train, ByteLevelTokenizer.Pad, seed: round);
-                using (update)
-                    Assert.True(double.IsFinite(client.Evaluate(heldOut.Take(8).ToList(), batchSize: 4, update)));
+                Assert.True(double.IsFinite(client.Evaluate(heldOut.Take(8).ToList(), batchSize: 4, update)));
+                previous?.Dispose();
+                previous = update;
             }
+            previous?.Dispose();
         }
         finally
         {
