@@ -1,4 +1,6 @@
 using Federated.Attacks;
+using Federated.Core.Compression;
+using Federated.Core.Export;
 using Federated.Core.Robust;
 
 namespace Federated.Core.Tests.Aggregation;
@@ -25,7 +27,7 @@ public sealed class FinalizerRaceTests
         var updates = data.Updates.Select((u, k) => new ClientUpdate($"c{k}", u, 10 + k)).ToList();
         var aggregator = new AggregatorOptions(strategy, rule).Build();
         // At least 20 calls and 2 s: before the fix, FLoRA failed within a second and FLAG in one run of two.
-        UnderCollections(_ => aggregator.Aggregate(updates).Dispose(), calls: 20, TimeSpan.FromSeconds(2));
+        UnderCollections.Run(_ => aggregator.Aggregate(updates).Dispose(), calls: 20, TimeSpan.FromSeconds(2));
     }
 
     public static TheoryData<string> AttackNames() => [.. ByzantineAttacks.Names];
@@ -37,34 +39,44 @@ public sealed class FinalizerRaceTests
     {
         using var data = new MixedRankUpdates(seed: 32, ranks: [4, 8, 4, 8, 4, 8, 4, 8], sameAlpha: true);
         var honest = data.Updates;
-        UnderCollections(call => ByzantineAttacks.Create(attack)
+        UnderCollections.Run(call => ByzantineAttacks.Create(attack)
             .Craft(new AttackContext(honest[call % honest.Count], honest, clientCount: 11, attackerCount: 3, seed: call)).Dispose(),
             calls: 10, TimeSpan.FromSeconds(1));
     }
 
-    /// <summary>Runs <paramref name="work"/> at least <paramref name="calls"/> times and for <paramref name="duration"/> while another thread collects without pause.</summary>
-    static void UnderCollections(Action<int> work, int calls, TimeSpan duration)
+    /// <summary>The coordinator exports the federation's model and decodes compressed uploads while its grains run.</summary>
+    [Theory]
+    [InlineData("exact")]
+    [InlineData("truncated")]
+    [InlineData("vllm")]
+    [InlineData("int8")]
+    [InlineData("int8-stochastic")]
+    [InlineData("topk")]
+    [InlineData("ternary")]
+    public void Export_and_compression_survive_collections_and_finalizers_running_throughout(string path)
     {
-        bool stop = false;
-        var collector = new Thread(() =>
+        using var data = new MixedRankUpdates(seed: 33, ranks: [4, 8, 4], sameAlpha: true);
+        var deltas = data.Updates;
+        UnderCollections.Run(call =>
         {
-            while (!Volatile.Read(ref stop))
+            switch (path)
             {
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
+                case "exact": CumulativeExport.Exact(deltas).Dispose(); break;
+                case "truncated": CumulativeExport.Truncated(deltas, rank: 6).Adapter.Dispose(); break;
+                case "vllm": CumulativeExport.ForVllm(deltas).Adapter.Dispose(); break;
+                default:
+                    var compressor = path switch
+                    {
+                        "int8-stochastic" => AdapterCompressors.Create("int8", stochasticSeed: call),
+                        "topk" => new TopKErrorFeedback(0.2), // the agent's: the residual carried into the next round
+                        _ => AdapterCompressors.Create(path, fraction: 0.2),
+                    };
+                    using (compressor as IDisposable)
+                    using (var compressed = compressor.Compress(deltas[call % deltas.Count]))
+                    using (compressed.Decompress()) { }
+                    break;
             }
-        });
-        collector.Start();
-        try
-        {
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            for (int call = 0; call < calls || clock.Elapsed < duration; call++) work(call);
-        }
-        finally
-        {
-            Volatile.Write(ref stop, true);
-            collector.Join();
-        }
+        }, calls: 10, TimeSpan.FromSeconds(1));
     }
 }
 
