@@ -56,12 +56,7 @@ static class CoordinatorLaunch
 
     public static string Sha256(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => Federated.Testing.FreePorts.Loopback();
 
     public static string Text(TimeSpan t) => t.ToString("c", CultureInfo.InvariantCulture);
 }

@@ -444,12 +444,7 @@ static class UploadBenchmark
         }
     }
 
-    static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    static int FreePort() => FreePorts.Loopback();
 
     static double CpuSecondsOf(Process process)
     {

@@ -70,12 +70,7 @@ public sealed class CoordinatorHost : IAsyncLifetime
         Directory.Delete(_data, recursive: true);
     }
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => FreePorts.Loopback();
 
     public static string NewId(string prefix = "fed") => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)];
 }

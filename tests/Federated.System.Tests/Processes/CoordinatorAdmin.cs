@@ -15,12 +15,7 @@ public sealed class CoordinatorAdmin(Uri address, TimeSpan? timeout = null) : ID
 
     public const string EnrollmentToken = "agent-tests-enrollment-token-0123456789";
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => FreePorts.Loopback();
 
     /// <summary>Flags for a coordinator process on free loopback ports that enrolls agents with <see cref="EnrollmentToken"/> and accepts <see cref="TestOperators"/>' keys.</summary>
     public static (string[] Args, Uri Http, Uri Grpc) ProcessArgs(params string[] extra)
