@@ -16,7 +16,6 @@ public sealed class AdamWOptimizer : IDisposable
 {
     readonly (Parameter Parameter, Tensor Mean, Tensor Square)[] _state;
     readonly double _beta1, _beta2, _epsilon, _weightDecay;
-    long _step;
 
     public AdamWOptimizer(IReadOnlyList<Parameter> parameters, double learningRate, double beta1, double beta2, double epsilon, double weightDecay)
     {
@@ -28,14 +27,14 @@ public sealed class AdamWOptimizer : IDisposable
     public double LearningRate { get; set; }
 
     /// <summary>Steps taken (one count for all parameters: every step here updates every parameter that has a gradient).</summary>
-    public long Steps => _step;
+    public long Steps { get; private set; }
 
     /// <summary>One update of every parameter that has a gradient.</summary>
     public void Step()
     {
-        _step++;
+        Steps++;
         double lr = LearningRate;
-        double correction1 = 1 - Math.Pow(_beta1, _step), correction2 = 1 - Math.Pow(_beta2, _step);
+        double correction1 = 1 - Math.Pow(_beta1, Steps), correction2 = 1 - Math.Pow(_beta2, Steps);
         using var _ = no_grad();
         using var decay = (1 - lr * _weightDecay).ToScalar();
         using var beta1 = _beta1.ToScalar();
@@ -63,7 +62,7 @@ public sealed class AdamWOptimizer : IDisposable
     /// <summary>The step count and both moments of every parameter, in order.</summary>
     public void Save(BinaryWriter writer)
     {
-        writer.Write(_step);
+        writer.Write(Steps);
         writer.Write(_state.Length);
         foreach (var (_, mean, square) in _state)
         {
@@ -95,7 +94,7 @@ public sealed class AdamWOptimizer : IDisposable
                 _state[i].Mean.copy_(loaded[2 * i]);
                 _state[i].Square.copy_(loaded[2 * i + 1]);
             }
-            _step = step;
+            Steps = step;
         }
         finally
         {

@@ -6,11 +6,9 @@ using Federated.Core.Robust;
 namespace Federated.Core.Tests.Aggregation;
 
 /// <summary>
-/// TorchSharp frees a Scalar in its finalizer, and a Scalar made implicitly for a native call (t.add_(x) passes alpha = 1)
-/// is unreachable once its handle is read: a collection during the call frees it under libtorch. Aggregation runs while
-/// the coordinator's other threads allocate, so a collection can land there at any time. Before every number passed to
-/// TorchSharp was a held scalar (HeldScalars), FLoRA's dense sum failed here within a second, every run.
-/// Alone: the collector would also free the implicit scalars of tests running beside it.
+/// Aggregation, export and decoding run while the coordinator's other threads allocate, attacks while the simulator's
+/// clients train, so a collection can land in any of their TorchSharp calls (see <see cref="UnderCollections"/>). Before
+/// every number passed to TorchSharp was a held scalar (HeldScalars), FLoRA's dense sum failed here within a second, every run.
 /// </summary>
 [Collection(Name)]
 public sealed class FinalizerRaceTests

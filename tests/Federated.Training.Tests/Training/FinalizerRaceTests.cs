@@ -1,5 +1,4 @@
 using Federated.Core.Adapters;
-using Federated.Training.Data;
 using Federated.Training.Lora;
 using Federated.Training.Models;
 using Federated.Training.Tokenization;
@@ -7,11 +6,9 @@ using Federated.Training.Tokenization;
 namespace Federated.Training.Tests.Training;
 
 /// <summary>
-/// TorchSharp frees a Scalar in its finalizer, and one it makes itself for a native call (<c>square()</c> is
-/// <c>pow(2)</c>, <c>a + b</c> passes alpha = 1) is unreachable once its handle is read: a collection during the call
-/// frees it under libtorch, which then fails an internal assert and kills the process. Clients train while other threads
-/// allocate (the coordinator's grains, the simulator's other client), so a collection can land in any operation. Alone:
-/// the collector here would free the implicit scalars of tests running beside it.
+/// Clients train while other threads allocate (the coordinator's grains, the simulator's other client), so a collection can
+/// land in any of their TorchSharp calls (see <see cref="UnderCollections"/>); a native object freed there fails a libtorch
+/// assert or segfaults, and the process dies.
 /// </summary>
 [Collection(Name)]
 public sealed class FinalizerRaceTests
