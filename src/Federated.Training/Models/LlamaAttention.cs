@@ -6,7 +6,8 @@ namespace Federated.Training.Models;
 /// <summary>
 /// Grouped-query self-attention: H query heads share H_kv key/value heads, rotary positions on q and k,
 /// causal scaled_dot_product_attention, all in the activation dtype (bf16 on a bf16 base, as HF runs it).
-/// Inputs are right-padded, so the causal mask alone keeps every real token from seeing padding.
+/// Inputs are right-padded, so the causal mask alone keeps every real token from seeing padding; a packed batch
+/// (<see cref="PackedLayout"/>) brings its own mask instead.
 /// </summary>
 public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
 {
@@ -31,7 +32,10 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
         [("q_proj", q_proj), ("k_proj", k_proj), ("v_proj", v_proj), ("o_proj", o_proj)];
 
     /// <param name="x">[B, T, hidden]</param>
-    public override Tensor forward(Tensor x, Tensor cos, Tensor signedSin)
+    public override Tensor forward(Tensor x, Tensor cos, Tensor signedSin) => forward(x, cos, signedSin, mask: null);
+
+    /// <param name="mask">[B, 1, T, T] bool, true where a query may attend a key; null: causal.</param>
+    public Tensor forward(Tensor x, Tensor cos, Tensor signedSin, Tensor? mask)
     {
         using var scope = NewDisposeScope();
         long batch = x.size(0), length = x.size(1);
@@ -44,7 +48,9 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
             k = k.repeat_interleave(_heads / _kvHeads, dim: 1);
             v = v.repeat_interleave(_heads / _kvHeads, dim: 1);
         }
-        var attended = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true);
+        var attended = mask is null
+            ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)
+            : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask);
         var merged = attended.transpose(1, 2).reshape(batch, length, _heads * _headDim);
         return o_proj.forward(merged).MoveToOuterDisposeScope();
     }

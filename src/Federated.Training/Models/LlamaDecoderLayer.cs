@@ -26,11 +26,14 @@ public sealed class LlamaDecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor
         self_attn.Projections().Select(p => ("self_attn." + p.Name, p.Layer))
             .Concat(mlp.Projections().Select(p => ("mlp." + p.Name, p.Layer)));
 
-    public override Tensor forward(Tensor x, Tensor cos, Tensor signedSin)
+    public override Tensor forward(Tensor x, Tensor cos, Tensor signedSin) => forward(x, cos, signedSin, mask: null);
+
+    /// <param name="mask">The attention mask of a packed batch (see <see cref="LlamaAttention"/>); null: causal.</param>
+    public Tensor forward(Tensor x, Tensor cos, Tensor signedSin, Tensor? mask)
     {
         using var scope = NewDisposeScope();
         // add with a held alpha, not `+` (see HeldScalars)
-        var h = x.add(self_attn.forward(input_layernorm.forward(x), cos, signedSin), HeldScalars.One);
+        var h = x.add(self_attn.forward(input_layernorm.forward(x), cos, signedSin, mask), HeldScalars.One);
         return h.add(mlp.forward(post_attention_layernorm.forward(h)), HeldScalars.One).MoveToOuterDisposeScope();
     }
 }

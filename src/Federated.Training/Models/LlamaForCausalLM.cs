@@ -67,10 +67,13 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
 
     /// <param name="inputIds">[B, T] token ids (long).</param>
     /// <returns>Logits [B, T, vocab] in <see cref="ComputeDtype"/>; losses cast them to float32 first.</returns>
-    public override Tensor forward(Tensor inputIds)
+    public override Tensor forward(Tensor inputIds) => forward(inputIds, layout: null);
+
+    /// <param name="layout">Positions and attention mask of a packed batch; null: an ordinary right-padded causal batch.</param>
+    public Tensor forward(Tensor inputIds, PackedLayout? layout)
     {
         using var scope = NewDisposeScope();
-        var hidden = model.forward(inputIds);
+        var hidden = model.forward(inputIds, layout);
         var logits = lm_head is null ? nn.functional.linear(hidden, model.EmbeddingWeight) : lm_head.forward(hidden);
         return logits.MoveToOuterDisposeScope();
     }

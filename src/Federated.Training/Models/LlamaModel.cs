@@ -30,13 +30,19 @@ public sealed class LlamaModel : nn.Module<Tensor, Tensor>
 
     /// <param name="inputIds">[B, T] token ids</param>
     /// <returns>Final hidden states [B, T, hidden].</returns>
-    public override Tensor forward(Tensor inputIds)
+    public override Tensor forward(Tensor inputIds) => forward(inputIds, layout: null);
+
+    /// <param name="layout">Positions and attention mask of a packed batch; null: positions 0..T-1, causal.</param>
+    public Tensor forward(Tensor inputIds, PackedLayout? layout)
     {
         using var scope = NewDisposeScope();
         var h = embed_tokens.forward(inputIds);
         // cos/sin in the activation dtype, as HF applies them (sin with its first half negated; see RotaryEmbedding).
-        var (cos, signedSin) = _rotary.Angles(inputIds.size(1), h.device, h.dtype);
-        foreach (var layer in layers) h = layer.forward(h, cos, signedSin);
+        var (cos, signedSin) = layout is null
+            ? _rotary.Angles(inputIds.size(1), h.device, h.dtype)
+            : _rotary.At(layout.Positions.to(h.device), h.device, h.dtype);
+        var mask = layout?.Mask.to(h.device);
+        foreach (var layer in layers) h = layer.forward(h, cos, signedSin, mask);
         return norm.forward(h).MoveToOuterDisposeScope();
     }
 }

@@ -22,6 +22,18 @@ public sealed class RotaryEmbedding(int headDim, double theta)
         return (cos.to(dtype).MoveToOuterDisposeScope(), signedSin.to(dtype).MoveToOuterDisposeScope());
     }
 
+    /// <summary>
+    /// (cos, signed sin), each [B, 1, T, headDim], for the positions [B, T] of a packed batch: the rows of
+    /// <see cref="Angles"/> at those positions, so a token gets the same angles as at that position unpacked.
+    /// </summary>
+    public (Tensor Cos, Tensor SignedSin) At(Tensor positions, Device device, ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        var (cos, signedSin) = Angles(positions.max().item<long>() + 1, device, dtype);
+        Tensor Pick(Tensor table) => table.index_select(0, positions.reshape(-1)).view(positions.size(0), 1, positions.size(1), headDim);
+        return (Pick(cos).MoveToOuterDisposeScope(), Pick(signedSin).MoveToOuterDisposeScope());
+    }
+
     /// <summary>x * cos + rotate_half(x) * sin for x [B, heads, T, headDim].</summary>
     public static Tensor Apply(Tensor x, Tensor cos, Tensor signedSin)
     {

@@ -35,6 +35,39 @@ public class ModelContinuationScorerTests
     }
 
     [Fact]
+    public void Continuations_of_one_prompt_packed_into_rows_score_as_each_would_alone()
+    {
+        using var model = TinyModel();
+        var tokenizer = ByteLevelTokenizer.Instance;
+        var scorer = new ModelContinuationScorer(model, tokenizer, batchSize: 3, maxTokens: 512);
+        // Four options of one prompt (one packed row), a second prompt's pair, and 24 options of a third prompt: 40 + 24 x 31
+        // tokens, more than a row takes, so it spreads over rows.
+        const string item = "### Instruction:\nName the noun defined as follows.\n\n### Input:\na small domestic feline\n\n### Response:\n";
+        List<Continuation> pairs = [new(item, "cat"), new(item, "dog"), new(item, "a much longer option"), new(item, "x"), new("Other: ", "pair")];
+        pairs.AddRange(Enumerable.Range(0, 24).Select(i => new Continuation(new string('p', 39), $"option number {i:D2} of the long list")));
+
+        var packed = scorer.LogLikelihoods(pairs);
+
+        for (var i = 0; i < pairs.Count; i++)
+            Assert.Equal(Alone(model, tokenizer, pairs[i]), packed[i]!.Value, 4);
+        Assert.NotEqual(packed[0], packed[1]);
+    }
+
+    /// <summary>The reference: the pair alone in an unpacked causal forward, log_softmax read at the token before each continuation token.</summary>
+    static double Alone(LlamaForCausalLM model, ITextTokenizer tokenizer, Continuation pair)
+    {
+        int[] prompt = [ByteLevelTokenizer.Bos, .. tokenizer.Encode(pair.Prompt)];
+        int[] ids = [.. prompt, .. tokenizer.Encode(pair.Text)];
+        using var _ = no_grad();
+        using var logits = model.forward(tensor(ids.Select(i => (long)i).ToArray(), [1, ids.Length]));
+        using var logProbs = logits.log_softmax(-1);
+        double sum = 0;
+        for (var position = prompt.Length; position < ids.Length; position++)
+            sum += logProbs[0, position - 1, ids[position]].item<float>();
+        return sum;
+    }
+
+    [Fact]
     public void Scores_do_not_depend_on_what_else_is_in_the_batch_and_a_pair_too_long_is_not_scored()
     {
         using var model = TinyModel();
