@@ -12,6 +12,9 @@ public abstract class DeltaSpaceAttack : IAttack
 {
     public abstract string Name { get; }
 
+    /// <summary>The dW is crafted from the honest updates (and n, f, seed); the own update gives only the layout.</summary>
+    public bool ReadsOwnUpdate => false;
+
     public LoraAdapter Craft(AttackContext context)
     {
         using var delta = CraftDelta(context);

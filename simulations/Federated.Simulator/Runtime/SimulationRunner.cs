@@ -145,16 +145,26 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
         var training = view.Selected.Where(c => fates[c] != ClientFate.Dropped).ToList();
         progress.RoundStarted(run, roundNumber, training.Count);
 
-        // Everyone who answers trains honestly first; attackers then replace their update knowing the honest ones.
+        // Everyone who answers trains honestly first; attackers then replace their update knowing the honest ones. An attack
+        // that reads only the layout of its own update (crafted from the honest ones) spares its attackers the training.
+        var attack = s.Attack is { } spec ? ByzantineAttacks.Create(spec.Type, spec.Strength) : null;
+        bool anyHonest = training.Any(c => !attackers.Contains(IndexOf(c)));
         var trained = await Task.WhenAll(training.Select(async client =>
         {
             var assignment = (await round.GetAssignmentAsync(client))!;
+            var examples = clientsData.Clients[IndexOf(client)].Train;
+            if (attack is { ReadsOwnUpdate: false } && anyHonest && attackers.Contains(IndexOf(client)))
+            {
+                progress.ClientTrained(run, roundNumber);
+                return (Client: client, Update: (LoraAdapter?)null, Loss: double.NaN, Examples: examples.Count, Rank: assignment.Rank,
+                    Alpha: assignment.Alpha, Rules: BaseModelManifest.Admission(assignment.BaseModel, assignment.TargetModules, assignment.Architecture,
+                        assignment.Rank, assignment.FreezeA && assignment.Init is { } frozen ? await LoadAsync(coordinator, frozen) : null));
+            }
             var history = History(coordinator, (assignment.History ?? []).Select(h => h.Adapter));
             using var init = assignment.Init is { } i ? await LoadAsync(coordinator, i) : null;
             var task = new ClientRoundTask(assignment.TargetModules, assignment.Rank, assignment.Alpha, assignment.Training.LoraDropout,
                 assignment.Training.LocalSteps, assignment.Training.BatchSize, assignment.Training.LearningRate,
                 Seed: unchecked(assignment.Seed ^ (s.Seed * 1_000_003 + roundNumber * 1009 + IndexOf(client))), assignment.BaseModel, assignment.FreezeA);
-            var examples = clientsData.Clients[IndexOf(client)].Train;
             var (update, metrics) = await replicas.RunAsync(replica =>
             {
                 replica.MergeHistory(history);
@@ -164,19 +174,21 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
             // What the coordinator admits from this client (the frozen A is compared with what it was handed).
             var rules = BaseModelManifest.Admission(assignment.BaseModel, assignment.TargetModules, assignment.Architecture, assignment.Rank,
                 assignment.FreezeA ? init?.Clone() : null);
-            return (Client: client, Update: update, Loss: metrics.TrainLoss, Examples: examples.Count, Rules: rules);
+            return (Client: client, Update: (LoraAdapter?)update, Loss: metrics.TrainLoss, Examples: examples.Count, Rank: assignment.Rank,
+                Alpha: assignment.Alpha, Rules: rules);
         }));
         var uploads = new Dictionary<string, LoraAdapter>();
         try
         {
-            var honest = trained.Where(t => !attackers.Contains(IndexOf(t.Client))).Select(t => t.Update).ToList();
+            var honest = trained.Where(t => !attackers.Contains(IndexOf(t.Client))).Select(t => t.Update!).ToList();
             var byzantine = trained.Where(t => attackers.Contains(IndexOf(t.Client))).ToList();
-            foreach (var t in trained) uploads[t.Client] = t.Update;
-            if (s.Attack is { } attack && byzantine.Count > 0)
+            foreach (var t in trained.Where(t => t.Update is not null)) uploads[t.Client] = t.Update!;
+            if (attack is not null && byzantine.Count > 0)
             {
                 // The round's attackers craft together: they observe the same honest updates, so the attack shares its work.
-                var crafted = ByzantineAttacks.Create(attack.Type, attack.Strength).CraftAll(byzantine.Select(t => new AttackContext(t.Update,
-                    honest.Count > 0 ? honest : [t.Update], trained.Length, byzantine.Count, seed: s.Seed + roundNumber * 31 + IndexOf(t.Client))).ToList());
+                var crafted = attack.CraftAll(byzantine.Select(t => new AttackContext(t.Update ?? honest[0],
+                    honest.Count > 0 ? honest : [t.Update!], trained.Length, byzantine.Count, seed: s.Seed + roundNumber * 31 + IndexOf(t.Client),
+                    t.Rank, t.Alpha)).ToList());
                 foreach (var (t, upload) in byzantine.Zip(crafted)) uploads[t.Client] = upload;
             }
             // Refused at upload, as the gRPC path refuses it: never submitted.
@@ -205,6 +217,9 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
                 if (evaluation.TaskTokenizer is { } taskTokenizer)
                     (taskResult, taskSeconds) = EvaluateTask(replicas, clientsData, s, live, taskTokenizer);
             }
+            // The training loss of the honest clients: an attacker's is not what the federation learns from (and one that
+            // crafts from the honest updates does not train).
+            var honestLosses = trained.Where(t => !attackers.Contains(IndexOf(t.Client))).Select(t => t.Loss).ToList();
             var outcomes = closed.Outcomes.ToDictionary(o => o.ClientId);
             // Only a closed round says who the rule let in; a failed one excluded everybody alike.
             var attackerOutcomes = closed.Status == RoundStatus.Closed ? outcomes.Values.Where(o => attackers.Contains(IndexOf(o.ClientId))).ToList() : [];
@@ -212,7 +227,7 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
                 closed.Outcomes.Count(o => o.Accepted), closed.Outcomes.Count(o => !o.Accepted),
                 fates.Values.Count(f => f == ClientFate.Dropped), late,
                 attackerOutcomes.Count, attackerOutcomes.Count(o => !o.Accepted || o.Coefficient == 0),
-                trained.Length == 0 ? double.NaN : trained.Average(t => t.Loss), evalLoss, clientEval, globalRank,
+                honestLosses.Count == 0 ? double.NaN : honestLosses.Average(), evalLoss, clientEval, globalRank,
                 clock.Elapsed.TotalSeconds, closed.AggregationTime?.TotalSeconds ?? 0, refused.Count, taskResult, taskSeconds);
         }
         finally
@@ -220,7 +235,7 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
             foreach (var t in trained)
             {
                 if (uploads.TryGetValue(t.Client, out var upload) && !ReferenceEquals(upload, t.Update)) upload.Dispose();
-                t.Update.Dispose();
+                t.Update?.Dispose();
                 t.Rules.FrozenA?.Dispose();
             }
         }
@@ -354,10 +369,9 @@ public sealed class SimulationRunner(string cacheRoot, Func<RunSettings, ITextTo
     /// <summary>The model's loss on the global held-out set, and the mean over clients of their own held-out slices.</summary>
     static (double Global, double ClientMean) Evaluate(ModelReplicas replicas, SimulationData data, RunSettings s, LoraAdapter? live)
     {
-        var model = replicas.Any;
-        int batch = s.Evaluation.BatchSize;
-        return WithEveryCore(() => (model.Evaluate(data.GlobalEval, batch, live),
-            data.Clients.Where(c => c.Eval.Count > 0).Select(c => model.Evaluate(c.Eval, batch, live)).DefaultIfEmpty(double.NaN).Average()));
+        var clients = data.Clients.Where(c => c.Eval.Count > 0).Select(c => c.Eval).ToList();
+        var losses = WithEveryCore(() => replicas.Any.Evaluate([data.GlobalEval, .. clients], s.Evaluation.BatchSize, live));
+        return (losses[0], clients.Count == 0 ? double.NaN : losses.Skip(1).Average());
     }
 
     /// <summary>Evaluation runs between rounds, when no client trains: it has every core (clients train with one each).</summary>

@@ -62,6 +62,22 @@ public sealed class ClientRound(LlamaForCausalLM model, int padId) : IDisposable
         }
     }
 
+    /// <summary>
+    /// Mean loss of the model as it stands on each of <paramref name="sets"/>, in one length-ordered pass over all their
+    /// examples (<see cref="Evaluator.MeanLosses"/>), with <paramref name="adapter"/> attached once when given.
+    /// </summary>
+    public double[] Evaluate(IReadOnlyList<IReadOnlyList<TrainingExample>> sets, int batchSize, LoraAdapter? adapter = null)
+    {
+        if (adapter is not null)
+            using (NativeWork.Enter()) LoraInjection.Import(model, adapter);
+        try { return Evaluator.MeanLosses(model, sets, batchSize, padId); }
+        finally
+        {
+            if (adapter is not null)
+                using (NativeWork.Enter()) LoraInjection.Remove(model);
+        }
+    }
+
     /// <param name="init">The adapter to continue; null: fresh branches at the task's rank.</param>
     /// <param name="eval">The client's own held-out examples, for the before/after losses; null for none.</param>
     public (LoraAdapter Update, ClientRoundMetrics Metrics) Train(ClientRoundTask task, LoraAdapter? init, IReadOnlyList<TrainingExample> train,

@@ -1,4 +1,5 @@
 using Federated.Attacks;
+using Federated.Core.Adapters;
 
 namespace Federated.Core.Tests.Attacks;
 
@@ -20,6 +21,23 @@ public class ByzantineAttacksTests
         Assert.Equal(ScalarType.Float32, crafted.DType);
         int expectedRank = attack is DeltaSpaceAttack ? 6 : updates.Own.PredominantRank;
         Assert.All(crafted.Modules, m => Assert.Equal(expectedRank, m.Rank));
+    }
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void An_attack_that_says_it_reads_only_its_own_updates_layout_crafts_the_same_bits_from_another_update_of_that_layout(string name)
+    {
+        var attack = ByzantineAttacks.Create(name);
+        using var updates = new ClusteredUpdates(seed: 41);
+        // Another update of the same modules and base model, at another rank and with other values; rank and alpha given.
+        using var stranger = RandomAdapters.Create(ClusteredUpdates.Shapes, rank: 7, alpha: 5, seed: 99, baseModel: ClusteredUpdates.BaseModel);
+
+        using var own = attack.Craft(updates.Context(rank: 4, alpha: 8));
+        using var other = attack.Craft(new AttackContext(stranger, updates.Honest, 10, 2, seed: 7, rank: 4, alpha: 8));
+
+        static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
+        bool same = own.Modules.All(m => Same(m.A, other[m.Name].A) && Same(m.B, other[m.Name].B) && m.Alpha == other[m.Name].Alpha);
+        Assert.Equal(!attack.ReadsOwnUpdate, same);
     }
 
     [Fact]
