@@ -12,8 +12,8 @@ namespace Federated.Training.Evaluation;
 /// the continuation's tokens are summed. Continuations of one prompt (a multiple-choice item's options) share a packed
 /// row: the prompt once, then each continuation at the positions it would have alone, attending to the prompt and to
 /// itself only (<see cref="PackedLayout"/>), so the prompt is computed once instead of once per option. Rows are batched
-/// in length order (less padding), <c>batchSize</c> continuations a batch; a pair longer than <c>maxTokens</c> is not scored (null), never cut, since a cut
-/// option would be a different option.
+/// in length order (less padding), <c>batchSize</c> continuations a batch; a pair longer than <c>maxTokens</c> is not
+/// scored (null), never cut, since a cut option would be a different option.
 /// </summary>
 public sealed class ModelContinuationScorer(LlamaForCausalLM model, ITextTokenizer tokenizer, int batchSize, int maxTokens) : IContinuationScorer
 {
