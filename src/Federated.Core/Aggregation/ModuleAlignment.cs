@@ -1,3 +1,4 @@
+using Federated.Core.Runtime;
 using System.Runtime.ExceptionServices;
 using Federated.Core.Adapters;
 
@@ -52,7 +53,11 @@ public static class ModuleAlignment
         var modules = new LoraModule?[columns.Count];
         try
         {
-            Parallel.For(0, columns.Count, Bounded, i => modules[i] = combine(columns[i], scan?.Column(i) ?? default));
+            Parallel.For(0, columns.Count, Bounded, i =>
+            {
+                // The modules already keep every core busy: a module's own libtorch calls stay on its worker's thread.
+                using (NativeThreads.OnePerWorker()) modules[i] = combine(columns[i], scan?.Column(i) ?? default);
+            });
         }
         catch (AggregateException e)
         {

@@ -199,22 +199,20 @@ public static class FactorScan
     /// <summary>
     /// The trace against B^T B in <see cref="RotatedGram16"/>'s layout: lane p of row k pairs p with (p + k) mod 16. Rows 1-7
     /// hold every unordered pair at circular distance 1-7 once (weight 2, as the upper triangle), row 8 each pair at distance 8
-    /// twice (weight 1), row 0 the diagonal.
+    /// twice (weight 1), row 0 the diagonal. Where each lane's pair lies in A A^T's upper triangle is a table.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static double RotatedTrace16(ReadOnlySpan<float> gramA, ReadOnlySpan<float> rotated)
     {
+        var pairs = RotatedPairs16;
         double trace = 0;
-        for (int k = 0; k <= 8; k++)
-        {
-            double weight = k is 0 or 8 ? 1 : 2;
-            for (int p = 0; p < 16; p++)
-            {
-                int q = (p + k) & 15;
-                trace += weight * gramA[Math.Min(p, q) * 16 + Math.Max(p, q)] * rotated[k * 16 + p];
-            }
-        }
+        for (int i = 0; i < pairs.Length; i++)
+            trace += (i is < 16 or >= 128 ? 1.0 : 2.0) * gramA[pairs[i]] * rotated[i];
         return trace;
     }
+
+    /// <summary>Lane p of row k: the index of (min(p, q), max(p, q)), q = (p + k) mod 16, in a 16 x 16 Gram's upper triangle.</summary>
+    static readonly int[] RotatedPairs16 = [.. Enumerable.Range(0, 9 * 16).Select(i => (p: i % 16, q: (i % 16 + i / 16) & 15)).Select(x => Math.Min(x.p, x.q) * 16 + Math.Max(x.p, x.q))];
 
     /// <summary>gram[p * rank + q] = &lt;row p, row q&gt; for p &lt;= q (the upper triangle) of a rank x n row-major matrix.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -223,7 +221,8 @@ public static class FactorScan
         int p = 0;
         for (; p + 4 <= rank; p += 4)
         {
-            int q = p;
+            DiagonalBlock4(m, n, p, gram, rank, ref next);
+            int q = p + 4;
             for (; q + 4 <= rank; q += 4) Block4x4(m, n, p, q, gram, rank, ref next);
             for (; q < rank; q++)
                 for (int i = p; i < p + 4; i++) gram[i * rank + q] = TensorPrimitives.Dot(m.Slice(i * n, n), m.Slice(q * n, n));
@@ -232,7 +231,37 @@ public static class FactorScan
             for (int q = p; q < rank; q++) gram[p * rank + q] = TensorPrimitives.Dot(m.Slice(p * n, n), m.Slice(q * n, n));
     }
 
-    /// <summary>The 16 dot products of rows p..p+3 with rows q..q+3; on the diagonal block the lower half is written too, unread.</summary>
+    /// <summary>The 10 dot products among rows p..p+3 (a diagonal block: each pair once), as <see cref="Block4x4"/> computes them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void DiagonalBlock4(ReadOnlySpan<float> m, int n, int p, Span<float> gram, int rank, ref Prefetcher next)
+    {
+        ref float p0 = ref Unsafe.Add(ref MemoryMarshal.GetReference(m), p * n), p1 = ref Unsafe.Add(ref p0, n), p2 = ref Unsafe.Add(ref p1, n), p3 = ref Unsafe.Add(ref p2, n);
+        Vector512<float> s00 = default, s01 = default, s02 = default, s03 = default, s11 = default, s12 = default, s13 = default,
+            s22 = default, s23 = default, s33 = default;
+        int j = 0;
+        for (; j + 16 <= n; j += 16)
+        {
+            var a0 = Vector512.LoadUnsafe(ref p0, (nuint)j); var a1 = Vector512.LoadUnsafe(ref p1, (nuint)j);
+            var a2 = Vector512.LoadUnsafe(ref p2, (nuint)j); var a3 = Vector512.LoadUnsafe(ref p3, (nuint)j);
+            next.Step();
+            next.Step();
+            s00 = Vector512.FusedMultiplyAdd(a0, a0, s00); s01 = Vector512.FusedMultiplyAdd(a0, a1, s01);
+            s02 = Vector512.FusedMultiplyAdd(a0, a2, s02); s03 = Vector512.FusedMultiplyAdd(a0, a3, s03);
+            s11 = Vector512.FusedMultiplyAdd(a1, a1, s11); s12 = Vector512.FusedMultiplyAdd(a1, a2, s12);
+            s13 = Vector512.FusedMultiplyAdd(a1, a3, s13); s22 = Vector512.FusedMultiplyAdd(a2, a2, s22);
+            s23 = Vector512.FusedMultiplyAdd(a2, a3, s23); s33 = Vector512.FusedMultiplyAdd(a3, a3, s33);
+        }
+        Span<float> sums = [Vector512.Sum(s00), Vector512.Sum(s01), Vector512.Sum(s02), Vector512.Sum(s03), Vector512.Sum(s11), Vector512.Sum(s12),
+            Vector512.Sum(s13), Vector512.Sum(s22), Vector512.Sum(s23), Vector512.Sum(s33)];
+        for (int x = 0, i = 0; x < 4; x++)
+            for (int y = x; y < 4; y++, i++)
+            {
+                for (int t = j; t < n; t++) sums[i] += m[(p + x) * n + t] * m[(p + y) * n + t];
+                gram[(p + x) * rank + p + y] = sums[i];
+            }
+    }
+
+    /// <summary>The 16 dot products of rows p..p+3 with rows q..q+3 (q     /// <summary>The 16 dot products of rows p..p+3 with rows q..q+3; on the diagonal block the lower half is written too, unread.</summary>gt;= p + 4: an off-diagonal block).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Block4x4(ReadOnlySpan<float> m, int n, int p, int q, Span<float> gram, int rank, ref Prefetcher next)
     {

@@ -79,9 +79,15 @@ static class AggregateVsNumpyBenchmark
 
             var rows = clientCounts.SelectMany(k => ops.Select(op => (Op: op, Clients: k))).ToList();
             var samples = rows.ToDictionary(r => r, _ => new List<Sample>());
+            var readFloor = clientCounts.ToDictionary(k => k, _ => new List<double>());
             for (int run = 0; run < runs; run++)
                 foreach (var row in rows)
                 {
+                    if (row.Op == ops[0])
+                    {
+                        readFloor[row.Clients].Add(ReadSeconds(adapterBytes, row.Clients));
+                        Console.WriteLine(FormattableString.Invariant($"run {run + 1} K={row.Clients}: the input read once by two threads in {readFloor[row.Clients][^1] * 1000:F1} ms"));
+                    }
                     var inputs = directories.Take(row.Clients).ToList();
                     var sample = new Sample(Numpy(root, row.Op, row.Clients, inputs), Fed(root, row.Op, row.Clients, inputs), Library(root, row.Op, row.Clients));
                     samples[row].Add(sample);
@@ -100,7 +106,7 @@ static class AggregateVsNumpyBenchmark
                     Console.WriteLine($"{GrowthCalls} calls K={k} {op}: {line}");
                 }
 
-            string report = Report(samples, growth, copyGBps, adapterBytes, runs);
+            string report = Report(samples, growth, copyGBps, readFloor.ToDictionary(p => p.Key, p => Statistics.Median(p.Value)), adapterBytes, runs);
             Console.Write(report);
             if (append)
                 ResultsFile.Append("Aggregation against numpy (`deploy/benchmark.sh aggregate-vs-numpy`)",
@@ -142,6 +148,25 @@ static class AggregateVsNumpyBenchmark
         from.AsSpan().Fill(1);
         to.AsSpan().Clear();
         return bytes / CallTiming.Median(() => from.AsSpan().CopyTo(to)) / 1e9;
+    }
+
+    /// <summary>
+    /// Two threads reading K adapter-sized buffers once (summing their floats), timed as the calls are: the least time any
+    /// aggregation that reads its whole input can take on this machine, whatever it computes.
+    /// </summary>
+    static double ReadSeconds(long adapterBytes, int clients)
+    {
+        var buffers = Enumerable.Range(0, clients).Select(_ =>
+        {
+            var b = GC.AllocateUninitializedArray<float>(checked((int)(adapterBytes / sizeof(float))), pinned: true);
+            b.AsSpan().Fill(1);
+            return b;
+        }).ToArray();
+        var sums = new float[2];
+        return CallTiming.Median(() => Parallel.For(0, 2, t =>
+        {
+            for (int k = t; k < clients; k += 2) sums[t] += System.Numerics.Tensors.TensorPrimitives.Sum<float>(buffers[k]);
+        }));
     }
 
     /// <summary>numpy in its own process under /usr/bin/time: the aggregation's seconds from its stdout, wall and peak RSS from time.</summary>
@@ -253,7 +278,7 @@ static class AggregateVsNumpyBenchmark
     }
 
     static string Report(Dictionary<(string Op, int Clients), List<Sample>> samples, List<(int Clients, string Op, string Line)> growth,
-        Dictionary<int, double> copyGBps, long adapterBytes, int runs)
+        Dictionary<int, double> copyGBps, Dictionary<int, double> readFloor, long adapterBytes, int runs)
     {
         static double Median(IEnumerable<double> values) => Statistics.Median(values);
         var text = new StringBuilder()
@@ -265,17 +290,20 @@ static class AggregateVsNumpyBenchmark
                 "the median of all but the first (a fast call in its steady state, after the JIT and first-touch page faults). " +
                 "Peak = VmHWM of each process (/usr/bin/time). Bandwidth = input bytes / our call time, as a fraction of a one-thread memory copy " +
                 "of the same number of bytes, timed alike in the same run (" +
-                string.Join(", ", copyGBps.Select(c => FormattableString.Invariant($"K = {c.Key}: {c.Value:F1} GB/s"))) + ").")
+                string.Join(", ", copyGBps.Select(c => FormattableString.Invariant($"K = {c.Key}: {c.Value:F1} GB/s"))) + "). " +
+                "Read floor = two threads reading the K inputs once (summing their floats), timed alike in each run (medians: " +
+                string.Join(", ", readFloor.Select(c => FormattableString.Invariant($"K = {c.Key}: {c.Value * 1000:F1} ms"))) + "): " +
+                "no call that reads its whole input can take less; numpy's call and ours are given as multiples of it.")
             .AppendLine()
-            .AppendLine("| K | operation | numpy call | ours call | numpy / ours | numpy process | `fed aggregate` | numpy / ours | peak MiB numpy / fed / library | bandwidth | output |")
-            .AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+            .AppendLine("| K | operation | numpy call | ours call | numpy / ours | numpy, ours / read floor | numpy process | `fed aggregate` | numpy / ours | peak MiB numpy / fed / library | bandwidth | output |")
+            .AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var ((op, k), list) in samples)
         {
             double numpyCall = Median(list.Select(s => s.Numpy.CallSeconds)), ours = Median(list.Select(s => s.Library.CallSeconds));
             double numpyWall = Median(list.Select(s => s.Numpy.WallSeconds)), fedWall = Median(list.Select(s => s.Fed.WallSeconds));
             string bandwidth = op is "fedit" or "flora" ? FormattableString.Invariant($"{k * adapterBytes / ours / 1e9 / copyGBps[k]:F2}") : "";
             text.AppendLine(FormattableString.Invariant(
-                $"| {k} | {Label(op, k)} | {Seconds(numpyCall)} | {Seconds(ours)} | {numpyCall / ours:F1}x | {numpyWall:F2} s | {fedWall:F2} s | {numpyWall / fedWall:F1}x | ") +
+                $"| {k} | {Label(op, k)} | {Seconds(numpyCall)} | {Seconds(ours)} | {numpyCall / ours:F1}x | {numpyCall / readFloor[k]:F1}, {ours / readFloor[k]:F1} | {numpyWall:F2} s | {fedWall:F2} s | {numpyWall / fedWall:F1}x | ") +
                 FormattableString.Invariant($"{Median(list.Select(s => s.Numpy.PeakMiB)):F0} / {Median(list.Select(s => s.Fed.PeakMiB)):F0} / {Median(list.Select(s => s.Library.PeakMiB)):F0} | {bandwidth} | ") +
                 $"{list[0].Library.Note}, {list[0].Fed.Note} |");
         }
