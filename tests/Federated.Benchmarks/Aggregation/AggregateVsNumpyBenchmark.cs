@@ -301,9 +301,10 @@ static class AggregateVsNumpyBenchmark
         {
             double numpyCall = Median(list.Select(s => s.Numpy.CallSeconds)), ours = Median(list.Select(s => s.Library.CallSeconds));
             double numpyWall = Median(list.Select(s => s.Numpy.WallSeconds)), fedWall = Median(list.Select(s => s.Fed.WallSeconds));
+            string floor = op is "fedit" or "flora" ? FormattableString.Invariant($"{numpyCall / readFloor[k]:F1}, {ours / readFloor[k]:F1}") : "";
             string bandwidth = op is "fedit" or "flora" ? FormattableString.Invariant($"{k * adapterBytes / ours / 1e9 / copyGBps[k]:F2}") : "";
             text.AppendLine(FormattableString.Invariant(
-                $"| {k} | {Label(op, k)} | {Seconds(numpyCall)} | {Seconds(ours)} | {numpyCall / ours:F1}x | {numpyCall / readFloor[k]:F1}, {ours / readFloor[k]:F1} | {numpyWall:F2} s | {fedWall:F2} s | {numpyWall / fedWall:F1}x | ") +
+                $"| {k} | {Label(op, k)} | {Seconds(numpyCall)} | {Seconds(ours)} | {numpyCall / ours:F1}x | {floor} | {numpyWall:F2} s | {fedWall:F2} s | {numpyWall / fedWall:F1}x | ") +
                 FormattableString.Invariant($"{Median(list.Select(s => s.Numpy.PeakMiB)):F0} / {Median(list.Select(s => s.Fed.PeakMiB)):F0} / {Median(list.Select(s => s.Library.PeakMiB)):F0} | {bandwidth} | ") +
                 $"{list[0].Library.Note}, {list[0].Fed.Note} |");
         }
