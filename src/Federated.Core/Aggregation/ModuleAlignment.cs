@@ -1,6 +1,6 @@
-using Federated.Core.Runtime;
 using System.Runtime.ExceptionServices;
 using Federated.Core.Adapters;
+using Federated.Core.Runtime;
 
 namespace Federated.Core.Aggregation;
 

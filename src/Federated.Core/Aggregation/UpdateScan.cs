@@ -261,7 +261,7 @@ public static class FactorScan
             }
     }
 
-    /// <summary>The 16 dot products of rows p..p+3 with rows q..q+3 (q     /// <summary>The 16 dot products of rows p..p+3 with rows q..q+3; on the diagonal block the lower half is written too, unread.</summary>gt;= p + 4: an off-diagonal block).</summary>
+    /// <summary>The 16 dot products of rows p..p+3 with rows q..q+3 (q &gt;= p + 4: an off-diagonal block).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Block4x4(ReadOnlySpan<float> m, int n, int p, int q, Span<float> gram, int rank, ref Prefetcher next)
     {
