@@ -28,11 +28,10 @@ public enum MklKernelPath
 /// override of the function, without a native shim. MKL's kernels still check the instruction sets they need.
 /// The function's code is checked byte for byte first, so another MKL build is left alone.
 /// </summary>
-public static partial class MklDispatch
+public static class MklDispatch
 {
     public const string SwitchVariable = "FEDERATED_MKL_AVX512";
-    const string Library = "libtorch_cpu.so", Export = "mkl_serv_intel_cpu_true";
-    const int RtldLazy = 0x1, RtldNoload = 0x4;
+    const string Export = "mkl_serv_intel_cpu_true";
 
     static readonly object s_gate = new();
     static MklKernelPath? s_outcome;
@@ -89,17 +88,6 @@ public static partial class MklDispatch
         OperatingSystem.IsLinux() ? WithVendorCheck<int>(function => ((delegate* unmanaged<int>)function)()) : null;
 
     /// <summary><paramref name="use"/> of the vendor check's address in the libtorch_cpu.so this process loaded; null without one.</summary>
-    static T? WithVendorCheck<T>(Func<nint, T> use) where T : struct
-    {
-        TorchSharp.torch.InitializeDeviceType(TorchSharp.DeviceType.CPU); // loads libtorch_cpu.so, which holds MKL
-        nint library;
-        try { library = dlopen(Library, RtldLazy | RtldNoload); } // the copy TorchSharp loaded, never a second one
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return null; }
-        if (library == 0) return null;
-        try { return NativeLibrary.TryGetExport(library, Export, out var function) ? use(function) : null; }
-        finally { NativeLibrary.Free(library); }
-    }
-
-    [LibraryImport("libc", EntryPoint = "dlopen", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial nint dlopen(string file, int mode);
+    static T? WithVendorCheck<T>(Func<nint, T> use) where T : struct =>
+        LibTorchCpu.TryGetExport(Export, out var function) ? use(function) : null;
 }

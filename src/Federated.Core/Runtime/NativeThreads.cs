@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace Federated.Core.Runtime;
 
 /// <summary>
@@ -13,17 +11,15 @@ namespace Federated.Core.Runtime;
 /// one (MKL_Set_Num_Threads_Local, the by-value entry; the lower-case one is Fortran's and takes a pointer). Without
 /// libtorch's MKL or OpenMP the scope does nothing.
 /// </summary>
-public static unsafe partial class NativeThreads
+public static unsafe class NativeThreads
 {
-    const int RtldLazy = 0x1, RtldNoload = 0x4;
-
     static readonly Functions s_functions = Resolve();
 
     /// <summary>Until disposed, libtorch calls from this thread use one thread; the previous settings come back after.</summary>
     public static Scope OnePerWorker()
     {
         var f = s_functions;
-        if (f.OmpSet == null || f.OmpGet == null || f.MklLocal == null) return default;
+        if (f.OmpSet == null) return default; // resolved all four or none
         int omp = f.OmpGet();
         f.OmpSet(1);
         int mkl = f.MklLocal(1);
@@ -49,30 +45,18 @@ public static unsafe partial class NativeThreads
     readonly struct Functions(delegate* unmanaged<int, void> ompSet, delegate* unmanaged<int> ompGet, delegate* unmanaged<int, int> mklLocal,
         delegate* unmanaged<int> mklGet)
     {
-        public readonly delegate* unmanaged<int> MklGet = mklGet;
         public readonly delegate* unmanaged<int, void> OmpSet = ompSet;
         public readonly delegate* unmanaged<int> OmpGet = ompGet;
         public readonly delegate* unmanaged<int, int> MklLocal = mklLocal;
+        public readonly delegate* unmanaged<int> MklGet = mklGet;
     }
 
-    /// <summary>The functions as libtorch_cpu.so sees them: dlsym on its handle searches its own dependencies (its libgomp) too.</summary>
-    static Functions Resolve()
-    {
-        if (!OperatingSystem.IsLinux()) return default;
-        TorchSharp.torch.InitializeDeviceType(TorchSharp.DeviceType.CPU);
-        nint library;
-        try { library = dlopen("libtorch_cpu.so", RtldLazy | RtldNoload); }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return default; }
-        // The handle stays open: libtorch is loaded for the process's life, and the pointers must stay valid with it.
-        if (library == 0
-            || !NativeLibrary.TryGetExport(library, "omp_set_num_threads", out var set)
-            || !NativeLibrary.TryGetExport(library, "omp_get_max_threads", out var get)
-            || !NativeLibrary.TryGetExport(library, "MKL_Set_Num_Threads_Local", out var local)
-            || !NativeLibrary.TryGetExport(library, "MKL_Get_Max_Threads", out var mklGet))
-            return default;
-        return new((delegate* unmanaged<int, void>)set, (delegate* unmanaged<int>)get, (delegate* unmanaged<int, int>)local, (delegate* unmanaged<int>)mklGet);
-    }
-
-    [LibraryImport("libc", EntryPoint = "dlopen", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial nint dlopen(string file, int mode);
+    /// <summary>OpenMP's functions come from libtorch's own libgomp, found through libtorch_cpu.so's dependencies.</summary>
+    static Functions Resolve() =>
+        LibTorchCpu.TryGetExport("omp_set_num_threads", out var set)
+        && LibTorchCpu.TryGetExport("omp_get_max_threads", out var get)
+        && LibTorchCpu.TryGetExport("MKL_Set_Num_Threads_Local", out var local)
+        && LibTorchCpu.TryGetExport("MKL_Get_Max_Threads", out var mklGet)
+            ? new((delegate* unmanaged<int, void>)set, (delegate* unmanaged<int>)get, (delegate* unmanaged<int, int>)local, (delegate* unmanaged<int>)mklGet)
+            : default;
 }
