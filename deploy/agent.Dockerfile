@@ -43,7 +43,8 @@ RUN apt-get update \
  && (getent passwd 1654 || (groupadd --gid 1654 app && useradd --no-log-init --uid 1654 --gid 1654 --create-home app))
 COPY --from=dotnet-runtime /usr/share/dotnet /usr/share/dotnet
 RUN ln -s /usr/share/dotnet/dotnet /usr/bin/dotnet
-ENV DOTNET_RUNNING_IN_CONTAINER=true APP_UID=1654 NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility
+ENV DOTNET_RUNNING_IN_CONTAINER=true APP_UID=1654 NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility \
+    GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 
 # The `fed` CLI (model init, federation verbs) for local clusters: docker build --target tools ...
 FROM base-${TORCH_BACKEND} AS tools

@@ -29,3 +29,11 @@ apt_install() {
   local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq && $sudo apt-get install -y -qq "$@" >/dev/null
 }
+
+# Processes that aggregate (the coordinator, fed-sim, the benchmarks) run with glibc's malloc backing its heap with
+# transparent huge pages (the kernel's "madvise" mode honours it): a round's updates are then read through far fewer TLB
+# misses (FedAvg of 100 rank-16 adapters: 0.89x the time, RESULTS.md). The images set the same; an explicit GLIBC_TUNABLES,
+# even an empty one, is kept.
+use_huge_pages() {
+  export GLIBC_TUNABLES="${GLIBC_TUNABLES-glibc.malloc.hugetlb=1}"
+}

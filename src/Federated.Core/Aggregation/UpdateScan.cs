@@ -175,18 +175,18 @@ public static class FactorScan
     static double Trace(ReadOnlySpan<float> a, ReadOnlySpan<float> b, int rank, int inFeatures, int outFeatures, ref Prefetcher next)
     {
         Span<float> gramA = rank <= 64 ? stackalloc float[rank * rank] : new float[rank * rank];
-        RowGram(a, rank, inFeatures, gramA, ref next);
+        RowGram(a, rank, inFeatures, gramA, ref next.A);
         if (rank == 16)
         {
             Span<float> rotated = stackalloc float[9 * 16];
-            RotatedGram16(b, outFeatures, rotated, ref next);
+            RotatedGram16(b, outFeatures, rotated, ref next.B);
             return RotatedTrace16(gramA, rotated);
         }
         Span<float> gramB = rank <= 64 ? stackalloc float[rank * rank] : new float[rank * rank];
         var transposed = t_transposed is { } buffer && buffer.Length >= rank * outFeatures ? buffer : t_transposed = new float[rank * outFeatures];
         for (int i = 0; i < outFeatures; i++)
             for (int p = 0; p < rank; p++) transposed[p * outFeatures + i] = b[i * rank + p];
-        RowGram(transposed.AsSpan(0, rank * outFeatures), rank, outFeatures, gramB, ref next);
+        RowGram(transposed.AsSpan(0, rank * outFeatures), rank, outFeatures, gramB, ref next.B);
         double trace = 0;
         for (int p = 0; p < rank; p++)
         {
@@ -216,69 +216,74 @@ public static class FactorScan
 
     /// <summary>gram[p * rank + q] = &lt;row p, row q&gt; for p &lt;= q (the upper triangle) of a rank x n row-major matrix.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void RowGram(ReadOnlySpan<float> m, int rank, int n, Span<float> gram, ref Prefetcher next)
+    static unsafe void RowGram(ReadOnlySpan<float> m, int rank, int n, Span<float> gram, ref LinePrefetch next)
     {
         int p = 0;
-        for (; p + 4 <= rank; p += 4)
+        fixed (float* rows = m)
         {
-            DiagonalBlock4(m, n, p, gram, rank, ref next);
-            int q = p + 4;
-            for (; q + 4 <= rank; q += 4) Block4x4(m, n, p, q, gram, rank, ref next);
-            for (; q < rank; q++)
-                for (int i = p; i < p + 4; i++) gram[i * rank + q] = TensorPrimitives.Dot(m.Slice(i * n, n), m.Slice(q * n, n));
+            for (; p + 4 <= rank; p += 4)
+            {
+                DiagonalBlock4(rows + (nint)p * n, n, gram.Slice(p * rank + p), rank, ref next);
+                int q = p + 4;
+                for (; q + 4 <= rank; q += 4) Block4x4(rows + (nint)p * n, rows + (nint)q * n, n, gram.Slice(p * rank + q), rank, ref next);
+                for (; q < rank; q++)
+                    for (int i = p; i < p + 4; i++) gram[i * rank + q] = TensorPrimitives.Dot(m.Slice(i * n, n), m.Slice(q * n, n));
+            }
         }
         for (; p < rank; p++)
             for (int q = p; q < rank; q++) gram[p * rank + q] = TensorPrimitives.Dot(m.Slice(p * n, n), m.Slice(q * n, n));
     }
 
-    /// <summary>The 10 dot products among rows p..p+3 (a diagonal block: each pair once), as <see cref="Block4x4"/> computes them.</summary>
+    // The kernels below address four rows as a pointer plus 0, n, 2n and 3n floats, and keep the prefetch position in a local:
+    // eight row references and a prefetcher behind a reference had left too few registers, so the JIT reloaded row pointers
+    // from the stack and updated the prefetch position in memory on every step (a store-to-load chain each iteration).
+
+    /// <summary>The 10 dot products among the four rows at <paramref name="p"/> (a diagonal block: each pair once), into gram[x * rank + y], x &lt;= y.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void DiagonalBlock4(ReadOnlySpan<float> m, int n, int p, Span<float> gram, int rank, ref Prefetcher next)
+    static unsafe void DiagonalBlock4(float* p, int n, Span<float> gram, int rank, ref LinePrefetch next)
     {
-        ref float p0 = ref Unsafe.Add(ref MemoryMarshal.GetReference(m), p * n), p1 = ref Unsafe.Add(ref p0, n), p2 = ref Unsafe.Add(ref p1, n), p3 = ref Unsafe.Add(ref p2, n);
+        var prefetch = next;
+        nint n1 = n, n2 = 2 * n1, n3 = 3 * n1;
         Vector512<float> s00 = default, s01 = default, s02 = default, s03 = default, s11 = default, s12 = default, s13 = default,
             s22 = default, s23 = default, s33 = default;
         int j = 0;
-        for (; j + 16 <= n; j += 16)
+        for (float* a = p; j + 16 <= n; j += 16, a += 16)
         {
-            var a0 = Vector512.LoadUnsafe(ref p0, (nuint)j); var a1 = Vector512.LoadUnsafe(ref p1, (nuint)j);
-            var a2 = Vector512.LoadUnsafe(ref p2, (nuint)j); var a3 = Vector512.LoadUnsafe(ref p3, (nuint)j);
-            next.Step();
-            next.Step();
+            var a0 = Vector512.Load(a); var a1 = Vector512.Load(a + n1); var a2 = Vector512.Load(a + n2); var a3 = Vector512.Load(a + n3);
+            prefetch.Step();
+            prefetch.Step();
             s00 = Vector512.FusedMultiplyAdd(a0, a0, s00); s01 = Vector512.FusedMultiplyAdd(a0, a1, s01);
             s02 = Vector512.FusedMultiplyAdd(a0, a2, s02); s03 = Vector512.FusedMultiplyAdd(a0, a3, s03);
             s11 = Vector512.FusedMultiplyAdd(a1, a1, s11); s12 = Vector512.FusedMultiplyAdd(a1, a2, s12);
             s13 = Vector512.FusedMultiplyAdd(a1, a3, s13); s22 = Vector512.FusedMultiplyAdd(a2, a2, s22);
             s23 = Vector512.FusedMultiplyAdd(a2, a3, s23); s33 = Vector512.FusedMultiplyAdd(a3, a3, s33);
         }
+        next = prefetch;
         Span<float> sums = [Vector512.Sum(s00), Vector512.Sum(s01), Vector512.Sum(s02), Vector512.Sum(s03), Vector512.Sum(s11), Vector512.Sum(s12),
             Vector512.Sum(s13), Vector512.Sum(s22), Vector512.Sum(s23), Vector512.Sum(s33)];
         for (int x = 0, i = 0; x < 4; x++)
             for (int y = x; y < 4; y++, i++)
             {
-                for (int t = j; t < n; t++) sums[i] += m[(p + x) * n + t] * m[(p + y) * n + t];
-                gram[(p + x) * rank + p + y] = sums[i];
+                for (int t = j; t < n; t++) sums[i] += p[x * n1 + t] * p[y * n1 + t];
+                gram[x * rank + y] = sums[i];
             }
     }
 
-    /// <summary>The 16 dot products of rows p..p+3 with rows q..q+3 (q &gt;= p + 4: an off-diagonal block).</summary>
+    /// <summary>The 16 dot products of the four rows at <paramref name="p"/> with the four at <paramref name="q"/>, into gram[x * rank + y].</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Block4x4(ReadOnlySpan<float> m, int n, int p, int q, Span<float> gram, int rank, ref Prefetcher next)
+    static unsafe void Block4x4(float* p, float* q, int n, Span<float> gram, int rank, ref LinePrefetch next)
     {
-        ref float start = ref MemoryMarshal.GetReference(m);
-        ref float p0 = ref Unsafe.Add(ref start, p * n), p1 = ref Unsafe.Add(ref p0, n), p2 = ref Unsafe.Add(ref p1, n), p3 = ref Unsafe.Add(ref p2, n);
-        ref float q0 = ref Unsafe.Add(ref start, q * n), q1 = ref Unsafe.Add(ref q0, n), q2 = ref Unsafe.Add(ref q1, n), q3 = ref Unsafe.Add(ref q2, n);
+        var prefetch = next;
+        nint n1 = n, n2 = 2 * n1, n3 = 3 * n1;
         Vector512<float> s00 = default, s01 = default, s02 = default, s03 = default, s10 = default, s11 = default, s12 = default, s13 = default,
             s20 = default, s21 = default, s22 = default, s23 = default, s30 = default, s31 = default, s32 = default, s33 = default;
         int j = 0;
-        for (; j + 16 <= n; j += 16)
+        for (float* a = p, b = q; j + 16 <= n; j += 16, a += 16, b += 16)
         {
-            var a0 = Vector512.LoadUnsafe(ref p0, (nuint)j); var a1 = Vector512.LoadUnsafe(ref p1, (nuint)j);
-            var a2 = Vector512.LoadUnsafe(ref p2, (nuint)j); var a3 = Vector512.LoadUnsafe(ref p3, (nuint)j);
-            var b0 = Vector512.LoadUnsafe(ref q0, (nuint)j); var b1 = Vector512.LoadUnsafe(ref q1, (nuint)j);
-            var b2 = Vector512.LoadUnsafe(ref q2, (nuint)j); var b3 = Vector512.LoadUnsafe(ref q3, (nuint)j);
-            next.Step();
-            next.Step();
+            var a0 = Vector512.Load(a); var a1 = Vector512.Load(a + n1); var a2 = Vector512.Load(a + n2); var a3 = Vector512.Load(a + n3);
+            var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + n1); var b2 = Vector512.Load(b + n2); var b3 = Vector512.Load(b + n3);
+            prefetch.Step();
+            prefetch.Step();
             s00 = Vector512.FusedMultiplyAdd(a0, b0, s00); s01 = Vector512.FusedMultiplyAdd(a0, b1, s01);
             s02 = Vector512.FusedMultiplyAdd(a0, b2, s02); s03 = Vector512.FusedMultiplyAdd(a0, b3, s03);
             s10 = Vector512.FusedMultiplyAdd(a1, b0, s10); s11 = Vector512.FusedMultiplyAdd(a1, b1, s11);
@@ -288,14 +293,15 @@ public static class FactorScan
             s30 = Vector512.FusedMultiplyAdd(a3, b0, s30); s31 = Vector512.FusedMultiplyAdd(a3, b1, s31);
             s32 = Vector512.FusedMultiplyAdd(a3, b2, s32); s33 = Vector512.FusedMultiplyAdd(a3, b3, s33);
         }
+        next = prefetch;
         Span<float> sums = [Vector512.Sum(s00), Vector512.Sum(s01), Vector512.Sum(s02), Vector512.Sum(s03), Vector512.Sum(s10), Vector512.Sum(s11),
             Vector512.Sum(s12), Vector512.Sum(s13), Vector512.Sum(s20), Vector512.Sum(s21), Vector512.Sum(s22), Vector512.Sum(s23),
             Vector512.Sum(s30), Vector512.Sum(s31), Vector512.Sum(s32), Vector512.Sum(s33)];
         for (; j < n; j++)
             for (int x = 0; x < 4; x++)
-                for (int y = 0; y < 4; y++) sums[x * 4 + y] += m[(p + x) * n + j] * m[(q + y) * n + j];
+                for (int y = 0; y < 4; y++) sums[x * 4 + y] += p[x * n1 + j] * q[y * n1 + j];
         for (int x = 0; x < 4; x++)
-            for (int y = 0; y < 4; y++) gram[(p + x) * rank + q + y] = sums[x * 4 + y];
+            for (int y = 0; y < 4; y++) gram[x * rank + y] = sums[x * 4 + y];
     }
 
     /// <summary>
@@ -304,25 +310,27 @@ public static class FactorScan
     /// full outer product takes sixteen FMAs: 1.5x faster measured).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void RotatedGram16(ReadOnlySpan<float> b, int rows, Span<float> rotated, ref Prefetcher next)
+    static unsafe void RotatedGram16(ReadOnlySpan<float> b, int rows, Span<float> rotated, ref LinePrefetch next)
     {
+        var prefetch = next;
         Vector512<float> g0 = default, g1 = default, g2 = default, g3 = default, g4 = default, g5 = default, g6 = default, g7 = default, g8 = default;
-        ref float start = ref MemoryMarshal.GetReference(b);
-        for (int i = 0; i < rows; i++)
-        {
-            var v = Vector512.LoadUnsafe(ref start, (nuint)(i * 16));
-            var u = v.AsUInt32();
-            next.Step();
-            g0 = Vector512.FusedMultiplyAdd(v, v, g0);
-            g1 = Vector512.FusedMultiplyAdd(v, Rotate(u, 1), g1);
-            g2 = Vector512.FusedMultiplyAdd(v, Rotate(u, 2), g2);
-            g3 = Vector512.FusedMultiplyAdd(v, Rotate(u, 3), g3);
-            g4 = Vector512.FusedMultiplyAdd(v, Rotate(u, 4), g4);
-            g5 = Vector512.FusedMultiplyAdd(v, Rotate(u, 5), g5);
-            g6 = Vector512.FusedMultiplyAdd(v, Rotate(u, 6), g6);
-            g7 = Vector512.FusedMultiplyAdd(v, Rotate(u, 7), g7);
-            g8 = Vector512.FusedMultiplyAdd(v, Rotate(u, 8), g8);
-        }
+        fixed (float* start = b)
+            for (float* row = start, end = start + (nint)rows * 16; row < end; row += 16)
+            {
+                var v = Vector512.Load(row);
+                var u = v.AsUInt32();
+                prefetch.Step();
+                g0 = Vector512.FusedMultiplyAdd(v, v, g0);
+                g1 = Vector512.FusedMultiplyAdd(v, Rotate(u, 1), g1);
+                g2 = Vector512.FusedMultiplyAdd(v, Rotate(u, 2), g2);
+                g3 = Vector512.FusedMultiplyAdd(v, Rotate(u, 3), g3);
+                g4 = Vector512.FusedMultiplyAdd(v, Rotate(u, 4), g4);
+                g5 = Vector512.FusedMultiplyAdd(v, Rotate(u, 5), g5);
+                g6 = Vector512.FusedMultiplyAdd(v, Rotate(u, 6), g6);
+                g7 = Vector512.FusedMultiplyAdd(v, Rotate(u, 7), g7);
+                g8 = Vector512.FusedMultiplyAdd(v, Rotate(u, 8), g8);
+            }
+        next = prefetch;
         // Stored one by one: a collection of the accumulators would take their addresses, and the JIT would keep them in memory.
         ref float to = ref MemoryMarshal.GetReference(rotated);
         g0.StoreUnsafe(ref to, 0); g1.StoreUnsafe(ref to, 16); g2.StoreUnsafe(ref to, 32); g3.StoreUnsafe(ref to, 48);
@@ -358,35 +366,35 @@ public static class FactorScan
 }
 
 /// <summary>
-/// Software prefetch of the factors a caller reads next, one cache line per <see cref="Step"/>, called from the Gram's
-/// compute-bound loops: memory then streams in while the core computes, instead of stalling the next client's first read.
-/// (Prefetching a whole factor at once stalls as long as reading it: the core runs out of miss buffers.)
+/// Software prefetch of the factors a caller reads next, one cache line per step, from the Gram's compute-bound loops: memory
+/// then streams in while the core computes, instead of stalling the next client's first read. A A^T's loops fetch the next A,
+/// B^T B's the next B (at rank 16 each has a step for every line of its factor). (Prefetching a whole factor at once stalls
+/// as long as reading it: the core runs out of miss buffers.)
 /// </summary>
-public unsafe struct Prefetcher
+public struct Prefetcher(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
 {
-    byte* _a, _aEnd, _b, _bEnd;
+    internal LinePrefetch A = new(a), B = new(b);
+}
 
-    public Prefetcher(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+/// <summary>One range fetched into L2 a cache line per <see cref="Step"/>, past its end nothing.</summary>
+unsafe struct LinePrefetch
+{
+    byte* _next, _end;
+
+    public LinePrefetch(ReadOnlySpan<float> range)
     {
         if (!Sse.IsSupported) return;
-        _a = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(a));
-        _aEnd = _a + (long)a.Length * sizeof(float);
-        _b = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(b));
-        _bEnd = _b + (long)b.Length * sizeof(float);
+        _next = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(range));
+        _end = _next + (long)range.Length * sizeof(float);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Step()
     {
-        if (_a < _aEnd)
+        if (_next < _end)
         {
-            Sse.Prefetch1(_a);
-            _a += 64;
-        }
-        else if (_b < _bEnd)
-        {
-            Sse.Prefetch1(_b);
-            _b += 64;
+            Sse.Prefetch1(_next);
+            _next += 64;
         }
     }
 }
