@@ -94,10 +94,16 @@ public readonly struct ColumnScan(UpdateScan? owner, int module, int[]? clients 
         if (Scanned(position) is int client) owner!.Record(module, client, FactorScan.Scan(factors));
     }
 
-    /// <summary>As <see cref="Visit(int, LoraModule)"/>, for factors whose host float32 values the caller has read and checked for finiteness.</summary>
-    public void Visit(int position, LoraModule factors, ReadOnlySpan<float> a, ReadOnlySpan<float> b, bool finite, Prefetcher next = default)
+    /// <summary>
+    /// As <see cref="Visit(int, LoraModule)"/>, from the factors' host float32 values, adding them into the caller's
+    /// <paramref name="sums"/> in the scan's own loops (<see cref="FactorScan.Scan(LoraModule, ReadOnlySpan{float}, ReadOnlySpan{float}, FactorSums, Prefetcher)"/>).
+    /// Returns false, adding nothing, when this position is not scanned: the caller adds the factors itself.
+    /// </summary>
+    public bool Visit(int position, LoraModule factors, ReadOnlySpan<float> a, ReadOnlySpan<float> b, FactorSums sums, Prefetcher next = default)
     {
-        if (Scanned(position) is int client) owner!.Record(module, client, FactorScan.Scan(factors, a, b, finite, next));
+        if (Scanned(position) is not int client) return false;
+        owner!.Record(module, client, FactorScan.Scan(factors, a, b, sums, next));
+        return true;
     }
 
     /// <summary>The client at <paramref name="position"/> when the scan records it; null without a scan or past its clients.</summary>
@@ -143,14 +149,26 @@ public static class FactorScan
     public static FactorCheck Scan(LoraModule module, ReadOnlySpan<float> a, ReadOnlySpan<float> b) =>
         Scan(module, a, b, AllFinite(a) && AllFinite(b));
 
-    /// <summary>
-    /// The same, with finiteness already known (a caller that checked the values while reading them for its own work), and
-    /// the factors the caller reads next fetched into cache while the Gram computes (<paramref name="next"/>).
-    /// </summary>
-    public static FactorCheck Scan(LoraModule module, ReadOnlySpan<float> a, ReadOnlySpan<float> b, bool finite, Prefetcher next = default)
+    static FactorCheck Scan(LoraModule module, ReadOnlySpan<float> a, ReadOnlySpan<float> b, bool finite)
     {
         if (!finite) return new(false, double.NaN);
-        return new(true, module.Scale * module.Scale * Math.Max(0, Trace(a, b, module.Rank, module.InFeatures, module.OutFeatures, ref next)));
+        var next = default(Prefetcher);
+        return new(true, module.Scale * module.Scale * Math.Max(0, Trace(a, b, module.Rank, module.InFeatures, module.OutFeatures, ref next, default, out _)));
+    }
+
+    /// <summary>
+    /// The same, read once for a caller that also sums the factors (FedAvg): the Gram's loops add each value into
+    /// <paramref name="sums"/> as they load it, and finiteness comes from the Grams' diagonals (a NaN or an infinity makes a
+    /// squared row norm non-finite; when one is, an overflow or such a value, the values themselves decide). The factors
+    /// the caller reads next are fetched into cache meanwhile (<paramref name="next"/>). The sums are the same bits as
+    /// adding the factors on their own.
+    /// </summary>
+    public static FactorCheck Scan(LoraModule module, ReadOnlySpan<float> a, ReadOnlySpan<float> b, FactorSums sums, Prefetcher next = default)
+    {
+        if (sums.A.Length != a.Length || sums.B.Length != b.Length) throw new ArgumentException("the sums must have the factors' shapes", nameof(sums));
+        double trace = Trace(a, b, module.Rank, module.InFeatures, module.OutFeatures, ref next, sums, out bool diagonalFinite);
+        if (!diagonalFinite && !(AllFinite(a) && AllFinite(b))) return new(false, double.NaN);
+        return new(true, module.Scale * module.Scale * Math.Max(0, trace));
     }
 
     /// <summary>x * 0 is 0 for a finite x and NaN for an infinity or a NaN, so the sum of x * 0 is 0 exactly when all are finite.</summary>
@@ -172,21 +190,27 @@ public static class FactorScan
 
     /// <summary>tr((B^T B)(A A^T)) = sum_pq (A A^T)_pq (B^T B)_pq, both symmetric: the diagonal once, the upper triangle twice.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static double Trace(ReadOnlySpan<float> a, ReadOnlySpan<float> b, int rank, int inFeatures, int outFeatures, ref Prefetcher next)
+    static double Trace(ReadOnlySpan<float> a, ReadOnlySpan<float> b, int rank, int inFeatures, int outFeatures, ref Prefetcher next,
+        FactorSums sums, out bool diagonalFinite)
     {
         Span<float> gramA = rank <= 64 ? stackalloc float[rank * rank] : new float[rank * rank];
-        RowGram(a, rank, inFeatures, gramA, ref next.A);
+        RowGram(a, rank, inFeatures, gramA, ref next.A, sums.A, sums.WeightA);
+        diagonalFinite = true;
+        for (int p = 0; p < rank; p++) diagonalFinite &= float.IsFinite(gramA[p * rank + p]);
         if (rank == 16)
         {
             Span<float> rotated = stackalloc float[9 * 16];
-            RotatedGram16(b, outFeatures, rotated, ref next.B);
+            RotatedGram16(b, outFeatures, rotated, ref next.B, sums.B, sums.WeightB);
+            for (int p = 0; p < 16; p++) diagonalFinite &= float.IsFinite(rotated[p]);
             return RotatedTrace16(gramA, rotated);
         }
+        if (!sums.B.IsEmpty) TensorPrimitives.MultiplyAdd(b, sums.WeightB, sums.B, sums.B);
         Span<float> gramB = rank <= 64 ? stackalloc float[rank * rank] : new float[rank * rank];
         var transposed = t_transposed is { } buffer && buffer.Length >= rank * outFeatures ? buffer : t_transposed = new float[rank * outFeatures];
         for (int i = 0; i < outFeatures; i++)
             for (int p = 0; p < rank; p++) transposed[p * outFeatures + i] = b[i * rank + p];
-        RowGram(transposed.AsSpan(0, rank * outFeatures), rank, outFeatures, gramB, ref next.B);
+        RowGram(transposed.AsSpan(0, rank * outFeatures), rank, outFeatures, gramB, ref next.B, default, 0);
+        for (int p = 0; p < rank; p++) diagonalFinite &= float.IsFinite(gramB[p * rank + p]);
         double trace = 0;
         for (int p = 0; p < rank; p++)
         {
@@ -214,16 +238,21 @@ public static class FactorScan
     /// <summary>Lane p of row k: the index of (min(p, q), max(p, q)), q = (p + k) mod 16, in a 16 x 16 Gram's upper triangle.</summary>
     static readonly int[] RotatedPairs16 = [.. Enumerable.Range(0, 9 * 16).Select(i => (p: i % 16, q: (i % 16 + i / 16) & 15)).Select(x => Math.Min(x.p, x.q) * 16 + Math.Max(x.p, x.q))];
 
-    /// <summary>gram[p * rank + q] = &lt;row p, row q&gt; for p &lt;= q (the upper triangle) of a rank x n row-major matrix.</summary>
+    /// <summary>
+    /// gram[p * rank + q] = &lt;row p, row q&gt; for p &lt;= q (the upper triangle) of a rank x n row-major matrix.
+    /// Each row appears in one diagonal block, which adds it into <paramref name="sums"/> (times <paramref name="weight"/>) when
+    /// given; rows past the last block of four are added on their own.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static unsafe void RowGram(ReadOnlySpan<float> m, int rank, int n, Span<float> gram, ref LinePrefetch next)
+    static unsafe void RowGram(ReadOnlySpan<float> m, int rank, int n, Span<float> gram, ref LinePrefetch next, Span<float> sums, float weight)
     {
         int p = 0;
         fixed (float* rows = m)
+        fixed (float* sumRows = sums)
         {
             for (; p + 4 <= rank; p += 4)
             {
-                DiagonalBlock4(rows + (nint)p * n, n, gram.Slice(p * rank + p), rank, ref next);
+                DiagonalBlock4(rows + (nint)p * n, n, gram.Slice(p * rank + p), rank, ref next, sumRows == null ? null : sumRows + (nint)p * n, weight);
                 int q = p + 4;
                 for (; q + 4 <= rank; q += 4) Block4x4(rows + (nint)p * n, rows + (nint)q * n, n, gram.Slice(p * rank + q), rank, ref next);
                 for (; q < rank; q++)
@@ -231,25 +260,39 @@ public static class FactorScan
             }
         }
         for (; p < rank; p++)
+        {
             for (int q = p; q < rank; q++) gram[p * rank + q] = TensorPrimitives.Dot(m.Slice(p * n, n), m.Slice(q * n, n));
+            if (!sums.IsEmpty) TensorPrimitives.MultiplyAdd(m.Slice(p * n, n), weight, sums.Slice(p * n, n), sums.Slice(p * n, n));
+        }
     }
 
     // The kernels below address four rows as a pointer plus 0, n, 2n and 3n floats, and keep the prefetch position in a local:
     // eight row references and a prefetcher behind a reference had left too few registers, so the JIT reloaded row pointers
     // from the stack and updated the prefetch position in memory on every step (a store-to-load chain each iteration).
 
-    /// <summary>The 10 dot products among the four rows at <paramref name="p"/> (a diagonal block: each pair once), into gram[x * rank + y], x &lt;= y.</summary>
+    /// <summary>
+    /// The 10 dot products among the four rows at <paramref name="p"/> (a diagonal block: each pair once), into
+    /// gram[x * rank + y], x &lt;= y; and the rows times <paramref name="weight"/> added into those at <paramref name="sum"/>
+    /// unless it is null (the product, then the sum: numpy's a += p * a_k).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static unsafe void DiagonalBlock4(float* p, int n, Span<float> gram, int rank, ref LinePrefetch next)
+    static unsafe void DiagonalBlock4(float* p, int n, Span<float> gram, int rank, ref LinePrefetch next, float* sum, float weight)
     {
         var prefetch = next;
         nint n1 = n, n2 = 2 * n1, n3 = 3 * n1;
+        bool add = sum != null;
+        var w = Vector512.Create(weight);
         Vector512<float> s00 = default, s01 = default, s02 = default, s03 = default, s11 = default, s12 = default, s13 = default,
             s22 = default, s23 = default, s33 = default;
         int j = 0;
-        for (float* a = p; j + 16 <= n; j += 16, a += 16)
+        for (float* a = p, to = sum; j + 16 <= n; j += 16, a += 16, to += 16)
         {
             var a0 = Vector512.Load(a); var a1 = Vector512.Load(a + n1); var a2 = Vector512.Load(a + n2); var a3 = Vector512.Load(a + n3);
+            if (add)
+            {
+                (a0 * w + Vector512.Load(to)).Store(to); (a1 * w + Vector512.Load(to + n1)).Store(to + n1);
+                (a2 * w + Vector512.Load(to + n2)).Store(to + n2); (a3 * w + Vector512.Load(to + n3)).Store(to + n3);
+            }
             prefetch.Step();
             prefetch.Step();
             s00 = Vector512.FusedMultiplyAdd(a0, a0, s00); s01 = Vector512.FusedMultiplyAdd(a0, a1, s01);
@@ -267,6 +310,9 @@ public static class FactorScan
                 for (int t = j; t < n; t++) sums[i] += p[x * n1 + t] * p[y * n1 + t];
                 gram[x * rank + y] = sums[i];
             }
+        if (add)
+            for (int x = 0; x < 4; x++)
+                for (int t = j; t < n; t++) sum[x * n1 + t] = p[x * n1 + t] * weight + sum[x * n1 + t];
     }
 
     /// <summary>The 16 dot products of the four rows at <paramref name="p"/> with the four at <paramref name="q"/>, into gram[x * rank + y].</summary>
@@ -310,14 +356,19 @@ public static class FactorScan
     /// full outer product takes sixteen FMAs: 1.5x faster measured).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static unsafe void RotatedGram16(ReadOnlySpan<float> b, int rows, Span<float> rotated, ref LinePrefetch next)
+    /// <param name="sums">When not empty, each row times <paramref name="weight"/> is added into its row here.</param>
+    static unsafe void RotatedGram16(ReadOnlySpan<float> b, int rows, Span<float> rotated, ref LinePrefetch next, Span<float> sums, float weight)
     {
         var prefetch = next;
+        bool add = !sums.IsEmpty;
+        var w = Vector512.Create(weight);
         Vector512<float> g0 = default, g1 = default, g2 = default, g3 = default, g4 = default, g5 = default, g6 = default, g7 = default, g8 = default;
         fixed (float* start = b)
-            for (float* row = start, end = start + (nint)rows * 16; row < end; row += 16)
+        fixed (float* sumStart = sums)
+            for (float* row = start, end = start + (nint)rows * 16, sum = sumStart; row < end; row += 16, sum += 16)
             {
                 var v = Vector512.Load(row);
+                if (add) (v * w + Vector512.Load(sum)).Store(sum);
                 var u = v.AsUInt32();
                 prefetch.Step();
                 g0 = Vector512.FusedMultiplyAdd(v, v, g0);
@@ -363,6 +414,15 @@ public static class FactorScan
         values = MemoryMarshal.Cast<byte, float>(copy.bytes);
         return copy;
     }
+}
+
+/// <summary>Where a caller sums the factors it scans: A += WeightA * A_k, B += WeightB * B_k (row-major, the factors' shapes).</summary>
+public readonly ref struct FactorSums(Span<float> a, float weightA, Span<float> b, float weightB)
+{
+    public Span<float> A { get; } = a;
+    public Span<float> B { get; } = b;
+    public float WeightA { get; } = weightA;
+    public float WeightB { get; } = weightB;
 }
 
 /// <summary>

@@ -66,6 +66,38 @@ public sealed class UpdateScanTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData(16, 40, 24)] // B^T B from rotations of B's rows; rows of A end in an 8-float tail
+    [InlineData(6, 37, 21)] // two rows of A past the blocks of four, B^T B from B transposed, odd lengths
+    public void The_scan_that_sums_the_factors_gives_the_bits_of_adding_them_alone_and_the_plain_scans_norm(int rank, int inFeatures, int outFeatures)
+    {
+        var random = new Random(rank);
+        float[] Values(int count) => [.. Enumerable.Range(0, count).Select(_ => (float)(random.NextDouble() - 0.5))];
+        float[] a = Values(rank * inFeatures), b = Values(outFeatures * rank), sumA = Values(a.Length), sumB = Values(b.Length);
+        const float weightA = 0.37f, weightB = 1.9f;
+        var expectedA = a.Select((x, i) => x * weightA + sumA[i]).ToArray();
+        var expectedB = b.Select((x, i) => x * weightB + sumB[i]).ToArray();
+        using var module = new LoraModule("m", torch.tensor(a, [rank, inFeatures]), torch.tensor(b, [outFeatures, rank]), alpha: 2 * rank);
+
+        var check = FactorScan.Scan(module, a, b, new FactorSums(sumA, weightA, sumB, weightB));
+
+        Assert.Equal(expectedA, sumA);
+        Assert.Equal(expectedB, sumB);
+        Assert.Equal(FactorScan.Scan(module), check);
+        Assert.True(check.Finite);
+    }
+
+    [Fact]
+    public void A_finite_value_too_large_to_square_stays_finite_in_the_summing_scan_with_an_infinite_norm()
+    {
+        float[] a = [.. Enumerable.Repeat(0.5f, 16 * 32)], b = [.. Enumerable.Repeat(0.25f, 32 * 16)];
+        a[3] = 1e30f; // finite, but its square overflows the Gram's diagonal: the values decide
+        using var module = new LoraModule("m", torch.tensor(a, [16, 32]), torch.tensor(b, [32, 16]), alpha: 16);
+        var check = FactorScan.Scan(module, a, b, new FactorSums(new float[a.Length], 1, new float[b.Length], 1));
+        Assert.True(check.Finite);
+        Assert.True(double.IsPositiveInfinity(check.SquaredNorm));
+    }
+
     [Fact]
     public void Fedit_marks_non_finite_only_the_client_and_module_holding_the_value()
     {
