@@ -36,8 +36,9 @@ static class FactorAveraging
     /// </summary>
     static LoraModule AverageOnHost(LoraModule[] column, IReadOnlyList<double> weights, ScalarType dtype, ColumnScan scan, LoraModule reference)
     {
-        var a = zeros(reference.Rank, reference.InFeatures, float32);
-        var b = zeros(reference.OutFeatures, reference.Rank, float32);
+        // Uninitialised: the first client's products are written as they would be added to zeros.
+        var a = empty(reference.Rank, reference.InFeatures, float32);
+        var b = empty(reference.OutFeatures, reference.Rank, float32);
         var sumA = FactorKernels.Host.Floats(a);
         var sumB = FactorKernels.Host.Floats(b);
         for (int k = 0; k < column.Length; k++)
@@ -47,8 +48,13 @@ static class FactorAveraging
             float weightA = (float)weights[k], weightB = (float)(weights[k] * m.Scale / reference.Scale);
             var next = default(Prefetcher);
             if (k + 1 < column.Length && column[k + 1].TryHostFloat32(out var nextA, out var nextB)) next = new(nextA, nextB);
-            if (!scan.Visit(k, m, fromA, fromB, new FactorSums(sumA, weightA, sumB, weightB), next))
+            if (!scan.Visit(k, m, fromA, fromB, new FactorSums(sumA, weightA, sumB, weightB, start: k == 0), next))
             {
+                if (k == 0)
+                {
+                    sumA.Clear();
+                    sumB.Clear();
+                }
                 FactorKernels.Host.MultiplyAddFinite(fromA, weightA, sumA);
                 FactorKernels.Host.MultiplyAddFinite(fromB, weightB, sumB);
             }

@@ -194,22 +194,22 @@ public static class FactorScan
         FactorSums sums, out bool diagonalFinite)
     {
         Span<float> gramA = rank <= 64 ? stackalloc float[rank * rank] : new float[rank * rank];
-        RowGram(a, rank, inFeatures, gramA, ref next.A, sums.A, sums.WeightA);
+        RowGram(a, rank, inFeatures, gramA, ref next.A, sums.A, sums.WeightA, sums.Start);
         diagonalFinite = true;
         for (int p = 0; p < rank; p++) diagonalFinite &= float.IsFinite(gramA[p * rank + p]);
         if (rank == 16)
         {
             Span<float> rotated = stackalloc float[9 * 16];
-            RotatedGram16(b, outFeatures, rotated, ref next.B, sums.B, sums.WeightB);
+            RotatedGram16(b, outFeatures, rotated, ref next.B, sums.B, sums.WeightB, sums.Start);
             for (int p = 0; p < 16; p++) diagonalFinite &= float.IsFinite(rotated[p]);
             return RotatedTrace16(gramA, rotated);
         }
-        if (!sums.B.IsEmpty) TensorPrimitives.MultiplyAdd(b, sums.WeightB, sums.B, sums.B);
+        if (!sums.B.IsEmpty) MultiplyAdd(b, sums.WeightB, sums.B, sums.Start);
         Span<float> gramB = rank <= 64 ? stackalloc float[rank * rank] : new float[rank * rank];
         var transposed = t_transposed is { } buffer && buffer.Length >= rank * outFeatures ? buffer : t_transposed = new float[rank * outFeatures];
         for (int i = 0; i < outFeatures; i++)
             for (int p = 0; p < rank; p++) transposed[p * outFeatures + i] = b[i * rank + p];
-        RowGram(transposed.AsSpan(0, rank * outFeatures), rank, outFeatures, gramB, ref next.B, default, 0);
+        RowGram(transposed.AsSpan(0, rank * outFeatures), rank, outFeatures, gramB, ref next.B, default, 0, false);
         for (int p = 0; p < rank; p++) diagonalFinite &= float.IsFinite(gramB[p * rank + p]);
         double trace = 0;
         for (int p = 0; p < rank; p++)
@@ -244,7 +244,7 @@ public static class FactorScan
     /// given; rows past the last block of four are added on their own.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static unsafe void RowGram(ReadOnlySpan<float> m, int rank, int n, Span<float> gram, ref LinePrefetch next, Span<float> sums, float weight)
+    static unsafe void RowGram(ReadOnlySpan<float> m, int rank, int n, Span<float> gram, ref LinePrefetch next, Span<float> sums, float weight, bool start)
     {
         int p = 0;
         fixed (float* rows = m)
@@ -252,7 +252,7 @@ public static class FactorScan
         {
             for (; p + 4 <= rank; p += 4)
             {
-                DiagonalBlock4(rows + (nint)p * n, n, gram.Slice(p * rank + p), rank, ref next, sumRows == null ? null : sumRows + (nint)p * n, weight);
+                DiagonalBlock4(rows + (nint)p * n, n, gram.Slice(p * rank + p), rank, ref next, sumRows == null ? null : sumRows + (nint)p * n, weight, start);
                 int q = p + 4;
                 for (; q + 4 <= rank; q += 4) Block4x4(rows + (nint)p * n, rows + (nint)q * n, n, gram.Slice(p * rank + q), rank, ref next);
                 for (; q < rank; q++)
@@ -262,7 +262,7 @@ public static class FactorScan
         for (; p < rank; p++)
         {
             for (int q = p; q < rank; q++) gram[p * rank + q] = TensorPrimitives.Dot(m.Slice(p * n, n), m.Slice(q * n, n));
-            if (!sums.IsEmpty) TensorPrimitives.MultiplyAdd(m.Slice(p * n, n), weight, sums.Slice(p * n, n), sums.Slice(p * n, n));
+            if (!sums.IsEmpty) MultiplyAdd(m.Slice(p * n, n), weight, sums.Slice(p * n, n), start);
         }
     }
 
@@ -276,7 +276,7 @@ public static class FactorScan
     /// unless it is null (the product, then the sum: numpy's a += p * a_k).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static unsafe void DiagonalBlock4(float* p, int n, Span<float> gram, int rank, ref LinePrefetch next, float* sum, float weight)
+    static unsafe void DiagonalBlock4(float* p, int n, Span<float> gram, int rank, ref LinePrefetch next, float* sum, float weight, bool start)
     {
         var prefetch = next;
         nint n1 = n, n2 = 2 * n1, n3 = 3 * n1;
@@ -290,8 +290,8 @@ public static class FactorScan
             var a0 = Vector512.Load(a); var a1 = Vector512.Load(a + n1); var a2 = Vector512.Load(a + n2); var a3 = Vector512.Load(a + n3);
             if (add)
             {
-                (a0 * w + Vector512.Load(to)).Store(to); (a1 * w + Vector512.Load(to + n1)).Store(to + n1);
-                (a2 * w + Vector512.Load(to + n2)).Store(to + n2); (a3 * w + Vector512.Load(to + n3)).Store(to + n3);
+                (a0 * w + (start ? default : Vector512.Load(to))).Store(to); (a1 * w + (start ? default : Vector512.Load(to + n1))).Store(to + n1);
+                (a2 * w + (start ? default : Vector512.Load(to + n2))).Store(to + n2); (a3 * w + (start ? default : Vector512.Load(to + n3))).Store(to + n3);
             }
             prefetch.Step();
             prefetch.Step();
@@ -312,7 +312,7 @@ public static class FactorScan
             }
         if (add)
             for (int x = 0; x < 4; x++)
-                for (int t = j; t < n; t++) sum[x * n1 + t] = p[x * n1 + t] * weight + sum[x * n1 + t];
+                for (int t = j; t < n; t++) sum[x * n1 + t] = p[x * n1 + t] * weight + (start ? 0 : sum[x * n1 + t]);
     }
 
     /// <summary>The 16 dot products of the four rows at <paramref name="p"/> with the four at <paramref name="q"/>, into gram[x * rank + y].</summary>
@@ -357,18 +357,18 @@ public static class FactorScan
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     /// <param name="sums">When not empty, each row times <paramref name="weight"/> is added into its row here.</param>
-    static unsafe void RotatedGram16(ReadOnlySpan<float> b, int rows, Span<float> rotated, ref LinePrefetch next, Span<float> sums, float weight)
+    static unsafe void RotatedGram16(ReadOnlySpan<float> b, int rows, Span<float> rotated, ref LinePrefetch next, Span<float> sums, float weight, bool start)
     {
         var prefetch = next;
         bool add = !sums.IsEmpty;
         var w = Vector512.Create(weight);
         Vector512<float> g0 = default, g1 = default, g2 = default, g3 = default, g4 = default, g5 = default, g6 = default, g7 = default, g8 = default;
-        fixed (float* start = b)
+        fixed (float* first = b)
         fixed (float* sumStart = sums)
-            for (float* row = start, end = start + (nint)rows * 16, sum = sumStart; row < end; row += 16, sum += 16)
+            for (float* row = first, end = first + (nint)rows * 16, sum = sumStart; row < end; row += 16, sum += 16)
             {
                 var v = Vector512.Load(row);
-                if (add) (v * w + Vector512.Load(sum)).Store(sum);
+                if (add) (v * w + (start ? default : Vector512.Load(sum))).Store(sum);
                 var u = v.AsUInt32();
                 prefetch.Step();
                 g0 = Vector512.FusedMultiplyAdd(v, v, g0);
@@ -387,6 +387,17 @@ public static class FactorScan
         g0.StoreUnsafe(ref to, 0); g1.StoreUnsafe(ref to, 16); g2.StoreUnsafe(ref to, 32); g3.StoreUnsafe(ref to, 48);
         g4.StoreUnsafe(ref to, 64); g5.StoreUnsafe(ref to, 80); g6.StoreUnsafe(ref to, 96); g7.StoreUnsafe(ref to, 112);
         g8.StoreUnsafe(ref to, 128);
+    }
+
+    /// <summary>sums = values * weight + sums, or + 0 from the <paramref name="start"/> (the bits of adding to zeros; -0 becomes +0).</summary>
+    static void MultiplyAdd(ReadOnlySpan<float> values, float weight, Span<float> sums, bool start)
+    {
+        if (!start) TensorPrimitives.MultiplyAdd(values, weight, sums, sums);
+        else
+        {
+            TensorPrimitives.Multiply(values, weight, sums);
+            TensorPrimitives.Add(sums, 0f, sums);
+        }
     }
 
     /// <summary>Lane p of the result is lane (p + k) mod 16 of <paramref name="v"/> (one valignd).</summary>
@@ -416,9 +427,14 @@ public static class FactorScan
     }
 }
 
-/// <summary>Where a caller sums the factors it scans: A += WeightA * A_k, B += WeightB * B_k (row-major, the factors' shapes).</summary>
-public readonly ref struct FactorSums(Span<float> a, float weightA, Span<float> b, float weightB)
+/// <summary>
+/// Where a caller sums the factors it scans: A += WeightA * A_k, B += WeightB * B_k (row-major, the factors' shapes). With
+/// <see cref="Start"/> the sums hold nothing yet (uninitialised memory) and the products are written as adding them to zeros
+/// would: one pass less over the output.
+/// </summary>
+public readonly ref struct FactorSums(Span<float> a, float weightA, Span<float> b, float weightB, bool start = false)
 {
+    public bool Start { get; } = start;
     public Span<float> A { get; } = a;
     public Span<float> B { get; } = b;
     public float WeightA { get; } = weightA;

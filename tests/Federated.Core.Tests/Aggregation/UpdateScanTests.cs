@@ -67,22 +67,28 @@ public sealed class UpdateScanTests : IDisposable
     }
 
     [Theory]
-    [InlineData(16, 40, 24)] // B^T B from rotations of B's rows; rows of A end in an 8-float tail
-    [InlineData(6, 37, 21)] // two rows of A past the blocks of four, B^T B from B transposed, odd lengths
-    public void The_scan_that_sums_the_factors_gives_the_bits_of_adding_them_alone_and_the_plain_scans_norm(int rank, int inFeatures, int outFeatures)
+    [InlineData(16, 40, 24, false)] // B^T B from rotations of B's rows; rows of A end in an 8-float tail
+    [InlineData(6, 37, 21, false)] // two rows of A past the blocks of four, B^T B from B transposed, odd lengths
+    [InlineData(16, 40, 24, true)] // the first client's: the sums hold garbage, the products are written as if added to zeros
+    [InlineData(6, 37, 21, true)]
+    public void The_scan_that_sums_the_factors_gives_the_bits_of_adding_them_alone_and_the_plain_scans_norm(int rank, int inFeatures, int outFeatures, bool start)
     {
         var random = new Random(rank);
         float[] Values(int count) => [.. Enumerable.Range(0, count).Select(_ => (float)(random.NextDouble() - 0.5))];
         float[] a = Values(rank * inFeatures), b = Values(outFeatures * rank), sumA = Values(a.Length), sumB = Values(b.Length);
         const float weightA = 0.37f, weightB = 1.9f;
-        var expectedA = a.Select((x, i) => x * weightA + sumA[i]).ToArray();
-        var expectedB = b.Select((x, i) => x * weightB + sumB[i]).ToArray();
+        // A product of -0 plus the +0 of zeroed sums is +0: the bits a zeroed start gives.
+        var expectedA = a.Select((x, i) => x * weightA + (start ? 0f : sumA[i])).ToArray();
+        var expectedB = b.Select((x, i) => x * weightB + (start ? 0f : sumB[i])).ToArray();
+        a[1] = -0f;
+        expectedA[1] = start ? 0f : -0f * weightA + sumA[1];
         using var module = new LoraModule("m", torch.tensor(a, [rank, inFeatures]), torch.tensor(b, [outFeatures, rank]), alpha: 2 * rank);
 
-        var check = FactorScan.Scan(module, a, b, new FactorSums(sumA, weightA, sumB, weightB));
+        var check = FactorScan.Scan(module, a, b, new FactorSums(sumA, weightA, sumB, weightB, start));
 
-        Assert.Equal(expectedA, sumA);
-        Assert.Equal(expectedB, sumB);
+        static int[] Bits(float[] values) => [.. values.Select(BitConverter.SingleToInt32Bits)];
+        Assert.Equal(Bits(expectedA), Bits(sumA));
+        Assert.Equal(Bits(expectedB), Bits(sumB));
         Assert.Equal(FactorScan.Scan(module), check);
         Assert.True(check.Finite);
     }
