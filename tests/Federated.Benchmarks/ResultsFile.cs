@@ -33,6 +33,8 @@ static class ResultsFile
     {
         string cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
         long memory = ProcessMemory.Read("/proc/meminfo", "MemTotal:");
-        return FormattableString.Invariant($"{cpu}, {Environment.ProcessorCount} cores, {memory / (1L << 30)} GiB, {RuntimeInformation.FrameworkDescription}");
+        // glibc's tunables (huge pages for the heap: deploy/env.sh) change what the measured processes spend on memory.
+        string tunables = Environment.GetEnvironmentVariable("GLIBC_TUNABLES") is { Length: > 0 } value ? $", GLIBC_TUNABLES={value}" : "";
+        return FormattableString.Invariant($"{cpu}, {Environment.ProcessorCount} cores, {memory / (1L << 30)} GiB, {RuntimeInformation.FrameworkDescription}{tunables}");
     }
 }

@@ -355,8 +355,8 @@ public static class FactorScan
     /// B_ip B_i(p+k mod 16), which covers every pair of columns (nine FMAs and eight in-register rotations a row, where the
     /// full outer product takes sixteen FMAs: 1.5x faster measured).
     /// </summary>
+    /// <param name="sums">When not empty, each row times <paramref name="weight"/> is added into its row here (written, from the <paramref name="start"/>).</param>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    /// <param name="sums">When not empty, each row times <paramref name="weight"/> is added into its row here.</param>
     static unsafe void RotatedGram16(ReadOnlySpan<float> b, int rows, Span<float> rotated, ref LinePrefetch next, Span<float> sums, float weight, bool start)
     {
         var prefetch = next;
