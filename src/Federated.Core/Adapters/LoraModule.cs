@@ -14,16 +14,19 @@ public sealed class LoraModule : IDisposable
     public LoraModule(string name, Tensor a, Tensor b, double alpha, bool useRsLora = false)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        if (a.dim() != 2 || b.dim() != 2)
-            throw new AdapterShapeException($"module '{name}': A and B must be matrices, got A {Shape(a)} and B {Shape(b)}");
-        if (b.shape[1] != a.shape[0])
-            throw new AdapterShapeException($"module '{name}': B {Shape(b)} and A {Shape(a)} disagree on the rank");
-        if (a.shape[0] == 0)
+        // Each shape, dtype or device query is a native call (shape also allocates): each is asked once.
+        long[] aShape = a.shape, bShape = b.shape;
+        if (aShape.Length != 2 || bShape.Length != 2)
+            throw new AdapterShapeException($"module '{name}': A and B must be matrices, got A {Shape(aShape)} and B {Shape(bShape)}");
+        if (bShape[1] != aShape[0])
+            throw new AdapterShapeException($"module '{name}': B {Shape(bShape)} and A {Shape(aShape)} disagree on the rank");
+        if (aShape[0] == 0)
             throw new AdapterShapeException($"module '{name}': rank must be positive");
-        if (a.dtype != b.dtype)
-            throw new AdapterShapeException($"module '{name}': A is {a.dtype} but B is {b.dtype}");
-        if (!AdapterDTypes.IsSupported(a.dtype))
-            throw new AdapterShapeException($"module '{name}': dtype {a.dtype} is not one of float32, float16, bfloat16");
+        var dtype = a.dtype;
+        if (dtype != b.dtype)
+            throw new AdapterShapeException($"module '{name}': A is {dtype} but B is {b.dtype}");
+        if (!AdapterDTypes.IsSupported(dtype))
+            throw new AdapterShapeException($"module '{name}': dtype {dtype} is not one of float32, float16, bfloat16");
         if (!double.IsFinite(alpha) || alpha == 0)
             throw new AdapterShapeException($"module '{name}': alpha must be finite and non-zero, got {alpha}");
         Name = name;
@@ -31,11 +34,11 @@ public sealed class LoraModule : IDisposable
         B = b;
         Alpha = alpha;
         UseRsLora = useRsLora;
-        // Cached: Tensor.shape is a native call that allocates, and aggregation asks for these per block.
-        Rank = (int)a.shape[0];
-        InFeatures = (int)a.shape[1];
-        OutFeatures = (int)b.shape[0];
-        DType = a.dtype;
+        // Cached: aggregation asks for these per block.
+        Rank = (int)aShape[0];
+        InFeatures = (int)aShape[1];
+        OutFeatures = (int)bShape[0];
+        DType = dtype;
         Scale = LoraScaling.Scale(alpha, Rank, useRsLora);
         OnHost = a.device_type == DeviceType.CPU && b.device_type == DeviceType.CPU;
         if (OnHost && DType == ScalarType.Float32 && a.is_contiguous() && b.is_contiguous())
@@ -107,5 +110,5 @@ public sealed class LoraModule : IDisposable
 
     static unsafe nint Address(Tensor t) => (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
-    static string Shape(Tensor t) => "[" + string.Join("x", t.shape) + "]";
+    static string Shape(long[] shape) => "[" + string.Join("x", shape) + "]";
 }
