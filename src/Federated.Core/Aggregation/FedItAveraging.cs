@@ -16,11 +16,12 @@ public sealed class FedItAveraging(ScalarType? outputDType = null) : IAggregatio
     {
         ClientWeights.Validate(updates, coefficients);
         var dtype = outputDType ?? FactorAveraging.CommonDType(updates);
-        var mixed = ModuleAlignment.Align(updates).FirstOrDefault(column => column.Any(m => m.Rank != column[0].Rank));
+        var columns = ModuleAlignment.Align(updates);
+        var mixed = columns.FirstOrDefault(column => column.Any(m => m.Rank != column[0].Rank));
         if (mixed is not null)
             throw new IncompatibleAdaptersException(
                 $"fedit needs the same rank from every client, but module '{mixed[0].Name}' has ranks {string.Join(", ", mixed.Select(m => m.Rank))}; " +
                 "use flora, zero-padding or flexlora for mixed ranks");
-        return ModuleAlignment.Combine(updates, scan, (column, columnScan) => FactorAveraging.Average(column, coefficients, dtype, columnScan));
+        return ModuleAlignment.Combine(columns, updates[0].BaseModel, scan, (column, columnScan) => FactorAveraging.Average(column, coefficients, dtype, columnScan));
     }
 }

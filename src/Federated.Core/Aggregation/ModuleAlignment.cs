@@ -47,9 +47,12 @@ public static class ModuleAlignment
         Combine(updates, null, (column, _) => combine(column));
 
     /// <summary>As <see cref="Combine(IReadOnlyList{LoraAdapter}, Func{LoraModule[], LoraModule})"/>, handing each column its share of <paramref name="scan"/>.</summary>
-    public static LoraAdapter Combine(IReadOnlyList<LoraAdapter> updates, UpdateScan? scan, Func<LoraModule[], ColumnScan, LoraModule> combine)
+    public static LoraAdapter Combine(IReadOnlyList<LoraAdapter> updates, UpdateScan? scan, Func<LoraModule[], ColumnScan, LoraModule> combine) =>
+        Combine(Align(updates), updates[0].BaseModel, scan, combine);
+
+    /// <summary>As <see cref="Combine(IReadOnlyList{LoraAdapter}, UpdateScan?, Func{LoraModule[], ColumnScan, LoraModule})"/>, for columns a caller already aligned.</summary>
+    public static LoraAdapter Combine(IReadOnlyList<LoraModule[]> columns, string? baseModel, UpdateScan? scan, Func<LoraModule[], ColumnScan, LoraModule> combine)
     {
-        var columns = Align(updates);
         var modules = new LoraModule?[columns.Count];
         try
         {
@@ -64,7 +67,7 @@ public static class ModuleAlignment
             foreach (var m in modules) m?.Dispose();
             ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
         }
-        return new LoraAdapter(modules!, updates[0].BaseModel);
+        return new LoraAdapter(modules!, baseModel);
     }
 
     /// <summary>At most one worker per core.</summary>

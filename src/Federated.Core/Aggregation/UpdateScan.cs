@@ -132,6 +132,7 @@ public readonly struct ColumnScan(UpdateScan? owner, int module, int[]? clients 
 /// per lane, summed in float64: relative error about 1e-6 against a float64 computation. Each TorchSharp call would cost
 /// more than this work.
 /// </summary>
+[SkipLocalsInit] // the Grams' stack buffers are written before they are read: no zeroing per module and client
 public static class FactorScan
 {
     [ThreadStatic] static float[]? t_transposed;
