@@ -19,7 +19,8 @@ public static unsafe class NativeThreads
     public static Scope OnePerWorker()
     {
         var f = s_functions;
-        if (f.OmpSet == null) return default; // resolved all four or none
+        // Resolve finds all four functions or none: without them (no libtorch OpenMP or MKL) the scope does nothing.
+        if (f.OmpSet == null) return default;
         int omp = f.OmpGet();
         f.OmpSet(1);
         int mkl = f.MklLocal(1);

@@ -288,11 +288,8 @@ static class AggregateVsNumpyBenchmark
                 "retains freed native memory as an aggregating host does (`NativeAllocator.RetainFreedMemory`), and the whole " +
                 "`fed aggregate` process (start, read, aggregate, write). Both calls are timed alike: repeated for at least 2 s and 2 calls, " +
                 "the median of all but the first (a fast call in its steady state, after the JIT and first-touch page faults). " +
-                "Peak = VmHWM of each process (/usr/bin/time). " +
-                (Environment.GetEnvironmentVariable("GLIBC_TUNABLES") is { Length: > 0 } tunables
-                    ? $"numpy and our processes alike ran with GLIBC_TUNABLES={tunables} (deploy/env.sh, as the images run). "
-                    : "No GLIBC_TUNABLES (malloc on 4 KiB pages). ") +
-                "Bandwidth = input bytes / our call time, as a fraction of a one-thread memory copy " +
+                "Peak = VmHWM of each process (/usr/bin/time). numpy and our processes run in the same environment (glibc's tunables, " +
+                "if any, in the heading). Bandwidth = input bytes / our call time, as a fraction of a one-thread memory copy " +
                 "of the same number of bytes, timed alike in the same run (" +
                 string.Join(", ", copyGBps.Select(c => FormattableString.Invariant($"K = {c.Key}: {c.Value:F1} GB/s"))) + "). " +
                 "Read floor = two threads reading the K inputs once (summing their floats), timed alike in each run (medians: " +
