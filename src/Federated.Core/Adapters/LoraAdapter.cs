@@ -22,6 +22,7 @@ public sealed class LoraAdapter : IDisposable
         if (Modules.Select(m => m.UseRsLora).Distinct().Count() > 1)
             throw new AdapterShapeException("modules disagree on use_rslora");
         BaseModel = baseModel;
+        DType = Modules.Select(m => m.DType).Distinct().Count() == 1 ? Modules[0].DType : ScalarType.Float32;
     }
 
     public IReadOnlyList<LoraModule> Modules { get; }
@@ -31,10 +32,11 @@ public sealed class LoraAdapter : IDisposable
         ? m : throw new KeyNotFoundException($"the adapter has no module '{name}'");
 
     public bool Contains(string name) => _byName.ContainsKey(name);
+    public bool TryGet(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out LoraModule? module) => _byName.TryGetValue(name, out module);
     public bool UseRsLora => Modules[0].UseRsLora;
 
     /// <summary>The dtype of the modules if they share one, else float32.</summary>
-    public ScalarType DType => Modules.Select(m => m.DType).Distinct().Count() == 1 ? Modules[0].DType : ScalarType.Float32;
+    public ScalarType DType { get; }
 
     /// <summary>The rank used by most modules (PEFT's <c>r</c>); the others go into rank_pattern.</summary>
     public int PredominantRank => Modules.GroupBy(m => m.Rank).OrderByDescending(g => g.Count()).ThenByDescending(g => g.Key).First().Key;

@@ -13,29 +13,38 @@ public static class ModuleAlignment
     public static IReadOnlyList<LoraModule[]> Align(IReadOnlyList<LoraAdapter> updates)
     {
         var reference = updates[0];
-        for (int k = 1; k < updates.Count; k++)
+        var aligned = reference.Modules.Select(_ => new LoraModule[updates.Count]).ToList();
+        for (int k = 0; k < updates.Count; k++)
         {
-            var missing = reference.Modules.Select(m => m.Name).Where(n => !updates[k].Contains(n)).ToList();
-            var extra = updates[k].Modules.Select(m => m.Name).Where(n => !reference.Contains(n)).ToList();
-            if (missing.Count > 0 || extra.Count > 0)
-                throw new IncompatibleAdaptersException(
-                    $"update {k} adapts different modules than update 0: " +
-                    (missing.Count > 0 ? $"missing {Describe(missing)}" : "") +
-                    (missing.Count > 0 && extra.Count > 0 ? ", " : "") +
-                    (extra.Count > 0 ? $"extra {Describe(extra)}" : ""));
+            // The same count and every reference name present: the same set (names are unique within an adapter).
+            var update = updates[k];
+            bool same = update.Modules.Count == reference.Modules.Count;
+            for (int i = 0; same && i < aligned.Count; i++)
+                if (update.TryGet(reference.Modules[i].Name, out var module)) aligned[i][k] = module;
+                else same = false;
+            if (!same) throw DifferentModules(reference, update, k);
         }
 
-        var aligned = new List<LoraModule[]>(reference.Modules.Count);
-        foreach (var m in reference.Modules)
+        for (int i = 0; i < aligned.Count; i++)
         {
-            var column = updates.Select(u => u[m.Name]).ToArray();
+            var (m, column) = (reference.Modules[i], aligned[i]);
             for (int k = 1; k < column.Length; k++)
                 if (column[k].InFeatures != m.InFeatures || column[k].OutFeatures != m.OutFeatures)
                     throw new IncompatibleAdaptersException(
                         $"module '{m.Name}': update {k} is {column[k].OutFeatures}x{column[k].InFeatures} but update 0 is {m.OutFeatures}x{m.InFeatures}");
-            aligned.Add(column);
         }
         return aligned;
+    }
+
+    static IncompatibleAdaptersException DifferentModules(LoraAdapter reference, LoraAdapter update, int k)
+    {
+        var missing = reference.Modules.Select(m => m.Name).Where(n => !update.Contains(n)).ToList();
+        var extra = update.Modules.Select(m => m.Name).Where(n => !reference.Contains(n)).ToList();
+        return new IncompatibleAdaptersException(
+            $"update {k} adapts different modules than update 0: " +
+            (missing.Count > 0 ? $"missing {Describe(missing)}" : "") +
+            (missing.Count > 0 && extra.Count > 0 ? ", " : "") +
+            (extra.Count > 0 ? $"extra {Describe(extra)}" : ""));
     }
 
     /// <summary>
@@ -56,16 +65,13 @@ public static class ModuleAlignment
         var modules = new LoraModule?[columns.Count];
         try
         {
-            Parallel.For(0, columns.Count, Bounded, i =>
-            {
-                // The modules already keep every core busy: a module's own libtorch calls stay on its worker's thread.
-                using (NativeThreads.OnePerWorker()) modules[i] = combine(columns[i], scan?.Column(i) ?? default);
-            });
+            CoreWorkers.For(columns.Count, i =>
+                modules[i] = combine(columns[i], scan?.Column(i) ?? default));
         }
-        catch (AggregateException e)
+        catch
         {
             foreach (var m in modules) m?.Dispose();
-            ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+            throw;
         }
         return new LoraAdapter(modules!, baseModel);
     }

@@ -47,14 +47,20 @@ public sealed class UpdateScan
 
     internal void Record(int module, int client, FactorCheck check) => _checks[module, client] = check;
 
-    /// <summary>Module <paramref name="module"/>'s check of <paramref name="client"/>, by name; null when not scanned (or not a module of the scan).</summary>
-    public FactorCheck? this[string module, int client] => Check(client, module);
-
-    /// <summary>Records what another scan (a module shard's) found for module <paramref name="module"/> of <paramref name="client"/>.</summary>
-    public void Record(string module, int client, FactorCheck check)
+    /// <summary>Records what another scan found for module <paramref name="module"/>: entry j for client j, null where it scanned nothing.</summary>
+    public void Record(string module, IReadOnlyList<FactorCheck?> checks)
     {
         if (!_modules.TryGetValue(module, out int i)) throw new ArgumentException($"module '{module}' is not one of the scan's", nameof(module));
-        _checks[i, client] = check;
+        for (int j = 0; j < checks.Count; j++)
+            if (checks[j] is { } check) _checks[i, j] = check;
+    }
+
+    /// <summary>Every client's check of module <paramref name="module"/> (in the order the scan was given), null where not scanned.</summary>
+    public FactorCheck?[] Checks(int module)
+    {
+        var row = new FactorCheck?[Clients];
+        for (int j = 0; j < row.Length; j++) row[j] = _checks[module, j];
+        return row;
     }
 
     /// <summary>Scans whatever modules of <paramref name="client"/> the aggregation did not read (a left-out update, a rule that stopped early).</summary>

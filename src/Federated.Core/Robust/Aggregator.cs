@@ -189,9 +189,7 @@ public sealed class Aggregator(IAggregationStrategy? strategy = null, IRobustRul
                 complete = false;
             }
             if (scan is null) continue;
-            foreach (var (module, checks) in s.Checks)
-                for (int j = 0; j < checks.Length; j++)
-                    if (checks[j] is { } check) scan.Record(module, j, check);
+            foreach (var (module, checks) in s.Checks) scan.Record(module, checks);
         }
         return complete;
     }
@@ -264,7 +262,9 @@ public sealed class Aggregator(IAggregationStrategy? strategy = null, IRobustRul
     static Dictionary<string, FactorCheck?[]> Checks(UpdateScan scan, IReadOnlyList<string> names, IReadOnlyList<LoraAdapter> chosen)
     {
         for (int j = 0; j < chosen.Count; j++) scan.Complete(j, chosen[j]);
-        return names.ToDictionary(n => n, n => Enumerable.Range(0, chosen.Count).Select(j => scan[n, j]).ToArray(), StringComparer.Ordinal);
+        var checks = new Dictionary<string, FactorCheck?[]>(names.Count, StringComparer.Ordinal);
+        for (int i = 0; i < names.Count; i++) checks.TryAdd(names[i], scan.Checks(i));
+        return checks;
     }
 
     /// <summary>The named modules of <paramref name="adapter"/>, sharing its tensors (not to be disposed).</summary>

@@ -55,7 +55,9 @@ public static class UpdateHygiene
     public static Rejection?[] CheckLayout(IReadOnlyList<IReadOnlyList<ModuleHeader>> updates, IReadOnlyList<int?> allowedRanks, HygieneLimits limits)
     {
         var expected = limits.ExpectedModules ?? MostCommonLayout(updates);
-        return updates.Select((u, k) => CheckLayout(u, allowedRanks[k], expected)).ToArray();
+        var positions = new Dictionary<string, int>(expected.Count, StringComparer.Ordinal);
+        for (int i = 0; i < expected.Count; i++) positions.TryAdd(expected[i].Name, i);
+        return updates.Select((u, k) => CheckLayout(u, allowedRanks[k], expected, positions)).ToArray();
     }
 
     /// <summary>Finite values and the norm cap, from <paramref name="scan"/>'s entry <paramref name="client"/> for <paramref name="update"/>.</summary>
@@ -76,19 +78,25 @@ public static class UpdateHygiene
         return null;
     }
 
-    static Rejection? CheckLayout(IReadOnlyList<ModuleHeader> modules, int? allowedRank, IReadOnlyList<ModuleShape> expected)
+    /// <param name="positions">Each expected module's position in <paramref name="expected"/>, by name.</param>
+    static Rejection? CheckLayout(IReadOnlyList<ModuleHeader> modules, int? allowedRank, IReadOnlyList<ModuleShape> expected, Dictionary<string, int> positions)
     {
-        var update = new Dictionary<string, ModuleHeader>(StringComparer.Ordinal);
-        foreach (var m in modules) update.TryAdd(m.Name, m);
-        var missing = expected.Where(s => !update.ContainsKey(s.Name)).Select(s => s.Name).ToList();
-        var extra = modules.Select(m => m.Name).Except(expected.Select(s => s.Name)).ToList();
-        if (missing.Count > 0 || extra.Count > 0)
+        // Each expected module's header (an update's first of a name), and the names the round does not expect.
+        var found = new ModuleHeader?[expected.Count];
+        OrderedDictionary<string, bool>? extra = null;
+        foreach (var m in modules)
+        {
+            if (positions.TryGetValue(m.Name, out int i)) found[i] ??= m;
+            else (extra ??= new(StringComparer.Ordinal)).TryAdd(m.Name, true);
+        }
+        var missing = expected.Where(s => found[positions[s.Name]] is null).Select(s => s.Name).ToList();
+        if (missing.Count > 0 || extra is not null)
             return new(RejectionReason.ModuleSet, "adapts different modules than the round: " +
-                string.Join(", ", new[] { ModuleNames.Describe("missing", missing), ModuleNames.Describe("extra", extra) }.Where(s => s.Length > 0)));
+                string.Join(", ", new[] { ModuleNames.Describe("missing", missing), ModuleNames.Describe("extra", extra?.Keys.ToList() ?? []) }.Where(s => s.Length > 0)));
 
         foreach (var s in expected)
         {
-            var m = update[s.Name];
+            var m = found[positions[s.Name]]!;
             if (m.InFeatures != s.InFeatures || m.OutFeatures != s.OutFeatures)
                 return new(RejectionReason.Shape, $"module '{s.Name}' is {m.OutFeatures}x{m.InFeatures}, the round expects {s.OutFeatures}x{s.InFeatures}");
             if (allowedRank is { } allowed && m.Rank > allowed)
@@ -98,17 +106,26 @@ public static class UpdateHygiene
         return null;
     }
 
-    /// <summary>The layout most updates share; ties go to the layout seen first. Compared as records, not as text: this runs per round on every update.</summary>
+    /// <summary>The layout most updates share; ties go to the layout seen first. Compared field by field, not as text: this runs per round on every update.</summary>
     static List<ModuleShape> MostCommonLayout(IReadOnlyList<IReadOnlyList<ModuleHeader>> updates)
     {
-        var layouts = new List<(List<ModuleShape> Layout, int Count)>();
+        var layouts = new List<(IReadOnlyList<ModuleHeader> Layout, int Count)>();
         foreach (var u in updates)
         {
-            var layout = u.Select(m => new ModuleShape(m.Name, m.InFeatures, m.OutFeatures)).ToList();
-            int i = layouts.FindIndex(l => l.Layout.SequenceEqual(layout));
-            if (i < 0) layouts.Add((layout, 1));
+            int i = layouts.FindIndex(l => SameLayout(l.Layout, u));
+            if (i < 0) layouts.Add((u, 1));
             else layouts[i] = (layouts[i].Layout, layouts[i].Count + 1);
         }
-        return layouts.MaxBy(l => l.Count).Layout; // MaxBy keeps the first of equal counts
+        return layouts.MaxBy(l => l.Count).Layout.Select(m => new ModuleShape(m.Name, m.InFeatures, m.OutFeatures)).ToList(); // MaxBy keeps the first of equal counts
+    }
+
+    /// <summary>The same names and base layer shapes in the same order (ranks may differ).</summary>
+    static bool SameLayout(IReadOnlyList<ModuleHeader> a, IReadOnlyList<ModuleHeader> b)
+    {
+        if (a.Count != b.Count) return false;
+        for (int i = 0; i < a.Count; i++)
+            if (a[i].InFeatures != b[i].InFeatures || a[i].OutFeatures != b[i].OutFeatures || !string.Equals(a[i].Name, b[i].Name, StringComparison.Ordinal))
+                return false;
+        return true;
     }
 }
