@@ -13,7 +13,7 @@ namespace Federated.Core.Aggregation;
 /// (W += B_st A_st) and clients restart from fresh LoRA modules.
 /// <para>
 /// The round's global stays bounded whatever K (A8): a module whose stacked rank R exceeds min(d_out, d_in) is written as
-/// its dense sum D = B_st A_st (summed in float64), exactly, at rank min(d_out, d_in): B = D, A = I (or B = I, A = D when
+/// its dense sum D = B_st A_st (groups' products summed in float64), exactly, at rank min(d_out, d_in): B = D, A = I (or B = I, A = D when
 /// d_out &lt; d_in). With <see cref="GlobalEnergy"/> every module is instead truncated by SVD (FLoRIST) to the smallest rank
 /// whose singular values keep that fraction of the energy, and each module's rank and relative error are reported.
 /// </para>
@@ -168,7 +168,7 @@ public sealed class FloraStacking : IFactoringStrategy
         double error;
         if (column.Sum(m => m.Rank) > full)
         {
-            var (u, s, vh) = linalg.svd(DenseSum(column, coefficients, scan), fullMatrices: false);
+            var (u, s, vh) = linalg.svd(DenseSum(column, coefficients, scan).to(float64), fullMatrices: false);
             (rank, error) = EnergyRank(s.cpu().data<double>().ToArray(), energy);
             b = u.narrow(1, 0, rank) * s.narrow(0, 0, rank);
             a = vh.narrow(0, 0, rank);
@@ -189,17 +189,18 @@ public sealed class FloraStacking : IFactoringStrategy
     }
 
     /// <summary>
-    /// D = sum_k c_k s_k B_k A_k (d_out x d_in, float64): each group of clients of about <see cref="ProductRanks"/> ranks is
-    /// stacked as A2 stacks (float32) and multiplied out in float32, the groups' products summed in float64. O(d_out d_in R)
-    /// work, memory D plus one group's stack and product. A float32 product over at most 512 ranks errs by about
-    /// sqrt(512) float32 epsilons (1e-6) of its terms, far below the bf16 rounding of the merged base, at half the time of
-    /// float64 products (measured: 10 s against 22 s for K = 1,000 on Qwen2-0.5B q/v, 2 cores). Call inside a dispose scope.
+    /// D = sum_k c_k s_k B_k A_k (d_out x d_in): each group of clients of about <see cref="ProductRanks"/> ranks is stacked as
+    /// A2 stacks (float32) and multiplied out in float32, the groups' products summed in float64; one group's product is D
+    /// itself, in float32 (what the float64 sum would hold, converted exactly). O(d_out d_in R) work, memory D plus one
+    /// group's stack and product. A float32 product over at most 512 ranks errs by about sqrt(512) float32 epsilons (1e-6)
+    /// of its terms, far below the bf16 rounding of the merged base, at half the time of float64 products (measured: 10 s
+    /// against 22 s for K = 1,000 on Qwen2-0.5B q/v, 2 cores). Call inside a dispose scope.
     /// </summary>
     static Tensor DenseSum(LoraModule[] column, IReadOnlyList<double> coefficients, ColumnScan scan)
     {
         var first = column[0];
         var kernels = FactorKernels.For(column);
-        var dense = zeros(first.OutFeatures, first.InFeatures, float64, first.A.device);
+        Tensor? dense = null;
         for (int start = 0, end; start < column.Length; start = end)
         {
             int ranks = column[start].Rank;
@@ -208,9 +209,13 @@ public sealed class FloraStacking : IFactoringStrategy
             var (a, b) = StackFactors(column[start..end], group.Select(k => coefficients[k]).ToArray(), float32, kernels, scan.Of(group));
             using (a)
             using (b)
-            using (var product = b.matmul(a))
+            {
+                if (start == 0 && end == column.Length) return b.matmul(a);
+                dense ??= zeros(first.OutFeatures, first.InFeatures, float64, first.A.device);
+                using var product = b.matmul(a);
                 dense.add_(product, HeldScalars.One);
+            }
         }
-        return dense;
+        return dense!;
     }
 }
