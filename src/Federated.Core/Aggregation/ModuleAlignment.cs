@@ -1,4 +1,3 @@
-using System.Runtime.ExceptionServices;
 using Federated.Core.Adapters;
 using Federated.Core.Runtime;
 
@@ -48,9 +47,9 @@ public static class ModuleAlignment
     }
 
     /// <summary>
-    /// Aligns the updates and builds one global module per module from its column, modules in parallel up to the number
-    /// of cores (each is independent; memory-bound work gains from both channels, and more at once would only hold more
-    /// modules' work in memory). The first error wins and whatever was built is disposed.
+    /// Aligns the updates and builds one global module per module from its column, modules in parallel on
+    /// <see cref="CoreWorkers"/>, one thread per core (each is independent; memory-bound work gains from both channels, and
+    /// more at once would only hold more modules' work in memory). The first error wins and whatever was built is disposed.
     /// </summary>
     public static LoraAdapter Combine(IReadOnlyList<LoraAdapter> updates, Func<LoraModule[], LoraModule> combine) =>
         Combine(updates, null, (column, _) => combine(column));

@@ -16,11 +16,12 @@ namespace Federated.Core.Runtime;
 /// (median).
 /// </para>
 /// <para>
-/// The caller waits while the workers run the items, so the loop never has more threads than cores. A worker's own
+/// The caller runs a share of the items itself and wakes only the workers on the other CPUs, so a loop never has more
+/// threads than cores and pays no wake for its own share. A worker's own
 /// libtorch calls are single-threaded for its life (<see cref="NativeThreads.OnePerWorker"/>): the items already keep
 /// every core busy. Items run without the caller's execution context (no AsyncLocal values): they are computation.
 /// A loop started while another caller's runs (two aggregations in one process) goes to <see cref="Parallel"/> instead of
-/// waiting; one started from inside an item runs inline.
+/// waiting; one of a single item, or started from inside an item, runs inline.
 /// </para>
 /// </summary>
 public static partial class CoreWorkers
@@ -35,7 +36,10 @@ public static partial class CoreWorkers
         if (count <= 0) return;
         if (count == 1 || t_isWorker)
         {
-            for (int i = 0; i < count; i++) body(i);
+            // Inline, single-threaded in libtorch all the same: callers on several threads (a silo's module shards) would
+            // otherwise each start an OpenMP team on the same cores.
+            using (NativeThreads.OnePerWorker())
+                for (int i = 0; i < count; i++) body(i);
             return;
         }
         var workers = s_workers.Value;
@@ -144,11 +148,7 @@ public static partial class CoreWorkers
             }
         }
 
-        public void Wait()
-        {
-            _done.Wait();
-            _done.Dispose();
-        }
+        public void Wait() => _done.Wait(); // not disposed: the last worker may still be inside Set, and it holds no handle
 
         public void ThrowIfFailed() => _failure?.Throw();
     }

@@ -34,13 +34,16 @@ public class CoreWorkersTests
         Assert.True(overlapped, "an item waited 10 s without a second thread entering the loop");
     }
 
-    [Fact]
-    public void Items_call_libtorch_single_threaded_and_the_callers_setting_comes_back()
+    [Theory]
+    [InlineData(1)] // inline on the caller's thread
+    [InlineData(64)]
+    public void Items_call_libtorch_single_threaded_and_the_callers_setting_comes_back(int count)
     {
         int before = get_num_threads();
+        Assert.True(before > 1 || Environment.ProcessorCount == 1, $"libtorch uses {before} threads on {Environment.ProcessorCount} cores");
         var inside = new ConcurrentBag<int>();
-        CoreWorkers.For(64, _ => inside.Add(get_num_threads()));
-        Assert.Equal(64, inside.Count);
+        CoreWorkers.For(count, _ => inside.Add(get_num_threads()));
+        Assert.Equal(count, inside.Count);
         Assert.All(inside, n => Assert.Equal(1, n));
         Assert.Equal(before, get_num_threads());
     }
@@ -100,6 +103,26 @@ public class CoreWorkersTests
         await Task.WhenAll(a, b);
         Assert.All(first, r => Assert.Equal(1, r));
         Assert.All(second, r => Assert.Equal(1, r));
+    }
+
+    [Fact]
+    public async Task Thousands_of_short_loops_from_four_threads_all_finish()
+    {
+        // Short loops back to back exercise every order of a worker going to sleep and a loop being handed to it.
+        var callers = Enumerable.Range(0, 4).Select(_ => Task.Run(() =>
+        {
+            long sum = 0;
+            for (int loop = 0; loop < 2_000; loop++)
+            {
+                var runs = new int[8];
+                CoreWorkers.For(runs.Length, i => Interlocked.Increment(ref runs[i]));
+                sum += runs.Sum();
+            }
+            return sum;
+        })).ToArray();
+        var all = Task.WhenAll(callers);
+        Assert.Same(all, await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(120)))); // a lost wake would hang a caller
+        Assert.All(await all, sum => Assert.Equal(2_000 * 8, sum));
     }
 
     [Fact]
