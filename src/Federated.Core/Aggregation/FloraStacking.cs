@@ -13,9 +13,10 @@ namespace Federated.Core.Aggregation;
 /// (W += B_st A_st) and clients restart from fresh LoRA modules.
 /// <para>
 /// The round's global stays bounded whatever K (A8): a module whose stacked rank R exceeds min(d_out, d_in) is written as
-/// its dense sum D = B_st A_st (groups' products summed in float64), exactly, at rank min(d_out, d_in): B = D, A = I (or B = I, A = D when
-/// d_out &lt; d_in). With <see cref="GlobalEnergy"/> every module is instead truncated by SVD (FLoRIST) to the smallest rank
-/// whose singular values keep that fraction of the energy, and each module's rank and relative error are reported.
+/// its dense sum D = B_st A_st (products of groups of clients, summed in float64), exactly, at rank min(d_out, d_in):
+/// B = D, A = I (or B = I, A = D when d_out &lt; d_in). With <see cref="GlobalEnergy"/> every module is instead truncated
+/// by SVD (FLoRIST) to the smallest rank whose singular values keep that fraction of the energy, and each module's rank
+/// and relative error are reported.
 /// </para>
 /// </summary>
 public sealed class FloraStacking : IFactoringStrategy
