@@ -50,13 +50,8 @@ static class FactorAveraging
             if (k + 1 < column.Length && column[k + 1].TryHostFloat32(out var nextA, out var nextB)) next = new(nextA, nextB);
             if (!scan.Visit(k, m, fromA, fromB, new FactorSums(sumA, weightA, sumB, weightB, start: k == 0), next))
             {
-                if (k == 0)
-                {
-                    sumA.Clear();
-                    sumB.Clear();
-                }
-                FactorKernels.Host.MultiplyAddFinite(fromA, weightA, sumA);
-                FactorKernels.Host.MultiplyAddFinite(fromB, weightB, sumB);
+                FactorKernels.Host.MultiplyAdd(fromA, weightA, sumA, start: k == 0);
+                FactorKernels.Host.MultiplyAdd(fromB, weightB, sumB, start: k == 0);
             }
         }
         return reference.With(Into(a, dtype), Into(b, dtype), reference.Alpha);

@@ -158,47 +158,30 @@ abstract class FactorKernels
         }
 
         /// <summary>
-        /// to = from * scale + to, the product rounded before the sum (as TensorPrimitives.MultiplyAdd, not fused). Written
-        /// out because a one-shot process runs TensorPrimitives' generic code unoptimised (tier 0) for most of an aggregation.
+        /// to = from * scale + to, the product rounded before the sum (as TensorPrimitives.MultiplyAdd, not fused); with
+        /// <paramref name="start"/>, to = from * scale + 0 into uninitialised memory (the bits of adding to zeros: -0 becomes
+        /// +0). Written out because a one-shot process runs TensorPrimitives' generic code unoptimised (tier 0) for most of an
+        /// aggregation.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        static void MultiplyAdd(ReadOnlySpan<float> from, float scale, Span<float> to)
+        internal static void MultiplyAdd(ReadOnlySpan<float> from, float scale, Span<float> to, bool start = false)
         {
             ref float x = ref MemoryMarshal.GetReference(from);
             ref float y = ref MemoryMarshal.GetReference(to);
             var s = Vector512.Create(scale);
             int i = 0;
+            if (start)
+            {
+                for (; i + 16 <= from.Length; i += 16)
+                    (Vector512.LoadUnsafe(ref x, (nuint)i) * s + Vector512<float>.Zero).StoreUnsafe(ref y, (nuint)i);
+                for (; i < from.Length; i++)
+                    Unsafe.Add(ref y, i) = Unsafe.Add(ref x, i) * scale + 0f;
+                return;
+            }
             for (; i + 16 <= from.Length; i += 16)
                 (Vector512.LoadUnsafe(ref x, (nuint)i) * s + Vector512.LoadUnsafe(ref y, (nuint)i)).StoreUnsafe(ref y, (nuint)i);
             for (; i < from.Length; i++)
                 Unsafe.Add(ref y, i) = Unsafe.Add(ref x, i) * scale + Unsafe.Add(ref y, i);
-        }
-
-        /// <summary>
-        /// <see cref="MultiplyAdd"/> that also tells whether every value of <paramref name="from"/> is finite (the sum of x * 0,
-        /// as <c>FactorScan</c> checks), so a strategy reading a client's factors once accumulates and checks them together.
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        internal static bool MultiplyAddFinite(ReadOnlySpan<float> from, float scale, Span<float> to)
-        {
-            ref float x = ref MemoryMarshal.GetReference(from);
-            ref float y = ref MemoryMarshal.GetReference(to);
-            var s = Vector512.Create(scale);
-            Vector512<float> check = default;
-            int i = 0;
-            for (; i + 16 <= from.Length; i += 16)
-            {
-                var v = Vector512.LoadUnsafe(ref x, (nuint)i);
-                check = Vector512.FusedMultiplyAdd(v, Vector512<float>.Zero, check);
-                (v * s + Vector512.LoadUnsafe(ref y, (nuint)i)).StoreUnsafe(ref y, (nuint)i);
-            }
-            float total = Vector512.Sum(check);
-            for (; i < from.Length; i++)
-            {
-                total += Unsafe.Add(ref x, i) * 0;
-                Unsafe.Add(ref y, i) = Unsafe.Add(ref x, i) * scale + Unsafe.Add(ref y, i);
-            }
-            return total == 0;
         }
 
         /// <summary>

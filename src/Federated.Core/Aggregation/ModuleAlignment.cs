@@ -75,9 +75,6 @@ public static class ModuleAlignment
         return new LoraAdapter(modules!, baseModel);
     }
 
-    /// <summary>At most one worker per core.</summary>
-    public static ParallelOptions Bounded => new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
-
     static string Describe(List<string> names) =>
         names.Count <= 3 ? string.Join(", ", names.Select(n => $"'{n}'")) : $"'{names[0]}' and {names.Count - 1} more";
 }

@@ -211,7 +211,7 @@ public static class FactorScan
             for (int p = 0; p < 16; p++) diagonalFinite &= float.IsFinite(rotated[p]);
             return RotatedTrace16(gramA, rotated);
         }
-        if (!sums.B.IsEmpty) MultiplyAdd(b, sums.WeightB, sums.B, sums.Start);
+        if (!sums.B.IsEmpty) FactorKernels.Host.MultiplyAdd(b, sums.WeightB, sums.B, sums.Start);
         Span<float> gramB = rank <= 64 ? stackalloc float[rank * rank] : new float[rank * rank];
         var transposed = t_transposed is { } buffer && buffer.Length >= rank * outFeatures ? buffer : t_transposed = new float[rank * outFeatures];
         for (int i = 0; i < outFeatures; i++)
@@ -269,7 +269,7 @@ public static class FactorScan
         for (; p < rank; p++)
         {
             for (int q = p; q < rank; q++) gram[p * rank + q] = TensorPrimitives.Dot(m.Slice(p * n, n), m.Slice(q * n, n));
-            if (!sums.IsEmpty) MultiplyAdd(m.Slice(p * n, n), weight, sums.Slice(p * n, n), start);
+            if (!sums.IsEmpty) FactorKernels.Host.MultiplyAdd(m.Slice(p * n, n), weight, sums.Slice(p * n, n), start);
         }
     }
 
@@ -394,17 +394,6 @@ public static class FactorScan
         g0.StoreUnsafe(ref to, 0); g1.StoreUnsafe(ref to, 16); g2.StoreUnsafe(ref to, 32); g3.StoreUnsafe(ref to, 48);
         g4.StoreUnsafe(ref to, 64); g5.StoreUnsafe(ref to, 80); g6.StoreUnsafe(ref to, 96); g7.StoreUnsafe(ref to, 112);
         g8.StoreUnsafe(ref to, 128);
-    }
-
-    /// <summary>sums = values * weight + sums, or + 0 from the <paramref name="start"/> (the bits of adding to zeros; -0 becomes +0).</summary>
-    static void MultiplyAdd(ReadOnlySpan<float> values, float weight, Span<float> sums, bool start)
-    {
-        if (!start) TensorPrimitives.MultiplyAdd(values, weight, sums, sums);
-        else
-        {
-            TensorPrimitives.Multiply(values, weight, sums);
-            TensorPrimitives.Add(sums, 0f, sums);
-        }
     }
 
     /// <summary>Lane p of the result is lane (p + k) mod 16 of <paramref name="v"/> (one valignd).</summary>

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Federated.Core.Adapters;
 using Federated.Core.Aggregation;
+using Federated.Core.Runtime;
 using static TorchSharp.torch;
 
 namespace Federated.Core.Robust;
@@ -87,7 +88,7 @@ public abstract class CoordinateWiseRule(long maxDenseBytes)
         using var deltas = new ModuleDeltas(column, scan);
         var dense = empty(first.OutFeatures, first.InFeatures, float32);
         nint output = Address(dense);
-        Parallel.For(0, tiles, ModuleAlignment.Bounded, () => new Vector512<float>[rows * n], [MethodImpl(MethodImplOptions.AggressiveOptimization)] (tile, _, values) =>
+        Parallel.For(0, tiles, CoreWorkers.Bounded, () => new Vector512<float>[rows * n], [MethodImpl(MethodImplOptions.AggressiveOptimization)] (tile, _, values) =>
         {
             int top = tile * rows, count = Math.Min(rows, first.OutFeatures - top);
             for (int j = 0; j < first.InFeatures; j += ModuleDeltas.Lanes)

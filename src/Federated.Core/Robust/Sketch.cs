@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Federated.Core.Aggregation;
+using Federated.Core.Runtime;
 
 namespace Federated.Core.Robust;
 
@@ -65,7 +66,7 @@ static class Sketch
     static double[] Times(float[] d, int m, int n, double[] x, int width)
     {
         var y = new double[m * width];
-        Parallel.For(0, m, ModuleAlignment.Bounded, i =>
+        Parallel.For(0, m, CoreWorkers.Bounded, i =>
         {
             var row = y.AsSpan(i * width, width);
             for (int j = 0; j < n; j++) AddScaled(row, d[i * n + j], x.AsSpan(j * width, width));
@@ -78,7 +79,7 @@ static class Sketch
     {
         var z = new double[n * width];
         int chunk = Math.Max(16, (n + 4 * Environment.ProcessorCount - 1) / (4 * Environment.ProcessorCount));
-        Parallel.For(0, (n + chunk - 1) / chunk, ModuleAlignment.Bounded, part =>
+        Parallel.For(0, (n + chunk - 1) / chunk, CoreWorkers.Bounded, part =>
         {
             int first = part * chunk, last = Math.Min(n, first + chunk);
             for (int i = 0; i < m; i++)

@@ -68,12 +68,15 @@ public static partial class CoreWorkers
         job.ThrowIfFailed();
     }
 
+    /// <summary>At most one thread-pool worker per core, for loops that run on the pool.</summary>
+    public static ParallelOptions Bounded => new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
+
     /// <summary>The thread pool's loop, each item's libtorch calls single-threaded as on a worker.</summary>
     static void Fallback(int count, Action<int> body)
     {
         try
         {
-            Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
+            Parallel.For(0, count, Bounded, i =>
             {
                 using (NativeThreads.OnePerWorker()) body(i);
             });
@@ -128,8 +131,6 @@ public static partial class CoreWorkers
         int _next = -1, _active = workers;
         ExceptionDispatchInfo? _failure;
         readonly ManualResetEventSlim _done = new();
-
-        public int Workers { get; } = workers;
 
         public void RunItems()
         {
