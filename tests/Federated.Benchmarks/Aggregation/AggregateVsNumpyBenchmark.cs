@@ -80,6 +80,7 @@ static class AggregateVsNumpyBenchmark
             var rows = clientCounts.SelectMany(k => ops.Select(op => (Op: op, Clients: k))).ToList();
             var samples = rows.ToDictionary(r => r, _ => new List<Sample>());
             var readFloor = clientCounts.ToDictionary(k => k, _ => new List<double>());
+            var productsFloor = clientCounts.ToDictionary(k => k, _ => new List<double>());
             for (int run = 0; run < runs; run++)
                 foreach (var row in rows)
                 {
@@ -87,6 +88,11 @@ static class AggregateVsNumpyBenchmark
                     {
                         readFloor[row.Clients].Add(ReadSeconds(adapterBytes, row.Clients));
                         Console.WriteLine(FormattableString.Invariant($"run {run + 1} K={row.Clients}: the input read once by two threads in {readFloor[row.Clients][^1] * 1000:F1} ms"));
+                        if (ops.Contains("flora"))
+                        {
+                            productsFloor[row.Clients].Add(ProductSeconds(row.Clients));
+                            Console.WriteLine(FormattableString.Invariant($"run {run + 1} K={row.Clients}: the bounded global's products alone in {productsFloor[row.Clients][^1] * 1000:F1} ms"));
+                        }
                     }
                     var inputs = directories.Take(row.Clients).ToList();
                     var sample = new Sample(Numpy(root, row.Op, row.Clients, inputs), Fed(root, row.Op, row.Clients, inputs), Library(root, row.Op, row.Clients));
@@ -106,7 +112,8 @@ static class AggregateVsNumpyBenchmark
                     Console.WriteLine($"{GrowthCalls} calls K={k} {op}: {line}");
                 }
 
-            string report = Report(samples, growth, copyGBps, readFloor.ToDictionary(p => p.Key, p => Statistics.Median(p.Value)), adapterBytes, runs);
+            string report = Report(samples, growth, copyGBps, readFloor.ToDictionary(p => p.Key, p => Statistics.Median(p.Value)),
+                productsFloor.Where(p => p.Value.Count > 0).ToDictionary(p => p.Key, p => Statistics.Median(p.Value)), adapterBytes, runs);
             Console.Write(report);
             if (append)
                 ResultsFile.Append("Aggregation against numpy (`deploy/benchmark.sh aggregate-vs-numpy`)",
@@ -167,6 +174,26 @@ static class AggregateVsNumpyBenchmark
         {
             for (int k = t; k < clients; k += 2) sums[t] += System.Numerics.Tensors.TensorPrimitives.Sum<float>(buffers[k]);
         }));
+    }
+
+    /// <summary>
+    /// What FLoRA's bounded global cannot do without (ALGORITHMS.md A8): every module whose stacked rank R = K x 16 exceeds
+    /// min(d_out, d_in) is multiplied out, (d_out x R)(R x d_in), 2 d_out d_in R flops however the clients are grouped. Those
+    /// products alone, float32, on two threads each running single-threaded libtorch (as the module workers do), timed alike.
+    /// </summary>
+    static double ProductSeconds(int clients)
+    {
+        int stacked = clients * Rank;
+        var modules = Shapes().Where(s => stacked > Math.Min(s.OutFeatures, s.InFeatures))
+            .Select(s => (B: randn(s.OutFeatures, stacked), A: randn(stacked, s.InFeatures), Product: empty(s.OutFeatures, s.InFeatures))).ToArray();
+        try
+        {
+            return CallTiming.Median(() => CoreWorkers.For(modules.Length, m => modules[m].Product.addmm_(modules[m].B, modules[m].A, beta: 0, alpha: 1)));
+        }
+        finally
+        {
+            foreach (var (b, a, product) in modules) { b.Dispose(); a.Dispose(); product.Dispose(); }
+        }
     }
 
     /// <summary>numpy in its own process under /usr/bin/time: the aggregation's seconds from its stdout, wall and peak RSS from time.</summary>
@@ -278,7 +305,7 @@ static class AggregateVsNumpyBenchmark
     }
 
     static string Report(Dictionary<(string Op, int Clients), List<Sample>> samples, List<(int Clients, string Op, string Line)> growth,
-        Dictionary<int, double> copyGBps, Dictionary<int, double> readFloor, long adapterBytes, int runs)
+        Dictionary<int, double> copyGBps, Dictionary<int, double> readFloor, Dictionary<int, double> productsFloor, long adapterBytes, int runs)
     {
         static double Median(IEnumerable<double> values) => Statistics.Median(values);
         var text = new StringBuilder()
@@ -309,6 +336,12 @@ static class AggregateVsNumpyBenchmark
                 FormattableString.Invariant($"{Median(list.Select(s => s.Numpy.PeakMiB)):F0} / {Median(list.Select(s => s.Fed.PeakMiB)):F0} / {Median(list.Select(s => s.Library.PeakMiB)):F0} | {bandwidth} | ") +
                 $"{list[0].Library.Note}, {list[0].Fed.Note} |");
         }
+        if (productsFloor.Count > 0)
+            text.AppendLine().AppendLine(
+                "FLoRA's floor: its bounded global multiplies out every module stacked past min(d_out, d_in) (ALGORITHMS.md A8; v_proj at K = 10, every module at K = 100). " +
+                "Those products alone, float32 on the module workers (one pinned thread per core, single-threaded libtorch), timed alike in each run (medians): " +
+                string.Join(", ", productsFloor.Select(p => FormattableString.Invariant(
+                    $"K = {p.Key}: {p.Value * 1000:F1} ms, against half of numpy's FedAvg call {Median(samples.GetValueOrDefault(("fedit", p.Key), []).Select(s => s.Numpy.CallSeconds).DefaultIfEmpty(double.NaN)) * 500:F1} ms and the input's time at half of a memory copy's bandwidth {2 * p.Key * adapterBytes / 1e9 / copyGBps[p.Key] * 1000:F1} ms"))) + ".");
         if (growth.Count > 0)
         {
             text.AppendLine().AppendLine($"The same rule called {GrowthCalls} times in one process (after a warm-up call):").AppendLine();

@@ -54,13 +54,15 @@ static class IngestBenchmark
 
         using var template = RandomAdapters.Create(BaseModelManifest.ModuleShapes(Qwen05B, Targets)!, Rank, alpha: 2 * Rank, seed: 17, baseModel: BaseModel);
         byte[] payload = AdapterPayload.ToBytes(template);
+        Log($"== floor: {clients:N0} uploads into the storing upload sink, {rounds} round(s)");
+        var floor = await RunFloorAsync(clients, rounds, payload);
         var results = new List<IngestResult>();
         foreach (int count in silos)
         {
             Log($"== {count} silo(s), {clients:N0} agents, {payload.Length:N0}-byte payloads");
             results.AddRange(await RunOnceAsync(count, clients, rounds, payload));
         }
-        string report = Report(results, clients, payload.Length);
+        string report = Report(results, floor, clients, payload.Length);
         Console.WriteLine();
         Console.WriteLine(report);
         ResultsFile.Append("Ingest at scale (`deploy/benchmark.sh ingest`)", "Orleans 10.4.2, redis-server 7, real coordinator processes on loopback", report);
@@ -201,6 +203,59 @@ static class IngestBenchmark
             federationView?["globalAdapter"]?["size"]?.GetValue<long>());
     }
 
+    /// <summary>
+    /// The same agents' uploads (same payload variants, in-flight limit and connection count) into <see cref="UploadSink"/>'s
+    /// storing mode on its own redis-server, round after round: receive, SHA-256 and APPEND each upload, then GET every payload
+    /// back and add it into a FedAvg accumulator. The least a coordinator that keeps content-addressed uploads in Redis
+    /// spends per GB on this machine, measured as the silos are.
+    /// </summary>
+    static async Task<List<FloorResult>> RunFloorAsync(int clientCount, int rounds, byte[] payload)
+    {
+        await using var redis = new RedisServer();
+        await redis.InitializeAsync();
+        await using var sink = await Upload.UploadBenchmark.SinkChild.StartAsync(redis.Configuration);
+        var probe = new ProcessProbe(sink.Pid);
+        var channels = Enumerable.Range(0, SourceAddresses).Select(_ => Grpc.Net.Client.GrpcChannel.ForAddress(sink.Address,
+            new Grpc.Net.Client.GrpcChannelOptions { HttpHandler = new SocketsHttpHandler() })).ToArray();
+        using var http = new HttpClient
+        {
+            BaseAddress = sink.Address, Timeout = TimeSpan.FromMinutes(10),
+            DefaultRequestVersion = HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact, // h2c, as the sink serves
+        };
+        var results = new List<FloorResult>();
+        try
+        {
+            var agents = Enumerable.Range(0, clientCount).Select(i => new Agent(new AgentService.AgentServiceClient(channels[i % SourceAddresses]), [])).ToArray();
+            for (int round = 1; round <= rounds; round++)
+            {
+                foreach (var agent in agents) agent.Task = new TrainingTask { FederationId = "floor", Round = round, Rank = Rank };
+                await probe.WaitQuietAsync(limit: TimeSpan.FromSeconds(30));
+                double before = probe.CpuSeconds ?? 0;
+                long peak = probe.Rss ?? 0;
+                var clock = Stopwatch.StartNew();
+                int r = round;
+                await ForEachAsync(clientCount, InFlight, async i =>
+                {
+                    var status = await UploadAsync(agents[i], Variant(payload, (r - 1) * clientCount + i));
+                    if (status != UploadStatus.Accepted) throw new InvalidOperationException($"the sink answered {status}");
+                    peak = Math.Max(peak, probe.Rss ?? 0);
+                });
+                var uploads = clock.Elapsed;
+                double uploadCpu = (probe.CpuSeconds ?? 0) - before;
+                var readBack = await http.PostAsync("/read-back", null);
+                readBack.EnsureSuccessStatusCode();
+                var total = clock.Elapsed;
+                results.Add(new FloorResult(round, uploads, total - uploads, uploadCpu, (probe.CpuSeconds ?? 0) - before - uploadCpu, Math.Max(peak, probe.Rss ?? 0)));
+                Log($"  floor round {round}: uploads {uploads.TotalSeconds:F1} s, {uploadCpu:F1} CPU s; read-back {(total - uploads).TotalSeconds:F1} s");
+            }
+            return results;
+        }
+        finally
+        {
+            foreach (var channel in channels) channel.Dispose();
+        }
+    }
+
     /// <summary>The template with 64 float32 values of its data changed: a distinct, equally valid update per agent.</summary>
     static byte[] Variant(byte[] template, int seed)
     {
@@ -290,7 +345,7 @@ static class IngestBenchmark
     static double? Seconds(JsonNode? span) =>
         span?.GetValue<string>() is { } text && TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var t) ? t.TotalSeconds : null;
 
-    static string Report(List<IngestResult> results, int clients, int payloadBytes)
+    static string Report(List<IngestResult> results, List<FloorResult> floor, int clients, int payloadBytes)
     {
         double gigabytes = (double)clients * payloadBytes / 1e9;
         var text = new StringBuilder();
@@ -307,6 +362,13 @@ static class IngestBenchmark
                 Inv($" | {r.RedisPeak / 1048576.0:F0} | {(r.GlobalBytes is { } g ? $"{g:N0} B" : "none")} |"));
         }
         text.AppendLine();
+        text.AppendLine("Floor: the same uploads into a process that does only what storing them in Redis and averaging them must (`upload-sink` with a Redis: the coordinator's transport and runtime settings; per data message SHA-256 and one APPEND, the digest checked at the end; then every payload read back with GET and added, weighted, into one float32 accumulator), on its own redis-server, measured alike:");
+        text.AppendLine();
+        text.AppendLine("| round | uploads | read-back and sum | CPU s | core-s per GB (uploads + read-back) | peak RSS, MiB |");
+        text.AppendLine("|---:|---:|---:|---:|---:|---:|");
+        foreach (var f in floor)
+            text.AppendLine(Inv($"| {f.Round} | {f.Uploads.TotalSeconds:F1} s | {f.ReadBack.TotalSeconds:F1} s | {f.UploadCpu + f.ReadBackCpu:F1} | {(f.UploadCpu + f.ReadBackCpu) / gigabytes:F2} ({f.UploadCpu / gigabytes:F2} + {f.ReadBackCpu / gigabytes:F2}) | {f.PeakRss / 1048576.0:F0} |"));
+        text.AppendLine();
         text.AppendLine(Inv($"Targets (issue 17): coordinator CPU <= 2 core-seconds per GB uploaded; peak memory <= 2 GiB per silo."));
         return text.ToString();
     }
@@ -321,6 +383,8 @@ static class IngestBenchmark
         public Metadata Auth => auth;
         public TrainingTask? Task { get; set; }
     }
+
+    sealed record FloorResult(int Round, TimeSpan Uploads, TimeSpan ReadBack, double UploadCpu, double ReadBackCpu, long PeakRss);
 
     sealed record IngestResult(int Silos, int Round, int Accepted, string Refusals, TimeSpan Uploads, TimeSpan Closed, double? AggregationSeconds, string? Failure,
         double[] Cpu, double UploadCpu, long[] PeakRss, long[] Hwm, long RedisBefore, long RedisPeak, long? GlobalBytes);

@@ -284,24 +284,35 @@ static class UploadBenchmark
         return await call;
     }
 
-    /// <summary>This benchmark run as <c>upload-sink</c> (<see cref="UploadSink"/>) on a free loopback port.</summary>
-    sealed class SinkChild : IAsyncDisposable
+    /// <summary>This benchmark run as <c>upload-sink</c> (<see cref="UploadSink"/>) on a free loopback port; storing into <c>redis</c> when given.</summary>
+    internal sealed class SinkChild : IAsyncDisposable
     {
         readonly Process _process;
         public GrpcChannel Channel { get; }
+        public Uri Address { get; }
+        public int Pid => _process.Id;
 
-        SinkChild(Process process, GrpcChannel channel) => (_process, Channel) = (process, channel);
+        SinkChild(Process process, Uri address) => (_process, Address, Channel) = (process, address, GrpcChannel.ForAddress(address));
 
         public double CpuSeconds => CpuSecondsOf(_process);
 
-        public static async Task<SinkChild> StartAsync()
+        /// <param name="redis">The storing mode's Redis; it then runs as the coordinator does (server GC, no dynamic PGO, its large-object threshold).</param>
+        public static async Task<SinkChild> StartAsync(string? redis = null)
         {
             int port = FreePort();
-            var process = Process.Start(new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "Federated.Benchmarks.dll"), "upload-sink", port.ToString(CultureInfo.InvariantCulture)])
+            var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "Federated.Benchmarks.dll"), "upload-sink",
+                port.ToString(CultureInfo.InvariantCulture), .. redis is null ? Array.Empty<string>() : [redis]])
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
-            })!;
+            };
+            if (redis is not null)
+            {
+                start.Environment["DOTNET_gcServer"] = "1";
+                start.Environment["DOTNET_TieredPGO"] = "0";
+                start.Environment["DOTNET_GCLOHThreshold"] = "0x100001";
+            }
+            var process = Process.Start(start)!;
             var deadline = DateTime.UtcNow.AddSeconds(30);
             while (true)
             {
@@ -314,7 +325,7 @@ static class UploadBenchmark
                 }
                 catch (SocketException) when (DateTime.UtcNow < deadline) { await Task.Delay(100); }
             }
-            return new SinkChild(process, GrpcChannel.ForAddress($"http://127.0.0.1:{port}"));
+            return new SinkChild(process, new Uri($"http://127.0.0.1:{port}"));
         }
 
         public async ValueTask DisposeAsync()
