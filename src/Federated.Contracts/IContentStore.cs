@@ -40,6 +40,44 @@ public interface IContentStore
         return bytes;
     }
 
+    /// <summary>
+    /// The bytes from <paramref name="offset"/> on into <paramref name="destinations"/>, filled in order and laid end to end (a
+    /// module's two factors from one range): a store that can copies its reply straight into the caller's memory (a tensor's),
+    /// with no array between. Checked and refused as <see cref="ReadRangeAsync(StoredUpdate, long, int, CancellationToken)"/>.
+    /// </summary>
+    async Task ReadRangeIntoAsync(StoredUpdate reference, long offset, IReadOnlyList<Memory<byte>> destinations, CancellationToken cancellationToken = default)
+    {
+        var bytes = await ReadRangeAsync(reference, offset, TotalLength(destinations), cancellationToken);
+        Scatter(bytes, 0, destinations);
+    }
+
+    /// <summary>How many bytes <paramref name="destinations"/> hold together.</summary>
+    protected static int TotalLength(IReadOnlyList<Memory<byte>> destinations)
+    {
+        long total = 0;
+        foreach (var d in destinations) total += d.Length;
+        return checked((int)total);
+    }
+
+    /// <summary>Copies <paramref name="source"/> to position <paramref name="at"/> of <paramref name="destinations"/> laid end to end.</summary>
+    protected static void Scatter(ReadOnlySpan<byte> source, long at, IReadOnlyList<Memory<byte>> destinations)
+    {
+        foreach (var destination in destinations)
+        {
+            if (source.IsEmpty) return;
+            if (at >= destination.Length)
+            {
+                at -= destination.Length;
+                continue;
+            }
+            int count = (int)Math.Min(destination.Length - at, source.Length);
+            source[..count].CopyTo(destination.Span[(int)at..]);
+            source = source[count..];
+            at = 0;
+        }
+        if (!source.IsEmpty) throw new ArgumentException("more bytes than the destinations hold", nameof(source));
+    }
+
     /// <summary>Refuses a range that is not within the payload, before anything is read.</summary>
     protected static void CheckRange(StoredUpdate reference, long offset, int count)
     {

@@ -120,9 +120,21 @@ public sealed class RedisContentStore(IConnectionMultiplexer redis, int chunkByt
     readonly System.Collections.Concurrent.ConcurrentDictionary<string, (int Count, long Chunk)> _layouts = new(StringComparer.Ordinal);
     const int MaxLayouts = 1 << 16;
 
-    /// <remarks>One GETRANGE per chunk the range touches, pipelined; the layout comes from a cache after the first range of a payload.</remarks>
     public async Task<byte[]> ReadRangeAsync(StoredUpdate reference, long offset, int count, CancellationToken cancellationToken = default)
     {
+        var bytes = new byte[count];
+        await ReadRangeIntoAsync(reference, offset, [bytes], cancellationToken);
+        return bytes;
+    }
+
+    /// <remarks>
+    /// One GETRANGE per chunk the range touches, pipelined, each reply copied from StackExchange.Redis's pooled buffer into the
+    /// destinations: no array per read (a round's aggregation reads a module of every update, 4 GB at K = 1,000, and the
+    /// arrays' zeroing and collection were a fifth of its CPU). The layout comes from a cache after the first range of a payload.
+    /// </remarks>
+    public async Task ReadRangeIntoAsync(StoredUpdate reference, long offset, IReadOnlyList<Memory<byte>> destinations, CancellationToken cancellationToken = default)
+    {
+        int count = IContentStore.TotalLength(destinations);
         IContentStore.CheckRange(reference, offset, count);
         var db = Db;
         for (int attempt = 0; ; attempt++)
@@ -133,28 +145,55 @@ public sealed class RedisContentStore(IConnectionMultiplexer redis, int chunkByt
                 if (_layouts.Count >= MaxLayouts) _layouts.Clear();
                 _layouts[reference.Sha256] = layout;
             }
-            var pieces = new List<(int At, Task<RedisValue> Read, int Length)>();
+            var pieces = new List<(long At, Task<RespResult>? Read, int Length)>();
             for (long at = offset; at < offset + count;)
             {
                 long index = at / layout.Chunk, within = at % layout.Chunk;
                 int piece = (int)Math.Min(layout.Chunk - within, offset + count - at);
-                pieces.Add(((int)(at - offset), index < layout.Count ? db.StringGetRangeAsync(Chunk(reference, (int)index), within, within + piece - 1) : Task.FromResult(RedisValue.Null), piece));
+                pieces.Add((at - offset, index < layout.Count
+                    ? db.ExecuteRespAsync("GETRANGE", new RedisKeyOrValue[] { (RedisKey)Chunk(reference, (int)index), (RedisValue)within, (RedisValue)(within + piece - 1) })
+                    : null, piece));
                 at += piece;
             }
-            // A range within one chunk (a module, typically) is the array Redis's reply was read into: no second copy.
-            var bytes = pieces.Count == 1 ? null : new byte[count];
             bool whole = true;
             foreach (var (at, read, length) in pieces)
             {
-                var value = (byte[]?)await read;
-                if (value is null || value.Length != length) whole = false;
-                else if (bytes is null) bytes = value;
-                else value.CopyTo(bytes, at);
+                if (read is null)
+                {
+                    whole = false;
+                    continue;
+                }
+                using var reply = await read;
+                whole &= CopyReply(reply, at, length, destinations);
             }
-            if (whole) return bytes!;
+            if (whole) return;
             _layouts.TryRemove(reference.Sha256, out _);
             if (attempt > 0) throw new ContentCorruptedException(reference, $"bytes [{offset:N0}, {offset + count:N0}) are not all in its chunks");
         }
+    }
+
+    /// <summary>A GETRANGE reply into the destinations at <paramref name="at"/>; false when it is not <paramref name="length"/> bytes (a chunk gone or shorter).</summary>
+    static bool CopyReply(RespResult reply, long at, int length, IReadOnlyList<Memory<byte>> destinations)
+    {
+        if (reply.IsNull) return false;
+        var reader = reply.ReadScalar();
+        if (reader.ScalarLength() != length) return false;
+        if (reader.TryGetSpan(out var span))
+        {
+            IContentStore.Scatter(span, at, destinations);
+            return true;
+        }
+        var rented = System.Buffers.ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            reader.CopyTo(rented.AsSpan(0, length));
+            IContentStore.Scatter(rented.AsSpan(0, length), at, destinations);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+        }
+        return true;
     }
 
     async Task<(long Size, int Count)> ReadManifestAsync(IDatabase db, StoredUpdate reference)

@@ -22,6 +22,8 @@ return args switch
     ["coordinator", .. var modes] => CoordinatorRoundBenchmark.Run(modes),
     ["coordinator-worker", var mode, var resultFile] => await CoordinatorRoundBenchmark.WorkerAsync(mode, resultFile),
     ["ingest", .. var parts] => await IngestBenchmark.RunAsync(parts),
+    ["module-reads"] => await ModuleReadBenchmark.RunAsync(),
+    ["module-reads-worker", var redis] => await ModuleReadBenchmark.WorkerAsync(redis),
     ["upload", .. var parts] => await UploadBenchmark.RunAsync(parts),
     ["upload-sink", var port] => await UploadSink.RunAsync(int.Parse(port, CultureInfo.InvariantCulture)),
     ["upload-sink", var port, var redis] => await UploadSink.RunAsync(int.Parse(port, CultureInfo.InvariantCulture), redis),

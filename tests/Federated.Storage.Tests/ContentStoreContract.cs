@@ -74,12 +74,29 @@ public abstract class ContentStoreContract
         Assert.Equal(content[offset..(offset + count)], await Store.ReadRangeAsync(reference, offset, count));
     }
 
+    [Theory]
+    [InlineData(0, new[] { 10 })]
+    [InlineData(65_530, new[] { 3, 0, 17 })]            // across a chunk boundary, split within it, with an empty destination
+    [InlineData(1_000, new[] { 57_344, 65_536, 1 })]    // destinations longer than a chunk, across two boundaries
+    public async Task A_range_read_into_destinations_fills_them_in_order_with_exactly_those_bytes(int offset, int[] lengths)
+    {
+        var content = Bytes(150_000, 3);
+        var reference = await Store.PutAsync(new MemoryStream(content));
+        var destinations = lengths.Select(n => new byte[n]).ToArray();
+
+        await Store.ReadRangeIntoAsync(reference, offset, destinations.Select(d => (Memory<byte>)d).ToArray());
+
+        Assert.Equal(content[offset..(offset + lengths.Sum())], destinations.SelectMany(d => d).ToArray());
+    }
+
     [Fact]
     public async Task A_range_past_the_payload_is_refused_and_an_unknown_one_is_not_found()
     {
         var reference = await Store.PutAsync(new MemoryStream(Bytes(1_000, 4)));
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Store.ReadRangeAsync(reference, 990, 11));
         await Assert.ThrowsAsync<ContentNotFoundException>(() => Store.ReadRangeAsync(new StoredUpdate(new string('b', 64), 10), 0, 5));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Store.ReadRangeIntoAsync(reference, 990, [new byte[5], new byte[6]]));
+        await Assert.ThrowsAsync<ContentNotFoundException>(() => Store.ReadRangeIntoAsync(new StoredUpdate(new string('b', 64), 10), 0, [new byte[5]]));
     }
 
     [Fact]

@@ -4,6 +4,7 @@ using Federated.Core.Adapters;
 using Federated.Core.Compression;
 using Federated.Core.Formats.Peft;
 using Federated.Core.Formats.Safetensors;
+using Federated.Core.Runtime;
 using static TorchSharp.torch;
 
 namespace Federated.Core.Formats;
@@ -129,13 +130,13 @@ public static class AdapterPayload
 
     /// <summary>
     /// The named modules of a plain payload described by <paramref name="description"/>, reading only their factors' bytes
-    /// through <paramref name="readRange"/> (offset, count), one range per module (two where something lies between its
-    /// factors): a module-sharded aggregation holds K updates' share of a module, not K payloads, and works on payloads
-    /// larger than an array can hold.
+    /// through <paramref name="readInto"/> (offset, destinations filled in order), one range per module (two where something
+    /// lies between its factors), straight into the modules' tensors: a module-sharded aggregation holds K updates' share of a
+    /// module, not K payloads, and works on payloads larger than an array can hold.
     /// </summary>
     /// <exception cref="ArgumentException">The payload is compressed (read it whole), or a name is not one of its modules.</exception>
     public static async Task<LoraAdapter> ReadModulesAsync(AdapterDescription description, IReadOnlyList<string> modules,
-        Func<long, int, Task<byte[]>> readRange)
+        Func<long, IReadOnlyList<Memory<byte>>, Task> readInto)
     {
         if (description.Compression is not null) throw new ArgumentException("a compressed payload is read whole", nameof(description));
         var read = new List<LoraModule>(modules.Count);
@@ -146,21 +147,25 @@ public static class AdapterPayload
                 // A search, not a dictionary: a module shard reads one module of each update at a time.
                 var m = description.Modules.FirstOrDefault(x => x.Name == name) ?? throw new ArgumentException($"the payload has no module '{name}'", nameof(modules));
                 var data = m.Data!;
-                var (begin, end) = data.Span;
-                byte[] a, b;
-                int aOffset = 0, bOffset = 0;
-                if (end - begin == data.Length)
+                Tensor aTensor = empty(new long[] { m.Rank, m.InFeatures }, m.DType), bTensor = empty(new long[] { m.OutFeatures, m.Rank }, m.DType);
+                LoraModule module;
+                try { module = new LoraModule(m.Name, aTensor, bTensor, m.Alpha, description.UseRsLora); }
+                catch
                 {
-                    a = b = await readRange(begin, checked((int)(end - begin)));
-                    (aOffset, bOffset) = ((int)(data.ABegin - begin), (int)(data.BBegin - begin));
+                    aTensor.Dispose();
+                    bTensor.Dispose();
+                    throw;
                 }
+                read.Add(module);
+                Memory<byte> a = TensorMemory.Of(module.A), b = TensorMemory.Of(module.B);
+                var (begin, end) = data.Span;
+                if (end - begin == data.Length)
+                    await readInto(begin, data.ABegin < data.BBegin ? [a, b] : [b, a]);
                 else
                 {
-                    a = await readRange(data.ABegin, checked((int)(data.AEnd - data.ABegin)));
-                    b = await readRange(data.BBegin, checked((int)(data.BEnd - data.BBegin)));
+                    await readInto(data.ABegin, [a]);
+                    await readInto(data.BBegin, [b]);
                 }
-                read.Add(new LoraModule(m.Name, TensorOf(a, aOffset, m.DType, [m.Rank, m.InFeatures]), TensorOf(b, bOffset, m.DType, [m.OutFeatures, m.Rank]),
-                    m.Alpha, description.UseRsLora));
             }
             return new LoraAdapter(read, description.BaseModel);
         }
@@ -169,14 +174,6 @@ public static class AdapterPayload
             foreach (var m in read) m.Dispose();
             throw;
         }
-    }
-
-    static Tensor TensorOf(byte[] bytes, int offset, ScalarType dtype, long[] shape)
-    {
-        var t = empty(shape, dtype);
-        var target = t.bytes;
-        bytes.AsSpan(offset, target.Length).CopyTo(target);
-        return t;
     }
 
     /// <summary>The 8-byte little-endian header length that starts every safetensors file.</summary>

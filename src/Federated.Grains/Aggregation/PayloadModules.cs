@@ -50,7 +50,7 @@ public static class PayloadModules
     public static async Task<LoraAdapter> ReadAsync(IContentStore store, StoredUpdate reference, AdapterDescription description, IReadOnlyList<string> modules, string source)
     {
         if (description.Compression is null)
-            return await AdapterPayload.ReadModulesAsync(description, modules, (offset, count) => store.ReadRangeAsync(reference, offset, count));
+            return await AdapterPayload.ReadModulesAsync(description, modules, (offset, destinations) => store.ReadRangeIntoAsync(reference, offset, destinations));
         using var whole = AdapterPayload.Read(await store.ReadAsync(reference), source);
         return new LoraAdapter(modules.Select(n => whole[n].Clone()), whole.BaseModel);
     }

@@ -44,10 +44,17 @@ public sealed class AdapterPayloadDescribeTests
         string[] wanted = [read.Modules[3].Name, read.Modules[1].Name];
         var ranges = new List<(long Offset, int Count)>();
 
-        using var part = await AdapterPayload.ReadModulesAsync(description, wanted, (offset, count) =>
+        using var part = await AdapterPayload.ReadModulesAsync(description, wanted, (offset, destinations) =>
         {
+            int count = destinations.Sum(d => d.Length);
             ranges.Add((offset, count));
-            return Task.FromResult(bytes[(int)offset..(int)(offset + count)]);
+            var source = bytes.AsSpan((int)offset, count);
+            foreach (var d in destinations)
+            {
+                source[..d.Length].CopyTo(d.Span);
+                source = source[d.Length..];
+            }
+            return Task.CompletedTask;
         });
 
         Assert.Equal(wanted, part.Modules.Select(m => m.Name));
@@ -68,7 +75,7 @@ public sealed class AdapterPayloadDescribeTests
         var bytes = Payload();
         var description = AdapterPayload.Describe(bytes, bytes.Length);
         await Assert.ThrowsAsync<ArgumentException>(() => AdapterPayload.ReadModulesAsync(description, ["model.layers.9.self_attn.q_proj"],
-            (offset, count) => Task.FromResult(bytes[(int)offset..(int)(offset + count)])));
+            (_, _) => Task.CompletedTask));
     }
 
     [Fact]
