@@ -20,7 +20,12 @@
 #                                                     rank-16 q/v adapters of Qwen2-0.5B's shapes (4.3 GB) into a round, two
 #                                                     rounds by default (a fresh process, then its steady state), on one
 #                                                     coordinator silo, then three sharing a redis-server: round and
-#                                                     aggregation time, CPU per GB, peak RSS per silo; appends to RESULTS.md
+#                                                     aggregation time, CPU per GB, peak RSS per silo, after the same
+#                                                     uploads into a floor process (receive, SHA-256 and APPEND to Redis,
+#                                                     then GET and sum, nothing else); appends to RESULTS.md
+#   deploy/benchmark.sh module-reads                  one module of 300 stored payloads at a time from Redis into tensors,
+#                                                     the store's read against an array per reply: CPU per GB; appends
+#                                                     to RESULTS.md
 #   deploy/benchmark.sh aggregate-vs-numpy [--runs N] [--clients 10,100] [--ops fedit,flora,krum,median,trimmed-mean] [--no-append]
 #                                                     our aggregation (the library call after a warm-up, and the whole
 #                                                     `fed aggregate` process) against numpy doing the same math
@@ -48,8 +53,8 @@ args=("$@")
 if [ "${args[0]}" = security ] && ! command -v redis-server >/dev/null 2>&1; then
   echo "warning: redis-server is not installed (apt-get install redis-server): stalled-downloads will fail to run" >&2
 fi
-if [ "${args[0]}" = ingest ] && ! command -v redis-server >/dev/null 2>&1; then
-  echo "error: 'deploy/benchmark.sh ingest' needs redis-server (apt-get install redis-server)" >&2
+if [[ "${args[0]}" = ingest || "${args[0]}" = module-reads ]] && ! command -v redis-server >/dev/null 2>&1; then
+  echo "error: 'deploy/benchmark.sh ${args[0]}' needs redis-server (apt-get install redis-server)" >&2
   exit 1
 fi
 if [ "${args[0]}" = aggregate-vs-numpy ] && ! /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1; then
