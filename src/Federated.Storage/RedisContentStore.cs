@@ -150,50 +150,33 @@ public sealed class RedisContentStore(IConnectionMultiplexer redis, int chunkByt
             {
                 long index = at / layout.Chunk, within = at % layout.Chunk;
                 int piece = (int)Math.Min(layout.Chunk - within, offset + count - at);
-                pieces.Add((at - offset, index < layout.Count
-                    ? db.ExecuteRespAsync("GETRANGE", new RedisKeyOrValue[] { (RedisKey)Chunk(reference, (int)index), (RedisValue)within, (RedisValue)(within + piece - 1) })
-                    : null, piece));
+                pieces.Add((at - offset, index < layout.Count ? RedisRanges.GetRangeAsync(db, Chunk(reference, (int)index), within, piece) : null, piece));
                 at += piece;
             }
             bool whole = true;
-            foreach (var (at, read, length) in pieces)
+            byte[]? rented = null;
+            try
             {
-                if (read is null)
+                foreach (var (at, read, length) in pieces)
                 {
-                    whole = false;
-                    continue;
+                    if (read is null)
+                    {
+                        whole = false;
+                        continue;
+                    }
+                    using var reply = await read;
+                    if (RedisRanges.TryGetBytes(reply, length, out var bytes, ref rented)) IContentStore.Scatter(bytes, at, destinations);
+                    else whole = false;
                 }
-                using var reply = await read;
-                whole &= CopyReply(reply, at, length, destinations);
+            }
+            finally
+            {
+                if (rented is not null) System.Buffers.ArrayPool<byte>.Shared.Return(rented);
             }
             if (whole) return;
             _layouts.TryRemove(reference.Sha256, out _);
             if (attempt > 0) throw new ContentCorruptedException(reference, $"bytes [{offset:N0}, {offset + count:N0}) are not all in its chunks");
         }
-    }
-
-    /// <summary>A GETRANGE reply into the destinations at <paramref name="at"/>; false when it is not <paramref name="length"/> bytes (a chunk gone or shorter).</summary>
-    static bool CopyReply(RespResult reply, long at, int length, IReadOnlyList<Memory<byte>> destinations)
-    {
-        if (reply.IsNull) return false;
-        var reader = reply.ReadScalar();
-        if (reader.ScalarLength() != length) return false;
-        if (reader.TryGetSpan(out var span))
-        {
-            IContentStore.Scatter(span, at, destinations);
-            return true;
-        }
-        var rented = System.Buffers.ArrayPool<byte>.Shared.Rent(length);
-        try
-        {
-            reader.CopyTo(rented.AsSpan(0, length));
-            IContentStore.Scatter(rented.AsSpan(0, length), at, destinations);
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(rented);
-        }
-        return true;
     }
 
     async Task<(long Size, int Count)> ReadManifestAsync(IDatabase db, StoredUpdate reference)
