@@ -144,18 +144,8 @@ static class IngestBenchmark
         // Measured from here: the uploads, then the round's aggregation and close.
         var probes = silos.Select(s => s.Probe).ToArray();
         var cpuBefore = probes.Select(p => p.CpuSeconds ?? 0).ToArray();
-        var peaks = probes.Select(p => p.Rss ?? 0).ToArray();
         long redisBefore = await redis.MemoryInfoAsync("used_memory");
-        using var sampling = new CancellationTokenSource();
-        var sampler = Task.Run(async () =>
-        {
-            while (!sampling.IsCancellationRequested)
-            {
-                for (int s = 0; s < probes.Length; s++) peaks[s] = Math.Max(peaks[s], probes[s].Rss ?? 0);
-                try { await Task.Delay(100, sampling.Token); }
-                catch (OperationCanceledException) { }
-            }
-        });
+        var sampler = new PeakSampler(probes);
         var clock = Stopwatch.StartNew();
         long accepted = 0;
         var refusals = new Tally();
@@ -192,8 +182,7 @@ static class IngestBenchmark
             throw new TimeoutException($"{e.Message}\n{string.Join("\n", silos.Select((silo, s) => $"silo {s}:\n{silo.Output.Count} lines; last:\n{string.Join('\n', silo.Output.TakeLast(15))}"))}");
         }
         var closed = clock.Elapsed;
-        await sampling.CancelAsync();
-        await sampler;
+        var peaks = await sampler.StopAsync();
         long redisPeak = await redis.MemoryInfoAsync("used_memory_peak");
         var cpu = probes.Select((p, s) => (p.CpuSeconds ?? 0) - cpuBefore[s]).ToArray();
         var federationView = await admin.GetFromJsonAsync<JsonObject>($"/api/federations/{federation}");
@@ -231,21 +220,20 @@ static class IngestBenchmark
                 foreach (var agent in agents) agent.Task = new TrainingTask { FederationId = "floor", Round = round, Rank = Rank };
                 await probe.WaitQuietAsync(limit: TimeSpan.FromSeconds(30));
                 double before = probe.CpuSeconds ?? 0;
-                long peak = probe.Rss ?? 0;
+                var sampler = new PeakSampler([probe]);
                 var clock = Stopwatch.StartNew();
                 int r = round;
                 await ForEachAsync(clientCount, InFlight, async i =>
                 {
                     var status = await UploadAsync(agents[i], Variant(payload, (r - 1) * clientCount + i));
                     if (status != UploadStatus.Accepted) throw new InvalidOperationException($"the sink answered {status}");
-                    peak = Math.Max(peak, probe.Rss ?? 0);
                 });
                 var uploads = clock.Elapsed;
                 double uploadCpu = (probe.CpuSeconds ?? 0) - before;
                 var readBack = await http.PostAsync("/read-back", null);
                 readBack.EnsureSuccessStatusCode();
                 var total = clock.Elapsed;
-                results.Add(new FloorResult(round, uploads, total - uploads, uploadCpu, (probe.CpuSeconds ?? 0) - before - uploadCpu, Math.Max(peak, probe.Rss ?? 0)));
+                results.Add(new FloorResult(round, uploads, total - uploads, uploadCpu, (probe.CpuSeconds ?? 0) - before - uploadCpu, (await sampler.StopAsync())[0]));
                 Log($"  floor round {round}: uploads {uploads.TotalSeconds:F1} s, {uploadCpu:F1} CPU s; read-back {(total - uploads).TotalSeconds:F1} s");
             }
             return results;
@@ -382,6 +370,36 @@ static class IngestBenchmark
         public AgentService.AgentServiceClient Client => client;
         public Metadata Auth => auth;
         public TrainingTask? Task { get; set; }
+    }
+
+    /// <summary>Each process's highest VmRSS, sampled every 100 ms from construction until <see cref="StopAsync"/>.</summary>
+    sealed class PeakSampler
+    {
+        readonly long[] _peaks;
+        readonly CancellationTokenSource _stop = new();
+        readonly Task _sampling;
+
+        public PeakSampler(ProcessProbe[] probes)
+        {
+            _peaks = probes.Select(p => p.Rss ?? 0).ToArray();
+            _sampling = Task.Run(async () =>
+            {
+                while (!_stop.IsCancellationRequested)
+                {
+                    for (int s = 0; s < probes.Length; s++) _peaks[s] = Math.Max(_peaks[s], probes[s].Rss ?? 0);
+                    try { await Task.Delay(100, _stop.Token); }
+                    catch (OperationCanceledException) { }
+                }
+            });
+        }
+
+        public async Task<long[]> StopAsync()
+        {
+            await _stop.CancelAsync();
+            await _sampling;
+            _stop.Dispose();
+            return _peaks;
+        }
     }
 
     sealed record FloorResult(int Round, TimeSpan Uploads, TimeSpan ReadBack, double UploadCpu, double ReadBackCpu, long PeakRss);
