@@ -80,7 +80,7 @@ static class AggregateVsNumpyBenchmark
             var rows = clientCounts.SelectMany(k => ops.Select(op => (Op: op, Clients: k))).ToList();
             var samples = rows.ToDictionary(r => r, _ => new List<Sample>());
             var readFloor = clientCounts.ToDictionary(k => k, _ => new List<double>());
-            var productsFloor = clientCounts.ToDictionary(k => k, _ => new List<double>());
+            var productsFloor = clientCounts.ToDictionary(k => k, _ => new List<(double Products, double Global)>());
             for (int run = 0; run < runs; run++)
                 foreach (var row in rows)
                 {
@@ -90,8 +90,9 @@ static class AggregateVsNumpyBenchmark
                         Console.WriteLine(FormattableString.Invariant($"run {run + 1} K={row.Clients}: the input read once by two threads in {readFloor[row.Clients][^1] * 1000:F1} ms"));
                         if (ops.Contains("flora"))
                         {
-                            productsFloor[row.Clients].Add(ProductSeconds(row.Clients));
-                            Console.WriteLine(FormattableString.Invariant($"run {run + 1} K={row.Clients}: the bounded global's products alone in {productsFloor[row.Clients][^1] * 1000:F1} ms"));
+                            productsFloor[row.Clients].Add(BoundedGlobalSeconds(row.Clients));
+                            var (products, global) = productsFloor[row.Clients][^1];
+                            Console.WriteLine(FormattableString.Invariant($"run {run + 1} K={row.Clients}: the bounded global's products alone in {products * 1000:F1} ms, the whole global without checks in {global * 1000:F1} ms"));
                         }
                     }
                     var inputs = directories.Take(row.Clients).ToList();
@@ -113,7 +114,8 @@ static class AggregateVsNumpyBenchmark
                 }
 
             string report = Report(samples, growth, copyGBps, readFloor.ToDictionary(p => p.Key, p => Statistics.Median(p.Value)),
-                productsFloor.Where(p => p.Value.Count > 0).ToDictionary(p => p.Key, p => Statistics.Median(p.Value)), adapterBytes, runs);
+                productsFloor.Where(p => p.Value.Count > 0).ToDictionary(p => p.Key,
+                    p => (Statistics.Median(p.Value.Select(v => v.Products)), Statistics.Median(p.Value.Select(v => v.Global)))), adapterBytes, runs);
             Console.Write(report);
             if (append)
                 ResultsFile.Append("Aggregation against numpy (`deploy/benchmark.sh aggregate-vs-numpy`)",
@@ -178,21 +180,56 @@ static class AggregateVsNumpyBenchmark
 
     /// <summary>
     /// What FLoRA's bounded global cannot do without (ALGORITHMS.md A8): every module whose stacked rank R = K x 16 exceeds
-    /// min(d_out, d_in) is multiplied out, (d_out x R)(R x d_in), 2 d_out d_in R flops however the clients are grouped. Those
-    /// products alone, float32, on two threads each running single-threaded libtorch (as the module workers do), timed alike.
+    /// min(d_out, d_in) is multiplied out, (d_out x R)(R x d_in), 2 d_out d_in R flops however the clients are grouped; every
+    /// other module is stacked, its K clients' A rows scaled into one R x d_in matrix and their B columns side by side. Timed
+    /// alike on the module workers (<see cref="CoreWorkers"/>, single-threaded libtorch each), float32: the products alone
+    /// (operands already stacked), and the whole global (the products, and the other modules stacked from K separate client
+    /// tensors), with no finiteness checks or norms.
     /// </summary>
-    static double ProductSeconds(int clients)
+    static (double Products, double Global) BoundedGlobalSeconds(int clients)
     {
         int stacked = clients * Rank;
-        var modules = Shapes().Where(s => stacked > Math.Min(s.OutFeatures, s.InFeatures))
+        var shapes = Shapes();
+        var products = shapes.Where(s => stacked > Math.Min(s.OutFeatures, s.InFeatures))
             .Select(s => (B: randn(s.OutFeatures, stacked), A: randn(stacked, s.InFeatures), Product: empty(s.OutFeatures, s.InFeatures))).ToArray();
+        var stacks = shapes.Where(s => stacked <= Math.Min(s.OutFeatures, s.InFeatures))
+            .Select(s => (B: Enumerable.Range(0, clients).Select(_ => randn(s.OutFeatures, Rank)).ToArray(),
+                A: Enumerable.Range(0, clients).Select(_ => randn(Rank, s.InFeatures)).ToArray(),
+                StackedB: empty(s.OutFeatures, stacked), StackedA: empty(stacked, s.InFeatures))).ToArray();
+        static Span<float> Floats(Tensor t) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(t.bytes);
+        void Product(int m) => products[m].Product.addmm_(products[m].B, products[m].A, beta: 0, alpha: 1);
+        void Stack(int m)
+        {
+            var (b, a, stackedB, stackedA) = stacks[m];
+            Span<float> to = Floats(stackedA), columns = Floats(stackedB);
+            int width = (int)a[0].size(1), rows = (int)b[0].size(0);
+            for (int k = 0; k < clients; k++)
+                System.Numerics.Tensors.TensorPrimitives.Multiply(Floats(a[k]), 0.5f, to.Slice(k * Rank * width, Rank * width));
+            for (int k = 0; k < clients; k++)
+            {
+                var from = Floats(b[k]);
+                for (int i = 0; i < rows; i++) from.Slice(i * Rank, Rank).CopyTo(columns.Slice(i * stacked + k * Rank, Rank));
+            }
+        }
         try
         {
-            return CallTiming.Median(() => CoreWorkers.For(modules.Length, m => modules[m].Product.addmm_(modules[m].B, modules[m].A, beta: 0, alpha: 1)));
+            double productSeconds = CallTiming.Median(() => CoreWorkers.For(products.Length, Product));
+            double globalSeconds = CallTiming.Median(() => CoreWorkers.For(products.Length + stacks.Length, i =>
+            {
+                if (i < products.Length) Product(i);
+                else Stack(i - products.Length);
+            }));
+            return (productSeconds, globalSeconds);
         }
         finally
         {
-            foreach (var (b, a, product) in modules) { b.Dispose(); a.Dispose(); product.Dispose(); }
+            foreach (var (b, a, product) in products) { b.Dispose(); a.Dispose(); product.Dispose(); }
+            foreach (var (b, a, stackedB, stackedA) in stacks)
+            {
+                foreach (var t in b.Concat(a)) t.Dispose();
+                stackedB.Dispose();
+                stackedA.Dispose();
+            }
         }
     }
 
@@ -305,7 +342,7 @@ static class AggregateVsNumpyBenchmark
     }
 
     static string Report(Dictionary<(string Op, int Clients), List<Sample>> samples, List<(int Clients, string Op, string Line)> growth,
-        Dictionary<int, double> copyGBps, Dictionary<int, double> readFloor, Dictionary<int, double> productsFloor, long adapterBytes, int runs)
+        Dictionary<int, double> copyGBps, Dictionary<int, double> readFloor, Dictionary<int, (double Products, double Global)> productsFloor, long adapterBytes, int runs)
     {
         static double Median(IEnumerable<double> values) => Statistics.Median(values);
         var text = new StringBuilder()
@@ -338,10 +375,10 @@ static class AggregateVsNumpyBenchmark
         }
         if (productsFloor.Count > 0)
             text.AppendLine().AppendLine(
-                "FLoRA's floor: its bounded global multiplies out every module stacked past min(d_out, d_in) (ALGORITHMS.md A8; v_proj at K = 10, every module at K = 100). " +
-                "Those products alone, float32 on the module workers (one pinned thread per core, single-threaded libtorch), timed alike in each run (medians): " +
-                string.Join(", ", productsFloor.Select(p => FormattableString.Invariant(
-                    $"K = {p.Key}: {p.Value * 1000:F1} ms, against half of numpy's FedAvg call {Median(samples.GetValueOrDefault(("fedit", p.Key), []).Select(s => s.Numpy.CallSeconds).DefaultIfEmpty(double.NaN)) * 500:F1} ms and the input's time at half of a memory copy's bandwidth {2 * p.Key * adapterBytes / 1e9 / copyGBps[p.Key] * 1000:F1} ms"))) + ".");
+                "FLoRA's floor: its bounded global multiplies out every module stacked past min(d_out, d_in) (ALGORITHMS.md A8; v_proj at K = 10, every module at K = 100) " +
+                "and stacks the others. Timed alike in each run on the module workers (one pinned thread per core, single-threaded libtorch), float32, medians: " +
+                string.Join("; ", productsFloor.Select(p => FormattableString.Invariant(
+                    $"K = {p.Key}: the products alone {p.Value.Products * 1000:F1} ms, the whole global without checks or norms {p.Value.Global * 1000:F1} ms, against half of numpy's FedAvg call {Median(samples.GetValueOrDefault(("fedit", p.Key), []).Select(s => s.Numpy.CallSeconds).DefaultIfEmpty(double.NaN)) * 500:F1} ms and the input's time at half of a memory copy's bandwidth {2 * p.Key * adapterBytes / 1e9 / copyGBps[p.Key] * 1000:F1} ms"))) + ".");
         if (growth.Count > 0)
         {
             text.AppendLine().AppendLine($"The same rule called {GrowthCalls} times in one process (after a warm-up call):").AppendLine();
