@@ -82,10 +82,17 @@ static class UploadSink
         }
     }
 
-    /// <summary>The keys stored so far, for the read-back.</summary>
+    /// <summary>The keys stored since the last read-back (a round's uploads).</summary>
     sealed class StoredKeys
     {
         public ConcurrentQueue<RedisKey> Keys { get; } = new();
+
+        public RedisKey[] Take()
+        {
+            var keys = new List<RedisKey>();
+            while (Keys.TryDequeue(out var key)) keys.Add(key);
+            return [.. keys];
+        }
     }
 
     [BindServiceMethod(typeof(UploadMessages), nameof(UploadMessages.BindService))]
@@ -116,12 +123,12 @@ static class UploadSink
     }
 
     /// <summary>
-    /// Every stored payload back from Redis (two GETs in flight, as the two cores can add), its float32 data (after the
+    /// Every payload stored since the last read-back (a round's) back from Redis (two GETs in flight, as the two cores can add), its float32 data (after the
     /// safetensors header) multiplied by its weight and added into one accumulator: FedAvg's reads and arithmetic, nothing else.
     /// </summary>
     static async Task<IResult> ReadBackAsync(StoredKeys stored, IDatabase db)
     {
-        var keys = stored.Keys.ToArray();
+        var keys = stored.Take();
         var clock = Stopwatch.StartNew();
         float[]? sum = null;
         var gate = new object();
