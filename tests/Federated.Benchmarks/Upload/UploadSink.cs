@@ -123,8 +123,9 @@ static class UploadSink
     }
 
     /// <summary>
-    /// Every payload stored since the last read-back (a round's) back from Redis (two GETs in flight, as the two cores can add), its float32 data (after the
-    /// safetensors header) multiplied by its weight and added into one accumulator: FedAvg's reads and arithmetic, nothing else.
+    /// Every payload stored since the last read-back (a round's) back from Redis, two GETs in flight, as the two cores can add:
+    /// its float32 data (after the safetensors header) multiplied by its weight and added into one accumulator. FedAvg's reads
+    /// and arithmetic, nothing else.
     /// </summary>
     static async Task<IResult> ReadBackAsync(StoredKeys stored, IDatabase db)
     {
