@@ -60,7 +60,7 @@ public interface IContentStore
     }
 
     /// <summary>Copies <paramref name="source"/> to position <paramref name="at"/> of <paramref name="destinations"/> laid end to end.</summary>
-    protected static void Scatter(ReadOnlySpan<byte> source, long at, IReadOnlyList<Memory<byte>> destinations)
+    static void Scatter(ReadOnlySpan<byte> source, long at, IReadOnlyList<Memory<byte>> destinations)
     {
         foreach (var destination in destinations)
         {

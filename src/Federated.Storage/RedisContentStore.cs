@@ -154,24 +154,15 @@ public sealed class RedisContentStore(IConnectionMultiplexer redis, int chunkByt
                 at += piece;
             }
             bool whole = true;
-            byte[]? rented = null;
-            try
+            foreach (var (at, read, length) in pieces)
             {
-                foreach (var (at, read, length) in pieces)
+                if (read is null)
                 {
-                    if (read is null)
-                    {
-                        whole = false;
-                        continue;
-                    }
-                    using var reply = await read;
-                    if (RedisRanges.TryGetBytes(reply, length, out var bytes, ref rented)) IContentStore.Scatter(bytes, at, destinations);
-                    else whole = false;
+                    whole = false;
+                    continue;
                 }
-            }
-            finally
-            {
-                if (rented is not null) System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+                using var reply = await read;
+                whole &= RedisRanges.TryCopy(reply, length, at, destinations);
             }
             if (whole) return;
             _layouts.TryRemove(reference.Sha256, out _);

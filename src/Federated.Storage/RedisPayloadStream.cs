@@ -38,26 +38,10 @@ sealed class RedisPayloadStream(IDatabase db, StoredUpdate reference, Func<long,
         if (index >= count) throw new ContentCorruptedException(reference, $"byte {_position:N0} lies past its {count} chunks");
         int piece = (int)Math.Min(Math.Min(buffer.Length, MaxPieceBytes), Math.Min(chunkBytes - within, reference.Size - _position));
         using (var reply = await RedisRanges.GetRangeAsync(db, chunkKey(index), within, piece))
-            if (!CopyInto(reply, piece, buffer.Span))
+            if (!RedisRanges.TryCopy(reply, piece, 0, [buffer]))
                 throw new ContentCorruptedException(reference, $"chunk {index} does not hold {piece:N0} bytes at offset {within:N0}");
         _position += piece;
         return piece;
-    }
-
-    /// <summary>The reply's <paramref name="length"/> bytes into <paramref name="destination"/>; false when it does not hold them.</summary>
-    static bool CopyInto(RespResult reply, int length, Span<byte> destination)
-    {
-        byte[]? rented = null;
-        try
-        {
-            if (!RedisRanges.TryGetBytes(reply, length, out var bytes, ref rented)) return false;
-            bytes.CopyTo(destination);
-            return true;
-        }
-        finally
-        {
-            if (rented is not null) System.Buffers.ArrayPool<byte>.Shared.Return(rented);
-        }
     }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>

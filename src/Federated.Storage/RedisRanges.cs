@@ -1,4 +1,4 @@
-using System.Buffers;
+using Federated.Contracts;
 using StackExchange.Redis;
 
 namespace Federated.Storage;
@@ -14,24 +14,20 @@ static class RedisRanges
         db.ExecuteRespAsync("GETRANGE", new RedisKeyOrValue[] { key, (RedisValue)start, (RedisValue)(start + length - 1) });
 
     /// <summary>
-    /// The reply's bytes when it holds exactly <paramref name="length"/> of them (a key gone or shorter does not): a span over
-    /// the client's buffer, or over <paramref name="rented"/> (from the shared pool; the caller returns it) where the reply is
-    /// not contiguous there.
+    /// The reply's bytes to position <paramref name="at"/> of <paramref name="destinations"/> laid end to end, chunk by chunk as
+    /// the client holds them; false, copying nothing, when it does not hold exactly <paramref name="length"/> bytes (a key
+    /// gone or shorter).
     /// </summary>
-    public static bool TryGetBytes(RespResult reply, int length, out ReadOnlySpan<byte> bytes, ref byte[]? rented)
+    public static bool TryCopy(RespResult reply, int length, long at, IReadOnlyList<Memory<byte>> destinations)
     {
-        bytes = default;
         if (reply.IsNull) return false;
         var reader = reply.ReadScalar();
         if (reader.ScalarLength() != length) return false;
-        if (reader.TryGetSpan(out bytes)) return true;
-        rented ??= ArrayPool<byte>.Shared.Rent(length);
-        if (rented.Length < length)
+        foreach (var chunk in reader.ScalarChunks())
         {
-            ArrayPool<byte>.Shared.Return(rented);
-            rented = ArrayPool<byte>.Shared.Rent(length);
+            IContentStore.Scatter(chunk, at, destinations);
+            at += chunk.Length;
         }
-        bytes = rented.AsSpan(0, reader.CopyTo(rented.AsSpan(0, length)));
         return true;
     }
 }

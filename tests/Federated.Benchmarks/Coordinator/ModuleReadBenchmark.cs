@@ -29,14 +29,11 @@ static class ModuleReadBenchmark
     {
         await using var redis = new RedisServer();
         await redis.InitializeAsync();
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "Federated.Benchmarks.dll"), "module-reads-worker", redis.Configuration])
-        {
-            RedirectStandardOutput = true,
-        };
-        start.Environment["DOTNET_gcServer"] = "1";
-        start.Environment["DOTNET_TieredPGO"] = "0";
-        start.Environment["DOTNET_GCLOHThreshold"] = "0x100001";
-        using var worker = Process.Start(start)!;
+        using var worker = Process.Start(CoordinatorRuntime.Apply(
+            new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "Federated.Benchmarks.dll"), "module-reads-worker", redis.Configuration])
+            {
+                RedirectStandardOutput = true,
+            }))!;
         var lines = new List<string>();
         while (await worker.StandardOutput.ReadLineAsync() is { } line)
         {

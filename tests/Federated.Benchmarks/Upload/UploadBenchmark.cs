@@ -306,12 +306,7 @@ static class UploadBenchmark
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
             };
-            if (redis is not null)
-            {
-                start.Environment["DOTNET_gcServer"] = "1";
-                start.Environment["DOTNET_TieredPGO"] = "0";
-                start.Environment["DOTNET_GCLOHThreshold"] = "0x100001";
-            }
+            if (redis is not null) Coordinator.CoordinatorRuntime.Apply(start);
             var process = Process.Start(start)!;
             var deadline = DateTime.UtcNow.AddSeconds(30);
             while (true)
