@@ -1,3 +1,4 @@
+using System.Globalization;
 using Federated.Coordinator.Admin;
 using Federated.Coordinator.Agents;
 using Federated.Coordinator.Security;
@@ -34,13 +35,20 @@ public static class CoordinatorApplication
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             var o = app.Services.GetRequiredService<CoordinatorOptions>();
-            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Federated.Coordinator").LogInformation(
-                "Coordinator serving on {Urls}: {Mode} mode, {State}, silo port {SiloPort}, gateway port {GatewayPort}, MKL kernels {MklKernelPath}",
+            var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Federated.Coordinator");
+            int? arenas = NativeAllocator.Arenas();
+            log.LogInformation(
+                "Coordinator serving on {Urls}: {Mode} mode, {State}, silo port {SiloPort}, gateway port {GatewayPort}, MKL kernels {MklKernelPath}, malloc arenas {MallocArenas}",
                 string.Join(", ", app.Urls), o.Mode,
                 o.Mode == CoordinatorMode.Cluster ? "state in Redis" : o.InMemoryState ? $"state in memory, updates in {Path.GetFullPath(o.DataDirectory)}" : $"state and updates in {Path.GetFullPath(o.DataDirectory)}",
-                o.SiloPort, o.GatewayPort, MklDispatch.UseAvx512OnAmd()); // chosen at start (Program.cs); this returns that outcome
+                o.SiloPort, o.GatewayPort, MklDispatch.UseAvx512OnAmd(), // chosen at start (Program.cs); this returns that outcome
+                arenas?.ToString(CultureInfo.InvariantCulture) ?? "n/a");
+            if (arenas > 1)
+                log.LogWarning(
+                    "glibc's malloc has {MallocArenas} arenas: a round's aggregation memory is faulted in again every round and peak memory grows round after round; " +
+                    "start the process with GLIBC_TUNABLES={Tunables}, as the image does", arenas, NativeAllocator.RecommendedTunables);
             if (app.Services.GetRequiredService<OperatorApiKeys>().GeneratedKeyFile is { } keyFile)
-                app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Federated.Coordinator").LogWarning(
+                log.LogWarning(
                     "No operator credentials configured ({Section}:ApiKeys, :Jwt): the admin API accepts the admin key generated in {KeyFile} " +
                     "(export FED_API_KEY=\"$(cat FILE)\", or fed --api-key)", OperatorOptions.Section, keyFile);
         });

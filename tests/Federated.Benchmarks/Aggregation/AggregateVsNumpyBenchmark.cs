@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Federated.Core.Adapters;
+using Federated.Core.Aggregation;
 using Federated.Core.Formats.Peft;
 using Federated.Core.Robust;
 using Federated.Core.Runtime;
@@ -80,7 +81,7 @@ static class AggregateVsNumpyBenchmark
             var rows = clientCounts.SelectMany(k => ops.Select(op => (Op: op, Clients: k))).ToList();
             var samples = rows.ToDictionary(r => r, _ => new List<Sample>());
             var readFloor = clientCounts.ToDictionary(k => k, _ => new List<double>());
-            var productsFloor = clientCounts.ToDictionary(k => k, _ => new List<(double Products, double Global)>());
+            var productsFloor = clientCounts.ToDictionary(k => k, _ => new List<(double Products, double Global, double Checked)>());
             for (int run = 0; run < runs; run++)
                 foreach (var row in rows)
                 {
@@ -91,8 +92,8 @@ static class AggregateVsNumpyBenchmark
                         if (ops.Contains("flora"))
                         {
                             productsFloor[row.Clients].Add(BoundedGlobalSeconds(row.Clients));
-                            var (products, global) = productsFloor[row.Clients][^1];
-                            Console.WriteLine(FormattableString.Invariant($"run {run + 1} K={row.Clients}: the bounded global's products alone in {products * 1000:F1} ms, the whole global without checks in {global * 1000:F1} ms"));
+                            var (products, global, withChecks) = productsFloor[row.Clients][^1];
+                            Console.WriteLine(FormattableString.Invariant($"run {run + 1} K={row.Clients}: the bounded global's products alone in {products * 1000:F1} ms, the whole global without checks in {global * 1000:F1} ms, with each client's check and norm in {withChecks * 1000:F1} ms"));
                         }
                     }
                     var inputs = directories.Take(row.Clients).ToList();
@@ -115,7 +116,7 @@ static class AggregateVsNumpyBenchmark
 
             string report = Report(samples, growth, copyGBps, readFloor.ToDictionary(p => p.Key, p => Statistics.Median(p.Value)),
                 productsFloor.Where(p => p.Value.Count > 0).ToDictionary(p => p.Key,
-                    p => (Statistics.Median(p.Value.Select(v => v.Products)), Statistics.Median(p.Value.Select(v => v.Global)))), adapterBytes, runs);
+                    p => (Statistics.Median(p.Value.Select(v => v.Products)), Statistics.Median(p.Value.Select(v => v.Global)), Statistics.Median(p.Value.Select(v => v.Checked)))), adapterBytes, runs);
             Console.Write(report);
             if (append)
                 ResultsFile.Append("Aggregation against numpy (`deploy/benchmark.sh aggregate-vs-numpy`)",
@@ -183,50 +184,66 @@ static class AggregateVsNumpyBenchmark
     /// min(d_out, d_in) is multiplied out, (d_out x R)(R x d_in), 2 d_out d_in R flops however the clients are grouped; every
     /// other module is stacked, its K clients' A rows scaled into one R x d_in matrix and their B columns side by side. Timed
     /// alike on the module workers (<see cref="CoreWorkers"/>, single-threaded libtorch each), float32: the products alone
-    /// (operands already stacked), and the whole global (the products, and the other modules stacked from K separate client
-    /// tensors), with no finiteness checks or norms.
+    /// (operands already stacked), the whole global (the products, and the other modules stacked from K separate client
+    /// tensors) with no finiteness checks or norms, and the same with each client's check and norm of every module
+    /// (<see cref="FactorScan.Scan(LoraModule)"/>, the aggregation's kernel: ||s B A||_F from the factors' r x r Grams, at least
+    /// r (r + 1) / 2 (d_in + d_out) multiply-adds a client and module), a stacked module's clients scanned just before they are
+    /// copied (so the copy reads them from cache, as a fused pass would).
     /// </summary>
-    static (double Products, double Global) BoundedGlobalSeconds(int clients)
+    static (double Products, double Global, double Checked) BoundedGlobalSeconds(int clients)
     {
         int stacked = clients * Rank;
         var shapes = Shapes();
+        LoraModule[] Clients(ModuleShape s) =>
+            [.. Enumerable.Range(0, clients).Select(_ => new LoraModule(s.Name, randn(Rank, s.InFeatures), randn(s.OutFeatures, Rank), alpha: 2 * Rank))];
         var products = shapes.Where(s => stacked > Math.Min(s.OutFeatures, s.InFeatures))
-            .Select(s => (B: randn(s.OutFeatures, stacked), A: randn(stacked, s.InFeatures), Product: empty(s.OutFeatures, s.InFeatures))).ToArray();
+            .Select(s => (B: randn(s.OutFeatures, stacked), A: randn(stacked, s.InFeatures), Product: empty(s.OutFeatures, s.InFeatures), Clients: Clients(s))).ToArray();
         var stacks = shapes.Where(s => stacked <= Math.Min(s.OutFeatures, s.InFeatures))
-            .Select(s => (B: Enumerable.Range(0, clients).Select(_ => randn(s.OutFeatures, Rank)).ToArray(),
-                A: Enumerable.Range(0, clients).Select(_ => randn(Rank, s.InFeatures)).ToArray(),
-                StackedB: empty(s.OutFeatures, stacked), StackedA: empty(stacked, s.InFeatures))).ToArray();
+            .Select(s => (Clients: Clients(s), StackedB: empty(s.OutFeatures, stacked), StackedA: empty(stacked, s.InFeatures))).ToArray();
         static Span<float> Floats(Tensor t) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(t.bytes);
         void Product(int m) => products[m].Product.addmm_(products[m].B, products[m].A, beta: 0, alpha: 1);
-        void Stack(int m)
+        void Stack(int m, bool check)
         {
-            var (b, a, stackedB, stackedA) = stacks[m];
+            var (modules, stackedB, stackedA) = stacks[m];
             Span<float> to = Floats(stackedA), columns = Floats(stackedB);
-            int width = (int)a[0].size(1), rows = (int)b[0].size(0);
-            for (int k = 0; k < clients; k++)
-                System.Numerics.Tensors.TensorPrimitives.Multiply(Floats(a[k]), 0.5f, to.Slice(k * Rank * width, Rank * width));
+            int width = (int)modules[0].InFeatures, rows = (int)modules[0].OutFeatures;
             for (int k = 0; k < clients; k++)
             {
-                var from = Floats(b[k]);
+                if (check) FactorScan.Scan(modules[k]);
+                System.Numerics.Tensors.TensorPrimitives.Multiply(Floats(modules[k].A), 0.5f, to.Slice(k * Rank * width, Rank * width));
+                var from = Floats(modules[k].B);
                 for (int i = 0; i < rows; i++) from.Slice(i * Rank, Rank).CopyTo(columns.Slice(i * stacked + k * Rank, Rank));
+            }
+        }
+        void Global(int i, bool check)
+        {
+            if (i >= products.Length) Stack(i - products.Length, check);
+            else
+            {
+                Product(i);
+                if (check)
+                    foreach (var module in products[i].Clients) FactorScan.Scan(module);
             }
         }
         try
         {
             double productSeconds = CallTiming.Median(() => CoreWorkers.For(products.Length, Product));
-            double globalSeconds = CallTiming.Median(() => CoreWorkers.For(products.Length + stacks.Length, i =>
-            {
-                if (i < products.Length) Product(i);
-                else Stack(i - products.Length);
-            }));
-            return (productSeconds, globalSeconds);
+            double globalSeconds = CallTiming.Median(() => CoreWorkers.For(products.Length + stacks.Length, i => Global(i, check: false)));
+            double checkedSeconds = CallTiming.Median(() => CoreWorkers.For(products.Length + stacks.Length, i => Global(i, check: true)));
+            return (productSeconds, globalSeconds, checkedSeconds);
         }
         finally
         {
-            foreach (var (b, a, product) in products) { b.Dispose(); a.Dispose(); product.Dispose(); }
-            foreach (var (b, a, stackedB, stackedA) in stacks)
+            foreach (var (b, a, product, modules) in products)
             {
-                foreach (var t in b.Concat(a)) t.Dispose();
+                b.Dispose();
+                a.Dispose();
+                product.Dispose();
+                foreach (var m in modules) m.Dispose();
+            }
+            foreach (var (modules, stackedB, stackedA) in stacks)
+            {
+                foreach (var m in modules) m.Dispose();
                 stackedB.Dispose();
                 stackedA.Dispose();
             }
@@ -342,7 +359,7 @@ static class AggregateVsNumpyBenchmark
     }
 
     static string Report(Dictionary<(string Op, int Clients), List<Sample>> samples, List<(int Clients, string Op, string Line)> growth,
-        Dictionary<int, double> copyGBps, Dictionary<int, double> readFloor, Dictionary<int, (double Products, double Global)> productsFloor, long adapterBytes, int runs)
+        Dictionary<int, double> copyGBps, Dictionary<int, double> readFloor, Dictionary<int, (double Products, double Global, double Checked)> productsFloor, long adapterBytes, int runs)
     {
         static double Median(IEnumerable<double> values) => Statistics.Median(values);
         var text = new StringBuilder()
@@ -378,7 +395,7 @@ static class AggregateVsNumpyBenchmark
                 "FLoRA's floor: its bounded global multiplies out every module stacked past min(d_out, d_in) (ALGORITHMS.md A8; v_proj at K = 10, every module at K = 100) " +
                 "and stacks the others. Timed alike in each run on the module workers (one pinned thread per core, single-threaded libtorch), float32, medians: " +
                 string.Join("; ", productsFloor.Select(p => FormattableString.Invariant(
-                    $"K = {p.Key}: the products alone {p.Value.Products * 1000:F1} ms, the whole global without checks or norms {p.Value.Global * 1000:F1} ms, against half of numpy's FedAvg call {Median(samples.GetValueOrDefault(("fedit", p.Key), []).Select(s => s.Numpy.CallSeconds).DefaultIfEmpty(double.NaN)) * 500:F1} ms and the input's time at half of a memory copy's bandwidth {2 * p.Key * adapterBytes / 1e9 / copyGBps[p.Key] * 1000:F1} ms"))) + ".");
+                    $"K = {p.Key}: the products alone {p.Value.Products * 1000:F1} ms, the whole global without checks or norms {p.Value.Global * 1000:F1} ms, the same with each client's check and norm (the aggregation's kernel) {p.Value.Checked * 1000:F1} ms, against half of numpy's FedAvg call {Median(samples.GetValueOrDefault(("fedit", p.Key), []).Select(s => s.Numpy.CallSeconds).DefaultIfEmpty(double.NaN)) * 500:F1} ms and the input's time at half of a memory copy's bandwidth {2 * p.Key * adapterBytes / 1e9 / copyGBps[p.Key] * 1000:F1} ms"))) + ".");
         if (growth.Count > 0)
         {
             text.AppendLine().AppendLine($"The same rule called {GrowthCalls} times in one process (after a warm-up call):").AppendLine();

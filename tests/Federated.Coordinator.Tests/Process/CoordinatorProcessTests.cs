@@ -1,3 +1,4 @@
+using Federated.Core.Runtime;
 using Federated.Coordinator.Tests.Api;
 
 namespace Federated.Coordinator.Tests.Process;
@@ -79,6 +80,47 @@ public sealed class CoordinatorProcessTests
         Assert.True(failures.Count == 1, string.Join('\n', Lines(p)));
         Assert.Contains("Address already in use", failures[0]);
         Assert.Contains("Coordinator:SiloPort", failures[0]);
+    }
+
+    [Fact]
+    public async Task A_coordinator_started_with_the_recommended_malloc_tunables_runs_on_one_arena()
+    {
+        var (serving, lines) = await StartedWithTunablesAsync(NativeAllocator.RecommendedTunables);
+        Assert.EndsWith("malloc arenas 1", serving);
+        Assert.DoesNotContain(lines, l => l.Contains("arenas:"));
+    }
+
+    [Fact]
+    public async Task A_coordinator_started_without_them_warns_that_it_has_several_arenas_and_names_the_tunables()
+    {
+        var (serving, lines) = await StartedWithTunablesAsync("");
+        Assert.Matches("malloc arenas ([2-9]|[1-9][0-9]+)$", serving);
+        var warning = Assert.Single(lines, l => l.Contains("arenas:"));
+        Assert.Contains($"GLIBC_TUNABLES={NativeAllocator.RecommendedTunables}", warning);
+    }
+
+    /// <summary>An embedded coordinator started with GLIBC_TUNABLES set to <paramref name="tunables"/>: its line once serving, and all it wrote then.</summary>
+    static async Task<(string Serving, string[] Lines)> StartedWithTunablesAsync(string tunables)
+    {
+        int http = CoordinatorHost.FreePort();
+        string data = Path.Combine(Path.GetTempPath(), "fed-arenas-" + Guid.NewGuid().ToString("N"));
+        using var p = CoordinatorProcess.Start(
+        [
+            $"--Kestrel:Endpoints:http:Url=http://127.0.0.1:{http}", $"--Kestrel:Endpoints:grpc:Url=http://127.0.0.1:{CoordinatorHost.FreePort()}", "--Coordinator:InMemoryState=true",
+            $"--Coordinator:DataDirectory={data}", $"--Coordinator:SiloPort={CoordinatorHost.FreePort()}", $"--Coordinator:GatewayPort={CoordinatorHost.FreePort()}",
+        ], new Dictionary<string, string?> { ["GLIBC_TUNABLES"] = tunables });
+        try
+        {
+            await p.WaitUntilServingAsync($"http://127.0.0.1:{http}/readyz", TimeSpan.FromSeconds(60));
+            for (var wait = System.Diagnostics.Stopwatch.StartNew(); wait.Elapsed < TimeSpan.FromSeconds(10); await Task.Delay(50))
+                if (Lines(p).FirstOrDefault(l => l.Contains("Coordinator serving on")) is { } line) return (line, Lines(p));
+            throw new Xunit.Sdk.XunitException("no serving line: " + string.Join('\n', Lines(p)));
+        }
+        finally
+        {
+            await p.StopAsync(Exit);
+            if (Directory.Exists(data)) Directory.Delete(data, recursive: true);
+        }
     }
 
     [Fact]
