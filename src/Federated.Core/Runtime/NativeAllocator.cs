@@ -13,7 +13,7 @@ namespace Federated.Core.Runtime;
 /// <remarks>
 /// One thing cannot be set from here: the number of arenas. The .NET runtime's own threads have allocated (and so
 /// created arenas) before <c>Main</c> runs, and glibc keeps handing those out to new threads whatever
-/// <c>mallopt(M_ARENA_MAX)</c> says later. Each thread-pool thread then allocates a module's tensors from its own arena,
+/// <c>mallopt(M_ARENA_MAX)</c> says later. Thread-pool threads then allocate a round's tensors from several arenas,
 /// and an arena's heap that comes free is unmapped whatever the trim threshold, so its pages are faulted in and zeroed
 /// again the next round, and the heaps' high-water marks add up round after round (an ingest of 1,000 updates: peak RSS
 /// 1.5-2.0 GiB growing over three rounds, against 1.1-1.2 GiB with one arena). Only <c>GLIBC_TUNABLES=glibc.malloc.arena_max=1</c>
