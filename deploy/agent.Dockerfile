@@ -44,7 +44,7 @@ RUN apt-get update \
 COPY --from=dotnet-runtime /usr/share/dotnet /usr/share/dotnet
 RUN ln -s /usr/share/dotnet/dotnet /usr/bin/dotnet
 ENV DOTNET_RUNNING_IN_CONTAINER=true APP_UID=1654 NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility \
-    GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1
+    GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 
 # The `fed` CLI (model init, federation verbs) for local clusters: docker build --target tools ...
 FROM base-${TORCH_BACKEND} AS tools

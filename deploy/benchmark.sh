@@ -47,7 +47,7 @@
 #                                                     agent-path-traversal agent-oversized-download agent-bomb-global (all by
 #                                                     default). Exit 0 (a report); --strict: 1 when an attack misses its target
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-use_malloc_tunables
+use_huge_pages
 args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(--filter '*')
 if [ "${args[0]}" = security ] && ! command -v redis-server >/dev/null 2>&1; then

@@ -24,7 +24,8 @@ COPY --from=build /app ./
 RUN mkdir -p /var/lib/federated && chown 1654:1654 /var/lib/federated
 ENV Coordinator__DataDirectory=/var/lib/federated \
     # glibc backs its heap with transparent huge pages (a round's updates read through fewer TLB misses) from one arena
-    # (freed tensor memory reused round after round, not unmapped and faulted in again: deploy/README.md).
+    # (freed tensor memory reused round after round, not unmapped and faulted in again; only here: a process that trains
+    # keeps glibc's arenas, deploy/README.md).
     GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1 \
     # Kestrel's endpoints come from configuration (Kestrel:Endpoints); the image's default port 8080 is not used.
     ASPNETCORE_HTTP_PORTS= \

@@ -31,11 +31,9 @@ apt_install() {
 }
 
 # Processes that aggregate (the coordinator, fed-sim, the benchmarks) run with glibc's malloc backing its heap with
-# transparent huge pages (the kernel's "madvise" mode honours it: a round's updates are read through far fewer TLB misses,
-# FedAvg of 100 rank-16 adapters 0.89x the time) and from one arena (with one per thread, an arena's heap that comes free is
-# unmapped, so a round's tensors are faulted in again every round and peak memory grows: a 1,000-client ingest peaked at
-# 1.5-2.0 GiB over three rounds, against 1.1-1.2 GiB with one). Both are read at process start, so they are set here;
-# RESULTS.md has the measurements. The images set the same; an explicit GLIBC_TUNABLES, even an empty one, is kept.
-use_malloc_tunables() {
-  export GLIBC_TUNABLES="${GLIBC_TUNABLES-glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1}"
+# transparent huge pages (the kernel's "madvise" mode honours it): a round's updates are then read through far fewer TLB
+# misses (FedAvg of 100 rank-16 adapters: 0.89x the time, RESULTS.md). The images set the same; an explicit GLIBC_TUNABLES,
+# even an empty one, is kept.
+use_huge_pages() {
+  export GLIBC_TUNABLES="${GLIBC_TUNABLES-glibc.malloc.hugetlb=1}"
 }

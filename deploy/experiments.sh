@@ -4,7 +4,7 @@
 # directory for the same settings is kept, so the set can be stopped and continued (--resume). Prints each
 # experiment's wall time. Usage: deploy/experiments.sh [--out DIR] [experiment names...]
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-use_malloc_tunables
+use_huge_pages
 
 mapfile -t corpora < <(missing_debian_packages "${CORPUS_PACKAGES[@]}")
 apt_install "${corpora[@]}"

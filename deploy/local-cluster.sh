@@ -75,7 +75,8 @@ coordinator_env() { # N HTTP GRPC SILO GATEWAY
   echo "Coordinator__Mode=Cluster Coordinator__Redis=127.0.0.1:$redis_port Coordinator__ClusterId=$cluster_id" \
     "Coordinator__ServiceId=$service_id Coordinator__AdvertisedAddress=127.0.0.1 Coordinator__SiloPort=$4" \
     "Coordinator__GatewayPort=$5 Kestrel__Endpoints__http__Url=http://127.0.0.1:$2 Kestrel__Endpoints__grpc__Url=http://127.0.0.1:$3" \
-    "$silo_token_key=$token $api_key_hash_key=$api_key_hash $api_key_roles_key=$api_key_roles"
+    "$silo_token_key=$token $api_key_hash_key=$api_key_hash $api_key_roles_key=$api_key_roles" \
+    "GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1" # as the coordinator image: one malloc arena
 }
 agent_env() { # N
   local n="$1"

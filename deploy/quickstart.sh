@@ -5,7 +5,7 @@
 # is compared with FedIT. Results: out/quickstart/
 # Other experiments: deploy/quickstart.sh simulations/experiments/<name>.json [--out DIR]
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-use_malloc_tunables
+use_huge_pages
 
 # The text corpora simulations train on (CORPUS_PACKAGES, env.sh), from Debian when missing.
 mapfile -t corpora < <(missing_debian_packages "${CORPUS_PACKAGES[@]}")

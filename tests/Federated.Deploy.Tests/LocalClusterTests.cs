@@ -48,6 +48,7 @@ public sealed class LocalClusterTests
                 Assert.Equal(compose.Str("environment", key), silo[key]);
             Assert.Equal("compose-demo-enrollment-token-0001", silo["Coordinator__EnrollmentTokens__demo__0"]);
             Assert.Equal("127.0.0.1", silo["Coordinator__AdvertisedAddress"]);
+            Assert.Equal("glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1", silo["GLIBC_TUNABLES"]); // the coordinator image's
             Assert.StartsWith("127.0.0.1:", silo["Coordinator__Redis"]);
             Assert.StartsWith("http://127.0.0.1:", silo["Kestrel__Endpoints__http__Url"]);
             Assert.StartsWith("http://127.0.0.1:", silo["Kestrel__Endpoints__grpc__Url"]);

@@ -46,7 +46,7 @@ public static class CoordinatorApplication
             if (arenas > 1)
                 log.LogWarning(
                     "glibc's malloc has {MallocArenas} arenas: a round's aggregation memory is faulted in again every round and peak memory grows round after round; " +
-                    "start the process with GLIBC_TUNABLES={Tunables}, as the image does", arenas, NativeAllocator.RecommendedTunables);
+                    "start the process with GLIBC_TUNABLES={Tunables}, as the image does", arenas, NativeAllocator.CoordinatorTunables);
             if (app.Services.GetRequiredService<OperatorApiKeys>().GeneratedKeyFile is { } keyFile)
                 log.LogWarning(
                     "No operator credentials configured ({Section}:ApiKeys, :Jwt): the admin API accepts the admin key generated in {KeyFile} " +

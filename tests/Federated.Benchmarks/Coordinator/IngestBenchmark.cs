@@ -11,6 +11,7 @@ using Federated.Benchmarks.Security.Coordinator;
 using Federated.Contracts;
 using Federated.Core.Adapters;
 using Federated.Core.Formats;
+using Federated.Core.Runtime;
 using Federated.Grains.Federations;
 using Federated.Protocol.V1;
 using Federated.Testing;
@@ -337,7 +338,7 @@ static class IngestBenchmark
     {
         double gigabytes = (double)clients * payloadBytes / 1e9;
         var text = new StringBuilder();
-        text.AppendLine(Inv($"{clients:N0} agents in one process (up to {InFlight} uploads in flight, {ChunkBytes >> 20} MiB messages, {SourceAddresses} source addresses) each upload a distinct rank-16 q/v adapter of Qwen2-0.5B's shapes ({payloadBytes:N0} bytes; {gigabytes:F2} GB in all) through the agents' gRPC endpoints into a FedIT round, round after round; cluster mode, every silo on one redis-server, agents spread evenly over the silos. Round time = first upload begun to the round closed (polled every 250 ms); CPU = utime + stime of each silo process over that span (split at the last upload's end: the uploads, then the aggregation and close); peak = VmRSS sampled every 100 ms (VmHWM in brackets, which includes start-up)."));
+        text.AppendLine(Inv($"{clients:N0} agents in one process (up to {InFlight} uploads in flight, {ChunkBytes >> 20} MiB messages, {SourceAddresses} source addresses) each upload a distinct rank-16 q/v adapter of Qwen2-0.5B's shapes ({payloadBytes:N0} bytes; {gigabytes:F2} GB in all) through the agents' gRPC endpoints into a FedIT round, round after round; cluster mode, every silo on one redis-server and with the coordinator image's GLIBC_TUNABLES ({NativeAllocator.CoordinatorTunables}), agents spread evenly over the silos. Round time = first upload begun to the round closed (polled every 250 ms); CPU = utime + stime of each silo process over that span (split at the last upload's end: the uploads, then the aggregation and close); peak = VmRSS sampled every 100 ms (VmHWM in brackets, which includes start-up)."));
         text.AppendLine();
         text.AppendLine("| silos | round | accepted | uploads | round time | aggregation | CPU s per silo | core-s per GB (uploads + rest) | peak RSS per silo, MiB | Redis peak, MiB | global |");
         text.AppendLine("|---:|---:|---:|---:|---:|---:|---|---:|---|---:|---:|");

@@ -83,9 +83,9 @@ public sealed class CoordinatorProcessTests
     }
 
     [Fact]
-    public async Task A_coordinator_started_with_the_recommended_malloc_tunables_runs_on_one_arena()
+    public async Task A_coordinator_started_with_its_image_malloc_tunables_runs_on_one_arena()
     {
-        var (serving, lines) = await StartedWithTunablesAsync(NativeAllocator.RecommendedTunables);
+        var (serving, lines) = await StartedWithTunablesAsync(NativeAllocator.CoordinatorTunables);
         Assert.EndsWith("malloc arenas 1", serving);
         Assert.DoesNotContain(lines, l => l.Contains("arenas:"));
     }
@@ -96,7 +96,7 @@ public sealed class CoordinatorProcessTests
         var (serving, lines) = await StartedWithTunablesAsync("");
         Assert.Matches("malloc arenas ([2-9]|[1-9][0-9]+)$", serving);
         var warning = Assert.Single(lines, l => l.Contains("arenas:"));
-        Assert.Contains($"GLIBC_TUNABLES={NativeAllocator.RecommendedTunables}", warning);
+        Assert.Contains($"GLIBC_TUNABLES={NativeAllocator.CoordinatorTunables}", warning);
     }
 
     /// <summary>An embedded coordinator started with GLIBC_TUNABLES set to <paramref name="tunables"/>: its line once serving, and all it wrote then.</summary>

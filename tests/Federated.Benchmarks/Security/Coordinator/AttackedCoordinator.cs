@@ -46,7 +46,7 @@ sealed class AttackedCoordinator : IAsyncDisposable
         var (args, admin, agents) = CoordinatorLaunch.Args(data, redis, clusterId);
         args.AddRange(overrides ?? []);
         // The content root, with appsettings.json, is the working directory.
-        var process = ChildProcess.Start("Federated.Coordinator.dll", args, AppContext.BaseDirectory);
+        var process = ChildProcess.Start("Federated.Coordinator.dll", args, AppContext.BaseDirectory, Benchmarks.Coordinator.CoordinatorRuntime.Environment);
         var coordinator = new AttackedCoordinator(process, data, admin, agents);
         using var probe = new HttpClient { BaseAddress = admin, Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow + Startup;
