@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Text.RegularExpressions;
 
 namespace Federated.Core.Runtime;
 
@@ -64,7 +63,7 @@ public static partial class NativeAllocator
                 if (malloc_info(0, stream) != 0) return null;
             }
             finally { fclose(stream); }
-            try { return HeapElement().Count(Marshal.PtrToStringUTF8(buffer, (int)length)); }
+            try { return Marshal.PtrToStringUTF8(buffer, (int)length).Split("<heap nr=").Length - 1; } // one element per arena
             finally { free(buffer); }
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
@@ -72,9 +71,6 @@ public static partial class NativeAllocator
             return null;
         }
     }
-
-    [GeneratedRegex("<heap nr=")]
-    private static partial Regex HeapElement();
 
     [LibraryImport("libc", EntryPoint = "mallopt")]
     private static partial int mallopt(int param, int value);
